@@ -1,0 +1,160 @@
+//! Byte codecs: base64 and gzip, with a decompression cap so that a small input cannot expand without bound.
+
+use std::io::{Read, Write};
+
+use base64::Engine as _;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+/// Default cap on the decompressed size of one record: 64 MiB.
+///
+/// A CloudWatch Logs subscription payload holds at most about 1 MB of log events (10,000 events of at most
+/// 256 KB, and PutLogEvents batches are limited to 1,048,576 bytes), so a legitimate payload is far below this.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+
+/// Why an encoded record could not be decoded. Every variant says what was wrong; the caller adds which
+/// record it was.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum DecodeError {
+    #[error("invalid base64: {0}")]
+    Base64(String),
+    #[error("not gzip data (first bytes {0:02x?}, expected 1f 8b)")]
+    NotGzip(Vec<u8>),
+    #[error("corrupt or truncated gzip data: {0}")]
+    Gzip(String),
+    #[error("decompressed size exceeds the cap of {cap} bytes (decompression bomb guard)")]
+    TooLarge { cap: usize },
+    #[error("decompressed payload is not valid UTF-8 (first invalid byte at offset {offset})")]
+    Utf8 { offset: usize },
+    #[error("invalid CloudWatch Logs payload JSON: {0}")]
+    Json(String),
+    #[error("unknown messageType {0:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)")]
+    UnknownMessageType(String),
+}
+
+/// Decode standard base64 (with padding), as Firehose and CloudWatch Logs send it.
+pub fn decode_base64(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(input)
+        .map_err(|e| DecodeError::Base64(e.to_string()))
+}
+
+/// Encode as standard base64 with padding, appending to `out`.
+pub fn encode_base64_into(input: &[u8], out: &mut String) {
+    base64::engine::general_purpose::STANDARD.encode_string(input, out);
+}
+
+/// Encode as standard base64 with padding.
+pub fn encode_base64(input: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(input)
+}
+
+/// Exact length of the padded base64 encoding of `n` bytes.
+pub const fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+/// Decompress gzip data (one or several concatenated members), refusing to produce more than `cap` bytes.
+pub fn gunzip_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
+    if input.len() < 2 || input[0] != 0x1f || input[1] != 0x8b {
+        return Err(DecodeError::NotGzip(
+            input.iter().take(4).copied().collect(),
+        ));
+    }
+    // CloudWatch Logs compresses at a ratio of roughly 10:1; start there and let the Vec grow.
+    let mut out = Vec::with_capacity(input.len().saturating_mul(8).min(cap).min(16 << 20));
+    // Read one byte past the cap so that "exactly at the cap" and "over the cap" are told apart.
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    let mut reader = MultiGzDecoder::new(input).take(limit);
+    reader
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Gzip(e.to_string()))?;
+    if out.len() > cap {
+        return Err(DecodeError::TooLarge { cap });
+    }
+    Ok(out)
+}
+
+/// Compress with gzip at the given level (0–9).
+pub fn gzip(input: &[u8], level: u32) -> Vec<u8> {
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(input.len() / 4 + 64),
+        Compression::new(level),
+    );
+    // Writing into a Vec cannot fail.
+    enc.write_all(input).expect("write to Vec");
+    enc.finish().expect("finish to Vec")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn gzip_round_trip_and_cap() {
+        let data = vec![b'a'; 10_000];
+        let z = gzip(&data, 6);
+        assert_eq!(gunzip_capped(&z, 10_000).unwrap(), data);
+        assert_eq!(
+            gunzip_capped(&z, 9_999),
+            Err(DecodeError::TooLarge { cap: 9_999 })
+        );
+    }
+
+    #[test]
+    fn bomb_is_refused_without_inflating_it() {
+        // 1 GiB of zeros compresses to about 1 MiB; the cap stops reading long before that is produced.
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            enc.write_all(&chunk).unwrap();
+        }
+        let z = enc.finish().unwrap();
+        assert_eq!(
+            gunzip_capped(&z, 1 << 20),
+            Err(DecodeError::TooLarge { cap: 1 << 20 })
+        );
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole() {
+        let mut z = gzip(b"hello ", 6);
+        z.extend(gzip(b"world", 6));
+        assert_eq!(gunzip_capped(&z, 100).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn clear_errors() {
+        assert!(matches!(decode_base64(b"@@@"), Err(DecodeError::Base64(_))));
+        assert_eq!(
+            gunzip_capped(b"{\"a\":1}", 100),
+            Err(DecodeError::NotGzip(vec![b'{', b'"', b'a', b'"']))
+        );
+        let z = gzip(b"some data that is long enough to be truncated", 6);
+        let err = gunzip_capped(&z[..z.len() - 6], 1000).unwrap_err();
+        assert!(matches!(err, DecodeError::Gzip(_)), "{err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn base64_round_trip(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let s = encode_base64(&data);
+            prop_assert_eq!(s.len(), base64_len(data.len()));
+            prop_assert_eq!(decode_base64(s.as_bytes()).unwrap(), data);
+        }
+
+        #[test]
+        fn gzip_round_trip(data in proptest::collection::vec(any::<u8>(), 0..4096), level in 0u32..=9) {
+            let z = gzip(&data, level);
+            prop_assert_eq!(gunzip_capped(&z, data.len()).unwrap(), data);
+        }
+
+        #[test]
+        fn gunzip_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = gunzip_capped(&data, 4096);
+        }
+    }
+}

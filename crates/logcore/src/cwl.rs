@@ -1,0 +1,255 @@
+//! CloudWatch Logs subscription payloads: `base64(gzip(json))` as subscription filters deliver them to
+//! Firehose, Kinesis and Lambda.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, DecodeError};
+
+/// `messageType` of a subscription payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MessageType {
+    #[serde(rename = "DATA_MESSAGE")]
+    Data,
+    /// Sent by CloudWatch Logs to check that the destination is reachable; carries no application logs.
+    #[serde(rename = "CONTROL_MESSAGE")]
+    Control,
+}
+
+/// One log event. `id` arrives as a string from AWS; some emulators send a number, which is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct LogEvent<'a> {
+    #[serde(borrow, deserialize_with = "string_or_number")]
+    pub id: Cow<'a, str>,
+    /// Event time in milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+}
+
+/// A decoded subscription payload. Borrows from the decompressed bytes where no JSON escape forces a copy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload<'a> {
+    #[serde(deserialize_with = "message_type")]
+    pub message_type: MessageType,
+    #[serde(borrow, default)]
+    pub owner: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub log_group: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub log_stream: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub subscription_filters: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub log_events: Vec<LogEvent<'a>>,
+    /// How many times logpipe has already re-ingested this payload (absent on payloads from CloudWatch Logs).
+    #[serde(default, skip_serializing_if = "is_zero", rename = "logpipeHops")]
+    pub hops: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Payload<'_> {
+    /// Parse the decompressed JSON of a payload.
+    pub fn parse(json: &[u8]) -> Result<Payload<'_>, DecodeError> {
+        let text = std::str::from_utf8(json).map_err(|e| DecodeError::Utf8 {
+            offset: e.valid_up_to(),
+        })?;
+        serde_json::from_str(text).map_err(|e| match unknown_type(&e) {
+            Some(t) => DecodeError::UnknownMessageType(t),
+            None => DecodeError::Json(e.to_string()),
+        })
+    }
+
+    /// Serialize back to the wire form: gzip of the JSON (used to re-ingest a payload or a part of one).
+    pub fn encode_gzip(&self, level: u32) -> Vec<u8> {
+        // Serializing borrowed strings and integers into a Vec cannot fail.
+        let json = serde_json::to_vec(self).expect("payload serializes");
+        codec::gzip(&json, level)
+    }
+
+    /// A payload with the same metadata and the given events.
+    pub fn with_events<'b>(&'b self, events: &'b [LogEvent<'b>], hops: u32) -> Payload<'b> {
+        Payload {
+            message_type: self.message_type,
+            owner: Cow::Borrowed(&self.owner),
+            log_group: Cow::Borrowed(&self.log_group),
+            log_stream: Cow::Borrowed(&self.log_stream),
+            subscription_filters: self
+                .subscription_filters
+                .iter()
+                .map(|s| Cow::Borrowed(s.as_ref()))
+                .collect(),
+            log_events: events.iter().map(LogEvent::reborrow).collect(),
+            hops,
+        }
+    }
+}
+
+impl LogEvent<'_> {
+    fn reborrow(&self) -> LogEvent<'_> {
+        LogEvent {
+            id: Cow::Borrowed(&self.id),
+            timestamp: self.timestamp,
+            message: Cow::Borrowed(&self.message),
+        }
+    }
+}
+
+/// Decompress (with the bomb guard) the gzip bytes of a record into its JSON text.
+pub fn decompress(gz: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
+    codec::gunzip_capped(gz, cap)
+}
+
+const UNKNOWN_TYPE_MARK: &str = "logpipe-unknown-message-type:";
+
+fn unknown_type(e: &serde_json::Error) -> Option<String> {
+    let msg = e.to_string();
+    let start = msg.find(UNKNOWN_TYPE_MARK)? + UNKNOWN_TYPE_MARK.len();
+    let rest = &msg[start..];
+    let end = rest.find(":end").unwrap_or(rest.len());
+    Some(rest[..end].to_string())
+}
+
+fn message_type<'de, D: Deserializer<'de>>(d: D) -> Result<MessageType, D::Error> {
+    let s: Cow<'de, str> = Cow::deserialize(d)?;
+    match s.as_ref() {
+        "DATA_MESSAGE" => Ok(MessageType::Data),
+        "CONTROL_MESSAGE" => Ok(MessageType::Control),
+        other => Err(de::Error::custom(format_args!(
+            "{UNKNOWN_TYPE_MARK}{other}:end"
+        ))),
+    }
+}
+
+fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an event id as a string or a number")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(E::custom(format_args!("event id {v} is not an integer")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SAMPLE: &str = r#"{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/ecs/api",
+        "logStream":"ecs/api/abc","subscriptionFilters":["to-firehose"],"logEvents":[
+        {"id":"37516444594521586592812186580224494765213040950545940480","timestamp":1763600000000,"message":"hello"},
+        {"id":42,"timestamp":1763600000001,"message":"{\"level\":\"error\"}"}]}"#;
+
+    #[test]
+    fn parses_data_message_with_string_and_number_ids() {
+        let p = Payload::parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(p.message_type, MessageType::Data);
+        assert_eq!(p.owner, "123456789012");
+        assert_eq!(p.log_group, "/ecs/api");
+        assert_eq!(p.subscription_filters, vec!["to-firehose"]);
+        assert_eq!(p.log_events.len(), 2);
+        assert_eq!(
+            p.log_events[0].id,
+            "37516444594521586592812186580224494765213040950545940480"
+        );
+        assert_eq!(p.log_events[1].id, "42");
+        assert_eq!(p.log_events[1].message, r#"{"level":"error"}"#);
+        assert_eq!(p.hops, 0);
+    }
+
+    #[test]
+    fn control_message() {
+        let p = Payload::parse(
+            br#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"",
+            "subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.message_type, MessageType::Control);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert_eq!(
+            Payload::parse(br#"{"messageType":"WHAT","logEvents":[]}"#),
+            Err(DecodeError::UnknownMessageType("WHAT".into()))
+        );
+        assert!(matches!(
+            Payload::parse(b"{\"messageType\":"),
+            Err(DecodeError::Json(_))
+        ));
+        assert!(
+            matches!(Payload::parse(br#"{"logEvents":[]}"#), Err(DecodeError::Json(m)) if m.contains("messageType"))
+        );
+        assert_eq!(
+            Payload::parse(b"{\"a\":\"\xff\"}"),
+            Err(DecodeError::Utf8 { offset: 6 })
+        );
+        assert!(
+            matches!(Payload::parse(br#"{"messageType":"DATA_MESSAGE","logEvents":[{"id":1.5,"timestamp":1,"message":""}]}"#),
+            Err(DecodeError::Json(m)) if m.contains("not an integer"))
+        );
+    }
+
+    #[test]
+    fn re_encode_keeps_metadata_and_counts_hops() {
+        let p = Payload::parse(SAMPLE.as_bytes()).unwrap();
+        let part = p.with_events(&p.log_events[1..], 2);
+        let gz = part.encode_gzip(1);
+        let json = decompress(&gz, 1 << 20).unwrap();
+        let back = Payload::parse(&json).unwrap();
+        assert_eq!(back.hops, 2);
+        assert_eq!(back.log_group, "/ecs/api");
+        assert_eq!(back.log_events, p.log_events[1..].to_vec());
+    }
+
+    proptest! {
+        #[test]
+        fn payload_round_trips(
+            owner in "[0-9]{12}", group in "\\PC{0,40}", stream in "\\PC{0,40}",
+            events in proptest::collection::vec(("[0-9]{1,56}", any::<i64>(), any::<String>()), 0..20),
+            hops in 0u32..5,
+        ) {
+            let p = Payload {
+                message_type: MessageType::Data,
+                owner: owner.into(), log_group: group.into(), log_stream: stream.into(),
+                subscription_filters: vec!["f".into()],
+                log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into() }).collect(),
+                hops,
+            };
+            let json = decompress(&p.encode_gzip(1), usize::MAX).unwrap();
+            prop_assert_eq!(Payload::parse(&json).unwrap(), p);
+        }
+
+        #[test]
+        fn parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Payload::parse(&data);
+        }
+    }
+}

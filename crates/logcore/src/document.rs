@@ -1,0 +1,581 @@
+//! The output document: one NDJSON line per log event (see DESIGN.md, "The output document").
+//!
+//! ```json
+//! {"@timestamp":"2026-11-21T10:00:00.000Z","message":"…","event":{"id":"…"},
+//!  "log":{"group":"/ecs/api","stream":"…"},"cloud":{"account":{"id":"123456789012"},"region":"eu-west-1"},
+//!  "subscription_filters":["…"],"json":{…}}
+//! ```
+//!
+//! Field names follow Elastic Common Schema as nested objects (`event.id` is `{"event":{"id":…}}`). When the
+//! message is a JSON object its fields go under `json`, with caps on nesting depth and key count so that an
+//! index mapping cannot explode: objects and arrays nested deeper than the depth cap are kept as JSON text,
+//! and keys past the key cap are left out of `json` (the full text stays in `message`) and the document
+//! gets `"logpipe":{"json_truncated":true}`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::cwl::{LogEvent, Payload};
+use crate::time::DateTimeParts;
+
+/// What the transform writes for each log event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// One JSON document per event (the default).
+    #[default]
+    Document,
+    /// Only `message + "\n"`, like the AWS `kinesis-firehose-cloudwatch-logs-processor` blueprint.
+    Raw,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "document" | "json" | "" => Ok(OutputFormat::Document),
+            "raw" => Ok(OutputFormat::Raw),
+            other => Err(format!(
+                "unknown output format {other:?} (expected \"document\" or \"raw\")"
+            )),
+        }
+    }
+}
+
+/// Caps on the `json` namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonLimits {
+    /// Objects and arrays nested deeper than this (the message object itself is depth 1) are kept as text.
+    pub max_depth: usize,
+    /// At most this many keys, counted over all levels.
+    pub max_keys: usize,
+}
+
+impl Default for JsonLimits {
+    fn default() -> Self {
+        JsonLimits {
+            max_depth: 4,
+            max_keys: 100,
+        }
+    }
+}
+
+/// How documents are built.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocumentConfig {
+    pub format: OutputFormat,
+    /// `None` turns JSON field extraction off (the message is still kept verbatim).
+    pub json: Option<JsonLimits>,
+    /// `cloud.region`, when known (the Firehose event's region).
+    pub region: Option<String>,
+}
+
+/// The per-payload part of every document, serialized once per payload rather than once per event.
+pub struct PayloadContext {
+    /// `,"log":{…},"cloud":{…},"subscription_filters":[…]`
+    tail: Vec<u8>,
+}
+
+impl PayloadContext {
+    pub fn new(payload: &Payload<'_>, region: Option<&str>) -> Self {
+        let mut tail = Vec::with_capacity(128 + payload.log_group.len() + payload.log_stream.len());
+        tail.extend_from_slice(b",\"log\":{\"group\":");
+        write_json_str(&mut tail, &payload.log_group);
+        tail.extend_from_slice(b",\"stream\":");
+        write_json_str(&mut tail, &payload.log_stream);
+        tail.extend_from_slice(b"},\"cloud\":{\"account\":{\"id\":");
+        write_json_str(&mut tail, &payload.owner);
+        tail.push(b'}');
+        if let Some(region) = region {
+            tail.extend_from_slice(b",\"region\":");
+            write_json_str(&mut tail, region);
+        }
+        tail.extend_from_slice(b"},\"subscription_filters\":[");
+        for (i, f) in payload.subscription_filters.iter().enumerate() {
+            if i > 0 {
+                tail.push(b',');
+            }
+            write_json_str(&mut tail, f);
+        }
+        tail.push(b']');
+        PayloadContext { tail }
+    }
+}
+
+/// Counters for what document building did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocStats {
+    /// Messages whose fields went under `json`.
+    pub json_messages: u64,
+    /// Documents whose `json` namespace was cut by the key cap.
+    pub json_truncated: u64,
+}
+
+/// Append the NDJSON line for one event to `out`.
+pub fn write_event(
+    cfg: &DocumentConfig,
+    ctx: &PayloadContext,
+    ev: &LogEvent<'_>,
+    out: &mut Vec<u8>,
+    stats: &mut DocStats,
+) {
+    if cfg.format == OutputFormat::Raw {
+        out.extend_from_slice(ev.message.as_bytes());
+        out.push(b'\n');
+        return;
+    }
+    out.extend_from_slice(b"{\"@timestamp\":\"");
+    DateTimeParts::from_millis(ev.timestamp).write_rfc3339(out);
+    out.extend_from_slice(b"\",\"message\":");
+    write_json_str(out, &ev.message);
+    out.extend_from_slice(b",\"event\":{\"id\":");
+    write_json_str(out, &ev.id);
+    out.push(b'}');
+    out.extend_from_slice(&ctx.tail);
+    if let Some(limits) = cfg.json {
+        match write_json_namespace(&ev.message, limits, out) {
+            JsonOutcome::NotJson => {}
+            JsonOutcome::Written => stats.json_messages += 1,
+            JsonOutcome::Truncated => {
+                stats.json_messages += 1;
+                stats.json_truncated += 1;
+                out.extend_from_slice(b",\"logpipe\":{\"json_truncated\":true}");
+            }
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// Write `s` as a JSON string literal.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    serde_json::to_writer(&mut *out, s).expect("write to Vec");
+}
+
+enum JsonOutcome {
+    NotJson,
+    Written,
+    Truncated,
+}
+
+fn write_json_namespace(message: &str, limits: JsonLimits, out: &mut Vec<u8>) -> JsonOutcome {
+    let text = message.trim_matches(|c: char| c.is_ascii_whitespace());
+    if !(text.starts_with('{') && text.ends_with('}')) {
+        return JsonOutcome::NotJson;
+    }
+    match check(text, limits) {
+        Check::Invalid => JsonOutcome::NotJson,
+        Check::Embeddable => {
+            out.extend_from_slice(b",\"json\":");
+            out.extend_from_slice(text.as_bytes());
+            JsonOutcome::Written
+        }
+        Check::NeedsRewrite => {
+            let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
+                return JsonOutcome::NotJson;
+            };
+            out.extend_from_slice(b",\"json\":");
+            let mut budget = limits.max_keys;
+            let mut truncated = false;
+            write_capped_object(&map, 1, limits.max_depth, &mut budget, &mut truncated, out);
+            if truncated {
+                JsonOutcome::Truncated
+            } else {
+                JsonOutcome::Written
+            }
+        }
+    }
+}
+
+fn write_capped_object(
+    map: &serde_json::Map<String, Value>,
+    depth: usize,
+    max_depth: usize,
+    budget: &mut usize,
+    truncated: &mut bool,
+    out: &mut Vec<u8>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in map {
+        if *budget == 0 {
+            *truncated = true;
+            break;
+        }
+        *budget -= 1;
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_json_str(out, k);
+        out.push(b':');
+        write_capped_value(v, depth + 1, max_depth, budget, truncated, out);
+    }
+    out.push(b'}');
+}
+
+fn write_capped_value(
+    v: &Value,
+    depth: usize,
+    max_depth: usize,
+    budget: &mut usize,
+    truncated: &mut bool,
+    out: &mut Vec<u8>,
+) {
+    match v {
+        Value::Object(_) | Value::Array(_) if depth > max_depth => {
+            // Too deep for the mapping: keep the subtree as JSON text.
+            let text = serde_json::to_string(v).expect("Value serializes");
+            write_json_str(out, &text);
+        }
+        Value::Object(m) => write_capped_object(m, depth, max_depth, budget, truncated, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_capped_value(item, depth + 1, max_depth, budget, truncated, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("write to Vec"),
+    }
+}
+
+/// What the single validating pass over a JSON message found.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    /// Not a JSON object.
+    Invalid,
+    /// Valid, within the caps, no duplicate keys, on one line: can be embedded as it is.
+    Embeddable,
+    /// Valid but must be rewritten (over a cap, duplicate keys, or raw line breaks between tokens).
+    NeedsRewrite,
+}
+
+fn check(text: &str, limits: JsonLimits) -> Check {
+    let mut state = CheckState {
+        limits,
+        keys: 0,
+        rewrite: false,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let ok = ValueSeed {
+        state: &mut state,
+        depth: 1,
+    }
+    .deserialize(&mut de)
+    .is_ok()
+        && de.end().is_ok();
+    if !ok {
+        return Check::Invalid;
+    }
+    // A line break can only be whitespace between tokens here (inside strings it must be escaped).
+    if state.rewrite || text.bytes().any(|b| b == b'\n' || b == b'\r') {
+        Check::NeedsRewrite
+    } else {
+        Check::Embeddable
+    }
+}
+
+struct CheckState {
+    limits: JsonLimits,
+    keys: usize,
+    rewrite: bool,
+}
+
+struct ValueSeed<'s> {
+    state: &'s mut CheckState,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.depth > self.state.limits.max_depth {
+            self.state.rewrite = true;
+        }
+        while seq
+            .next_element_seed(ValueSeed {
+                state: &mut *self.state,
+                depth: self.depth + 1,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.depth > self.state.limits.max_depth {
+            self.state.rewrite = true;
+        }
+        // Keys of this object, to find duplicates (which search engines reject). Objects are small.
+        let mut seen: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            self.state.keys += 1;
+            if self.state.keys > self.state.limits.max_keys {
+                self.state.rewrite = true;
+            }
+            if !self.state.rewrite {
+                if seen.iter().any(|k| *k == key) {
+                    self.state.rewrite = true;
+                } else {
+                    seen.push(key);
+                }
+            }
+            map.next_value_seed(ValueSeed {
+                state: &mut *self.state,
+                depth: self.depth + 1,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cwl::MessageType;
+    use proptest::prelude::*;
+
+    fn payload(msgs: &[&'static str]) -> Payload<'static> {
+        Payload {
+            message_type: MessageType::Data,
+            owner: "123456789012".into(),
+            log_group: "/ecs/api".into(),
+            log_stream: "ecs/api/1".into(),
+            subscription_filters: vec!["f1".into()],
+            log_events: msgs
+                .iter()
+                .enumerate()
+                .map(|(i, m)| LogEvent {
+                    id: format!("{i}").into(),
+                    timestamp: 1_763_600_000_123,
+                    message: (*m).into(),
+                })
+                .collect(),
+            hops: 0,
+        }
+    }
+
+    fn doc(cfg: &DocumentConfig, msg: &'static str) -> (String, DocStats) {
+        let p = payload(&[msg]);
+        let ctx = PayloadContext::new(&p, cfg.region.as_deref());
+        let mut out = Vec::new();
+        let mut stats = DocStats::default();
+        write_event(cfg, &ctx, &p.log_events[0], &mut out, &mut stats);
+        (String::from_utf8(out).unwrap(), stats)
+    }
+
+    fn cfg() -> DocumentConfig {
+        DocumentConfig {
+            format: OutputFormat::Document,
+            json: Some(JsonLimits::default()),
+            region: Some("eu-west-1".into()),
+        }
+    }
+
+    #[test]
+    fn plain_text_document_golden() {
+        let (s, stats) = doc(&cfg(), "GET /health 200 \"ok\"\n");
+        assert_eq!(
+            s,
+            concat!(
+                r#"{"@timestamp":"2025-11-20T00:53:20.123Z","message":"GET /health 200 \"ok\"\n","event":{"id":"0"},"#,
+                r#""log":{"group":"/ecs/api","stream":"ecs/api/1"},"cloud":{"account":{"id":"123456789012"},"region":"eu-west-1"},"#,
+                r#""subscription_filters":["f1"]}"#,
+                "\n"
+            )
+        );
+        assert_eq!(stats, DocStats::default());
+    }
+
+    #[test]
+    fn json_message_embedded() {
+        let (s, stats) = doc(&cfg(), r#" {"level":"error","req":{"id":7,"path":"/a"}} "#);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["json"]["level"], "error");
+        assert_eq!(v["json"]["req"]["id"], 7);
+        assert_eq!(stats.json_messages, 1);
+        assert!(v.get("logpipe").is_none());
+    }
+
+    #[test]
+    fn json_caps_depth_and_keys() {
+        let cfg = DocumentConfig {
+            json: Some(JsonLimits {
+                max_depth: 2,
+                max_keys: 3,
+            }),
+            ..cfg()
+        };
+        let (s, stats) = doc(&cfg, r#"{"a":{"b":{"c":1}},"d":[[1]],"e":1,"f":2}"#);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        // depth 3 object kept as text; keys a, a.b, d kept; e and f over the cap of 3.
+        assert_eq!(v["json"]["a"]["b"], r#"{"c":1}"#);
+        assert_eq!(v["json"]["d"], serde_json::json!(["[1]"]));
+        assert!(v["json"].get("e").is_none());
+        assert_eq!(v["logpipe"]["json_truncated"], true);
+        assert_eq!(
+            stats,
+            DocStats {
+                json_messages: 1,
+                json_truncated: 1
+            }
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_line_breaks_are_rewritten() {
+        let (s, _) = doc(&cfg(), "{\"a\":1,\n\"a\":2}");
+        assert!(
+            s.ends_with("}\n") && s.matches('\n').count() == 1,
+            "one line: {s}"
+        );
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["json"], serde_json::json!({"a":2}));
+    }
+
+    #[test]
+    fn non_object_or_invalid_json_is_plain_text() {
+        for m in [
+            "[1,2]",
+            "{not json}",
+            "{\"a\":1} trailing }",
+            "{\"a\":\"\\ud800\"}",
+        ] {
+            let (s, stats) = doc(&cfg(), m);
+            let v: Value = serde_json::from_str(&s).unwrap();
+            assert!(v.get("json").is_none(), "{m}");
+            assert_eq!(v["message"], m);
+            assert_eq!(stats.json_messages, 0);
+        }
+    }
+
+    #[test]
+    fn raw_mode_is_the_blueprint_format() {
+        let cfg = DocumentConfig {
+            format: OutputFormat::Raw,
+            ..cfg()
+        };
+        assert_eq!(doc(&cfg, "hello").0, "hello\n");
+    }
+
+    #[test]
+    fn json_extraction_off() {
+        let cfg = DocumentConfig {
+            json: None,
+            ..cfg()
+        };
+        let (s, _) = doc(&cfg, r#"{"a":1}"#);
+        assert!(!s.contains("\"json\""));
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::from(n)),
+            "\\PC{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-e]{1,2}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any message gives exactly one valid JSON line that keeps the message verbatim, and the `json`
+        /// namespace respects both caps.
+        #[test]
+        fn document_is_one_valid_line_within_caps(
+            obj in proptest::collection::btree_map("[a-e]{1,2}", arb_json(), 0..8),
+            pretty in any::<bool>(), max_depth in 1usize..5, max_keys in 0usize..20,
+        ) {
+            let v = Value::Object(obj.into_iter().collect());
+            let msg = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { serde_json::to_string(&v).unwrap() };
+            let cfg = DocumentConfig { json: Some(JsonLimits { max_depth, max_keys }), ..cfg() };
+            let msg: &'static str = Box::leak(msg.into_boxed_str());
+            let (s, _) = doc(&cfg, msg);
+            prop_assert!(s.ends_with('\n'));
+            prop_assert_eq!(s.matches('\n').count(), 1);
+            let out: Value = serde_json::from_str(&s).unwrap();
+            prop_assert_eq!(out["message"].as_str().unwrap(), msg);
+            fn measure(v: &Value, depth: usize, keys: &mut usize, max_depth: &mut usize) {
+                match v {
+                    Value::Object(m) => { *max_depth = (*max_depth).max(depth); for (_, x) in m { *keys += 1; measure(x, depth + 1, keys, max_depth) } }
+                    Value::Array(a) => { *max_depth = (*max_depth).max(depth); for x in a { measure(x, depth + 1, keys, max_depth) } }
+                    _ => {}
+                }
+            }
+            let (mut keys, mut depth) = (0, 0);
+            measure(&out["json"], 1, &mut keys, &mut depth);
+            prop_assert!(keys <= max_keys, "{} keys > {}", keys, max_keys);
+            prop_assert!(depth <= max_depth, "depth {} > {}", depth, max_depth);
+        }
+
+        #[test]
+        fn any_text_gives_one_valid_line(msg in any::<String>()) {
+            let msg: &'static str = Box::leak(msg.into_boxed_str());
+            let (s, _) = doc(&cfg(), msg);
+            prop_assert_eq!(s.matches('\n').count(), 1);
+            let out: Value = serde_json::from_str(&s).unwrap();
+            prop_assert_eq!(out["message"].as_str().unwrap(), msg);
+        }
+    }
+}

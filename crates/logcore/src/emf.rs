@@ -1,0 +1,58 @@
+//! CloudWatch Embedded Metric Format: one JSON line on stdout that CloudWatch turns into metrics.
+
+use serde_json::{json, Map, Value};
+
+/// Build an EMF line for `metrics` (name, value, unit) in `namespace`, with one dimension set.
+pub fn line(
+    namespace: &str,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64, &str)],
+    timestamp_ms: u64,
+) -> String {
+    let mut root = Map::new();
+    let defs: Vec<Value> = metrics
+        .iter()
+        .map(|(name, _, unit)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let dims: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [dims], "Metrics": defs}],
+        }),
+    );
+    for (k, v) in dimensions {
+        root.insert((*k).into(), Value::from(*v));
+    }
+    for (name, value, _) in metrics {
+        root.insert((*name).into(), json!(value));
+    }
+    Value::Object(root).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emf_shape() {
+        let l = super::line(
+            "logpipe",
+            &[("FunctionName", "f")],
+            &[("RecordsIn", 3.0, "Count"), ("BytesOut", 10.0, "Bytes")],
+            5,
+        );
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["_aws"]["Timestamp"], 5);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "logpipe");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["FunctionName"]])
+        );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"],
+            "Bytes"
+        );
+        assert_eq!(v["FunctionName"], "f");
+        assert_eq!(v["RecordsIn"], 3.0);
+    }
+}

@@ -1,0 +1,74 @@
+//! Include/exclude filters on the log message, applied before any output is built.
+
+use regex::Regex;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {which} pattern {pattern:?}: {source}")]
+pub struct FilterError {
+    pub which: &'static str,
+    pub pattern: String,
+    #[source]
+    pub source: regex::Error,
+}
+
+/// Keeps a message when it matches `include` (if set) and does not match `exclude` (if set).
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    include: Option<Regex>,
+    exclude: Option<Regex>,
+}
+
+impl MessageFilter {
+    /// Build from optional patterns; empty strings mean "not set".
+    pub fn new(include: Option<&str>, exclude: Option<&str>) -> Result<Self, FilterError> {
+        let compile =
+            |which: &'static str, p: Option<&str>| -> Result<Option<Regex>, FilterError> {
+                match p.map(str::trim).filter(|p| !p.is_empty()) {
+                    None => Ok(None),
+                    Some(p) => Regex::new(p).map(Some).map_err(|source| FilterError {
+                        which,
+                        pattern: p.to_string(),
+                        source,
+                    }),
+                }
+            };
+        Ok(MessageFilter {
+            include: compile("include", include)?,
+            exclude: compile("exclude", exclude)?,
+        })
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
+    pub fn keep(&self, message: &str) -> bool {
+        self.include.as_ref().is_none_or(|r| r.is_match(message))
+            && !self.exclude.as_ref().is_some_and(|r| r.is_match(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_and_exclude() {
+        let f = MessageFilter::new(Some("ERROR|WARN"), Some("healthcheck")).unwrap();
+        assert!(f.keep("ERROR db down"));
+        assert!(!f.keep("INFO started"));
+        assert!(!f.keep("WARN healthcheck slow"));
+        let all = MessageFilter::new(None, Some("")).unwrap();
+        assert!(all.is_noop() && all.keep("anything"));
+    }
+
+    #[test]
+    fn bad_pattern_is_named() {
+        let e = MessageFilter::new(None, Some("(unclosed")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid exclude pattern \"(unclosed\""),
+            "{e}"
+        );
+    }
+}

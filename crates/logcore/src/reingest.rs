@@ -1,0 +1,253 @@
+//! Planning re-ingestion: records whose output does not fit in the Firehose response are put back into the
+//! source (Firehose `PutRecordBatch` or Kinesis `PutRecords`), split by byte budget where one record is too
+//! large on its own, and grouped into calls that respect the service limits.
+
+use std::ops::Range;
+
+use crate::cwl::{LogEvent, Payload};
+
+/// Limits of one put call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutLimits {
+    pub max_records: usize,
+    pub max_request_bytes: usize,
+    pub max_record_bytes: usize,
+    /// Kinesis counts the partition key towards the record and request sizes.
+    pub partition_key_counts: bool,
+}
+
+/// Firehose `PutRecordBatch`: 500 records, 4 MiB per call, 1,000 KiB per record.
+pub const FIREHOSE_LIMITS: PutLimits = PutLimits {
+    max_records: 500,
+    max_request_bytes: 4 * 1024 * 1024,
+    max_record_bytes: 1000 * 1024,
+    partition_key_counts: false,
+};
+
+/// Kinesis `PutRecords`: 500 records, 5 MiB per call, 1 MiB per record (data plus partition key).
+pub const KINESIS_LIMITS: PutLimits = PutLimits {
+    max_records: 500,
+    max_request_bytes: 5 * 1024 * 1024,
+    max_record_bytes: 1024 * 1024,
+    partition_key_counts: true,
+};
+
+/// Room left for gzip's own overhead when an uncompressed part must compress below a record limit: stored
+/// (incompressible) deflate blocks add 5 bytes per 64 KiB plus an 18-byte gzip header and trailer.
+const GZIP_SLACK: usize = 1024;
+
+impl PutLimits {
+    /// Size an entry counts for.
+    pub fn entry_size(&self, data_len: usize, partition_key_len: usize) -> usize {
+        data_len
+            + if self.partition_key_counts {
+                partition_key_len
+            } else {
+                0
+            }
+    }
+
+    /// Largest uncompressed payload JSON that is sure to compress to a record within the limit.
+    pub fn payload_budget(&self, partition_key_len: usize) -> usize {
+        self.max_record_bytes.saturating_sub(
+            GZIP_SLACK
+                + if self.partition_key_counts {
+                    partition_key_len
+                } else {
+                    0
+                },
+        )
+    }
+
+    /// Group entries of the given sizes, in order, into consecutive calls within the limits.
+    /// An entry larger than a record may be is returned alone in its own call (the caller must not send it).
+    pub fn batches(&self, sizes: &[usize]) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut bytes = 0;
+        for (i, &s) in sizes.iter().enumerate() {
+            if i > start && (i - start == self.max_records || bytes + s > self.max_request_bytes) {
+                out.push(start..i);
+                start = i;
+                bytes = 0;
+            }
+            bytes += s;
+        }
+        if start < sizes.len() {
+            out.push(start..sizes.len());
+        }
+        out
+    }
+}
+
+/// An event larger than a part may be; the record cannot be re-ingested.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("log event {index} (id {id}) is too large to re-ingest: {json_bytes} bytes of payload JSON (budget {json_budget}), {output_bytes} bytes of output (budget {output_budget})")]
+pub struct EventTooLarge {
+    pub index: usize,
+    pub id: String,
+    pub json_bytes: usize,
+    pub json_budget: usize,
+    pub output_bytes: usize,
+    pub output_budget: usize,
+}
+
+/// Serialized length of one event inside `logEvents`.
+pub fn event_json_len(ev: &LogEvent<'_>) -> usize {
+    serde_json::to_vec(ev)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+}
+
+/// Split `events` of `payload` into consecutive parts, in one pass, such that every part's payload JSON is
+/// at most `json_budget` bytes and the output its events produce (`output_sizes[i]` bytes each, as it will
+/// appear in a response, i.e. base64 of the NDJSON) is at most `output_budget` bytes.
+pub fn split_parts(
+    payload: &Payload<'_>,
+    events: &[LogEvent<'_>],
+    output_sizes: &[usize],
+    json_budget: usize,
+    output_budget: usize,
+) -> Result<Vec<Range<usize>>, EventTooLarge> {
+    debug_assert_eq!(events.len(), output_sizes.len());
+    let header = serde_json::to_vec(&payload.with_events(&[], payload.hops + 1))
+        .map(|v| v.len())
+        .unwrap_or(0);
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut json = header;
+    let mut output = 0usize;
+    for (i, ev) in events.iter().enumerate() {
+        let ej = event_json_len(ev) + 1; // and a comma
+        let eo = output_sizes[i];
+        if header + ej > json_budget || eo > output_budget {
+            return Err(EventTooLarge {
+                index: i,
+                id: ev.id.to_string(),
+                json_bytes: header + ej,
+                json_budget,
+                output_bytes: eo,
+                output_budget,
+            });
+        }
+        if i > start && (json + ej > json_budget || output + eo > output_budget) {
+            parts.push(start..i);
+            start = i;
+            json = header;
+            output = 0;
+        }
+        json += ej;
+        output += eo;
+    }
+    if start < events.len() {
+        parts.push(start..events.len());
+    }
+    Ok(parts)
+}
+
+/// Encode each part as a gzip payload with the hop counter raised by one.
+pub fn encode_parts(
+    payload: &Payload<'_>,
+    events: &[LogEvent<'_>],
+    parts: &[Range<usize>],
+    level: u32,
+) -> Vec<Vec<u8>> {
+    parts
+        .iter()
+        .map(|r| {
+            payload
+                .with_events(&events[r.clone()], payload.hops + 1)
+                .encode_gzip(level)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cwl::{decompress, MessageType};
+    use proptest::prelude::*;
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let l = PutLimits {
+            max_records: 3,
+            max_request_bytes: 10,
+            max_record_bytes: 10,
+            partition_key_counts: false,
+        };
+        assert_eq!(l.batches(&[1, 1, 1, 1]), vec![0..3, 3..4]);
+        assert_eq!(l.batches(&[6, 5, 4, 10, 1]), vec![0..1, 1..3, 3..4, 4..5]);
+        assert_eq!(l.batches(&[]), Vec::<Range<usize>>::new());
+    }
+
+    fn payload_with(messages: Vec<String>) -> Payload<'static> {
+        Payload {
+            message_type: MessageType::Data,
+            owner: "123456789012".into(),
+            log_group: "/g".into(),
+            log_stream: "s".into(),
+            subscription_filters: vec!["f".into()],
+            log_events: messages
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| LogEvent {
+                    id: i.to_string().into(),
+                    timestamp: i as i64,
+                    message: m.into(),
+                })
+                .collect(),
+            hops: 1,
+        }
+    }
+
+    #[test]
+    fn event_too_large_is_reported_by_id() {
+        let p = payload_with(vec!["x".repeat(10), "y".repeat(5000)]);
+        let err = split_parts(&p, &p.log_events, &[10, 10], 1000, 100).unwrap_err();
+        assert_eq!(err.index, 1);
+        assert_eq!(err.id, "1");
+        assert!(err.to_string().contains("too large to re-ingest"));
+    }
+
+    proptest! {
+        /// Every event lands in exactly one part, in order; every part is within both budgets; decoding the
+        /// encoded parts gives back the events with the hop counter raised.
+        #[test]
+        fn parts_cover_events_within_budgets(
+            msgs in proptest::collection::vec("\\PC{0,300}", 1..60),
+            json_budget in 3000usize..8000, output_budget in 1400usize..4000,
+        ) {
+            let p = payload_with(msgs);
+            let out: Vec<usize> = p.log_events.iter().map(|e| e.message.len() + 100).collect();
+            let parts = split_parts(&p, &p.log_events, &out, json_budget, output_budget).unwrap();
+            let covered: Vec<usize> = parts.iter().flat_map(|r| r.clone()).collect();
+            prop_assert_eq!(covered, (0..p.log_events.len()).collect::<Vec<_>>());
+            let encoded = encode_parts(&p, &p.log_events, &parts, 1);
+            let mut back = Vec::new();
+            for (r, gz) in parts.iter().zip(&encoded) {
+                let json = decompress(gz, usize::MAX).unwrap();
+                prop_assert!(json.len() <= json_budget, "part JSON {} > {}", json.len(), json_budget);
+                prop_assert!(gz.len() <= json_budget + GZIP_SLACK);
+                prop_assert!(out[r.clone()].iter().sum::<usize>() <= output_budget);
+                let q = Payload::parse(&json).unwrap();
+                prop_assert_eq!(q.hops, 2);
+                back.extend(q.log_events.into_iter().map(|e| (e.id.into_owned(), e.message.into_owned())));
+            }
+            let orig: Vec<_> = p.log_events.iter().map(|e| (e.id.to_string(), e.message.to_string())).collect();
+            prop_assert_eq!(back, orig);
+        }
+
+        #[test]
+        fn batches_cover_in_order_within_limits(sizes in proptest::collection::vec(1usize..400, 0..300)) {
+            let l = PutLimits { max_records: 7, max_request_bytes: 1000, max_record_bytes: 400, partition_key_counts: false };
+            let b = l.batches(&sizes);
+            let covered: Vec<usize> = b.iter().flat_map(|r| r.clone()).collect();
+            prop_assert_eq!(covered, (0..sizes.len()).collect::<Vec<_>>());
+            for r in b {
+                prop_assert!(r.len() <= 7);
+                prop_assert!(sizes[r].iter().sum::<usize>() <= 1000);
+            }
+        }
+    }
+}
