@@ -10,6 +10,7 @@ pub mod document;
 pub mod emf;
 pub mod filter;
 pub mod firehose;
+pub mod gen;
 pub mod reingest;
 pub mod retry;
 pub mod time;

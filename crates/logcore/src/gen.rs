@@ -1,0 +1,222 @@
+//! Generators of realistic CloudWatch Logs payloads and Firehose transformation events, for sample events,
+//! tests, fuzz seeds and benchmarks. Deterministic for a given seed.
+
+use std::borrow::Cow;
+
+use crate::codec::encode_base64;
+use crate::cwl::{LogEvent, MessageType, Payload};
+use crate::firehose::{KinesisRecordMetadata, TransformEvent, TransformRecord};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "eu-west-1";
+pub const DELIVERY_STREAM_ARN: &str = "arn:aws:firehose:eu-west-1:123456789012:deliverystream/logpipe-app-logs";
+pub const KINESIS_STREAM_ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/logpipe-central";
+
+/// Where a generated event's records come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    DirectPut,
+    Kinesis,
+}
+
+/// A CloudWatch Logs event id: 56 decimal digits, as AWS sends them.
+pub fn event_id(timestamp_ms: i64, seq: u64) -> String {
+    format!("{:020}{:020}{:016}", timestamp_ms.max(0), seq, seq.wrapping_mul(2_654_435_761) % 10_000_000_000_000_000)
+}
+
+/// An owned log event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub timestamp: i64,
+    pub message: String,
+}
+
+/// A DATA_MESSAGE payload with the given events.
+pub fn data_payload<'a>(log_group: &'a str, log_stream: &'a str, events: &'a [Event]) -> Payload<'a> {
+    Payload {
+        message_type: MessageType::Data,
+        owner: Cow::Borrowed(ACCOUNT),
+        log_group: Cow::Borrowed(log_group),
+        log_stream: Cow::Borrowed(log_stream),
+        subscription_filters: vec![Cow::Borrowed("logpipe-app-logs")],
+        log_events: events
+            .iter()
+            .map(|e| LogEvent { id: Cow::Borrowed(&e.id), timestamp: e.timestamp, message: Cow::Borrowed(&e.message) })
+            .collect(),
+        hops: 0,
+    }
+}
+
+/// The CONTROL_MESSAGE CloudWatch Logs sends when a subscription is created.
+pub fn control_payload() -> Payload<'static> {
+    Payload {
+        message_type: MessageType::Control,
+        owner: Cow::Borrowed("CloudwatchLogs"),
+        log_group: Cow::Borrowed(""),
+        log_stream: Cow::Borrowed(""),
+        subscription_filters: vec![],
+        log_events: vec![LogEvent {
+            id: Cow::Borrowed(""),
+            timestamp: 1_763_700_000_000,
+            message: Cow::Borrowed("CWL CONTROL MESSAGE: Checking health of destination Firehose."),
+        }],
+        hops: 0,
+    }
+}
+
+/// `base64(gzip(json))` of a payload, as a Firehose record's `data`.
+pub fn record_data(payload: &Payload<'_>) -> String {
+    encode_base64(&payload.encode_gzip(6))
+}
+
+/// A Firehose record, with Kinesis metadata when the source is a stream.
+pub fn record(record_id: String, data: String, source: SourceKind, partition_key: &str, seq: u64) -> TransformRecord {
+    TransformRecord {
+        record_id,
+        approximate_arrival_timestamp: Some(1_763_700_000_000 + seq as i64),
+        data,
+        kinesis_record_metadata: (source == SourceKind::Kinesis).then(|| KinesisRecordMetadata {
+            shard_id: Some("shardId-000000000000".into()),
+            partition_key: Some(partition_key.to_string()),
+            approximate_arrival_timestamp: Some(1_763_700_000_000 + seq as i64),
+            sequence_number: Some(format!("4954698668313554428650745793632162567570019247115678{seq:04}")),
+            subsequence_number: Some(0),
+        }),
+    }
+}
+
+/// A record id in the shape Firehose uses.
+pub fn record_id(seq: u64) -> String {
+    format!("49546986683135544286507457936321625675700192471156785154{seq:08}")
+}
+
+/// An empty transformation event for the given source.
+pub fn event(source: SourceKind, records: Vec<TransformRecord>) -> TransformEvent {
+    TransformEvent {
+        invocation_id: "invocationIdExample-0000-0000-0000-000000000000".into(),
+        delivery_stream_arn: DELIVERY_STREAM_ARN.into(),
+        source_kinesis_stream_arn: (source == SourceKind::Kinesis).then(|| KINESIS_STREAM_ARN.into()),
+        region: REGION.into(),
+        records,
+    }
+}
+
+/// Generates realistic application log messages: JSON request logs, plain-text lines, multi-line stack traces.
+pub struct MessageGen {
+    rng: fastrand::Rng,
+    seq: u64,
+}
+
+const PATHS: &[&str] = &["/api/v1/orders", "/api/v1/users/42", "/health", "/api/v1/cart/checkout", "/static/app.js"];
+const LEVELS: &[&str] = &["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"];
+
+impl MessageGen {
+    pub fn new(seed: u64) -> Self {
+        MessageGen { rng: fastrand::Rng::with_seed(seed), seq: 0 }
+    }
+
+    /// The next message, roughly 40% JSON, 50% plain text, 10% multi-line stack traces.
+    pub fn message(&mut self) -> String {
+        self.seq += 1;
+        let r = &mut self.rng;
+        let level = LEVELS[r.usize(..LEVELS.len())];
+        let path = PATHS[r.usize(..PATHS.len())];
+        match r.u8(..10) {
+            0..=3 => format!(
+                r#"{{"level":"{}","time":"2026-11-21T10:{:02}:{:02}.{:03}Z","msg":"request completed","http":{{"method":"{}","path":"{}","status":{},"bytes":{}}},"duration_ms":{:.3},"trace_id":"{:032x}","user":{{"id":"u-{}","tenant":"t-{}"}}}}"#,
+                level.to_ascii_lowercase(),
+                r.u8(..60),
+                r.u8(..60),
+                r.u16(..1000),
+                if r.bool() { "GET" } else { "POST" },
+                path,
+                [200, 200, 201, 204, 400, 404, 500][r.usize(..7)],
+                r.u32(..100_000),
+                r.f64() * 250.0,
+                r.u128(..),
+                r.u32(..100_000),
+                r.u8(..20),
+            ),
+            4..=8 => format!(
+                "{} [{}] {} 10.0.{}.{} \"{} {} HTTP/1.1\" {} {} \"Mozilla/5.0 (X11; Linux x86_64)\" rt={:.3} req={:016x}",
+                "2026-11-21T10:00:00.000Z",
+                level,
+                ["api", "worker", "scheduler"][r.usize(..3)],
+                r.u8(..),
+                r.u8(..),
+                if r.bool() { "GET" } else { "POST" },
+                path,
+                [200, 200, 304, 404, 500][r.usize(..5)],
+                r.u32(..50_000),
+                r.f64(),
+                r.u64(..),
+            ),
+            _ => {
+                let mut s = format!(
+                    "ERROR Unhandled exception in request {:016x}: java.lang.IllegalStateException: order {} is in state \"CLOSED\"\n",
+                    r.u64(..),
+                    r.u32(..)
+                );
+                for depth in 0..r.usize(4..14) {
+                    s.push_str(&format!(
+                        "\tat com.example.shop.{}.{}(Service.java:{})\n",
+                        ["OrderService", "CartController", "PaymentGateway", "Repository"][depth % 4],
+                        ["process", "handle", "lambda$apply$0", "invoke"][r.usize(..4)],
+                        r.u16(10..900)
+                    ));
+                }
+                s
+            }
+        }
+    }
+
+    /// `n` events starting at `t0` (milliseconds), one to a few milliseconds apart.
+    pub fn events(&mut self, n: usize, t0: i64) -> Vec<Event> {
+        let mut t = t0;
+        (0..n)
+            .map(|_| {
+                t += self.rng.i64(0..5);
+                let id = event_id(t, self.seq);
+                Event { id, timestamp: t, message: self.message() }
+            })
+            .collect()
+    }
+}
+
+/// A batch of DATA_MESSAGE records whose compressed payloads add up to at least `compressed_bytes`,
+/// like a full Firehose buffer. Each record holds `events_per_record` events.
+pub fn batch(source: SourceKind, compressed_bytes: usize, events_per_record: usize, seed: u64) -> TransformEvent {
+    let mut gen = MessageGen::new(seed);
+    let mut records = Vec::new();
+    let mut total = 0usize;
+    let mut t0 = 1_763_700_000_000i64;
+    let mut seq = 0u64;
+    while total < compressed_bytes {
+        let events = gen.events(events_per_record, t0);
+        t0 = events.last().map_or(t0, |e| e.timestamp);
+        let group = ["/ecs/api", "/ecs/worker", "/aws/lambda/checkout"][seq as usize % 3];
+        let stream = format!("ecs/app/{:032x}", seq % 7);
+        let payload = data_payload(group, &stream, &events);
+        let gz = payload.encode_gzip(6);
+        total += gz.len();
+        records.push(record(record_id(seq), encode_base64(&gz), source, &stream, seq));
+        seq += 1;
+    }
+    event(source, records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_is_deterministic_and_sized() {
+        let a = batch(SourceKind::Kinesis, 50_000, 50, 1);
+        let b = batch(SourceKind::Kinesis, 50_000, 50, 1);
+        assert_eq!(a, b);
+        assert!(a.records.iter().all(|r| r.kinesis_record_metadata.is_some()));
+        assert_eq!(a.source().unwrap(), crate::firehose::Source::KinesisStream { name: "logpipe-central".into(), arn: KINESIS_STREAM_ARN.into() });
+        assert_eq!(event_id(1_763_700_000_000, 3).len(), 56);
+    }
+}

@@ -1,0 +1,260 @@
+//! Configuration, read once from environment variables at cold start.
+
+use std::time::Duration;
+
+use logcore::document::{DocumentConfig, JsonLimits, OutputFormat};
+use logcore::filter::MessageFilter;
+use logcore::firehose::RESPONSE_LIMIT;
+use logcore::retry::Backoff;
+
+/// One Firehose dynamic-partitioning key the transform can emit in `metadata.partitionKeys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionKey {
+    /// The log group without its leading `/` (e.g. `ecs/api`).
+    LogGroup,
+    LogStream,
+    /// The account that owns the log group (`owner` of the payload).
+    AccountId,
+    /// Event date of the record's first kept event: `YYYY`, `MM`, `DD`, `HH`, or `YYYY-MM-DD`.
+    Year,
+    Month,
+    Day,
+    Hour,
+    Date,
+}
+
+impl PartitionKey {
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionKey::LogGroup => "log_group",
+            PartitionKey::LogStream => "log_stream",
+            PartitionKey::AccountId => "account_id",
+            PartitionKey::Year => "year",
+            PartitionKey::Month => "month",
+            PartitionKey::Day => "day",
+            PartitionKey::Hour => "hour",
+            PartitionKey::Date => "date",
+        }
+    }
+
+    const ALL: [PartitionKey; 8] = [
+        PartitionKey::LogGroup,
+        PartitionKey::LogStream,
+        PartitionKey::AccountId,
+        PartitionKey::Year,
+        PartitionKey::Month,
+        PartitionKey::Day,
+        PartitionKey::Hour,
+        PartitionKey::Date,
+    ];
+}
+
+/// The function's settings. Every field has a default; see [`Config::from_env`] for the variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub documents: DocumentConfig,
+    pub filter: MessageFilter,
+    pub partition_keys: Vec<PartitionKey>,
+    /// Decompression cap per record (bomb guard).
+    pub max_decompressed: usize,
+    /// A payload already re-ingested this many times is failed rather than re-ingested again.
+    pub max_hops: u32,
+    /// Response size limit; [`RESPONSE_LIMIT`] except in tests.
+    pub response_limit: usize,
+    /// Largest response share (base64 of the documents) one re-ingested part may need.
+    pub part_output_budget: usize,
+    pub backoff: Backoff,
+    /// Longest a put call may take (the SDK's attempt timeout); no retry starts unless it can finish
+    /// before the deadline.
+    pub call_timeout: Duration,
+    /// Time kept free before the Lambda deadline to write the response.
+    pub deadline_margin: Duration,
+    pub gzip_level: u32,
+    pub metrics_namespace: String,
+    pub function_name: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            documents: DocumentConfig { format: OutputFormat::Document, json: Some(JsonLimits::default()), region: None },
+            filter: MessageFilter::default(),
+            partition_keys: Vec::new(),
+            max_decompressed: logcore::codec::DEFAULT_MAX_DECOMPRESSED,
+            max_hops: 3,
+            response_limit: RESPONSE_LIMIT,
+            part_output_budget: 1024 * 1024,
+            backoff: Backoff::default(),
+            call_timeout: Duration::from_secs(10),
+            deadline_margin: Duration::from_millis(500),
+            gzip_level: 6,
+            metrics_namespace: "logpipe".into(),
+            function_name: "firehose-cwl-transform".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration variable {name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Environment variables read by [`Config::from_env`] (the SAM template sets exactly these).
+pub const ENV_VARS: &[&str] = &[
+    "OUTPUT_FORMAT",
+    "JSON_FIELDS",
+    "JSON_MAX_DEPTH",
+    "JSON_MAX_KEYS",
+    "INCLUDE_PATTERN",
+    "EXCLUDE_PATTERN",
+    "PARTITION_KEYS",
+    "MAX_REINGEST_HOPS",
+    "MAX_DECOMPRESSED_BYTES",
+    "METRICS_NAMESPACE",
+];
+
+impl Config {
+    /// Read the configuration through `var` (normally `std::env::var`):
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `OUTPUT_FORMAT` | `document` (JSON documents) or `raw` (`message + "\n"`, AWS blueprint) | `document` |
+    /// | `JSON_FIELDS` | put the fields of JSON messages under `json` | `true` |
+    /// | `JSON_MAX_DEPTH` / `JSON_MAX_KEYS` | caps on the `json` namespace | 4 / 100 |
+    /// | `INCLUDE_PATTERN` / `EXCLUDE_PATTERN` | regex on the message; events not kept are counted | unset |
+    /// | `PARTITION_KEYS` | comma list of `log_group,log_stream,account_id,year,month,day,hour,date` | unset |
+    /// | `MAX_REINGEST_HOPS` | re-ingestions of one payload before it is failed | 3 |
+    /// | `MAX_DECOMPRESSED_BYTES` | decompression cap per record | 67108864 |
+    /// | `METRICS_NAMESPACE` | EMF namespace | `logpipe` |
+    ///
+    /// `AWS_REGION` gives `cloud.region` when the event has none; `AWS_LAMBDA_FUNCTION_NAME` names the metrics.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let get = |name: &'static str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let err = |name: &'static str, value: &str, reason: String| ConfigError { name, value: value.to_string(), reason };
+        let parse_num = |name: &'static str, min: usize, max: usize| -> Result<Option<usize>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                    _ => Err(err(name, &v, format!("expected a whole number from {min} to {max}"))),
+                },
+            }
+        };
+        if let Some(v) = get("OUTPUT_FORMAT") {
+            c.documents.format = v.parse().map_err(|e| err("OUTPUT_FORMAT", &v, e))?;
+        }
+        if let Some(v) = get("JSON_FIELDS") {
+            match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => {}
+                "false" | "0" | "no" | "off" => c.documents.json = None,
+                _ => return Err(err("JSON_FIELDS", &v, "expected true or false".into())),
+            }
+        }
+        if let Some(limits) = c.documents.json.as_mut() {
+            if let Some(n) = parse_num("JSON_MAX_DEPTH", 1, 64)? {
+                limits.max_depth = n;
+            }
+            if let Some(n) = parse_num("JSON_MAX_KEYS", 0, 10_000)? {
+                limits.max_keys = n;
+            }
+        }
+        let include = get("INCLUDE_PATTERN");
+        let exclude = get("EXCLUDE_PATTERN");
+        c.filter = MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
+            let name = if e.which == "include" { "INCLUDE_PATTERN" } else { "EXCLUDE_PATTERN" };
+            err(name, &e.pattern, e.source.to_string())
+        })?;
+        if let Some(v) = get("PARTITION_KEYS") {
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let key = PartitionKey::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
+                    let names: Vec<_> = PartitionKey::ALL.iter().map(|k| k.name()).collect();
+                    err("PARTITION_KEYS", &v, format!("unknown key {part:?}; known keys: {}", names.join(", ")))
+                })?;
+                if !c.partition_keys.contains(&key) {
+                    c.partition_keys.push(key);
+                }
+            }
+        }
+        if let Some(n) = parse_num("MAX_REINGEST_HOPS", 0, 20)? {
+            c.max_hops = n as u32;
+        }
+        if let Some(n) = parse_num("MAX_DECOMPRESSED_BYTES", 1024, 1 << 30)? {
+            c.max_decompressed = n;
+        }
+        if let Some(v) = get("METRICS_NAMESPACE") {
+            c.metrics_namespace = v;
+        }
+        if let Some(v) = get("AWS_LAMBDA_FUNCTION_NAME") {
+            c.function_name = v;
+        }
+        c.documents.region = get("AWS_REGION");
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_env(env(&[])).unwrap();
+        assert_eq!(c.documents.format, OutputFormat::Document);
+        assert_eq!(c.documents.json, Some(JsonLimits::default()));
+        assert!(c.partition_keys.is_empty() && c.filter.is_noop());
+        assert_eq!(c.max_hops, 3);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = Config::from_env(env(&[
+            ("OUTPUT_FORMAT", "raw"),
+            ("JSON_FIELDS", "false"),
+            ("INCLUDE_PATTERN", "ERROR"),
+            ("EXCLUDE_PATTERN", "health"),
+            ("PARTITION_KEYS", "log_group, account_id,date,date"),
+            ("MAX_REINGEST_HOPS", "5"),
+            ("MAX_DECOMPRESSED_BYTES", "1048576"),
+            ("METRICS_NAMESPACE", "acme/logs"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "tf"),
+        ]))
+        .unwrap();
+        assert_eq!(c.documents.format, OutputFormat::Raw);
+        assert_eq!(c.documents.json, None);
+        assert!(c.filter.keep("ERROR x") && !c.filter.keep("ERROR health") && !c.filter.keep("INFO"));
+        assert_eq!(c.partition_keys, vec![PartitionKey::LogGroup, PartitionKey::AccountId, PartitionKey::Date]);
+        assert_eq!((c.max_hops, c.max_decompressed), (5, 1 << 20));
+        assert_eq!(c.metrics_namespace, "acme/logs");
+        assert_eq!(c.documents.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.function_name, "tf");
+        let c = Config::from_env(env(&[("JSON_MAX_DEPTH", "2"), ("JSON_MAX_KEYS", "7")])).unwrap();
+        assert_eq!(c.documents.json, Some(JsonLimits { max_depth: 2, max_keys: 7 }));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (k, v, needle) in [
+            ("OUTPUT_FORMAT", "xml", "unknown output format"),
+            ("PARTITION_KEYS", "log_group,colour", "unknown key \"colour\""),
+            ("MAX_REINGEST_HOPS", "-1", "whole number from 0 to 20"),
+            ("JSON_MAX_DEPTH", "0", "from 1 to 64"),
+            ("INCLUDE_PATTERN", "(", "unclosed"),
+            ("JSON_FIELDS", "maybe", "true or false"),
+        ] {
+            let e = Config::from_env(env(&[(k, v)])).unwrap_err();
+            assert_eq!(e.name, k);
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+}

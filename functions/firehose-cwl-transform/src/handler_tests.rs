@@ -1,0 +1,436 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use logcore::codec::{decode_base64, encode_base64, gzip};
+use logcore::cwl::{decompress, Payload};
+use logcore::firehose::{ParsedResponse, Source, TransformEvent};
+use logcore::gen::{self, Event, MessageGen, SourceKind};
+use logcore::retry::Backoff;
+use proptest::prelude::*;
+use tokio::time::Instant;
+
+use super::*;
+use crate::config::Config;
+use crate::sink::{CallError, PutEntry, Reingest};
+
+/// What a fake put does with an entry: accept, fail it (partial failure), or fail the whole call.
+type Policy = Box<dyn Fn(usize, &PutEntry) -> Option<String> + Send + Sync>;
+
+struct FakeSink {
+    accepted: Mutex<Vec<(Source, PutEntry)>>,
+    calls: Mutex<usize>,
+    policy: Policy,
+    call_error: Option<CallError>,
+}
+
+impl FakeSink {
+    fn accepting() -> Self {
+        Self::with(Box::new(|_, _| None))
+    }
+    fn with(policy: Policy) -> Self {
+        FakeSink { accepted: Mutex::new(Vec::new()), calls: Mutex::new(0), policy, call_error: None }
+    }
+    fn accepted_payloads(&self) -> Vec<(Source, String, OwnedPayload)> {
+        self.accepted.lock().unwrap().iter().map(|(s, e)| (s.clone(), e.partition_key.clone(), decode_gz(&e.data))).collect()
+    }
+}
+
+impl Reingest for FakeSink {
+    async fn put(&self, source: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
+        let call = {
+            let mut c = self.calls.lock().unwrap();
+            *c += 1;
+            *c
+        };
+        let limits = crate::sink::limits_for(source);
+        assert!(entries.len() <= limits.max_records);
+        assert!(entries.iter().map(|e| limits.entry_size(e.data.len(), e.partition_key.len())).sum::<usize>() <= limits.max_request_bytes);
+        assert!(entries.iter().all(|e| limits.entry_size(e.data.len(), e.partition_key.len()) <= limits.max_record_bytes));
+        if let Some(e) = &self.call_error {
+            return Err(e.clone());
+        }
+        let mut out = Vec::new();
+        for e in entries {
+            let r = (self.policy)(call, e);
+            if r.is_none() {
+                self.accepted.lock().unwrap().push((source.clone(), e.clone()));
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct OwnedPayload {
+    hops: u32,
+    log_group: String,
+    events: Vec<Event>,
+}
+
+fn decode_gz(gz: &[u8]) -> OwnedPayload {
+    let json = decompress(gz, usize::MAX).unwrap();
+    let p = Payload::parse(&json).unwrap();
+    OwnedPayload {
+        hops: p.hops,
+        log_group: p.log_group.to_string(),
+        events: p.log_events.iter().map(|e| Event { id: e.id.to_string(), timestamp: e.timestamp, message: e.message.to_string() }).collect(),
+    }
+}
+
+fn data_record(seq: u64, events: &[Event], source: SourceKind) -> logcore::firehose::TransformRecord {
+    let p = gen::data_payload("/ecs/api", "ecs/api/1", events);
+    gen::record(gen::record_id(seq), gen::record_data(&p), source, "pk-1", seq)
+}
+
+fn run(event: &TransformEvent, cfg: &Config, sink: &FakeSink) -> Outcome {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    rt.block_on(async { handle(event, cfg, sink, Instant::now() + Duration::from_secs(60)).await.unwrap() })
+}
+
+fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
+    let wire = serde_json::to_vec(&out.response).unwrap();
+    assert_eq!(wire.len(), out.response.len());
+    let parsed: ParsedResponse = serde_json::from_slice(&wire).unwrap();
+    let n = parsed.records.len();
+    let map: BTreeMap<_, _> = parsed.records.into_iter().map(|r| (r.record_id.clone(), r)).collect();
+    assert_eq!(map.len(), n, "every recordId exactly once");
+    map
+}
+
+fn docs_of(r: &logcore::firehose::ResponseRecord) -> Vec<serde_json::Value> {
+    let data = decode_base64(r.data.as_ref().unwrap().as_bytes()).unwrap();
+    assert!(data.ends_with(b"\n"));
+    data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+}
+
+#[test]
+fn every_outcome_in_one_batch() {
+    let mut g = MessageGen::new(1);
+    let events = g.events(5, 1_763_700_000_000);
+    let control = gen::record_data(&gen::control_payload());
+    let not_gzip = encode_base64(b"{\"messageType\":\"DATA_MESSAGE\"}");
+    let bad_json = encode_base64(&gzip(b"{\"messageType\":\"DATA_MESSAGE\",", 6));
+    let unknown = encode_base64(&gzip(br#"{"messageType":"SOMETHING","logEvents":[]}"#, 6));
+    let bad_utf8 = encode_base64(&gzip(b"{\"messageType\":\"DATA_MESSAGE\",\"owner\":\"\xc3\x28\"}", 6));
+    let z = gzip(b"truncated gzip payload that goes on for a while", 6);
+    let truncated = encode_base64(&z[..z.len() / 2]);
+    let mut records = vec![data_record(0, &events, SourceKind::DirectPut)];
+    for (i, data) in [control, "!!not base64!!".to_string(), not_gzip, bad_json, unknown, bad_utf8, truncated].into_iter().enumerate() {
+        records.push(gen::record(gen::record_id(i as u64 + 1), data, SourceKind::DirectPut, "", 0));
+    }
+    let ev = gen::event(SourceKind::DirectPut, records);
+    let sink = FakeSink::accepting();
+    let out = run(&ev, &Config::default(), &sink);
+    let resp = parse(&out);
+    let result = |i: u64| resp[&gen::record_id(i)].result.as_str();
+    assert_eq!(result(0), "Ok");
+    assert_eq!(result(1), "Dropped");
+    for i in 2..=7 {
+        assert_eq!(result(i), "ProcessingFailed", "record {i}");
+    }
+    let docs = docs_of(&resp[&gen::record_id(0)]);
+    assert_eq!(docs.len(), 5);
+    for (d, e) in docs.iter().zip(&events) {
+        assert_eq!(d["message"], e.message.as_str());
+        assert_eq!(d["event"]["id"], e.id.as_str());
+        assert_eq!(d["log"]["group"], "/ecs/api");
+        assert_eq!(d["cloud"]["account"]["id"], gen::ACCOUNT);
+        assert_eq!(d["cloud"]["region"], gen::REGION);
+    }
+    let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
+    for needle in ["invalid base64", "not gzip", "invalid CloudWatch Logs payload JSON", "unknown messageType \"SOMETHING\"", "not valid UTF-8", "truncated"] {
+        assert!(reasons.iter().any(|r| r.contains(needle)), "no failure says {needle:?}: {reasons:#?}");
+    }
+    assert!(reasons.iter().all(|r| r.starts_with("record 4954")), "reasons name the record: {reasons:#?}");
+    let s = &out.summary;
+    assert_eq!((s.records_in, s.ok, s.dropped, s.failed, s.control_messages), (8, 1, 1, 6, 1));
+    assert_eq!((s.events_in, s.events_out), (5, 5));
+    assert!(sink.accepted.lock().unwrap().is_empty());
+}
+
+#[test]
+fn filters_and_partition_keys() {
+    let events = vec![
+        Event { id: "1".into(), timestamp: 1_763_700_000_000, message: "ERROR boom".into() },
+        Event { id: "2".into(), timestamp: 1_763_700_000_001, message: "INFO healthcheck".into() },
+        Event { id: "3".into(), timestamp: 1_763_700_000_002, message: "{\"level\":\"warn\"}".into() },
+    ];
+    let only_info = vec![Event { id: "4".into(), timestamp: 1, message: "INFO healthcheck".into() }];
+    let ev = gen::event(SourceKind::DirectPut, vec![data_record(0, &events, SourceKind::DirectPut), data_record(1, &only_info, SourceKind::DirectPut)]);
+    let env: HashMap<&str, &str> = [("EXCLUDE_PATTERN", "healthcheck"), ("PARTITION_KEYS", "log_group,account_id,year,month,day,date")].into();
+    let cfg = Config::from_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+    let out = run(&ev, &cfg, &FakeSink::accepting());
+    let resp = parse(&out);
+    let r0 = &resp[&gen::record_id(0)];
+    let ids: Vec<_> = docs_of(r0).iter().map(|d| d["event"]["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, ["1", "3"]);
+    assert_eq!(docs_of(r0)[1]["json"]["level"], "warn");
+    assert_eq!(
+        r0.metadata.as_ref().unwrap()["partitionKeys"],
+        serde_json::json!({"log_group":"ecs/api","account_id":gen::ACCOUNT,"year":"2025","month":"11","day":"21","date":"2025-11-21"})
+    );
+    assert_eq!(resp[&gen::record_id(1)].result, "Dropped");
+    assert_eq!((out.summary.events_excluded, out.summary.events_out, out.summary.dropped), (2, 2, 1));
+}
+
+fn big_events(n: usize, size: usize, seed: u64) -> Vec<Event> {
+    let mut g = MessageGen::new(seed);
+    g.events(n, 1_763_700_000_000 + (seed % 1_000_000) as i64 * 1000)
+        .into_iter()
+        .map(|mut e| {
+            while e.message.len() < size {
+                e.message.push_str(" padding-to-size");
+            }
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn records_that_do_not_fit_are_reingested_with_hop_counter() {
+    // Kinesis source: re-ingestion goes to PutRecords with the original partition key.
+    let records: Vec<_> = (0..6).map(|i| data_record(i, &big_events(20, 200, i), SourceKind::Kinesis)).collect();
+    let ev = gen::event(SourceKind::Kinesis, records);
+    let cfg = Config { response_limit: 40_000, ..Config::default() };
+    let sink = FakeSink::accepting();
+    let out = run(&ev, &cfg, &sink);
+    let resp = parse(&out);
+    assert!(out.response.len() <= 40_000);
+    let ok: Vec<_> = resp.values().filter(|r| r.result == "Ok").collect();
+    let dropped: Vec<_> = resp.values().filter(|r| r.result == "Dropped").collect();
+    assert!(!ok.is_empty() && !dropped.is_empty(), "some fit, some are re-ingested");
+    let accepted = sink.accepted_payloads();
+    assert_eq!(accepted.len(), dropped.len());
+    for (source, pk, p) in &accepted {
+        assert!(matches!(source, Source::KinesisStream { name, .. } if name == "logpipe-central"));
+        assert_eq!(pk, "pk-1");
+        assert_eq!(p.hops, 1);
+        assert_eq!(p.log_group, "/ecs/api");
+        assert_eq!(p.events.len(), 20);
+    }
+    let s = &out.summary;
+    assert_eq!(s.reingested_records as usize, dropped.len());
+    assert_eq!(s.events_in, s.events_out + s.events_reingested);
+}
+
+#[test]
+fn record_too_large_alone_is_split_in_one_pass() {
+    // One record whose documents are ~10x the response limit: split into parts that each fit.
+    let events = big_events(300, 1000, 9);
+    let ev = gen::event(SourceKind::DirectPut, vec![data_record(0, &events, SourceKind::DirectPut)]);
+    let cfg = Config { response_limit: 60_000, ..Config::default() };
+    let sink = FakeSink::accepting();
+    let out = run(&ev, &cfg, &sink);
+    assert_eq!(parse(&out)[&gen::record_id(0)].result, "Dropped");
+    let parts = sink.accepted_payloads();
+    assert!(parts.len() >= 10, "{} parts", parts.len());
+    let back: Vec<Event> = parts.iter().flat_map(|(_, _, p)| p.events.clone()).collect();
+    assert_eq!(back, events, "every event exactly once, in order");
+    // Each part, transformed again, fits in a response of its own: no further splitting needed.
+    for (_, _, p) in &parts {
+        let again = gen::event(SourceKind::DirectPut, vec![data_record(0, &p.events, SourceKind::DirectPut)]);
+        let out2 = run(&again, &cfg, &FakeSink::accepting());
+        assert_eq!(parse(&out2)[&gen::record_id(0)].result, "Ok");
+    }
+    assert_eq!(out.summary.reingested_parts as usize, parts.len());
+}
+
+#[test]
+fn hop_limit_stops_loops() {
+    let events = big_events(50, 400, 3);
+    let mut p = gen::data_payload("/ecs/api", "s", &events);
+    p.hops = 3;
+    let ev = gen::event(SourceKind::DirectPut, vec![gen::record(gen::record_id(0), gen::record_data(&p), SourceKind::DirectPut, "", 0)]);
+    let cfg = Config { response_limit: 5_000, ..Config::default() };
+    let sink = FakeSink::accepting();
+    let out = run(&ev, &cfg, &sink);
+    assert_eq!(parse(&out)[&gen::record_id(0)].result, "ProcessingFailed");
+    assert!(out.failures[0].reason.contains("already re-ingested 3 times"), "{}", out.failures[0].reason);
+    assert!(sink.accepted.lock().unwrap().is_empty());
+    assert_eq!(out.summary.events_failed, 50);
+}
+
+#[test]
+fn failed_entries_are_retried_until_accepted() {
+    let records: Vec<_> = (0..4).map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut)).collect();
+    let ev = gen::event(SourceKind::DirectPut, records);
+    let cfg = Config { response_limit: 5_000, ..Config::default() };
+    // Every entry fails on the first two calls it is in.
+    let seen: Mutex<HashMap<Vec<u8>, usize>> = Mutex::new(HashMap::new());
+    let sink = FakeSink::with(Box::new(move |_, e| {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(e.data.clone()).or_insert(0);
+        *n += 1;
+        (*n <= 2).then(|| "ServiceUnavailableException: Slow down.".to_string())
+    }));
+    let out = run(&ev, &cfg, &sink);
+    let resp = parse(&out);
+    assert!(resp.values().all(|r| r.result == "Dropped"));
+    let accepted: Vec<Vec<u8>> = sink.accepted.lock().unwrap().iter().map(|(_, e)| e.data.clone()).collect();
+    let distinct: std::collections::HashSet<_> = accepted.iter().collect();
+    assert_eq!(distinct.len(), accepted.len(), "each part accepted exactly once");
+    let parts = out.summary.reingested_parts;
+    assert_eq!(accepted.len() as u64, parts);
+    assert_eq!(out.summary.put_retried_entries, 2 * parts);
+    assert_eq!(out.summary.put_calls, 3);
+    assert_eq!(out.summary.events_reingested, 80);
+}
+
+#[test]
+fn persistent_failure_fails_the_records_and_fatal_errors_are_not_retried() {
+    let records: Vec<_> = (0..3).map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut)).collect();
+    let ev = gen::event(SourceKind::DirectPut, records);
+    let cfg = Config { response_limit: 4_000, ..Config::default() };
+    let sink = FakeSink::with(Box::new(|_, _| Some("ServiceUnavailableException: down".into())));
+    let out = run(&ev, &cfg, &sink);
+    assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
+    assert_eq!(out.summary.put_calls, u64::from(Backoff::default().max_attempts));
+    assert!(out.failures[0].reason.contains("re-ingestion into logpipe-app-logs failed: ServiceUnavailableException"), "{}", out.failures[0].reason);
+    assert_eq!(out.summary.events_failed, 60);
+
+    let mut sink = FakeSink::accepting();
+    sink.call_error = Some(CallError { message: "ResourceNotFoundException: no such stream".into(), retryable: false });
+    let out = run(&ev, &cfg, &sink);
+    assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
+    assert_eq!(*sink.calls.lock().unwrap(), 1, "a permanent error is not retried");
+}
+
+#[test]
+fn retries_stop_before_the_deadline() {
+    let records: Vec<_> = (0..3).map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut)).collect();
+    let ev = gen::event(SourceKind::DirectPut, records);
+    let cfg = Config {
+        response_limit: 4_000,
+        backoff: Backoff { base: Duration::from_secs(1), max_delay: Duration::from_secs(4), max_attempts: 1000 },
+        call_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let mut sink = FakeSink::accepting();
+    sink.call_error = Some(CallError { message: "ThrottlingException: rate exceeded".into(), retryable: true });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    let (out, elapsed) = rt.block_on(async {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(30);
+        let out = handle(&ev, &cfg, &sink, deadline).await.unwrap();
+        (out, start.elapsed())
+    });
+    assert!(elapsed < Duration::from_secs(30) - cfg.deadline_margin, "answered before the deadline: {elapsed:?}");
+    assert!(*sink.calls.lock().unwrap() >= 3, "retried while there was time");
+    assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
+}
+
+#[test]
+fn too_many_records_for_any_response_is_an_error() {
+    let ev = gen::event(SourceKind::DirectPut, (0..10).map(|i| gen::record(gen::record_id(i), String::new(), SourceKind::DirectPut, "", 0)).collect());
+    let cfg = Config { response_limit: 300, ..Config::default() };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let err = rt.block_on(handle(&ev, &cfg, &FakeSink::accepting(), Instant::now() + Duration::from_secs(5))).unwrap_err();
+    assert!(err.to_string().contains("10 records need"), "{err}");
+}
+
+#[derive(Debug, Clone)]
+enum Rec {
+    Data { events: usize, size: usize, hops: u32 },
+    Control,
+    Garbage(Vec<u8>),
+}
+
+fn arb_rec() -> impl Strategy<Value = Rec> {
+    prop_oneof![
+        6 => (1usize..40, 10usize..1500, 0u32..4).prop_map(|(events, size, hops)| Rec::Data { events, size, hops }),
+        1 => Just(Rec::Control),
+        1 => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Rec::Garbage),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// For any batch: the response is within the limit and serializes to exactly the accounted bytes; every
+    /// recordId appears exactly once; every log event is in exactly one of the response, an accepted
+    /// re-ingested record, or a failed record (events of a partially re-ingested split record may also be
+    /// in its failed record, and such records are counted).
+    #[test]
+    fn accounting_holds_for_any_batch(
+        recs in proptest::collection::vec(arb_rec(), 1..12),
+        limit in 3_000usize..120_000,
+        fail_pct in 0u32..60,
+        seed in any::<u64>(),
+        kinesis in any::<bool>(),
+        exclude in any::<bool>(),
+    ) {
+        let source = if kinesis { SourceKind::Kinesis } else { SourceKind::DirectPut };
+        let mut owner_of: HashMap<String, usize> = HashMap::new();
+        let mut kept_of: Vec<Vec<String>> = Vec::new();
+        let mut records = Vec::new();
+        for (i, r) in recs.iter().enumerate() {
+            let mut kept = Vec::new();
+            let data = match r {
+                Rec::Data { events, size, hops } => {
+                    let mut evs = big_events(*events, *size, seed.wrapping_add(i as u64));
+                    for (j, e) in evs.iter_mut().enumerate() {
+                        e.id = format!("{i}-{j}");
+                        if j % 5 == 4 { e.message.push_str(" SKIPME"); }
+                        owner_of.insert(e.id.clone(), i);
+                        if !(exclude && e.message.contains("SKIPME")) { kept.push(e.id.clone()); }
+                    }
+                    let mut p = gen::data_payload("/ecs/api", "s", &evs);
+                    p.hops = *hops;
+                    gen::record_data(&p)
+                }
+                Rec::Control => gen::record_data(&gen::control_payload()),
+                Rec::Garbage(b) => encode_base64(b),
+            };
+            kept_of.push(kept);
+            records.push(gen::record(gen::record_id(i as u64), data, source, "pk", i as u64));
+        }
+        let ev = gen::event(source, records);
+        let mut cfg = Config { response_limit: limit, ..Config::default() };
+        if exclude { cfg.filter = logcore::filter::MessageFilter::new(None, Some("SKIPME")).unwrap(); }
+        let rng = Mutex::new(fastrand::Rng::with_seed(seed));
+        let sink = FakeSink::with(Box::new(move |_, _| (rng.lock().unwrap().u32(..100) < fail_pct).then(|| "ProvisionedThroughputExceededException: slow".into())));
+        let out = run(&ev, &cfg, &sink);
+        prop_assert!(out.response.len() <= limit);
+        let resp = parse(&out);
+        prop_assert_eq!(resp.len(), recs.len());
+
+        // Where each event ended up.
+        let mut in_response: HashMap<String, usize> = HashMap::new();
+        for r in resp.values().filter(|r| r.result == "Ok") {
+            for d in docs_of(r) { *in_response.entry(d["event"]["id"].as_str().unwrap().to_string()).or_default() += 1; }
+        }
+        let mut reingested: HashMap<String, usize> = HashMap::new();
+        for (_, _, p) in sink.accepted_payloads() {
+            for e in p.events { *reingested.entry(e.id).or_default() += 1; }
+        }
+        let mut partial = 0;
+        for (i, kept) in kept_of.iter().enumerate() {
+            let result = resp[&gen::record_id(i as u64)].result.as_str();
+            let count = |m: &HashMap<String, usize>, id: &String| m.get(id).copied().unwrap_or(0);
+            match result {
+                "Ok" => for id in kept { prop_assert_eq!((count(&in_response, id), count(&reingested, id)), (1, 0), "{}", id); },
+                "Dropped" => for id in kept { prop_assert_eq!(count(&in_response, id), 0); prop_assert_eq!(count(&reingested, id), 1, "{}", id); },
+                _ => {
+                    prop_assert!(kept.iter().all(|id| count(&in_response, id) == 0));
+                    let re: usize = kept.iter().map(|id| count(&reingested, id)).sum();
+                    if re > 0 { partial += 1; prop_assert!(kept.iter().all(|id| count(&reingested, id) <= 1)); }
+                }
+            }
+        }
+        // No event came out of nowhere or twice.
+        for (id, n) in in_response.iter().chain(reingested.iter()) {
+            prop_assert!(owner_of.contains_key(id));
+            prop_assert_eq!(*n, 1);
+        }
+        let s = &out.summary;
+        prop_assert_eq!(s.reingest_partial, partial);
+        prop_assert_eq!(s.ok + s.dropped + s.failed, s.records_in);
+        prop_assert_eq!(s.events_out as usize, in_response.len());
+        prop_assert_eq!(s.events_reingested as usize, reingested.len());
+        let decoded_events: u64 = recs.iter().map(|r| if let Rec::Data { events, .. } = r { *events as u64 } else { 0 }).sum();
+        prop_assert_eq!(s.events_in, decoded_events);
+        prop_assert_eq!(s.events_in, s.events_out + s.events_excluded + s.events_reingested + s.events_failed);
+    }
+}
