@@ -1,0 +1,174 @@
+//! `logpipe bench`: throughput of the whole transform handler on a full Firehose buffer, peak RSS of a
+//! process handling a maximal batch, and the function binary's time from process start to ready.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use firehose_cwl_transform::{handle, Config};
+use logcore::gen::{self, SourceKind};
+
+use crate::local::NullSink;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Compressed payload bytes in the generated batch (Firehose buffers at most 3 MB).
+    #[arg(long, default_value_t = 3_000_000)]
+    compressed_bytes: usize,
+    #[arg(long, default_value_t = 100)]
+    events_per_record: usize,
+    /// Timed runs of the handler per scenario (after one warm-up run).
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+    /// Use this Firehose event file instead of generating one.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// The function binary to time from start to ready (default: firehose-cwl-transform next to logpipe).
+    #[arg(long)]
+    bootstrap: Option<PathBuf>,
+    /// Process starts to time.
+    #[arg(long, default_value_t = 20)]
+    starts: usize,
+}
+
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    if cfg!(debug_assertions) {
+        eprintln!("logpipe bench: this is a debug build; build with `cargo build --release` for meaningful figures");
+    }
+    let event = match &args.input {
+        Some(p) => crate::read_event(p)?,
+        None => gen::batch(SourceKind::DirectPut, args.compressed_bytes, args.events_per_record.max(1), 1),
+    };
+    let tmp = std::env::temp_dir().join(format!("logpipe-bench-{}.json", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec(&event).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let rt = crate::runtime()?;
+
+    println!("batch: {} records, {} bytes of Firehose event JSON", event.records.len(), std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0));
+    let unlimited = Config { response_limit: usize::MAX / 4, ..Config::default() };
+    let limited = Config::default();
+    for (name, cfg) in [("transform (response unbounded: decode, documents, response encoding)", &unlimited), ("transform with the 6 MB limit (the rest re-ingested to a null sink)", &limited)] {
+        let mut times = Vec::new();
+        let mut last = None;
+        for i in 0..=args.iterations {
+            let start = Instant::now();
+            let out = rt.block_on(handle(&event, cfg, &NullSink, tokio::time::Instant::now() + Duration::from_secs(300))).map_err(|e| e.to_string())?;
+            let t = start.elapsed();
+            if i > 0 {
+                times.push(t);
+            }
+            last = Some(out.summary);
+        }
+        let s = last.ok_or("no iterations")?;
+        times.sort();
+        let median = times[times.len() / 2];
+        let mbps = |t: Duration| s.bytes_decompressed as f64 / 1e6 / t.as_secs_f64();
+        println!("{name}");
+        println!(
+            "  {} events, {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested records, response {:.2} MB",
+            s.events_in,
+            s.bytes_decompressed as f64 / 1e6,
+            s.bytes_out as f64 / 1e6,
+            s.ok,
+            s.reingested_records,
+            s.response_bytes as f64 / 1e6
+        );
+        println!(
+            "  median {:.1} ms, best {:.1} ms over {} runs: {:.0} MB/s decompressed (median), {:.0} MB/s (best), {:.2} M events/s",
+            median.as_secs_f64() * 1e3,
+            times[0].as_secs_f64() * 1e3,
+            times.len(),
+            mbps(median),
+            mbps(times[0]),
+            s.events_in as f64 / median.as_secs_f64() / 1e6
+        );
+    }
+
+    let exe = std::env::current_exe().map_err(|e| format!("locating logpipe: {e}"))?;
+    let probe = Command::new(&exe).arg("rss-probe").arg(&tmp).output().map_err(|e| format!("running rss-probe: {e}"))?;
+    let _ = std::fs::remove_file(&tmp);
+    if !probe.status.success() {
+        return Err(format!("rss-probe failed: {}", String::from_utf8_lossy(&probe.stderr)));
+    }
+    let rss: u64 = String::from_utf8_lossy(&probe.stdout).trim().parse().map_err(|e| format!("rss-probe output: {e}"))?;
+    println!("peak RSS of a process handling this batch (read, parse, transform with the 6 MB limit): {:.1} MB", rss as f64 / 1048576.0);
+
+    let bootstrap = args.bootstrap.clone().unwrap_or_else(|| exe.with_file_name("firehose-cwl-transform"));
+    if bootstrap.exists() {
+        let mut times = Vec::new();
+        for _ in 0..args.starts.max(1) {
+            times.push(start_to_ready(&bootstrap)?);
+        }
+        times.sort();
+        println!(
+            "start to ready of {} (exec to first GET /runtime/invocation/next), {} starts: median {:.1} ms, max {:.1} ms",
+            bootstrap.display(),
+            times.len(),
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[times.len() - 1].as_secs_f64() * 1e3
+        );
+    } else {
+        println!("start to ready: skipped, {} not found (cargo build --release -p firehose-cwl-transform)", bootstrap.display());
+    }
+    Ok(())
+}
+
+/// Start the function binary against a stand-in Lambda Runtime API on 127.0.0.1 and time until it asks for
+/// its first invocation, which it does once configuration is read and clients are built.
+fn start_to_ready(bootstrap: &Path) -> Result<Duration, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding 127.0.0.1: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            let mut line = String::new();
+            let _ = BufReader::new(stream).read_line(&mut line);
+            let _ = tx.send((Instant::now(), line));
+        }
+    });
+    let start = Instant::now();
+    let mut child = Command::new(bootstrap)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_SESSION_TOKEN", "token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bootstrap.display()))?;
+    let got = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    match got {
+        Ok((at, line)) if line.contains("/runtime/invocation/next") => Ok(at - start),
+        Ok((_, line)) => Err(format!("unexpected first request from the function: {line:?}")),
+        Err(_) => Err("the function did not ask for an invocation within 10 s".into()),
+    }
+}
+
+/// Handle the event in `file` once with the real limit and print this process's peak RSS (VmHWM) in bytes.
+pub fn rss_probe(file: &Path) -> Result<(), String> {
+    let event = crate::read_event(file)?;
+    let rt = crate::runtime()?;
+    let out = rt
+        .block_on(handle(&event, &Config::default(), &NullSink, tokio::time::Instant::now() + Duration::from_secs(300)))
+        .map_err(|e| e.to_string())?;
+    drop(out);
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or("no VmHWM in /proc/self/status")?;
+    println!("{}", kb * 1024);
+    Ok(())
+}
