@@ -347,7 +347,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 self.state.rewrite = true;
             }
             if !self.state.rewrite {
-                if seen.iter().any(|k| *k == key) {
+                if seen.contains(&key) {
                     self.state.rewrite = true;
                 } else {
                     seen.push(key);
@@ -527,7 +527,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
             "\\PC{0,8}".prop_map(Value::String),
         ];
         leaf.prop_recursive(6, 64, 6, |inner| {

@@ -9,8 +9,10 @@ use crate::firehose::{KinesisRecordMetadata, TransformEvent, TransformRecord};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-west-1";
-pub const DELIVERY_STREAM_ARN: &str = "arn:aws:firehose:eu-west-1:123456789012:deliverystream/logpipe-app-logs";
-pub const KINESIS_STREAM_ARN: &str = "arn:aws:kinesis:eu-west-1:123456789012:stream/logpipe-central";
+pub const DELIVERY_STREAM_ARN: &str =
+    "arn:aws:firehose:eu-west-1:123456789012:deliverystream/logpipe-app-logs";
+pub const KINESIS_STREAM_ARN: &str =
+    "arn:aws:kinesis:eu-west-1:123456789012:stream/logpipe-central";
 
 /// Where a generated event's records come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +23,12 @@ pub enum SourceKind {
 
 /// A CloudWatch Logs event id: 56 decimal digits, as AWS sends them.
 pub fn event_id(timestamp_ms: i64, seq: u64) -> String {
-    format!("{:020}{:020}{:016}", timestamp_ms.max(0), seq, seq.wrapping_mul(2_654_435_761) % 10_000_000_000_000_000)
+    format!(
+        "{:020}{:020}{:016}",
+        timestamp_ms.max(0),
+        seq,
+        seq.wrapping_mul(2_654_435_761) % 10_000_000_000_000_000
+    )
 }
 
 /// An owned log event.
@@ -33,7 +40,11 @@ pub struct Event {
 }
 
 /// A DATA_MESSAGE payload with the given events.
-pub fn data_payload<'a>(log_group: &'a str, log_stream: &'a str, events: &'a [Event]) -> Payload<'a> {
+pub fn data_payload<'a>(
+    log_group: &'a str,
+    log_stream: &'a str,
+    events: &'a [Event],
+) -> Payload<'a> {
     Payload {
         message_type: MessageType::Data,
         owner: Cow::Borrowed(ACCOUNT),
@@ -42,7 +53,11 @@ pub fn data_payload<'a>(log_group: &'a str, log_stream: &'a str, events: &'a [Ev
         subscription_filters: vec![Cow::Borrowed("logpipe-app-logs")],
         log_events: events
             .iter()
-            .map(|e| LogEvent { id: Cow::Borrowed(&e.id), timestamp: e.timestamp, message: Cow::Borrowed(&e.message) })
+            .map(|e| LogEvent {
+                id: Cow::Borrowed(&e.id),
+                timestamp: e.timestamp,
+                message: Cow::Borrowed(&e.message),
+            })
             .collect(),
         hops: 0,
     }
@@ -71,7 +86,13 @@ pub fn record_data(payload: &Payload<'_>) -> String {
 }
 
 /// A Firehose record, with Kinesis metadata when the source is a stream.
-pub fn record(record_id: String, data: String, source: SourceKind, partition_key: &str, seq: u64) -> TransformRecord {
+pub fn record(
+    record_id: String,
+    data: String,
+    source: SourceKind,
+    partition_key: &str,
+    seq: u64,
+) -> TransformRecord {
     TransformRecord {
         record_id,
         approximate_arrival_timestamp: Some(1_763_700_000_000 + seq as i64),
@@ -80,7 +101,9 @@ pub fn record(record_id: String, data: String, source: SourceKind, partition_key
             shard_id: Some("shardId-000000000000".into()),
             partition_key: Some(partition_key.to_string()),
             approximate_arrival_timestamp: Some(1_763_700_000_000 + seq as i64),
-            sequence_number: Some(format!("4954698668313554428650745793632162567570019247115678{seq:04}")),
+            sequence_number: Some(format!(
+                "4954698668313554428650745793632162567570019247115678{seq:04}"
+            )),
             subsequence_number: Some(0),
         }),
     }
@@ -96,7 +119,8 @@ pub fn event(source: SourceKind, records: Vec<TransformRecord>) -> TransformEven
     TransformEvent {
         invocation_id: "invocationIdExample-0000-0000-0000-000000000000".into(),
         delivery_stream_arn: DELIVERY_STREAM_ARN.into(),
-        source_kinesis_stream_arn: (source == SourceKind::Kinesis).then(|| KINESIS_STREAM_ARN.into()),
+        source_kinesis_stream_arn: (source == SourceKind::Kinesis)
+            .then(|| KINESIS_STREAM_ARN.into()),
         region: REGION.into(),
         records,
     }
@@ -108,12 +132,21 @@ pub struct MessageGen {
     seq: u64,
 }
 
-const PATHS: &[&str] = &["/api/v1/orders", "/api/v1/users/42", "/health", "/api/v1/cart/checkout", "/static/app.js"];
+const PATHS: &[&str] = &[
+    "/api/v1/orders",
+    "/api/v1/users/42",
+    "/health",
+    "/api/v1/cart/checkout",
+    "/static/app.js",
+];
 const LEVELS: &[&str] = &["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"];
 
 impl MessageGen {
     pub fn new(seed: u64) -> Self {
-        MessageGen { rng: fastrand::Rng::with_seed(seed), seq: 0 }
+        MessageGen {
+            rng: fastrand::Rng::with_seed(seed),
+            seq: 0,
+        }
     }
 
     /// The next message, roughly 40% JSON, 50% plain text, 10% multi-line stack traces.
@@ -178,7 +211,11 @@ impl MessageGen {
             .map(|_| {
                 t += self.rng.i64(0..5);
                 let id = event_id(t, self.seq);
-                Event { id, timestamp: t, message: self.message() }
+                Event {
+                    id,
+                    timestamp: t,
+                    message: self.message(),
+                }
             })
             .collect()
     }
@@ -186,7 +223,12 @@ impl MessageGen {
 
 /// A batch of DATA_MESSAGE records whose compressed payloads add up to at least `compressed_bytes`,
 /// like a full Firehose buffer. Each record holds `events_per_record` events.
-pub fn batch(source: SourceKind, compressed_bytes: usize, events_per_record: usize, seed: u64) -> TransformEvent {
+pub fn batch(
+    source: SourceKind,
+    compressed_bytes: usize,
+    events_per_record: usize,
+    seed: u64,
+) -> TransformEvent {
     let mut gen = MessageGen::new(seed);
     let mut records = Vec::new();
     let mut total = 0usize;
@@ -200,7 +242,13 @@ pub fn batch(source: SourceKind, compressed_bytes: usize, events_per_record: usi
         let payload = data_payload(group, &stream, &events);
         let gz = payload.encode_gzip(6);
         total += gz.len();
-        records.push(record(record_id(seq), encode_base64(&gz), source, &stream, seq));
+        records.push(record(
+            record_id(seq),
+            encode_base64(&gz),
+            source,
+            &stream,
+            seq,
+        ));
         seq += 1;
     }
     event(source, records)
@@ -215,8 +263,17 @@ mod tests {
         let a = batch(SourceKind::Kinesis, 50_000, 50, 1);
         let b = batch(SourceKind::Kinesis, 50_000, 50, 1);
         assert_eq!(a, b);
-        assert!(a.records.iter().all(|r| r.kinesis_record_metadata.is_some()));
-        assert_eq!(a.source().unwrap(), crate::firehose::Source::KinesisStream { name: "logpipe-central".into(), arn: KINESIS_STREAM_ARN.into() });
+        assert!(a
+            .records
+            .iter()
+            .all(|r| r.kinesis_record_metadata.is_some()));
+        assert_eq!(
+            a.source().unwrap(),
+            crate::firehose::Source::KinesisStream {
+                name: "logpipe-central".into(),
+                arn: KINESIS_STREAM_ARN.into()
+            }
+        );
         assert_eq!(event_id(1_763_700_000_000, 3).len(), 56);
     }
 }

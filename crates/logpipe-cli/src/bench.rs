@@ -40,21 +40,50 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     let event = match &args.input {
         Some(p) => crate::read_event(p)?,
-        None => gen::batch(SourceKind::DirectPut, args.compressed_bytes, args.events_per_record.max(1), 1),
+        None => gen::batch(
+            SourceKind::DirectPut,
+            args.compressed_bytes,
+            args.events_per_record.max(1),
+            1,
+        ),
     };
     let tmp = std::env::temp_dir().join(format!("logpipe-bench-{}.json", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec(&event).map_err(|e| e.to_string())?).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, serde_json::to_vec(&event).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
     let rt = crate::runtime()?;
 
-    println!("batch: {} records, {} bytes of Firehose event JSON", event.records.len(), std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0));
-    let unlimited = Config { response_limit: usize::MAX / 4, ..Config::default() };
+    println!(
+        "batch: {} records, {} bytes of Firehose event JSON",
+        event.records.len(),
+        std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0)
+    );
+    let unlimited = Config {
+        response_limit: usize::MAX / 4,
+        ..Config::default()
+    };
     let limited = Config::default();
-    for (name, cfg) in [("transform (response unbounded: decode, documents, response encoding)", &unlimited), ("transform with the 6 MB limit (the rest re-ingested to a null sink)", &limited)] {
+    for (name, cfg) in [
+        (
+            "transform (response unbounded: decode, documents, response encoding)",
+            &unlimited,
+        ),
+        (
+            "transform with the 6 MB limit (the rest re-ingested to a null sink)",
+            &limited,
+        ),
+    ] {
         let mut times = Vec::new();
         let mut last = None;
         for i in 0..=args.iterations {
             let start = Instant::now();
-            let out = rt.block_on(handle(&event, cfg, &NullSink, tokio::time::Instant::now() + Duration::from_secs(300))).map_err(|e| e.to_string())?;
+            let out = rt
+                .block_on(handle(
+                    &event,
+                    cfg,
+                    &NullSink,
+                    tokio::time::Instant::now() + Duration::from_secs(300),
+                ))
+                .map_err(|e| e.to_string())?;
             let t = start.elapsed();
             if i > 0 {
                 times.push(t);
@@ -87,15 +116,28 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
 
     let exe = std::env::current_exe().map_err(|e| format!("locating logpipe: {e}"))?;
-    let probe = Command::new(&exe).arg("rss-probe").arg(&tmp).output().map_err(|e| format!("running rss-probe: {e}"))?;
+    let probe = Command::new(&exe)
+        .arg("rss-probe")
+        .arg(&tmp)
+        .output()
+        .map_err(|e| format!("running rss-probe: {e}"))?;
     let _ = std::fs::remove_file(&tmp);
     if !probe.status.success() {
-        return Err(format!("rss-probe failed: {}", String::from_utf8_lossy(&probe.stderr)));
+        return Err(format!(
+            "rss-probe failed: {}",
+            String::from_utf8_lossy(&probe.stderr)
+        ));
     }
-    let rss: u64 = String::from_utf8_lossy(&probe.stdout).trim().parse().map_err(|e| format!("rss-probe output: {e}"))?;
+    let rss: u64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .map_err(|e| format!("rss-probe output: {e}"))?;
     println!("peak RSS of a process handling this batch (read, parse, transform with the 6 MB limit): {:.1} MB", rss as f64 / 1048576.0);
 
-    let bootstrap = args.bootstrap.clone().unwrap_or_else(|| exe.with_file_name("firehose-cwl-transform"));
+    let bootstrap = args
+        .bootstrap
+        .clone()
+        .unwrap_or_else(|| exe.with_file_name("firehose-cwl-transform"));
     if bootstrap.exists() {
         let mut times = Vec::new();
         for _ in 0..args.starts.max(1) {
@@ -118,7 +160,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 /// Start the function binary against a stand-in Lambda Runtime API on 127.0.0.1 and time until it asks for
 /// its first invocation, which it does once configuration is read and clients are built.
 fn start_to_ready(bootstrap: &Path) -> Result<Duration, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding 127.0.0.1: {e}"))?;
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding 127.0.0.1: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -150,7 +193,9 @@ fn start_to_ready(bootstrap: &Path) -> Result<Duration, String> {
     let _ = child.wait();
     match got {
         Ok((at, line)) if line.contains("/runtime/invocation/next") => Ok(at - start),
-        Ok((_, line)) => Err(format!("unexpected first request from the function: {line:?}")),
+        Ok((_, line)) => Err(format!(
+            "unexpected first request from the function: {line:?}"
+        )),
         Err(_) => Err("the function did not ask for an invocation within 10 s".into()),
     }
 }
@@ -160,10 +205,16 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
     let event = crate::read_event(file)?;
     let rt = crate::runtime()?;
     let out = rt
-        .block_on(handle(&event, &Config::default(), &NullSink, tokio::time::Instant::now() + Duration::from_secs(300)))
+        .block_on(handle(
+            &event,
+            &Config::default(),
+            &NullSink,
+            tokio::time::Instant::now() + Duration::from_secs(300),
+        ))
         .map_err(|e| e.to_string())?;
     drop(out);
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("/proc/self/status: {e}"))?;
     let kb: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))

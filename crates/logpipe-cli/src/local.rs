@@ -15,8 +15,18 @@ pub struct MemorySink {
 }
 
 impl Reingest for MemorySink {
-    async fn put(&self, _source: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
-        self.entries.lock().map_err(|_| CallError { message: "sink lock poisoned".into(), retryable: false })?.extend_from_slice(entries);
+    async fn put(
+        &self,
+        _source: &Source,
+        entries: &[PutEntry],
+    ) -> Result<Vec<Option<String>>, CallError> {
+        self.entries
+            .lock()
+            .map_err(|_| CallError {
+                message: "sink lock poisoned".into(),
+                retryable: false,
+            })?
+            .extend_from_slice(entries);
         Ok(vec![None; entries.len()])
     }
 }
@@ -25,7 +35,11 @@ impl Reingest for MemorySink {
 pub struct NullSink;
 
 impl Reingest for NullSink {
-    async fn put(&self, _source: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
+    async fn put(
+        &self,
+        _source: &Source,
+        entries: &[PutEntry],
+    ) -> Result<Vec<Option<String>>, CallError> {
         Ok(vec![None; entries.len()])
     }
 }
@@ -38,15 +52,23 @@ pub struct Pass {
 
 /// Run the handler on `event`, then on the records it re-ingested, until nothing is re-ingested
 /// (bounded by the hop limit, which the handler enforces).
-pub async fn run_to_completion(mut event: TransformEvent, cfg: &Config) -> Result<Vec<Pass>, String> {
+pub async fn run_to_completion(
+    mut event: TransformEvent,
+    cfg: &Config,
+) -> Result<Vec<Pass>, String> {
     let mut passes = Vec::new();
     for round in 0..=cfg.max_hops + 1 {
         let sink = MemorySink::default();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let outcome = handle(&event, cfg, &sink, deadline).await.map_err(|e| e.to_string())?;
+        let outcome = handle(&event, cfg, &sink, deadline)
+            .await
+            .map_err(|e| e.to_string())?;
         let documents = documents_of(outcome.response.as_str())?;
         passes.push(Pass { outcome, documents });
-        let entries = sink.entries.into_inner().map_err(|_| "sink lock poisoned".to_string())?;
+        let entries = sink
+            .entries
+            .into_inner()
+            .map_err(|_| "sink lock poisoned".to_string())?;
         if entries.is_empty() {
             break;
         }
@@ -57,12 +79,14 @@ pub async fn run_to_completion(mut event: TransformEvent, cfg: &Config) -> Resul
                 record_id: format!("reingested-{round}-{i}"),
                 approximate_arrival_timestamp: None,
                 data: encode_base64(&e.data),
-                kinesis_record_metadata: event.source_kinesis_stream_arn.as_ref().map(|_| logcore::firehose::KinesisRecordMetadata {
-                    shard_id: None,
-                    partition_key: Some(e.partition_key.clone()),
-                    approximate_arrival_timestamp: None,
-                    sequence_number: None,
-                    subsequence_number: None,
+                kinesis_record_metadata: event.source_kinesis_stream_arn.as_ref().map(|_| {
+                    logcore::firehose::KinesisRecordMetadata {
+                        shard_id: None,
+                        partition_key: Some(e.partition_key.clone()),
+                        approximate_arrival_timestamp: None,
+                        sequence_number: None,
+                        subsequence_number: None,
+                    }
                 }),
             })
             .collect();
@@ -73,11 +97,17 @@ pub async fn run_to_completion(mut event: TransformEvent, cfg: &Config) -> Resul
 
 /// The NDJSON of every `Ok` record of a response, in order.
 pub fn documents_of(response: &str) -> Result<Vec<u8>, String> {
-    let parsed: ParsedResponse = serde_json::from_str(response).map_err(|e| format!("response is not valid JSON: {e}"))?;
+    let parsed: ParsedResponse =
+        serde_json::from_str(response).map_err(|e| format!("response is not valid JSON: {e}"))?;
     let mut out = Vec::new();
     for r in parsed.records.iter().filter(|r| r.result == "Ok") {
-        let data = r.data.as_deref().ok_or_else(|| format!("Ok record {} has no data", r.record_id))?;
-        out.extend(decode_base64(data.as_bytes()).map_err(|e| format!("record {}: {e}", r.record_id))?);
+        let data = r
+            .data
+            .as_deref()
+            .ok_or_else(|| format!("Ok record {} has no data", r.record_id))?;
+        out.extend(
+            decode_base64(data.as_bytes()).map_err(|e| format!("record {}: {e}", r.record_id))?,
+        );
     }
     Ok(out)
 }

@@ -14,7 +14,11 @@ use logcore::firehose::TransformEvent;
 use logcore::gen::{self, SourceKind};
 
 #[derive(Parser)]
-#[command(name = "logpipe", version, about = "logpipe: serverless log pipeline for AWS, run locally")]
+#[command(
+    name = "logpipe",
+    version,
+    about = "logpipe: serverless log pipeline for AWS, run locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,11 +90,26 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Transform { files, response, quiet } => transform(&files, response, quiet),
+        Command::Transform {
+            files,
+            response,
+            quiet,
+        } => transform(&files, response, quiet),
         Command::SampleEvents { dir, check } => sample_events(&dir, check),
-        Command::GenBatch { compressed_bytes, events_per_record, source, seed } => {
-            let ev = gen::batch(source.into(), compressed_bytes, events_per_record.max(1), seed);
-            serde_json::to_writer(std::io::stdout().lock(), &ev).map_err(|e| format!("writing the batch: {e}"))
+        Command::GenBatch {
+            compressed_bytes,
+            events_per_record,
+            source,
+            seed,
+        } => {
+            let ev = gen::batch(
+                source.into(),
+                compressed_bytes,
+                events_per_record.max(1),
+                seed,
+            );
+            serde_json::to_writer(std::io::stdout().lock(), &ev)
+                .map_err(|e| format!("writing the batch: {e}"))
         }
         Command::Bench(args) => bench::run(args),
         Command::RssProbe { file } => bench::rss_probe(&file),
@@ -105,12 +124,20 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("starting tokio: {e}"))
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting tokio: {e}"))
 }
 
 pub fn read_event(path: &Path) -> Result<TransformEvent, String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| format!("{}: not a Firehose transformation event: {e}", path.display()))
+    serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{}: not a Firehose transformation event: {e}",
+            path.display()
+        )
+    })
 }
 
 fn transform(files: &[PathBuf], print_response: bool, quiet: bool) -> Result<(), String> {
@@ -131,9 +158,17 @@ fn transform(files: &[PathBuf], print_response: bool, quiet: bool) -> Result<(),
                 w.map_err(|e| format!("writing output: {e}"))?;
             }
             for f in &pass.outcome.failures {
-                eprintln!("logpipe: {}: ProcessingFailed: {}", file.display(), f.reason);
+                eprintln!(
+                    "logpipe: {}: ProcessingFailed: {}",
+                    file.display(),
+                    f.reason
+                );
             }
-            let label = if i == 0 { file.display().to_string() } else { format!("{} (re-ingested, hop {i})", file.display()) };
+            let label = if i == 0 {
+                file.display().to_string()
+            } else {
+                format!("{} (re-ingested, hop {i})", file.display())
+            };
             eprintln!("{}", summary_table(&label, &pass.outcome.summary));
             lost |= pass.outcome.summary.failed > 0;
         }
@@ -155,7 +190,9 @@ fn summary_table(label: &str, s: &Summary) -> String {
 
 /// The sample events under events/, generated so that they stay real-shaped and in sync with the code.
 pub fn sample_event_files() -> Vec<(&'static str, TransformEvent)> {
-    use logcore::gen::{control_payload, data_payload, event, record, record_data, record_id, Event};
+    use logcore::gen::{
+        control_payload, data_payload, event, record, record_data, record_id, Event,
+    };
     let json_events = vec![
         Event { id: gen::event_id(1_763_719_200_000, 1), timestamp: 1_763_719_200_000, message: r#"{"level":"info","msg":"request completed","http":{"method":"GET","path":"/api/v1/orders","status":200},"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#.into() },
         Event { id: gen::event_id(1_763_719_200_120, 2), timestamp: 1_763_719_200_120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
@@ -167,8 +204,16 @@ pub fn sample_event_files() -> Vec<(&'static str, TransformEvent)> {
         Event { id: gen::event_id(1_763_719_260_015, 6), timestamp: 1_763_719_260_015, message: "2025-11-21T10:01:00.015Z\t8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\tINFO\tprocessing 3 messages\n".into() },
         Event { id: gen::event_id(1_763_719_260_230, 7), timestamp: 1_763_719_260_230, message: "END RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\n".into() },
     ];
-    let app = data_payload("/ecs/shop-api", "ecs/shop-api/5f1c0e7d9a8b4c3d2e1f0a9b8c7d6e5f", &json_events);
-    let lambda = data_payload("/aws/lambda/checkout", "2025/11/21/[$LATEST]0123456789abcdef0123456789abcdef", &lambda_events);
+    let app = data_payload(
+        "/ecs/shop-api",
+        "ecs/shop-api/5f1c0e7d9a8b4c3d2e1f0a9b8c7d6e5f",
+        &json_events,
+    );
+    let lambda = data_payload(
+        "/aws/lambda/checkout",
+        "2025/11/21/[$LATEST]0123456789abcdef0123456789abcdef",
+        &lambda_events,
+    );
     let control = control_payload();
     let make = |source: SourceKind| {
         event(
@@ -176,11 +221,20 @@ pub fn sample_event_files() -> Vec<(&'static str, TransformEvent)> {
             vec![
                 record(record_id(0), record_data(&app), source, "ecs/shop-api", 0),
                 record(record_id(1), record_data(&control), source, "control", 1),
-                record(record_id(2), record_data(&lambda), source, "aws/lambda/checkout", 2),
+                record(
+                    record_id(2),
+                    record_data(&lambda),
+                    source,
+                    "aws/lambda/checkout",
+                    2,
+                ),
             ],
         )
     };
-    vec![("firehose-cwl-direct-put.json", make(SourceKind::DirectPut)), ("firehose-cwl-kinesis.json", make(SourceKind::Kinesis))]
+    vec![
+        ("firehose-cwl-direct-put.json", make(SourceKind::DirectPut)),
+        ("firehose-cwl-kinesis.json", make(SourceKind::Kinesis)),
+    ]
 }
 
 fn sample_events(dir: &Path, check: bool) -> Result<(), String> {
@@ -201,6 +255,9 @@ fn sample_events(dir: &Path, check: bool) -> Result<(), String> {
     if differ.is_empty() {
         Ok(())
     } else {
-        Err(format!("sample events differ from the generator: {} (run `logpipe sample-events`)", differ.join(", ")))
+        Err(format!(
+            "sample events differ from the generator: {} (run `logpipe sample-events`)",
+            differ.join(", ")
+        ))
     }
 }

@@ -24,9 +24,18 @@ impl AwsReingest {
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(call_timeout)
             .build();
-        let firehose = aws_sdk_firehose::config::Builder::from(sdk).retry_config(retry.clone()).timeout_config(timeouts.clone()).build();
-        let kinesis = aws_sdk_kinesis::config::Builder::from(sdk).retry_config(retry).timeout_config(timeouts).build();
-        AwsReingest { firehose: aws_sdk_firehose::Client::from_conf(firehose), kinesis: aws_sdk_kinesis::Client::from_conf(kinesis) }
+        let firehose = aws_sdk_firehose::config::Builder::from(sdk)
+            .retry_config(retry.clone())
+            .timeout_config(timeouts.clone())
+            .build();
+        let kinesis = aws_sdk_kinesis::config::Builder::from(sdk)
+            .retry_config(retry)
+            .timeout_config(timeouts)
+            .build();
+        AwsReingest {
+            firehose: aws_sdk_firehose::Client::from_conf(firehose),
+            kinesis: aws_sdk_kinesis::Client::from_conf(kinesis),
+        }
     }
 }
 
@@ -56,18 +65,32 @@ where
         SdkError::ConstructionFailure(_) => false,
         _ => true, // timeouts, dispatch failures, unparseable responses
     };
-    CallError { message: format!("{what} failed: {}", DisplayErrorContext(&e)), retryable }
+    CallError {
+        message: format!("{what} failed: {}", DisplayErrorContext(&e)),
+        retryable,
+    }
 }
 
 impl Reingest for AwsReingest {
-    async fn put(&self, source: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
+    async fn put(
+        &self,
+        source: &Source,
+        entries: &[PutEntry],
+    ) -> Result<Vec<Option<String>>, CallError> {
         match source {
             Source::DeliveryStream { name, .. } => {
                 let records = entries
                     .iter()
-                    .map(|e| aws_sdk_firehose::types::Record::builder().data(Blob::new(e.data.clone())).build())
+                    .map(|e| {
+                        aws_sdk_firehose::types::Record::builder()
+                            .data(Blob::new(e.data.clone()))
+                            .build()
+                    })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| CallError { message: format!("building PutRecordBatch: {e}"), retryable: false })?;
+                    .map_err(|e| CallError {
+                        message: format!("building PutRecordBatch: {e}"),
+                        retryable: false,
+                    })?;
                 let out = self
                     .firehose
                     .put_record_batch()
@@ -75,11 +98,16 @@ impl Reingest for AwsReingest {
                     .set_records(Some(records))
                     .send()
                     .await
-                    .map_err(|e| call_error(&format!("PutRecordBatch to delivery stream {name}"), e))?;
+                    .map_err(|e| {
+                        call_error(&format!("PutRecordBatch to delivery stream {name}"), e)
+                    })?;
                 Ok(out
                     .request_responses()
                     .iter()
-                    .map(|r| r.error_code().map(|c| format!("{c}: {}", r.error_message().unwrap_or(""))))
+                    .map(|r| {
+                        r.error_code()
+                            .map(|c| format!("{c}: {}", r.error_message().unwrap_or("")))
+                    })
                     .collect())
             }
             Source::KinesisStream { arn, name } => {
@@ -92,7 +120,10 @@ impl Reingest for AwsReingest {
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| CallError { message: format!("building PutRecords: {e}"), retryable: false })?;
+                    .map_err(|e| CallError {
+                        message: format!("building PutRecords: {e}"),
+                        retryable: false,
+                    })?;
                 let out = self
                     .kinesis
                     .put_records()
@@ -104,7 +135,10 @@ impl Reingest for AwsReingest {
                 Ok(out
                     .records()
                     .iter()
-                    .map(|r| r.error_code().map(|c| format!("{c}: {}", r.error_message().unwrap_or(""))))
+                    .map(|r| {
+                        r.error_code()
+                            .map(|c| format!("{c}: {}", r.error_message().unwrap_or("")))
+                    })
                     .collect())
             }
         }

@@ -77,7 +77,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            documents: DocumentConfig { format: OutputFormat::Document, json: Some(JsonLimits::default()), region: None },
+            documents: DocumentConfig {
+                format: OutputFormat::Document,
+                json: Some(JsonLimits::default()),
+                region: None,
+            },
             filter: MessageFilter::default(),
             partition_keys: Vec::new(),
             max_decompressed: logcore::codec::DEFAULT_MAX_DECOMPRESSED,
@@ -133,17 +137,30 @@ impl Config {
     /// `AWS_REGION` gives `cloud.region` when the event has none; `AWS_LAMBDA_FUNCTION_NAME` names the metrics.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        let get = |name: &'static str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let err = |name: &'static str, value: &str, reason: String| ConfigError { name, value: value.to_string(), reason };
-        let parse_num = |name: &'static str, min: usize, max: usize| -> Result<Option<usize>, ConfigError> {
-            match get(name) {
-                None => Ok(None),
-                Some(v) => match v.parse::<usize>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                    _ => Err(err(name, &v, format!("expected a whole number from {min} to {max}"))),
-                },
-            }
+        let get = |name: &'static str| {
+            var(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
         };
+        let err = |name: &'static str, value: &str, reason: String| ConfigError {
+            name,
+            value: value.to_string(),
+            reason,
+        };
+        let parse_num =
+            |name: &'static str, min: usize, max: usize| -> Result<Option<usize>, ConfigError> {
+                match get(name) {
+                    None => Ok(None),
+                    Some(v) => match v.parse::<usize>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                        _ => Err(err(
+                            name,
+                            &v,
+                            format!("expected a whole number from {min} to {max}"),
+                        )),
+                    },
+                }
+            };
         if let Some(v) = get("OUTPUT_FORMAT") {
             c.documents.format = v.parse().map_err(|e| err("OUTPUT_FORMAT", &v, e))?;
         }
@@ -165,15 +182,26 @@ impl Config {
         let include = get("INCLUDE_PATTERN");
         let exclude = get("EXCLUDE_PATTERN");
         c.filter = MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
-            let name = if e.which == "include" { "INCLUDE_PATTERN" } else { "EXCLUDE_PATTERN" };
+            let name = if e.which == "include" {
+                "INCLUDE_PATTERN"
+            } else {
+                "EXCLUDE_PATTERN"
+            };
             err(name, &e.pattern, e.source.to_string())
         })?;
         if let Some(v) = get("PARTITION_KEYS") {
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let key = PartitionKey::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
-                    let names: Vec<_> = PartitionKey::ALL.iter().map(|k| k.name()).collect();
-                    err("PARTITION_KEYS", &v, format!("unknown key {part:?}; known keys: {}", names.join(", ")))
-                })?;
+                let key = PartitionKey::ALL
+                    .into_iter()
+                    .find(|k| k.name() == part)
+                    .ok_or_else(|| {
+                        let names: Vec<_> = PartitionKey::ALL.iter().map(|k| k.name()).collect();
+                        err(
+                            "PARTITION_KEYS",
+                            &v,
+                            format!("unknown key {part:?}; known keys: {}", names.join(", ")),
+                        )
+                    })?;
                 if !c.partition_keys.contains(&key) {
                     c.partition_keys.push(key);
                 }
@@ -202,7 +230,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -232,21 +263,40 @@ mod tests {
         .unwrap();
         assert_eq!(c.documents.format, OutputFormat::Raw);
         assert_eq!(c.documents.json, None);
-        assert!(c.filter.keep("ERROR x") && !c.filter.keep("ERROR health") && !c.filter.keep("INFO"));
-        assert_eq!(c.partition_keys, vec![PartitionKey::LogGroup, PartitionKey::AccountId, PartitionKey::Date]);
+        assert!(
+            c.filter.keep("ERROR x") && !c.filter.keep("ERROR health") && !c.filter.keep("INFO")
+        );
+        assert_eq!(
+            c.partition_keys,
+            vec![
+                PartitionKey::LogGroup,
+                PartitionKey::AccountId,
+                PartitionKey::Date
+            ]
+        );
         assert_eq!((c.max_hops, c.max_decompressed), (5, 1 << 20));
         assert_eq!(c.metrics_namespace, "acme/logs");
         assert_eq!(c.documents.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.function_name, "tf");
         let c = Config::from_env(env(&[("JSON_MAX_DEPTH", "2"), ("JSON_MAX_KEYS", "7")])).unwrap();
-        assert_eq!(c.documents.json, Some(JsonLimits { max_depth: 2, max_keys: 7 }));
+        assert_eq!(
+            c.documents.json,
+            Some(JsonLimits {
+                max_depth: 2,
+                max_keys: 7
+            })
+        );
     }
 
     #[test]
     fn bad_values_are_named() {
         for (k, v, needle) in [
             ("OUTPUT_FORMAT", "xml", "unknown output format"),
-            ("PARTITION_KEYS", "log_group,colour", "unknown key \"colour\""),
+            (
+                "PARTITION_KEYS",
+                "log_group,colour",
+                "unknown key \"colour\"",
+            ),
             ("MAX_REINGEST_HOPS", "-1", "whole number from 0 to 20"),
             ("JSON_MAX_DEPTH", "0", "from 1 to 64"),
             ("INCLUDE_PATTERN", "(", "unclosed"),

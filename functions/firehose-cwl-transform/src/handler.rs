@@ -5,7 +5,10 @@ use std::borrow::Cow;
 use logcore::codec::{base64_len, decode_base64};
 use logcore::cwl::{decompress, LogEvent, MessageType, Payload};
 use logcore::document::{write_event, DocStats, PayloadContext};
-use logcore::firehose::{PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, TransformEvent, TransformRecord, TransformResponse};
+use logcore::firehose::{
+    PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, TransformEvent, TransformRecord,
+    TransformResponse,
+};
 use logcore::reingest::{encode_parts, split_parts};
 use logcore::time::DateTimeParts;
 use serde::Serialize;
@@ -52,7 +55,11 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     #[error("{records} records need {needed} bytes of response even without data, over the {limit}-byte limit")]
-    TooManyRecords { records: usize, needed: usize, limit: usize },
+    TooManyRecords {
+        records: usize,
+        needed: usize,
+        limit: usize,
+    },
 }
 
 /// A failed record and why, for the log.
@@ -77,10 +84,24 @@ struct Pending {
 }
 
 /// Transform one Firehose event. `deadline` is when the Lambda invocation times out.
-pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R, deadline: Instant) -> Result<Outcome, HandlerError> {
-    let mut s = Summary { records_in: event.records.len() as u64, ..Summary::default() };
-    let mut budget = ResponseBudget::new(event.records.iter().map(|r| r.record_id.as_str()), cfg.response_limit).map_err(|needed| {
-        HandlerError::TooManyRecords { records: event.records.len(), needed, limit: cfg.response_limit }
+pub async fn handle<R: Reingest>(
+    event: &TransformEvent,
+    cfg: &Config,
+    sink: &R,
+    deadline: Instant,
+) -> Result<Outcome, HandlerError> {
+    let mut s = Summary {
+        records_in: event.records.len() as u64,
+        ..Summary::default()
+    };
+    let mut budget = ResponseBudget::new(
+        event.records.iter().map(|r| r.record_id.as_str()),
+        cfg.response_limit,
+    )
+    .map_err(|needed| HandlerError::TooManyRecords {
+        records: event.records.len(),
+        needed,
+        limit: cfg.response_limit,
     })?;
     let mut doc_cfg = cfg.documents.clone();
     if !event.region.is_empty() {
@@ -89,7 +110,10 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
     let source = event.source();
     let part_budget = cfg.part_output_budget.min(cfg.response_limit / 2);
 
-    let mut writer = ResponseWriter::with_capacity(cfg.response_limit.min(budget.committed() + 3 * event.records.iter().map(|r| r.data.len()).sum::<usize>()));
+    let mut writer =
+        ResponseWriter::with_capacity(cfg.response_limit.min(
+            budget.committed() + 3 * event.records.iter().map(|r| r.data.len()).sum::<usize>(),
+        ));
     let mut failures = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut entries: Vec<PutEntry> = Vec::new();
@@ -98,11 +122,15 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
     let mut kept: Vec<usize> = Vec::new();
     let mut stats = DocStats::default();
 
-    let mut fail = |writer: &mut ResponseWriter, s: &mut Summary, record: &TransformRecord, reason: String| {
-        writer.push(&record.record_id, RecordResult::ProcessingFailed);
-        s.failed += 1;
-        failures.push(Failure { record_id: record.record_id.clone(), reason });
-    };
+    let mut fail =
+        |writer: &mut ResponseWriter, s: &mut Summary, record: &TransformRecord, reason: String| {
+            writer.push(&record.record_id, RecordResult::ProcessingFailed);
+            s.failed += 1;
+            failures.push(Failure {
+                record_id: record.record_id.clone(),
+                reason,
+            });
+        };
 
     for (ri, record) in event.records.iter().enumerate() {
         let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
@@ -111,7 +139,12 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
         }) {
             Ok(json) => json,
             Err(e) => {
-                fail(&mut writer, &mut s, record, format!("record {}: {e}", record.record_id));
+                fail(
+                    &mut writer,
+                    &mut s,
+                    record,
+                    format!("record {}: {e}", record.record_id),
+                );
                 continue;
             }
         };
@@ -119,7 +152,12 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
         let payload = match Payload::parse(&json) {
             Ok(p) => p,
             Err(e) => {
-                fail(&mut writer, &mut s, record, format!("record {}: {e}", record.record_id));
+                fail(
+                    &mut writer,
+                    &mut s,
+                    record,
+                    format!("record {}: {e}", record.record_id),
+                );
                 continue;
             }
         };
@@ -164,7 +202,10 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
             Ok(src) => limits_for(src),
             Err(e) => {
                 s.events_failed += kept.len() as u64;
-                let reason = format!("record {}: output does not fit in the response and cannot be re-ingested: {e}", record.record_id);
+                let reason = format!(
+                    "record {}: output does not fit in the response and cannot be re-ingested: {e}",
+                    record.record_id
+                );
                 fail(&mut writer, &mut s, record, reason);
                 continue;
             }
@@ -177,7 +218,10 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
             ));
             continue;
         }
-        let events: Vec<LogEvent<'_>> = kept.iter().map(|&i| reborrow(&payload.log_events[i])).collect();
+        let events: Vec<LogEvent<'_>> = kept
+            .iter()
+            .map(|&i| reborrow(&payload.log_events[i]))
+            .collect();
         let mut sizes = Vec::with_capacity(ends.len());
         let mut start = 0;
         for &end in &ends {
@@ -190,33 +234,67 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
             .and_then(|m| m.partition_key.clone())
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| fallback_partition_key(&payload));
-        let parts = match split_parts(&payload, &events, &sizes, limits.payload_budget(partition_key.len()), part_budget) {
+        let parts = match split_parts(
+            &payload,
+            &events,
+            &sizes,
+            limits.payload_budget(partition_key.len()),
+            part_budget,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 s.events_failed += kept.len() as u64;
-                fail(&mut writer, &mut s, record, format!("record {}: {e}", record.record_id));
+                fail(
+                    &mut writer,
+                    &mut s,
+                    record,
+                    format!("record {}: {e}", record.record_id),
+                );
                 continue;
             }
         };
         let first = entries.len();
         for data in encode_parts(&payload, &events, &parts, cfg.gzip_level) {
-            entries.push(PutEntry { data, partition_key: partition_key.clone() });
+            entries.push(PutEntry {
+                data,
+                partition_key: partition_key.clone(),
+            });
         }
-        pending.push(Pending { record: ri, entries: first..entries.len(), events: parts.iter().map(|r| r.len() as u64).collect() });
+        pending.push(Pending {
+            record: ri,
+            entries: first..entries.len(),
+            events: parts.iter().map(|r| r.len() as u64).collect(),
+        });
     }
     s.json_messages = stats.json_messages;
     s.json_truncated = stats.json_truncated;
 
     if !pending.is_empty() {
-        let Ok(source) = &source else { unreachable!("records are only pending with a valid source") };
+        let Ok(source) = &source else {
+            unreachable!("records are only pending with a valid source")
+        };
         let mut rng = fastrand::Rng::new();
-        let report = put_all(sink, source, &entries, &cfg.backoff, cfg.call_timeout, deadline - cfg.deadline_margin, &mut rng).await;
+        let report = put_all(
+            sink,
+            source,
+            &entries,
+            &cfg.backoff,
+            cfg.call_timeout,
+            deadline - cfg.deadline_margin,
+            &mut rng,
+        )
+        .await;
         s.put_calls = report.calls;
         s.put_retried_entries = report.retried_entries;
         for p in pending {
             let record = &event.records[p.record];
             let outcomes = &report.outcomes[p.entries.clone()];
-            let accepted: u64 = outcomes.iter().zip(&p.events).filter(|(o, _)| o.is_none()).map(|(_, n)| n).sum();
+            let accepted: u64 = outcomes
+                .iter()
+                .zip(&p.events)
+                .filter(|(o, _)| o.is_none())
+                .map(|(_, n)| n)
+                .sum();
             let total: u64 = p.events.iter().sum();
             if accepted == total {
                 writer.push(&record.record_id, RecordResult::Dropped);
@@ -228,7 +306,12 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
             }
             let errors: Vec<&str> = outcomes.iter().flatten().map(String::as_str).collect();
             let reason = if accepted == 0 {
-                format!("record {}: re-ingestion into {} failed: {}", record.record_id, source_name(source), errors[0])
+                format!(
+                    "record {}: re-ingestion into {} failed: {}",
+                    record.record_id,
+                    source_name(source),
+                    errors[0]
+                )
             } else {
                 s.reingest_partial += 1;
                 s.reingested_parts += outcomes.iter().filter(|o| o.is_none()).count() as u64;
@@ -251,7 +334,11 @@ pub async fn handle<R: Reingest>(event: &TransformEvent, cfg: &Config, sink: &R,
     let response = writer.finish();
     s.response_bytes = response.len() as u64;
     debug_assert!(response.len() <= cfg.response_limit);
-    Ok(Outcome { response, summary: s, failures })
+    Ok(Outcome {
+        response,
+        summary: s,
+        failures,
+    })
 }
 
 fn source_name(source: &logcore::firehose::Source) -> &str {
@@ -262,11 +349,18 @@ fn source_name(source: &logcore::firehose::Source) -> &str {
 }
 
 fn reborrow<'a>(ev: &'a LogEvent<'_>) -> LogEvent<'a> {
-    LogEvent { id: Cow::Borrowed(&ev.id), timestamp: ev.timestamp, message: Cow::Borrowed(&ev.message) }
+    LogEvent {
+        id: Cow::Borrowed(&ev.id),
+        timestamp: ev.timestamp,
+        message: Cow::Borrowed(&ev.message),
+    }
 }
 
 fn fallback_partition_key(payload: &Payload<'_>) -> String {
-    let key: String = format!("{}{}", payload.log_group, payload.log_stream).chars().take(256).collect();
+    let key: String = format!("{}{}", payload.log_group, payload.log_stream)
+        .chars()
+        .take(256)
+        .collect();
     if key.is_empty() {
         "logpipe".to_string()
     } else {
@@ -274,12 +368,22 @@ fn fallback_partition_key(payload: &Payload<'_>) -> String {
     }
 }
 
-fn partition_keys(keys: &[PartitionKey], payload: &Payload<'_>, first: &LogEvent<'_>) -> Option<PartitionKeys> {
+fn partition_keys(
+    keys: &[PartitionKey],
+    payload: &Payload<'_>,
+    first: &LogEvent<'_>,
+) -> Option<PartitionKeys> {
     if keys.is_empty() {
         return None;
     }
     let t = DateTimeParts::from_millis(first.timestamp);
-    let non_empty = |s: &str| if s.is_empty() { "unknown".to_string() } else { s.to_string() };
+    let non_empty = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     Some(
         keys.iter()
             .map(|k| {

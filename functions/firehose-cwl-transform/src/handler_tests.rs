@@ -29,15 +29,29 @@ impl FakeSink {
         Self::with(Box::new(|_, _| None))
     }
     fn with(policy: Policy) -> Self {
-        FakeSink { accepted: Mutex::new(Vec::new()), calls: Mutex::new(0), policy, call_error: None }
+        FakeSink {
+            accepted: Mutex::new(Vec::new()),
+            calls: Mutex::new(0),
+            policy,
+            call_error: None,
+        }
     }
     fn accepted_payloads(&self) -> Vec<(Source, String, OwnedPayload)> {
-        self.accepted.lock().unwrap().iter().map(|(s, e)| (s.clone(), e.partition_key.clone(), decode_gz(&e.data))).collect()
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, e)| (s.clone(), e.partition_key.clone(), decode_gz(&e.data)))
+            .collect()
     }
 }
 
 impl Reingest for FakeSink {
-    async fn put(&self, source: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
+    async fn put(
+        &self,
+        source: &Source,
+        entries: &[PutEntry],
+    ) -> Result<Vec<Option<String>>, CallError> {
         let call = {
             let mut c = self.calls.lock().unwrap();
             *c += 1;
@@ -45,8 +59,17 @@ impl Reingest for FakeSink {
         };
         let limits = crate::sink::limits_for(source);
         assert!(entries.len() <= limits.max_records);
-        assert!(entries.iter().map(|e| limits.entry_size(e.data.len(), e.partition_key.len())).sum::<usize>() <= limits.max_request_bytes);
-        assert!(entries.iter().all(|e| limits.entry_size(e.data.len(), e.partition_key.len()) <= limits.max_record_bytes));
+        assert!(
+            entries
+                .iter()
+                .map(|e| limits.entry_size(e.data.len(), e.partition_key.len()))
+                .sum::<usize>()
+                <= limits.max_request_bytes
+        );
+        assert!(entries
+            .iter()
+            .all(|e| limits.entry_size(e.data.len(), e.partition_key.len())
+                <= limits.max_record_bytes));
         if let Some(e) = &self.call_error {
             return Err(e.clone());
         }
@@ -54,7 +77,10 @@ impl Reingest for FakeSink {
         for e in entries {
             let r = (self.policy)(call, e);
             if r.is_none() {
-                self.accepted.lock().unwrap().push((source.clone(), e.clone()));
+                self.accepted
+                    .lock()
+                    .unwrap()
+                    .push((source.clone(), e.clone()));
             }
             out.push(r);
         }
@@ -75,18 +101,44 @@ fn decode_gz(gz: &[u8]) -> OwnedPayload {
     OwnedPayload {
         hops: p.hops,
         log_group: p.log_group.to_string(),
-        events: p.log_events.iter().map(|e| Event { id: e.id.to_string(), timestamp: e.timestamp, message: e.message.to_string() }).collect(),
+        events: p
+            .log_events
+            .iter()
+            .map(|e| Event {
+                id: e.id.to_string(),
+                timestamp: e.timestamp,
+                message: e.message.to_string(),
+            })
+            .collect(),
     }
 }
 
-fn data_record(seq: u64, events: &[Event], source: SourceKind) -> logcore::firehose::TransformRecord {
+fn data_record(
+    seq: u64,
+    events: &[Event],
+    source: SourceKind,
+) -> logcore::firehose::TransformRecord {
     let p = gen::data_payload("/ecs/api", "ecs/api/1", events);
-    gen::record(gen::record_id(seq), gen::record_data(&p), source, "pk-1", seq)
+    gen::record(
+        gen::record_id(seq),
+        gen::record_data(&p),
+        source,
+        "pk-1",
+        seq,
+    )
 }
 
 fn run(event: &TransformEvent, cfg: &Config, sink: &FakeSink) -> Outcome {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
-    rt.block_on(async { handle(event, cfg, sink, Instant::now() + Duration::from_secs(60)).await.unwrap() })
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        handle(event, cfg, sink, Instant::now() + Duration::from_secs(60))
+            .await
+            .unwrap()
+    })
 }
 
 fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
@@ -94,7 +146,11 @@ fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
     assert_eq!(wire.len(), out.response.len());
     let parsed: ParsedResponse = serde_json::from_slice(&wire).unwrap();
     let n = parsed.records.len();
-    let map: BTreeMap<_, _> = parsed.records.into_iter().map(|r| (r.record_id.clone(), r)).collect();
+    let map: BTreeMap<_, _> = parsed
+        .records
+        .into_iter()
+        .map(|r| (r.record_id.clone(), r))
+        .collect();
     assert_eq!(map.len(), n, "every recordId exactly once");
     map
 }
@@ -102,7 +158,10 @@ fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
 fn docs_of(r: &logcore::firehose::ResponseRecord) -> Vec<serde_json::Value> {
     let data = decode_base64(r.data.as_ref().unwrap().as_bytes()).unwrap();
     assert!(data.ends_with(b"\n"));
-    data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+    data.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -113,12 +172,32 @@ fn every_outcome_in_one_batch() {
     let not_gzip = encode_base64(b"{\"messageType\":\"DATA_MESSAGE\"}");
     let bad_json = encode_base64(&gzip(b"{\"messageType\":\"DATA_MESSAGE\",", 6));
     let unknown = encode_base64(&gzip(br#"{"messageType":"SOMETHING","logEvents":[]}"#, 6));
-    let bad_utf8 = encode_base64(&gzip(b"{\"messageType\":\"DATA_MESSAGE\",\"owner\":\"\xc3\x28\"}", 6));
+    let bad_utf8 = encode_base64(&gzip(
+        b"{\"messageType\":\"DATA_MESSAGE\",\"owner\":\"\xc3\x28\"}",
+        6,
+    ));
     let z = gzip(b"truncated gzip payload that goes on for a while", 6);
     let truncated = encode_base64(&z[..z.len() / 2]);
     let mut records = vec![data_record(0, &events, SourceKind::DirectPut)];
-    for (i, data) in [control, "!!not base64!!".to_string(), not_gzip, bad_json, unknown, bad_utf8, truncated].into_iter().enumerate() {
-        records.push(gen::record(gen::record_id(i as u64 + 1), data, SourceKind::DirectPut, "", 0));
+    for (i, data) in [
+        control,
+        "!!not base64!!".to_string(),
+        not_gzip,
+        bad_json,
+        unknown,
+        bad_utf8,
+        truncated,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        records.push(gen::record(
+            gen::record_id(i as u64 + 1),
+            data,
+            SourceKind::DirectPut,
+            "",
+            0,
+        ));
     }
     let ev = gen::event(SourceKind::DirectPut, records);
     let sink = FakeSink::accepting();
@@ -140,12 +219,28 @@ fn every_outcome_in_one_batch() {
         assert_eq!(d["cloud"]["region"], gen::REGION);
     }
     let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
-    for needle in ["invalid base64", "not gzip", "invalid CloudWatch Logs payload JSON", "unknown messageType \"SOMETHING\"", "not valid UTF-8", "truncated"] {
-        assert!(reasons.iter().any(|r| r.contains(needle)), "no failure says {needle:?}: {reasons:#?}");
+    for needle in [
+        "invalid base64",
+        "not gzip",
+        "invalid CloudWatch Logs payload JSON",
+        "unknown messageType \"SOMETHING\"",
+        "not valid UTF-8",
+        "truncated",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(needle)),
+            "no failure says {needle:?}: {reasons:#?}"
+        );
     }
-    assert!(reasons.iter().all(|r| r.starts_with("record 4954")), "reasons name the record: {reasons:#?}");
+    assert!(
+        reasons.iter().all(|r| r.starts_with("record 4954")),
+        "reasons name the record: {reasons:#?}"
+    );
     let s = &out.summary;
-    assert_eq!((s.records_in, s.ok, s.dropped, s.failed, s.control_messages), (8, 1, 1, 6, 1));
+    assert_eq!(
+        (s.records_in, s.ok, s.dropped, s.failed, s.control_messages),
+        (8, 1, 1, 6, 1)
+    );
     assert_eq!((s.events_in, s.events_out), (5, 5));
     assert!(sink.accepted.lock().unwrap().is_empty());
 }
@@ -153,18 +248,47 @@ fn every_outcome_in_one_batch() {
 #[test]
 fn filters_and_partition_keys() {
     let events = vec![
-        Event { id: "1".into(), timestamp: 1_763_700_000_000, message: "ERROR boom".into() },
-        Event { id: "2".into(), timestamp: 1_763_700_000_001, message: "INFO healthcheck".into() },
-        Event { id: "3".into(), timestamp: 1_763_700_000_002, message: "{\"level\":\"warn\"}".into() },
+        Event {
+            id: "1".into(),
+            timestamp: 1_763_700_000_000,
+            message: "ERROR boom".into(),
+        },
+        Event {
+            id: "2".into(),
+            timestamp: 1_763_700_000_001,
+            message: "INFO healthcheck".into(),
+        },
+        Event {
+            id: "3".into(),
+            timestamp: 1_763_700_000_002,
+            message: "{\"level\":\"warn\"}".into(),
+        },
     ];
-    let only_info = vec![Event { id: "4".into(), timestamp: 1, message: "INFO healthcheck".into() }];
-    let ev = gen::event(SourceKind::DirectPut, vec![data_record(0, &events, SourceKind::DirectPut), data_record(1, &only_info, SourceKind::DirectPut)]);
-    let env: HashMap<&str, &str> = [("EXCLUDE_PATTERN", "healthcheck"), ("PARTITION_KEYS", "log_group,account_id,year,month,day,date")].into();
+    let only_info = vec![Event {
+        id: "4".into(),
+        timestamp: 1,
+        message: "INFO healthcheck".into(),
+    }];
+    let ev = gen::event(
+        SourceKind::DirectPut,
+        vec![
+            data_record(0, &events, SourceKind::DirectPut),
+            data_record(1, &only_info, SourceKind::DirectPut),
+        ],
+    );
+    let env: HashMap<&str, &str> = [
+        ("EXCLUDE_PATTERN", "healthcheck"),
+        ("PARTITION_KEYS", "log_group,account_id,year,month,day,date"),
+    ]
+    .into();
     let cfg = Config::from_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
     let out = run(&ev, &cfg, &FakeSink::accepting());
     let resp = parse(&out);
     let r0 = &resp[&gen::record_id(0)];
-    let ids: Vec<_> = docs_of(r0).iter().map(|d| d["event"]["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<_> = docs_of(r0)
+        .iter()
+        .map(|d| d["event"]["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids, ["1", "3"]);
     assert_eq!(docs_of(r0)[1]["json"]["level"], "warn");
     assert_eq!(
@@ -172,7 +296,14 @@ fn filters_and_partition_keys() {
         serde_json::json!({"log_group":"ecs/api","account_id":gen::ACCOUNT,"year":"2025","month":"11","day":"21","date":"2025-11-21"})
     );
     assert_eq!(resp[&gen::record_id(1)].result, "Dropped");
-    assert_eq!((out.summary.events_excluded, out.summary.events_out, out.summary.dropped), (2, 2, 1));
+    assert_eq!(
+        (
+            out.summary.events_excluded,
+            out.summary.events_out,
+            out.summary.dropped
+        ),
+        (2, 2, 1)
+    );
 }
 
 fn big_events(n: usize, size: usize, seed: u64) -> Vec<Event> {
@@ -191,16 +322,24 @@ fn big_events(n: usize, size: usize, seed: u64) -> Vec<Event> {
 #[test]
 fn records_that_do_not_fit_are_reingested_with_hop_counter() {
     // Kinesis source: re-ingestion goes to PutRecords with the original partition key.
-    let records: Vec<_> = (0..6).map(|i| data_record(i, &big_events(20, 200, i), SourceKind::Kinesis)).collect();
+    let records: Vec<_> = (0..6)
+        .map(|i| data_record(i, &big_events(20, 200, i), SourceKind::Kinesis))
+        .collect();
     let ev = gen::event(SourceKind::Kinesis, records);
-    let cfg = Config { response_limit: 40_000, ..Config::default() };
+    let cfg = Config {
+        response_limit: 40_000,
+        ..Config::default()
+    };
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
     let resp = parse(&out);
     assert!(out.response.len() <= 40_000);
     let ok: Vec<_> = resp.values().filter(|r| r.result == "Ok").collect();
     let dropped: Vec<_> = resp.values().filter(|r| r.result == "Dropped").collect();
-    assert!(!ok.is_empty() && !dropped.is_empty(), "some fit, some are re-ingested");
+    assert!(
+        !ok.is_empty() && !dropped.is_empty(),
+        "some fit, some are re-ingested"
+    );
     let accepted = sink.accepted_payloads();
     assert_eq!(accepted.len(), dropped.len());
     for (source, pk, p) in &accepted {
@@ -219,18 +358,30 @@ fn records_that_do_not_fit_are_reingested_with_hop_counter() {
 fn record_too_large_alone_is_split_in_one_pass() {
     // One record whose documents are ~10x the response limit: split into parts that each fit.
     let events = big_events(300, 1000, 9);
-    let ev = gen::event(SourceKind::DirectPut, vec![data_record(0, &events, SourceKind::DirectPut)]);
-    let cfg = Config { response_limit: 60_000, ..Config::default() };
+    let ev = gen::event(
+        SourceKind::DirectPut,
+        vec![data_record(0, &events, SourceKind::DirectPut)],
+    );
+    let cfg = Config {
+        response_limit: 60_000,
+        ..Config::default()
+    };
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
     assert_eq!(parse(&out)[&gen::record_id(0)].result, "Dropped");
     let parts = sink.accepted_payloads();
     assert!(parts.len() >= 10, "{} parts", parts.len());
-    let back: Vec<Event> = parts.iter().flat_map(|(_, _, p)| p.events.clone()).collect();
+    let back: Vec<Event> = parts
+        .iter()
+        .flat_map(|(_, _, p)| p.events.clone())
+        .collect();
     assert_eq!(back, events, "every event exactly once, in order");
     // Each part, transformed again, fits in a response of its own: no further splitting needed.
     for (_, _, p) in &parts {
-        let again = gen::event(SourceKind::DirectPut, vec![data_record(0, &p.events, SourceKind::DirectPut)]);
+        let again = gen::event(
+            SourceKind::DirectPut,
+            vec![data_record(0, &p.events, SourceKind::DirectPut)],
+        );
         let out2 = run(&again, &cfg, &FakeSink::accepting());
         assert_eq!(parse(&out2)[&gen::record_id(0)].result, "Ok");
     }
@@ -242,21 +393,44 @@ fn hop_limit_stops_loops() {
     let events = big_events(50, 400, 3);
     let mut p = gen::data_payload("/ecs/api", "s", &events);
     p.hops = 3;
-    let ev = gen::event(SourceKind::DirectPut, vec![gen::record(gen::record_id(0), gen::record_data(&p), SourceKind::DirectPut, "", 0)]);
-    let cfg = Config { response_limit: 5_000, ..Config::default() };
+    let ev = gen::event(
+        SourceKind::DirectPut,
+        vec![gen::record(
+            gen::record_id(0),
+            gen::record_data(&p),
+            SourceKind::DirectPut,
+            "",
+            0,
+        )],
+    );
+    let cfg = Config {
+        response_limit: 5_000,
+        ..Config::default()
+    };
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
     assert_eq!(parse(&out)[&gen::record_id(0)].result, "ProcessingFailed");
-    assert!(out.failures[0].reason.contains("already re-ingested 3 times"), "{}", out.failures[0].reason);
+    assert!(
+        out.failures[0]
+            .reason
+            .contains("already re-ingested 3 times"),
+        "{}",
+        out.failures[0].reason
+    );
     assert!(sink.accepted.lock().unwrap().is_empty());
     assert_eq!(out.summary.events_failed, 50);
 }
 
 #[test]
 fn failed_entries_are_retried_until_accepted() {
-    let records: Vec<_> = (0..4).map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut)).collect();
+    let records: Vec<_> = (0..4)
+        .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
+        .collect();
     let ev = gen::event(SourceKind::DirectPut, records);
-    let cfg = Config { response_limit: 5_000, ..Config::default() };
+    let cfg = Config {
+        response_limit: 5_000,
+        ..Config::default()
+    };
     // Every entry fails on the first two calls it is in.
     let seen: Mutex<HashMap<Vec<u8>, usize>> = Mutex::new(HashMap::new());
     let sink = FakeSink::with(Box::new(move |_, e| {
@@ -268,9 +442,19 @@ fn failed_entries_are_retried_until_accepted() {
     let out = run(&ev, &cfg, &sink);
     let resp = parse(&out);
     assert!(resp.values().all(|r| r.result == "Dropped"));
-    let accepted: Vec<Vec<u8>> = sink.accepted.lock().unwrap().iter().map(|(_, e)| e.data.clone()).collect();
+    let accepted: Vec<Vec<u8>> = sink
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.data.clone())
+        .collect();
     let distinct: std::collections::HashSet<_> = accepted.iter().collect();
-    assert_eq!(distinct.len(), accepted.len(), "each part accepted exactly once");
+    assert_eq!(
+        distinct.len(),
+        accepted.len(),
+        "each part accepted exactly once"
+    );
     let parts = out.summary.reingested_parts;
     assert_eq!(accepted.len() as u64, parts);
     assert_eq!(out.summary.put_retried_entries, 2 * parts);
@@ -280,59 +464,131 @@ fn failed_entries_are_retried_until_accepted() {
 
 #[test]
 fn persistent_failure_fails_the_records_and_fatal_errors_are_not_retried() {
-    let records: Vec<_> = (0..3).map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut)).collect();
+    let records: Vec<_> = (0..3)
+        .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
+        .collect();
     let ev = gen::event(SourceKind::DirectPut, records);
-    let cfg = Config { response_limit: 4_000, ..Config::default() };
-    let sink = FakeSink::with(Box::new(|_, _| Some("ServiceUnavailableException: down".into())));
+    let cfg = Config {
+        response_limit: 4_000,
+        ..Config::default()
+    };
+    let sink = FakeSink::with(Box::new(|_, _| {
+        Some("ServiceUnavailableException: down".into())
+    }));
     let out = run(&ev, &cfg, &sink);
     assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
-    assert_eq!(out.summary.put_calls, u64::from(Backoff::default().max_attempts));
-    assert!(out.failures[0].reason.contains("re-ingestion into logpipe-app-logs failed: ServiceUnavailableException"), "{}", out.failures[0].reason);
+    assert_eq!(
+        out.summary.put_calls,
+        u64::from(Backoff::default().max_attempts)
+    );
+    assert!(
+        out.failures[0]
+            .reason
+            .contains("re-ingestion into logpipe-app-logs failed: ServiceUnavailableException"),
+        "{}",
+        out.failures[0].reason
+    );
     assert_eq!(out.summary.events_failed, 60);
 
     let mut sink = FakeSink::accepting();
-    sink.call_error = Some(CallError { message: "ResourceNotFoundException: no such stream".into(), retryable: false });
+    sink.call_error = Some(CallError {
+        message: "ResourceNotFoundException: no such stream".into(),
+        retryable: false,
+    });
     let out = run(&ev, &cfg, &sink);
     assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
-    assert_eq!(*sink.calls.lock().unwrap(), 1, "a permanent error is not retried");
+    assert_eq!(
+        *sink.calls.lock().unwrap(),
+        1,
+        "a permanent error is not retried"
+    );
 }
 
 #[test]
 fn retries_stop_before_the_deadline() {
-    let records: Vec<_> = (0..3).map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut)).collect();
+    let records: Vec<_> = (0..3)
+        .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
+        .collect();
     let ev = gen::event(SourceKind::DirectPut, records);
     let cfg = Config {
         response_limit: 4_000,
-        backoff: Backoff { base: Duration::from_secs(1), max_delay: Duration::from_secs(4), max_attempts: 1000 },
+        backoff: Backoff {
+            base: Duration::from_secs(1),
+            max_delay: Duration::from_secs(4),
+            max_attempts: 1000,
+        },
         call_timeout: Duration::from_secs(2),
         ..Config::default()
     };
     let mut sink = FakeSink::accepting();
-    sink.call_error = Some(CallError { message: "ThrottlingException: rate exceeded".into(), retryable: true });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    sink.call_error = Some(CallError {
+        message: "ThrottlingException: rate exceeded".into(),
+        retryable: true,
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
     let (out, elapsed) = rt.block_on(async {
         let start = Instant::now();
         let deadline = start + Duration::from_secs(30);
         let out = handle(&ev, &cfg, &sink, deadline).await.unwrap();
         (out, start.elapsed())
     });
-    assert!(elapsed < Duration::from_secs(30) - cfg.deadline_margin, "answered before the deadline: {elapsed:?}");
-    assert!(*sink.calls.lock().unwrap() >= 3, "retried while there was time");
+    assert!(
+        elapsed < Duration::from_secs(30) - cfg.deadline_margin,
+        "answered before the deadline: {elapsed:?}"
+    );
+    assert!(
+        *sink.calls.lock().unwrap() >= 3,
+        "retried while there was time"
+    );
     assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
 }
 
 #[test]
 fn too_many_records_for_any_response_is_an_error() {
-    let ev = gen::event(SourceKind::DirectPut, (0..10).map(|i| gen::record(gen::record_id(i), String::new(), SourceKind::DirectPut, "", 0)).collect());
-    let cfg = Config { response_limit: 300, ..Config::default() };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let err = rt.block_on(handle(&ev, &cfg, &FakeSink::accepting(), Instant::now() + Duration::from_secs(5))).unwrap_err();
+    let ev = gen::event(
+        SourceKind::DirectPut,
+        (0..10)
+            .map(|i| {
+                gen::record(
+                    gen::record_id(i),
+                    String::new(),
+                    SourceKind::DirectPut,
+                    "",
+                    0,
+                )
+            })
+            .collect(),
+    );
+    let cfg = Config {
+        response_limit: 300,
+        ..Config::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(handle(
+            &ev,
+            &cfg,
+            &FakeSink::accepting(),
+            Instant::now() + Duration::from_secs(5),
+        ))
+        .unwrap_err();
     assert!(err.to_string().contains("10 records need"), "{err}");
 }
 
 #[derive(Debug, Clone)]
 enum Rec {
-    Data { events: usize, size: usize, hops: u32 },
+    Data {
+        events: usize,
+        size: usize,
+        hops: u32,
+    },
     Control,
     Garbage(Vec<u8>),
 }

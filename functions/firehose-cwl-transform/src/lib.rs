@@ -20,7 +20,9 @@ pub use sink::{CallError, PutEntry, Reingest};
 /// Convert the Lambda deadline (milliseconds since the epoch) into an instant on the tokio clock.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
     let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let remaining = deadline.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
     tokio::time::Instant::now() + remaining
 }
 
@@ -60,7 +62,10 @@ pub fn report(cfg: &Config, request_id: &str, out: &Outcome) {
 
 /// The EMF metrics line of one invocation.
 pub fn emf_line(cfg: &Config, s: &Summary) -> String {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     logcore::emf::line(
         &cfg.metrics_namespace,
         &[("FunctionName", &cfg.function_name)],

@@ -29,7 +29,11 @@ pub struct CallError {
 pub trait Reingest: Send + Sync {
     /// Put `entries` in one call. On success, one item per entry: `None` when it was accepted, or the
     /// error code and message when it was not (partial failure).
-    fn put(&self, source: &Source, entries: &[PutEntry]) -> impl Future<Output = Result<Vec<Option<String>>, CallError>> + Send;
+    fn put(
+        &self,
+        source: &Source,
+        entries: &[PutEntry],
+    ) -> impl Future<Output = Result<Vec<Option<String>>, CallError>> + Send;
 }
 
 pub fn limits_for(source: &Source) -> PutLimits {
@@ -62,17 +66,25 @@ pub async fn put_all<R: Reingest>(
 ) -> PutReport {
     let limits = limits_for(source);
     let mut report = PutReport {
-        outcomes: vec![Some("not attempted: no time left before the Lambda deadline".to_string()); entries.len()],
+        outcomes: vec![
+            Some("not attempted: no time left before the Lambda deadline".to_string());
+            entries.len()
+        ],
         ..PutReport::default()
     };
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let todo: Vec<usize> = (0..entries.len()).filter(|&i| report.outcomes[i].is_some()).collect();
+        let todo: Vec<usize> = (0..entries.len())
+            .filter(|&i| report.outcomes[i].is_some())
+            .collect();
         if attempt > 1 {
             report.retried_entries += todo.len() as u64;
         }
-        let sizes: Vec<usize> = todo.iter().map(|&i| limits.entry_size(entries[i].data.len(), entries[i].partition_key.len())).collect();
+        let sizes: Vec<usize> = todo
+            .iter()
+            .map(|&i| limits.entry_size(entries[i].data.len(), entries[i].partition_key.len()))
+            .collect();
         let mut fatal = false;
         for batch in limits.batches(&sizes) {
             if Instant::now() + call_timeout > deadline {
@@ -88,7 +100,11 @@ pub async fn put_all<R: Reingest>(
                     }
                 }
                 Ok(results) => {
-                    let msg = format!("put returned {} results for {} records", results.len(), idx.len());
+                    let msg = format!(
+                        "put returned {} results for {} records",
+                        results.len(),
+                        idx.len()
+                    );
                     for &i in idx {
                         report.outcomes[i] = Some(msg.clone());
                     }

@@ -22,7 +22,9 @@ fn response_ids(response: &str, seen: &mut HashMap<String, usize>) {
         let data = decode_base64(r.data.as_ref().unwrap().as_bytes()).unwrap();
         for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let doc: serde_json::Value = serde_json::from_slice(line).unwrap();
-            *seen.entry(doc["event"]["id"].as_str().unwrap().to_string()).or_default() += 1;
+            *seen
+                .entry(doc["event"]["id"].as_str().unwrap().to_string())
+                .or_default() += 1;
         }
     }
 }
@@ -48,15 +50,29 @@ fn all_ids(event: &TransformEvent) -> Vec<String> {
     let mut ids = Vec::new();
     for r in &event.records {
         let json = decompress(&decode_base64(r.data.as_bytes()).unwrap(), usize::MAX).unwrap();
-        ids.extend(Payload::parse(&json).unwrap().log_events.iter().map(|e| e.id.to_string()));
+        ids.extend(
+            Payload::parse(&json)
+                .unwrap()
+                .log_events
+                .iter()
+                .map(|e| e.id.to_string()),
+        );
     }
     ids
 }
 
 fn assert_exactly_once(expected: &[String], seen: &HashMap<String, usize>) {
-    assert_eq!(seen.len(), expected.len(), "distinct events seen vs generated");
+    assert_eq!(
+        seen.len(),
+        expected.len(),
+        "distinct events seen vs generated"
+    );
     for id in expected {
-        assert_eq!(seen.get(id), Some(&1), "event {id} must be delivered exactly once");
+        assert_eq!(
+            seen.get(id),
+            Some(&1),
+            "event {id} must be delivered exactly once"
+        );
     }
 }
 
@@ -65,7 +81,15 @@ fn assert_exactly_once(expected: &[String], seen: &HashMap<String, usize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
     let Some(moto) = moto_url() else { return };
-    let proxy = FaultProxy::start(moto.clone(), Faults { partial_calls: 2, every: 3, throttle_calls: 1 }).await;
+    let proxy = FaultProxy::start(
+        moto.clone(),
+        Faults {
+            partial_calls: 2,
+            every: 3,
+            throttle_calls: 1,
+        },
+    )
+    .await;
     let direct = sdk_config(&moto).await;
     let s3 = aws_sdk_s3::Client::new(&direct);
     let firehose = aws_sdk_firehose::Client::new(&direct);
@@ -89,30 +113,54 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
         .unwrap();
 
     let mut event = gen::batch(SourceKind::DirectPut, 1_500_000, 200, 42);
-    event.delivery_stream_arn = format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{stream}");
+    event.delivery_stream_arn =
+        format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{stream}");
     let expected = all_ids(&event);
 
     let sink = AwsReingest::new(&sdk_config(&proxy.url).await, Duration::from_secs(10));
     let cfg = Config::default();
-    let out = handle(&event, &cfg, &sink, tokio::time::Instant::now() + Duration::from_secs(120)).await.unwrap();
+    let out = handle(
+        &event,
+        &cfg,
+        &sink,
+        tokio::time::Instant::now() + Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
     let s = &out.summary;
-    assert!(s.bytes_out > 0 && s.bytes_decompressed > 8 * 1024 * 1024, "decoded input (and so output) well over 6 MB: {s:?}");
+    assert!(
+        s.bytes_out > 0 && s.bytes_decompressed > 8 * 1024 * 1024,
+        "decoded input (and so output) well over 6 MB: {s:?}"
+    );
     assert!(out.response.len() <= RESPONSE_LIMIT);
-    assert_eq!(serde_json::to_vec(&out.response).unwrap().len(), out.response.len());
+    assert_eq!(
+        serde_json::to_vec(&out.response).unwrap().len(),
+        out.response.len()
+    );
     assert_eq!((s.failed, s.reingest_partial), (0, 0), "{:?}", out.failures);
     assert!(s.reingested_records > 0);
-    let stats = proxy.stats.lock().unwrap();
+    let stats = proxy.stats.lock().unwrap().clone();
     assert_eq!(stats.throttled, 1);
     assert!(stats.withheld > 0);
     assert!(s.put_retried_entries >= stats.withheld as u64);
-    drop(stats);
 
     let mut seen = HashMap::new();
     response_ids(out.response.as_str(), &mut seen);
     let mut objects = 0;
     let list = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     for o in list.contents() {
-        let body = s3.get_object().bucket(&bucket).key(o.key().unwrap()).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+        let body = s3
+            .get_object()
+            .bucket(&bucket)
+            .key(o.key().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
         objects += payload_ids(&body, &mut seen);
     }
     assert_eq!(objects as u64, s.reingested_parts);
@@ -123,11 +171,25 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
     let Some(moto) = moto_url() else { return };
-    let proxy = FaultProxy::start(moto.clone(), Faults { partial_calls: 1, every: 2, throttle_calls: 0 }).await;
+    let proxy = FaultProxy::start(
+        moto.clone(),
+        Faults {
+            partial_calls: 1,
+            every: 2,
+            throttle_calls: 0,
+        },
+    )
+    .await;
     let direct = sdk_config(&moto).await;
     let kinesis = aws_sdk_kinesis::Client::new(&direct);
     let stream = unique("central");
-    kinesis.create_stream().stream_name(&stream).shard_count(1).send().await.unwrap();
+    kinesis
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
 
     let mut event = gen::batch(SourceKind::Kinesis, 700_000, 200, 7);
     let arn = format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}");
@@ -139,19 +201,45 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
         .map(|r| {
             let json = decompress(&decode_base64(r.data.as_bytes()).unwrap(), usize::MAX).unwrap();
             let first = Payload::parse(&json).unwrap().log_events[0].id.to_string();
-            (first, r.kinesis_record_metadata.as_ref().unwrap().partition_key.clone().unwrap())
+            (
+                first,
+                r.kinesis_record_metadata
+                    .as_ref()
+                    .unwrap()
+                    .partition_key
+                    .clone()
+                    .unwrap(),
+            )
         })
         .collect();
 
     let sink = AwsReingest::new(&sdk_config(&proxy.url).await, Duration::from_secs(10));
-    let out = handle(&event, &Config::default(), &sink, tokio::time::Instant::now() + Duration::from_secs(120)).await.unwrap();
+    let out = handle(
+        &event,
+        &Config::default(),
+        &sink,
+        tokio::time::Instant::now() + Duration::from_secs(120),
+    )
+    .await
+    .unwrap();
     let s = &out.summary;
     assert_eq!(s.failed, 0, "{:?}", out.failures);
-    assert!(s.reingested_records > 0 && s.put_retried_entries > 0, "{s:?}");
+    assert!(
+        s.reingested_records > 0 && s.put_retried_entries > 0,
+        "{s:?}"
+    );
 
     let mut seen = HashMap::new();
     response_ids(out.response.as_str(), &mut seen);
-    let shard = kinesis.list_shards().stream_name(&stream).send().await.unwrap().shards()[0].shard_id().to_string();
+    let shard = kinesis
+        .list_shards()
+        .stream_name(&stream)
+        .send()
+        .await
+        .unwrap()
+        .shards()[0]
+        .shard_id()
+        .to_string();
     let mut it = kinesis
         .get_shard_iterator()
         .stream_name(&stream)
@@ -164,7 +252,12 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
         .map(str::to_string);
     let mut got = 0u64;
     while let Some(iter) = it {
-        let page = kinesis.get_records().shard_iterator(iter).send().await.unwrap();
+        let page = kinesis
+            .get_records()
+            .shard_iterator(iter)
+            .send()
+            .await
+            .unwrap();
         if page.records().is_empty() {
             break;
         }
@@ -172,7 +265,11 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
             let json = decompress(r.data().as_ref(), usize::MAX).unwrap();
             let p = Payload::parse(&json).unwrap();
             if let Some(key) = keys.get(p.log_events[0].id.as_ref()) {
-                assert_eq!(r.partition_key(), Some(key.as_str()), "whole records keep their original partition key");
+                assert_eq!(
+                    r.partition_key(),
+                    Some(key.as_str()),
+                    "whole records keep their original partition key"
+                );
             }
             got += 1;
             payload_ids(r.data().as_ref(), &mut seen);
@@ -189,11 +286,28 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
 async fn missing_stream_fails_records_without_retrying() {
     let Some(moto) = moto_url() else { return };
     let mut event = gen::batch(SourceKind::DirectPut, 300_000, 200, 3);
-    event.delivery_stream_arn = format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{}", unique("missing"));
+    event.delivery_stream_arn = format!(
+        "arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{}",
+        unique("missing")
+    );
     let sink = AwsReingest::new(&sdk_config(&moto).await, Duration::from_secs(10));
-    let cfg = Config { response_limit: 200_000, ..Config::default() };
-    let out = handle(&event, &cfg, &sink, tokio::time::Instant::now() + Duration::from_secs(60)).await.unwrap();
+    let cfg = Config {
+        response_limit: 200_000,
+        ..Config::default()
+    };
+    let out = handle(
+        &event,
+        &cfg,
+        &sink,
+        tokio::time::Instant::now() + Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     assert!(out.summary.failed > 0);
     assert_eq!(out.summary.put_calls, 1, "permanent errors are not retried");
-    assert!(out.failures[0].reason.contains("ResourceNotFoundException"), "{}", out.failures[0].reason);
+    assert!(
+        out.failures[0].reason.contains("ResourceNotFoundException"),
+        "{}",
+        out.failures[0].reason
+    );
 }

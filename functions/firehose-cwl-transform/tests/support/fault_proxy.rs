@@ -30,7 +30,7 @@ pub struct Faults {
     pub throttle_calls: usize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub put_calls: usize,
     pub withheld: usize,
@@ -44,14 +44,18 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: String, faults: Faults) -> FaultProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
         let addr: SocketAddr = listener.local_addr().unwrap();
         let stats = Arc::new(Mutex::new(Stats::default()));
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let state = Arc::new((upstream, faults, stats.clone(), client));
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
@@ -61,20 +65,40 @@ impl FaultProxy {
                             Ok::<_, Infallible>(handle(req, upstream, faults, stats, client).await)
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });
-        FaultProxy { url: format!("http://{addr}"), stats }
+        FaultProxy {
+            url: format!("http://{addr}"),
+            stats,
+        }
     }
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-async fn handle(req: Request<Incoming>, upstream: &str, faults: &Faults, stats: &Mutex<Stats>, client: &HttpClient) -> Response<Full<Bytes>> {
+async fn handle(
+    req: Request<Incoming>,
+    upstream: &str,
+    faults: &Faults,
+    stats: &Mutex<Stats>,
+    client: &HttpClient,
+) -> Response<Full<Bytes>> {
     let (mut parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let kind = if target.ends_with(".PutRecordBatch") {
         Some(("Records", "RequestResponses", "FailedPutCount"))
     } else if target.ends_with(".PutRecords") {
@@ -92,7 +116,8 @@ async fn handle(req: Request<Incoming>, upstream: &str, faults: &Faults, stats: 
         };
         if call <= faults.throttle_calls {
             stats.lock().unwrap().throttled += 1;
-            let err = json!({"__type": "ThrottlingException", "message": "Rate exceeded (injected)"});
+            let err =
+                json!({"__type": "ThrottlingException", "message": "Rate exceeded (injected)"});
             return Response::builder()
                 .status(400)
                 .header("content-type", "application/x-amz-json-1.1")
@@ -115,11 +140,21 @@ async fn handle(req: Request<Incoming>, upstream: &str, faults: &Faults, stats: 
             body = Bytes::from(serde_json::to_vec(&v).unwrap());
         }
     }
-    let uri = format!("{upstream}{}", parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let uri = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
     parts.uri = uri.parse().unwrap();
     parts.headers.remove("host");
     parts.headers.insert("content-length", body.len().into());
-    let resp = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
+    let resp = client
+        .request(Request::from_parts(parts, Full::new(body)))
+        .await
+        .expect("moto answers");
     let (mut rparts, rbody) = resp.into_parts();
     let mut rbody = rbody.collect().await.unwrap().to_bytes();
     if let (Some((_, resp_field, count_field)), false) = (kind, withheld.is_empty()) {

@@ -9,7 +9,10 @@ use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
 /// Without it the test is skipped with a message, unless `LOGPIPE_REQUIRE_SERVICES=1` (as in CI), where a
 /// missing server is a failure.
 pub fn moto_url() -> Option<String> {
-    match std::env::var("LOGPIPE_MOTO_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("LOGPIPE_MOTO_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(u) => Some(u.trim_end_matches('/').to_string()),
         None if std::env::var("LOGPIPE_REQUIRE_SERVICES").as_deref() == Ok("1") => {
             panic!("LOGPIPE_MOTO_URL is not set but LOGPIPE_REQUIRE_SERVICES=1: run the tests with scripts/test.sh")
@@ -27,7 +30,13 @@ pub const ACCOUNT: &str = "123456789012";
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "logpipe-tests"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "logpipe-tests",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await
@@ -35,6 +44,9 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 
 /// A name unique to this test run.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
