@@ -91,7 +91,7 @@ impl Default for Config {
             backoff: Backoff::default(),
             call_timeout: Duration::from_secs(10),
             deadline_margin: Duration::from_millis(500),
-            gzip_level: 6,
+            gzip_level: 1,
             metrics_namespace: "logpipe".into(),
             function_name: "firehose-cwl-transform".into(),
         }

@@ -1,6 +1,7 @@
 //! The transformation: Firehose records of CloudWatch Logs payloads in, NDJSON documents out.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use logcore::codec::{base64_len, decode_base64};
 use logcore::cwl::{decompress, LogEvent, MessageType, Payload};
@@ -29,10 +30,13 @@ pub struct Summary {
     pub dropped: u64,
     pub failed: u64,
     pub control_messages: u64,
+    /// Records whose events were put back into the source: all of them (the record is `Dropped`), or some
+    /// parts of a split record whose other parts failed and were answered as documents (`Ok`).
     pub reingested_records: u64,
     pub reingested_parts: u64,
-    /// Split records of which some parts were accepted and others not after every retry: the record is
-    /// failed (its original data goes to the error prefix) although some of its events were re-ingested.
+    /// Split records of which some parts were accepted and others not after every retry, and whose other
+    /// parts did not fit in the response either: the record is failed (its original data goes to the error
+    /// prefix) although some of its events were re-ingested. Nothing is lost; those events are duplicated.
     pub reingest_partial: u64,
     pub put_calls: u64,
     pub put_retried_entries: u64,
@@ -79,8 +83,9 @@ pub struct Outcome {
 
 struct Pending {
     record: usize,
-    entries: std::ops::Range<usize>,
-    events: Vec<u64>,
+    entries: Range<usize>,
+    /// The events of each part, as ranges over the record's kept (not excluded) events.
+    parts: Vec<Range<usize>>,
 }
 
 /// Transform one Firehose event. `deadline` is when the Lambda invocation times out.
@@ -263,7 +268,7 @@ pub async fn handle<R: Reingest>(
         pending.push(Pending {
             record: ri,
             entries: first..entries.len(),
-            events: parts.iter().map(|r| r.len() as u64).collect(),
+            parts,
         });
     }
     s.json_messages = stats.json_messages;
@@ -289,45 +294,60 @@ pub async fn handle<R: Reingest>(
         for p in pending {
             let record = &event.records[p.record];
             let outcomes = &report.outcomes[p.entries.clone()];
-            let accepted: u64 = outcomes
+            let total = p.parts.iter().map(|r| r.len() as u64).sum::<u64>();
+            let failed_parts: Vec<Range<usize>> = p
+                .parts
                 .iter()
-                .zip(&p.events)
-                .filter(|(o, _)| o.is_none())
-                .map(|(_, n)| n)
-                .sum();
-            let total: u64 = p.events.iter().sum();
-            if accepted == total {
+                .zip(outcomes)
+                .filter(|(_, o)| o.is_some())
+                .map(|(r, _)| r.clone())
+                .collect();
+            let rejected = failed_parts.iter().map(|r| r.len() as u64).sum::<u64>();
+            let accepted = total - rejected;
+            s.reingested_parts += (outcomes.len() - failed_parts.len()) as u64;
+            s.events_reingested += accepted;
+            if rejected == 0 {
                 writer.push(&record.record_id, RecordResult::Dropped);
                 s.dropped += 1;
                 s.reingested_records += 1;
-                s.reingested_parts += p.events.len() as u64;
-                s.events_reingested += total;
                 continue;
             }
             let errors: Vec<&str> = outcomes.iter().flatten().map(String::as_str).collect();
-            let reason = if accepted == 0 {
-                format!(
+            if accepted == 0 {
+                s.events_failed += total;
+                let reason = format!(
                     "record {}: re-ingestion into {} failed: {}",
                     record.record_id,
                     source_name(source),
                     errors[0]
-                )
-            } else {
-                s.reingest_partial += 1;
-                s.reingested_parts += outcomes.iter().filter(|o| o.is_none()).count() as u64;
-                format!(
-                    "record {}: re-ingestion into {} failed for {} of {} parts ({} of {} events were re-ingested and are also in the failed record): {}",
-                    record.record_id,
-                    source_name(source),
-                    errors.len(),
-                    outcomes.len(),
-                    accepted,
-                    total,
-                    errors[0]
-                )
-            };
-            s.events_reingested += accepted;
-            s.events_failed += total - accepted;
+                );
+                fail(&mut writer, &mut s, record, reason);
+                continue;
+            }
+            // Some parts are in the source already. Failing the record would send its original data, those
+            // events included, to the error prefix; answer the rest as documents instead when they fit.
+            if let Some(rest) = documents_of_parts(record, cfg, &doc_cfg, &failed_parts) {
+                if budget.try_ok(&record.record_id, rest.docs.len(), rest.keys.as_ref()) {
+                    writer.push_ok(&record.record_id, &rest.docs, rest.keys.as_ref());
+                    s.ok += 1;
+                    s.reingested_records += 1;
+                    s.events_out += rejected;
+                    s.bytes_out += rest.docs.len() as u64;
+                    continue;
+                }
+            }
+            s.reingest_partial += 1;
+            s.events_failed += rejected;
+            let reason = format!(
+                "record {}: re-ingestion into {} failed for {} of {} parts and the rest does not fit in the response ({} of {} events were re-ingested and are also in the failed record): {}",
+                record.record_id,
+                source_name(source),
+                errors.len(),
+                outcomes.len(),
+                accepted,
+                total,
+                errors[0]
+            );
             fail(&mut writer, &mut s, record, reason);
         }
     }
@@ -339,6 +359,41 @@ pub async fn handle<R: Reingest>(
         summary: s,
         failures,
     })
+}
+
+struct PartDocuments {
+    docs: Vec<u8>,
+    keys: Option<PartitionKeys>,
+}
+
+/// The documents of some parts of a record that was split for re-ingestion, rebuilt from the record (a rare
+/// path: only when a re-ingestion failed for some parts after every retry). The record decoded once already.
+fn documents_of_parts(
+    record: &TransformRecord,
+    cfg: &Config,
+    doc_cfg: &logcore::document::DocumentConfig,
+    parts: &[Range<usize>],
+) -> Option<PartDocuments> {
+    let gz = decode_base64(record.data.as_bytes()).ok()?;
+    let json = decompress(&gz, cfg.max_decompressed).ok()?;
+    let payload = Payload::parse(&json).ok()?;
+    let kept: Vec<&LogEvent<'_>> = payload
+        .log_events
+        .iter()
+        .filter(|ev| cfg.filter.keep(&ev.message))
+        .collect();
+    let ctx = PayloadContext::new(&payload, doc_cfg.region.as_deref());
+    let mut docs = Vec::new();
+    let mut stats = DocStats::default();
+    let mut first = None;
+    for r in parts {
+        for ev in kept.get(r.clone())? {
+            first.get_or_insert(*ev);
+            write_event(doc_cfg, &ctx, ev, &mut docs, &mut stats);
+        }
+    }
+    let keys = partition_keys(&cfg.partition_keys, &payload, first?);
+    Some(PartDocuments { docs, keys })
 }
 
 fn source_name(source: &logcore::firehose::Source) -> &str {

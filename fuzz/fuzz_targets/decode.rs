@@ -1,0 +1,57 @@
+//! The CloudWatch Logs record decoder on arbitrary bytes: base64 → gzip (capped) → payload JSON → documents.
+//! Every stage must return a value or a `DecodeError`, never panic, and never exceed the cap.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use logcore::codec::{decode_base64, gunzip_capped, gzip};
+use logcore::cwl::{decompress, Payload};
+use logcore::document::{write_event, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext};
+
+const CAP: usize = 1 << 20;
+
+fn documents(json: &[u8]) {
+    let Ok(payload) = Payload::parse(json) else { return };
+    for format in [OutputFormat::Document, OutputFormat::Raw] {
+        let cfg = DocumentConfig {
+            format,
+            json: Some(JsonLimits::default()),
+            region: Some("eu-west-1".into()),
+        };
+        let ctx = PayloadContext::new(&payload, cfg.region.as_deref());
+        let mut out = Vec::new();
+        let mut stats = DocStats::default();
+        for ev in &payload.log_events {
+            let start = out.len();
+            write_event(&cfg, &ctx, ev, &mut out, &mut stats);
+            // Every document is one newline-terminated line of UTF-8 (JSON in document mode).
+            assert_eq!(out.last(), Some(&b'\n'));
+            let doc = &out[start..out.len() - 1];
+            if format == OutputFormat::Document {
+                assert!(!doc.contains(&b'\n'), "document spans lines");
+                serde_json::from_slice::<serde_json::Value>(doc).expect("document is JSON");
+            }
+        }
+        if let Ok(text) = std::str::from_utf8(&out) {
+            let _ = text;
+        } else {
+            panic!("documents are not UTF-8");
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    // As a Firehose record's data field.
+    if let Ok(gz) = decode_base64(data) {
+        if let Ok(json) = decompress(&gz, CAP) {
+            assert!(json.len() <= CAP);
+            documents(&json);
+        }
+    }
+    // As the gzip stream itself.
+    if let Ok(raw) = gunzip_capped(data, CAP) {
+        assert!(raw.len() <= CAP);
+    }
+    // As the decompressed payload JSON.
+    documents(data);
+    let _ = decompress(&gzip(data, 1), CAP).map(|json| assert_eq!(json, data));
+});

@@ -1,0 +1,107 @@
+//! The whole transform on arbitrary input: the first byte picks how the rest becomes a Firehose event, so
+//! that both the event JSON and the record payloads behind base64 and gzip are reached. A small response
+//! limit forces the re-ingestion and split paths; the sink rejects entries chosen by the input.
+//! Whatever the input, the handler answers every recordId exactly once within the limit, or refuses the
+//! whole event with an error; it never panics.
+#![no_main]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use firehose_cwl_transform::{handle, CallError, Config, PutEntry, Reingest};
+use libfuzzer_sys::fuzz_target;
+use logcore::codec::{encode_base64, gzip};
+use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
+use logcore::retry::Backoff;
+
+struct Sink {
+    reject: u8,
+}
+
+impl Reingest for Sink {
+    async fn put(&self, _: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
+        if self.reject == 0xff {
+            return Err(CallError { message: "injected".into(), retryable: self.reject & 1 == 0 });
+        }
+        Ok(entries
+            .iter()
+            .map(|e| {
+                (e.data.len() as u8 & self.reject == 1).then(|| "ServiceUnavailableException: injected".into())
+            })
+            .collect())
+    }
+}
+
+fn record(i: usize, data: String) -> TransformRecord {
+    TransformRecord {
+        record_id: format!("r{i}"),
+        approximate_arrival_timestamp: None,
+        data,
+        kinesis_record_metadata: None,
+    }
+}
+
+fn event(records: Vec<TransformRecord>) -> TransformEvent {
+    TransformEvent {
+        invocation_id: "fuzz".into(),
+        delivery_stream_arn: "arn:aws:firehose:eu-west-1:123456789012:deliverystream/fuzz".into(),
+        source_kinesis_stream_arn: None,
+        region: "eu-west-1".into(),
+        records,
+    }
+}
+
+fn payload_json(messages: &[u8]) -> String {
+    let events: Vec<serde_json::Value> = messages
+        .split(|&b| b == 0)
+        .enumerate()
+        .map(|(i, m)| {
+            serde_json::json!({"id": i.to_string(), "timestamp": 1_700_000_000_000i64 + i as i64,
+                               "message": String::from_utf8_lossy(m)})
+        })
+        .collect();
+    serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/g",
+                       "logStream": "s", "subscriptionFilters": ["f"], "logEvents": events})
+    .to_string()
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&mode, rest)) = input.split_first() else { return };
+    let ev = match mode % 4 {
+        0 => match serde_json::from_slice::<TransformEvent>(rest) {
+            Ok(ev) => ev,
+            Err(_) => return,
+        },
+        1 => event(rest.chunks(64).enumerate().map(|(i, c)| record(i, encode_base64(c))).collect()),
+        2 => event(rest.chunks(256).enumerate().map(|(i, c)| record(i, encode_base64(&gzip(c, 1)))).collect()),
+        _ => event(
+            rest.chunks(512)
+                .enumerate()
+                .map(|(i, c)| record(i, encode_base64(&gzip(payload_json(c).as_bytes(), 1))))
+                .collect(),
+        ),
+    };
+    let mut cfg = Config {
+        response_limit: 4096 + (mode as usize) * 64,
+        part_output_budget: 1024,
+        max_decompressed: 1 << 20,
+        backoff: Backoff { base: Duration::from_micros(10), max_delay: Duration::from_micros(50), max_attempts: 3 },
+        deadline_margin: Duration::ZERO,
+        ..Config::default()
+    };
+    cfg.call_timeout = Duration::from_millis(100);
+    let sink = Sink { reject: mode >> 2 };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let Ok(out) = rt.block_on(handle(&ev, &cfg, &sink, deadline)) else { return };
+    assert!(out.response.len() <= cfg.response_limit);
+    let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).expect("response is JSON");
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for r in &parsed.records {
+        *seen.entry(r.record_id.as_str()).or_default() += 1;
+    }
+    for r in &ev.records {
+        assert_eq!(seen.get(r.record_id.as_str()), Some(&1), "record {} answered once", r.record_id);
+    }
+    assert_eq!(parsed.records.len(), ev.records.len());
+});
