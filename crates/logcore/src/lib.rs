@@ -4,6 +4,7 @@
 //! payloads, the output document, Firehose transformation events and responses with exact size accounting,
 //! re-ingestion planning, message filters, the retry policy and CloudWatch EMF metrics.
 
+pub mod audit;
 pub mod codec;
 pub mod cwl;
 pub mod document;

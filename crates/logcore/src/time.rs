@@ -81,6 +81,65 @@ impl DateTimeParts {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for a microsecond timestamp (27 bytes), clamped like
+/// [`DateTimeParts::from_millis`].
+pub fn write_rfc3339_micros(micros: i64, out: &mut Vec<u8>) {
+    let micros = micros.clamp(MIN_MILLIS * 1000, MAX_MILLIS * 1000 + 999);
+    let parts = DateTimeParts::from_millis(micros.div_euclid(1000));
+    let mut ms = Vec::with_capacity(24);
+    parts.write_rfc3339(&mut ms);
+    out.extend_from_slice(&ms[..23]);
+    let sub = micros.rem_euclid(1000) as u32;
+    out.extend_from_slice(&[digit(sub / 100), digit(sub / 10 % 10), digit(sub % 10), b'Z']);
+}
+
+/// Seconds since the Unix epoch of a UTC civil date and time, or `None` when a part is out of range.
+pub fn epoch_seconds(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+) -> Option<i64> {
+    if !(0..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    Some(
+        days_from_civil(year, month, day) * 86_400
+            + i64::from(hour) * 3600
+            + i64::from(minute) * 60
+            + i64::from(second),
+    )
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// (year, month, day) to days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = i64::from((m + 9) % 12); // March = 0
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
+}
+
 fn digit(n: u32) -> u8 {
     b'0' + n as u8
 }
@@ -133,7 +192,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn micros_and_civil() {
+        let mut v = Vec::new();
+        write_rfc3339_micros(1_700_000_000_123_456, &mut v);
+        assert_eq!(v, b"2023-11-14T22:13:20.123456Z");
+        assert_eq!(epoch_seconds(2023, 11, 14, 22, 13, 20), Some(1_700_000_000));
+        assert_eq!(epoch_seconds(1970, 1, 1, 0, 0, 0), Some(0));
+        assert_eq!(epoch_seconds(2023, 2, 29, 0, 0, 0), None);
+        assert_eq!(epoch_seconds(2024, 2, 29, 0, 0, 0), Some(1_709_164_800));
+        assert_eq!(epoch_seconds(2024, 13, 1, 0, 0, 0), None);
+    }
+
     proptest! {
+        #[test]
+        fn civil_round_trip(s in MIN_MILLIS / 1000..=MAX_MILLIS / 1000) {
+            let p = DateTimeParts::from_millis(s * 1000);
+            prop_assert_eq!(epoch_seconds(p.year, p.month, p.day, p.hour, p.minute, p.second), Some(s));
+        }
+
         #[test]
         fn agrees_with_chrono(ms in MIN_MILLIS..=MAX_MILLIS) {
             let ours = DateTimeParts::from_millis(ms).rfc3339();
