@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use firehose_cwl_transform::{handle, CallError, Config, PutEntry, Reingest};
+use firehose_transform::{handle, CallError, Config, PutEntry, Reingest};
 use libfuzzer_sys::fuzz_target;
 use logcore::codec::{encode_base64, gzip};
 use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
@@ -81,7 +81,7 @@ fuzz_target!(|input: &[u8]| {
                 .collect(),
         ),
     };
-    let mut cfg = Config {
+    let mut cfg: Config = Config {
         response_limit: 4096 + (mode as usize) * 64,
         part_output_budget: 1024,
         max_decompressed: 1 << 20,

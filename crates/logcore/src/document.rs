@@ -105,7 +105,7 @@ impl PayloadContext {
 }
 
 /// Counters for what document building did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DocStats {
     /// Messages whose fields went under `json`.
     pub json_messages: u64,

@@ -90,7 +90,12 @@ pub fn write_rfc3339_micros(micros: i64, out: &mut Vec<u8>) {
     parts.write_rfc3339(&mut ms);
     out.extend_from_slice(&ms[..23]);
     let sub = micros.rem_euclid(1000) as u32;
-    out.extend_from_slice(&[digit(sub / 100), digit(sub / 10 % 10), digit(sub % 10), b'Z']);
+    out.extend_from_slice(&[
+        digit(sub / 100),
+        digit(sub / 10 % 10),
+        digit(sub % 10),
+        b'Z',
+    ]);
 }
 
 /// Seconds since the Unix epoch of a UTC civil date and time, or `None` when a part is out of range.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use firehose_cwl_transform::{handle, Config};
+use firehose_transform::{handle, Config, Documents};
 use logcore::gen::{self, SourceKind};
 
 use crate::local::NullSink;
@@ -57,7 +57,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         event.records.len(),
         std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0)
     );
-    let unlimited = Config {
+    let unlimited = Config::<Documents> {
         response_limit: usize::MAX / 4,
         ..Config::default()
     };
@@ -207,7 +207,7 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
     let out = rt
         .block_on(handle(
             &event,
-            &Config::default(),
+            &Config::<Documents>::default(),
             &NullSink,
             tokio::time::Instant::now() + Duration::from_secs(300),
         ))

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use firehose_cwl_transform::{handle, CallError, Config, Outcome, PutEntry, Reingest};
+use firehose_transform::{handle, CallError, Config, Outcome, PutEntry, Reingest, Render};
 use logcore::codec::{decode_base64, encode_base64};
 use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
 
@@ -45,17 +45,17 @@ impl Reingest for NullSink {
 }
 
 /// One pass of the handler over an event.
-pub struct Pass {
-    pub outcome: Outcome,
+pub struct Pass<S> {
+    pub outcome: Outcome<S>,
     pub documents: Vec<u8>,
 }
 
 /// Run the handler on `event`, then on the records it re-ingested, until nothing is re-ingested
 /// (bounded by the hop limit, which the handler enforces).
-pub async fn run_to_completion(
+pub async fn run_to_completion<R: Render>(
     mut event: TransformEvent,
-    cfg: &Config,
-) -> Result<Vec<Pass>, String> {
+    cfg: &Config<R>,
+) -> Result<Vec<Pass<R::Stats>>, String> {
     let mut passes = Vec::new();
     for round in 0..=cfg.max_hops + 1 {
         let sink = MemorySink::default();

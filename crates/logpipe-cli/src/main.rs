@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use firehose_cwl_transform::{Config, Summary};
+use firehose_transform::{Audit, Config, Documents, Render, Summary};
 use logcore::firehose::TransformEvent;
 use logcore::gen::{self, SourceKind};
 
@@ -41,17 +41,28 @@ impl From<SourceArg> for SourceKind {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FunctionArg {
+    /// functions/firehose-cwl-transform: one document per CloudWatch Logs event.
+    Cwl,
+    /// functions/aurora-audit-transform: MySQL audit and pgaudit lines to structured, redacted documents.
+    Audit,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run the Firehose CloudWatch Logs transform on Firehose event files and print the documents.
+    /// Run a Firehose transform on Firehose event files and print the documents.
     ///
     /// Configuration comes from the same environment variables as the Lambda (OUTPUT_FORMAT,
-    /// INCLUDE_PATTERN, EXCLUDE_PATTERN, PARTITION_KEYS, ...). Records the handler re-ingests are fed back
-    /// to it as a new event, as Firehose would deliver them again.
+    /// INCLUDE_PATTERN, EXCLUDE_PATTERN, PARTITION_KEYS, AUDIT_ENGINE, REDACT_PATTERNS, ...). Records the
+    /// handler re-ingests are fed back to it as a new event, as Firehose would deliver them again.
     Transform {
         /// Firehose transformation events (JSON), e.g. events/firehose-cwl-direct-put.json.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Which transform to run.
+        #[arg(long, value_enum, default_value_t = FunctionArg::Cwl)]
+        function: FunctionArg,
         /// Print the raw Lambda response instead of the decoded documents.
         #[arg(long)]
         response: bool,
@@ -92,9 +103,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Transform {
             files,
+            function,
             response,
             quiet,
-        } => transform(&files, response, quiet),
+        } => match function {
+            FunctionArg::Cwl => transform::<Documents>(&files, response, quiet),
+            FunctionArg::Audit => transform::<Audit>(&files, response, quiet),
+        },
         Command::SampleEvents { dir, check } => sample_events(&dir, check),
         Command::GenBatch {
             compressed_bytes,
@@ -140,8 +155,12 @@ pub fn read_event(path: &Path) -> Result<TransformEvent, String> {
     })
 }
 
-fn transform(files: &[PathBuf], print_response: bool, quiet: bool) -> Result<(), String> {
-    let cfg = Config::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+fn transform<R: Render + Default>(
+    files: &[PathBuf],
+    print_response: bool,
+    quiet: bool,
+) -> Result<(), String> {
+    let cfg = Config::<R>::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
     let rt = runtime()?;
     let mut out = std::io::stdout().lock();
     let mut lost = false;
@@ -169,7 +188,7 @@ fn transform(files: &[PathBuf], print_response: bool, quiet: bool) -> Result<(),
             } else {
                 format!("{} (re-ingested, hop {i})", file.display())
             };
-            eprintln!("{}", summary_table(&label, &pass.outcome.summary));
+            eprintln!("{}", summary_table::<R>(&label, &pass.outcome.summary));
             lost |= pass.outcome.summary.failed > 0;
         }
     }
@@ -179,11 +198,15 @@ fn transform(files: &[PathBuf], print_response: bool, quiet: bool) -> Result<(),
     Ok(())
 }
 
-fn summary_table(label: &str, s: &Summary) -> String {
+fn summary_table<R: Render>(label: &str, s: &Summary<R::Stats>) -> String {
+    let counters: Vec<String> = R::counters(&s.render)
+        .into_iter()
+        .map(|(name, _, v)| format!("{v} {}", name.replace('_', " ")))
+        .collect();
     format!(
-        "{label}\n  records: {} in, {} ok, {} dropped ({} control, {} re-ingested), {} failed\n  events:  {} in, {} out, {} excluded, {} re-ingested, {} failed; {} JSON messages ({} truncated)\n  bytes:   {} compressed in, {} decompressed, {} NDJSON out, {} response",
+        "{label}\n  records: {} in, {} ok, {} dropped ({} control, {} re-ingested), {} failed\n  events:  {} in, {} out, {} excluded, {} re-ingested, {} failed; {}\n  bytes:   {} compressed in, {} decompressed, {} NDJSON out, {} response",
         s.records_in, s.ok, s.dropped, s.control_messages, s.reingested_records, s.failed,
-        s.events_in, s.events_out, s.events_excluded, s.events_reingested, s.events_failed, s.json_messages, s.json_truncated,
+        s.events_in, s.events_out, s.events_excluded, s.events_reingested, s.events_failed, counters.join(", "),
         s.bytes_in, s.bytes_decompressed, s.bytes_out, s.response_bytes
     )
 }

@@ -74,8 +74,6 @@ pub struct AuditConfig {
     /// The PostgreSQL `log_line_prefix`.
     pub prefix: LinePrefix,
     pub redactor: Redactor,
-    /// `cloud.region`, when known.
-    pub region: Option<String>,
 }
 
 /// Counters for what audit parsing did.
@@ -105,8 +103,10 @@ pub struct AuditContext {
 }
 
 impl AuditContext {
-    pub fn new(payload: &Payload<'_>, cfg: &AuditConfig) -> Self {
-        let mut log_head = Vec::with_capacity(64 + payload.log_group.len() + payload.log_stream.len());
+    /// `region` is `cloud.region`, when known.
+    pub fn new(payload: &Payload<'_>, cfg: &AuditConfig, region: Option<&str>) -> Self {
+        let mut log_head =
+            Vec::with_capacity(64 + payload.log_group.len() + payload.log_stream.len());
         log_head.extend_from_slice(b",\"log\":{\"group\":");
         write_json_str(&mut log_head, &payload.log_group);
         log_head.extend_from_slice(b",\"stream\":");
@@ -115,7 +115,7 @@ impl AuditContext {
         tail.extend_from_slice(b"},\"cloud\":{\"account\":{\"id\":");
         write_json_str(&mut tail, &payload.owner);
         tail.push(b'}');
-        if let Some(region) = &cfg.region {
+        if let Some(region) = region {
             tail.extend_from_slice(b",\"region\":");
             write_json_str(&mut tail, region);
         }
@@ -174,11 +174,27 @@ pub fn write_audit_event(
     match ctx.engine {
         Some(Engine::Mysql) => match mysql::parse(line) {
             Ok(rec) => write_mysql(cfg, ctx, ev, &rec, out, stats),
-            Err(e) => write_error(cfg, ctx, ev, Some(Engine::Mysql), &e.to_string(), out, stats),
+            Err(e) => write_error(
+                cfg,
+                ctx,
+                ev,
+                Some(Engine::Mysql),
+                &e.to_string(),
+                out,
+                stats,
+            ),
         },
         Some(Engine::Postgres) => match pgaudit::parse(&cfg.prefix, line) {
             Ok(rec) => write_pg(cfg, ctx, ev, &rec, out, stats),
-            Err(e) => write_error(cfg, ctx, ev, Some(Engine::Postgres), &e.to_string(), out, stats),
+            Err(e) => write_error(
+                cfg,
+                ctx,
+                ev,
+                Some(Engine::Postgres),
+                &e.to_string(),
+                out,
+                stats,
+            ),
         },
         None => match mysql::parse(line) {
             Ok(rec) => write_mysql(cfg, ctx, ev, &rec, out, stats),
@@ -374,7 +390,10 @@ fn write_pg(
     out: &mut Vec<u8>,
     stats: &mut AuditStats,
 ) {
-    let micros = rec.prefix.micros.unwrap_or(ev.timestamp.saturating_mul(1000));
+    let micros = rec
+        .prefix
+        .micros
+        .unwrap_or(ev.timestamp.saturating_mul(1000));
     let p = &rec.prefix;
     let engine = ctx.engine_name(Engine::Postgres);
     let pid = p.pid.map(|n| n.to_string());

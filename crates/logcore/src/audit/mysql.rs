@@ -60,7 +60,11 @@ pub fn parse(line: &str) -> Result<MysqlAudit<'_>, AuditError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let mut r = Reader { line, pos: 0 };
     let ts = r.plain("timestamp")?;
-    let micros = parse_timestamp(ts).ok_or_else(|| AuditError::new(format!("timestamp {ts:?} is neither microseconds since the epoch nor YYYYMMDD HH:MM:SS")))?;
+    let micros = parse_timestamp(ts).ok_or_else(|| {
+        AuditError::new(format!(
+            "timestamp {ts:?} is neither microseconds since the epoch nor YYYYMMDD HH:MM:SS"
+        ))
+    })?;
     let server_host = r.plain("serverhost")?;
     let user = r.plain("username")?;
     let host = r.plain("host")?;
@@ -73,13 +77,17 @@ pub fn parse(line: &str) -> Result<MysqlAudit<'_>, AuditError> {
     let database = r.plain("database")?;
     let (object, object_span, object_quoted) = r.field("object")?;
     let Some((retcode, _, _)) = r.next_field()? else {
-        return Err(AuditError::new("the line ends after the object: retcode is missing"));
+        return Err(AuditError::new(
+            "the line ends after the object: retcode is missing",
+        ));
     };
     let Cow::Borrowed(retcode) = retcode else {
         return Err(AuditError::new("retcode is quoted"));
     };
     if retcode.trim().parse::<i64>().is_err() {
-        return Err(AuditError::new(format!("retcode {retcode:?} is not a number")));
+        return Err(AuditError::new(format!(
+            "retcode {retcode:?} is not a number"
+        )));
     }
     let mut extra = Vec::new();
     while let Some((f, _, _)) = r.next_field()? {
@@ -129,7 +137,9 @@ fn parse_timestamp(ts: &str) -> Option<i64> {
     if b.len() == 17 && b[8] == b' ' && b[11] == b':' && b[14] == b':' {
         let num = |r: Range<usize>| -> Option<u32> {
             let s = &ts[r];
-            s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+            s.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| s.parse().ok())?
         };
         let secs = epoch_seconds(
             i64::from(num(0..4)?),
@@ -294,7 +304,11 @@ mod tests {
             assert_eq!((r.database, r.object.as_ref()), ("", ""));
             assert_eq!(
                 r.outcome(),
-                if op == "FAILED_CONNECT" { "failure" } else { "success" }
+                if op == "FAILED_CONNECT" {
+                    "failure"
+                } else {
+                    "success"
+                }
             );
         }
         let r = parse("1700000000000000,h,u,10.0.0.1,7,9,READ,shop,orders,0").unwrap();
@@ -304,10 +318,13 @@ mod tests {
 
     #[test]
     fn failed_login_and_rds_timestamp_and_trailing_fields() {
-        let r = parse("20231121 10:00:01,ip-10-0-1-23,mallory,203.0.113.9,51,0,FAILED_CONNECT,,,1045").unwrap();
+        let r =
+            parse("20231121 10:00:01,ip-10-0-1-23,mallory,203.0.113.9,51,0,FAILED_CONNECT,,,1045")
+                .unwrap();
         assert_eq!(r.micros, 1_700_560_801_000_000);
         assert_eq!((r.retcode, r.outcome()), ("1045", "failure"));
-        let r = parse("1700000000000000,h,u,h2,1,2,QUERY,db,'SELECT 1',0,'ssl',extra,\r\n").unwrap();
+        let r =
+            parse("1700000000000000,h,u,h2,1,2,QUERY,db,'SELECT 1',0,'ssl',extra,\r\n").unwrap();
         assert_eq!(r.extra, vec!["ssl", "extra", ""]);
         let r = parse("1700000000000000,h,u,h2,1,2,QUERY,db,'SELECT 1',1064").unwrap();
         assert_eq!(r.outcome(), "failure");
@@ -319,10 +336,22 @@ mod tests {
             ("", "timestamp"),
             ("hello world", "timestamp"),
             ("1700000000000000,h,u", "host"),
-            ("1700000000000000,h,u,h,1,2,QUERY,db,'SELECT 1", "not closed"),
-            ("1700000000000000,h,u,h,1,2,QUERY,db,'x'", "retcode is missing"),
-            ("1700000000000000,h,u,h,1,2,QUERY,db,'x',abc", "not a number"),
-            ("1700000000000000,h,u,h,1,2,,db,'x',0", "operation field is empty"),
+            (
+                "1700000000000000,h,u,h,1,2,QUERY,db,'SELECT 1",
+                "not closed",
+            ),
+            (
+                "1700000000000000,h,u,h,1,2,QUERY,db,'x'",
+                "retcode is missing",
+            ),
+            (
+                "1700000000000000,h,u,h,1,2,QUERY,db,'x',abc",
+                "not a number",
+            ),
+            (
+                "1700000000000000,h,u,h,1,2,,db,'x',0",
+                "operation field is empty",
+            ),
             ("20231301 10:00:00,h,u,h,1,2,QUERY,db,'x',0", "timestamp"),
         ];
         for (line, want) in cases {

@@ -23,7 +23,10 @@ pub const RDS_DEFAULT_PREFIX: &str = "%t:%r:%u@%d:[%p]:";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Esc {
     /// `%t` / `%s`: `YYYY-MM-DD HH:MM:SS ZONE`.
-    Time { millis: bool, session_start: bool },
+    Time {
+        millis: bool,
+        session_start: bool,
+    },
     /// `%n`: seconds since the epoch with milliseconds.
     Epoch,
     /// `%r`: host and port, `host(port)`, or `[local]`.
@@ -182,7 +185,11 @@ pub fn parse<'a>(prefix: &LinePrefix, line: &'a str) -> Result<PgLine<'a>, Audit
         ));
     };
     let severity = &rest[..colon];
-    if severity.is_empty() || !severity.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+    if severity.is_empty()
+        || !severity
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
         return Err(AuditError::new(format!(
             "{severity:?} after the line prefix is not a severity such as LOG or ERROR"
         )));
@@ -290,10 +297,13 @@ fn span_while(b: &[u8], start: usize, ok: impl Fn(u8) -> bool) -> usize {
 fn time_end(b: &[u8], pos: usize, millis: bool) -> Option<usize> {
     let shape = b"dddd-dd-dd dd:dd:dd";
     let s = b.get(pos..pos + shape.len())?;
-    let ok = s
-        .iter()
-        .zip(shape)
-        .all(|(c, p)| if *p == b'd' { c.is_ascii_digit() } else { c == p });
+    let ok = s.iter().zip(shape).all(|(c, p)| {
+        if *p == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == p
+        }
+    });
     if !ok {
         return None;
     }
@@ -313,7 +323,8 @@ fn time_end(b: &[u8], pos: usize, millis: bool) -> Option<usize> {
             if matches!(z.first(), Some(b'+' | b'-'))
                 && z.len() == 3
                 && b.get(end) == Some(&b':')
-                && b.get(end + 1..end + 3).is_some_and(|m| m.iter().all(u8::is_ascii_digit))
+                && b.get(end + 1..end + 3)
+                    .is_some_and(|m| m.iter().all(u8::is_ascii_digit))
             {
                 end += 3;
             }
@@ -413,14 +424,14 @@ fn parse_audit(line: &str, start: usize) -> Result<PgAudit<'_>, AuditError> {
         "statement",
         "parameter",
     ];
-    let mut fields: Vec<(Cow<'_, str>, Range<usize>)> = Vec::with_capacity(9);
+    let mut fields: Vec<CsvField<'_>> = Vec::with_capacity(9);
     for name in names {
         match r.next()? {
             Some(f) => fields.push(f),
             None => {
                 return Err(AuditError::new(format!(
-                    "the AUDIT entry ends before the {name} field (expected 9 comma-separated fields)"
-                )))
+                "the AUDIT entry ends before the {name} field (expected 9 comma-separated fields)"
+            )))
             }
         }
     }
@@ -436,14 +447,8 @@ fn parse_audit(line: &str, start: usize) -> Result<PgAudit<'_>, AuditError> {
             "AUDIT type {audit_type:?} is neither SESSION nor OBJECT"
         )));
     }
-    let (statement_id, substatement_id, class, command, object_type, object_name) = (
-        take().0,
-        take().0,
-        take().0,
-        take().0,
-        take().0,
-        take().0,
-    );
+    let (statement_id, substatement_id, class, command, object_type, object_name) =
+        (take().0, take().0, take().0, take().0, take().0, take().0);
     let (statement, statement_span) = take();
     let (parameter, parameter_span) = take();
     Ok(PgAudit {
@@ -474,6 +479,9 @@ pub fn quote(text: &str, out: &mut String) {
     }
 }
 
+/// A field's text and where it is in the line (quotes included).
+type CsvField<'a> = (Cow<'a, str>, Range<usize>);
+
 struct Csv<'a> {
     line: &'a str,
     /// Start of the next field; past the end once the last field was read.
@@ -481,7 +489,7 @@ struct Csv<'a> {
 }
 
 impl<'a> Csv<'a> {
-    fn next(&mut self) -> Result<Option<(Cow<'a, str>, Range<usize>)>, AuditError> {
+    fn next(&mut self) -> Result<Option<CsvField<'a>>, AuditError> {
         let line = self.line;
         let b = line.as_bytes();
         let start = self.pos;
@@ -547,14 +555,27 @@ mod tests {
         assert_eq!(l.prefix.micros, Some(1_763_719_200_000_000));
         assert_eq!(l.prefix.client_address, Some("10.0.1.50"));
         assert_eq!(l.prefix.client_port, Some(53422));
-        assert_eq!((l.prefix.user, l.prefix.database, l.prefix.pid), (Some("app"), Some("shop"), Some(12345)));
+        assert_eq!(
+            (l.prefix.user, l.prefix.database, l.prefix.pid),
+            (Some("app"), Some("shop"), Some(12345))
+        );
         assert_eq!(l.severity, "LOG");
         let a = l.audit.unwrap();
-        assert_eq!((a.audit_type.as_ref(), a.statement_id.as_ref(), a.substatement_id.as_ref()), ("SESSION", "1", "1"));
+        assert_eq!(
+            (
+                a.audit_type.as_ref(),
+                a.statement_id.as_ref(),
+                a.substatement_id.as_ref()
+            ),
+            ("SESSION", "1", "1")
+        );
         assert_eq!((a.class.as_ref(), a.command.as_ref()), ("READ", "SELECT"));
         assert_eq!((a.object_type.as_ref(), a.object_name.as_ref()), ("", ""));
         assert_eq!(a.statement, "SELECT a, b FROM t WHERE s = 'x'");
-        assert_eq!(&line[a.statement_span.clone()], "\"SELECT a, b FROM t WHERE s = 'x'\"");
+        assert_eq!(
+            &line[a.statement_span.clone()],
+            "\"SELECT a, b FROM t WHERE s = 'x'\""
+        );
         assert_eq!(a.parameter, "<not logged>");
     }
 
@@ -566,8 +587,14 @@ mod tests {
         assert_eq!(l.prefix.client_port, None);
         let a = l.audit.unwrap();
         assert_eq!(a.audit_type, "OBJECT");
-        assert_eq!((a.object_type.as_ref(), a.object_name.as_ref()), ("TABLE", "public.orders"));
-        assert_eq!(a.statement, "INSERT INTO orders (note)\nVALUES ($1, 'say \"hi\"')");
+        assert_eq!(
+            (a.object_type.as_ref(), a.object_name.as_ref()),
+            ("TABLE", "public.orders")
+        );
+        assert_eq!(
+            a.statement,
+            "INSERT INTO orders (note)\nVALUES ($1, 'say \"hi\"')"
+        );
         assert_eq!(a.parameter, "42,\"x\"");
     }
 
@@ -575,15 +602,25 @@ mod tests {
     fn none_parameter_extra_fields_ipv6_and_plain_lines() {
         let line = "2025-11-21 10:00:05 UTC:2001:db8::7(5432):app@shop:[9]:LOG:  AUDIT: SESSION,3,1,DDL,CREATE TABLE,TABLE,public.t,CREATE TABLE t (id int),<none>,1";
         let l = parse(&p(), line).unwrap();
-        assert_eq!((l.prefix.client_address, l.prefix.client_port), (Some("2001:db8::7"), Some(5432)));
+        assert_eq!(
+            (l.prefix.client_address, l.prefix.client_port),
+            (Some("2001:db8::7"), Some(5432))
+        );
         let a = l.audit.unwrap();
         assert_eq!(a.statement, "CREATE TABLE t (id int)");
         assert_eq!(a.parameter, "<none>");
         assert_eq!(a.extra, vec!["1"]);
 
-        let l = parse(&p(), "2025-11-21 10:00:06 UTC::@:[88]:LOG:  checkpoint starting: time").unwrap();
+        let l = parse(
+            &p(),
+            "2025-11-21 10:00:06 UTC::@:[88]:LOG:  checkpoint starting: time",
+        )
+        .unwrap();
         assert!(l.audit.is_none());
-        assert_eq!((l.prefix.user, l.prefix.database, l.prefix.client_address), (None, None, None));
+        assert_eq!(
+            (l.prefix.user, l.prefix.database, l.prefix.client_address),
+            (None, None, None)
+        );
         assert_eq!(l.message, "checkpoint starting: time");
         let l = parse(&p(), "2025-11-21 10:00:07 UTC:10.0.1.9(1):bob@shop:[5]:FATAL:  password authentication failed for user \"bob\"").unwrap();
         assert_eq!(l.severity, "FATAL");

@@ -89,7 +89,11 @@ fn replace_group<'a>(re: &Regex, text: &'a str, keep_quotes: bool) -> Cow<'a, st
     let mut out: Option<String> = None;
     let mut copied = 0;
     for caps in re.captures_iter(text) {
-        let Some(m) = caps.name("s").or_else(|| caps.get(1)).or_else(|| caps.get(0)) else {
+        let Some(m) = caps
+            .name("s")
+            .or_else(|| caps.get(1))
+            .or_else(|| caps.get(0))
+        else {
             continue;
         };
         if m.as_str().is_empty() {
@@ -169,14 +173,20 @@ pub fn mask_literals(sql: &str, dialect: Dialect) -> Cow<'_, str> {
                 i = literal_end(b, i, false);
             }
             b'$' if dialect == Dialect::Postgres && (i == 0 || !is_ident(b[i - 1])) => {
-                let tag_end = b[i + 1..]
-                    .iter()
-                    .position(|&c| !(is_ident(c) && !c.is_ascii_digit()) || c == b'$')
-                    .map(|j| i + 1 + j);
-                match tag_end {
-                    Some(t) if b[t] == b'$' => {
+                // `$$` or `$tag$`, the tag an identifier that does not start with a digit (`$1` is a
+                // parameter).
+                let mut t = i + 1;
+                if b.get(t)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                {
+                    t = span_ident(b, t);
+                }
+                match b.get(t) {
+                    Some(b'$') => {
                         let tag = &sql[i..=t];
-                        let end = sql[t + 1..].find(tag).map_or(b.len(), |j| t + 1 + j + tag.len());
+                        let end = sql[t + 1..]
+                            .find(tag)
+                            .map_or(b.len(), |j| t + 1 + j + tag.len());
                         replace(&mut out, &mut copied, i, end);
                         i = end;
                     }
@@ -193,6 +203,13 @@ pub fn mask_literals(sql: &str, dialect: Dialect) -> Cow<'_, str> {
         }
         None => Cow::Borrowed(sql),
     }
+}
+
+fn span_ident(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_ident(b[i]) {
+        i += 1;
+    }
+    i
 }
 
 fn is_ident(c: u8) -> bool {
@@ -250,7 +267,12 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(r(input), want, "{input}");
         }
-        for keep in ["SELECT * FROM users WHERE password_hash IS NULL", "ALTER USER bob PASSWORD NULL", "SELECT 1", "ALTER USER bob IDENTIFIED BY RANDOM PASSWORD"] {
+        for keep in [
+            "SELECT * FROM users WHERE password_hash IS NULL",
+            "ALTER USER bob PASSWORD NULL",
+            "SELECT 1",
+            "ALTER USER bob IDENTIFIED BY RANDOM PASSWORD",
+        ] {
             assert_eq!(r(keep), keep);
         }
     }
@@ -267,21 +289,33 @@ mod tests {
     fn extra_rules() {
         let red = Redactor::new(
             false,
-            vec![Regex::new(r"ssn=(\d+)").unwrap(), Regex::new(r"\b\d{16}\b").unwrap()],
+            vec![
+                Regex::new(r"ssn=(\d+)").unwrap(),
+                Regex::new(r"\b\d{16}\b").unwrap(),
+            ],
             false,
         );
-        assert_eq!(red.redact("ssn=123 card 4111111111111111 IDENTIFIED BY 'x'"), "ssn=[REDACTED] card [REDACTED] IDENTIFIED BY 'x'");
+        assert_eq!(
+            red.redact("ssn=123 card 4111111111111111 IDENTIFIED BY 'x'"),
+            "ssn=[REDACTED] card [REDACTED] IDENTIFIED BY 'x'"
+        );
     }
 
     #[test]
     fn masking() {
         assert_eq!(
-            mask_literals("SELECT * FROM t WHERE name = 'O''Brien' AND note = \"x\\\"y\" -- 'c'\n", Dialect::Mysql),
+            mask_literals(
+                "SELECT * FROM t WHERE name = 'O''Brien' AND note = \"x\\\"y\" -- 'c'\n",
+                Dialect::Mysql
+            ),
             "SELECT * FROM t WHERE name = '?' AND note = '?' -- 'c'\n"
         );
         assert_eq!(
-            mask_literals("SELECT \"Col\" FROM t WHERE a = E'it\\'s' AND b = $q$x$y$q$ AND c = $1 /* 'k' */", Dialect::Postgres),
-            "SELECT \"Col\" FROM t WHERE a = '?' AND b = '?' AND c = $1 /* 'k' */"
+            mask_literals(
+                "SELECT \"Col\" FROM t WHERE a = E'it\\'s' AND b = $q1$x$y$q1$ AND d = $$z$$ AND c = $1 /* 'k' */",
+                Dialect::Postgres
+            ),
+            "SELECT \"Col\" FROM t WHERE a = '?' AND b = '?' AND d = '?' AND c = $1 /* 'k' */"
         );
         assert_eq!(mask_literals("SELECT 1", Dialect::Postgres), "SELECT 1");
     }

@@ -19,7 +19,7 @@ fn payload(group: &str) -> Payload<'static> {
 
 fn doc_with(cfg: &AuditConfig, group: &str, line: &str) -> (Value, AuditStats) {
     let p = payload(group);
-    let ctx = AuditContext::new(&p, cfg);
+    let ctx = AuditContext::new(&p, cfg, Some("eu-west-1"));
     let ev = LogEvent {
         id: "37250000000000000000000000000000000000000000000000000001".into(),
         timestamp: 1_763_719_200_999,
@@ -34,6 +34,7 @@ fn doc_with(cfg: &AuditConfig, group: &str, line: &str) -> (Value, AuditStats) {
     assert_eq!(v["event"]["id"], ev.id.as_ref());
     assert_eq!(v["log"]["group"], group);
     assert_eq!(v["cloud"]["account"]["id"], "123456789012");
+    assert_eq!(v["cloud"]["region"], "eu-west-1");
     (v, stats)
 }
 
@@ -59,7 +60,10 @@ fn mysql_query_document() {
     assert_eq!(db["name"], "shop");
     assert_eq!(db["connection_id"], "42");
     assert_eq!(db["query_id"], "1337");
-    assert_eq!(db["statement"], "SELECT name, total FROM orders WHERE note = 'a,b'\nLIMIT 5");
+    assert_eq!(
+        db["statement"],
+        "SELECT name, total FROM orders WHERE note = 'a,b'\nLIMIT 5"
+    );
     assert_eq!(db["return_code"], 0);
     assert_eq!(v["client"]["address"], "10.0.1.50");
     assert_eq!(v["audit"]["operation"], "QUERY");
@@ -68,12 +72,21 @@ fn mysql_query_document() {
 
 #[test]
 fn mysql_connect_table_and_failed_login() {
-    let v = doc(MYSQL, "1763719200000001,ip-10-0-1-23,app,10.0.1.50,42,0,CONNECT,shop,,0");
+    let v = doc(
+        MYSQL,
+        "1763719200000001,ip-10-0-1-23,app,10.0.1.50,42,0,CONNECT,shop,,0",
+    );
     assert_eq!(v["audit"]["operation"], "CONNECT");
     assert!(v["db"].get("statement").is_none() && v["db"].get("object").is_none());
-    let v = doc(MYSQL, "1763719200000002,ip-10-0-1-23,app,10.0.1.50,42,1338,READ,shop,orders,0");
+    let v = doc(
+        MYSQL,
+        "1763719200000002,ip-10-0-1-23,app,10.0.1.50,42,1338,READ,shop,orders,0",
+    );
     assert_eq!(v["db"]["object"], "orders");
-    let v = doc("/aws/rds/instance/legacy/audit", "20251121 10:00:03,ip-10-0-1-23,mallory,203.0.113.9,51,0,FAILED_CONNECT,,,1045");
+    let v = doc(
+        "/aws/rds/instance/legacy/audit",
+        "20251121 10:00:03,ip-10-0-1-23,mallory,203.0.113.9,51,0,FAILED_CONNECT,,,1045",
+    );
     assert_eq!(v["db"]["engine"], "mysql");
     assert_eq!(v["db"]["instance"], "legacy");
     assert_eq!(v["event"]["outcome"], "failure");
@@ -86,24 +99,40 @@ fn mysql_connect_table_and_failed_login() {
 fn mysql_password_is_redacted_in_fields_and_message() {
     let line = "1763719200000003,ip-10-0-1-23,admin,10.0.1.50,43,1400,QUERY,mysql,'CREATE USER \\'bob\\'@\\'%\\' IDENTIFIED BY \\'p,a\\\\\\'ss\\'',0";
     let (v, stats) = doc_with(&AuditConfig::default(), MYSQL, line);
-    assert_eq!(v["db"]["statement"], "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED]'");
+    assert_eq!(
+        v["db"]["statement"],
+        "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED]'"
+    );
     assert_eq!(v["audit"]["redacted"], true);
     let msg = v["message"].as_str().unwrap();
     assert!(!msg.contains("p,a") && !msg.contains("ss\\'"), "{msg}");
-    assert_eq!(mysql::parse(msg).unwrap().object, "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED]'");
+    assert_eq!(
+        mysql::parse(msg).unwrap().object,
+        "CREATE USER 'bob'@'%' IDENTIFIED BY '[REDACTED]'"
+    );
     assert_eq!(stats.redacted, 1);
 }
 
 #[test]
 fn masking_and_extra_rules() {
     let cfg = AuditConfig {
-        redactor: redact::Redactor::new(true, vec![regex::Regex::new(r"\b\d{3}-\d{2}-\d{4}\b").unwrap()], true),
+        redactor: redact::Redactor::new(
+            true,
+            vec![regex::Regex::new(r"\b\d{3}-\d{2}-\d{4}\b").unwrap()],
+            true,
+        ),
         ..AuditConfig::default()
     };
     let line = "1763719200000004,h,app,10.0.1.50,42,7,QUERY,shop,'SELECT * FROM people WHERE name = \\'Ann\\' AND ssn = 123-45-6789',0";
     let (v, stats) = doc_with(&cfg, MYSQL, line);
-    assert_eq!(v["db"]["statement"], "SELECT * FROM people WHERE name = '?' AND ssn = [REDACTED]");
-    assert_eq!((v["audit"]["redacted"].clone(), v["audit"]["masked"].clone()), (Value::Bool(true), Value::Bool(true)));
+    assert_eq!(
+        v["db"]["statement"],
+        "SELECT * FROM people WHERE name = '?' AND ssn = [REDACTED]"
+    );
+    assert_eq!(
+        (v["audit"]["redacted"].clone(), v["audit"]["masked"].clone()),
+        (Value::Bool(true), Value::Bool(true))
+    );
     assert!(!v["message"].as_str().unwrap().contains("Ann"));
     assert_eq!((stats.redacted, stats.masked), (1, 1));
 }
@@ -118,15 +147,40 @@ fn pgaudit_documents() {
     assert_eq!(v["log"]["level"], "LOG");
     let db = &v["db"];
     assert_eq!(db["engine"], "aurora-postgresql");
-    assert_eq!((db["user"].as_str(), db["name"].as_str()), (Some("app"), Some("shop")));
+    assert_eq!(
+        (db["user"].as_str(), db["name"].as_str()),
+        (Some("app"), Some("shop"))
+    );
     assert_eq!(db["connection_id"], "12345");
-    assert_eq!((db["statement_id"].as_str(), db["substatement_id"].as_str()), (Some("7"), Some("1")));
-    assert_eq!((db["object"].as_str(), db["object_type"].as_str()), (Some("public.orders"), Some("TABLE")));
-    assert_eq!(db["statement"], "INSERT INTO orders VALUES ($1, 'x, \"y\"')\n  RETURNING id");
+    assert_eq!(
+        (db["statement_id"].as_str(), db["substatement_id"].as_str()),
+        (Some("7"), Some("1"))
+    );
+    assert_eq!(
+        (db["object"].as_str(), db["object_type"].as_str()),
+        (Some("public.orders"), Some("TABLE"))
+    );
+    assert_eq!(
+        db["statement"],
+        "INSERT INTO orders VALUES ($1, 'x, \"y\"')\n  RETURNING id"
+    );
     assert_eq!(db["parameter"], "<not logged>");
-    assert_eq!((v["client"]["address"].as_str(), v["client"]["port"].as_i64()), (Some("10.0.1.50"), Some(53422)));
+    assert_eq!(
+        (
+            v["client"]["address"].as_str(),
+            v["client"]["port"].as_i64()
+        ),
+        (Some("10.0.1.50"), Some(53422))
+    );
     assert_eq!(v["process"]["pid"], 12345);
-    assert_eq!((v["audit"]["type"].as_str(), v["audit"]["class"].as_str(), v["audit"]["command"].as_str()), (Some("SESSION"), Some("WRITE"), Some("INSERT")));
+    assert_eq!(
+        (
+            v["audit"]["type"].as_str(),
+            v["audit"]["class"].as_str(),
+            v["audit"]["command"].as_str()
+        ),
+        (Some("SESSION"), Some("WRITE"), Some("INSERT"))
+    );
     assert_eq!(stats.audit_records, 1);
 
     let v = doc(PG, "2025-11-21 10:00:01 UTC:10.0.1.50(53422):app@shop:[12345]:LOG:  AUDIT: OBJECT,8,1,READ,SELECT,TABLE,public.customers,SELECT email FROM customers,<none>");
@@ -162,17 +216,37 @@ fn plain_postgres_lines_pass_through_redacted() {
 
 #[test]
 fn bad_lines_become_documents_with_the_reason() {
-    let (v, stats) = doc_with(&AuditConfig::default(), MYSQL, "1763719200000005,h,u,10.0.0.1,1,2,QUERY,db,'ALTER USER x IDENTIFIED BY \\'pw");
+    let (v, stats) = doc_with(
+        &AuditConfig::default(),
+        MYSQL,
+        "1763719200000005,h,u,10.0.0.1,1,2,QUERY,db,'ALTER USER x IDENTIFIED BY \\'pw",
+    );
     assert_eq!(v["event"]["outcome"], "unknown");
-    assert!(v["error"]["message"].as_str().unwrap().contains("not closed"));
-    assert!(!v["message"].as_str().unwrap().contains("pw"), "{}", v["message"]);
-    assert_eq!(v["@timestamp"], "2025-11-21T10:00:00.999000Z", "event time when the line has none");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not closed"));
+    assert!(
+        !v["message"].as_str().unwrap().contains("pw"),
+        "{}",
+        v["message"]
+    );
+    assert_eq!(
+        v["@timestamp"], "2025-11-21T10:00:00.999000Z",
+        "event time when the line has none"
+    );
     assert_eq!(stats.parse_errors, 1);
     // Unknown log group: each line is tried with both parsers.
     let v = doc("/custom/db", "2025-11-21 10:00:00 UTC:10.0.1.50(1):u@d:[1]:LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,SELECT 1,<none>");
     assert_eq!(v["db"]["engine"], "postgresql");
-    let v = doc("/custom/db", "1763719200000006,h,u,10.0.0.1,1,2,QUERY,db,'SELECT 1',0");
+    let v = doc(
+        "/custom/db",
+        "1763719200000006,h,u,10.0.0.1,1,2,QUERY,db,'SELECT 1',0",
+    );
     assert_eq!(v["db"]["engine"], "mysql");
     let v = doc("/custom/db", "free text");
-    assert!(v["error"]["message"].as_str().unwrap().starts_with("neither a MySQL audit line"));
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("neither a MySQL audit line"));
 }

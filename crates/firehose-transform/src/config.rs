@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use logcore::document::{DocumentConfig, JsonLimits, OutputFormat};
 use logcore::filter::MessageFilter;
 use logcore::firehose::RESPONSE_LIMIT;
 use logcore::retry::Backoff;
+
+use crate::render::{Documents, Render};
 
 /// One Firehose dynamic-partitioning key the transform can emit in `metadata.partitionKeys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +50,13 @@ impl PartitionKey {
     ];
 }
 
-/// The function's settings. Every field has a default; see [`Config::from_env`] for the variables.
+/// A transform's settings: what it renders (`R`) and how records move. Every field has a default; see
+/// [`Config::from_env`] for the variables.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub documents: DocumentConfig,
+pub struct Config<R = Documents> {
+    pub render: R,
+    /// `cloud.region` when the Firehose event has none (`AWS_REGION`).
+    pub region: Option<String>,
     pub filter: MessageFilter,
     pub partition_keys: Vec<PartitionKey>,
     /// Decompression cap per record (bomb guard).
@@ -74,14 +78,11 @@ pub struct Config {
     pub function_name: String,
 }
 
-impl Default for Config {
+impl<R: Render + Default> Default for Config<R> {
     fn default() -> Self {
         Config {
-            documents: DocumentConfig {
-                format: OutputFormat::Document,
-                json: Some(JsonLimits::default()),
-                region: None,
-            },
+            render: R::default(),
+            region: None,
             filter: MessageFilter::default(),
             partition_keys: Vec::new(),
             max_decompressed: logcore::codec::DEFAULT_MAX_DECOMPRESSED,
@@ -93,7 +94,7 @@ impl Default for Config {
             deadline_margin: Duration::from_millis(500),
             gzip_level: 1,
             metrics_namespace: "logpipe".into(),
-            function_name: "firehose-cwl-transform".into(),
+            function_name: "logpipe-transform".into(),
         }
     }
 }
@@ -106,12 +107,9 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// Environment variables read by [`Config::from_env`] (the SAM template sets exactly these).
+/// Environment variables read by [`Config::from_env`] for every transform (the SAM template sets these and
+/// the renderer's [`Render::ENV_VARS`]).
 pub const ENV_VARS: &[&str] = &[
-    "OUTPUT_FORMAT",
-    "JSON_FIELDS",
-    "JSON_MAX_DEPTH",
-    "JSON_MAX_KEYS",
     "INCLUDE_PATTERN",
     "EXCLUDE_PATTERN",
     "PARTITION_KEYS",
@@ -120,14 +118,76 @@ pub const ENV_VARS: &[&str] = &[
     "METRICS_NAMESPACE",
 ];
 
-impl Config {
-    /// Read the configuration through `var` (normally `std::env::var`):
+/// Reads configuration variables, trimming them and treating empty as unset, with errors that name the
+/// variable.
+pub struct Env<'a> {
+    var: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(var: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Env { var }
+    }
+
+    /// The trimmed value, `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.var)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value as set (not trimmed), `None` when unset or empty.
+    pub fn get_raw(&self, name: &str) -> Option<String> {
+        (self.var)(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn err(&self, name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A whole number from `min` to `max`.
+    pub fn num(
+        &self,
+        name: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<usize>, ConfigError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.err(
+                    name,
+                    &v,
+                    format!("expected a whole number from {min} to {max}"),
+                )),
+            },
+        }
+    }
+
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), `default` when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(self.err(name, &v, "expected true or false")),
+            },
+        }
+    }
+}
+
+impl<R: Render + Default> Config<R> {
+    /// Read the configuration through `var` (normally `std::env::var`): the renderer's variables (see
+    /// [`crate::render`]) and these:
     ///
     /// | variable | meaning | default |
     /// |---|---|---|
-    /// | `OUTPUT_FORMAT` | `document` (JSON documents) or `raw` (`message + "\n"`, AWS blueprint) | `document` |
-    /// | `JSON_FIELDS` | put the fields of JSON messages under `json` | `true` |
-    /// | `JSON_MAX_DEPTH` / `JSON_MAX_KEYS` | caps on the `json` namespace | 4 / 100 |
     /// | `INCLUDE_PATTERN` / `EXCLUDE_PATTERN` | regex on the message; events not kept are counted | unset |
     /// | `PARTITION_KEYS` | comma list of `log_group,log_stream,account_id,year,month,day,hour,date` | unset |
     /// | `MAX_REINGEST_HOPS` | re-ingestions of one payload before it is failed | 3 |
@@ -135,68 +195,30 @@ impl Config {
     /// | `METRICS_NAMESPACE` | EMF namespace | `logpipe` |
     ///
     /// `AWS_REGION` gives `cloud.region` when the event has none; `AWS_LAMBDA_FUNCTION_NAME` names the metrics.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
-        let get = |name: &'static str| {
-            var(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config<R>, ConfigError> {
+        let env = Env::new(&var);
+        let mut c = Config::<R> {
+            render: R::from_env(&env)?,
+            ..Config::default()
         };
-        let err = |name: &'static str, value: &str, reason: String| ConfigError {
-            name,
-            value: value.to_string(),
-            reason,
-        };
-        let parse_num =
-            |name: &'static str, min: usize, max: usize| -> Result<Option<usize>, ConfigError> {
-                match get(name) {
-                    None => Ok(None),
-                    Some(v) => match v.parse::<usize>() {
-                        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                        _ => Err(err(
-                            name,
-                            &v,
-                            format!("expected a whole number from {min} to {max}"),
-                        )),
-                    },
-                }
-            };
-        if let Some(v) = get("OUTPUT_FORMAT") {
-            c.documents.format = v.parse().map_err(|e| err("OUTPUT_FORMAT", &v, e))?;
-        }
-        if let Some(v) = get("JSON_FIELDS") {
-            match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => {}
-                "false" | "0" | "no" | "off" => c.documents.json = None,
-                _ => return Err(err("JSON_FIELDS", &v, "expected true or false".into())),
-            }
-        }
-        if let Some(limits) = c.documents.json.as_mut() {
-            if let Some(n) = parse_num("JSON_MAX_DEPTH", 1, 64)? {
-                limits.max_depth = n;
-            }
-            if let Some(n) = parse_num("JSON_MAX_KEYS", 0, 10_000)? {
-                limits.max_keys = n;
-            }
-        }
-        let include = get("INCLUDE_PATTERN");
-        let exclude = get("EXCLUDE_PATTERN");
+        let include = env.get("INCLUDE_PATTERN");
+        let exclude = env.get("EXCLUDE_PATTERN");
         c.filter = MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
             let name = if e.which == "include" {
                 "INCLUDE_PATTERN"
             } else {
                 "EXCLUDE_PATTERN"
             };
-            err(name, &e.pattern, e.source.to_string())
+            env.err(name, &e.pattern, e.source.to_string())
         })?;
-        if let Some(v) = get("PARTITION_KEYS") {
+        if let Some(v) = env.get("PARTITION_KEYS") {
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let key = PartitionKey::ALL
                     .into_iter()
                     .find(|k| k.name() == part)
                     .ok_or_else(|| {
                         let names: Vec<_> = PartitionKey::ALL.iter().map(|k| k.name()).collect();
-                        err(
+                        env.err(
                             "PARTITION_KEYS",
                             &v,
                             format!("unknown key {part:?}; known keys: {}", names.join(", ")),
@@ -207,19 +229,19 @@ impl Config {
                 }
             }
         }
-        if let Some(n) = parse_num("MAX_REINGEST_HOPS", 0, 20)? {
+        if let Some(n) = env.num("MAX_REINGEST_HOPS", 0, 20)? {
             c.max_hops = n as u32;
         }
-        if let Some(n) = parse_num("MAX_DECOMPRESSED_BYTES", 1024, 1 << 30)? {
+        if let Some(n) = env.num("MAX_DECOMPRESSED_BYTES", 1024, 1 << 30)? {
             c.max_decompressed = n;
         }
-        if let Some(v) = get("METRICS_NAMESPACE") {
+        if let Some(v) = env.get("METRICS_NAMESPACE") {
             c.metrics_namespace = v;
         }
-        if let Some(v) = get("AWS_LAMBDA_FUNCTION_NAME") {
+        if let Some(v) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
             c.function_name = v;
         }
-        c.documents.region = get("AWS_REGION");
+        c.region = env.get("AWS_REGION");
         Ok(c)
     }
 }
@@ -227,6 +249,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Audit;
+    use logcore::document::{JsonLimits, OutputFormat};
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -239,16 +263,16 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::from_env(env(&[])).unwrap();
-        assert_eq!(c.documents.format, OutputFormat::Document);
-        assert_eq!(c.documents.json, Some(JsonLimits::default()));
+        let c: Config = Config::from_env(env(&[])).unwrap();
+        assert_eq!(c.render.0.format, OutputFormat::Document);
+        assert_eq!(c.render.0.json, Some(JsonLimits::default()));
         assert!(c.partition_keys.is_empty() && c.filter.is_noop());
         assert_eq!(c.max_hops, 3);
     }
 
     #[test]
     fn reads_every_variable() {
-        let c = Config::from_env(env(&[
+        let c: Config = Config::from_env(env(&[
             ("OUTPUT_FORMAT", "raw"),
             ("JSON_FIELDS", "false"),
             ("INCLUDE_PATTERN", "ERROR"),
@@ -261,8 +285,8 @@ mod tests {
             ("AWS_LAMBDA_FUNCTION_NAME", "tf"),
         ]))
         .unwrap();
-        assert_eq!(c.documents.format, OutputFormat::Raw);
-        assert_eq!(c.documents.json, None);
+        assert_eq!(c.render.0.format, OutputFormat::Raw);
+        assert_eq!(c.render.0.json, None);
         assert!(
             c.filter.keep("ERROR x") && !c.filter.keep("ERROR health") && !c.filter.keep("INFO")
         );
@@ -276,11 +300,12 @@ mod tests {
         );
         assert_eq!((c.max_hops, c.max_decompressed), (5, 1 << 20));
         assert_eq!(c.metrics_namespace, "acme/logs");
-        assert_eq!(c.documents.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.function_name, "tf");
-        let c = Config::from_env(env(&[("JSON_MAX_DEPTH", "2"), ("JSON_MAX_KEYS", "7")])).unwrap();
+        let c: Config =
+            Config::from_env(env(&[("JSON_MAX_DEPTH", "2"), ("JSON_MAX_KEYS", "7")])).unwrap();
         assert_eq!(
-            c.documents.json,
+            c.render.0.json,
             Some(JsonLimits {
                 max_depth: 2,
                 max_keys: 7
@@ -302,7 +327,32 @@ mod tests {
             ("INCLUDE_PATTERN", "(", "unclosed"),
             ("JSON_FIELDS", "maybe", "true or false"),
         ] {
-            let e = Config::from_env(env(&[(k, v)])).unwrap_err();
+            let e = Config::<Documents>::from_env(env(&[(k, v)])).unwrap_err();
+            assert_eq!(e.name, k);
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn audit_variables() {
+        let c: Config<Audit> = Config::from_env(env(&[
+            ("AUDIT_ENGINE", "postgresql"),
+            ("PG_LOG_LINE_PREFIX", "%m [%p] "),
+            ("REDACT_PATTERNS", r#"["ssn=(\\d+)"]"#),
+            ("MASK_LITERALS", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(c.render.0.engine, logcore::audit::EngineSetting::Postgres);
+        assert!(c.render.0.redactor.mask_literals && c.render.0.redactor.builtin);
+        assert_eq!(c.render.0.redactor.redact("ssn=123"), "ssn=[REDACTED]");
+        for (k, v, needle) in [
+            ("AUDIT_ENGINE", "oracle", "unknown engine"),
+            ("PG_LOG_LINE_PREFIX", "%u%d", "follow each other"),
+            ("REDACT_PATTERNS", "ssn=.*", "JSON array"),
+            ("REDACT_PATTERNS", r#"["("]"#, "pattern \"(\""),
+            ("REDACT", "sometimes", "true or false"),
+        ] {
+            let e = Config::<Audit>::from_env(env(&[(k, v)])).unwrap_err();
             assert_eq!(e.name, k);
             assert!(e.to_string().contains(needle), "{e}");
         }

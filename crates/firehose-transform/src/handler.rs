@@ -1,11 +1,11 @@
-//! The transformation: Firehose records of CloudWatch Logs payloads in, NDJSON documents out.
+//! The transformation: Firehose records of CloudWatch Logs payloads in, NDJSON lines out (one per log event,
+//! written by the configured [`Render`]).
 
 use std::borrow::Cow;
 use std::ops::Range;
 
 use logcore::codec::{base64_len, decode_base64};
 use logcore::cwl::{decompress, LogEvent, MessageType, Payload};
-use logcore::document::{write_event, DocStats, PayloadContext};
 use logcore::firehose::{
     PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, TransformEvent, TransformRecord,
     TransformResponse,
@@ -16,13 +16,14 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::{Config, PartitionKey};
+use crate::render::Render;
 use crate::sink::{limits_for, put_all, PutEntry, Reingest};
 
 /// Counts of one invocation. Every record ends in exactly one of `ok`, `dropped` or `failed`, and every
 /// log event of a decoded DATA_MESSAGE in exactly one of `events_out`, `events_excluded`,
 /// `events_reingested` or `events_failed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
+pub struct Summary<S = logcore::document::DocStats> {
     pub records_in: u64,
     pub ok: u64,
     /// Records answered `Dropped`: control messages, payloads with no event left after filtering, and
@@ -45,8 +46,9 @@ pub struct Summary {
     pub events_excluded: u64,
     pub events_reingested: u64,
     pub events_failed: u64,
-    pub json_messages: u64,
-    pub json_truncated: u64,
+    /// What the renderer counted (JSON messages, audit records, parse errors, …).
+    #[serde(flatten)]
+    pub render: S,
     /// Base64-decoded (compressed) input bytes.
     pub bytes_in: u64,
     pub bytes_decompressed: u64,
@@ -75,9 +77,9 @@ pub struct Failure {
 
 /// Everything one invocation produced.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Outcome<S = logcore::document::DocStats> {
     pub response: TransformResponse,
-    pub summary: Summary,
+    pub summary: Summary<S>,
     pub failures: Vec<Failure>,
 }
 
@@ -89,13 +91,13 @@ struct Pending {
 }
 
 /// Transform one Firehose event. `deadline` is when the Lambda invocation times out.
-pub async fn handle<R: Reingest>(
+pub async fn handle<R: Render, S: Reingest>(
     event: &TransformEvent,
-    cfg: &Config,
-    sink: &R,
+    cfg: &Config<R>,
+    sink: &S,
     deadline: Instant,
-) -> Result<Outcome, HandlerError> {
-    let mut s = Summary {
+) -> Result<Outcome<R::Stats>, HandlerError> {
+    let mut s = Summary::<R::Stats> {
         records_in: event.records.len() as u64,
         ..Summary::default()
     };
@@ -108,10 +110,11 @@ pub async fn handle<R: Reingest>(
         needed,
         limit: cfg.response_limit,
     })?;
-    let mut doc_cfg = cfg.documents.clone();
-    if !event.region.is_empty() {
-        doc_cfg.region = Some(event.region.clone());
-    }
+    let region = if event.region.is_empty() {
+        cfg.region.as_deref()
+    } else {
+        Some(event.region.as_str())
+    };
     let source = event.source();
     let part_budget = cfg.part_output_budget.min(cfg.response_limit / 2);
 
@@ -125,17 +128,19 @@ pub async fn handle<R: Reingest>(
     let mut docs: Vec<u8> = Vec::new();
     let mut ends: Vec<usize> = Vec::new();
     let mut kept: Vec<usize> = Vec::new();
-    let mut stats = DocStats::default();
+    let mut stats = R::Stats::default();
 
-    let mut fail =
-        |writer: &mut ResponseWriter, s: &mut Summary, record: &TransformRecord, reason: String| {
-            writer.push(&record.record_id, RecordResult::ProcessingFailed);
-            s.failed += 1;
-            failures.push(Failure {
-                record_id: record.record_id.clone(),
-                reason,
-            });
-        };
+    let mut fail = |writer: &mut ResponseWriter,
+                    s: &mut Summary<R::Stats>,
+                    record: &TransformRecord,
+                    reason: String| {
+        writer.push(&record.record_id, RecordResult::ProcessingFailed);
+        s.failed += 1;
+        failures.push(Failure {
+            record_id: record.record_id.clone(),
+            reason,
+        });
+    };
 
     for (ri, record) in event.records.iter().enumerate() {
         let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
@@ -177,13 +182,13 @@ pub async fn handle<R: Reingest>(
         docs.clear();
         ends.clear();
         kept.clear();
-        let ctx = PayloadContext::new(&payload, doc_cfg.region.as_deref());
+        let ctx = cfg.render.context(&payload, region);
         let filtering = !cfg.filter.is_noop();
         for (i, ev) in payload.log_events.iter().enumerate() {
             if filtering && !cfg.filter.keep(&ev.message) {
                 continue;
             }
-            write_event(&doc_cfg, &ctx, ev, &mut docs, &mut stats);
+            cfg.render.write(&ctx, ev, &mut docs, &mut stats);
             ends.push(docs.len());
             kept.push(i);
         }
@@ -271,8 +276,7 @@ pub async fn handle<R: Reingest>(
             parts,
         });
     }
-    s.json_messages = stats.json_messages;
-    s.json_truncated = stats.json_truncated;
+    s.render = stats;
 
     if !pending.is_empty() {
         let Ok(source) = &source else {
@@ -326,7 +330,7 @@ pub async fn handle<R: Reingest>(
             }
             // Some parts are in the source already. Failing the record would send its original data, those
             // events included, to the error prefix; answer the rest as documents instead when they fit.
-            if let Some(rest) = documents_of_parts(record, cfg, &doc_cfg, &failed_parts) {
+            if let Some(rest) = documents_of_parts(record, cfg, region, &failed_parts) {
                 if budget.try_ok(&record.record_id, rest.docs.len(), rest.keys.as_ref()) {
                     writer.push_ok(&record.record_id, &rest.docs, rest.keys.as_ref());
                     s.ok += 1;
@@ -368,10 +372,10 @@ struct PartDocuments {
 
 /// The documents of some parts of a record that was split for re-ingestion, rebuilt from the record (a rare
 /// path: only when a re-ingestion failed for some parts after every retry). The record decoded once already.
-fn documents_of_parts(
+fn documents_of_parts<R: Render>(
     record: &TransformRecord,
-    cfg: &Config,
-    doc_cfg: &logcore::document::DocumentConfig,
+    cfg: &Config<R>,
+    region: Option<&str>,
     parts: &[Range<usize>],
 ) -> Option<PartDocuments> {
     let gz = decode_base64(record.data.as_bytes()).ok()?;
@@ -382,14 +386,15 @@ fn documents_of_parts(
         .iter()
         .filter(|ev| cfg.filter.keep(&ev.message))
         .collect();
-    let ctx = PayloadContext::new(&payload, doc_cfg.region.as_deref());
+    let ctx = cfg.render.context(&payload, region);
     let mut docs = Vec::new();
-    let mut stats = DocStats::default();
+    // Not counted again: these events were rendered and counted in the first pass.
+    let mut stats = R::Stats::default();
     let mut first = None;
     for r in parts {
         for ev in kept.get(r.clone())? {
             first.get_or_insert(*ev);
-            write_event(doc_cfg, &ctx, ev, &mut docs, &mut stats);
+            cfg.render.write(&ctx, ev, &mut docs, &mut stats);
         }
     }
     let keys = partition_keys(&cfg.partition_keys, &payload, first?);

@@ -326,7 +326,7 @@ fn records_that_do_not_fit_are_reingested_with_hop_counter() {
         .map(|i| data_record(i, &big_events(20, 200, i), SourceKind::Kinesis))
         .collect();
     let ev = gen::event(SourceKind::Kinesis, records);
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 40_000,
         ..Config::default()
     };
@@ -362,7 +362,7 @@ fn record_too_large_alone_is_split_in_one_pass() {
         SourceKind::DirectPut,
         vec![data_record(0, &events, SourceKind::DirectPut)],
     );
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 60_000,
         ..Config::default()
     };
@@ -400,7 +400,7 @@ fn split_with_parts_refused(
         SourceKind::DirectPut,
         vec![data_record(0, &events, SourceKind::DirectPut)],
     );
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit,
         part_output_budget: 12_000,
         ..Config::default()
@@ -487,7 +487,7 @@ fn hop_limit_stops_loops() {
             0,
         )],
     );
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 5_000,
         ..Config::default()
     };
@@ -511,7 +511,7 @@ fn failed_entries_are_retried_until_accepted() {
         .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
         .collect();
     let ev = gen::event(SourceKind::DirectPut, records);
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 5_000,
         ..Config::default()
     };
@@ -552,7 +552,7 @@ fn persistent_failure_fails_the_records_and_fatal_errors_are_not_retried() {
         .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
         .collect();
     let ev = gen::event(SourceKind::DirectPut, records);
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 4_000,
         ..Config::default()
     };
@@ -594,7 +594,7 @@ fn retries_stop_before_the_deadline() {
         .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
         .collect();
     let ev = gen::event(SourceKind::DirectPut, records);
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 4_000,
         backoff: Backoff {
             base: Duration::from_secs(1),
@@ -647,7 +647,7 @@ fn too_many_records_for_any_response_is_an_error() {
             })
             .collect(),
     );
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 300,
         ..Config::default()
     };

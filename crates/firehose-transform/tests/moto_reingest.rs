@@ -6,8 +6,8 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use firehose_cwl_transform::aws::AwsReingest;
-use firehose_cwl_transform::{handle, Config};
+use firehose_transform::aws::AwsReingest;
+use firehose_transform::{handle, Config};
 use logcore::codec::decode_base64;
 use logcore::cwl::{decompress, Payload};
 use logcore::firehose::{ParsedResponse, TransformEvent, RESPONSE_LIMIT};
@@ -118,7 +118,7 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
     let expected = all_ids(&event);
 
     let sink = AwsReingest::new(&sdk_config(&proxy.url).await, Duration::from_secs(10));
-    let cfg = Config::default();
+    let cfg: Config = Config::default();
     let out = handle(
         &event,
         &cfg,
@@ -216,7 +216,7 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
     let sink = AwsReingest::new(&sdk_config(&proxy.url).await, Duration::from_secs(10));
     let out = handle(
         &event,
-        &Config::default(),
+        &Config::<firehose_transform::Documents>::default(),
         &sink,
         tokio::time::Instant::now() + Duration::from_secs(120),
     )
@@ -291,7 +291,7 @@ async fn missing_stream_fails_records_without_retrying() {
         unique("missing")
     );
     let sink = AwsReingest::new(&sdk_config(&moto).await, Duration::from_secs(10));
-    let cfg = Config {
+    let cfg: Config = Config {
         response_limit: 200_000,
         ..Config::default()
     };
