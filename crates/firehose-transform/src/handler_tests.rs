@@ -246,6 +246,26 @@ fn every_outcome_in_one_batch() {
 }
 
 #[test]
+fn default_config_extracts_json_fields() {
+    let ev = gen::event(
+        SourceKind::DirectPut,
+        vec![data_record(
+            0,
+            &[Event {
+                id: "1".into(),
+                timestamp: 1_763_700_000_000,
+                message: "{\"level\":\"warn\"}".into(),
+            }],
+            SourceKind::DirectPut,
+        )],
+    );
+    let out = run(&ev, &Config::default(), &FakeSink::accepting());
+    let docs = docs_of(&parse(&out)[&gen::record_id(0)]);
+    assert_eq!(docs[0]["json"]["level"], "warn");
+    assert_eq!(out.summary.render.json_messages, 1);
+}
+
+#[test]
 fn filters_and_partition_keys() {
     let events = vec![
         Event {

@@ -27,15 +27,22 @@ pub trait Render: Send + Sync + Sized {
 }
 
 /// CloudWatch Logs documents (DESIGN.md, "The output document").
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Documents(pub DocumentConfig);
 
 impl Documents {
+    /// Documents with the fields of JSON messages under `json`, with the default caps.
     pub fn new() -> Self {
         Documents(DocumentConfig {
             json: Some(JsonLimits::default()),
             ..DocumentConfig::default()
         })
+    }
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        Documents::new()
     }
 }
 

@@ -254,6 +254,124 @@ pub fn batch(
     event(source, records)
 }
 
+/// Which database audit log to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    /// Aurora MySQL advanced auditing (`/aws/rds/cluster/<name>/audit`).
+    Mysql,
+    /// Aurora PostgreSQL log with pgaudit (`/aws/rds/cluster/<name>/postgresql`).
+    Postgres,
+}
+
+impl AuditKind {
+    pub fn log_group(self) -> &'static str {
+        match self {
+            AuditKind::Mysql => "/aws/rds/cluster/shop-db/audit",
+            AuditKind::Postgres => "/aws/rds/cluster/shop-db/postgresql",
+        }
+    }
+}
+
+const TABLES: &[&str] = &[
+    "orders",
+    "customers",
+    "order_items",
+    "payments",
+    "inventory",
+];
+const USERS: &[&str] = &["app", "reporting", "admin", "etl"];
+
+/// Realistic audit lines: mostly queries (some multi-line, with quotes and commas), connects and
+/// disconnects, table events, failed logins and the odd password change.
+pub fn audit_events(kind: AuditKind, n: usize, t0_ms: i64, seed: u64) -> Vec<Event> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n as u64)
+        .map(|i| {
+            let ts = t0_ms + (i as i64) * 3 + rng.i64(0..3);
+            let user = USERS[rng.usize(..USERS.len())];
+            let table = TABLES[rng.usize(..TABLES.len())];
+            let conn = 1000 + rng.u32(0..200);
+            let ip = format!("10.0.{}.{}", rng.u8(0..4), rng.u8(2..250));
+            let id = 5000 + seed * 1_000_000 + i;
+            let sql = match rng.u8(0..10) {
+                0..=3 => format!("SELECT id, status, total FROM {table} WHERE customer_id = {} AND status IN ('open', 'paid') ORDER BY created_at DESC LIMIT 50", rng.u32(1..100_000)),
+                4 | 5 => format!("UPDATE {table} SET status = 'shipped', note = 'left at door, ring \"twice\"' WHERE id = {}", rng.u32(1..1_000_000)),
+                6 => format!("INSERT INTO {table} (customer_id, total, comment)\nVALUES ({}, {}.{:02}, 'O''Brien, J.')\nRETURNING id", rng.u32(1..100_000), rng.u32(1..500), rng.u8(0..100)),
+                7 => "ALTER USER 'etl'@'%' IDENTIFIED BY 'Sup3r,S3cr3t!'".to_string(),
+                _ => format!("DELETE FROM {table} WHERE created_at < NOW() - INTERVAL 90 DAY"),
+            };
+            let message = match kind {
+                AuditKind::Mysql => {
+                    let ts_us = ts * 1000 + rng.i64(0..1000);
+                    match rng.u8(0..20) {
+                        0 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},0,CONNECT,shop,,0"),
+                        1 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},0,DISCONNECT,shop,,0"),
+                        2 => format!("{ts_us},ip-10-0-1-23,mallory,203.0.113.{},{conn},0,FAILED_CONNECT,,,1045", rng.u8(1..250)),
+                        3 | 4 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},{id},READ,shop,{table},0"),
+                        _ => {
+                            let mut q = String::new();
+                            crate::audit::mysql::quote(&sql, &mut q);
+                            format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},{id},QUERY,shop,{q},{}", if rng.u8(0..50) == 0 { 1064 } else { 0 })
+                        }
+                    }
+                }
+                AuditKind::Postgres => {
+                    let t = crate::time::DateTimeParts::from_millis(ts);
+                    let prefix = format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC:{ip}({}):{user}@shop:[{}]:", t.year, t.month, t.day, t.hour, t.minute, t.second, 40000 + conn, 20000 + conn);
+                    match rng.u8(0..20) {
+                        0 => format!("{prefix}LOG:  connection authorized: user={user} database=shop application_name=psql SSL enabled (protocol=TLSv1.3)"),
+                        1 => format!("{prefix}FATAL:  password authentication failed for user \"mallory\""),
+                        _ => {
+                            let sql = sql.replace("'etl'@'%' IDENTIFIED BY", "etl PASSWORD").replace("INTERVAL 90 DAY", "INTERVAL '90 days'");
+                            let (class, command) = if sql.starts_with("SELECT") { ("READ", "SELECT") } else if sql.starts_with("ALTER USER") { ("ROLE", "ALTER ROLE") } else { ("WRITE", sql.split(' ').next().unwrap_or("")) };
+                            let mut q = String::new();
+                            crate::audit::pgaudit::quote(&sql, &mut q);
+                            let kind = if rng.bool() { "SESSION" } else { "OBJECT" };
+                            format!("{prefix}LOG:  AUDIT: {kind},{},1,{class},{command},TABLE,public.{table},{q},<not logged>", id % 100_000)
+                        }
+                    }
+                }
+            };
+            Event {
+                id: event_id(ts, id),
+                timestamp: ts,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// A Firehose event of audit-log records of about `compressed_bytes` of compressed payloads.
+pub fn audit_batch(
+    kind: AuditKind,
+    compressed_bytes: usize,
+    events_per_record: usize,
+    seed: u64,
+) -> TransformEvent {
+    let mut records = Vec::new();
+    let mut total = 0usize;
+    let mut t0 = 1_763_700_000_000i64;
+    let mut seq = 0u64;
+    while total < compressed_bytes {
+        let events = audit_events(kind, events_per_record, t0, seed.wrapping_add(seq));
+        t0 = events.last().map_or(t0, |e| e.timestamp);
+        let stream = format!("shop-db-instance-{}", seq % 2 + 1);
+        let mut payload = data_payload(kind.log_group(), &stream, &events);
+        payload.subscription_filters = vec![Cow::Borrowed("logpipe-audit")];
+        let gz = payload.encode_gzip(6);
+        total += gz.len();
+        records.push(record(
+            record_id(seq),
+            encode_base64(&gz),
+            SourceKind::DirectPut,
+            &stream,
+            seq,
+        ));
+        seq += 1;
+    }
+    event(SourceKind::DirectPut, records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use firehose_transform::{handle, Config, Documents};
+use firehose_transform::{handle, Audit, Config, Documents, Render};
 use logcore::gen::{self, SourceKind};
 
 use crate::local::NullSink;
@@ -72,47 +72,62 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             &limited,
         ),
     ] {
+        time_handler(&rt, &event, cfg, args.iterations, name)?;
+    }
+
+    // The audit-log transform: the parsers alone, then the whole handler.
+    for kind in [gen::AuditKind::Mysql, gen::AuditKind::Postgres] {
+        let lines: Vec<String> = gen::audit_events(kind, 200_000, 1_763_700_000_000, 1)
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        let bytes: usize = lines.iter().map(String::len).sum();
+        let prefix = logcore::audit::pgaudit::LinePrefix::default();
         let mut times = Vec::new();
-        let mut last = None;
-        for i in 0..=args.iterations {
+        for i in 0..=args.iterations.min(5) {
             let start = Instant::now();
-            let out = rt
-                .block_on(handle(
-                    &event,
-                    cfg,
-                    &NullSink,
-                    tokio::time::Instant::now() + Duration::from_secs(300),
-                ))
-                .map_err(|e| e.to_string())?;
-            let t = start.elapsed();
-            if i > 0 {
-                times.push(t);
+            let mut ok = 0usize;
+            for l in &lines {
+                ok += match kind {
+                    gen::AuditKind::Mysql => logcore::audit::mysql::parse(l).is_ok(),
+                    gen::AuditKind::Postgres => logcore::audit::pgaudit::parse(&prefix, l).is_ok(),
+                } as usize;
             }
-            last = Some(out.summary);
+            std::hint::black_box(ok);
+            if i > 0 {
+                times.push(start.elapsed());
+            }
         }
-        let s = last.ok_or("no iterations")?;
         times.sort();
         let median = times[times.len() / 2];
-        let mbps = |t: Duration| s.bytes_decompressed as f64 / 1e6 / t.as_secs_f64();
-        println!("{name}");
         println!(
-            "  {} events, {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested records, response {:.2} MB",
-            s.events_in,
-            s.bytes_decompressed as f64 / 1e6,
-            s.bytes_out as f64 / 1e6,
-            s.ok,
-            s.reingested_records,
-            s.response_bytes as f64 / 1e6
+            "audit parser alone ({kind:?}): {} lines, {:.1} MB",
+            lines.len(),
+            bytes as f64 / 1e6
         );
         println!(
-            "  median {:.1} ms, best {:.1} ms over {} runs: {:.0} MB/s decompressed (median), {:.0} MB/s (best), {:.2} M events/s",
+            "  median {:.1} ms: {:.2} M lines/s, {:.0} MB/s",
             median.as_secs_f64() * 1e3,
-            times[0].as_secs_f64() * 1e3,
-            times.len(),
-            mbps(median),
-            mbps(times[0]),
-            s.events_in as f64 / median.as_secs_f64() / 1e6
+            lines.len() as f64 / median.as_secs_f64() / 1e6,
+            bytes as f64 / 1e6 / median.as_secs_f64()
         );
+        let audit_event = gen::audit_batch(
+            kind,
+            args.compressed_bytes,
+            args.events_per_record.max(1),
+            1,
+        );
+        let cfg = Config::<Audit> {
+            response_limit: usize::MAX / 4,
+            ..Config::default()
+        };
+        time_handler(
+            &rt,
+            &audit_event,
+            &cfg,
+            args.iterations,
+            &format!("audit transform ({kind:?}, response unbounded: decode, parse, redact, documents, response encoding)"),
+        )?;
     }
 
     let exe = std::env::current_exe().map_err(|e| format!("locating logpipe: {e}"))?;
@@ -221,5 +236,57 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or("no VmHWM in /proc/self/status")?;
     println!("{}", kb * 1024);
+    Ok(())
+}
+
+/// Time the whole handler on `event` and print the figures.
+fn time_handler<R: Render>(
+    rt: &tokio::runtime::Runtime,
+    event: &logcore::firehose::TransformEvent,
+    cfg: &Config<R>,
+    iterations: usize,
+    name: &str,
+) -> Result<(), String> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for i in 0..=iterations {
+        let start = Instant::now();
+        let out = rt
+            .block_on(handle(
+                event,
+                cfg,
+                &NullSink,
+                tokio::time::Instant::now() + Duration::from_secs(300),
+            ))
+            .map_err(|e| e.to_string())?;
+        let t = start.elapsed();
+        if i > 0 {
+            times.push(t);
+        }
+        last = Some(out.summary);
+    }
+    let s = last.ok_or("no iterations")?;
+    times.sort();
+    let median = times[times.len() / 2];
+    let mbps = |t: Duration| s.bytes_decompressed as f64 / 1e6 / t.as_secs_f64();
+    println!("{name}");
+    println!(
+        "  {} events, {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested records, response {:.2} MB",
+        s.events_in,
+        s.bytes_decompressed as f64 / 1e6,
+        s.bytes_out as f64 / 1e6,
+        s.ok,
+        s.reingested_records,
+        s.response_bytes as f64 / 1e6
+    );
+    println!(
+        "  median {:.1} ms, best {:.1} ms over {} runs: {:.0} MB/s decompressed (median), {:.0} MB/s (best), {:.2} M events/s",
+        median.as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times.len(),
+        mbps(median),
+        mbps(times[0]),
+        s.events_in as f64 / median.as_secs_f64() / 1e6
+    );
     Ok(())
 }

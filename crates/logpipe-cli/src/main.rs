@@ -254,9 +254,32 @@ pub fn sample_event_files() -> Vec<(&'static str, TransformEvent)> {
             ],
         )
     };
+    let audit = |kind: gen::AuditKind, seed: u64| {
+        let events = gen::audit_events(kind, 12, 1_763_719_200_000, seed);
+        let mut p = data_payload(kind.log_group(), "shop-db-instance-1", &events);
+        p.subscription_filters = vec!["logpipe-audit".into()];
+        event(
+            SourceKind::DirectPut,
+            vec![
+                record(record_id(0), record_data(&p), SourceKind::DirectPut, "", 0),
+                record(
+                    record_id(1),
+                    record_data(&control),
+                    SourceKind::DirectPut,
+                    "",
+                    1,
+                ),
+            ],
+        )
+    };
     vec![
         ("firehose-cwl-direct-put.json", make(SourceKind::DirectPut)),
         ("firehose-cwl-kinesis.json", make(SourceKind::Kinesis)),
+        ("aurora-mysql-audit.json", audit(gen::AuditKind::Mysql, 3)),
+        (
+            "aurora-postgresql-audit.json",
+            audit(gen::AuditKind::Postgres, 3),
+        ),
     ]
 }
 

@@ -250,3 +250,35 @@ fn bad_lines_become_documents_with_the_reason() {
         .unwrap()
         .starts_with("neither a MySQL audit line"));
 }
+
+#[test]
+fn generated_lines_all_parse_and_no_secret_survives() {
+    use crate::gen::{audit_events, AuditKind};
+    for kind in [AuditKind::Mysql, AuditKind::Postgres] {
+        let cfg = AuditConfig::default();
+        let p = payload(kind.log_group());
+        let ctx = AuditContext::new(&p, &cfg, None);
+        let mut out = Vec::new();
+        let mut stats = AuditStats::default();
+        let events = audit_events(kind, 500, 1_763_700_000_000, 7);
+        for e in &events {
+            let ev = LogEvent {
+                id: e.id.as_str().into(),
+                timestamp: e.timestamp,
+                message: e.message.as_str().into(),
+            };
+            write_audit_event(&cfg, &ctx, &ev, &mut out, &mut stats);
+        }
+        assert_eq!(stats.parse_errors, 0, "{kind:?}");
+        assert!(
+            stats.redacted > 0 && stats.audit_records > 300,
+            "{kind:?}: {stats:?}"
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 500);
+        assert!(!text.contains("Sup3r"), "{kind:?}: a password survived");
+        for line in text.lines() {
+            serde_json::from_str::<Value>(line).unwrap();
+        }
+    }
+}
