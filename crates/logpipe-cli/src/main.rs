@@ -99,6 +99,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The same allocator settings as the Lambda functions, so that memory figures match.
+    firehose_transform::lambda::tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Transform {
