@@ -85,23 +85,29 @@ impl PayloadContext {
         write_json_str(&mut tail, &payload.log_group);
         tail.extend_from_slice(b",\"stream\":");
         write_json_str(&mut tail, &payload.log_stream);
-        tail.extend_from_slice(b"},\"cloud\":{\"account\":{\"id\":");
-        write_json_str(&mut tail, &payload.owner);
         tail.push(b'}');
-        if let Some(region) = region {
-            tail.extend_from_slice(b",\"region\":");
-            write_json_str(&mut tail, region);
-        }
-        tail.extend_from_slice(b"},\"subscription_filters\":[");
-        for (i, f) in payload.subscription_filters.iter().enumerate() {
-            if i > 0 {
-                tail.push(b',');
-            }
-            write_json_str(&mut tail, f);
-        }
-        tail.push(b']');
+        write_cloud_and_filters(&mut tail, payload, region);
         PayloadContext { tail }
     }
+}
+
+/// `,"cloud":{"account":{"id":…},"region":…},"subscription_filters":[…]` of a payload.
+pub fn write_cloud_and_filters(out: &mut Vec<u8>, payload: &Payload<'_>, region: Option<&str>) {
+    out.extend_from_slice(b",\"cloud\":{\"account\":{\"id\":");
+    write_json_str(out, &payload.owner);
+    out.push(b'}');
+    if let Some(region) = region {
+        out.extend_from_slice(b",\"region\":");
+        write_json_str(out, region);
+    }
+    out.extend_from_slice(b"},\"subscription_filters\":[");
+    for (i, f) in payload.subscription_filters.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, f);
+    }
+    out.push(b']');
 }
 
 /// Counters for what document building did.

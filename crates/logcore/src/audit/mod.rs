@@ -20,7 +20,7 @@ pub mod redact;
 use std::borrow::Cow;
 
 use crate::cwl::{LogEvent, Payload};
-use crate::document::write_json_str;
+use crate::document::{write_cloud_and_filters, write_json_str};
 use crate::time::write_rfc3339_micros;
 use pgaudit::LinePrefix;
 use redact::{mask_literals, Dialect, Redactor, MARKER};
@@ -95,7 +95,7 @@ pub struct AuditStats {
 pub struct AuditContext {
     /// `,"log":{"group":…,"stream":…` (left open for `level`).
     log_head: Vec<u8>,
-    /// `},"cloud":{…},"subscription_filters":[…]`
+    /// `},"cloud":{…},"subscription_filters":[…]` (closing `log`)
     tail: Vec<u8>,
     engine: Option<Engine>,
     cluster: bool,
@@ -112,21 +112,8 @@ impl AuditContext {
         log_head.extend_from_slice(b",\"stream\":");
         write_json_str(&mut log_head, &payload.log_stream);
         let mut tail = Vec::with_capacity(96);
-        tail.extend_from_slice(b"},\"cloud\":{\"account\":{\"id\":");
-        write_json_str(&mut tail, &payload.owner);
         tail.push(b'}');
-        if let Some(region) = region {
-            tail.extend_from_slice(b",\"region\":");
-            write_json_str(&mut tail, region);
-        }
-        tail.extend_from_slice(b"},\"subscription_filters\":[");
-        for (i, f) in payload.subscription_filters.iter().enumerate() {
-            if i > 0 {
-                tail.push(b',');
-            }
-            write_json_str(&mut tail, f);
-        }
-        tail.push(b']');
+        write_cloud_and_filters(&mut tail, payload, region);
         let group = payload.log_group.as_ref();
         let engine = match cfg.engine {
             EngineSetting::Mysql => Some(Engine::Mysql),
