@@ -382,8 +382,6 @@ fn write_pg(
         .micros
         .unwrap_or(ev.timestamp.saturating_mul(1000));
     let p = &rec.prefix;
-    let engine = ctx.engine_name(Engine::Postgres);
-    let pid = p.pid.map(|n| n.to_string());
     let Some(a) = &rec.audit else {
         // A plain PostgreSQL log line: redact the whole text (it may quote a statement).
         stats.plain_lines += 1;
@@ -391,17 +389,15 @@ fn write_pg(
         let redacted = matches!(message, Cow::Owned(_));
         stats.redacted += u64::from(redacted);
         let failed = matches!(rec.severity, "ERROR" | "FATAL" | "PANIC");
-        head(out, micros, &message, &ev.id, failed.then_some("failure"));
-        out.extend_from_slice(&ctx.log_head);
-        out.extend_from_slice(b",\"level\":");
-        write_json_str(out, rec.severity);
-        out.extend_from_slice(&ctx.tail);
-        Obj::new(out, "db")
-            .str("engine", engine)
-            .opt("instance", ctx.instance.as_deref())
-            .opt("user", p.user)
-            .opt("name", p.database)
-            .opt("connection_id", pid.as_deref());
+        pg_head(
+            out,
+            ctx,
+            rec,
+            micros,
+            &message,
+            &ev.id,
+            failed.then_some("failure"),
+        );
         write_pg_client(out, p);
         if redacted {
             Obj::new(out, "audit").bool_true("redacted", true);
@@ -448,17 +444,7 @@ fn write_pg(
     } else {
         Cow::Borrowed(&ev.message)
     };
-    head(out, micros, &message, &ev.id, Some("unknown"));
-    out.extend_from_slice(&ctx.log_head);
-    out.extend_from_slice(b",\"level\":");
-    write_json_str(out, rec.severity);
-    out.extend_from_slice(&ctx.tail);
-    Obj::new(out, "db")
-        .str("engine", engine)
-        .opt("instance", ctx.instance.as_deref())
-        .opt("user", p.user)
-        .opt("name", p.database)
-        .opt("connection_id", pid.as_deref())
+    pg_head(out, ctx, rec, micros, &message, &ev.id, Some("unknown"))
         .opt("statement_id", Some(&a.statement_id))
         .opt("substatement_id", Some(&a.substatement_id))
         .opt("object", Some(&a.object_name))
@@ -474,6 +460,32 @@ fn write_pg(
         .bool_true("redacted", redacted)
         .bool_true("masked", masked);
     out.extend_from_slice(b"}\n");
+}
+
+/// The start of a PostgreSQL document up to its `db` object, which is returned open with the fields every
+/// PostgreSQL line has.
+fn pg_head<'o>(
+    out: &'o mut Vec<u8>,
+    ctx: &AuditContext,
+    rec: &pgaudit::PgLine<'_>,
+    micros: i64,
+    message: &str,
+    id: &str,
+    outcome: Option<&str>,
+) -> Obj<'o> {
+    let p = &rec.prefix;
+    head(out, micros, message, id, outcome);
+    out.extend_from_slice(&ctx.log_head);
+    out.extend_from_slice(b",\"level\":");
+    write_json_str(out, rec.severity);
+    out.extend_from_slice(&ctx.tail);
+    let mut db = Obj::new(out, "db");
+    db.str("engine", ctx.engine_name(Engine::Postgres))
+        .opt("instance", ctx.instance.as_deref())
+        .opt("user", p.user)
+        .opt("name", p.database)
+        .opt("connection_id", p.pid.map(|n| n.to_string()));
+    db
 }
 
 fn write_pg_client(out: &mut Vec<u8>, p: &pgaudit::PrefixFields<'_>) {
