@@ -34,20 +34,32 @@ pub enum DecodeError {
 }
 
 /// Decode standard base64 (with padding), as Firehose and CloudWatch Logs send it.
+///
+/// The SIMD decoder does the work; when it refuses the input, the `base64` crate decodes it again to say
+/// which byte at which offset is wrong (the error path only).
 pub fn decode_base64(input: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(input)
-        .map_err(|e| DecodeError::Base64(e.to_string()))
+    base64_simd::STANDARD.decode_to_vec(input).map_err(|_| {
+        let why = base64::engine::general_purpose::STANDARD
+            .decode(input)
+            .err()
+            .map_or_else(|| "rejected by the decoder".to_string(), |e| e.to_string());
+        DecodeError::Base64(why)
+    })
 }
 
 /// Encode as standard base64 with padding, appending to `out`.
 pub fn encode_base64_into(input: &[u8], out: &mut String) {
-    base64::engine::general_purpose::STANDARD.encode_string(input, out);
+    base64_simd::STANDARD.encode_append(input, out);
+}
+
+/// Encode as standard base64 with padding, appending to `out`.
+pub fn encode_base64_append(input: &[u8], out: &mut Vec<u8>) {
+    base64_simd::STANDARD.encode_append(input, out);
 }
 
 /// Encode as standard base64 with padding.
 pub fn encode_base64(input: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(input)
+    base64_simd::STANDARD.encode_to_string(input)
 }
 
 /// Exact length of the padded base64 encoding of `n` bytes.

@@ -32,9 +32,26 @@ pub struct BenchArgs {
     /// Process starts to time.
     #[arg(long, default_value_t = 20)]
     starts: usize,
+    /// Run only these parts (comma separated); all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
+}
+
+/// The parts of the benchmark.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// The CloudWatch Logs transform handler, unbounded and with the 6 MB limit.
+    Cwl,
+    /// The audit parsers alone and the audit transform handler, both engines.
+    Audit,
+    /// Peak RSS of a process handling the batch.
+    Rss,
+    /// Start-to-ready time of the function binary.
+    Start,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
+    let want = |p: Part| args.only.is_empty() || args.only.contains(&p);
     if cfg!(debug_assertions) {
         eprintln!("logpipe bench: this is a debug build; build with `cargo build --release` for meaningful figures");
     }
@@ -62,21 +79,31 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         ..Config::default()
     };
     let limited = Config::default();
-    for (name, cfg) in [
-        (
-            "transform (response unbounded: decode, documents, response encoding)",
-            &unlimited,
-        ),
-        (
-            "transform with the 6 MB limit (the rest re-ingested to a null sink)",
-            &limited,
-        ),
-    ] {
+    let cwl_runs = if want(Part::Cwl) {
+        vec![
+            (
+                "transform (response unbounded: decode, documents, response encoding)",
+                &unlimited,
+            ),
+            (
+                "transform with the 6 MB limit (the rest re-ingested to a null sink)",
+                &limited,
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
+    for (name, cfg) in cwl_runs {
         time_handler(&rt, &event, cfg, args.iterations, name)?;
     }
 
     // The audit-log transform: the parsers alone, then the whole handler.
-    for kind in [gen::AuditKind::Mysql, gen::AuditKind::Postgres] {
+    let kinds = if want(Part::Audit) {
+        vec![gen::AuditKind::Mysql, gen::AuditKind::Postgres]
+    } else {
+        Vec::new()
+    };
+    for kind in kinds {
         let lines: Vec<String> = gen::audit_events(kind, 200_000, 1_763_700_000_000, 1)
             .into_iter()
             .map(|e| e.message)
@@ -131,12 +158,22 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
 
     let exe = std::env::current_exe().map_err(|e| format!("locating logpipe: {e}"))?;
-    let probe = Command::new(&exe)
+    if want(Part::Rss) {
+        rss(&exe, &tmp)?;
+    }
+    let _ = std::fs::remove_file(&tmp);
+    if want(Part::Start) {
+        start(&exe, &args)?;
+    }
+    Ok(())
+}
+
+fn rss(exe: &Path, tmp: &Path) -> Result<(), String> {
+    let probe = Command::new(exe)
         .arg("rss-probe")
-        .arg(&tmp)
+        .arg(tmp)
         .output()
         .map_err(|e| format!("running rss-probe: {e}"))?;
-    let _ = std::fs::remove_file(&tmp);
     if !probe.status.success() {
         return Err(format!(
             "rss-probe failed: {}",
@@ -148,7 +185,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("rss-probe output: {e}"))?;
     println!("peak RSS of a process handling this batch (read, parse, transform with the 6 MB limit): {:.1} MB", rss as f64 / 1048576.0);
+    Ok(())
+}
 
+fn start(exe: &Path, args: &BenchArgs) -> Result<(), String> {
     let bootstrap = args
         .bootstrap
         .clone()
