@@ -160,13 +160,18 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("write to Vec");
 }
 
-enum JsonOutcome {
+/// What [`write_json_namespace`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonOutcome {
+    /// Not a JSON object: nothing written.
     NotJson,
     Written,
+    /// Written, with keys left out by the key cap.
     Truncated,
 }
 
-fn write_json_namespace(message: &str, limits: JsonLimits, out: &mut Vec<u8>) -> JsonOutcome {
+/// Write `,"json":{…}` with the fields of `message` when it is a JSON object, within `limits`.
+pub fn write_json_namespace(message: &str, limits: JsonLimits, out: &mut Vec<u8>) -> JsonOutcome {
     let text = message.trim_matches(|c: char| c.is_ascii_whitespace());
     if !(text.starts_with('{') && text.ends_with('}')) {
         return JsonOutcome::NotJson;

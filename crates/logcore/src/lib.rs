@@ -2,18 +2,22 @@
 //!
 //! No AWS SDK and no network here: codecs (base64, gzip with a bomb guard), CloudWatch Logs subscription
 //! payloads, the output document, Firehose transformation events and responses with exact size accounting,
-//! re-ingestion planning, message filters, the retry policy and CloudWatch EMF metrics.
+//! re-ingestion planning, message filters, the retry policy and CloudWatch EMF metrics; for the search forwarder,
+//! S3/SNS/SQS/EventBridge envelopes, the framing reader of log objects, and `_bulk` bodies and responses.
 
 pub mod audit;
+pub mod bulk;
 pub mod codec;
 pub mod cwl;
 pub mod document;
 pub mod emf;
 pub mod filter;
 pub mod firehose;
+pub mod framing;
 pub mod gen;
 pub mod reingest;
 pub mod retry;
+pub mod s3event;
 pub mod time;
 
 pub use codec::DecodeError;

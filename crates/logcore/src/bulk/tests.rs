@@ -1,0 +1,238 @@
+use super::*;
+use crate::framing::Framer;
+use proptest::prelude::*;
+use serde_json::Value;
+
+fn src() -> Source {
+    Source::new(
+        "logs",
+        "app/2026/11/21/x.gz",
+        "v1",
+        "2026-11-21T10:00:00.000Z",
+    )
+}
+
+/// Frame `input` and build a batch; returns the batch and each unit's outcome.
+fn build(input: &str) -> (Batch, Vec<UnitOutcome>) {
+    let mut f = Framer::new(input.as_bytes(), 1 << 16);
+    let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+    let mut batch = Batch::default();
+    let mut outcomes = Vec::new();
+    while let Some(u) = f.next_unit().unwrap() {
+        outcomes.push(b.add(&u, &src(), &mut batch));
+    }
+    (batch, outcomes)
+}
+
+fn entries(batch: &Batch) -> Vec<(Value, Value)> {
+    batch
+        .items
+        .iter()
+        .map(|i| {
+            (
+                serde_json::from_slice(batch.action(i)).unwrap(),
+                serde_json::from_slice(batch.doc(i)).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn our_documents_are_indexed_as_they_are() {
+    let doc = r#"{"@timestamp":"2026-11-20T23:59:59.999Z","message":"hi","event":{"id":"375164445945"},"log":{"group":"/aws/lambda/Checkout API","stream":"s"}}"#;
+    let no_id = r#"{"@timestamp":"2026-11-21T01:00:00Z","message":"x"}"#;
+    let (batch, outcomes) = build(&format!("{doc}\n{no_id}\n"));
+    assert_eq!(outcomes, [UnitOutcome::AsIs, UnitOutcome::AsIs]);
+    let e = entries(&batch);
+    assert_eq!(
+        e[0].0,
+        serde_json::json!({"create":{"_index":"logs-aws-lambda-checkout-api-2026.11.20","_id":"375164445945"}})
+    );
+    assert_eq!(batch.doc(&batch.items[0]), doc.as_bytes());
+    assert_eq!(e[1].0["create"]["_index"], "logs-unknown-2026.11.21");
+    let id = e[1].0["create"]["_id"].as_str().unwrap();
+    assert_eq!(id, src().derived_id(doc.len() as u64 + 1));
+    assert_eq!(id.len(), 40);
+    // The body is valid NDJSON for _bulk: action, document, action, document.
+    assert_eq!(batch.body.iter().filter(|&&b| b == b'\n').count(), 4);
+}
+
+#[test]
+fn other_json_text_and_broken_json_are_wrapped() {
+    let (batch, outcomes) = build(
+        "{\"level\":\"error\",\"msg\":\"boom\"}\njust text\n{\"broken\":\n{\"a\":1}{\"b\":2}\n",
+    );
+    assert_eq!(
+        outcomes,
+        [
+            UnitOutcome::Wrapped,
+            UnitOutcome::Text,
+            UnitOutcome::Text,
+            UnitOutcome::Wrapped,
+            UnitOutcome::Wrapped
+        ]
+    );
+    let e = entries(&batch);
+    let d = &e[0].1;
+    assert_eq!(d["@timestamp"], "2026-11-21T10:00:00.000Z");
+    assert_eq!(d["json"]["level"], "error");
+    assert_eq!(d["message"], "{\"level\":\"error\",\"msg\":\"boom\"}");
+    assert_eq!(d["log"]["file"]["path"], "s3://logs/app/2026/11/21/x.gz");
+    assert_eq!(d["log"]["offset"], 0);
+    assert_eq!(e[1].1["message"], "just text");
+    assert!(e[1].1.get("json").is_none());
+    assert!(e[2].1["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("not valid JSON"));
+    assert_eq!(e[3].1["json"]["a"], 1);
+    assert_eq!(e[4].1["json"]["b"], 2);
+    assert_eq!(e[0].0["create"]["_index"], "logs-unknown-2026.11.21");
+    // Every id differs (offsets differ).
+    let ids: std::collections::BTreeSet<_> = e
+        .iter()
+        .map(|(a, _)| a["create"]["_id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 5);
+}
+
+#[test]
+fn unindexable_units_are_dead_letters() {
+    let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+    let mut batch = Batch::default();
+    let bad = b"caf\xe9 au lait\n".to_vec();
+    let mut f = Framer::new(&bad[..], 1 << 16);
+    let u = f.next_unit().unwrap().unwrap();
+    let UnitOutcome::DeadLetter(reason) = b.add(&u, &src(), &mut batch) else {
+        panic!("dead letter")
+    };
+    assert!(
+        reason.contains("UTF-8") && reason.contains("offset 3"),
+        "{reason}"
+    );
+    let mut out = Vec::new();
+    DeadLetter {
+        src: &src(),
+        offset: u.offset,
+        len: u.len,
+        reason: &reason,
+        status: None,
+        error_type: None,
+        action: None,
+        data: u.bytes,
+    }
+    .write(&mut out);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["source"]["key"], "app/2026/11/21/x.gz");
+    assert_eq!(
+        crate::codec::decode_base64(v["base64"].as_str().unwrap().as_bytes()).unwrap(),
+        b"caf\xe9 au lait"
+    );
+
+    let long = "y".repeat(100);
+    let mut f = Framer::new(long.as_bytes(), 10);
+    let u = f.next_unit().unwrap().unwrap();
+    let UnitOutcome::DeadLetter(reason) = b.add(&u, &src(), &mut batch) else {
+        panic!("dead letter")
+    };
+    assert!(reason.contains("100 bytes"), "{reason}");
+    assert!(batch.is_empty());
+}
+
+#[test]
+fn index_templates() {
+    let mut out = String::new();
+    let t: IndexTemplate = "app-{log.group}-{log.stream}-%Y.%m.%d.%H".parse().unwrap();
+    t.render(
+        Some("//ECS//api__x"),
+        Some("a b"),
+        "2026-01-02T03:04:05Z",
+        &mut out,
+    );
+    assert_eq!(out, "app-ecs-api__x-a-b-2026.01.02.03");
+    let ds: IndexTemplate = "logs-app".parse().unwrap();
+    ds.render(None, None, "garbage", &mut out);
+    assert_eq!(out, "logs-app");
+    for (bad, why) in [
+        ("Logs", "not allowed"),
+        ("-x", "must not start"),
+        ("x-%Q", "unknown %Q"),
+        ("x-{group}", "unknown placeholder"),
+        ("", "empty"),
+        ("a b", "not allowed"),
+    ] {
+        let err = bad.parse::<IndexTemplate>().unwrap_err();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
+    // Long groups are cut to the 255-byte limit.
+    IndexTemplate::default().render(Some(&"g".repeat(400)), None, "2026-01-02T03", &mut out);
+    assert_eq!(out.len(), 255);
+}
+
+#[test]
+fn bulk_responses() {
+    let body = br#"{"took":3,"errors":true,"items":[
+        {"create":{"_index":"i","_id":"1","status":201}},
+        {"create":{"_index":"i","_id":"2","status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}},
+        {"create":{"_index":"i","_id":"3","status":429,"error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},
+        {"create":{"_index":"i","_id":"4","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [n]"}}},
+        {"create":{"_index":"i","_id":"5","status":503,"error":"unavailable"}}]}"#;
+    let got = parse_bulk_response(body, 5).unwrap();
+    assert_eq!(got[0], ItemOutcome::Created);
+    assert_eq!(got[1], ItemOutcome::Exists);
+    assert!(
+        matches!(&got[2], ItemOutcome::Retry { status: 429, reason } if reason.contains("queue full"))
+    );
+    assert_eq!(
+        got[3],
+        ItemOutcome::Rejected {
+            status: 400,
+            error_type: "mapper_parsing_exception".into(),
+            reason: "failed to parse field [n]".into()
+        }
+    );
+    assert!(matches!(&got[4], ItemOutcome::Retry { status: 503, .. }));
+    assert!(parse_bulk_response(body, 4)
+        .unwrap_err()
+        .contains("5 items for 4"));
+    assert!(parse_bulk_response(b"<html>", 1)
+        .unwrap_err()
+        .contains("unreadable"));
+}
+
+#[test]
+fn subsets_keep_entries_intact() {
+    let (batch, _) = build("a\nb\nc\n");
+    let sub = batch.subset(&[0, 2]);
+    assert_eq!(sub.len(), 2);
+    assert_eq!(sub.doc(&sub.items[1]), batch.doc(&batch.items[2]));
+    assert_eq!(sub.action(&sub.items[0]), batch.action(&batch.items[0]));
+    assert_eq!(sub.items[1].offset, 4);
+}
+
+proptest! {
+    /// Whatever the lines, every unit becomes exactly one bulk entry or one dead letter, every entry is a
+    /// valid action and a valid JSON object, and ids are unique.
+    #[test]
+    fn every_unit_is_accounted_for(lines in proptest::collection::vec("\\PC{0,30}", 0..30)) {
+        let input = lines.join("\n");
+        let mut f = Framer::new(input.as_bytes(), 1 << 16);
+        let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+        let mut batch = Batch::default();
+        let (mut units, mut dead) = (0, 0);
+        while let Some(u) = f.next_unit().unwrap() {
+            units += 1;
+            if let UnitOutcome::DeadLetter(_) = b.add(&u, &src(), &mut batch) {
+                dead += 1;
+            }
+        }
+        prop_assert_eq!(batch.len() + dead, units);
+        let mut ids = std::collections::BTreeSet::new();
+        for i in &batch.items {
+            let a: Value = serde_json::from_slice(batch.action(i)).unwrap();
+            let d: Value = serde_json::from_slice(batch.doc(i)).unwrap();
+            prop_assert!(d.is_object());
+            prop_assert!(ids.insert(a["create"]["_id"].as_str().unwrap().to_string()));
+        }
+    }
+}
