@@ -6,6 +6,8 @@ use logcore::filter::MessageFilter;
 use logcore::firehose::RESPONSE_LIMIT;
 use logcore::retry::Backoff;
 
+pub use logcore::env::{ConfigError, Env};
+
 use crate::render::{Documents, Render};
 
 /// One Firehose dynamic-partitioning key the transform can emit in `metadata.partitionKeys`.
@@ -99,14 +101,6 @@ impl<R: Render + Default> Default for Config<R> {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("configuration variable {name}={value:?} is invalid: {reason}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub value: String,
-    pub reason: String,
-}
-
 /// Environment variables read by [`Config::from_env`] for every transform (the SAM template sets these and
 /// the renderer's [`Render::ENV_VARS`]).
 pub const ENV_VARS: &[&str] = &[
@@ -117,70 +111,6 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_DECOMPRESSED_BYTES",
     "METRICS_NAMESPACE",
 ];
-
-/// Reads configuration variables, trimming them and treating empty as unset, with errors that name the
-/// variable.
-pub struct Env<'a> {
-    var: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl<'a> Env<'a> {
-    pub fn new(var: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Env { var }
-    }
-
-    /// The trimmed value, `None` when unset or blank.
-    pub fn get(&self, name: &str) -> Option<String> {
-        (self.var)(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// The value as set (not trimmed), `None` when unset or empty.
-    pub fn get_raw(&self, name: &str) -> Option<String> {
-        (self.var)(name).filter(|v| !v.is_empty())
-    }
-
-    pub fn err(&self, name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError {
-            name,
-            value: value.to_string(),
-            reason: reason.into(),
-        }
-    }
-
-    /// A whole number from `min` to `max`.
-    pub fn num(
-        &self,
-        name: &'static str,
-        min: usize,
-        max: usize,
-    ) -> Result<Option<usize>, ConfigError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(self.err(
-                    name,
-                    &v,
-                    format!("expected a whole number from {min} to {max}"),
-                )),
-            },
-        }
-    }
-
-    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), `default` when unset.
-    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(self.err(name, &v, "expected true or false")),
-            },
-        }
-    }
-}
 
 impl<R: Render + Default> Config<R> {
     /// Read the configuration through `var` (normally `std::env::var`): the renderer's variables (see

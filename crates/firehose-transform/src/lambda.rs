@@ -7,27 +7,12 @@ use logcore::firehose::TransformEvent;
 use crate::aws::AwsReingest;
 use crate::{deadline_from_epoch_ms, run_invocation, Config, Render};
 
-/// Keep glibc's malloc from growing the process: an invocation allocates and frees buffers of several
-/// megabytes (decompressed payloads, documents, the response), and glibc's adaptive mmap threshold then
-/// serves them from the heap, where fragmentation took a 3 MB batch from 25 MB to 139 MB of peak RSS in
-/// `logpipe bench`. A fixed threshold (which also disables the adaptation) keeps large buffers in mmap.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; it is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
+pub use logcore::runtime::tune_allocator;
 
 /// Serve Firehose transformation invocations with renderer `R` until the runtime stops.
 pub async fn serve<R: Render + Default>() -> Result<(), Error> {
     tune_allocator();
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_target(false)
-        .without_time()
-        .init();
+    logcore::runtime::init_json_logs();
     let cfg = Config::<R>::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
         tracing::error!(error = %e, "invalid configuration");
     })?;

@@ -13,7 +13,7 @@ pub mod lambda;
 pub mod render;
 pub mod sink;
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub use config::Config;
 pub use handler::{handle, Outcome, Summary};
@@ -23,11 +23,7 @@ pub use sink::{CallError, PutEntry, Reingest};
 
 /// Convert the Lambda deadline (milliseconds since the epoch) into an instant on the tokio clock.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
-    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    tokio::time::Instant::now() + remaining
+    tokio::time::Instant::now() + logcore::time::until_epoch_ms(deadline_ms)
 }
 
 /// Log one invocation's summary line: the common counts and the renderer's (`key = value` pairs).

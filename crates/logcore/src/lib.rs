@@ -11,12 +11,14 @@ pub mod codec;
 pub mod cwl;
 pub mod document;
 pub mod emf;
+pub mod env;
 pub mod filter;
 pub mod firehose;
 pub mod framing;
 pub mod gen;
 pub mod reingest;
 pub mod retry;
+pub mod runtime;
 pub mod s3event;
 pub mod time;
 

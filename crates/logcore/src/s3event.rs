@@ -74,6 +74,11 @@ pub enum Invocation {
 pub fn parse_invocation(event: &[u8]) -> Result<Invocation, EnvelopeError> {
     let v: Value = serde_json::from_slice(event)
         .map_err(|e| EnvelopeError::new(format!("event is not JSON: {e}")))?;
+    parse_invocation_value(&v)
+}
+
+/// Read the invocation event, already parsed as JSON (as the Lambda runtime hands it over).
+pub fn parse_invocation_value(v: &Value) -> Result<Invocation, EnvelopeError> {
     if let Some(records) = v.get("Records").and_then(Value::as_array) {
         let is_sqs = records
             .first()
@@ -103,7 +108,7 @@ pub fn parse_invocation(event: &[u8]) -> Result<Invocation, EnvelopeError> {
             return Ok(Invocation::Sqs(out));
         }
     }
-    parse_value(&v, 0).map(Invocation::Direct)
+    parse_value(v, 0).map(Invocation::Direct)
 }
 
 /// A notification given as JSON text (an SQS body, an SNS message).

@@ -164,6 +164,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Time left until `deadline_ms` (milliseconds since the epoch, as the Lambda context gives the deadline);
+/// zero once it has passed.
+pub fn until_epoch_ms(deadline_ms: u64) -> std::time::Duration {
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,339 @@
+//! The real I/O: S3 through the AWS SDK, `_bulk` over HTTPS (rustls) with SigV4, basic auth or an API key.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use logcore::s3event::ObjectRef;
+
+use crate::config::{Auth, Config};
+use crate::{Opened, Reply, Search, Store, StoreError, TransportError};
+
+/// S3 through the SDK.
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Store {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        let mut b = aws_sdk_s3::config::Builder::from(sdk);
+        // Local S3 stand-ins (moto) serve buckets by path, not by host name.
+        if std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        {
+            b = b.force_path_style(true);
+        }
+        S3Store {
+            client: aws_sdk_s3::Client::from_conf(b.build()),
+        }
+    }
+}
+
+impl Store for S3Store {
+    async fn get(&self, obj: &ObjectRef) -> Result<Opened, StoreError> {
+        let mut req = self.client.get_object().bucket(&obj.bucket).key(&obj.key);
+        if let Some(v) = &obj.version_id {
+            req = req.version_id(v);
+        }
+        let out = req.send().await.map_err(|e| {
+            let code = e.code().unwrap_or("");
+            if matches!(code, "NoSuchKey" | "NoSuchVersion") {
+                StoreError::NotFound
+            } else {
+                StoreError::Other(format!(
+                    "GetObject s3://{}/{}: {}",
+                    obj.bucket,
+                    obj.key,
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            }
+        })?;
+        let last_modified = out
+            .last_modified()
+            .and_then(|t| t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok());
+        Ok(Opened {
+            last_modified,
+            etag: out.e_tag().map(str::to_string),
+            version_id: out.version_id().map(str::to_string),
+            body: Box::pin(out.body.into_async_read()),
+        })
+    }
+
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/x-ndjson")
+            .body(body.into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Other(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))
+    }
+}
+
+/// How each request is authorised.
+enum Signer {
+    None,
+    SigV4 {
+        service: String,
+        region: String,
+        credentials: SharedCredentialsProvider,
+    },
+    /// A fixed `Authorization` header (basic auth or API key).
+    Header(reqwest::header::HeaderValue),
+}
+
+/// The `_bulk` endpoint over HTTP(S).
+pub struct HttpSearch {
+    client: reqwest::Client,
+    url: String,
+    signer: Signer,
+}
+
+impl HttpSearch {
+    /// Build the client once, at cold start: reads the secret when the configuration names one.
+    pub async fn new(cfg: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, String> {
+        let signer = match &cfg.auth {
+            Auth::None => Signer::None,
+            Auth::SigV4 { service } => Signer::SigV4 {
+                service: service.clone(),
+                region: cfg.region.clone().ok_or("SigV4 needs AWS_REGION")?,
+                credentials: sdk
+                    .credentials_provider()
+                    .ok_or("SigV4 needs AWS credentials, and none are configured")?,
+            },
+            Auth::Secret { arn } => {
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                let out = client
+                    .get_secret_value()
+                    .secret_id(arn)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "reading secret {arn}: {}",
+                            aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                        )
+                    })?;
+                let text = out
+                    .secret_string()
+                    .ok_or_else(|| format!("secret {arn} has no SecretString"))?;
+                Signer::Header(auth_header(text).map_err(|e| format!("secret {arn}: {e}"))?)
+            }
+        };
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(cfg.in_flight.max(1))
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(HttpSearch {
+            client,
+            url: format!("{}/_bulk", cfg.search_url),
+            signer,
+        })
+    }
+}
+
+/// The `Authorization` header from a secret: `{"username":…,"password":…}` (basic auth) or
+/// `{"api_key":…}` (an encoded Elastic API key; with `"id"`, the raw key, encoded here).
+pub fn auth_header(secret: &str) -> Result<reqwest::header::HeaderValue, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(secret).map_err(|_| "the secret is not JSON".to_string())?;
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str());
+    let value = match (s("username"), s("password"), s("api_key"), s("id")) {
+        (Some(u), Some(p), _, _) => format!(
+            "Basic {}",
+            base64_simd::STANDARD.encode_to_string(format!("{u}:{p}"))
+        ),
+        (_, _, Some(key), Some(id)) => format!(
+            "ApiKey {}",
+            base64_simd::STANDARD.encode_to_string(format!("{id}:{key}"))
+        ),
+        (_, _, Some(key), None) => format!("ApiKey {key}"),
+        _ => {
+            return Err(
+                "expected JSON with username and password, or api_key (and optionally id)".into(),
+            )
+        }
+    };
+    let mut h = reqwest::header::HeaderValue::from_str(&value)
+        .map_err(|_| "the credentials hold characters not allowed in a header".to_string())?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
+impl Search for HttpSearch {
+    async fn bulk(&self, body: Vec<u8>, gzip: bool) -> Result<Reply, TransportError> {
+        let mut headers = vec![("content-type", "application/x-ndjson".to_string())];
+        if gzip {
+            headers.push(("content-encoding", "gzip".to_string()));
+        }
+        let mut req = self.client.post(&self.url);
+        match &self.signer {
+            Signer::None => {}
+            Signer::Header(h) => req = req.header(reqwest::header::AUTHORIZATION, h.clone()),
+            Signer::SigV4 {
+                service,
+                region,
+                credentials,
+            } => {
+                for (k, v) in
+                    sigv4_headers(&self.url, &headers, &body, service, region, credentials)
+                        .await
+                        .map_err(TransportError)?
+                {
+                    req = req.header(k, v);
+                }
+            }
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| TransportError(describe(&e)))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| TransportError(describe(&e)))?
+            .to_vec();
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
+        })
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut s = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(&format!(": {inner}"));
+        src = inner.source();
+    }
+    s
+}
+
+/// The SigV4 headers for a `_bulk` POST (`x-amz-content-sha256` included, which Serverless requires).
+async fn sigv4_headers(
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    service: &str,
+    region: &str,
+    credentials: &SharedCredentialsProvider,
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::http_request::{
+        sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+    };
+    let creds = credentials
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("AWS credentials: {e}"))?;
+    let identity = creds.into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| format!("SigV4 parameters: {e}"))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().map(|(k, v)| (*k, v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| format!("SigV4 request: {e}"))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| format!("SigV4 signing: {e}"))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_headers_from_secrets() {
+        let h = auth_header(r#"{"username":"elastic","password":"p:w"}"#).unwrap();
+        assert_eq!(h.to_str().unwrap(), "Basic ZWxhc3RpYzpwOnc=");
+        assert!(h.is_sensitive());
+        let h = auth_header(r#"{"id":"VuaCfGcBCdbkQm-e5aOx","api_key":"ui2lp2axTNmsyakw9tvNnw"}"#)
+            .unwrap();
+        assert_eq!(
+            h.to_str().unwrap(),
+            "ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
+        );
+        assert_eq!(
+            auth_header(r#"{"api_key":"abc=="}"#)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "ApiKey abc=="
+        );
+        assert!(auth_header("hunter2").unwrap_err().contains("not JSON"));
+        assert!(auth_header(r#"{"user":"x"}"#)
+            .unwrap_err()
+            .contains("username and password"));
+    }
+
+    #[tokio::test]
+    async fn sigv4_signs_with_content_hash() {
+        let creds =
+            aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let provider = SharedCredentialsProvider::new(creds);
+        let h = sigv4_headers(
+            "https://search-x.eu-west-1.es.amazonaws.com/_bulk",
+            &[("content-type", "application/x-ndjson".into())],
+            b"{}\n",
+            "es",
+            "eu-west-1",
+            &provider,
+        )
+        .await
+        .unwrap();
+        let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let auth = get("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
+        assert!(auth.contains("/eu-west-1/es/aws4_request"), "{auth}");
+        assert!(auth.contains("x-amz-content-sha256"), "{auth}");
+        // SHA-256 of "{}\n".
+        assert_eq!(
+            get("x-amz-content-sha256"),
+            Some("ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356")
+        );
+        assert!(get("x-amz-date").is_some());
+    }
+}

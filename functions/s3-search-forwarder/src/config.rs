@@ -1,0 +1,312 @@
+//! The forwarder's settings, read once from environment variables at cold start.
+
+use std::time::Duration;
+
+use logcore::bulk::IndexTemplate;
+use logcore::document::JsonLimits;
+use logcore::env::{ConfigError, Env};
+use logcore::retry::Backoff;
+
+/// How requests to the search engine are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// AWS SigV4 with the function's role: `es` (OpenSearch Service) or `aoss` (Serverless).
+    SigV4 {
+        service: String,
+    },
+    /// Basic auth or an Elastic API key, read from this Secrets Manager secret at cold start: JSON with
+    /// `username` and `password`, or `api_key` (the encoded key, or with `id` the raw one).
+    Secret {
+        arn: String,
+    },
+}
+
+/// Every setting of the forwarder. See the README for the variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL of the cluster, e.g. `https://search-logs-abc.eu-west-1.es.amazonaws.com`.
+    pub search_url: String,
+    pub auth: Auth,
+    pub region: Option<String>,
+    pub index: IndexTemplate,
+    pub json: JsonLimits,
+    /// A bulk request is sent once it holds this many bytes …
+    pub bulk_max_bytes: usize,
+    /// … or this many documents.
+    pub bulk_max_actions: usize,
+    /// Bulk requests in flight per object.
+    pub in_flight: usize,
+    pub gzip: bool,
+    pub gzip_level: u32,
+    pub request_timeout: Duration,
+    pub backoff: Backoff,
+    /// Longest unit (document or line) indexed; longer ones are dead-lettered with their start.
+    pub max_doc_bytes: usize,
+    /// Decompression cap per object (bomb guard).
+    pub max_object_bytes: u64,
+    /// Dead letters go to this bucket (default: the object's own bucket) under this prefix.
+    pub dead_letter_bucket: Option<String>,
+    pub dead_letter_prefix: String,
+    /// Dead-letter records are written in objects of about this size.
+    pub dead_letter_chunk: usize,
+    /// Time kept free before the Lambda deadline to report.
+    pub deadline_margin: Duration,
+    pub metrics_namespace: String,
+    pub function_name: String,
+}
+
+/// Variables [`Config::from_env`] reads (the SAM template test checks it sets no others).
+pub const ENV_VARS: &[&str] = &[
+    "SEARCH_URL",
+    "SEARCH_AUTH",
+    "SEARCH_SECRET_ARN",
+    "INDEX",
+    "JSON_MAX_DEPTH",
+    "JSON_MAX_KEYS",
+    "BULK_MAX_BYTES",
+    "BULK_MAX_ACTIONS",
+    "BULK_IN_FLIGHT",
+    "BULK_GZIP",
+    "REQUEST_TIMEOUT_MS",
+    "MAX_ATTEMPTS",
+    "MAX_DOC_BYTES",
+    "MAX_OBJECT_BYTES",
+    "DEAD_LETTER_BUCKET",
+    "DEAD_LETTER_PREFIX",
+    "DEADLINE_MARGIN_MS",
+    "METRICS_NAMESPACE",
+];
+
+impl Config {
+    /// Defaults for everything but the URL.
+    pub fn new(search_url: &str) -> Self {
+        Config {
+            search_url: search_url.trim_end_matches('/').to_string(),
+            auth: Auth::None,
+            region: None,
+            index: IndexTemplate::default(),
+            json: JsonLimits::default(),
+            bulk_max_bytes: 5_000_000,
+            bulk_max_actions: 1_000,
+            in_flight: 3,
+            gzip: true,
+            gzip_level: 1,
+            request_timeout: Duration::from_secs(30),
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                max_delay: Duration::from_secs(10),
+                max_attempts: 10,
+            },
+            max_doc_bytes: 2 << 20,
+            max_object_bytes: 64 << 30,
+            dead_letter_bucket: None,
+            dead_letter_prefix: "failed/".into(),
+            dead_letter_chunk: 4 << 20,
+            deadline_margin: Duration::from_secs(3),
+            metrics_namespace: "logpipe".into(),
+            function_name: "s3-search-forwarder".into(),
+        }
+    }
+
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&var);
+        let url = env.get("SEARCH_URL").ok_or_else(|| {
+            env.err(
+                "SEARCH_URL",
+                "",
+                "required: the cluster's base URL (https://…)",
+            )
+        })?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(env.err("SEARCH_URL", &url, "expected an https:// (or http://) URL"));
+        }
+        let mut cfg = Config::new(&url);
+        cfg.region = env.get("AWS_REGION");
+        let host = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        cfg.auth = match env
+            .get("SEARCH_AUTH")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            Some(a) if a == "none" => Auth::None,
+            Some(a) if a == "sigv4" || a == "es" || a == "aoss" => Auth::SigV4 {
+                service: if a == "aoss" || host.ends_with(".aoss.amazonaws.com") {
+                    "aoss".into()
+                } else {
+                    "es".into()
+                },
+            },
+            Some(a) if a == "secret" => match env.get("SEARCH_SECRET_ARN") {
+                Some(arn) => Auth::Secret { arn },
+                None => {
+                    return Err(env.err(
+                        "SEARCH_SECRET_ARN",
+                        "",
+                        "required with SEARCH_AUTH=secret",
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(env.err(
+                    "SEARCH_AUTH",
+                    &other,
+                    "expected sigv4, aoss, secret or none",
+                ))
+            }
+            None => match env.get("SEARCH_SECRET_ARN") {
+                Some(arn) => Auth::Secret { arn },
+                None if host.ends_with(".aoss.amazonaws.com") => Auth::SigV4 {
+                    service: "aoss".into(),
+                },
+                None if host.ends_with(".es.amazonaws.com") => Auth::SigV4 {
+                    service: "es".into(),
+                },
+                None => Auth::None,
+            },
+        };
+        if matches!(cfg.auth, Auth::SigV4 { .. }) && cfg.region.is_none() {
+            return Err(env.err("AWS_REGION", "", "SigV4 signing needs the region"));
+        }
+        if let Some(t) = env.get("INDEX") {
+            cfg.index = t.parse().map_err(|e: String| env.err("INDEX", &t, e))?;
+        }
+        if let Some(n) = env.num("JSON_MAX_DEPTH", 1, 20)? {
+            cfg.json.max_depth = n;
+        }
+        if let Some(n) = env.num("JSON_MAX_KEYS", 1, 10_000)? {
+            cfg.json.max_keys = n;
+        }
+        if let Some(n) = env.num("BULK_MAX_BYTES", 1_000, 100_000_000)? {
+            cfg.bulk_max_bytes = n;
+        }
+        if let Some(n) = env.num("BULK_MAX_ACTIONS", 1, 100_000)? {
+            cfg.bulk_max_actions = n;
+        }
+        if let Some(n) = env.num("BULK_IN_FLIGHT", 1, 32)? {
+            cfg.in_flight = n;
+        }
+        cfg.gzip = env.flag("BULK_GZIP", true)?;
+        if let Some(n) = env.num("REQUEST_TIMEOUT_MS", 100, 900_000)? {
+            cfg.request_timeout = Duration::from_millis(n as u64);
+        }
+        if let Some(n) = env.num("MAX_ATTEMPTS", 1, 100)? {
+            cfg.backoff.max_attempts = n as u32;
+        }
+        if let Some(n) = env.num("MAX_DOC_BYTES", 1_024, 100_000_000)? {
+            cfg.max_doc_bytes = n;
+        }
+        if let Some(n) = env.num("MAX_OBJECT_BYTES", 1_024, usize::MAX)? {
+            cfg.max_object_bytes = n as u64;
+        }
+        cfg.dead_letter_bucket = env.get("DEAD_LETTER_BUCKET");
+        if let Some(p) = env.get("DEAD_LETTER_PREFIX") {
+            cfg.dead_letter_prefix = p;
+        }
+        if let Some(n) = env.num("DEADLINE_MARGIN_MS", 0, 600_000)? {
+            cfg.deadline_margin = Duration::from_millis(n as u64);
+        }
+        if let Some(ns) = env.get("METRICS_NAMESPACE") {
+            cfg.metrics_namespace = ns;
+        }
+        if let Some(f) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
+            cfg.function_name = f;
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn auth_from_host_and_settings() {
+        let c = from(&[
+            ("SEARCH_URL", "https://search-x.eu-west-1.es.amazonaws.com/"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            Auth::SigV4 {
+                service: "es".into()
+            }
+        );
+        assert_eq!(c.search_url, "https://search-x.eu-west-1.es.amazonaws.com");
+        let c = from(&[
+            ("SEARCH_URL", "https://abc.eu-west-1.aoss.amazonaws.com"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            Auth::SigV4 {
+                service: "aoss".into()
+            }
+        );
+        let c = from(&[
+            ("SEARCH_URL", "https://elastic.example.com:9243"),
+            (
+                "SEARCH_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:es",
+            ),
+        ])
+        .unwrap();
+        assert!(matches!(c.auth, Auth::Secret { .. }));
+        let c = from(&[("SEARCH_URL", "http://127.0.0.1:9200")]).unwrap();
+        assert_eq!(c.auth, Auth::None);
+        assert_eq!(
+            (c.bulk_max_bytes, c.bulk_max_actions, c.gzip),
+            (5_000_000, 1_000, true)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        for (vars, want) in [
+            (vec![], "SEARCH_URL"),
+            (vec![("SEARCH_URL", "ftp://x")], "https://"),
+            (
+                vec![("SEARCH_URL", "https://x.es.amazonaws.com")],
+                "AWS_REGION",
+            ),
+            (
+                vec![("SEARCH_URL", "http://x"), ("SEARCH_AUTH", "kerberos")],
+                "SEARCH_AUTH",
+            ),
+            (
+                vec![("SEARCH_URL", "http://x"), ("SEARCH_AUTH", "secret")],
+                "SEARCH_SECRET_ARN",
+            ),
+            (vec![("SEARCH_URL", "http://x"), ("INDEX", "Logs")], "INDEX"),
+            (
+                vec![("SEARCH_URL", "http://x"), ("BULK_MAX_ACTIONS", "0")],
+                "BULK_MAX_ACTIONS",
+            ),
+            (
+                vec![("SEARCH_URL", "http://x"), ("BULK_GZIP", "maybe")],
+                "BULK_GZIP",
+            ),
+        ] {
+            let err = from(&vars).unwrap_err().to_string();
+            assert!(err.contains(want), "{vars:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! One object, from S3 body to `_bulk` requests.
+//!
+//! A blocking thread reads the object (decompression, framing, documents, bulk bodies and their gzip) and
+//! hands finished batches to the async side through a channel of `in_flight` places, so memory is bounded
+//! by `in_flight` batches whatever the object's size. The async side keeps up to `in_flight` requests
+//! running and retries what the engine did not take. Dead letters are written to S3 as they come, under
+//! keys derived from the object and the offsets they hold, so a redelivered object writes the same keys.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use logcore::bulk::{
+    parse_bulk_response, Batch, DeadLetter, DocBuilder, ItemOutcome, Source, UnitOutcome,
+};
+use logcore::framing::{decoder, Framer};
+use logcore::s3event::ObjectRef;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::{Config, Opened, Search, Store, StoreError};
+
+/// What happened to one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectReport {
+    /// Units (documents or lines) read.
+    pub units: u64,
+    pub blank_lines: u64,
+    /// Created by this delivery.
+    pub indexed: u64,
+    /// Answered 409: indexed by an earlier delivery.
+    pub already_indexed: u64,
+    /// Written to the dead-letter prefix (units that cannot be indexed, documents the engine refused).
+    pub dead_lettered: u64,
+    pub bulk_requests: u64,
+    pub bulk_retries: u64,
+    pub bytes_decompressed: u64,
+    /// The object no longer exists (nothing to index).
+    pub missing: bool,
+    /// The object was skipped: it is one of our own dead-letter objects.
+    pub skipped: bool,
+    /// Why the object is not fully indexed; it must be delivered again.
+    pub error: Option<String>,
+}
+
+enum Msg {
+    Batch(Batch, Option<Vec<u8>>),
+    /// Dead-letter NDJSON, its first offset and its record count.
+    Dead(Vec<u8>, u64, u64),
+}
+
+/// What the reading side found.
+#[derive(Default)]
+struct ReadEnd {
+    units: u64,
+    blank_lines: u64,
+    bytes: u64,
+    error: Option<String>,
+}
+
+/// Forward one object. Never panics on input; every outcome is in the report.
+pub async fn forward_object<S: Store, E: Search>(
+    cfg: &Config,
+    store: &Arc<S>,
+    search: &Arc<E>,
+    obj: &ObjectRef,
+    deadline: Instant,
+) -> ObjectReport {
+    let mut report = ObjectReport::default();
+    let dl_bucket = cfg
+        .dead_letter_bucket
+        .as_deref()
+        .unwrap_or(&obj.bucket)
+        .to_string();
+    if dl_bucket == obj.bucket && obj.key.starts_with(&cfg.dead_letter_prefix) {
+        report.skipped = true;
+        return report;
+    }
+    let opened: Opened = match store.get(obj).await {
+        Ok(o) => o,
+        Err(StoreError::NotFound) => {
+            report.missing = true;
+            return report;
+        }
+        Err(StoreError::Other(e)) => {
+            report.error = Some(format!("reading the object: {e}"));
+            return report;
+        }
+    };
+    let version = opened
+        .version_id
+        .clone()
+        .or_else(|| obj.version_id.clone())
+        .or_else(|| opened.etag.clone())
+        .or_else(|| obj.etag.clone())
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
+    let ts = opened
+        .last_modified
+        .clone()
+        .or_else(|| obj.event_time.clone())
+        .unwrap_or_default();
+    let src = Arc::new(Source::new(&obj.bucket, &obj.key, &version, &ts));
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
+    let reader = {
+        let cfg = cfg.clone();
+        let src = Arc::clone(&src);
+        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx))
+    };
+
+    let mut inflight = FuturesUnordered::new();
+    let mut open = true;
+    let mut error: Option<String> = None;
+    loop {
+        tokio::select! {
+            msg = rx.recv(), if open && inflight.len() < cfg.in_flight.max(1) && error.is_none() => match msg {
+                None => open = false,
+                Some(Msg::Batch(batch, gz)) => inflight.push(send_batch(cfg, search.as_ref(), &src, batch, gz, deadline)),
+                Some(Msg::Dead(lines, first, n)) => {
+                    match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, first, "unreadable", lines).await {
+                        Ok(()) => report.dead_lettered += n,
+                        Err(e) => { error.get_or_insert(e); }
+                    }
+                }
+            },
+            Some(r) = inflight.next() => {
+                let r: BatchResult = r;
+                report.indexed += r.indexed;
+                report.already_indexed += r.already_indexed;
+                report.bulk_requests += r.requests;
+                report.bulk_retries += r.retries;
+                if !r.dead.is_empty() {
+                    match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
+                        Ok(()) => report.dead_lettered += r.dead_count,
+                        Err(e) => { error.get_or_insert(e); }
+                    }
+                }
+                if let Some(e) = r.error {
+                    error.get_or_insert(e);
+                }
+            },
+            else => break,
+        }
+        if error.is_some() && inflight.is_empty() {
+            break;
+        }
+    }
+    // Stop the reader (its sends fail once the receiver is gone) and collect what it saw.
+    drop(rx);
+    match reader.await {
+        Ok(end) => {
+            report.units = end.units;
+            report.blank_lines = end.blank_lines;
+            report.bytes_decompressed = end.bytes;
+            if let Some(e) = end.error {
+                error.get_or_insert(e);
+            }
+        }
+        Err(e) => {
+            error.get_or_insert(format!("reader thread failed: {e}"));
+        }
+    }
+    report.error = error;
+    report
+}
+
+/// The blocking side: read, frame, build, batch, compress.
+fn read_object(
+    cfg: &Config,
+    src: &Source,
+    body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    tx: mpsc::Sender<Msg>,
+) -> ReadEnd {
+    let mut end = ReadEnd::default();
+    let bridge = tokio_util::io::SyncIoBridge::new(body);
+    let dec = match decoder(bridge, cfg.max_object_bytes) {
+        Ok((_, d)) => d,
+        Err(e) => {
+            end.error = Some(format!("reading the object: {e}"));
+            return end;
+        }
+    };
+    let mut framer = Framer::new(dec, cfg.max_doc_bytes);
+    let mut builder = DocBuilder::new(cfg.index.clone(), cfg.json);
+    let new_batch = || Batch::with_capacity(cfg.bulk_max_bytes + 64 * 1024);
+    let mut batch = new_batch();
+    let mut dead = Vec::new();
+    let (mut dead_first, mut dead_count) = (0u64, 0u64);
+    let send_batch = |batch: Batch| -> bool {
+        let gz = cfg
+            .gzip
+            .then(|| logcore::codec::gzip(&batch.body, cfg.gzip_level));
+        tx.blocking_send(Msg::Batch(batch, gz)).is_ok()
+    };
+    loop {
+        let unit = match framer.next_unit() {
+            Ok(Some(u)) => u,
+            Ok(None) => break,
+            Err(e) if is_corrupt(&e) => {
+                // The data itself is broken: no delivery will read further. Record where and why.
+                let offset = framer.offset();
+                let reason = format!("object unreadable from decompressed offset {offset}: {e}");
+                if dead.is_empty() {
+                    dead_first = offset;
+                }
+                DeadLetter {
+                    src,
+                    offset,
+                    len: 0,
+                    reason: &reason,
+                    status: None,
+                    error_type: None,
+                    action: None,
+                    data: b"",
+                }
+                .write(&mut dead);
+                dead_count += 1;
+                break;
+            }
+            Err(e) => {
+                end.error = Some(format!(
+                    "reading the object at decompressed offset {}: {e}",
+                    framer.offset()
+                ));
+                break;
+            }
+        };
+        end.units += 1;
+        if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
+            if dead.is_empty() {
+                dead_first = unit.offset;
+            }
+            DeadLetter {
+                src,
+                offset: unit.offset,
+                len: unit.len,
+                reason: &reason,
+                status: None,
+                error_type: None,
+                action: None,
+                data: unit.bytes,
+            }
+            .write(&mut dead);
+            dead_count += 1;
+            if dead.len() >= cfg.dead_letter_chunk {
+                if tx
+                    .blocking_send(Msg::Dead(std::mem::take(&mut dead), dead_first, dead_count))
+                    .is_err()
+                {
+                    break;
+                }
+                dead_count = 0;
+            }
+        }
+        if (batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions)
+            && !send_batch(std::mem::replace(&mut batch, new_batch()))
+        {
+            break;
+        }
+    }
+    end.blank_lines = framer.blank_lines;
+    end.bytes = framer.offset();
+    if end.error.is_none() {
+        if !batch.is_empty() {
+            send_batch(batch);
+        }
+        if !dead.is_empty() {
+            let _ = tx.blocking_send(Msg::Dead(dead, dead_first, dead_count));
+        }
+    }
+    end
+}
+
+/// Errors in the data (not in reading it): corrupt compression, the decompression cap.
+fn is_corrupt(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+    )
+}
+
+#[derive(Default)]
+struct BatchResult {
+    indexed: u64,
+    already_indexed: u64,
+    requests: u64,
+    retries: u64,
+    first_offset: u64,
+    dead: Vec<u8>,
+    dead_count: u64,
+    error: Option<String>,
+}
+
+/// Send one batch until every item is created, already there, or refused for good (dead letter), or
+/// until attempts or time run out (then `error` says so and the object is delivered again).
+async fn send_batch<E: Search>(
+    cfg: &Config,
+    search: &E,
+    src: &Source,
+    batch: Batch,
+    gz: Option<Vec<u8>>,
+    deadline: Instant,
+) -> BatchResult {
+    let mut res = BatchResult {
+        first_offset: batch.items.first().map_or(0, |i| i.offset),
+        ..BatchResult::default()
+    };
+    let mut rng = fastrand::Rng::new();
+    // Batches still to send: a 413 splits one into halves.
+    let mut work = vec![(batch, gz)];
+    while let Some((mut cur, mut ready)) = work.pop() {
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            res.requests += 1;
+            res.retries += u64::from(attempts > 1);
+            let body = match ready.take() {
+                Some(b) => b,
+                None if cfg.gzip => logcore::codec::gzip(&cur.body, cfg.gzip_level),
+                None => cur.body.clone(),
+            };
+            let (retry, reason, retry_after) = match tokio::time::timeout(
+                cfg.request_timeout,
+                search.bulk(body, cfg.gzip),
+            )
+            .await
+            {
+                Err(_) => (
+                    (0..cur.len()).collect(),
+                    format!("no answer within {:?}", cfg.request_timeout),
+                    None,
+                ),
+                Ok(Err(e)) => ((0..cur.len()).collect(), e.0, None),
+                Ok(Ok(reply)) => match reply.status {
+                    200..=299 => match parse_bulk_response(&reply.body, cur.len()) {
+                        Err(e) => ((0..cur.len()).collect::<Vec<_>>(), e, None),
+                        Ok(outcomes) => {
+                            let mut retry = Vec::new();
+                            let mut reason = String::new();
+                            for (i, o) in outcomes.into_iter().enumerate() {
+                                match o {
+                                    ItemOutcome::Created => res.indexed += 1,
+                                    ItemOutcome::Exists => res.already_indexed += 1,
+                                    ItemOutcome::Retry { status, reason: r } => {
+                                        reason = format!("item status {status}: {r}");
+                                        retry.push(i);
+                                    }
+                                    ItemOutcome::Rejected {
+                                        status,
+                                        error_type,
+                                        reason,
+                                    } => {
+                                        dead_letter(
+                                            &mut res,
+                                            src,
+                                            &cur,
+                                            i,
+                                            status,
+                                            &error_type,
+                                            &reason,
+                                        );
+                                    }
+                                }
+                            }
+                            (retry, reason, None)
+                        }
+                    },
+                    413 if cur.len() > 1 => {
+                        let half = cur.len() / 2;
+                        let first: Vec<usize> = (0..half).collect();
+                        let second: Vec<usize> = (half..cur.len()).collect();
+                        work.push((cur.subset(&second), None));
+                        work.push((cur.subset(&first), None));
+                        break;
+                    }
+                    413 => {
+                        dead_letter(
+                            &mut res,
+                            src,
+                            &cur,
+                            0,
+                            413,
+                            "request_too_large",
+                            "the document alone exceeds the cluster's request size limit",
+                        );
+                        break;
+                    }
+                    408 | 429 | 500..=599 => (
+                        (0..cur.len()).collect(),
+                        format!("_bulk answered {}", reply.status),
+                        reply.retry_after,
+                    ),
+                    status => {
+                        // Authentication, authorization, a wrong URL: no retry will help, and the
+                        // documents are not at fault. Fail the object so it is delivered again.
+                        let undelivered: usize =
+                            cur.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                        res.error = Some(format!(
+                            "_bulk answered {status} ({}); {undelivered} documents not indexed",
+                            String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
+                        ));
+                        return res;
+                    }
+                },
+            };
+            if retry.is_empty() {
+                break;
+            }
+            let delay = cfg
+                .backoff
+                .delay(attempts, &mut rng)
+                .max(retry_after.unwrap_or(Duration::ZERO));
+            let remaining = deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_sub(cfg.deadline_margin);
+            if !cfg
+                .backoff
+                .may_retry(attempts, delay, cfg.request_timeout, remaining)
+            {
+                let undelivered: usize =
+                    retry.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                res.error = Some(format!(
+                    "{undelivered} documents not indexed after {attempts} attempts, last: {reason}"
+                ));
+                return res;
+            }
+            tokio::time::sleep(delay).await;
+            cur = cur.subset(&retry);
+        }
+    }
+    res
+}
+
+fn dead_letter(
+    res: &mut BatchResult,
+    src: &Source,
+    batch: &Batch,
+    i: usize,
+    status: u16,
+    error_type: &str,
+    reason: &str,
+) {
+    let item = &batch.items[i];
+    DeadLetter {
+        src,
+        offset: item.offset,
+        len: (batch.doc(item).len()) as u64,
+        reason,
+        status: Some(status),
+        error_type: Some(error_type),
+        action: Some(batch.action(item)),
+        data: batch.doc(item),
+    }
+    .write(&mut res.dead);
+    res.dead_count += 1;
+}
+
+/// Write dead-letter records under a key made of the object and the first offset they hold.
+async fn put_dead_letters<S: Store>(
+    cfg: &Config,
+    store: &S,
+    bucket: &str,
+    src: &Source,
+    first_offset: u64,
+    kind: &str,
+    lines: Vec<u8>,
+) -> Result<(), String> {
+    let key = dead_letter_key(&cfg.dead_letter_prefix, src, first_offset, kind);
+    store
+        .put(bucket, &key, lines)
+        .await
+        .map_err(|e| format!("writing dead letters to s3://{bucket}/{key}: {e}"))
+}
+
+/// `{prefix}{bucket}/{key}/{version}/{offset:020}-{kind}.ndjson`, or with a hash of the object for keys
+/// that would pass S3's 1,024-byte limit.
+pub fn dead_letter_key(prefix: &str, src: &Source, first_offset: u64, kind: &str) -> String {
+    let version: String = src
+        .version
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let version = if version.is_empty() {
+        "unversioned".to_string()
+    } else {
+        version
+    };
+    let key = format!(
+        "{prefix}{}/{}/{version}/{first_offset:020}-{kind}.ndjson",
+        src.bucket, src.key
+    );
+    if key.len() <= 1024 {
+        key
+    } else {
+        format!(
+            "{prefix}{}/{}/{first_offset:020}-{kind}.ndjson",
+            src.bucket,
+            src.derived_id(u64::MAX)
+        )
+    }
+}

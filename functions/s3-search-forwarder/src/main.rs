@@ -1,0 +1,33 @@
+//! Search forwarder Lambda: S3 object notifications (direct, SNS, SQS, EventBridge) to `_bulk` indexing.
+//! Wiring only: configuration and clients once at cold start, then the runtime loop.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use s3_search_forwarder::{handle, report, Config};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logcore::runtime::tune_allocator();
+    logcore::runtime::init_json_logs();
+    let cfg = Config::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+    })?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = Arc::new(S3Store::new(&sdk));
+    let search = Arc::new(HttpSearch::new(&cfg, &sdk).await.inspect_err(|e| {
+        tracing::error!(error = %e, "cannot set up the search client");
+    })?);
+    let (cfg, store, search) = (&cfg, &store, &search);
+    lambda_runtime::run(service_fn(
+        move |ev: LambdaEvent<serde_json::Value>| async move {
+            let deadline =
+                tokio::time::Instant::now() + logcore::time::until_epoch_ms(ev.context.deadline);
+            let (result, summary) = handle(cfg, store, search, &ev.payload, deadline).await;
+            report(cfg, &ev.context.request_id, &summary);
+            result.map_err(Error::from)
+        },
+    ))
+    .await
+}
