@@ -286,3 +286,6 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         )
     );
 }
+
+#[cfg(test)]
+mod tests;

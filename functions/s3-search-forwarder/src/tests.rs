@@ -1,0 +1,429 @@
+//! The handler against in-memory S3 and a scripted `_bulk` endpoint that keeps an index and injects faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use logcore::s3event::ObjectRef;
+use serde_json::{json, Value};
+
+use super::*;
+
+#[derive(Default)]
+struct MemStore {
+    objects: Mutex<HashMap<(String, String), Vec<u8>>>,
+    /// Fail this many GetObject calls.
+    get_failures: Mutex<u32>,
+}
+
+impl MemStore {
+    fn put_sync(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        self.objects
+            .lock()
+            .unwrap()
+            .insert((bucket.into(), key.into()), body);
+    }
+    /// Dead-letter records under `prefix`.
+    fn dead_letters(&self, prefix: &str) -> Vec<Value> {
+        let objects = self.objects.lock().unwrap();
+        let mut keys: Vec<_> = objects
+            .keys()
+            .filter(|(_, k)| k.starts_with(prefix))
+            .collect();
+        keys.sort();
+        keys.iter()
+            .flat_map(|k| {
+                String::from_utf8(objects[*k].clone())
+                    .unwrap()
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect::<Vec<Value>>()
+            })
+            .collect()
+    }
+}
+
+impl Store for MemStore {
+    async fn get(&self, obj: &ObjectRef) -> Result<Opened, StoreError> {
+        {
+            let mut f = self.get_failures.lock().unwrap();
+            if *f > 0 {
+                *f -= 1;
+                return Err(StoreError::Other("SlowDown".into()));
+            }
+        }
+        let body = self
+            .objects
+            .lock()
+            .unwrap()
+            .get(&(obj.bucket.clone(), obj.key.clone()))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        Ok(Opened {
+            body: Box::pin(std::io::Cursor::new(body)),
+            last_modified: Some("2026-11-21T10:00:00Z".into()),
+            etag: Some("\"etag-1\"".into()),
+            version_id: None,
+        })
+    }
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        self.put_sync(bucket, key, body);
+        Ok(())
+    }
+}
+
+/// What the fake engine does to a request.
+#[derive(Debug, Clone, PartialEq)]
+enum Fault {
+    /// Answer the whole request with this status.
+    Status(u16),
+    /// Answer 429 to every other item (the rest are processed).
+    ItemStorm,
+    /// Take longer than the request timeout, without indexing anything.
+    Slow,
+    /// Reset the connection before answering, after indexing (the client cannot know).
+    ResetAfterIndexing,
+}
+
+#[derive(Default)]
+struct FakeSearch {
+    /// Indexed documents by (index, id).
+    index: Mutex<BTreeMap<(String, String), Value>>,
+    /// Faults for the next requests, in order.
+    faults: Mutex<Vec<Fault>>,
+    requests: Mutex<u64>,
+}
+
+impl FakeSearch {
+    fn with_faults(faults: Vec<Fault>) -> Self {
+        FakeSearch {
+            faults: Mutex::new(faults),
+            ..Default::default()
+        }
+    }
+    fn docs(&self) -> Vec<Value> {
+        self.index.lock().unwrap().values().cloned().collect()
+    }
+}
+
+impl Search for FakeSearch {
+    async fn bulk(&self, body: Vec<u8>, gzip: bool) -> Result<Reply, TransportError> {
+        *self.requests.lock().unwrap() += 1;
+        let fault = {
+            let mut f = self.faults.lock().unwrap();
+            (!f.is_empty()).then(|| f.remove(0))
+        };
+        let body = if gzip {
+            logcore::codec::gunzip_capped(&body, 1 << 30).expect("gzip body")
+        } else {
+            body
+        };
+        match &fault {
+            Some(Fault::Status(s)) => {
+                return Ok(Reply {
+                    status: *s,
+                    body: br#"{"error":"injected"}"#.to_vec(),
+                    retry_after: (*s == 429).then_some(Duration::from_millis(1)),
+                })
+            }
+            Some(Fault::Slow) => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            _ => {}
+        }
+        let text = String::from_utf8(body).expect("UTF-8 body");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() % 2, 0, "action and document lines pair up");
+        let mut items = Vec::new();
+        let mut index = self.index.lock().unwrap();
+        for (n, pair) in lines.chunks(2).enumerate() {
+            let action: Value = serde_json::from_str(pair[0]).expect("action JSON");
+            let doc: Value = serde_json::from_str(pair[1]).expect("document JSON");
+            let a = &action["create"];
+            let key = (
+                a["_index"].as_str().unwrap().to_string(),
+                a["_id"].as_str().unwrap().to_string(),
+            );
+            let status = if fault == Some(Fault::ItemStorm) && n % 2 == 0 {
+                429
+            } else if doc.to_string().contains("MAPPING-CONFLICT") {
+                400
+            } else if index.contains_key(&key) {
+                409
+            } else {
+                index.insert(key, doc);
+                201
+            };
+            let mut item = json!({"_index": a["_index"], "_id": a["_id"], "status": status});
+            if status == 400 {
+                item["error"] =
+                    json!({"type":"mapper_parsing_exception","reason":"failed to parse field [n]"});
+            }
+            items.push(json!({ "create": item }));
+        }
+        if fault == Some(Fault::ResetAfterIndexing) {
+            return Err(TransportError("connection reset by peer".into()));
+        }
+        Ok(Reply {
+            status: 200,
+            body: serde_json::to_vec(&json!({"took":1,"errors":true,"items":items})).unwrap(),
+            retry_after: None,
+        })
+    }
+}
+
+fn cfg() -> Config {
+    let mut c = Config::new("http://search.invalid");
+    c.bulk_max_actions = 7;
+    c.request_timeout = Duration::from_millis(200);
+    c.backoff.base = Duration::from_millis(1);
+    c.backoff.max_delay = Duration::from_millis(5);
+    c.deadline_margin = Duration::ZERO;
+    c
+}
+
+fn s3_event(keys: &[&str]) -> Value {
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put","eventTime":"2026-11-21T10:00:00.000Z",
+            "s3":{"bucket":{"name":"logs"},"object":{"key": k, "size": 1}}}))
+        .collect();
+    json!({ "Records": records })
+}
+
+/// 50 lines: documents from our transforms, foreign JSON, text, broken JSON, a mapping conflict, and a
+/// line that is not UTF-8; gzip in two members.
+fn object() -> (Vec<u8>, usize) {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for i in 0..50 {
+        let line = match i % 6 {
+            0 => format!(
+                r#"{{"@timestamp":"2026-11-21T09:00:{:02}.000Z","message":"m{i}","event":{{"id":"ev{i}"}},"log":{{"group":"/ecs/api"}}}}"#,
+                i % 60
+            ),
+            1 => format!(r#"{{"level":"info","n":{i}}}"#),
+            2 => format!("plain text line {i}"),
+            3 => format!("{{\"broken\": {i}"),
+            4 => format!(
+                r#"{{"@timestamp":"2026-11-21T09:00:00Z","message":"MAPPING-CONFLICT {i}"}}"#
+            ),
+            _ => format!(r#"{{"a":{i}}}{{"b":{i}}}"#),
+        };
+        lines.push(line.into_bytes());
+    }
+    lines.push(b"caf\xe9".to_vec());
+    // Units: the `{a}{b}` lines are two each.
+    let units = lines.len() + (0..50).filter(|i| i % 6 == 5).count();
+    let plain: Vec<u8> = lines.join(&b'\n');
+    let mut gz = logcore::codec::gzip(&plain[..plain.len() / 2], 6);
+    gz.extend(logcore::codec::gzip(&plain[plain.len() / 2..], 6));
+    (gz, units)
+}
+
+async fn run(
+    cfg: &Config,
+    store: &Arc<MemStore>,
+    search: &Arc<FakeSearch>,
+    event: &Value,
+) -> (Result<Response, InvocationError>, Summary) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    handle(cfg, store, search, event, deadline).await
+}
+
+/// Every unit is indexed once or dead-lettered once, whatever the faults, and a redelivery changes
+/// nothing.
+#[tokio::test]
+async fn every_line_indexed_or_dead_lettered_under_faults() {
+    let scenarios: Vec<(&str, Vec<Fault>)> = vec![
+        ("clean", vec![]),
+        ("429 storm", vec![Fault::Status(429); 6]),
+        ("503", vec![Fault::Status(503), Fault::Status(503)]),
+        ("item-level 429", vec![Fault::ItemStorm; 5]),
+        ("slow past the timeout", vec![Fault::Slow, Fault::Slow]),
+        (
+            "connection resets",
+            vec![Fault::ResetAfterIndexing, Fault::ResetAfterIndexing],
+        ),
+    ];
+    for (name, faults) in scenarios {
+        let store = Arc::new(MemStore::default());
+        let (obj, units) = object();
+        store.put_sync("logs", "app/x.gz", obj);
+        let search = Arc::new(FakeSearch::with_faults(faults));
+        let ev = s3_event(&["app/x.gz"]);
+        let (res, s) = run(&cfg(), &store, &search, &ev).await;
+        assert!(res.is_ok(), "{name}: {res:?}");
+        let dead = store.dead_letters("failed/");
+        let indexed = search.docs().len();
+        assert_eq!(s.units as usize, units, "{name}");
+        assert_eq!(
+            indexed + dead.len(),
+            units,
+            "{name}: {indexed} indexed + {} dead letters",
+            dead.len()
+        );
+        assert_eq!(s.dead_lettered as usize, dead.len(), "{name}");
+        assert_eq!((s.indexed + s.already_indexed) as usize, indexed, "{name}");
+        // Dead letters: the 8 mapping conflicts (with the engine's reason) and the non-UTF-8 line.
+        assert_eq!(dead.len(), 9, "{name}");
+        assert!(dead
+            .iter()
+            .any(|d| d["error_type"] == "mapper_parsing_exception" && d["status"] == 400));
+        assert!(dead
+            .iter()
+            .any(|d| d["reason"].as_str().unwrap().contains("UTF-8") && d["base64"].is_string()));
+
+        // A forced redelivery: nothing new is indexed or dead-lettered.
+        let keys_before = store.objects.lock().unwrap().len();
+        let (res, s2) = run(&cfg(), &store, &search, &ev).await;
+        assert!(res.is_ok(), "{name}: {res:?}");
+        assert_eq!(
+            search.docs().len(),
+            indexed,
+            "{name}: duplicates after redelivery"
+        );
+        assert_eq!(s2.indexed, 0, "{name}");
+        assert_eq!(s2.already_indexed as usize, indexed, "{name}");
+        assert_eq!(
+            store.objects.lock().unwrap().len(),
+            keys_before,
+            "{name}: same dead-letter keys"
+        );
+        assert_eq!(store.dead_letters("failed/").len(), dead.len(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn documents_as_indexed() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "app/x.gz", object().0);
+    let search = Arc::new(FakeSearch::default());
+    run(&cfg(), &store, &search, &s3_event(&["app/x.gz"]))
+        .await
+        .0
+        .unwrap();
+    let index = search.index.lock().unwrap();
+    let ours = &index[&("logs-ecs-api-2026.11.21".to_string(), "ev0".to_string())];
+    assert_eq!(ours["message"], "m0");
+    let wrapped = index
+        .values()
+        .find(|d| d["json"]["level"] == "info")
+        .expect("wrapped JSON");
+    assert_eq!(wrapped["@timestamp"], "2026-11-21T10:00:00Z");
+    assert_eq!(wrapped["log"]["file"]["path"], "s3://logs/app/x.gz");
+    assert!(index.values().any(|d| d["message"] == "plain text line 2"));
+    assert!(index.values().any(|d| d["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("not valid JSON"))));
+    assert!(index.values().any(|d| d["json"]["b"] == 5));
+}
+
+#[tokio::test]
+async fn deadline_fails_the_invocation_and_sqs_reports_the_message() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "a.gz", object().0);
+    store.put_sync("logs", "b.gz", object().0);
+    // Every request answers 503: attempts run out.
+    let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(503); 1000]));
+    let mut c = cfg();
+    c.backoff.max_attempts = 3;
+    let (res, s) = run(&c, &store, &search, &s3_event(&["a.gz"])).await;
+    let err = res.unwrap_err();
+    assert!(
+        err.first.contains("s3://logs/a.gz") && err.first.contains("503"),
+        "{err}"
+    );
+    assert_eq!(s.objects_failed, 1);
+
+    // SQS: only the message whose object failed comes back; an unreadable message too.
+    let ok_store = Arc::new(MemStore::default());
+    ok_store.put_sync("logs", "a.gz", object().0);
+    let sqs = json!({"Records":[
+        {"eventSource":"aws:sqs","messageId":"m1","body": s3_event(&["a.gz"]).to_string()},
+        {"eventSource":"aws:sqs","messageId":"m2","body": s3_event(&["gone.gz"]).to_string()},
+        {"eventSource":"aws:sqs","messageId":"m3","body": "{oops"}]});
+    let healthy = Arc::new(FakeSearch::default());
+    let (res, s) = run(&cfg(), &ok_store, &healthy, &sqs).await;
+    assert_eq!(
+        res.unwrap(),
+        Response::Sqs {
+            batch_item_failures: vec![ItemFailure {
+                item_identifier: "m3".into()
+            }]
+        }
+    );
+    // A missing object is not a failure (nothing to index), and is counted.
+    assert_eq!((s.objects_missing, s.messages_failed), (1, 1));
+
+    let failing = Arc::new(FakeSearch::with_faults(vec![Fault::Status(503); 1000]));
+    let (res, _) = run(&c, &ok_store, &failing, &sqs).await;
+    let Response::Sqs {
+        batch_item_failures,
+    } = res.unwrap()
+    else {
+        panic!("sqs")
+    };
+    let ids: Vec<_> = batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(ids, ["m1", "m3"]);
+}
+
+#[tokio::test]
+async fn auth_errors_fail_without_dead_letters_and_413_splits() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "a.gz", object().0);
+    let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    assert!(res.unwrap_err().first.contains("403"));
+    assert_eq!(s.dead_lettered, 0);
+    assert!(store.dead_letters("failed/").is_empty());
+
+    // 413 twice: the batch is split in halves, then quarters, and everything still arrives.
+    let store = Arc::new(MemStore::default());
+    let (obj, units) = object();
+    store.put_sync("logs", "a.gz", obj);
+    let search = Arc::new(FakeSearch::with_faults(vec![
+        Fault::Status(413),
+        Fault::Status(413),
+    ]));
+    let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    res.unwrap();
+    assert_eq!(
+        search.docs().len() + store.dead_letters("failed/").len(),
+        units
+    );
+}
+
+#[tokio::test]
+async fn own_dead_letters_and_read_errors() {
+    let store = Arc::new(MemStore::default());
+    let search = Arc::new(FakeSearch::default());
+    // Our own dead-letter objects are never indexed (no loop through the bucket notification).
+    store.put_sync("logs", "failed/x.ndjson", b"{\"reason\":\"x\"}\n".to_vec());
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["failed/x.ndjson"])).await;
+    res.unwrap();
+    assert_eq!((s.notifications_ignored, search.docs().len()), (1, 0));
+    // A GetObject error fails the object (delivered again); a corrupt object is dead-lettered from the
+    // point where it breaks.
+    *store.get_failures.lock().unwrap() = 1;
+    store.put_sync("logs", "a.gz", object().0);
+    assert!(run(&cfg(), &store, &search, &s3_event(&["a.gz"]))
+        .await
+        .0
+        .is_err());
+    let mut corrupt = logcore::codec::gzip(b"line one\nline two\n", 6);
+    let n = corrupt.len();
+    corrupt[n / 2] ^= 0xff;
+    corrupt.truncate(n - 3);
+    store.put_sync("logs", "bad.gz", corrupt);
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["bad.gz"])).await;
+    res.unwrap();
+    let dead = store.dead_letters("failed/logs/bad.gz");
+    assert_eq!(s.dead_lettered, 1);
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("unreadable"),
+        "{dead:?}"
+    );
+}
