@@ -15,16 +15,13 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        let mut b = aws_sdk_s3::config::Builder::from(sdk);
-        // Local S3 stand-ins (moto) serve buckets by path, not by host name.
-        if std::env::var_os("AWS_ENDPOINT_URL").is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
-        {
-            b = b.force_path_style(true);
-        }
+    /// `path_style`: address buckets by path (local S3 stand-ins such as moto), not by host name.
+    pub fn new(sdk: &aws_config::SdkConfig, path_style: bool) -> Self {
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build();
         S3Store {
-            client: aws_sdk_s3::Client::from_conf(b.build()),
+            client: aws_sdk_s3::Client::from_conf(conf),
         }
     }
 }
