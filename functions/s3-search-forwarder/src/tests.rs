@@ -148,11 +148,14 @@ impl Search for FakeSearch {
                 429
             } else if doc.to_string().contains("MAPPING-CONFLICT") {
                 400
-            } else if index.contains_key(&key) {
-                409
             } else {
-                index.insert(key, doc);
-                201
+                match index.entry(key) {
+                    std::collections::btree_map::Entry::Occupied(_) => 409,
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(doc);
+                        201
+                    }
+                }
             };
             let mut item = json!({"_index": a["_index"], "_id": a["_id"], "status": status});
             if status == 400 {

@@ -1,52 +1,6 @@
-//! Shared helpers of the integration tests: the moto endpoint and SDK configuration.
+//! Helpers of these integration tests: the shared ones (moto endpoint, SDK configuration, unique names)
+//! and the fault-injecting proxy.
 
 pub mod fault_proxy;
 
-use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
-
-/// The moto server's URL from `LOGPIPE_MOTO_URL` (set by `scripts/test.sh`, which starts moto).
-///
-/// Without it the test is skipped with a message, unless `LOGPIPE_REQUIRE_SERVICES=1` (as in CI), where a
-/// missing server is a failure.
-pub fn moto_url() -> Option<String> {
-    match std::env::var("LOGPIPE_MOTO_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        Some(u) => Some(u.trim_end_matches('/').to_string()),
-        None if std::env::var("LOGPIPE_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("LOGPIPE_MOTO_URL is not set but LOGPIPE_REQUIRE_SERVICES=1: run the tests with scripts/test.sh")
-        }
-        None => {
-            eprintln!("SKIPPED: LOGPIPE_MOTO_URL is not set; run scripts/test.sh to start moto and run this test");
-            None
-        }
-    }
-}
-
-pub const REGION: &str = "us-east-1";
-pub const ACCOUNT: &str = "123456789012";
-
-pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "logpipe-tests",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
-
-/// A name unique to this test run.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
-}
+pub use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};

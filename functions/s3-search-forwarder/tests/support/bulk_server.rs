@@ -160,11 +160,14 @@ fn index(st: &Mutex<State>, body: &[u8], storm: bool) -> Value {
             429
         } else if doc.to_string().contains("MAPPING-CONFLICT") {
             400
-        } else if s.index.contains_key(&key) {
-            409
         } else {
-            s.index.insert(key, doc);
-            201
+            match s.index.entry(key) {
+                std::collections::btree_map::Entry::Occupied(_) => 409,
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(doc);
+                    201
+                }
+            }
         };
         let mut item = json!({"_index": a["_index"], "_id": a["_id"], "status": status});
         if status == 400 {

@@ -1,47 +1,5 @@
-//! Shared helpers of the forwarder's integration tests.
+//! Helpers of the forwarder's integration tests: the shared ones and the fault-injecting `_bulk` server.
 
 pub mod bulk_server;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-
-/// The moto server's URL from `LOGPIPE_MOTO_URL` (set by `scripts/test.sh`, which starts moto). Without it
-/// the test is skipped with a message, unless `LOGPIPE_REQUIRE_SERVICES=1` (as in CI).
-pub fn moto_url() -> Option<String> {
-    match std::env::var("LOGPIPE_MOTO_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        Some(u) => Some(u.trim_end_matches('/').to_string()),
-        None if std::env::var("LOGPIPE_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("LOGPIPE_MOTO_URL is not set but LOGPIPE_REQUIRE_SERVICES=1: run the tests with scripts/test.sh")
-        }
-        None => {
-            eprintln!("SKIPPED: LOGPIPE_MOTO_URL is not set; run scripts/test.sh to start moto and run this test");
-            None
-        }
-    }
-}
-
-pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "logpipe-tests",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await
-}
-
-/// A name unique to this test run (S3 bucket names: lower case).
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
-}
+pub use test_support::{moto_url, sdk_config, unique};
