@@ -50,3 +50,49 @@ pub fn unique(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
+
+/// The documents a fake search engine holds, by `(_index, _id)`.
+pub type BulkIndex = std::collections::BTreeMap<(String, String), serde_json::Value>;
+
+/// What a fake `_bulk` endpoint does with a (decompressed) request body: each `create` is indexed (201),
+/// refused as already there (409), refused by the mapping when the document holds `MAPPING-CONFLICT`
+/// (400, `mapper_parsing_exception`), or, with `storm`, every other item is rejected with 429. Returns the
+/// response body. Panics on a body that is not action/document line pairs of JSON.
+pub fn index_bulk(index: &mut BulkIndex, body: &[u8], storm: bool) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let text = std::str::from_utf8(body).expect("UTF-8 body");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() % 2, 0, "action and document lines pair up");
+    let mut items = Vec::new();
+    for (n, pair) in lines.chunks(2).enumerate() {
+        let action: Value = serde_json::from_str(pair[0]).expect("action JSON");
+        let doc: Value = serde_json::from_str(pair[1]).expect("document JSON");
+        let a = &action["create"];
+        let key = (
+            a["_index"].as_str().expect("_index").to_string(),
+            a["_id"].as_str().expect("_id").to_string(),
+        );
+        let status = if storm && n % 2 == 0 {
+            429
+        } else if doc.to_string().contains("MAPPING-CONFLICT") {
+            400
+        } else {
+            match index.entry(key) {
+                std::collections::btree_map::Entry::Occupied(_) => 409,
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(doc);
+                    201
+                }
+            }
+        };
+        let mut item = json!({"_index": a["_index"], "_id": a["_id"], "status": status});
+        if status == 400 {
+            item["error"] =
+                json!({"type":"mapper_parsing_exception","reason":"failed to parse field [n]"});
+        } else if status == 429 {
+            item["error"] = json!({"type":"es_rejected_execution_exception","reason":"queue full"});
+        }
+        items.push(json!({ "create": item }));
+    }
+    json!({"took": 1, "errors": true, "items": items})
+}

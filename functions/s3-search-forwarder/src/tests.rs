@@ -1,6 +1,6 @@
 //! The handler against in-memory S3 and a scripted `_bulk` endpoint that keeps an index and injects faults.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,7 +88,7 @@ enum Fault {
 #[derive(Default)]
 struct FakeSearch {
     /// Indexed documents by (index, id).
-    index: Mutex<BTreeMap<(String, String), Value>>,
+    index: Mutex<test_support::BulkIndex>,
     /// Faults for the next requests, in order.
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<u64>,
@@ -131,45 +131,17 @@ impl Search for FakeSearch {
             }
             _ => {}
         }
-        let text = String::from_utf8(body).expect("UTF-8 body");
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len() % 2, 0, "action and document lines pair up");
-        let mut items = Vec::new();
-        let mut index = self.index.lock().unwrap();
-        for (n, pair) in lines.chunks(2).enumerate() {
-            let action: Value = serde_json::from_str(pair[0]).expect("action JSON");
-            let doc: Value = serde_json::from_str(pair[1]).expect("document JSON");
-            let a = &action["create"];
-            let key = (
-                a["_index"].as_str().unwrap().to_string(),
-                a["_id"].as_str().unwrap().to_string(),
-            );
-            let status = if fault == Some(Fault::ItemStorm) && n % 2 == 0 {
-                429
-            } else if doc.to_string().contains("MAPPING-CONFLICT") {
-                400
-            } else {
-                match index.entry(key) {
-                    std::collections::btree_map::Entry::Occupied(_) => 409,
-                    std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert(doc);
-                        201
-                    }
-                }
-            };
-            let mut item = json!({"_index": a["_index"], "_id": a["_id"], "status": status});
-            if status == 400 {
-                item["error"] =
-                    json!({"type":"mapper_parsing_exception","reason":"failed to parse field [n]"});
-            }
-            items.push(json!({ "create": item }));
-        }
+        let answer = test_support::index_bulk(
+            &mut self.index.lock().unwrap(),
+            &body,
+            fault == Some(Fault::ItemStorm),
+        );
         if fault == Some(Fault::ResetAfterIndexing) {
             return Err(TransportError("connection reset by peer".into()));
         }
         Ok(Reply {
             status: 200,
-            body: serde_json::to_vec(&json!({"took":1,"errors":true,"items":items})).unwrap(),
+            body: serde_json::to_vec(&answer).unwrap(),
             retry_after: None,
         })
     }

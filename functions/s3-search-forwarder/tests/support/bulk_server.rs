@@ -3,7 +3,6 @@
 //! answers slower than the client's timeout, and connections reset before any answer. It keeps an index
 //! (by `_index` and `_id`) so tests can count what arrived, and checks each request's framing.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +25,7 @@ pub enum Fault {
 
 #[derive(Default)]
 pub struct State {
-    pub index: BTreeMap<(String, String), Value>,
+    pub index: test_support::BulkIndex,
     pub faults: Vec<Fault>,
     pub requests: u64,
     /// Every request carried `Content-Type: application/x-ndjson` and, when gzip, `Content-Encoding: gzip`.
@@ -143,40 +142,5 @@ fn gunzip(gz: &[u8]) -> Vec<u8> {
 }
 
 fn index(st: &Mutex<State>, body: &[u8], storm: bool) -> Value {
-    let text = std::str::from_utf8(body).expect("UTF-8 body");
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len() % 2, 0, "action and document lines pair up");
-    let mut s = st.lock().unwrap();
-    let mut items = Vec::new();
-    for (n, pair) in lines.chunks(2).enumerate() {
-        let action: Value = serde_json::from_str(pair[0]).expect("action JSON");
-        let doc: Value = serde_json::from_str(pair[1]).expect("document JSON");
-        let a = &action["create"];
-        let key = (
-            a["_index"].as_str().unwrap().to_string(),
-            a["_id"].as_str().unwrap().to_string(),
-        );
-        let status = if storm && n % 2 == 0 {
-            429
-        } else if doc.to_string().contains("MAPPING-CONFLICT") {
-            400
-        } else {
-            match s.index.entry(key) {
-                std::collections::btree_map::Entry::Occupied(_) => 409,
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(doc);
-                    201
-                }
-            }
-        };
-        let mut item = json!({"_index": a["_index"], "_id": a["_id"], "status": status});
-        if status == 400 {
-            item["error"] =
-                json!({"type":"mapper_parsing_exception","reason":"failed to parse field [n]"});
-        } else if status == 429 {
-            item["error"] = json!({"type":"es_rejected_execution_exception","reason":"queue full"});
-        }
-        items.push(json!({ "create": item }));
-    }
-    json!({"took": 1, "errors": true, "items": items})
+    test_support::index_bulk(&mut st.lock().unwrap().index, body, storm)
 }
