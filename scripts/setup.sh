@@ -8,7 +8,7 @@ stamp=.venv/.requirements-installed
 if [ -x .venv/bin/moto_server ] && [ -f "$stamp" ] && cmp -s "$req" "$stamp"; then
   exit 0
 fi
-command -v python3 >/dev/null || { echo "setup: python3 is required (for moto)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "setup: python3 is required (for moto and osmem-server)" >&2; exit 1; }
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req"
 cp "$req" "$stamp"

@@ -11,16 +11,25 @@ pub const ACCOUNT: &str = "123456789012";
 /// Without it the test is skipped with a message, unless `LOGPIPE_REQUIRE_SERVICES=1` (as in CI), where a
 /// missing server is a failure.
 pub fn moto_url() -> Option<String> {
-    match std::env::var("LOGPIPE_MOTO_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
+    service_url("LOGPIPE_MOTO_URL", "moto")
+}
+
+/// The local OpenSearch stand-in's URL (osmem-server) from `LOGPIPE_SEARCH_URL`, set by `scripts/test.sh`;
+/// skipped or failing without it as [`moto_url`].
+pub fn search_url() -> Option<String> {
+    service_url("LOGPIPE_SEARCH_URL", "osmem-server")
+}
+
+fn service_url(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var).ok().filter(|u| !u.is_empty()) {
         Some(u) => Some(u.trim_end_matches('/').to_string()),
         None if std::env::var("LOGPIPE_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("LOGPIPE_MOTO_URL is not set but LOGPIPE_REQUIRE_SERVICES=1: run the tests with scripts/test.sh")
+            panic!("{var} is not set but LOGPIPE_REQUIRE_SERVICES=1: run the tests with scripts/test.sh")
         }
         None => {
-            eprintln!("SKIPPED: LOGPIPE_MOTO_URL is not set; run scripts/test.sh to start moto and run this test");
+            eprintln!(
+                "SKIPPED: {var} is not set; run scripts/test.sh to start {what} and run this test"
+            );
             None
         }
     }
