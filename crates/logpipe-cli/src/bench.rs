@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// Process starts to time.
     #[arg(long, default_value_t = 20)]
     starts: usize,
+    /// Decompressed sizes, in MB, of the objects the search forwarder part forwards.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    forward_mb: Vec<u64>,
     /// Run only these parts (comma separated); all by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -48,6 +51,8 @@ pub enum Part {
     Rss,
     /// Start-to-ready time of the function binary.
     Start,
+    /// The search forwarder: generated objects to a local `_bulk` sink; CPU time, peak RSS, `gzip -dc`.
+    Forward,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -165,6 +170,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if want(Part::Start) {
         start(&exe, &args)?;
     }
+    if want(Part::Forward) {
+        crate::forward::bench(&exe, &args.forward_mb)?;
+    }
     Ok(())
 }
 
@@ -268,6 +276,12 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
         ))
         .map_err(|e| e.to_string())?;
     drop(out);
+    println!("{}", peak_rss_bytes()?);
+    Ok(())
+}
+
+/// This process's peak resident set size (VmHWM), in bytes.
+pub fn peak_rss_bytes() -> Result<u64, String> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("/proc/self/status: {e}"))?;
     let kb: u64 = status
@@ -275,8 +289,7 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .ok_or("no VmHWM in /proc/self/status")?;
-    println!("{}", kb * 1024);
-    Ok(())
+    Ok(kb * 1024)
 }
 
 /// Time the whole handler on `event` and print the figures.

@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod config;
 pub mod forward;
+pub mod local;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -92,7 +93,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, r: &ObjectReport) {
+    /// Count one object's report in.
+    pub fn add(&mut self, r: &ObjectReport) {
         self.objects += 1;
         self.objects_failed += u64::from(r.error.is_some());
         self.objects_missing += u64::from(r.missing);
