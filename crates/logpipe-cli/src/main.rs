@@ -2,7 +2,9 @@
 //! data, and benchmark.
 
 mod bench;
+mod forward;
 mod local;
+mod samples;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,8 +93,17 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// Benchmark the transform (build with --release): throughput, peak RSS, process start to ready.
+    /// Forward local log objects to a search engine's `_bulk` endpoint (or to a file of bulk bodies) with
+    /// the search forwarder's code: the same framing, documents, ids, retries and dead letters.
+    ///
+    /// Configuration comes from the Lambda's environment variables (INDEX, BULK_MAX_BYTES, SEARCH_AUTH,
+    /// ...), except the URL.
+    Forward(forward::ForwardArgs),
+    /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
+    /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
+    #[command(hide = true)]
+    BulkSink,
     /// (internal) Run the handler once on a file and print the peak RSS of this process, in bytes.
     #[command(hide = true)]
     RssProbe { file: PathBuf },
@@ -112,7 +123,7 @@ fn main() -> ExitCode {
             FunctionArg::Cwl => transform::<Documents>(&files, response, quiet),
             FunctionArg::Audit => transform::<Audit>(&files, response, quiet),
         },
-        Command::SampleEvents { dir, check } => sample_events(&dir, check),
+        Command::SampleEvents { dir, check } => samples::sample_events(&dir, check),
         Command::GenBatch {
             compressed_bytes,
             events_per_record,
@@ -128,7 +139,9 @@ fn main() -> ExitCode {
             serde_json::to_writer(std::io::stdout().lock(), &ev)
                 .map_err(|e| format!("writing the batch: {e}"))
         }
+        Command::Forward(args) => forward::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BulkSink => forward::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),
     };
     match result {
@@ -211,101 +224,4 @@ fn summary_table<R: Render>(label: &str, s: &Summary<R::Stats>) -> String {
         s.events_in, s.events_out, s.events_excluded, s.events_reingested, s.events_failed, counters.join(", "),
         s.bytes_in, s.bytes_decompressed, s.bytes_out, s.response_bytes
     )
-}
-
-/// The sample events under events/, generated so that they stay real-shaped and in sync with the code.
-pub fn sample_event_files() -> Vec<(&'static str, TransformEvent)> {
-    use logcore::gen::{
-        control_payload, data_payload, event, record, record_data, record_id, Event,
-    };
-    let json_events = vec![
-        Event { id: gen::event_id(1_763_719_200_000, 1), timestamp: 1_763_719_200_000, message: r#"{"level":"info","msg":"request completed","http":{"method":"GET","path":"/api/v1/orders","status":200},"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#.into() },
-        Event { id: gen::event_id(1_763_719_200_120, 2), timestamp: 1_763_719_200_120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
-        Event { id: gen::event_id(1_763_719_201_003, 3), timestamp: 1_763_719_201_003, message: "10.0.3.17 - - [21/Nov/2025:10:00:01 +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"ELB-HealthChecker/2.0\"".into() },
-        Event { id: gen::event_id(1_763_719_202_450, 4), timestamp: 1_763_719_202_450, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1042 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
-    ];
-    let lambda_events = vec![
-        Event { id: gen::event_id(1_763_719_260_000, 5), timestamp: 1_763_719_260_000, message: "START RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b Version: $LATEST\n".into() },
-        Event { id: gen::event_id(1_763_719_260_015, 6), timestamp: 1_763_719_260_015, message: "2025-11-21T10:01:00.015Z\t8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\tINFO\tprocessing 3 messages\n".into() },
-        Event { id: gen::event_id(1_763_719_260_230, 7), timestamp: 1_763_719_260_230, message: "END RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\n".into() },
-    ];
-    let app = data_payload(
-        "/ecs/shop-api",
-        "ecs/shop-api/5f1c0e7d9a8b4c3d2e1f0a9b8c7d6e5f",
-        &json_events,
-    );
-    let lambda = data_payload(
-        "/aws/lambda/checkout",
-        "2025/11/21/[$LATEST]0123456789abcdef0123456789abcdef",
-        &lambda_events,
-    );
-    let control = control_payload();
-    let make = |source: SourceKind| {
-        event(
-            source,
-            vec![
-                record(record_id(0), record_data(&app), source, "ecs/shop-api", 0),
-                record(record_id(1), record_data(&control), source, "control", 1),
-                record(
-                    record_id(2),
-                    record_data(&lambda),
-                    source,
-                    "aws/lambda/checkout",
-                    2,
-                ),
-            ],
-        )
-    };
-    let audit = |kind: gen::AuditKind, seed: u64| {
-        let events = gen::audit_events(kind, 12, 1_763_719_200_000, seed);
-        let mut p = data_payload(kind.log_group(), "shop-db-instance-1", &events);
-        p.subscription_filters = vec!["logpipe-audit".into()];
-        event(
-            SourceKind::DirectPut,
-            vec![
-                record(record_id(0), record_data(&p), SourceKind::DirectPut, "", 0),
-                record(
-                    record_id(1),
-                    record_data(&control),
-                    SourceKind::DirectPut,
-                    "",
-                    1,
-                ),
-            ],
-        )
-    };
-    vec![
-        ("firehose-cwl-direct-put.json", make(SourceKind::DirectPut)),
-        ("firehose-cwl-kinesis.json", make(SourceKind::Kinesis)),
-        ("aurora-mysql-audit.json", audit(gen::AuditKind::Mysql, 3)),
-        (
-            "aurora-postgresql-audit.json",
-            audit(gen::AuditKind::Postgres, 3),
-        ),
-    ]
-}
-
-fn sample_events(dir: &Path, check: bool) -> Result<(), String> {
-    let mut differ = Vec::new();
-    for (name, ev) in sample_event_files() {
-        let path = dir.join(name);
-        let text = serde_json::to_string_pretty(&ev).map_err(|e| e.to_string())? + "\n";
-        if check {
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                differ.push(path.display().to_string());
-            }
-        } else {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-            eprintln!("wrote {}", path.display());
-        }
-    }
-    if differ.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "sample events differ from the generator: {} (run `logpipe sample-events`)",
-            differ.join(", ")
-        ))
-    }
 }
