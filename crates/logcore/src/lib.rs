@@ -5,6 +5,7 @@
 //! re-ingestion planning, message filters, the retry policy and CloudWatch EMF metrics; for the search forwarder,
 //! S3/SNS/SQS/EventBridge envelopes, the framing reader of log objects, and `_bulk` bodies and responses.
 
+pub mod alert;
 pub mod audit;
 pub mod bulk;
 pub mod codec;

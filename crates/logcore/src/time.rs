@@ -234,3 +234,123 @@ mod tests {
         }
     }
 }
+
+/// Milliseconds since the epoch of an RFC 3339 time (`2025-11-21T10:00:00.120Z`, `…+01:00`, a space for
+/// `T`, any number of fraction digits), or `None` when it is not one.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let secs = epoch_seconds(
+        i64::from(num(0..4)?),
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )?;
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &b[start..i.min(start + 3)];
+        let mut ms = 0i64;
+        for k in 0..3 {
+            ms = ms * 10 + frac.get(k).map_or(0, |d| i64::from(d - b'0'));
+        }
+        millis = ms;
+    }
+    let offset = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let digits = [*h1, *h2, *m1, *m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let h = i64::from((h1 - b'0') * 10 + (h2 - b'0'));
+            let m = i64::from((m1 - b'0') * 10 + (m2 - b'0'));
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let off = h * 3600 + m * 60;
+            if *sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        _ => return None,
+    };
+    Some((secs - offset) * 1000 + millis)
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_what_documents_carry() {
+        assert_eq!(
+            parse_rfc3339_ms("2025-11-21T10:00:00.120Z"),
+            Some(1_763_719_200_120)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2025-11-21T11:00:00+01:00"),
+            Some(1_763_719_200_000)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2025-11-21 10:00:00.123456Z"),
+            Some(1_763_719_200_123)
+        );
+        for bad in [
+            "",
+            "2025-11-21",
+            "2025-11-21T10:00:00",
+            "2025-13-21T10:00:00Z",
+            "2025-11-21T10:00:00.Z",
+            "2025-11-21T10:00:00+1:00",
+            "２０２５-11-21T10:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_with_the_writer(ms in 0i64..253_402_300_799_000) {
+            let s = DateTimeParts::from_millis(ms).rfc3339();
+            prop_assert_eq!(parse_rfc3339_ms(&s), Some(ms));
+        }
+
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = parse_rfc3339_ms(&s);
+        }
+    }
+}
+
+/// The wall clock, in milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,495 @@
+//! Alerts: which log events deserve a Slack message, how repeats are suppressed, and how the events of one
+//! invocation are grouped per log group. The Slack rendering (Block Kit, escaping, deep links) is in
+//! [`slack`]. Pure: no clock, no network; times come in as arguments.
+
+pub mod slack;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use regex::Regex;
+use serde_json::Value;
+
+/// One log event that may be alerted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertEvent {
+    pub log_group: String,
+    pub log_stream: String,
+    /// AWS account of the log group (empty when unknown).
+    pub account: String,
+    pub region: Option<String>,
+    /// Event time, ms since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// CloudWatch Logs event id (empty when unknown).
+    pub id: String,
+    pub message: String,
+}
+
+/// Levels as logpipe names them, whatever the spelling in the log.
+pub const LEVELS: &[&str] = &[
+    "TRACE",
+    "DEBUG",
+    "INFO",
+    "NOTICE",
+    "WARN",
+    "ERROR",
+    "CRITICAL",
+    "ALERT",
+    "EMERGENCY",
+    "FATAL",
+];
+
+/// The default `ALERT_LEVELS`.
+pub const DEFAULT_LEVELS: &str = "ERROR,CRITICAL,ALERT,EMERGENCY,FATAL";
+/// The default `ALERT_PATTERN`: what a line without a recognisable level must contain to be alerted.
+pub const DEFAULT_PATTERN: &str =
+    r"(?i)\berror\b|exception|\bfatal\b|\bpanic|traceback \(most recent call last\)";
+
+fn normalise_level(word: &str) -> Option<&'static str> {
+    let up = word.trim().to_ascii_uppercase();
+    Some(match up.as_str() {
+        "TRACE" => "TRACE",
+        "DEBUG" | "DBG" => "DEBUG",
+        "INFO" | "INFORMATION" => "INFO",
+        "NOTICE" => "NOTICE",
+        "WARN" | "WARNING" => "WARN",
+        "ERROR" | "ERR" | "SEVERE" => "ERROR",
+        "CRITICAL" | "CRIT" => "CRITICAL",
+        "ALERT" => "ALERT",
+        "EMERGENCY" | "EMERG" => "EMERGENCY",
+        "FATAL" | "PANIC" => "FATAL",
+        _ => return None,
+    })
+}
+
+/// pino/bunyan numeric levels.
+fn numeric_level(n: i64) -> Option<&'static str> {
+    Some(match n {
+        10 => "TRACE",
+        20 => "DEBUG",
+        30 => "INFO",
+        40 => "WARN",
+        50 => "ERROR",
+        60 => "FATAL",
+        _ => return None,
+    })
+}
+
+/// The level of a message: a `level`/`severity`/`levelname`/`log.level` field of a JSON message, or a level
+/// word (upper case) among the first 200 bytes of a text line, as most loggers and the Lambda runtime
+/// write it (`ERROR …`, `[ERROR] …`, `2025-… <request id> ERROR …`).
+pub fn level_of(message: &str) -> Option<&'static str> {
+    let t = message.trim_start();
+    if t.starts_with('{') && t.len() <= 256 * 1024 {
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(t) {
+            let field = [
+                "level",
+                "severity",
+                "levelname",
+                "log.level",
+                "lvl",
+                "loglevel",
+            ]
+            .iter()
+            .find_map(|k| m.get(*k))
+            .or_else(|| m.get("log").and_then(|l| l.get("level")));
+            return match field {
+                Some(Value::String(s)) => normalise_level(s),
+                Some(Value::Number(n)) => n.as_i64().and_then(numeric_level),
+                _ => None,
+            };
+        }
+    }
+    let mut end = t.len().min(200);
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    t[..end]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
+        .find_map(normalise_level)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("invalid {which} pattern {pattern:?}: {source}")]
+    Pattern {
+        which: &'static str,
+        pattern: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("unknown level {0:?} (known: {known})", known = LEVELS.join(", "))]
+    Level(String),
+    #[error("ALERT_RULES is not a JSON array of rules: {0}")]
+    Rules(String),
+}
+
+/// A log group glob: `*` matches any run of characters (`/ecs/*`, `*-prod`, `/aws/lambda/checkout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupGlob(String);
+
+impl GroupGlob {
+    pub fn new(p: &str) -> Self {
+        GroupGlob(p.trim().to_string())
+    }
+
+    pub fn matches(&self, group: &str) -> bool {
+        let mut parts = self.0.split('*');
+        let first = parts.next().unwrap_or("");
+        let Some(mut rest) = group.strip_prefix(first) else {
+            return false;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let Some((last, middle)) = parts.split_last() else {
+            return rest.is_empty();
+        };
+        for p in middle {
+            match rest.find(p) {
+                Some(i) => rest = &rest[i + p.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+/// Comma-separated globs; empty entries are ignored.
+pub fn globs(list: &str) -> Vec<GroupGlob> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(GroupGlob::new)
+        .collect()
+}
+
+/// What makes an event alert-worthy in a log group.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Events with one of these levels alert.
+    pub levels: Vec<&'static str>,
+    /// Events without a recognisable level alert when the message matches.
+    pub pattern: Option<Regex>,
+    /// Events whose message matches never alert.
+    pub exclude: Option<Regex>,
+}
+
+impl Rule {
+    pub fn new(
+        levels: &str,
+        pattern: Option<&str>,
+        exclude: Option<&str>,
+    ) -> Result<Rule, RuleError> {
+        let mut ls = Vec::new();
+        for l in levels.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            ls.push(normalise_level(l).ok_or_else(|| RuleError::Level(l.to_string()))?);
+        }
+        Ok(Rule {
+            levels: ls,
+            pattern: compile("ALERT_PATTERN", pattern)?,
+            exclude: compile("ALERT_EXCLUDE_PATTERN", exclude)?,
+        })
+    }
+
+    /// Whether the event alerts under this rule, and why not when it does not.
+    pub fn decide(&self, message: &str) -> Decision {
+        if self.exclude.as_ref().is_some_and(|r| r.is_match(message)) {
+            return Decision::Excluded;
+        }
+        match level_of(message) {
+            Some(l) if self.levels.contains(&l) => Decision::Alert,
+            Some(_) => Decision::BelowLevel,
+            None if self.pattern.as_ref().is_some_and(|r| r.is_match(message)) => Decision::Alert,
+            None => Decision::NoMatch,
+        }
+    }
+}
+
+fn compile(which: &'static str, p: Option<&str>) -> Result<Option<Regex>, RuleError> {
+    match p.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(None),
+        Some(p) => Regex::new(p)
+            .map(Some)
+            .map_err(|source| RuleError::Pattern {
+                which,
+                pattern: p.to_string(),
+                source,
+            }),
+    }
+}
+
+/// Why an event did or did not alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Alert,
+    /// The log group is not among those alerted on.
+    GroupSkipped,
+    /// The exclude pattern matched.
+    Excluded,
+    /// It has a level, not one that alerts.
+    BelowLevel,
+    /// No level, and the pattern did not match.
+    NoMatch,
+}
+
+/// The rules of one deployment: which log groups, and per log group (first matching override) which events.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub include_groups: Vec<GroupGlob>,
+    pub exclude_groups: Vec<GroupGlob>,
+    pub overrides: Vec<(Vec<GroupGlob>, Rule)>,
+    pub default: Rule,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    log_groups: Vec<String>,
+    levels: Option<String>,
+    pattern: Option<String>,
+    exclude: Option<String>,
+}
+
+impl Rules {
+    /// From the values of `ALERT_LOG_GROUPS`, `ALERT_EXCLUDE_LOG_GROUPS`, `ALERT_LEVELS`, `ALERT_PATTERN`,
+    /// `ALERT_EXCLUDE_PATTERN` and `ALERT_RULES` (a JSON array of `{"log_groups": [globs], "levels",
+    /// "pattern", "exclude"}`; fields left out are taken from the defaults).
+    pub fn new(
+        include_groups: &str,
+        exclude_groups: &str,
+        levels: &str,
+        pattern: Option<&str>,
+        exclude: Option<&str>,
+        overrides: Option<&str>,
+    ) -> Result<Rules, RuleError> {
+        let default = Rule::new(levels, pattern, exclude)?;
+        let mut ov = Vec::new();
+        if let Some(text) = overrides.map(str::trim).filter(|t| !t.is_empty()) {
+            let specs: Vec<RuleSpec> =
+                serde_json::from_str(text).map_err(|e| RuleError::Rules(e.to_string()))?;
+            for s in specs {
+                let rule = Rule::new(
+                    s.levels.as_deref().unwrap_or(levels),
+                    s.pattern.as_deref().or(pattern),
+                    s.exclude.as_deref().or(exclude),
+                )?;
+                ov.push((
+                    s.log_groups.iter().map(|g| GroupGlob::new(g)).collect(),
+                    rule,
+                ));
+            }
+        }
+        Ok(Rules {
+            include_groups: globs(include_groups),
+            exclude_groups: globs(exclude_groups),
+            overrides: ov,
+            default,
+        })
+    }
+
+    pub fn decide(&self, log_group: &str, message: &str) -> Decision {
+        let included = self.include_groups.is_empty()
+            || self.include_groups.iter().any(|g| g.matches(log_group));
+        if !included || self.exclude_groups.iter().any(|g| g.matches(log_group)) {
+            return Decision::GroupSkipped;
+        }
+        let rule = self
+            .overrides
+            .iter()
+            .find(|(gs, _)| gs.iter().any(|g| g.matches(log_group)))
+            .map_or(&self.default, |(_, r)| r);
+        rule.decide(message)
+    }
+}
+
+/// The fingerprint of a message for repeat suppression: the log group and the message with numbers, hex
+/// ids and UUIDs blanked, so `order 1042 failed` and `order 1043 failed` are one message.
+pub fn fingerprint(log_group: &str, message: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    log_group.hash(&mut h);
+    let mut norm = String::with_capacity(message.len().min(1024));
+    let mut in_token = false;
+    for word in message
+        .split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .take(256)
+    {
+        let (tok, sep) = match word.char_indices().last() {
+            Some((i, c)) if !(c.is_ascii_alphanumeric() || c == '-' || c == '_') => {
+                (&word[..i], &word[i..])
+            }
+            _ => (word, ""),
+        };
+        if is_variable(tok) {
+            if !in_token {
+                norm.push('#');
+            }
+            in_token = true;
+        } else {
+            norm.push_str(tok);
+            in_token = false;
+        }
+        norm.push_str(sep);
+    }
+    norm.hash(&mut h);
+    h.finish()
+}
+
+/// Numbers, hex ids and UUID-like tokens: what changes between repeats of one message.
+fn is_variable(tok: &str) -> bool {
+    if tok.is_empty() {
+        return false;
+    }
+    let digits = tok.bytes().filter(u8::is_ascii_digit).count();
+    let hexish = tok
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'-' || b == b'_');
+    digits > 0 && (hexish || digits * 2 >= tok.len())
+}
+
+/// Repeats seen within a window are counted, not sent again. In memory, per Lambda container: a new
+/// container (cold start, scaling out) starts with an empty memory.
+#[derive(Debug, Clone)]
+pub struct Suppressor {
+    window_ms: i64,
+    max_entries: usize,
+    /// fingerprint → when it was last sent (ms).
+    sent: HashMap<u64, i64>,
+}
+
+impl Suppressor {
+    pub fn new(window_ms: i64, max_entries: usize) -> Self {
+        Suppressor {
+            window_ms,
+            max_entries: max_entries.max(1),
+            sent: HashMap::new(),
+        }
+    }
+
+    /// Whether a message with this fingerprint was sent within the window before `now_ms`.
+    pub fn is_repeat(&self, fp: u64, now_ms: i64) -> bool {
+        self.window_ms > 0
+            && self
+                .sent
+                .get(&fp)
+                .is_some_and(|&t| now_ms.saturating_sub(t) < self.window_ms)
+    }
+
+    /// Remember that these were delivered at `now_ms` (called only after Slack took the message, so an
+    /// undelivered alert is never suppressed on its retry).
+    pub fn record_sent(&mut self, fps: impl IntoIterator<Item = u64>, now_ms: i64) {
+        if self.window_ms <= 0 {
+            return;
+        }
+        for fp in fps {
+            self.sent.insert(fp, now_ms);
+        }
+        if self.sent.len() > self.max_entries {
+            let window = self.window_ms;
+            self.sent.retain(|_, t| now_ms.saturating_sub(*t) < window);
+            if self.sent.len() > self.max_entries {
+                // Still full of live entries: forget the oldest half rather than grow without bound.
+                let mut times: Vec<i64> = self.sent.values().copied().collect();
+                times.sort_unstable();
+                let cut = times[times.len() / 2];
+                self.sent.retain(|_, t| *t > cut);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.sent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent.is_empty()
+    }
+}
+
+/// The alert-worthy events of one log group in one invocation: the first `shown` kept, the rest counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub log_group: String,
+    pub account: String,
+    pub region: Option<String>,
+    pub shown: Vec<AlertEvent>,
+    /// Alert-worthy events in all (shown and not), repeats excluded.
+    pub total: u64,
+    /// Repeats of messages already sent within the window, or already in this group.
+    pub suppressed: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// Fingerprints of the events this group's message stands for (to record once it is delivered).
+    pub fingerprints: Vec<u64>,
+}
+
+/// Distinct messages one [`Grouper`] remembers.
+pub const MAX_DISTINCT: usize = 10_000;
+
+/// Collects alert-worthy events per log group, in the order groups first appear. Memory is bounded by
+/// `max_shown` events per group and one fingerprint per distinct message.
+#[derive(Debug, Clone, Default)]
+pub struct Grouper {
+    max_shown: usize,
+    groups: Vec<Group>,
+    index: HashMap<String, usize>,
+    seen: std::collections::HashSet<u64>,
+}
+
+impl Grouper {
+    pub fn new(max_shown: usize) -> Self {
+        Grouper {
+            max_shown: max_shown.max(1),
+            ..Grouper::default()
+        }
+    }
+
+    /// Add an alert-worthy event; `repeat` says the suppressor has seen its fingerprint within the window.
+    /// Returns whether it counts as a new alert (false: suppressed as a repeat).
+    pub fn add(&mut self, ev: AlertEvent, fp: u64, repeat: bool) -> bool {
+        let i = match self.index.get(&ev.log_group) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(ev.log_group.clone(), self.groups.len());
+                self.groups.push(Group {
+                    log_group: ev.log_group.clone(),
+                    account: ev.account.clone(),
+                    region: ev.region.clone(),
+                    shown: Vec::new(),
+                    total: 0,
+                    suppressed: 0,
+                    first_ms: ev.timestamp_ms,
+                    last_ms: ev.timestamp_ms,
+                    fingerprints: Vec::new(),
+                });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[i];
+        if repeat || self.seen.contains(&fp) {
+            g.suppressed += 1;
+            return false;
+        }
+        // Past this many distinct messages, later ones are still alerted and counted, but no longer
+        // remembered for suppression (memory stays bounded whatever the input).
+        if self.seen.len() < MAX_DISTINCT {
+            self.seen.insert(fp);
+            g.fingerprints.push(fp);
+        }
+        g.total += 1;
+        g.first_ms = g.first_ms.min(ev.timestamp_ms);
+        g.last_ms = g.last_ms.max(ev.timestamp_ms);
+        if g.shown.len() < self.max_shown {
+            g.shown.push(ev);
+        }
+        true
+    }
+
+    /// The groups with at least one new alert (groups of repeats only are not sent), and those of repeats
+    /// only (for the counts).
+    pub fn finish(self) -> (Vec<Group>, Vec<Group>) {
+        self.groups.into_iter().partition(|g| g.total > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,359 @@
+use super::slack::{self, Format};
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+fn ev(group: &str, ts: i64, message: &str) -> AlertEvent {
+    AlertEvent {
+        log_group: group.into(),
+        log_stream: "web/1".into(),
+        account: "123456789012".into(),
+        region: Some("eu-west-1".into()),
+        timestamp_ms: ts,
+        id: format!("id-{ts}"),
+        message: message.into(),
+    }
+}
+
+fn defaults() -> Rules {
+    Rules::new("", "", DEFAULT_LEVELS, Some(DEFAULT_PATTERN), None, None).unwrap()
+}
+
+#[test]
+fn levels_from_json_fields_numbers_and_text() {
+    for (msg, want) in [
+        (r#"{"level":"error","msg":"x"}"#, Some("ERROR")),
+        (r#"{"severity":"WARNING"}"#, Some("WARN")),
+        (r#"{"levelname":"CRITICAL"}"#, Some("CRITICAL")),
+        (r#"{"log.level":"fatal"}"#, Some("FATAL")),
+        (r#"{"log":{"level":"info"}}"#, Some("INFO")),
+        (r#"{"level":50,"msg":"pino"}"#, Some("ERROR")),
+        (r#"{"level":"verbose"}"#, None),
+        (r#"{"msg":"ERROR in text of a JSON message"}"#, None),
+        ("ERROR Unhandled exception", Some("ERROR")),
+        ("[ERROR]\t2025-11-21T10:00:00Z\treq\tboom", Some("ERROR")),
+        (
+            "2025-11-21T10:01:00.015Z\t8f5a1b2c\tINFO\tprocessing",
+            Some("INFO"),
+        ),
+        ("2025-11-21 10:00:00 WARN pool low", Some("WARN")),
+        ("START RequestId: 8f5a Version: $LATEST", None),
+        ("an error happened", None),
+        ("", None),
+    ] {
+        assert_eq!(level_of(msg), want, "{msg}");
+    }
+}
+
+#[test]
+fn default_rules_alert_on_error_levels_and_on_exceptions_without_a_level() {
+    let r = defaults();
+    assert_eq!(r.decide("/ecs/api", "ERROR db down"), Decision::Alert);
+    assert_eq!(
+        r.decide("/ecs/api", r#"{"level":"fatal","msg":"oom"}"#),
+        Decision::Alert
+    );
+    assert_eq!(
+        r.decide("/ecs/api", "INFO retrying after error"),
+        Decision::BelowLevel
+    );
+    assert_eq!(
+        r.decide(
+            "/ecs/api",
+            "java.lang.IllegalStateException: closed\n\tat x.y(Z.java:1)"
+        ),
+        Decision::Alert
+    );
+    assert_eq!(
+        r.decide("/ecs/api", "Traceback (most recent call last):"),
+        Decision::Alert
+    );
+    assert_eq!(r.decide("/ecs/api", "GET /health 200"), Decision::NoMatch);
+}
+
+#[test]
+fn log_groups_excludes_and_overrides() {
+    let r = Rules::new(
+        "/ecs/*, /aws/lambda/*",
+        "*-canary",
+        DEFAULT_LEVELS,
+        Some(DEFAULT_PATTERN),
+        Some("healthcheck"),
+        Some(
+            r#"[{"log_groups":["/aws/lambda/*"],"levels":"WARN,ERROR"},
+                 {"log_groups":["/ecs/batch"],"pattern":"job failed","exclude":"dry run"}]"#,
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.decide("/rds/x", "ERROR x"), Decision::GroupSkipped);
+    assert_eq!(
+        r.decide("/ecs/api-canary", "ERROR x"),
+        Decision::GroupSkipped
+    );
+    assert_eq!(
+        r.decide("/ecs/api", "ERROR healthcheck failed"),
+        Decision::Excluded
+    );
+    assert_eq!(r.decide("/aws/lambda/f", "WARN slow"), Decision::Alert);
+    assert_eq!(r.decide("/ecs/api", "WARN slow"), Decision::BelowLevel);
+    assert_eq!(r.decide("/ecs/batch", "job failed: 3"), Decision::Alert);
+    assert_eq!(
+        r.decide("/ecs/batch", "Exception in job"),
+        Decision::NoMatch
+    );
+    // The override's own exclude replaces the default one.
+    assert_eq!(r.decide("/ecs/batch", "ERROR healthcheck"), Decision::Alert);
+    assert_eq!(r.decide("/ecs/batch", "ERROR dry run"), Decision::Excluded);
+}
+
+#[test]
+fn bad_rules_are_named() {
+    let e = Rules::new("", "", "ERROR,LOUD", None, None, None).unwrap_err();
+    assert!(e.to_string().contains("\"LOUD\""), "{e}");
+    let e = Rules::new("", "", "ERROR", Some("(unclosed"), None, None).unwrap_err();
+    assert!(e.to_string().contains("ALERT_PATTERN"), "{e}");
+    let e = Rules::new("", "", "ERROR", None, None, Some(r#"{"log_groups":[]}"#)).unwrap_err();
+    assert!(e.to_string().contains("ALERT_RULES"), "{e}");
+    let e = Rules::new("", "", "ERROR", None, None, Some(r#"[{"groups":["x"]}]"#)).unwrap_err();
+    assert!(e.to_string().contains("unknown field"), "{e}");
+}
+
+#[test]
+fn globs() {
+    for (p, g, want) in [
+        ("/ecs/*", "/ecs/api", true),
+        ("/ecs/*", "/ecs/", true),
+        ("/ecs/*", "/ecsx", false),
+        ("*-prod", "/ecs/api-prod", true),
+        ("*-prod", "/ecs/api-prod2", false),
+        ("/a/*/b*", "/a/x/y/bz", true),
+        ("/a/*/b*", "/a/b", false),
+        ("exact", "exact", true),
+        ("exact", "exactly", false),
+        ("*", "", true),
+        ("a*a", "a", false),
+    ] {
+        assert_eq!(GroupGlob::new(p).matches(g), want, "{p} ~ {g}");
+    }
+}
+
+#[test]
+fn fingerprints_ignore_numbers_and_ids_only() {
+    let f = |m: &str| fingerprint("/ecs/api", m);
+    assert_eq!(
+        f("order 1042 failed after 3 tries"),
+        f("order 1043 failed after 12 tries")
+    );
+    assert_eq!(
+        f("request 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b timed out"),
+        f("request 0a1b2c3d-0000-4f50-8a6b-7c8d9e0f1a2b timed out")
+    );
+    assert_ne!(f("order 1042 failed"), f("order 1042 declined"));
+    assert_ne!(
+        fingerprint("/ecs/api", "x 1"),
+        fingerprint("/ecs/web", "x 1")
+    );
+    // Words with letters only are not ids, even when hex-like.
+    assert_ne!(f("cafe closed"), f("face closed"));
+}
+
+#[test]
+fn suppressor_counts_repeats_within_the_window_only_once_sent() {
+    let mut s = Suppressor::new(60_000, 100);
+    let fp = fingerprint("/g", "boom 1");
+    assert!(!s.is_repeat(fp, 1_000));
+    // Not delivered yet: not a repeat.
+    assert!(!s.is_repeat(fp, 2_000));
+    s.record_sent([fp], 2_000);
+    assert!(s.is_repeat(fp, 61_999));
+    assert!(!s.is_repeat(fp, 62_000));
+    let off = Suppressor::new(0, 100);
+    assert!(!off.is_repeat(fp, 0));
+}
+
+#[test]
+fn suppressor_memory_is_bounded() {
+    let mut s = Suppressor::new(3_600_000, 1000);
+    for i in 0..10_000u64 {
+        s.record_sent([i], i as i64);
+    }
+    assert!(s.len() <= 1000, "{}", s.len());
+    // The newest are kept.
+    assert!(s.is_repeat(9_999, 10_000));
+}
+
+#[test]
+fn grouper_groups_per_log_group_in_order_and_caps_what_it_shows() {
+    let mut g = Grouper::new(2);
+    let events = [
+        ev("/ecs/api", 3_000, "ERROR a 1"),
+        ev("/ecs/web", 1_000, "ERROR w"),
+        ev("/ecs/api", 1_000, "ERROR b"),
+        ev("/ecs/api", 2_000, "ERROR a 2"), // repeat of "ERROR a #" in this batch
+        ev("/ecs/api", 5_000, "ERROR c"),
+        ev("/ecs/web", 2_000, "ERROR old"),
+    ];
+    let mut added = 0;
+    for e in events {
+        let fp = fingerprint(&e.log_group, &e.message);
+        let repeat = e.message == "ERROR old";
+        added += u32::from(g.add(e, fp, repeat));
+    }
+    assert_eq!(added, 4);
+    let (send, _) = g.finish();
+    assert_eq!(send.len(), 2);
+    assert_eq!(send[0].log_group, "/ecs/api");
+    assert_eq!(send[0].total, 3);
+    assert_eq!(send[0].suppressed, 1);
+    assert_eq!(send[0].shown.len(), 2);
+    assert_eq!((send[0].first_ms, send[0].last_ms), (1_000, 5_000));
+    assert_eq!(send[0].fingerprints.len(), 3);
+    assert_eq!(send[1].log_group, "/ecs/web");
+    assert_eq!((send[1].total, send[1].suppressed), (1, 1));
+}
+
+#[test]
+fn escaping_defuses_mentions_and_links() {
+    assert_eq!(
+        slack::escape("<!channel> & <@U123|bob> <https://evil|click> @here @Everyone a@b"),
+        "&lt;!channel&gt; &amp; &lt;@U123|bob&gt; &lt;https://evil|click&gt; @\u{2060}here @\u{2060}Everyone a@b"
+    );
+}
+
+#[test]
+fn console_links_use_the_consoles_double_encoding() {
+    assert_eq!(
+        slack::log_event_link(
+            "eu-west-1",
+            "/aws/lambda/checkout",
+            "2025/11/21/[$LATEST]0123abc",
+            1_763_719_200_000
+        ),
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/\
+$252Faws$252Flambda$252Fcheckout/log-events/2025$252F11$252F21$252F$255B$2524LATEST$255D0123abc\
+$3Fstart$3D1763719140000$26end$3D1763719260000"
+    );
+    assert_eq!(
+        slack::log_group_link("cn-north-1", "/ecs/api"),
+        "https://cn-north-1.console.amazonaws.cn/cloudwatch/home?region=cn-north-1#logsV2:log-groups/log-group/$252Fecs$252Fapi"
+    );
+    assert!(slack::console_base("us-gov-west-1").ends_with(".console.amazonaws-us-gov.com"));
+}
+
+fn group_of(events: Vec<AlertEvent>, max_shown: usize) -> Group {
+    let mut g = Grouper::new(max_shown);
+    for e in events {
+        let fp = fingerprint(&e.log_group, &e.message);
+        g.add(e, fp, false);
+    }
+    g.finish().0.remove(0)
+}
+
+/// The whole message for a small group, as Slack receives it.
+#[test]
+fn golden_message() {
+    let g = group_of(
+        vec![
+            ev("/ecs/shop-api", 1_763_719_200_120, r#"{"level":"error","msg":"payment declined <@U123>"}"#),
+            ev(
+                "/ecs/shop-api",
+                1_763_719_245_000,
+                "ERROR Unhandled exception: order o-1042 is \"CLOSED\"\n\tat com.example.OrderService.process(OrderService.java:88)\n",
+            ),
+            ev("/ecs/shop-api", 1_763_719_250_000, "ERROR third"),
+        ],
+        2,
+    );
+    let link = |ts: i64| slack::log_event_link("eu-west-1", "/ecs/shop-api", "web/1", ts);
+    let want = json!({
+        "text": "3 errors in /ecs/shop-api: {\"level\":\"error\",\"msg\":\"payment declined &lt;@U123&gt;\"}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "3 errors in /ecs/shop-api within 50 s", "emoji": false}},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": "*Account* 123456789012"},
+                {"type": "mrkdwn", "text": "*Region* eu-west-1"},
+                {"type": "mrkdwn", "text": "2025-11-21 10:00:00.120 – 2025-11-21 10:00:50.000 UTC"}
+            ]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!(
+                "*<{}|2025-11-21 10:00:00.120 UTC>*  ·  web/1  ·  *ERROR*\n```{{\"level\":\"error\",\"msg\":\"payment declined &lt;@U123&gt;\"}}```",
+                link(1_763_719_200_120))}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!(
+                "*<{}|2025-11-21 10:00:45.000 UTC>*  ·  web/1  ·  *ERROR*\n```ERROR Unhandled exception: order o-1042 is \"CLOSED\"\n\tat com.example.OrderService.process(OrderService.java:88)```",
+                link(1_763_719_245_000))}},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": "2 of 3 shown"},
+                {"type": "mrkdwn", "text": format!("<{}|Open /ecs/shop-api in CloudWatch Logs>", slack::log_group_link("eu-west-1", "/ecs/shop-api"))}
+            ]}
+        ]
+    });
+    assert_eq!(slack::message(&g, &Format::default()), want);
+}
+
+#[test]
+fn long_messages_are_truncated_with_a_marker() {
+    let long = "ERROR ".to_string() + &"<x>".repeat(5000);
+    let g = group_of(vec![ev("/g", 0, &long)], 5);
+    let m = slack::message(&g, &Format::default());
+    let text = m["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(
+        text.chars().count() <= slack::MAX_SECTION_CHARS,
+        "{}",
+        text.len()
+    );
+    assert!(
+        text.ends_with("… truncated: 15006 characters in all"),
+        "{text}"
+    );
+    assert!(!text.contains("&l```"), "an entity is never cut");
+    // Backtick fences inside the log cannot close the code block.
+    let g = group_of(vec![ev("/g", 0, "ERROR ```\n<!here>`")], 5);
+    let m = slack::message(&g, &Format::default());
+    let text = m["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert_eq!(text.matches("```").count(), 2, "{text}");
+}
+
+#[test]
+fn at_most_fifty_blocks() {
+    let events = (0..200)
+        .map(|i| {
+            let word: String = [i % 26, i / 26 % 26]
+                .iter()
+                .map(|&n| char::from(b'a' + n as u8))
+                .collect();
+            ev("/g", i, &format!("ERROR distinct message {word}"))
+        })
+        .collect();
+    let g = group_of(events, 500);
+    let m = slack::message(
+        &g,
+        &Format {
+            max_shown: 500,
+            ..Format::default()
+        },
+    );
+    assert_eq!(m["blocks"].as_array().unwrap().len(), slack::MAX_BLOCKS);
+}
+
+proptest! {
+    #[test]
+    fn any_log_text_gives_a_valid_message(
+        msgs in proptest::collection::vec(".{0,400}|[<>&@`!a-z ]{0,4000}", 1..8),
+        group in "[/a-zA-Z0-9_.#-]{1,60}",
+        stream in ".{0,80}",
+        shown in 1usize..60,
+    ) {
+        let events = msgs.iter().enumerate().map(|(i, m)| AlertEvent {
+            log_group: group.clone(), log_stream: stream.clone(), account: String::new(), region: None,
+            timestamp_ms: i as i64 * 1000, id: String::new(), message: m.clone(),
+        }).collect();
+        let g = group_of(events, shown);
+        let m = slack::message(&g, &Format { max_shown: shown, ..Format::default() });
+        prop_assert_eq!(slack::validate(&m), Ok(()), "{}", m);
+    }
+
+    #[test]
+    fn level_of_never_panics(s in "\\PC{0,300}") {
+        let _ = level_of(&s);
+        let _ = fingerprint("/g", &s);
+    }
+}
