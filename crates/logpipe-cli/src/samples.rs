@@ -37,6 +37,10 @@ pub fn sample_event_files() -> Result<Vec<(&'static str, String)>, String> {
             "aurora-postgresql-audit.json",
             transform(&audit_event(gen::AuditKind::Postgres, 3))?,
         ),
+        (
+            "cloudwatch-logs-subscription.json",
+            pretty(&cwl_subscription())?,
+        ),
         ("s3-object-created.json", pretty(&s3_direct())?),
         ("sns-s3-object-created.json", pretty(&sns_s3())?),
         ("sqs-s3-object-created.json", pretty(&sqs_s3())?),
@@ -117,6 +121,26 @@ fn cwl_event(source: SourceKind) -> logcore::firehose::TransformEvent {
             ),
         ],
     )
+}
+
+/// A CloudWatch Logs subscription filter with an error pattern invoking a Lambda (the Slack notifier):
+/// `{"awslogs": {"data": base64(gzip(payload))}}`.
+fn cwl_subscription() -> Value {
+    use gen::{data_payload, record_data, Event};
+    let t = 1_763_719_200_000;
+    let events = vec![
+        Event { id: gen::event_id(t + 120, 2), timestamp: t + 120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
+        Event { id: gen::event_id(t + 2_450, 4), timestamp: t + 2_450, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1042 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
+        Event { id: gen::event_id(t + 3_010, 5), timestamp: t + 3_010, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1043 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
+        Event { id: gen::event_id(t + 4_200, 6), timestamp: t + 4_200, message: r#"{"level":"info","msg":"retrying after error","attempt":2}"#.into() },
+    ];
+    let mut p = data_payload(
+        "/ecs/shop-api",
+        "ecs/shop-api/5f1c0e7d9a8b4c3d2e1f0a9b8c7d6e5f",
+        &events,
+    );
+    p.subscription_filters = vec!["logpipe-errors".into()];
+    json!({"awslogs": {"data": record_data(&p)}})
 }
 
 /// Twelve generated audit lines of one engine and a control message.
@@ -317,6 +341,76 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Posts nothing; keeps the messages.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Value>>);
+    impl slack_notifier::Slack for Recorder {
+        async fn post(
+            &self,
+            m: &Value,
+        ) -> Result<slack_notifier::Reply, slack_notifier::TransportError> {
+            self.0.lock().unwrap().push(m.clone());
+            Ok(slack_notifier::Reply {
+                status: 200,
+                body: b"ok".to_vec(),
+                retry_after: None,
+            })
+        }
+    }
+
+    /// The notifier's samples are accepted by its handler: the subscription event's errors make one
+    /// message (a repeat counted, the INFO line left out); the SNS fan-out's object is read and alerted.
+    #[tokio::test]
+    async fn notifier_samples_are_accepted_by_the_handler() {
+        let root = std::env::temp_dir().join(format!(
+            "logpipe-samples-n-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        let store = Arc::new(DirStore::new(&root));
+        let doc = json!({"@timestamp": "2025-11-21T10:00:02.450Z", "message": "ERROR Unhandled exception",
+            "log": {"group": "/ecs/shop-api", "stream": "s"}});
+        s3_search_forwarder::Store::put(
+            &*store,
+            SAMPLE_BUCKET,
+            SAMPLE_KEY,
+            logcore::codec::gzip(format!("{doc}\n").as_bytes(), 6),
+        )
+        .await
+        .unwrap();
+        let mut cfg =
+            slack_notifier::Config::new(slack_notifier::config::SecretSource::Ssm("/x".into()));
+        cfg.min_interval = std::time::Duration::ZERO;
+        for (name, events, alerts, suppressed) in [
+            ("cloudwatch-logs-subscription.json", 4, 3, 1),
+            ("sns-s3-object-created.json", 1, 1, 0),
+        ] {
+            let slack = Arc::new(Recorder::default());
+            let n =
+                slack_notifier::Notifier::new(cfg.clone(), Arc::clone(&store), Arc::clone(&slack));
+            let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
+            let event: Value = serde_json::from_str(&text).unwrap();
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            let (r, s) = n.handle(&event, deadline, 1_763_719_300_000).await;
+            assert!(r.is_ok(), "{name}: {r:?}");
+            assert_eq!(
+                (s.events, s.alerts, s.suppressed, s.messages_sent),
+                (events, alerts, suppressed, 1),
+                "{name}"
+            );
+            let posted = slack.0.lock().unwrap();
+            assert_eq!(posted.len(), 1);
+            assert!(
+                posted[0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/ecs/shop-api"),
+                "{name}"
+            );
+        }
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

@@ -1,0 +1,517 @@
+//! The Slack notifier: error logs to Slack as they happen, grouped per log group, escaped, within Slack's
+//! limits and rate, with a link back to the logs; an alert that cannot be delivered fails the invocation
+//! so Lambda's retry and on-failure destination keep it.
+//!
+//! Sources: a CloudWatch Logs subscription (`{"awslogs":{"data":…}}`), and S3 object notifications (the SNS
+//! fan-out of new log objects, also direct, SQS or EventBridge), whose objects are read with the search
+//! forwarder's store and logcore's framing reader. The handler is generic over [`Slack`] and the
+//! forwarder's `Store`, with HTTP/AWS implementations in [`aws`] and in-memory ones in the tests.
+
+pub mod aws;
+pub mod config;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use logcore::alert::slack;
+use logcore::alert::{fingerprint, AlertEvent, Decision, Grouper, Suppressor};
+use logcore::cwl::{MessageType, Payload};
+use logcore::s3event::{Invocation, ObjectRef};
+use s3_search_forwarder::{Opened, Store, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+pub use config::{Config, Target};
+
+/// Slack's answer to one post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after: Option<Duration>,
+}
+
+/// The post got no HTTP answer (timeout, refused or reset connection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+/// Slack: a webhook or `chat.postMessage`.
+pub trait Slack: Send + Sync + 'static {
+    /// Post one message (`{"text", "blocks"}`; the implementation adds what its endpoint needs).
+    fn post(&self, message: &Value) -> impl Future<Output = Result<Reply, TransportError>> + Send;
+}
+
+/// What a reply means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Try again, after this long when Slack said so.
+    Retry(Option<Duration>, String),
+    /// Trying again cannot help (bad payload, unknown channel, revoked webhook or token).
+    Permanent(String),
+}
+
+/// Read a reply: webhooks answer `200 ok` or an error status with a word (`invalid_payload`,
+/// `channel_not_found`, `no_service`); `chat.postMessage` answers 200 with `{"ok": false, "error"}`.
+pub fn classify(r: &Reply) -> Verdict {
+    let text = String::from_utf8_lossy(&r.body);
+    let word = text.trim().chars().take(200).collect::<String>();
+    match r.status {
+        200..=299 => {
+            let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
+                return Verdict::Delivered;
+            };
+            if v.get("ok").and_then(Value::as_bool) != Some(false) {
+                return Verdict::Delivered;
+            }
+            let err = v
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown_error");
+            match err {
+                "ratelimited" | "rate_limited" => Verdict::Retry(r.retry_after, err.into()),
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => {
+                    Verdict::Retry(None, err.into())
+                }
+                _ => Verdict::Permanent(format!("Slack answered ok=false: {err}")),
+            }
+        }
+        429 => Verdict::Retry(r.retry_after, "429 rate limited".into()),
+        408 | 500..=599 => Verdict::Retry(None, format!("{} {word}", r.status)),
+        s => Verdict::Permanent(format!("Slack answered {s} {word}")),
+    }
+}
+
+/// Counts of one invocation (the summary line and the EMF metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Log events read (subscription events, or documents/lines of S3 objects).
+    pub events: u64,
+    pub control_messages: u64,
+    pub objects: u64,
+    pub objects_missing: u64,
+    pub objects_failed: u64,
+    pub notifications_ignored: u64,
+    /// Events not alerted on purpose, by reason.
+    pub skipped_group: u64,
+    pub excluded: u64,
+    pub below_level: u64,
+    pub no_match: u64,
+    /// Alert-worthy events: new ones, and repeats that were counted, not sent.
+    pub alerts: u64,
+    pub suppressed: u64,
+    pub messages_sent: u64,
+    /// Messages not delivered (the invocation fails so they are retried).
+    pub messages_failed: u64,
+    pub slack_retries: u64,
+}
+
+impl Summary {
+    fn count(&mut self, d: Decision) {
+        match d {
+            Decision::Alert => {}
+            Decision::GroupSkipped => self.skipped_group += 1,
+            Decision::Excluded => self.excluded += 1,
+            Decision::BelowLevel => self.below_level += 1,
+            Decision::NoMatch => self.no_match += 1,
+        }
+    }
+}
+
+/// The invocation did not deliver every alert (or could not read its input): Lambda retries it and then
+/// sends it to the on-failure destination.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvocationError(pub String);
+
+/// The notifier with what it keeps from one invocation to the next in its container: the repeat
+/// suppressor and the time of the last post (Slack's rate is per webhook, not per invocation).
+pub struct Notifier<S, K> {
+    pub cfg: Config,
+    pub store: Arc<S>,
+    pub slack: Arc<K>,
+    suppressor: Mutex<Suppressor>,
+    last_post: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl<S: Store, K: Slack> Notifier<S, K> {
+    pub fn new(cfg: Config, store: Arc<S>, slack: Arc<K>) -> Self {
+        let window = cfg.suppress_window.as_millis() as i64;
+        Notifier {
+            cfg,
+            store,
+            slack,
+            suppressor: Mutex::new(Suppressor::new(window, 50_000)),
+            last_post: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    fn suppressor(&self) -> Suppressor {
+        self.suppressor
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Handle one invocation; `now_ms` is the wall clock (for repeat suppression).
+    pub async fn handle(
+        &self,
+        event: &Value,
+        deadline: Instant,
+        now_ms: i64,
+    ) -> (Result<Value, InvocationError>, Summary) {
+        let mut summary = Summary::default();
+        let mut grouper = Grouper::new(self.cfg.format.max_shown);
+        let snapshot = self.suppressor();
+        let read = if let Some(data) = event.pointer("/awslogs/data").and_then(Value::as_str) {
+            self.read_logs(data, &snapshot, &mut grouper, &mut summary, now_ms)
+        } else {
+            self.read_objects(event, &snapshot, &mut grouper, &mut summary, now_ms)
+                .await
+        };
+        let (groups, _repeats_only) = grouper.finish();
+        let mut failures = Vec::new();
+        for g in &groups {
+            let msg = slack::message(g, &self.cfg.format);
+            match self.deliver(&msg, deadline, &mut summary).await {
+                Ok(()) => {
+                    summary.messages_sent += 1;
+                    if let Ok(mut s) = self.suppressor.lock() {
+                        s.record_sent(g.fingerprints.iter().copied(), now_ms);
+                    }
+                    tracing::info!(log_group = %g.log_group, alerts = g.total, suppressed = g.suppressed, "alert sent");
+                }
+                Err(e) => {
+                    summary.messages_failed += 1;
+                    tracing::error!(log_group = %g.log_group, alerts = g.total, error = %e,
+                        "alert not delivered; the invocation fails so it is retried");
+                    failures.push(format!("{}: {e}", g.log_group));
+                }
+            }
+        }
+        let result = match (read, failures.first()) {
+            (Err(e), _) => Err(InvocationError(e)),
+            (Ok(()), Some(first)) => Err(InvocationError(format!(
+                "{} of {} Slack messages not delivered; first: {first}",
+                failures.len(),
+                groups.len()
+            ))),
+            (Ok(()), None) => Ok(serde_json::json!({
+                "alerts": summary.alerts,
+                "suppressed": summary.suppressed,
+                "messages_sent": summary.messages_sent,
+            })),
+        };
+        (result, summary)
+    }
+
+    fn read_logs(
+        &self,
+        data: &str,
+        snapshot: &Suppressor,
+        grouper: &mut Grouper,
+        summary: &mut Summary,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let gz = logcore::codec::decode_base64(data.as_bytes())
+            .map_err(|e| format!("awslogs.data: {e}"))?;
+        let json = logcore::cwl::decompress(&gz, self.cfg.max_object_bytes as usize)
+            .map_err(|e| format!("awslogs.data: {e}"))?;
+        let p = Payload::parse(&json).map_err(|e| format!("awslogs.data: {e}"))?;
+        if p.message_type == MessageType::Control {
+            summary.control_messages += 1;
+            return Ok(());
+        }
+        for e in &p.log_events {
+            let ev = AlertEvent {
+                log_group: p.log_group.to_string(),
+                log_stream: p.log_stream.to_string(),
+                account: p.owner.to_string(),
+                region: None,
+                timestamp_ms: e.timestamp,
+                id: e.id.to_string(),
+                message: e.message.to_string(),
+            };
+            consider(&self.cfg, ev, snapshot, grouper, summary, now_ms);
+        }
+        Ok(())
+    }
+
+    async fn read_objects(
+        &self,
+        event: &Value,
+        snapshot: &Suppressor,
+        grouper: &mut Grouper,
+        summary: &mut Summary,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let inv = logcore::s3event::parse_invocation_value(event)
+            .map_err(|e| format!("unreadable event: {e}"))?;
+        let mut objects = Vec::new();
+        match inv {
+            Invocation::Direct(n) => {
+                summary.notifications_ignored += n.ignored;
+                objects = n.objects;
+            }
+            Invocation::Sqs(messages) => {
+                for m in messages {
+                    let n = m.content.map_err(|e| e.to_string())?;
+                    summary.notifications_ignored += n.ignored;
+                    objects.extend(n.objects);
+                }
+            }
+        }
+        let mut first_error = None;
+        for obj in objects {
+            summary.objects += 1;
+            let opened = match self.store.get(&obj).await {
+                Ok(o) => o,
+                Err(StoreError::NotFound) => {
+                    summary.objects_missing += 1;
+                    tracing::warn!(bucket = %obj.bucket, key = %obj.key, "object no longer exists");
+                    continue;
+                }
+                Err(StoreError::Other(e)) => {
+                    summary.objects_failed += 1;
+                    first_error.get_or_insert(format!("s3://{}/{}: {e}", obj.bucket, obj.key));
+                    continue;
+                }
+            };
+            let cfg = self.cfg.clone();
+            let snap = snapshot.clone();
+            let g = std::mem::take(grouper);
+            let joined = tokio::task::spawn_blocking(move || {
+                let mut g = g;
+                let mut s = Summary::default();
+                let r = read_object(&cfg, &obj, opened, &snap, &mut g, &mut s, now_ms);
+                (g, s, r, obj)
+            })
+            .await;
+            let (g, s, r, obj) = joined.map_err(|e| format!("reading thread failed: {e}"))?;
+            *grouper = g;
+            add(summary, &s);
+            if let Err(e) = r {
+                summary.objects_failed += 1;
+                first_error.get_or_insert(format!("s3://{}/{}: {e}", obj.bucket, obj.key));
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(format!(
+                "{} of {} objects could not be read; first: {e}",
+                summary.objects_failed, summary.objects
+            )),
+        }
+    }
+
+    /// Post one message: wait for Slack's pace, retry 429 (after `Retry-After`), 5xx and timeouts with
+    /// backoff while an attempt can end before the deadline; permanent errors end at once.
+    async fn deliver(
+        &self,
+        msg: &Value,
+        deadline: Instant,
+        summary: &mut Summary,
+    ) -> Result<(), String> {
+        let cfg = &self.cfg;
+        let limit = deadline
+            .checked_sub(cfg.deadline_margin)
+            .unwrap_or(deadline);
+        let mut rng = fastrand::Rng::new();
+        let mut attempts = 0u32;
+        let mut last_post = self.last_post.lock().await;
+        loop {
+            if let Some(t) = *last_post {
+                let ready = t + cfg.min_interval;
+                if ready + cfg.request_timeout > limit {
+                    return Err(
+                        "no time left before the deadline to post within Slack's rate".into(),
+                    );
+                }
+                tokio::time::sleep_until(ready).await;
+            }
+            attempts += 1;
+            *last_post = Some(Instant::now());
+            let posted = tokio::time::timeout(cfg.request_timeout, self.slack.post(msg)).await;
+            let (retry_after, why) = match posted {
+                Err(_) => (None, format!("timed out after {:?}", cfg.request_timeout)),
+                Ok(Err(e)) => (None, e.to_string()),
+                Ok(Ok(reply)) => match classify(&reply) {
+                    Verdict::Delivered => return Ok(()),
+                    Verdict::Permanent(e) => return Err(e),
+                    Verdict::Retry(after, why) => (after, why),
+                },
+            };
+            let delay = retry_after
+                .map(|d| d.min(Duration::from_secs(900)))
+                .unwrap_or_else(|| cfg.backoff.delay(attempts, &mut rng));
+            let remaining = limit.saturating_duration_since(Instant::now());
+            if !cfg
+                .backoff
+                .may_retry(attempts, delay, cfg.request_timeout, remaining)
+            {
+                return Err(format!(
+                    "gave up after {attempts} attempts (last: {why}); retrying would pass the deadline or the attempt limit"
+                ));
+            }
+            tracing::warn!(attempt = attempts, delay_ms = delay.as_millis() as u64, reason = %why, "Slack post failed; retrying");
+            summary.slack_retries += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn add(to: &mut Summary, s: &Summary) {
+    to.events += s.events;
+    to.skipped_group += s.skipped_group;
+    to.excluded += s.excluded;
+    to.below_level += s.below_level;
+    to.no_match += s.no_match;
+    to.alerts += s.alerts;
+    to.suppressed += s.suppressed;
+}
+
+/// Decide on one event and, when it alerts, add it to its group.
+fn consider(
+    cfg: &Config,
+    ev: AlertEvent,
+    snapshot: &Suppressor,
+    grouper: &mut Grouper,
+    summary: &mut Summary,
+    now_ms: i64,
+) {
+    summary.events += 1;
+    let d = cfg.rules.decide(&ev.log_group, &ev.message);
+    summary.count(d);
+    if d != Decision::Alert {
+        return;
+    }
+    let fp = fingerprint(&ev.log_group, &ev.message);
+    let repeat = snapshot.is_repeat(fp, now_ms);
+    summary.alerts += 1;
+    if !grouper.add(ev, fp, repeat) {
+        summary.suppressed += 1;
+    }
+}
+
+/// Read one object (a blocking thread): every unit becomes an event to decide on. Documents of the
+/// transforms give their log group, stream, account, region, time and id; other lines count under the
+/// object's key.
+fn read_object(
+    cfg: &Config,
+    obj: &ObjectRef,
+    opened: Opened,
+    snapshot: &Suppressor,
+    grouper: &mut Grouper,
+    summary: &mut Summary,
+    now_ms: i64,
+) -> Result<(), String> {
+    let fallback_ms = opened
+        .last_modified
+        .as_deref()
+        .or(obj.event_time.as_deref())
+        .and_then(logcore::time::parse_rfc3339_ms)
+        .unwrap_or(now_ms);
+    let bridge = tokio_util::io::SyncIoBridge::new(opened.body);
+    let (_, dec) = logcore::framing::decoder(bridge, cfg.max_object_bytes)
+        .map_err(|e| format!("reading the object: {e}"))?;
+    let mut framer = logcore::framing::Framer::new(dec, cfg.max_doc_bytes);
+    loop {
+        let unit = match framer.next_unit() {
+            Ok(Some(u)) => u,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(format!(
+                    "reading the object at decompressed offset {}: {e}",
+                    framer.offset()
+                ))
+            }
+        };
+        let text = String::from_utf8_lossy(unit.bytes);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let ev = event_of(&text, obj, fallback_ms);
+        consider(cfg, ev, snapshot, grouper, summary, now_ms);
+    }
+}
+
+/// The alert event of one unit of an S3 object.
+pub fn event_of(text: &str, obj: &ObjectRef, fallback_ms: i64) -> AlertEvent {
+    let doc = serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|v| v.get("message").is_some_and(Value::is_string));
+    let Some(doc) = doc else {
+        return AlertEvent {
+            log_group: obj.key.clone(),
+            log_stream: String::new(),
+            account: String::new(),
+            region: obj.region.clone(),
+            timestamp_ms: fallback_ms,
+            id: String::new(),
+            message: text.trim_end().to_string(),
+        };
+    };
+    let s = |ptr: &str| doc.pointer(ptr).and_then(Value::as_str).map(str::to_string);
+    AlertEvent {
+        log_group: s("/log/group").unwrap_or_else(|| obj.key.clone()),
+        log_stream: s("/log/stream").unwrap_or_default(),
+        account: s("/cloud/account/id").unwrap_or_default(),
+        region: s("/cloud/region").or_else(|| obj.region.clone()),
+        timestamp_ms: s("/@timestamp")
+            .and_then(|t| logcore::time::parse_rfc3339_ms(&t))
+            .unwrap_or(fallback_ms),
+        id: s("/event/id").unwrap_or_default(),
+        message: s("/message").unwrap_or_default(),
+    }
+}
+
+/// The summary line and EMF metrics of one invocation.
+pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
+    tracing::info!(
+        request_id,
+        events = s.events,
+        control_messages = s.control_messages,
+        objects = s.objects,
+        objects_missing = s.objects_missing,
+        objects_failed = s.objects_failed,
+        notifications_ignored = s.notifications_ignored,
+        skipped_group = s.skipped_group,
+        excluded = s.excluded,
+        below_level = s.below_level,
+        no_match = s.no_match,
+        alerts = s.alerts,
+        suppressed = s.suppressed,
+        messages_sent = s.messages_sent,
+        messages_failed = s.messages_failed,
+        slack_retries = s.slack_retries,
+        "notifier summary"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let c = |v: u64| v as f64;
+    println!(
+        "{}",
+        logcore::emf::line(
+            &cfg.metrics_namespace,
+            &[("FunctionName", &cfg.function_name)],
+            &[
+                ("LogEventsRead", c(s.events), "Count"),
+                ("AlertsRaised", c(s.alerts), "Count"),
+                ("AlertsSuppressed", c(s.suppressed), "Count"),
+                ("SlackMessagesSent", c(s.messages_sent), "Count"),
+                ("SlackMessagesFailed", c(s.messages_failed), "Count"),
+                ("SlackRetries", c(s.slack_retries), "Count"),
+                ("ObjectsFailed", c(s.objects_failed), "Count"),
+            ],
+            now,
+        )
+    );
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,41 @@
+//! Slack notifier Lambda: CloudWatch Logs subscription events and S3 object notifications to Slack.
+//! Wiring only: configuration, secret and clients once at cold start, then the runtime loop.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use s3_search_forwarder::aws::S3Store;
+use slack_notifier::aws::{load_target, HttpSlack};
+use slack_notifier::{report, Config, Notifier};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logcore::runtime::tune_allocator();
+    logcore::runtime::init_json_logs();
+    let cfg = Config::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+    })?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let target = load_target(&cfg, &sdk).await.inspect_err(|e| {
+        tracing::error!(error = %e, "cannot read the Slack secret");
+    })?;
+    let slack = Arc::new(HttpSlack::new(target, cfg.request_timeout)?);
+    // A custom endpoint is a local S3 stand-in (moto), which serves buckets by path.
+    let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let store = Arc::new(S3Store::new(&sdk, path_style));
+    let notifier = Arc::new(Notifier::new(cfg, store, slack));
+    let notifier = &notifier;
+    lambda_runtime::run(service_fn(
+        move |ev: LambdaEvent<serde_json::Value>| async move {
+            let deadline =
+                tokio::time::Instant::now() + logcore::time::until_epoch_ms(ev.context.deadline);
+            let (result, summary) = notifier
+                .handle(&ev.payload, deadline, logcore::time::now_ms())
+                .await;
+            report(&notifier.cfg, &ev.context.request_id, &summary);
+            result.map_err(Error::from)
+        },
+    ))
+    .await
+}
