@@ -49,7 +49,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The answer to one `_bulk` request.
+/// The answer to one HTTP request (a `_bulk` request here, a Slack post in the notifier).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,

@@ -25,18 +25,9 @@ use tokio::time::Instant;
 
 pub use config::{Config, Target};
 
-/// Slack's answer to one post.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Vec<u8>,
-    pub retry_after: Option<Duration>,
-}
-
-/// The post got no HTTP answer (timeout, refused or reset connection).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
+/// Slack's answer to one post, and a post that got no HTTP answer: the same types as the forwarder's
+/// `_bulk` replies.
+pub use s3_search_forwarder::{Reply, TransportError};
 
 /// Slack: a webhook or `chat.postMessage`.
 pub trait Slack: Send + Sync + 'static {
