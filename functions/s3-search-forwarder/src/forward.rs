@@ -7,7 +7,7 @@
 //! keys derived from the object and the offsets they hold, so a redelivered object writes the same keys.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -105,10 +105,14 @@ pub async fn forward_object<S: Store, E: Search>(
     let src = Arc::new(Source::new(&obj.bucket, &obj.key, &version, &ts));
 
     let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
+    // Sent batches come back here to be filled again: no fresh multi-megabyte buffer (page faults, zeroing)
+    // per request. Bounded by the batches alive at once.
+    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
     let reader = {
         let cfg = cfg.clone();
         let src = Arc::clone(&src);
-        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx))
+        let pool = Arc::clone(&pool);
+        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool))
     };
 
     let mut inflight = FuturesUnordered::new();
@@ -132,6 +136,9 @@ pub async fn forward_object<S: Store, E: Search>(
                 report.already_indexed += r.already_indexed;
                 report.bulk_requests += r.requests;
                 report.bulk_retries += r.retries;
+                if let Some(b) = r.spare {
+                    recycle(&pool, b, cfg.in_flight.max(1) + 1, cfg.bulk_max_bytes);
+                }
                 if !r.dead.is_empty() {
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
                         Ok(()) => report.dead_lettered += r.dead_count,
@@ -167,12 +174,29 @@ pub async fn forward_object<S: Store, E: Search>(
     report
 }
 
+/// Emptied batches to fill again.
+type Pool = Arc<Mutex<Vec<Batch>>>;
+
+fn recycle(pool: &Pool, mut batch: Batch, keep: usize, min_capacity: usize) {
+    if batch.body.capacity() < min_capacity {
+        return;
+    }
+    batch.body.clear();
+    batch.items.clear();
+    if let Ok(mut p) = pool.lock() {
+        if p.len() < keep {
+            p.push(batch);
+        }
+    }
+}
+
 /// The blocking side: read, frame, build, batch, compress.
 fn read_object(
     cfg: &Config,
     src: &Source,
     body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     tx: mpsc::Sender<Msg>,
+    pool: &Pool,
 ) -> ReadEnd {
     let mut end = ReadEnd::default();
     let bridge = tokio_util::io::SyncIoBridge::new(body);
@@ -185,7 +209,12 @@ fn read_object(
     };
     let mut framer = Framer::new(dec, cfg.max_doc_bytes);
     let mut builder = DocBuilder::new(cfg.index.clone(), cfg.json);
-    let new_batch = || Batch::with_capacity(cfg.bulk_max_bytes + 64 * 1024);
+    let new_batch = || {
+        pool.lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| Batch::with_capacity(cfg.bulk_max_bytes + 64 * 1024))
+    };
     let mut batch = new_batch();
     let mut dead = Vec::new();
     let (mut dead_first, mut dead_count) = (0u64, 0u64);
@@ -292,6 +321,8 @@ struct BatchResult {
     dead: Vec<u8>,
     dead_count: u64,
     error: Option<String>,
+    /// The batch as it was sent, to be reused once every item has its outcome.
+    spare: Option<Batch>,
 }
 
 /// Send one batch until every item is created, already there, or refused for good (dead letter), or
@@ -309,8 +340,9 @@ async fn send_batch<E: Search>(
         ..BatchResult::default()
     };
     let mut rng = fastrand::Rng::new();
-    // Batches still to send: a 413 splits one into halves.
+    // Batches still to send: a 413 splits one into halves. The first is kept whole for reuse.
     let mut work = vec![(batch, gz)];
+    let mut first = true;
     while let Some((mut cur, mut ready)) = work.pop() {
         let mut attempts = 0u32;
         loop {
@@ -429,6 +461,9 @@ async fn send_batch<E: Search>(
             }
             tokio::time::sleep(delay).await;
             cur = cur.subset(&retry);
+        }
+        if std::mem::take(&mut first) {
+            res.spare = Some(cur);
         }
     }
     res
