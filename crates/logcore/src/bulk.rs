@@ -548,8 +548,25 @@ struct BulkItem {
     error: Option<serde_json::Value>,
 }
 
+/// The common case: `"errors": false` says every item succeeded, so only their number matters.
+#[derive(Deserialize)]
+struct BulkSummary {
+    #[serde(default)]
+    errors: Option<bool>,
+    items: Vec<serde::de::IgnoredAny>,
+}
+
 /// Read a `_bulk` response that should hold `expected` items.
 pub fn parse_bulk_response(body: &[u8], expected: usize) -> Result<Vec<ItemOutcome>, String> {
+    if let Ok(BulkSummary {
+        errors: Some(false),
+        items,
+    }) = serde_json::from_slice::<BulkSummary>(body)
+    {
+        if items.len() == expected {
+            return Ok(vec![ItemOutcome::Created; expected]);
+        }
+    }
     let r: BulkResponse =
         serde_json::from_slice(body).map_err(|e| format!("unreadable _bulk response: {e}"))?;
     if r.items.len() != expected {

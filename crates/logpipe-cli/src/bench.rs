@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// Decompressed sizes, in MB, of the objects the search forwarder part forwards.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     forward_mb: Vec<u64>,
+    /// Gzip-compress the forwarder's request bodies (`BULK_GZIP`; the Lambda's default is true).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    forward_gzip: bool,
     /// Run only these parts (comma separated); all by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -171,7 +174,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         start(&exe, &args)?;
     }
     if want(Part::Forward) {
-        crate::forward::bench(&exe, &args.forward_mb)?;
+        crate::forward::bench(&exe, &args.forward_mb, args.forward_gzip)?;
     }
     Ok(())
 }

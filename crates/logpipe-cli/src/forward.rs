@@ -270,15 +270,15 @@ fn serve_sink(sock: TcpStream) -> std::io::Result<()> {
 /// transform documents is forwarded by a `logpipe forward` child process to a `logpipe bulk-sink` child
 /// process; the figures are the forwarding process's own CPU time and peak RSS, and `gzip -dc` of the same
 /// object for comparison.
-pub fn bench(exe: &Path, sizes_mb: &[u64]) -> Result<(), String> {
+pub fn bench(exe: &Path, sizes_mb: &[u64], gzip: bool) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("logpipe-forward-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = bench_in(exe, sizes_mb, &dir);
+    let result = bench_in(exe, sizes_mb, gzip, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn bench_in(exe: &Path, sizes_mb: &[u64], dir: &Path) -> Result<(), String> {
+fn bench_in(exe: &Path, sizes_mb: &[u64], gzip: bool, dir: &Path) -> Result<(), String> {
     let chunk = document_chunk()?;
     let mut sink = Command::new(exe)
         .arg("bulk-sink")
@@ -298,7 +298,7 @@ fn bench_in(exe: &Path, sizes_mb: &[u64], dir: &Path) -> Result<(), String> {
             return Err(format!("bulk-sink printed {url:?}, not its URL"));
         }
         for &mb in sizes_mb {
-            forward_one(exe, dir, url, &chunk, mb)?;
+            forward_one(exe, dir, url, &chunk, mb, gzip)?;
         }
         Ok(())
     })();
@@ -307,15 +307,23 @@ fn bench_in(exe: &Path, sizes_mb: &[u64], dir: &Path) -> Result<(), String> {
     result
 }
 
-fn forward_one(exe: &Path, dir: &Path, url: &str, chunk: &[u8], mb: u64) -> Result<(), String> {
+fn forward_one(
+    exe: &Path,
+    dir: &Path,
+    url: &str,
+    chunk: &[u8],
+    mb: u64,
+    gzip: bool,
+) -> Result<(), String> {
     let path = dir.join(format!("bench-{mb}mb.ndjson.gz"));
     let t = Instant::now();
     let (raw, gz) = write_object(&path, chunk, mb * 1_000_000)?;
     println!(
-        "search forwarder, object of {:.0} MB decompressed NDJSON ({:.1} MB gzip, generated in {:.1} s)",
+        "search forwarder, object of {:.0} MB decompressed NDJSON ({:.1} MB gzip, generated in {:.1} s), request bodies {}",
         raw as f64 / 1e6,
         gz as f64 / 1e6,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        if gzip { "gzip level 1" } else { "uncompressed" }
     );
     let mut cmd = Command::new(exe);
     cmd.arg("forward")
@@ -330,6 +338,7 @@ fn forward_one(exe: &Path, dir: &Path, url: &str, chunk: &[u8], mb: u64) -> Resu
     for v in s3_search_forwarder::config::ENV_VARS {
         cmd.env_remove(v);
     }
+    cmd.env("BULK_GZIP", if gzip { "true" } else { "false" });
     let out = cmd
         .output()
         .map_err(|e| format!("running logpipe forward: {e}"))?;

@@ -201,6 +201,26 @@ fn bulk_responses() {
 }
 
 #[test]
+fn bulk_responses_without_errors_take_the_short_path_only_when_whole() {
+    let ok = br#"{"took":1,"errors":false,"items":[{"create":{"_id":"1","status":201}},{"create":{"_id":"2","status":201}}]}"#;
+    assert_eq!(
+        parse_bulk_response(ok, 2).unwrap(),
+        vec![ItemOutcome::Created; 2]
+    );
+    // The count is still checked.
+    assert!(parse_bulk_response(ok, 3)
+        .unwrap_err()
+        .contains("2 items for 3"));
+    // Without the flag, every item is read.
+    let no_flag =
+        br#"{"items":[{"create":{"status":201}},{"create":{"status":429,"error":"busy"}}]}"#;
+    assert!(matches!(
+        parse_bulk_response(no_flag, 2).unwrap()[1],
+        ItemOutcome::Retry { status: 429, .. }
+    ));
+}
+
+#[test]
 fn subsets_keep_entries_intact() {
     let (batch, _) = build("a\nb\nc\n");
     let sub = batch.subset(&[0, 2]);
