@@ -28,7 +28,7 @@ wait_for() {
 
 case "${1:-}" in
   start)
-    scripts/setup.sh >&2
+    scripts/setup.sh test >&2
     mkdir -p target
     port=$(free_port)
     .venv/bin/moto_server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &

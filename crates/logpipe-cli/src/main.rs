@@ -5,6 +5,8 @@ mod bench;
 mod forward;
 mod local;
 mod samples;
+#[cfg(test)]
+mod template_tests;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
