@@ -4,6 +4,7 @@
 mod bench;
 mod forward;
 mod local;
+mod replay;
 mod samples;
 #[cfg(test)]
 mod template_tests;
@@ -101,6 +102,13 @@ enum Command {
     /// Configuration comes from the Lambda's environment variables (INDEX, BULK_MAX_BYTES, SEARCH_AUTH,
     /// ...), except the URL.
     Forward(forward::ForwardArgs),
+    /// Replay a log file through the whole chain locally: subscription payloads, the Firehose transform, an
+    /// S3 directory, the search forwarder (to --search-url or a file of bulk bodies) and the Slack notifier
+    /// (to --slack-webhook or printed). Prints what each hop did; fails if anything is unaccounted for.
+    ///
+    /// Each function is configured by its Lambda environment variables (INCLUDE_PATTERN, INDEX,
+    /// ALERT_LEVELS, ...).
+    Replay(replay::ReplayArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -142,6 +150,7 @@ fn main() -> ExitCode {
                 .map_err(|e| format!("writing the batch: {e}"))
         }
         Command::Forward(args) => forward::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => forward::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),

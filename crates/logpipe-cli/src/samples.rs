@@ -166,7 +166,7 @@ fn audit_event(kind: gen::AuditKind, seed: u64) -> logcore::firehose::TransformE
 }
 
 /// S3's encoding of a key in notifications: `%XX` for what is not unreserved or `/`, as S3 writes them.
-fn encode_key(key: &str) -> String {
+pub(crate) fn encode_key(key: &str) -> String {
     const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
