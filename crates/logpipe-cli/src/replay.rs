@@ -768,6 +768,82 @@ mod tests {
         }
     }
 
+    /// With a real S3 endpoint (moto): the objects land in the bucket, and documents the forwarder cannot
+    /// index (here, over a small MAX_DOC_BYTES) are dead-lettered under `failed/` in the same bucket.
+    #[test]
+    fn objects_and_dead_letters_go_to_an_s3_bucket() {
+        let Some(url) = test_support::moto_url() else {
+            return;
+        };
+        let rt = crate::runtime().unwrap();
+        let sdk = rt.block_on(test_support::sdk_config(&url));
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let bucket = test_support::unique("replay");
+        rt.block_on(s3.create_bucket().bucket(&bucket).send())
+            .unwrap();
+        let dir = std::env::temp_dir().join(test_support::unique("logpipe-replay-s3"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("app.log");
+        let long = "x".repeat(2000);
+        let text: String = (0..500)
+            .map(|i| {
+                if i % 50 == 0 {
+                    format!("ERROR long line {i} {long}\n")
+                } else {
+                    format!("INFO line {i}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let a = args(&file, &dir.join("out"));
+        std::fs::create_dir_all(&a.out_dir).unwrap();
+        let tcfg = TransformConfig::<Documents>::default();
+        let mut fcfg = ForwarderConfig::new("http://bulk-out.invalid");
+        fcfg.max_doc_bytes = 1500;
+        let ncfg =
+            slack_notifier::Config::new(slack_notifier::config::SecretSource::Ssm("/x".into()));
+        let store = Arc::new(s3_search_forwarder::aws::S3Store::new(&sdk, true));
+        let to = Target {
+            store: &store,
+            bucket: &bucket,
+            prefix: "logs",
+            stream: "app.log",
+        };
+        let t = replay_to(
+            &a,
+            &rt,
+            &tcfg,
+            fcfg,
+            &ncfg,
+            to,
+            Input::open(&file).unwrap(),
+            None,
+        )
+        .unwrap();
+        assert_eq!((t.events, t.documents), (500, 500), "{t:?}");
+        assert_eq!((t.indexed, t.dead_lettered), (490, 10), "{t:?}");
+        assert_eq!(t.lost(), Vec::<String>::new());
+        let keys: Vec<String> = rt
+            .block_on(s3.list_objects_v2().bucket(&bucket).send())
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect();
+        let objects = keys.iter().filter(|k| k.starts_with("logs/")).count() as u64;
+        assert_eq!(objects, t.objects, "{keys:?}");
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with("failed/") && k.ends_with("-unreadable.ndjson")),
+            "{keys:?}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn losses_are_named() {
         let t = Totals {
