@@ -118,7 +118,12 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-/// The rules on roles: no wildcard action, no `NotAction`, no `Resource: "*"` in an Allow.
+/// Actions that support no resource-level permission (IAM accepts only `"*"` for them): read-only
+/// lookups Lambda needs to attach a function to a VPC.
+const UNSCOPED_ACTIONS: &[&str] = &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"];
+
+/// The rules on roles: no wildcard action, no `NotAction`, no `Resource: "*"` in an Allow (but for the
+/// [`UNSCOPED_ACTIONS`]).
 fn role_violations(res: &BTreeMap<String, Mapping>) -> Vec<String> {
     let mut bad = Vec::new();
     for (id, r) in res {
@@ -147,7 +152,16 @@ fn role_violations(res: &BTreeMap<String, Mapping>) -> Vec<String> {
                     }
                 }
                 let allow = st.get("Effect").and_then(Value::as_str) == Some("Allow");
-                if allow && st.get("Resource").map(strings).unwrap_or_default() == ["*"] {
+                let unscoped = st
+                    .get("Action")
+                    .map(strings)
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|a| UNSCOPED_ACTIONS.contains(&a.as_str()));
+                if allow
+                    && !unscoped
+                    && st.get("Resource").map(strings).unwrap_or_default() == ["*"]
+                {
                     bad.push(format!("{id}: Resource \"*\""));
                 }
             }
