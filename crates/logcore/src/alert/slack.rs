@@ -299,7 +299,8 @@ fn event_text(ev: &super::AlertEvent, region: &str, f: &Format) -> String {
     };
     if !ev.log_stream.is_empty() {
         head.push_str("  ·  ");
-        head.push_str(&escape(&cut_chars(&ev.log_stream, 200)));
+        // Backtick runs broken as in the message: a stream named "```" would open a code block.
+        head.push_str(&escape(&code_safe(&cut_chars(&ev.log_stream, 200))));
     }
     if let Some(l) = super::level_of(&ev.message) {
         head.push_str("  ·  *");

@@ -334,6 +334,24 @@ fn at_most_fifty_blocks() {
     assert_eq!(m["blocks"].as_array().unwrap().len(), slack::MAX_BLOCKS);
 }
 
+/// A stream name made of backticks must not open a code block of its own (found by the proptest below).
+#[test]
+fn backticks_in_a_stream_name_do_not_open_a_code_block() {
+    for stream in ["```", "a```b", "``````", "`"] {
+        let events = vec![AlertEvent {
+            log_group: "A".into(),
+            log_stream: stream.into(),
+            account: String::new(),
+            region: None,
+            timestamp_ms: 0,
+            id: String::new(),
+            message: String::new(),
+        }];
+        let m = slack::message(&group_of(events, 1), &Format::default());
+        assert_eq!(slack::validate(&m), Ok(()), "{stream}: {m}");
+    }
+}
+
 proptest! {
     #[test]
     fn any_log_text_gives_a_valid_message(
