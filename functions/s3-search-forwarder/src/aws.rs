@@ -24,6 +24,14 @@ impl S3Store {
             client: aws_sdk_s3::Client::from_conf(conf),
         }
     }
+
+    /// As the environment asks: a custom endpoint (`AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3`) is a local
+    /// S3 stand-in, which serves buckets by path.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Self {
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        S3Store::new(sdk, path_style)
+    }
 }
 
 impl Store for S3Store {

@@ -15,10 +15,7 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "invalid configuration");
     })?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    // A custom endpoint is a local S3 stand-in (moto), which serves buckets by path.
-    let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let store = Arc::new(S3Store::new(&sdk, path_style));
+    let store = Arc::new(S3Store::from_env(&sdk));
     let search = Arc::new(HttpSearch::new(&cfg, &sdk).await.inspect_err(|e| {
         tracing::error!(error = %e, "cannot set up the search client");
     })?);

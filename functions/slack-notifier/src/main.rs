@@ -20,10 +20,7 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "cannot read the Slack secret");
     })?;
     let slack = Arc::new(HttpSlack::new(target, cfg.request_timeout)?);
-    // A custom endpoint is a local S3 stand-in (moto), which serves buckets by path.
-    let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let store = Arc::new(S3Store::new(&sdk, path_style));
+    let store = Arc::new(S3Store::from_env(&sdk));
     let notifier = Arc::new(Notifier::new(cfg, store, slack));
     let notifier = &notifier;
     lambda_runtime::run(service_fn(
