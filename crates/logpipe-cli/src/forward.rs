@@ -76,19 +76,7 @@ impl From<&Summary> for SummaryFigures {
 pub fn run(args: ForwardArgs) -> Result<(), String> {
     let started = Instant::now();
     let store = Arc::new(DirStore::single(BUCKET, &args.bucket_dir));
-    // The Lambda's variables configure the rest; the URL comes from the flag.
-    let url = args
-        .search_url
-        .clone()
-        .unwrap_or_else(|| "http://bulk-out.invalid".into());
-    let mut cfg = Config::from_env(|k| {
-        if k == "SEARCH_URL" {
-            Some(url.clone())
-        } else {
-            std::env::var(k).ok()
-        }
-    })
-    .map_err(|e| e.to_string())?;
+    let mut cfg = config_with_url(args.search_url.as_deref())?;
     let mut objects = Vec::new();
     for f in &args.files {
         let key = store.key_of(f).ok_or_else(|| {
@@ -110,21 +98,10 @@ pub fn run(args: ForwardArgs) -> Result<(), String> {
     }
     let rt = crate::runtime()?;
     let (summary, failures) = if args.search_url.is_some() {
-        let sdk = if matches!(cfg.auth, Auth::None) {
-            aws_config::SdkConfig::builder().build()
-        } else {
-            rt.block_on(aws_config::load_defaults(
-                aws_config::BehaviorVersion::latest(),
-            ))
-        };
-        let search = Arc::new(rt.block_on(s3_search_forwarder::aws::HttpSearch::new(&cfg, &sdk))?);
+        let search = Arc::new(rt.block_on(http_search(&cfg))?);
         rt.block_on(forward_all(&cfg, &store, &search, &objects))
     } else {
-        // The sink reads the bodies back: compressing them would be wasted work.
-        cfg.gzip = false;
-        let out = std::fs::File::create(&args.bulk_out)
-            .map_err(|e| format!("{}: {e}", args.bulk_out.display()))?;
-        let search = Arc::new(NdjsonSink::new(Box::new(BufWriter::new(out))));
+        let search = Arc::new(bulk_file(&mut cfg, &args.bulk_out)?);
         rt.block_on(forward_all(&cfg, &store, &search, &objects))
     };
     if args.stats {
@@ -154,6 +131,38 @@ pub fn run(args: ForwardArgs) -> Result<(), String> {
             summary.objects
         )),
     }
+}
+
+/// The forwarder's configuration from the Lambda's variables, but for the URL, which comes from the command
+/// line (a placeholder when the bodies go to a file).
+pub fn config_with_url(url: Option<&str>) -> Result<Config, String> {
+    let url = url.unwrap_or("http://bulk-out.invalid").to_string();
+    Config::from_env(|k| {
+        if k == "SEARCH_URL" {
+            Some(url.clone())
+        } else {
+            std::env::var(k).ok()
+        }
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// The HTTP client of the real forwarder; AWS credentials are loaded only when the auth needs them.
+pub async fn http_search(cfg: &Config) -> Result<s3_search_forwarder::aws::HttpSearch, String> {
+    let sdk = if matches!(cfg.auth, Auth::None) {
+        aws_config::SdkConfig::builder().build()
+    } else {
+        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    };
+    s3_search_forwarder::aws::HttpSearch::new(cfg, &sdk).await
+}
+
+/// A file of the bulk bodies instead of a search engine. The bodies are read back by people, so they are
+/// written uncompressed (`cfg.gzip` is turned off).
+pub fn bulk_file(cfg: &mut Config, path: &Path) -> Result<NdjsonSink, String> {
+    cfg.gzip = false;
+    let out = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(NdjsonSink::new(Box::new(BufWriter::new(out))))
 }
 
 async fn forward_all<E: Search>(

@@ -3,9 +3,9 @@
 //! forwarder (a `_bulk` endpoint, or a file of the bulk bodies) → Slack notifier (a webhook, or printed).
 //! It prints what each hop did and fails when anything is unaccounted for.
 
-use std::io::{BufRead, BufReader, BufWriter};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use firehose_transform::{Audit, Config as TransformConfig, Documents, Render};
@@ -13,7 +13,7 @@ use logcore::firehose::TransformRecord;
 use logcore::gen::{self, Event, SourceKind};
 use logcore::s3event::ObjectRef;
 use s3_search_forwarder::forward::forward_object;
-use s3_search_forwarder::local::{DirStore, NdjsonSink};
+use s3_search_forwarder::local::DirStore;
 use s3_search_forwarder::{Config as ForwarderConfig, Search, Store};
 use serde_json::{json, Value};
 
@@ -241,18 +241,7 @@ fn replay<R: Render>(
     }
     std::fs::create_dir_all(&args.out_dir)
         .map_err(|e| format!("{}: {e}", args.out_dir.display()))?;
-    let url = args
-        .search_url
-        .clone()
-        .unwrap_or_else(|| "http://bulk-out.invalid".into());
-    let fcfg = ForwarderConfig::from_env(|k| {
-        if k == "SEARCH_URL" {
-            Some(url.clone())
-        } else {
-            std::env::var(k).ok()
-        }
-    })
-    .map_err(|e| e.to_string())?;
+    let fcfg = crate::forward::config_with_url(args.search_url.as_deref())?;
     let ncfg = slack_notifier::Config::from_env(|k| match k {
         // The target is given here, not read from a secret.
         "SLACK_SECRET_ARN" => None,
@@ -289,10 +278,7 @@ fn replay<R: Render>(
             let sdk = rt.block_on(aws_config::load_defaults(
                 aws_config::BehaviorVersion::latest(),
             ));
-            // A custom endpoint is a local S3 stand-in, which serves buckets by path.
-            let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-                || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-            let store = Arc::new(s3_search_forwarder::aws::S3Store::new(&sdk, path_style));
+            let store = Arc::new(s3_search_forwarder::aws::S3Store::from_env(&sdk));
             let to = Target {
                 store: &store,
                 bucket,
@@ -337,32 +323,18 @@ fn replay_to<R: Render, S: Store>(
     };
     let totals = match (&args.search_url, &args.slack_webhook) {
         (Some(_), hook) => {
-            let sdk = rt.block_on(sdk_for(&fcfg));
-            let search =
-                Arc::new(rt.block_on(s3_search_forwarder::aws::HttpSearch::new(&fcfg, &sdk))?);
+            let search = Arc::new(rt.block_on(crate::forward::http_search(&fcfg))?);
             with_slack(rt, &chain, &fcfg, ncfg, &search, hook, input, progress)?
         }
         (None, hook) => {
-            // The bulk bodies are read back by people: compressing them would only hide them.
-            fcfg.gzip = false;
             let path = args.out_dir.join("bulk.ndjson");
-            let out =
-                std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let search = Arc::new(NdjsonSink::new(Box::new(BufWriter::new(out))));
+            let search = Arc::new(crate::forward::bulk_file(&mut fcfg, &path)?);
             let t = with_slack(rt, &chain, &fcfg, ncfg, &search, hook, input, progress)?;
             eprintln!("bulk bodies written to {}", path.display());
             t
         }
     };
     Ok(totals)
-}
-
-async fn sdk_for(cfg: &ForwarderConfig) -> aws_config::SdkConfig {
-    if matches!(cfg.auth, s3_search_forwarder::config::Auth::None) {
-        aws_config::SdkConfig::builder().build()
-    } else {
-        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -403,7 +375,8 @@ fn with_slack<R: Render, S: Store, E: Search>(
 struct Input {
     reader: Box<dyn BufRead>,
     size: Option<u64>,
-    read: Arc<Mutex<u64>>,
+    /// Bytes read so far.
+    read: u64,
 }
 
 impl Input {
@@ -412,7 +385,7 @@ impl Input {
             return Ok(Input {
                 reader: Box::new(BufReader::new(std::io::stdin())),
                 size: None,
-                read: Arc::default(),
+                read: 0,
             });
         }
         let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -420,7 +393,7 @@ impl Input {
         Ok(Input {
             reader: Box::new(BufReader::with_capacity(1 << 20, f)),
             size,
-            read: Arc::default(),
+            read: 0,
         })
     }
 
@@ -448,9 +421,7 @@ impl Input {
         if n == 0 {
             return Ok(None);
         }
-        if let Ok(mut r) = self.read.lock() {
-            *r += n as u64;
-        }
+        self.read += n as u64;
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
@@ -508,10 +479,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
         let mut records: Vec<TransformRecord> = Vec::new();
         let mut record_bytes = 0usize;
         let mut object: Vec<u8> = Vec::new();
-        let mut clock = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let mut clock = logcore::time::now_ms();
         loop {
             let line = input.next_line(&mut buf)?;
             if let Some(line) = &line {
@@ -556,8 +524,8 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
                 let body = std::mem::take(&mut object);
                 self.deliver(body, fcfg, search, notifier, &mut t).await?;
             }
-            if let (Some(bar), Ok(read)) = (&progress, input.read.lock()) {
-                bar.set_position(*read);
+            if let Some(bar) = &progress {
+                bar.set_position(input.read);
             }
             if end {
                 break;
