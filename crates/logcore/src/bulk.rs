@@ -536,9 +536,13 @@ pub enum ItemOutcome {
     },
 }
 
+/// A `_bulk` response: items are read one by one only when `errors` does not say they all succeeded.
 #[derive(Deserialize)]
-struct BulkResponse {
-    items: Vec<std::collections::BTreeMap<String, BulkItem>>,
+struct BulkResponse<'a> {
+    #[serde(default)]
+    errors: Option<bool>,
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -548,26 +552,9 @@ struct BulkItem {
     error: Option<serde_json::Value>,
 }
 
-/// The common case: `"errors": false` says every item succeeded, so only their number matters.
-#[derive(Deserialize)]
-struct BulkSummary {
-    #[serde(default)]
-    errors: Option<bool>,
-    items: Vec<serde::de::IgnoredAny>,
-}
-
 /// Read a `_bulk` response that should hold `expected` items.
 pub fn parse_bulk_response(body: &[u8], expected: usize) -> Result<Vec<ItemOutcome>, String> {
-    if let Ok(BulkSummary {
-        errors: Some(false),
-        items,
-    }) = serde_json::from_slice::<BulkSummary>(body)
-    {
-        if items.len() == expected {
-            return Ok(vec![ItemOutcome::Created; expected]);
-        }
-    }
-    let r: BulkResponse =
+    let r: BulkResponse<'_> =
         serde_json::from_slice(body).map_err(|e| format!("unreadable _bulk response: {e}"))?;
     if r.items.len() != expected {
         return Err(format!(
@@ -575,8 +562,14 @@ pub fn parse_bulk_response(body: &[u8], expected: usize) -> Result<Vec<ItemOutco
             r.items.len()
         ));
     }
+    // The common case: `"errors": false` says every item succeeded.
+    if r.errors == Some(false) {
+        return Ok(vec![ItemOutcome::Created; expected]);
+    }
     let mut out = Vec::with_capacity(expected);
-    for (i, item) in r.items.into_iter().enumerate() {
+    for (i, raw) in r.items.into_iter().enumerate() {
+        let item: std::collections::BTreeMap<String, BulkItem> = serde_json::from_str(raw.get())
+            .map_err(|e| format!("unreadable _bulk response item {i}: {e}"))?;
         let Some((_, it)) = item.into_iter().next() else {
             return Err(format!("_bulk response item {i} is empty"));
         };
