@@ -1,4 +1,10 @@
-//! Helpers shared by the integration tests of every crate (a dev-dependency only).
+//! Helpers shared by the integration tests of every crate (a dev-dependency only): the local services'
+//! URLs, SDK configuration for moto, and the stand-ins we run ourselves (a fault-injecting `_bulk`
+//! endpoint, Slack).
+
+pub mod bulk_server;
+pub mod http;
+pub mod slack_server;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;

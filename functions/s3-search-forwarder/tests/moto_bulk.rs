@@ -2,7 +2,7 @@
 //! server, notifications in every envelope. For each fault: documents indexed + dead letters = lines in the
 //! object, and a forced redelivery adds nothing.
 
-mod support;
+use test_support as support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use s3_search_forwarder::aws::{HttpSearch, S3Store};
 use s3_search_forwarder::{handle, Config, Response};
 use serde_json::{json, Value};
-use support::bulk_server::{BulkServer, Fault};
+use test_support::bulk_server::{BulkServer, Fault};
 
 /// 300 lines of a realistic mix; every 37th has a field the index mapping refuses.
 fn object_lines() -> Vec<String> {
@@ -178,7 +178,7 @@ async fn every_fault_indexed_plus_dead_lettered_equals_lines() {
         );
         assert!(dead.iter().all(|d| d["error_type"] == "mapper_parsing_exception"
             && d["source"]["key"] == key), "{name}");
-        assert_eq!(server.state.lock().unwrap().bad_headers, 0, "{name}");
+        assert_eq!(server.lock().bad_headers, 0, "{name}");
 
         // Forced redelivery of the same notification.
         let (res, s2) = handle(&config, &store, &search, &event, deadline).await;

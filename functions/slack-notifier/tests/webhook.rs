@@ -5,8 +5,7 @@
 
 use test_support as support;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use s3_search_forwarder::aws::S3Store;
@@ -14,108 +13,7 @@ use serde_json::{json, Value};
 use slack_notifier::aws::{load_target, HttpSlack};
 use slack_notifier::config::SecretSource;
 use slack_notifier::{Config, Notifier};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-
-/// One scripted answer: status, Retry-After, body, and a delay before answering.
-#[derive(Clone)]
-struct Answer(u16, Option<u64>, &'static str, Duration);
-
-fn ok() -> Answer {
-    Answer(200, None, "ok", Duration::ZERO)
-}
-
-/// What the stand-in received: the request line's path, the authorization header, the JSON body, and
-/// the status it answered.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    auth: Option<String>,
-    body: Value,
-    status: u16,
-}
-
-struct FakeSlack {
-    url: String,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-/// Serve on 127.0.0.1 until the test ends; every request takes the next answer of the script (then 200 ok).
-async fn fake_slack(script: Vec<Answer>) -> FakeSlack {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let script = Arc::new(Mutex::new(VecDeque::from(script)));
-    let rec = Arc::clone(&received);
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
-            };
-            let (rec, script) = (Arc::clone(&rec), Arc::clone(&script));
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut r = BufReader::new(r);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let (mut len, mut auth) = (0usize, None);
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        let (k, v) = h.split_once(':').unwrap_or((h, ""));
-                        match k.to_ascii_lowercase().as_str() {
-                            "content-length" => len = v.trim().parse().unwrap_or(0),
-                            "authorization" => auth = Some(v.trim().to_string()),
-                            _ => {}
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if r.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    let Answer(status, retry_after, text, delay) =
-                        script.lock().unwrap().pop_front().unwrap_or_else(ok);
-                    rec.lock().unwrap().push(Received {
-                        path,
-                        auth,
-                        body: serde_json::from_slice(&body).expect("JSON body"),
-                        status,
-                    });
-                    tokio::time::sleep(delay).await;
-                    let mut head = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n",
-                        text.len()
-                    );
-                    if let Some(s) = retry_after {
-                        head.push_str(&format!("retry-after: {s}\r\n"));
-                    }
-                    head.push_str("\r\n");
-                    head.push_str(text);
-                    if w.write_all(head.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    FakeSlack { url, received }
-}
-
-impl FakeSlack {
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
+use test_support::slack_server::{ok, Answer, Received, SlackServer};
 
 fn awslogs(group: &str, messages: &[&str]) -> Value {
     let events: Vec<logcore::gen::Event> = messages
@@ -184,7 +82,7 @@ async fn faults_are_retried_and_messages_arrive_once_in_order() {
     };
     // Group a: 429 with Retry-After 1 s, then taken. Group b: 500, then an answer slower than the timeout,
     // then taken. Group c: taken at once.
-    let slack = fake_slack(vec![
+    let slack = SlackServer::start(vec![
         Answer(429, Some(1), "rate limited", Duration::ZERO),
         ok(),
         Answer(500, None, "oops", Duration::ZERO),
@@ -234,7 +132,7 @@ async fn permanent_errors_fail_the_invocation_without_retrying() {
     let Some(moto) = support::moto_url() else {
         return;
     };
-    let slack = fake_slack(vec![
+    let slack = SlackServer::start(vec![
         Answer(400, None, "invalid_payload", Duration::ZERO),
         Answer(404, None, "no_service", Duration::ZERO),
     ])
@@ -250,7 +148,7 @@ async fn permanent_errors_fail_the_invocation_without_retrying() {
         .await;
     assert!(r.unwrap_err().to_string().contains("404 no_service"));
     // Slack keeps answering errors: retries until the deadline, then the invocation fails (and Lambda keeps it).
-    let storm = fake_slack(vec![Answer(500, None, "oops", Duration::ZERO); 1000]).await;
+    let storm = SlackServer::start(vec![Answer(500, None, "oops", Duration::ZERO); 1000]).await;
     let n = notifier_via_secret(&moto, &storm.url, fast_config()).await;
     let (r, s) = n
         .handle(&awslogs("/ecs/c", &["ERROR z"]), deadline(3), 0)
@@ -265,7 +163,7 @@ async fn bot_token_from_ssm_posts_to_chat_post_message() {
     let Some(moto) = support::moto_url() else {
         return;
     };
-    let slack = fake_slack(vec![
+    let slack = SlackServer::start(vec![
         Answer(
             200,
             None,
@@ -366,7 +264,7 @@ async fn errors_in_a_new_s3_object_are_alerted() {
         "s3": {"bucket": {"name": bucket}, "object": {"key": "app-logs/2025/11/21/10/part+1.gz"}}}]});
     let sns = json!({"Records": [{"EventSource": "aws:sns",
         "Sns": {"Type": "Notification", "Message": s3_event.to_string()}}]});
-    let slack = fake_slack(vec![]).await;
+    let slack = SlackServer::start(vec![]).await;
     let n = notifier_via_secret(&moto, &slack.url, fast_config()).await;
     let (r, s) = n.handle(&sns, deadline(30), 0).await;
     assert!(r.is_ok(), "{r:?}");

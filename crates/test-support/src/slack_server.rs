@@ -1,0 +1,107 @@
+//! A stand-in for Slack (incoming webhooks and `chat.postMessage`) on 127.0.0.1 that answers from a
+//! script: 429 with Retry-After, 5xx, answers slower than the client's timeout, permanent errors. It keeps
+//! every request it received and what it answered.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::BufReader;
+use tokio::net::TcpListener;
+
+use crate::http::{read_request, write_response};
+
+/// One scripted answer: status, Retry-After (seconds), body, and a delay before answering.
+#[derive(Debug, Clone)]
+pub struct Answer(pub u16, pub Option<u64>, pub &'static str, pub Duration);
+
+/// `200 ok`, at once.
+pub fn ok() -> Answer {
+    Answer(200, None, "ok", Duration::ZERO)
+}
+
+/// What the stand-in received: the request's path, its authorization header, the JSON body, and the
+/// status it answered.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub auth: Option<String>,
+    pub body: Value,
+    pub status: u16,
+}
+
+pub struct SlackServer {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlackServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SlackServer {
+    /// Serve until dropped; every request takes the next answer of the script (then `200 ok`).
+    pub async fn start(script: Vec<Answer>) -> SlackServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port on 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().expect("a bound address"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let rec = Arc::clone(&received);
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let (rec, script) = (Arc::clone(&rec), Arc::clone(&script));
+                tokio::spawn(async move {
+                    let mut r = BufReader::new(sock);
+                    while let Ok(Some(req)) = read_request(&mut r).await {
+                        let Answer(status, retry_after, text, delay) = script
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .pop_front()
+                            .unwrap_or_else(ok);
+                        rec.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(Received {
+                                auth: req.header("authorization").map(str::to_string),
+                                path: req.path,
+                                body: serde_json::from_slice(&req.body).expect("a JSON body"),
+                                status,
+                            });
+                        tokio::time::sleep(delay).await;
+                        let extra = retry_after
+                            .map(|s| format!("retry-after: {s}\r\n"))
+                            .unwrap_or_default();
+                        let w = write_response(
+                            r.get_mut(),
+                            status,
+                            "text/plain",
+                            &extra,
+                            text.as_bytes(),
+                        );
+                        if w.await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        SlackServer {
+            url,
+            received,
+            task,
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
