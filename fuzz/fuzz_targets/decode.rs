@@ -1,10 +1,11 @@
 //! The CloudWatch Logs record decoder on arbitrary bytes: base64 → gzip (capped) → payload JSON → documents.
-//! Every stage must return a value or a `DecodeError`, never panic, and never exceed the cap.
+//! Every stage must return a value or a `DecodeError`, never panic, and never exceed the cap; a hop count the
+//! peek finds is the full parse's.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use logcore::codec::{decode_base64, gunzip_capped, gzip};
-use logcore::cwl::{decompress, Payload};
+use logcore::cwl::{decompress, peek_hops, Payload};
 use logcore::document::{write_event, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext};
 
 const CAP: usize = 1 << 20;
@@ -37,8 +38,14 @@ fn documents(json: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     // As a Firehose record's data field.
+    let hops = peek_hops(data);
     if let Ok(gz) = decode_base64(data) {
         if let Ok(json) = decompress(&gz, CAP) {
+            // A hop count the peek finds is the one the parse finds (the peek is a hint: it may miss
+            // hops written elsewhere than first, never invent them).
+            if let (true, Ok(p)) = (hops > 0, Payload::parse(&json)) {
+                assert_eq!(p.hops, hops);
+            }
             assert!(json.len() <= CAP);
             documents(&json);
         }

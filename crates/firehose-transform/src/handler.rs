@@ -142,7 +142,19 @@ pub async fn handle<R: Render, S: Reingest>(
         });
     };
 
-    for (ri, record) in event.records.iter().enumerate() {
+    // Records re-ingested before are given room first, most hops first: otherwise a record that keeps
+    // arriving behind a full response would reach MAX_REINGEST_HOPS and fail under a steady load. The
+    // answer lists records in this order (Firehose matches them by id).
+    let mut order: Vec<(u32, usize)> = event
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (logcore::cwl::peek_hops(r.data.as_bytes()), i))
+        .collect();
+    if order.iter().any(|&(h, _)| h > 0) {
+        order.sort_by_key(|&(h, i)| (std::cmp::Reverse(h), i));
+    }
+    for (ri, record) in order.into_iter().map(|(_, i)| (i, &event.records[i])) {
         let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
             s.bytes_in += gz.len() as u64;
             decompress(&gz, cfg.max_decompressed)
@@ -220,7 +232,12 @@ pub async fn handle<R: Render, S: Reingest>(
                 continue;
             }
         };
-        if payload.hops >= cfg.max_hops {
+        // A record that would fit in a response on its own only lost its place to records with more hops
+        // (or as many, and ahead of it): it goes back with one hop more and gets room before them next
+        // time, so it is never failed for that. The hop limit stops a record that cannot fit even alone
+        // (split parts always can): a loop guard.
+        let fits_alone = base64_len(docs.len()) <= part_budget;
+        if payload.hops >= cfg.max_hops && !fits_alone {
             s.events_failed += kept.len() as u64;
             fail(&mut writer, &mut s, record, format!(
                 "record {}: output does not fit in the response and the payload was already re-ingested {} times (MAX_REINGEST_HOPS={})",

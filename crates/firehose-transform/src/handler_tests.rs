@@ -525,6 +525,75 @@ fn hop_limit_stops_loops() {
     assert_eq!(out.summary.events_failed, 50);
 }
 
+/// Under a steady load every response fills up; a record re-ingested before must not keep arriving behind
+/// it until it reaches the hop limit. Here a record at the limit comes last behind records that fill the
+/// response: it is answered (Ok), and the new records are the ones re-ingested. Records at the limit that
+/// fit alone are never failed for want of room.
+#[test]
+fn records_with_more_hops_get_room_first() {
+    let mut records: Vec<_> = (0..6)
+        .map(|i| data_record(i, &big_events(20, 200, i), SourceKind::DirectPut))
+        .collect();
+    let events = big_events(20, 200, 99);
+    let mut late = gen::data_payload("/ecs/api", "s", &events);
+    late.hops = 3;
+    records.push(gen::record(
+        gen::record_id(6),
+        gen::record_data(&late),
+        SourceKind::DirectPut,
+        "",
+        6,
+    ));
+    let ev = gen::event(SourceKind::DirectPut, records);
+    let cfg: Config = Config {
+        response_limit: 40_000,
+        ..Config::default()
+    };
+    let sink = FakeSink::accepting();
+    let out = run(&ev, &cfg, &sink);
+    let resp = parse(&out);
+    assert_eq!(resp[&gen::record_id(6)].result, "Ok", "{:?}", out.failures);
+    assert_eq!(docs_of(&resp[&gen::record_id(6)]).len(), 20);
+    assert!(out.failures.is_empty());
+    let accepted = sink.accepted_payloads();
+    assert!(!accepted.is_empty(), "new records make room");
+    assert!(accepted.iter().all(|(_, _, p)| p.hops == 1));
+    // Records at the limit that fit alone but not all together: the ones without room go back with one
+    // hop more; none fails.
+    let at_limit: Vec<_> = (0..6)
+        .map(|i| {
+            let events = big_events(20, 200, 50 + i);
+            let mut p = gen::data_payload("/ecs/api", "s", &events);
+            p.hops = 3;
+            gen::record(
+                gen::record_id(i),
+                gen::record_data(&p),
+                SourceKind::DirectPut,
+                "",
+                i,
+            )
+        })
+        .collect();
+    let sink = FakeSink::accepting();
+    let out = run(&gen::event(SourceKind::DirectPut, at_limit), &cfg, &sink);
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let accepted = sink.accepted_payloads();
+    assert!(!accepted.is_empty() && accepted.iter().all(|(_, _, p)| p.hops == 4));
+    assert_eq!(out.summary.events_out + out.summary.events_reingested, 120);
+    // Without hops nothing moves: records are answered in their order.
+    let plain: Vec<_> = (0..3)
+        .map(|i| data_record(i, &big_events(2, 50, i), SourceKind::DirectPut))
+        .collect();
+    let out = run(&gen::event(SourceKind::DirectPut, plain), &cfg, &sink);
+    let ids: Vec<_> = serde_json::from_str::<ParsedResponse>(out.response.as_str())
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.record_id)
+        .collect();
+    assert_eq!(ids, (0..3).map(gen::record_id).collect::<Vec<_>>());
+}
+
 #[test]
 fn failed_entries_are_retried_until_accepted() {
     let records: Vec<_> = (0..4)

@@ -34,6 +34,10 @@ pub struct LogEvent<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payload<'a> {
+    /// How many times logpipe has already re-ingested this payload (absent on payloads from CloudWatch Logs).
+    /// Serialized first, so that [`peek_hops`] finds it in the first bytes of a record.
+    #[serde(default, skip_serializing_if = "is_zero", rename = "logpipeHops")]
+    pub hops: u32,
     #[serde(deserialize_with = "message_type")]
     pub message_type: MessageType,
     #[serde(borrow, default)]
@@ -46,9 +50,6 @@ pub struct Payload<'a> {
     pub subscription_filters: Vec<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub log_events: Vec<LogEvent<'a>>,
-    /// How many times logpipe has already re-ingested this payload (absent on payloads from CloudWatch Logs).
-    #[serde(default, skip_serializing_if = "is_zero", rename = "logpipeHops")]
-    pub hops: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -100,6 +101,40 @@ impl LogEvent<'_> {
             message: Cow::Borrowed(&self.message),
         }
     }
+}
+
+/// The re-ingestion count of a record (its base64 `data`) from its first few hundred bytes, without
+/// decompressing the rest: re-ingested payloads start with `{"logpipeHops":N`. 0 for anything else
+/// (payloads from CloudWatch Logs, or data that is not gzip at all).
+pub fn peek_hops(data_base64: &[u8]) -> u32 {
+    use std::io::Read;
+    const PREFIX: &[u8] = br#"{"logpipeHops":"#;
+    // Enough for the gzip header, a dynamic Huffman block header and the first literals.
+    let head = &data_base64[..data_base64.len().min(512) / 4 * 4];
+    let Ok(gz) = codec::decode_base64(head) else {
+        return 0;
+    };
+    let mut out = [0u8; 32];
+    let mut n = 0;
+    let mut d = flate2::read::GzDecoder::new(gz.as_slice());
+    while n < out.len() {
+        match d.read(&mut out[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    let Some(rest) = out[..n].strip_prefix(PREFIX) else {
+        return 0;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    // Digits cut off by the end of what was read are not a number to trust.
+    if digits == 0 || digits == rest.len() {
+        return 0;
+    }
+    std::str::from_utf8(&rest[..digits])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Decompress (with the bomb guard) the gzip bytes of a record into its JSON text.
@@ -225,6 +260,14 @@ mod tests {
         let json = decompress(&gz, 1 << 20).unwrap();
         let back = Payload::parse(&json).unwrap();
         assert_eq!(back.hops, 2);
+        assert!(json.starts_with(br#"{"logpipeHops":2,"messageType""#));
+        assert_eq!(peek_hops(codec::encode_base64(&gz).as_bytes()), 2);
+        assert_eq!(
+            peek_hops(codec::encode_base64(&p.encode_gzip(6)).as_bytes()),
+            0
+        );
+        assert_eq!(peek_hops(b"not base64 at all"), 0);
+        assert_eq!(peek_hops(b""), 0);
         assert_eq!(back.log_group, "/ecs/api");
         assert_eq!(back.log_events, p.log_events[1..].to_vec());
     }
@@ -234,7 +277,7 @@ mod tests {
         fn payload_round_trips(
             owner in "[0-9]{12}", group in "\\PC{0,40}", stream in "\\PC{0,40}",
             events in proptest::collection::vec(("[0-9]{1,56}", any::<i64>(), any::<String>()), 0..20),
-            hops in 0u32..5,
+            hops in prop_oneof![0u32..5, any::<u32>()],
         ) {
             let p = Payload {
                 message_type: MessageType::Data,
@@ -243,8 +286,21 @@ mod tests {
                 log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into() }).collect(),
                 hops,
             };
-            let json = decompress(&p.encode_gzip(1), usize::MAX).unwrap();
+            let gz = p.encode_gzip(1);
+            let json = decompress(&gz, usize::MAX).unwrap();
+            // The peek finds the hops of any payload, at any compression level, from its first bytes.
+            prop_assert_eq!(peek_hops(codec::encode_base64(&gz).as_bytes()), hops);
+            prop_assert_eq!(peek_hops(codec::encode_base64(&p.encode_gzip(9)).as_bytes()), hops);
             prop_assert_eq!(Payload::parse(&json).unwrap(), p);
+        }
+
+        #[test]
+        fn peek_hops_never_invents_hops(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let hops = peek_hops(&data);
+            let json = codec::decode_base64(&data).ok().and_then(|gz| decompress(&gz, 1 << 20).ok());
+            if let (true, Some(p)) = (hops > 0, json.as_deref().and_then(|j| Payload::parse(j).ok())) {
+                prop_assert_eq!(p.hops, hops);
+            }
         }
 
         #[test]

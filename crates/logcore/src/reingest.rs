@@ -110,7 +110,7 @@ pub fn split_parts(
     output_budget: usize,
 ) -> Result<Vec<Range<usize>>, EventTooLarge> {
     debug_assert_eq!(events.len(), output_sizes.len());
-    let header = serde_json::to_vec(&payload.with_events(&[], payload.hops + 1))
+    let header = serde_json::to_vec(&payload.with_events(&[], payload.hops.saturating_add(1)))
         .map(|v| v.len())
         .unwrap_or(0);
     let mut parts = Vec::new();
@@ -156,7 +156,7 @@ pub fn encode_parts(
         .iter()
         .map(|r| {
             payload
-                .with_events(&events[r.clone()], payload.hops + 1)
+                .with_events(&events[r.clone()], payload.hops.saturating_add(1))
                 .encode_gzip(level)
         })
         .collect()
