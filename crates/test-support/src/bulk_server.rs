@@ -15,6 +15,8 @@ use crate::http::{read_request, write_response};
 /// What to do with one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
+    /// Served as usual (to let requests through between faults).
+    Pass,
     Status(u16),
     /// 429 for every other item; the rest are indexed.
     ItemStorm,

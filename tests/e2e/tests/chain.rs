@@ -1,0 +1,195 @@
+//! The whole chain under faults, each its own case, on the same generated mix (100,000 events by default;
+//! `LOGPIPE_E2E_EVENTS` sets another size, see the README's soak run). Each case checks that every event
+//! is indexed once, dead-lettered with its reason, or dropped on purpose; that no document is in the index
+//! twice; that every Slack-worthy message was alerted exactly once; and that its fault did fire.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use logpipe_e2e::mix::Mix;
+use logpipe_e2e::{run, Faults, Report};
+use test_support::bulk_server::Fault;
+use test_support::slack_server::Answer;
+
+fn events() -> usize {
+    std::env::var("LOGPIPE_E2E_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// The mix without mapping conflicts, generated once for every case.
+fn mix() -> &'static Mix {
+    static MIX: OnceLock<Mix> = OnceLock::new();
+    MIX.get_or_init(|| Mix::generate(events(), 42, false))
+}
+
+/// Run a case and check the invariants; the report is for the case's own checks.
+async fn case(name: &str, mix: &Mix, faults: Faults) -> Option<Report> {
+    let moto = test_support::moto_url()?;
+    let started = std::time::Instant::now();
+    let report = run(&moto, mix, &faults)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: the run failed: {e}"));
+    eprintln!(
+        "{name}: {} events, {} objects, {} indexed, {} dead letters, {} transform invocations, \
+         {} forwarder invocations ({} messages given back), {} Slack posts ({} refused) in {:.1} s",
+        report.generated,
+        report.objects,
+        report.indexed_ids.len(),
+        report.dead_letter_ids.len(),
+        report.transform_invocations,
+        report.forwarder_invocations,
+        report.forwarder_redeliveries,
+        report.slack_posts,
+        report.slack_posts_refused,
+        started.elapsed().as_secs_f64()
+    );
+    let problems = report.problems(mix);
+    assert!(problems.is_empty(), "{name}: {problems:#?}\n{report:#?}");
+    assert_eq!(
+        report.bulk_faults_left, 0,
+        "{name}: every bulk fault was met"
+    );
+    Some(report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fault_baseline() {
+    let Some(r) = case("baseline", mix(), Faults::default()).await else {
+        return;
+    };
+    assert!(r.generated >= events().min(100_000) * 99 / 100);
+    // The large events push answers over 6 MB: the transform re-ingests, and those records come back.
+    assert!(r.reingested_records > 0, "{r:#?}");
+    // Without faults only the malformed records fail; nothing else reaches errors/ or failed/.
+    assert_eq!(
+        r.transform_failed_records,
+        mix().malformed.len() as u64,
+        "{r:#?}"
+    );
+    assert!(r.errors_event_ids.is_empty());
+    assert_eq!(r.dead_letter_ids.len(), 0);
+    assert_eq!(r.forwarder_redeliveries, 0);
+    assert!(r.slack_worthy > 0 && r.notifier.alerts > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_429_storm() {
+    let mut storm = vec![Fault::Status(429); 12];
+    storm.extend([Fault::Status(503), Fault::Reset, Fault::Status(429)]);
+    let Some(r) = case(
+        "429 storm",
+        mix(),
+        Faults {
+            bulk: storm,
+            ..Faults::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    assert!(r.forwarder.bulk_retries >= 15, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_level_failures() {
+    let faults = Faults {
+        bulk: vec![Fault::ItemStorm; 10],
+        ..Faults::default()
+    };
+    let Some(r) = case("item failures", mix(), faults).await else {
+        return;
+    };
+    assert!(r.forwarder.bulk_retries >= 10, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_errors_are_dead_lettered() {
+    let mix = Mix::generate(events(), 43, true);
+    let Some(r) = case("400 mapping", &mix, Faults::default()).await else {
+        return;
+    };
+    let conflicts = mix
+        .events()
+        .filter(|(_, e)| e.message.contains(logpipe_e2e::mix::MAPPING_CONFLICT))
+        .count();
+    assert!(conflicts > 0);
+    assert_eq!(r.dead_letter_ids.len(), conflicts, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_put_failures_during_reingestion() {
+    let faults = Faults {
+        reingest_partial_failures: 6,
+        ..Faults::default()
+    };
+    let Some(r) = case("reingest partial failures", mix(), faults).await else {
+        return;
+    };
+    let [firehose, kinesis] = r.injected_reingest_failures;
+    assert!(firehose > 0 && kinesis > 0, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_read_errors() {
+    // Two failed reads each: the forwarder's messages come back through SQS, the notifier's invocation is
+    // retried by Lambda (twice at most, so two failures still end delivered).
+    let faults = Faults {
+        s3_read_errors: 2,
+        ..Faults::default()
+    };
+    let Some(r) = case("S3 read errors", mix(), faults).await else {
+        return;
+    };
+    assert_eq!(r.injected_read_errors, 4, "{r:#?}");
+    assert!(r.forwarder_redeliveries >= 1, "{r:#?}");
+    assert_eq!(r.notifier_failed_invocations, 2, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_429() {
+    let faults = Faults {
+        slack: vec![Answer(429, Some(0), "rate limited", Duration::ZERO); 8],
+        ..Faults::default()
+    };
+    let Some(r) = case("Slack 429", mix(), faults).await else {
+        return;
+    };
+    assert_eq!(r.slack_posts_refused, 8, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_notifications() {
+    let faults = Faults {
+        duplicate_notifications: 5,
+        ..Faults::default()
+    };
+    let Some(r) = case("duplicate delivery", mix(), faults).await else {
+        return;
+    };
+    assert!(r.forwarder.already_indexed > 0, "{r:#?}");
+    assert!(r.notifier.suppressed > 0, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_mid_object() {
+    let faults = Faults {
+        // The first invocation has little time: its first request is indexed, the next answers are slower
+        // than what is left, so the deadline comes mid-object.
+        forwarder_deadline: Some(Duration::from_millis(400)),
+        bulk: vec![
+            Fault::Pass,
+            Fault::Slow(Duration::from_millis(600)),
+            Fault::Slow(Duration::from_millis(600)),
+        ],
+        ..Faults::default()
+    };
+    let Some(r) = case("deadline mid-object", mix(), faults).await else {
+        return;
+    };
+    assert!(r.forwarder_redeliveries >= 1, "{r:#?}");
+    // Part of the object was indexed before the deadline: the redelivery found it there.
+    assert!(r.forwarder.already_indexed > 0, "{r:#?}");
+}
