@@ -1,8 +1,6 @@
 //! Re-ingestion through the real Firehose and Kinesis APIs (moto on 127.0.0.1, behind a fault-injecting
 //! proxy), with the real AWS SDK clients the Lambda uses.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -12,8 +10,8 @@ use logcore::codec::decode_base64;
 use logcore::cwl::{decompress, Payload};
 use logcore::firehose::{ParsedResponse, TransformEvent, RESPONSE_LIMIT};
 use logcore::gen::{self, SourceKind};
-use support::fault_proxy::{FaultProxy, Faults};
-use support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
+use test_support::fault_proxy::{FaultProxy, Faults};
+use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
 
 /// Event ids (with how often each was seen) in the `Ok` records of a response.
 fn response_ids(response: &str, seen: &mut HashMap<String, usize>) {
@@ -87,6 +85,7 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
             partial_calls: 2,
             every: 3,
             throttle_calls: 1,
+            throttle_target: None,
         },
     )
     .await;
@@ -177,6 +176,7 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
             partial_calls: 1,
             every: 2,
             throttle_calls: 0,
+            throttle_target: None,
         },
     )
     .await;

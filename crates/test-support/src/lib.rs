@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests of every crate (a dev-dependency only): the local services'
 //! URLs, SDK configuration for moto, and the stand-ins we run ourselves (a fault-injecting `_bulk`
-//! endpoint, Slack).
+//! endpoint, Slack, a fault-injecting proxy in front of moto).
 
 pub mod bulk_server;
+pub mod fault_proxy;
 pub mod http;
 pub mod slack_server;
 

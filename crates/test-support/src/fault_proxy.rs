@@ -4,7 +4,7 @@
 //! failures through the real wire protocol and the real SDK parsing, this proxy withholds chosen records from
 //! the request it forwards and reports them in the response as failed entries, the way AWS reports
 //! throttled records (`FailedPutCount` / `FailedRecordCount`, with `ErrorCode` and `ErrorMessage`). It can
-//! also fail whole calls with a throttling error.
+//! also fail whole calls with a throttling error: the put calls, or the calls of any other operation.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,13 +26,18 @@ pub struct Faults {
     /// For the first `partial_calls` put calls, withhold every record whose index is `i % every == 0`.
     pub partial_calls: usize,
     pub every: usize,
-    /// Answer the first `throttle_calls` put calls with a whole-call ThrottlingException (HTTP 400).
+    /// Answer the first `throttle_calls` put calls with a whole-call ThrottlingException (HTTP 400) …
     pub throttle_calls: usize,
+    /// … or, when set, the first `throttle_calls` calls whose `X-Amz-Target` ends with this
+    /// (`.PutSubscriptionFilter`, say).
+    pub throttle_target: Option<&'static str>,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub put_calls: usize,
+    /// Calls that the throttle applies to (put calls, or those of `throttle_target`).
+    pub throttle_candidates: usize,
     pub withheld: usize,
     pub throttled: usize,
 }
@@ -108,11 +113,20 @@ async fn handle(
     };
     let mut withheld: Vec<usize> = Vec::new();
     let mut body = body;
-    if let Some((req_field, _, _)) = kind {
+    let put_call = kind.map(|_| {
+        let mut s = stats.lock().unwrap();
+        s.put_calls += 1;
+        s.put_calls
+    });
+    let throttled_kind = match faults.throttle_target {
+        Some(t) => target.ends_with(t),
+        None => kind.is_some(),
+    };
+    if throttled_kind {
         let call = {
             let mut s = stats.lock().unwrap();
-            s.put_calls += 1;
-            s.put_calls
+            s.throttle_candidates += 1;
+            s.throttle_candidates
         };
         if call <= faults.throttle_calls {
             stats.lock().unwrap().throttled += 1;
@@ -125,7 +139,14 @@ async fn handle(
                 .body(Full::new(Bytes::from(err.to_string())))
                 .unwrap();
         }
-        if call <= faults.throttle_calls + faults.partial_calls && faults.every > 0 {
+    }
+    // Partial failures come after the throttled put calls, if those are throttled.
+    let first_partial = match faults.throttle_target {
+        None => faults.throttle_calls,
+        Some(_) => 0,
+    };
+    if let (Some((req_field, _, _)), Some(call)) = (kind, put_call) {
+        if call <= first_partial + faults.partial_calls && faults.every > 0 {
             let mut v: Value = serde_json::from_slice(&body).expect("put request is JSON");
             let records = v[req_field].as_array_mut().expect("Records array");
             let all = std::mem::take(records);
