@@ -6,6 +6,7 @@ mod forward;
 mod local;
 mod replay;
 mod samples;
+mod subscribe;
 #[cfg(test)]
 mod template_tests;
 
@@ -109,6 +110,10 @@ enum Command {
     /// Each function is configured by its Lambda environment variables (INCLUDE_PATTERN, INDEX,
     /// ALERT_LEVELS, ...).
     Replay(replay::ReplayArgs),
+    /// Attach logpipe's subscription filters to existing log groups (backfill) with the log subscriber's
+    /// code, or detach them (--remove); --dry-run prints the plan. AWS credentials and region from the
+    /// environment; rules from --rules or SUBSCRIPTIONS.
+    Subscribe(subscribe::SubscribeArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
         }
         Command::Forward(args) => forward::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Subscribe(args) => subscribe::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => forward::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),

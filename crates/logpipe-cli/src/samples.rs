@@ -48,6 +48,11 @@ pub fn sample_event_files() -> Result<Vec<(&'static str, String)>, String> {
             "eventbridge-s3-object-created.json",
             pretty(&eventbridge_s3())?,
         ),
+        (
+            "eventbridge-create-log-group.json",
+            pretty(&create_log_group())?,
+        ),
+        ("eventbridge-scheduled.json", pretty(&scheduled())?),
     ])
 }
 
@@ -311,6 +316,54 @@ fn eventbridge_s3() -> Value {
     })
 }
 
+/// CloudTrail's record of a `CreateLogGroup` call, as EventBridge gives it to the log subscriber.
+fn create_log_group() -> Value {
+    json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.logs",
+        "account": ACCOUNT,
+        "time": "2025-11-21T10:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "AssumedRole", "accountId": ACCOUNT,
+                "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/ecs-deployer/session")},
+            "eventTime": "2025-11-21T10:00:00Z",
+            "eventSource": "logs.amazonaws.com",
+            "eventName": "CreateLogGroup",
+            "awsRegion": REGION,
+            "sourceIPAddress": "ecs.amazonaws.com",
+            "requestParameters": {"logGroupName": "/ecs/shop-api"},
+            "responseElements": null,
+            "requestID": "3e1c2d0a-9b8f-4e7d-8c6b-5a4f3e2d1c0b",
+            "eventID": "0f1e2d3c-4b5a-4968-8776-655443322110",
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": ACCOUNT,
+            "eventCategory": "Management"
+        }
+    })
+}
+
+/// The hourly schedule's event (EventBridge Scheduler rule), for the log subscriber's reconciliation.
+fn scheduled() -> Value {
+    json!({
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": "2025-11-21T11:00:00Z",
+        "region": REGION,
+        "resources": [format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/logpipe-dev-reconcile")],
+        "detail": {}
+    })
+}
+
 fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
     md5::Md5::digest(data)
@@ -427,6 +480,24 @@ mod tests {
             SAMPLE_KEY_PARTITIONED
         );
         assert_eq!(encode_key("a b+c/ü"), "a%20b%2Bc/%C3%BC");
+    }
+
+    /// The log subscriber reads its samples: a new group, and every group.
+    #[test]
+    fn subscriber_samples_name_their_targets() {
+        use log_subscriber::Target;
+        let read = |name: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(events_dir().join(name)).unwrap())
+                .unwrap()
+        };
+        assert_eq!(
+            log_subscriber::target_of(&read("eventbridge-create-log-group.json")),
+            Ok(Target::Groups(vec!["/ecs/shop-api".into()]))
+        );
+        assert_eq!(
+            log_subscriber::target_of(&read("eventbridge-scheduled.json")),
+            Ok(Target::All)
+        );
     }
 
     /// Every forwarder sample is accepted by the forwarder's handler: the objects it names (here, the

@@ -232,6 +232,7 @@ fn code_env_vars(bin: &str) -> Option<Vec<&'static str>> {
         "aurora-audit-transform" => t.iter().chain(Audit::ENV_VARS).copied().collect(),
         "s3-search-forwarder" => s3_search_forwarder::config::ENV_VARS.to_vec(),
         "slack-notifier" => slack_notifier::config::ENV_VARS.to_vec(),
+        "log-subscriber" => log_subscriber::config::ENV_VARS.to_vec(),
         _ => return None,
     })
 }
@@ -240,6 +241,7 @@ fn code_env_vars(bin: &str) -> Option<Vec<&'static str>> {
 fn required_env(bin: &str) -> &'static [&'static str] {
     match bin {
         "s3-search-forwarder" => &["SEARCH_URL"],
+        "log-subscriber" => &["SUBSCRIPTIONS"],
         _ => &[],
     }
 }
@@ -440,6 +442,14 @@ fn config_readers_read_exactly_their_listed_variables() {
         slack_notifier::Config::from_env(v)
     }));
     check("slack-notifier", n);
+    let rules = r#"[{"filter_name":"a","include":["/x/*"],"destination_arn":"arn:x","filter_pattern_env":"ALERT_FILTER_PATTERN"}]"#;
+    check(
+        "log-subscriber",
+        asked(
+            &[("SUBSCRIPTIONS", rules), ("EXCLUDE_LOG_GROUPS", "/y/*")],
+            |v| log_subscriber::Config::from_env(v),
+        ),
+    );
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -500,6 +510,16 @@ const EVENTS: &[(&str, &str, Trigger)] = &[
         "eventbridge-s3-object-created.json",
         "SearchForwarderFunction",
         Trigger::Other,
+    ),
+    (
+        "eventbridge-create-log-group.json",
+        "LogSubscriberFunction",
+        Trigger::Event("EventBridgeRule"),
+    ),
+    (
+        "eventbridge-scheduled.json",
+        "LogSubscriberFunction",
+        Trigger::Event("Schedule"),
     ),
 ];
 
@@ -664,8 +684,8 @@ fn samconfig_environments_pass_parameters_the_template_allows() {
 }
 
 /// A value the template would give a variable: literals as they are, `!Ref` the parameter's default (or a
-/// sample when it has none), `!Sub` with its placeholders filled, `!If` the branch of the condition's value
-/// (true when in `on`).
+/// sample when it has none), `!GetAtt` a sample ARN, `!Sub` with its placeholders filled, `!Join` of such
+/// values, `!If` the branch of the condition's value (true when in `on`).
 fn sample_value(t: &Value, v: &Value, on: &[&str]) -> Option<String> {
     match (v, tagged(v)) {
         (Value::String(s), _) => Some(s.clone()),
@@ -684,13 +704,57 @@ fn sample_value(t: &Value, v: &Value, on: &[&str]) -> Option<String> {
             })
         }
         (_, Some((tag, inner))) if tag == "Sub" => {
-            let s = inner.as_str()?;
+            // `!Sub "text"`, or `!Sub ["text", {Name: value}]` with the named values filled in.
+            let (s, names) = match inner.as_sequence() {
+                Some(seq) => (
+                    seq.first()?.as_str()?,
+                    seq.get(1).and_then(Value::as_mapping),
+                ),
+                None => (inner.as_str()?, None),
+            };
+            let re = regex::Regex::new(r"\$\{([^}]+)\}").unwrap();
             Some(
-                regex::Regex::new(r"\$\{[^}]+\}")
-                    .unwrap()
-                    .replace_all(s, "dev")
-                    .into_owned(),
+                re.replace_all(s, |c: &regex::Captures<'_>| {
+                    names
+                        .and_then(|m| m.get(&c[1]))
+                        .and_then(|v| sample_value(t, v, on))
+                        .unwrap_or_else(|| {
+                            if c[1].ends_with(".Arn") {
+                                format!("arn:aws:sample:eu-west-1:123456789012:{}", &c[1])
+                            } else {
+                                "dev".into()
+                            }
+                        })
+                })
+                .into_owned(),
             )
+        }
+        (_, Some((tag, inner))) if tag == "GetAtt" => Some(format!(
+            "arn:aws:sample:eu-west-1:123456789012:{}",
+            inner.as_str().unwrap_or("resource")
+        )),
+        (_, Some((tag, inner))) if tag == "Join" => {
+            // `!Join [sep, [values]]`, or `!Join [sep, !Ref List]` (a list parameter: its default, or a
+            // sample log group pattern when it has none).
+            let seq = inner.as_sequence()?;
+            let sep = seq.first()?.as_str()?;
+            let items: Vec<String> = match seq.get(1)? {
+                Value::Sequence(list) => {
+                    list.iter().filter_map(|v| sample_value(t, v, on)).collect()
+                }
+                list => {
+                    let (tag, name) = tagged(list)?;
+                    let p = &t["Parameters"][name.as_str()?];
+                    if tag != "Ref" || p["Type"].as_str() != Some("CommaDelimitedList") {
+                        return None;
+                    }
+                    match p["Default"].as_str().unwrap_or_default() {
+                        "" => vec!["/ecs/*".into(), "/aws/lambda/shop-*".into()],
+                        d => d.split(',').map(String::from).collect(),
+                    }
+                }
+            };
+            Some(items.join(sep))
         }
         (_, Some((tag, inner))) if tag == "If" => {
             let seq = inner.as_sequence()?;
@@ -708,8 +772,16 @@ fn template_environments_are_accepted_by_the_functions() {
     // Two deployments: partitioned, search with a secret, Slack webhook in Secrets Manager; and the
     // defaults with the Slack webhook in SSM.
     let scenarios: [&[&str]; 2] = [
-        &["Partitioned", "SearchSecret", "SlackFromSecret"],
-        &["SlackFromSsm"],
+        &[
+            "Partitioned",
+            "SearchSecret",
+            "SlackFromSecret",
+            "HasAutoSubscribe",
+            "AutoApp",
+            "AutoAudit",
+            "AutoAlerts",
+        ],
+        &["SlackFromSsm", "HasAutoSubscribe", "AutoAlerts"],
     ];
     for ((id, r), on) in functions(&res)
         .into_iter()
@@ -749,6 +821,9 @@ fn template_environments_are_accepted_by_the_functions() {
                 .map_err(|e| e.to_string()),
             "slack-notifier" => slack_notifier::Config::from_env(var)
                 .map(|_| ())
+                .map_err(|e| e.to_string()),
+            "log-subscriber" => log_subscriber::Config::from_env(var)
+                .map(|c| assert!(!c.rules.is_empty(), "{id}: no rule in {vars:?}"))
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown binary {other}")),
         };

@@ -1,0 +1,381 @@
+//! The log subscriber: attach logpipe's subscription filters to every log group the rules match — a new
+//! group as soon as CloudTrail reports its `CreateLogGroup` (EventBridge), and every group on a schedule
+//! (reconciliation) — and the same logic for `logpipe subscribe` (backfill, `--dry-run`, `--remove`).
+//!
+//! Idempotent: a filter already as the rule says is left alone; logpipe owns the filters named in its rules
+//! and never changes or removes any other; a group that already has two foreign filters is reported as a
+//! conflict, not forced. CloudWatch Logs throttling is retried with backoff and full jitter, before the
+//! deadline. The handler is generic over [`Logs`], with the AWS SDK implementation in [`aws`].
+
+pub mod aws;
+pub mod config;
+pub mod plan;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+pub use config::Config;
+pub use plan::{plan, Filter, Mode, Step};
+
+/// Why a CloudWatch Logs call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Throttled, or a transient service error: try again later.
+    Retry,
+    /// The log group (or filter) does not exist (any more).
+    NotFound,
+    /// Trying again cannot help (access denied, invalid destination, limit reached).
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CallError {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// CloudWatch Logs: list groups, read and change their subscription filters.
+pub trait Logs: Send + Sync + 'static {
+    /// Every log group name (all pages), under `prefix` when given.
+    fn groups(
+        &self,
+        prefix: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<String>, CallError>> + Send;
+    fn filters(&self, group: &str) -> impl Future<Output = Result<Vec<Filter>, CallError>> + Send;
+    fn put(
+        &self,
+        group: &str,
+        filter: &Filter,
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
+    fn delete(&self, group: &str, name: &str)
+        -> impl Future<Output = Result<(), CallError>> + Send;
+}
+
+/// Counts of one run (the summary line and the EMF metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub groups: u64,
+    pub groups_matched: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub removed: u64,
+    pub up_to_date: u64,
+    pub conflicts: u64,
+    /// Groups deleted between listing and subscribing.
+    pub missing: u64,
+    pub failed: u64,
+    /// Groups not reached before the deadline (the next run takes them).
+    pub not_reached: u64,
+    pub retries: u64,
+}
+
+impl Summary {
+    fn count(&mut self, step: &Step) {
+        match step {
+            Step::Create(_) => self.created += 1,
+            Step::Update(_) => self.updated += 1,
+            Step::Remove(_) => self.removed += 1,
+            Step::UpToDate(_) => self.up_to_date += 1,
+            Step::Conflict { .. } => self.conflicts += 1,
+        }
+    }
+}
+
+/// What happened to one log group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupOutcome {
+    Done(Vec<Step>),
+    Missing,
+    Failed(String),
+}
+
+/// Which groups an invocation is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One new group (CloudTrail `CreateLogGroup` through EventBridge).
+    Groups(Vec<String>),
+    /// Every group (the schedule, or the CLI without names).
+    All,
+}
+
+/// The target of an EventBridge event: a CloudTrail `CreateLogGroup` call, or a scheduled event.
+pub fn target_of(event: &Value) -> Result<Target, String> {
+    let detail_type = event["detail-type"].as_str().unwrap_or_default();
+    match detail_type {
+        "Scheduled Event" => Ok(Target::All),
+        "AWS API Call via CloudTrail" => {
+            let d = &event["detail"];
+            let name = d["eventName"].as_str().unwrap_or_default();
+            if name != "CreateLogGroup" {
+                return Err(format!("a CloudTrail event for {name:?}, not CreateLogGroup"));
+            }
+            if d["errorCode"].is_string() {
+                // The call failed: there is no new group.
+                return Ok(Target::Groups(Vec::new()));
+            }
+            d.pointer("/requestParameters/logGroupName")
+                .and_then(Value::as_str)
+                .filter(|g| !g.is_empty())
+                .map(|g| Target::Groups(vec![g.to_string()]))
+                .ok_or_else(|| "CreateLogGroup event without requestParameters.logGroupName".into())
+        }
+        other => Err(format!(
+            "an event of detail-type {other:?}: expected a scheduled event or a CloudTrail CreateLogGroup call"
+        )),
+    }
+}
+
+/// Run a call, retrying what may succeed later while the delay and one more attempt fit before `deadline`.
+async fn retrying<T, F, Fut>(
+    cfg: &Config,
+    deadline: Instant,
+    retries: &mut u64,
+    mut call: F,
+) -> Result<T, CallError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    let mut rng = fastrand::Rng::new();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let err = match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let delay = cfg.backoff.delay(attempts, &mut rng);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if err.kind != ErrorKind::Retry
+            || !cfg
+                .backoff
+                .may_retry(attempts, delay, Duration::from_secs(2), left)
+        {
+            return Err(err);
+        }
+        *retries += 1;
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Plan and apply one group (with `dry_run`, plan only).
+pub async fn subscribe_group<L: Logs>(
+    cfg: &Config,
+    logs: &L,
+    group: &str,
+    mode: Mode,
+    dry_run: bool,
+    deadline: Instant,
+    summary: &mut Summary,
+) -> GroupOutcome {
+    let mut retries = 0;
+    let existing = match retrying(cfg, deadline, &mut retries, || logs.filters(group)).await {
+        Ok(f) => f,
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            summary.retries += retries;
+            return GroupOutcome::Missing;
+        }
+        Err(e) => {
+            summary.retries += retries;
+            return GroupOutcome::Failed(format!("reading the filters of {group}: {e}"));
+        }
+    };
+    let steps = plan(group, &existing, cfg, mode);
+    if !dry_run {
+        for step in &steps {
+            let r = match step {
+                Step::Create(f) | Step::Update(f) => {
+                    retrying(cfg, deadline, &mut retries, || logs.put(group, f)).await
+                }
+                Step::Remove(name) => {
+                    retrying(cfg, deadline, &mut retries, || logs.delete(group, name)).await
+                }
+                Step::UpToDate(_) | Step::Conflict { .. } => Ok(()),
+            };
+            match r {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    summary.retries += retries;
+                    return GroupOutcome::Missing;
+                }
+                Err(e) => {
+                    summary.retries += retries;
+                    return GroupOutcome::Failed(format!("{step:?} on {group}: {e}"));
+                }
+            }
+        }
+    }
+    summary.retries += retries;
+    GroupOutcome::Done(steps)
+}
+
+/// Subscribe every group of `target`, logging and counting each step; `progress` sees every group.
+#[allow(clippy::too_many_arguments)]
+pub async fn reconcile<L: Logs>(
+    cfg: &Config,
+    logs: &L,
+    target: &Target,
+    prefix: Option<&str>,
+    mode: Mode,
+    dry_run: bool,
+    deadline: Instant,
+    mut progress: impl FnMut(&str, &GroupOutcome),
+) -> Result<Summary, CallError> {
+    let mut summary = Summary::default();
+    let groups = match target {
+        Target::Groups(g) => g.clone(),
+        Target::All => {
+            let mut retries = 0;
+            let all = retrying(cfg, deadline, &mut retries, || logs.groups(prefix)).await?;
+            summary.retries += retries;
+            all
+        }
+    };
+    for (i, group) in groups.iter().enumerate() {
+        summary.groups += 1;
+        // Only groups a rule matches cost a call (or, to remove, every group: ours may be anywhere).
+        if mode == Mode::Apply && cfg.rules_for(group).next().is_none() {
+            continue;
+        }
+        summary.groups_matched += 1;
+        if Instant::now() >= deadline {
+            summary.not_reached = (groups.len() - i) as u64;
+            summary.groups += summary.not_reached - 1;
+            tracing::warn!(
+                not_reached = summary.not_reached,
+                "deadline reached; the next run continues"
+            );
+            break;
+        }
+        let outcome =
+            subscribe_group(cfg, logs, group, mode, dry_run, deadline, &mut summary).await;
+        match &outcome {
+            GroupOutcome::Done(steps) => {
+                for s in steps {
+                    summary.count(s);
+                    match s {
+                        Step::Conflict {
+                            wanted,
+                            occupied_by,
+                        } => {
+                            tracing::warn!(log_group = %group, filter = %wanted, occupied_by = ?occupied_by,
+                            "the log group already has two subscription filters that are not logpipe's; not subscribed")
+                        }
+                        s if s.changes() => {
+                            tracing::info!(log_group = %group, step = ?s, dry_run, "subscription filter changed")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            GroupOutcome::Missing => {
+                summary.missing += 1;
+                tracing::info!(log_group = %group, "log group no longer exists");
+            }
+            GroupOutcome::Failed(e) => {
+                summary.failed += 1;
+                tracing::error!(log_group = %group, error = %e, "subscription failed");
+            }
+        }
+        progress(group, &outcome);
+    }
+    Ok(summary)
+}
+
+/// The invocation did not subscribe every group it should have: Lambda retries it (EventBridge events
+/// are asynchronous invocations), and the schedule catches up in any case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvocationError(pub String);
+
+/// Handle one EventBridge event.
+pub async fn handle<L: Logs>(
+    cfg: &Config,
+    logs: &L,
+    event: &Value,
+    deadline: Instant,
+) -> (Result<Value, InvocationError>, Summary) {
+    let target = match target_of(event) {
+        Ok(t) => t,
+        Err(e) => return (Err(InvocationError(e)), Summary::default()),
+    };
+    let mut first_failure = None;
+    let result = reconcile(
+        cfg,
+        logs,
+        &target,
+        None,
+        Mode::Apply,
+        false,
+        deadline,
+        |g, o| {
+            if let (GroupOutcome::Failed(e), None) = (o, &first_failure) {
+                first_failure = Some(format!("{g}: {e}"));
+            }
+        },
+    )
+    .await;
+    match result {
+        Err(e) => (
+            Err(InvocationError(format!("listing log groups: {e}"))),
+            Summary::default(),
+        ),
+        Ok(s) => match first_failure {
+            Some(first) => (
+                Err(InvocationError(format!(
+                    "{} of {} log groups not subscribed; first: {first}",
+                    s.failed, s.groups_matched
+                ))),
+                s,
+            ),
+            None => (
+                Ok(
+                    serde_json::json!({"created": s.created, "updated": s.updated, "conflicts": s.conflicts}),
+                ),
+                s,
+            ),
+        },
+    }
+}
+
+/// The summary line and EMF metrics of one invocation.
+pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
+    tracing::info!(
+        request_id,
+        groups = s.groups,
+        groups_matched = s.groups_matched,
+        created = s.created,
+        updated = s.updated,
+        up_to_date = s.up_to_date,
+        conflicts = s.conflicts,
+        missing = s.missing,
+        failed = s.failed,
+        not_reached = s.not_reached,
+        retries = s.retries,
+        "invocation summary"
+    );
+    let c = |v: u64| v as f64;
+    println!(
+        "{}",
+        logcore::emf::line(
+            &cfg.metrics_namespace,
+            &[("FunctionName", &cfg.function_name)],
+            &[
+                ("FiltersCreated", c(s.created), "Count"),
+                ("FiltersUpdated", c(s.updated), "Count"),
+                ("SubscriptionConflicts", c(s.conflicts), "Count"),
+                ("SubscriptionFailures", c(s.failed), "Count"),
+                ("GroupsNotReached", c(s.not_reached), "Count"),
+            ],
+            u64::try_from(logcore::time::now_ms()).unwrap_or(0),
+        )
+    );
+}
+
+#[cfg(test)]
+mod tests;

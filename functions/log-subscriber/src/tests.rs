@@ -1,0 +1,284 @@
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::config::parse_rules;
+
+/// CloudWatch Logs in memory: groups and their filters, with the two-filter limit, and a number of
+/// throttled answers before any call succeeds.
+#[derive(Default)]
+struct FakeLogs {
+    groups: Mutex<BTreeMap<String, Vec<Filter>>>,
+    throttle: Mutex<u32>,
+    calls: Mutex<u32>,
+}
+
+impl FakeLogs {
+    fn with(groups: &[(&str, Vec<Filter>)]) -> Self {
+        FakeLogs {
+            groups: Mutex::new(
+                groups
+                    .iter()
+                    .map(|(g, f)| (g.to_string(), f.clone()))
+                    .collect(),
+            ),
+            ..FakeLogs::default()
+        }
+    }
+
+    fn gate(&self) -> Result<(), CallError> {
+        *self.calls.lock().unwrap() += 1;
+        let mut t = self.throttle.lock().unwrap();
+        if *t > 0 {
+            *t -= 1;
+            return Err(CallError {
+                message: "ThrottlingException: Rate exceeded".into(),
+                kind: ErrorKind::Retry,
+            });
+        }
+        Ok(())
+    }
+
+    fn names(&self, group: &str) -> Vec<String> {
+        self.groups.lock().unwrap()[group]
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    }
+}
+
+fn missing(group: &str) -> CallError {
+    CallError {
+        message: format!("ResourceNotFoundException: {group}"),
+        kind: ErrorKind::NotFound,
+    }
+}
+
+impl Logs for FakeLogs {
+    async fn groups(&self, prefix: Option<&str>) -> Result<Vec<String>, CallError> {
+        self.gate()?;
+        Ok(self
+            .groups
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|g| prefix.is_none_or(|p| g.starts_with(p)))
+            .cloned()
+            .collect())
+    }
+    async fn filters(&self, group: &str) -> Result<Vec<Filter>, CallError> {
+        self.gate()?;
+        self.groups
+            .lock()
+            .unwrap()
+            .get(group)
+            .cloned()
+            .ok_or_else(|| missing(group))
+    }
+    async fn put(&self, group: &str, f: &Filter) -> Result<(), CallError> {
+        self.gate()?;
+        let mut g = self.groups.lock().unwrap();
+        let filters = g.get_mut(group).ok_or_else(|| missing(group))?;
+        match filters.iter().position(|x| x.name == f.name) {
+            Some(i) => filters[i] = f.clone(),
+            None if filters.len() < plan::MAX_FILTERS => filters.push(f.clone()),
+            None => {
+                return Err(CallError {
+                    message: "LimitExceededException: Resource limit exceeded.".into(),
+                    kind: ErrorKind::Permanent,
+                })
+            }
+        }
+        Ok(())
+    }
+    async fn delete(&self, group: &str, name: &str) -> Result<(), CallError> {
+        self.gate()?;
+        let mut g = self.groups.lock().unwrap();
+        let filters = g.get_mut(group).ok_or_else(|| missing(group))?;
+        filters.retain(|f| f.name != name);
+        Ok(())
+    }
+}
+
+fn cfg() -> Config {
+    let mut c = Config::new(
+        parse_rules(
+            r#"[{"filter_name":"logpipe-app","include":["/ecs/*"],"exclude":["/ecs/tmp-*"],
+                 "destination_arn":"arn:aws:firehose:eu-west-1:111111111111:deliverystream/app","role_arn":"arn:aws:iam::111111111111:role/cwl"}]"#,
+        )
+        .unwrap(),
+    );
+    c.backoff.base = Duration::from_millis(1);
+    c
+}
+
+fn foreign(name: &str) -> Filter {
+    Filter {
+        name: name.into(),
+        destination_arn: "arn:aws:lambda:eu-west-1:111111111111:function:other".into(),
+        filter_pattern: String::new(),
+        role_arn: None,
+    }
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
+    let logs = FakeLogs::with(&[
+        ("/ecs/api", vec![]),
+        ("/ecs/worker", vec![foreign("datadog")]),
+        ("/ecs/full", vec![foreign("a"), foreign("b")]),
+        ("/ecs/tmp-1", vec![]),
+        ("/var/other", vec![]),
+    ]);
+    *logs.throttle.lock().unwrap() = 3;
+    let c = cfg();
+    let s = reconcile(
+        &c,
+        &logs,
+        &Target::All,
+        None,
+        Mode::Apply,
+        false,
+        deadline(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (s.groups, s.groups_matched, s.created, s.conflicts, s.failed),
+        (5, 3, 2, 1, 0)
+    );
+    assert_eq!(s.retries, 3, "throttling is retried");
+    assert_eq!(logs.names("/ecs/api"), ["logpipe-app"]);
+    assert_eq!(logs.names("/ecs/worker"), ["datadog", "logpipe-app"]);
+    assert_eq!(
+        logs.names("/ecs/full"),
+        ["a", "b"],
+        "foreign filters are never touched"
+    );
+    assert!(logs.names("/ecs/tmp-1").is_empty() && logs.names("/var/other").is_empty());
+
+    // A second run changes nothing.
+    let s = reconcile(
+        &c,
+        &logs,
+        &Target::All,
+        None,
+        Mode::Apply,
+        false,
+        deadline(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (s.created, s.updated, s.up_to_date, s.conflicts),
+        (0, 0, 2, 1)
+    );
+
+    // Remove: only ours.
+    let s = reconcile(
+        &c,
+        &logs,
+        &Target::All,
+        None,
+        Mode::Remove,
+        false,
+        deadline(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.removed, 2);
+    assert_eq!(logs.names("/ecs/worker"), ["datadog"]);
+    assert_eq!(logs.names("/ecs/full"), ["a", "b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dry_run_changes_nothing_and_a_vanished_group_is_counted() {
+    let logs = FakeLogs::with(&[("/ecs/api", vec![])]);
+    let c = cfg();
+    let mut seen = Vec::new();
+    let s = reconcile(
+        &c,
+        &logs,
+        &Target::All,
+        None,
+        Mode::Apply,
+        true,
+        deadline(),
+        |g, o| seen.push((g.to_string(), o.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.created, 1);
+    assert!(logs.names("/ecs/api").is_empty(), "dry run");
+    assert!(matches!(&seen[0].1, GroupOutcome::Done(steps) if matches!(steps[0], Step::Create(_))));
+    let gone = Target::Groups(vec!["/ecs/deleted".into()]);
+    let s = reconcile(
+        &c,
+        &logs,
+        &gone,
+        None,
+        Mode::Apply,
+        false,
+        deadline(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.missing, s.failed), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_past_the_deadline_fails_the_invocation() {
+    let logs = FakeLogs::with(&[("/ecs/api", vec![])]);
+    *logs.throttle.lock().unwrap() = 1_000;
+    let c = cfg();
+    let event = serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.logs",
+        "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/ecs/api"}}});
+    let (r, s) = handle(&c, &logs, &event, Instant::now() + Duration::from_secs(5)).await;
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("1 of 1 log groups not subscribed") && e.contains("Throttling"),
+        "{e}"
+    );
+    assert_eq!(s.failed, 1);
+    assert!(
+        *logs.calls.lock().unwrap() < 1_000,
+        "retries stop at the deadline or the attempt cap"
+    );
+}
+
+#[test]
+fn events_name_their_target() {
+    use serde_json::json;
+    let ct = |name: &str, group: Value| {
+        json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.logs",
+               "detail": {"eventName": name, "requestParameters": {"logGroupName": group}}})
+    };
+    assert_eq!(
+        target_of(&ct("CreateLogGroup", json!("/ecs/new"))).unwrap(),
+        Target::Groups(vec!["/ecs/new".into()])
+    );
+    assert_eq!(
+        target_of(&json!({"detail-type": "Scheduled Event", "source": "aws.events"})).unwrap(),
+        Target::All
+    );
+    let mut failed = ct("CreateLogGroup", json!("/ecs/x"));
+    failed["detail"]["errorCode"] = json!("ResourceAlreadyExistsException");
+    assert_eq!(target_of(&failed).unwrap(), Target::Groups(vec![]));
+    assert!(target_of(&ct("DeleteLogGroup", json!("/x")))
+        .unwrap_err()
+        .contains("DeleteLogGroup"));
+    assert!(target_of(&ct("CreateLogGroup", json!(null)))
+        .unwrap_err()
+        .contains("logGroupName"));
+    assert!(target_of(&json!({"Records": []}))
+        .unwrap_err()
+        .contains("detail-type"));
+}
