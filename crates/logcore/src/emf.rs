@@ -31,6 +31,20 @@ pub fn line(
     Value::Object(root).to_string()
 }
 
+/// Print the EMF line of one invocation's counters (name, value, unit), with the function's name as the
+/// dimension, stamped now: the functions' summary metrics.
+pub fn print_counts(namespace: &str, function_name: &str, counts: &[(&str, u64, &str)]) {
+    let metrics: Vec<(&str, f64, &str)> = counts
+        .iter()
+        .map(|&(name, v, unit)| (name, v as f64, unit))
+        .collect();
+    let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
+    println!(
+        "{}",
+        line(namespace, &[("FunctionName", function_name)], &metrics, now)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -262,30 +262,21 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         bytes_decompressed = s.bytes_decompressed,
         "forwarder summary"
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let c = |v: u64| v as f64;
-    println!(
-        "{}",
-        logcore::emf::line(
-            &cfg.metrics_namespace,
-            &[("FunctionName", &cfg.function_name)],
-            &[
-                ("ObjectsForwarded", c(s.objects), "Count"),
-                ("ObjectsFailed", c(s.objects_failed), "Count"),
-                ("ObjectsMissing", c(s.objects_missing), "Count"),
-                ("MessagesFailed", c(s.messages_failed), "Count"),
-                ("DocumentsIndexed", c(s.indexed), "Count"),
-                ("DocumentsAlreadyIndexed", c(s.already_indexed), "Count"),
-                ("DocumentsDeadLettered", c(s.dead_lettered), "Count"),
-                ("BulkRequests", c(s.bulk_requests), "Count"),
-                ("BulkRetries", c(s.bulk_retries), "Count"),
-                ("BytesDecompressed", c(s.bytes_decompressed), "Bytes"),
-            ],
-            now,
-        )
+    logcore::emf::print_counts(
+        &cfg.metrics_namespace,
+        &cfg.function_name,
+        &[
+            ("ObjectsForwarded", s.objects, "Count"),
+            ("ObjectsFailed", s.objects_failed, "Count"),
+            ("ObjectsMissing", s.objects_missing, "Count"),
+            ("MessagesFailed", s.messages_failed, "Count"),
+            ("DocumentsIndexed", s.indexed, "Count"),
+            ("DocumentsAlreadyIndexed", s.already_indexed, "Count"),
+            ("DocumentsDeadLettered", s.dead_lettered, "Count"),
+            ("BulkRequests", s.bulk_requests, "Count"),
+            ("BulkRetries", s.bulk_retries, "Count"),
+            ("BytesDecompressed", s.bytes_decompressed, "Bytes"),
+        ],
     );
 }
 

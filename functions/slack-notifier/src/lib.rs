@@ -480,27 +480,18 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         slack_retries = s.slack_retries,
         "notifier summary"
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let c = |v: u64| v as f64;
-    println!(
-        "{}",
-        logcore::emf::line(
-            &cfg.metrics_namespace,
-            &[("FunctionName", &cfg.function_name)],
-            &[
-                ("LogEventsRead", c(s.events), "Count"),
-                ("AlertsRaised", c(s.alerts), "Count"),
-                ("AlertsSuppressed", c(s.suppressed), "Count"),
-                ("SlackMessagesSent", c(s.messages_sent), "Count"),
-                ("SlackMessagesFailed", c(s.messages_failed), "Count"),
-                ("SlackRetries", c(s.slack_retries), "Count"),
-                ("ObjectsFailed", c(s.objects_failed), "Count"),
-            ],
-            now,
-        )
+    logcore::emf::print_counts(
+        &cfg.metrics_namespace,
+        &cfg.function_name,
+        &[
+            ("LogEventsRead", s.events, "Count"),
+            ("AlertsRaised", s.alerts, "Count"),
+            ("AlertsSuppressed", s.suppressed, "Count"),
+            ("SlackMessagesSent", s.messages_sent, "Count"),
+            ("SlackMessagesFailed", s.messages_failed, "Count"),
+            ("SlackRetries", s.slack_retries, "Count"),
+            ("ObjectsFailed", s.objects_failed, "Count"),
+        ],
     );
 }
 
