@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use log_subscriber::aws::AwsLogs;
-use log_subscriber::{reconcile, Config, GroupOutcome, Mode, Step, Summary, Target};
+use log_subscriber::{reconcile, Config, GroupOutcome, Mode, Run, Step, Summary, Target};
 
 #[derive(clap::Args)]
 pub struct SubscribeArgs {
@@ -74,11 +74,13 @@ pub fn run(args: SubscribeArgs) -> Result<(), String> {
         .block_on(reconcile(
             &cfg,
             &logs,
-            &target,
-            args.prefix.as_deref(),
-            mode,
-            args.dry_run,
-            deadline,
+            &Run {
+                target: &target,
+                prefix: args.prefix.as_deref(),
+                mode,
+                dry_run: args.dry_run,
+                deadline,
+            },
             |group, outcome| {
                 if let Some(b) = &bar {
                     b.inc(1);

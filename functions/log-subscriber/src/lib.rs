@@ -214,18 +214,45 @@ pub async fn subscribe_group<L: Logs>(
     GroupOutcome::Done(steps)
 }
 
-/// Subscribe every group of `target`, logging and counting each step; `progress` sees every group.
-#[allow(clippy::too_many_arguments)]
+/// What one run does: to which groups, how, until when.
+#[derive(Debug, Clone)]
+pub struct Run<'a> {
+    pub target: &'a Target,
+    /// With [`Target::All`]: only the groups whose names start with this.
+    pub prefix: Option<&'a str>,
+    pub mode: Mode,
+    /// Plan only; change nothing.
+    pub dry_run: bool,
+    pub deadline: Instant,
+}
+
+impl<'a> Run<'a> {
+    /// Apply the rules to `target` before `deadline`.
+    pub fn apply(target: &'a Target, deadline: Instant) -> Self {
+        Run {
+            target,
+            prefix: None,
+            mode: Mode::Apply,
+            dry_run: false,
+            deadline,
+        }
+    }
+}
+
+/// Subscribe every group of the run, logging and counting each step; `progress` sees every group.
 pub async fn reconcile<L: Logs>(
     cfg: &Config,
     logs: &L,
-    target: &Target,
-    prefix: Option<&str>,
-    mode: Mode,
-    dry_run: bool,
-    deadline: Instant,
+    run: &Run<'_>,
     mut progress: impl FnMut(&str, &GroupOutcome),
 ) -> Result<Summary, CallError> {
+    let Run {
+        target,
+        prefix,
+        mode,
+        dry_run,
+        deadline,
+    } = *run;
     let mut summary = Summary::default();
     let groups = match target {
         Target::Groups(g) => g.clone(),
@@ -305,20 +332,11 @@ pub async fn handle<L: Logs>(
         Err(e) => return (Err(InvocationError(e)), Summary::default()),
     };
     let mut first_failure = None;
-    let result = reconcile(
-        cfg,
-        logs,
-        &target,
-        None,
-        Mode::Apply,
-        false,
-        deadline,
-        |g, o| {
-            if let (GroupOutcome::Failed(e), None) = (o, &first_failure) {
-                first_failure = Some(format!("{g}: {e}"));
-            }
-        },
-    )
+    let result = reconcile(cfg, logs, &Run::apply(&target, deadline), |g, o| {
+        if let (GroupOutcome::Failed(e), None) = (o, &first_failure) {
+            first_failure = Some(format!("{g}: {e}"));
+        }
+    })
     .await;
     match result {
         Err(e) => (
@@ -359,21 +377,16 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         retries = s.retries,
         "invocation summary"
     );
-    let c = |v: u64| v as f64;
-    println!(
-        "{}",
-        logcore::emf::line(
-            &cfg.metrics_namespace,
-            &[("FunctionName", &cfg.function_name)],
-            &[
-                ("FiltersCreated", c(s.created), "Count"),
-                ("FiltersUpdated", c(s.updated), "Count"),
-                ("SubscriptionConflicts", c(s.conflicts), "Count"),
-                ("SubscriptionFailures", c(s.failed), "Count"),
-                ("GroupsNotReached", c(s.not_reached), "Count"),
-            ],
-            u64::try_from(logcore::time::now_ms()).unwrap_or(0),
-        )
+    logcore::emf::print_counts(
+        &cfg.metrics_namespace,
+        &cfg.function_name,
+        &[
+            ("FiltersCreated", s.created, "Count"),
+            ("FiltersUpdated", s.updated, "Count"),
+            ("SubscriptionConflicts", s.conflicts, "Count"),
+            ("SubscriptionFailures", s.failed, "Count"),
+            ("GroupsNotReached", s.not_reached, "Count"),
+        ],
     );
 }
 

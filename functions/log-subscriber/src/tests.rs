@@ -136,18 +136,9 @@ async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
     ]);
     *logs.throttle.lock().unwrap() = 3;
     let c = cfg();
-    let s = reconcile(
-        &c,
-        &logs,
-        &Target::All,
-        None,
-        Mode::Apply,
-        false,
-        deadline(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!(
         (s.groups, s.groups_matched, s.created, s.conflicts, s.failed),
         (5, 3, 2, 1, 0)
@@ -163,18 +154,9 @@ async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
     assert!(logs.names("/ecs/tmp-1").is_empty() && logs.names("/var/other").is_empty());
 
     // A second run changes nothing.
-    let s = reconcile(
-        &c,
-        &logs,
-        &Target::All,
-        None,
-        Mode::Apply,
-        false,
-        deadline(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!(
         (s.created, s.updated, s.up_to_date, s.conflicts),
         (0, 0, 2, 1)
@@ -184,11 +166,10 @@ async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
     let s = reconcile(
         &c,
         &logs,
-        &Target::All,
-        None,
-        Mode::Remove,
-        false,
-        deadline(),
+        &Run {
+            mode: Mode::Remove,
+            ..Run::apply(&Target::All, deadline())
+        },
         |_, _| {},
     )
     .await
@@ -206,11 +187,10 @@ async fn dry_run_changes_nothing_and_a_vanished_group_is_counted() {
     let s = reconcile(
         &c,
         &logs,
-        &Target::All,
-        None,
-        Mode::Apply,
-        true,
-        deadline(),
+        &Run {
+            dry_run: true,
+            ..Run::apply(&Target::All, deadline())
+        },
         |g, o| seen.push((g.to_string(), o.clone())),
     )
     .await
@@ -219,18 +199,9 @@ async fn dry_run_changes_nothing_and_a_vanished_group_is_counted() {
     assert!(logs.names("/ecs/api").is_empty(), "dry run");
     assert!(matches!(&seen[0].1, GroupOutcome::Done(steps) if matches!(steps[0], Step::Create(_))));
     let gone = Target::Groups(vec!["/ecs/deleted".into()]);
-    let s = reconcile(
-        &c,
-        &logs,
-        &gone,
-        None,
-        Mode::Apply,
-        false,
-        deadline(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let s = reconcile(&c, &logs, &Run::apply(&gone, deadline()), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!((s.missing, s.failed), (1, 0));
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use log_subscriber::aws::AwsLogs;
 use log_subscriber::config::parse_rules;
-use log_subscriber::{handle, reconcile, Config, Mode, Target};
+use log_subscriber::{handle, reconcile, Config, Mode, Run, Target};
 use serde_json::json;
 use test_support::fault_proxy::{FaultProxy, Faults};
 use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
@@ -105,11 +105,10 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
     let s = reconcile(
         &cfg,
         &aws,
-        &Target::All,
-        Some(&p),
-        Mode::Apply,
-        false,
-        deadline(),
+        &Run {
+            prefix: Some(&p),
+            ..Run::apply(&Target::All, deadline())
+        },
         |_, _| {},
     )
     .await
@@ -139,11 +138,10 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
     let s = reconcile(
         &cfg,
         &aws,
-        &Target::All,
-        Some(&p),
-        Mode::Apply,
-        false,
-        deadline(),
+        &Run {
+            prefix: Some(&p),
+            ..Run::apply(&Target::All, deadline())
+        },
         |_, _| {},
     )
     .await
@@ -174,11 +172,11 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
     let s = reconcile(
         &cfg,
         &aws,
-        &Target::All,
-        Some(&p),
-        Mode::Remove,
-        false,
-        deadline(),
+        &Run {
+            prefix: Some(&p),
+            mode: Mode::Remove,
+            ..Run::apply(&Target::All, deadline())
+        },
         |_, _| {},
     )
     .await
