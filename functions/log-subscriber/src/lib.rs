@@ -163,7 +163,8 @@ where
     }
 }
 
-/// Plan and apply one group (with `dry_run`, plan only).
+/// Plan and apply one group (with `dry_run`, plan only); calls retried after throttling are counted in
+/// `retries`.
 pub async fn subscribe_group<L: Logs>(
     cfg: &Config,
     logs: &L,
@@ -171,46 +172,32 @@ pub async fn subscribe_group<L: Logs>(
     mode: Mode,
     dry_run: bool,
     deadline: Instant,
-    summary: &mut Summary,
+    retries: &mut u64,
 ) -> GroupOutcome {
-    let mut retries = 0;
-    let existing = match retrying(cfg, deadline, &mut retries, || logs.filters(group)).await {
+    let existing = match retrying(cfg, deadline, retries, || logs.filters(group)).await {
         Ok(f) => f,
-        Err(e) if e.kind == ErrorKind::NotFound => {
-            summary.retries += retries;
-            return GroupOutcome::Missing;
-        }
-        Err(e) => {
-            summary.retries += retries;
-            return GroupOutcome::Failed(format!("reading the filters of {group}: {e}"));
-        }
+        Err(e) if e.kind == ErrorKind::NotFound => return GroupOutcome::Missing,
+        Err(e) => return GroupOutcome::Failed(format!("reading the filters of {group}: {e}")),
     };
     let steps = plan(group, &existing, cfg, mode);
     if !dry_run {
         for step in &steps {
             let r = match step {
                 Step::Create(f) | Step::Update(f) => {
-                    retrying(cfg, deadline, &mut retries, || logs.put(group, f)).await
+                    retrying(cfg, deadline, retries, || logs.put(group, f)).await
                 }
                 Step::Remove(name) => {
-                    retrying(cfg, deadline, &mut retries, || logs.delete(group, name)).await
+                    retrying(cfg, deadline, retries, || logs.delete(group, name)).await
                 }
                 Step::UpToDate(_) | Step::Conflict { .. } => Ok(()),
             };
             match r {
                 Ok(()) => {}
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    summary.retries += retries;
-                    return GroupOutcome::Missing;
-                }
-                Err(e) => {
-                    summary.retries += retries;
-                    return GroupOutcome::Failed(format!("{step:?} on {group}: {e}"));
-                }
+                Err(e) if e.kind == ErrorKind::NotFound => return GroupOutcome::Missing,
+                Err(e) => return GroupOutcome::Failed(format!("{step:?} on {group}: {e}")),
             }
         }
     }
-    summary.retries += retries;
     GroupOutcome::Done(steps)
 }
 
@@ -257,14 +244,11 @@ pub async fn reconcile<L: Logs>(
     let groups = match target {
         Target::Groups(g) => g.clone(),
         Target::All => {
-            let mut retries = 0;
-            let all = retrying(cfg, deadline, &mut retries, || logs.groups(prefix)).await?;
-            summary.retries += retries;
-            all
+            retrying(cfg, deadline, &mut summary.retries, || logs.groups(prefix)).await?
         }
     };
+    summary.groups = groups.len() as u64;
     for (i, group) in groups.iter().enumerate() {
-        summary.groups += 1;
         // Only groups a rule matches cost a call (or, to remove, every group: ours may be anywhere).
         if mode == Mode::Apply && cfg.rules_for(group).next().is_none() {
             continue;
@@ -272,15 +256,22 @@ pub async fn reconcile<L: Logs>(
         summary.groups_matched += 1;
         if Instant::now() >= deadline {
             summary.not_reached = (groups.len() - i) as u64;
-            summary.groups += summary.not_reached - 1;
             tracing::warn!(
                 not_reached = summary.not_reached,
                 "deadline reached; the next run continues"
             );
             break;
         }
-        let outcome =
-            subscribe_group(cfg, logs, group, mode, dry_run, deadline, &mut summary).await;
+        let outcome = subscribe_group(
+            cfg,
+            logs,
+            group,
+            mode,
+            dry_run,
+            deadline,
+            &mut summary.retries,
+        )
+        .await;
         match &outcome {
             GroupOutcome::Done(steps) => {
                 for s in steps {
