@@ -248,14 +248,15 @@ pub async fn reconcile<L: Logs>(
         }
     };
     summary.groups = groups.len() as u64;
+    // Only groups a rule matches cost a call (or, to remove, every group: ours may be anywhere).
+    let needs_call = |g: &str| mode == Mode::Remove || cfg.rules_for(g).next().is_some();
     for (i, group) in groups.iter().enumerate() {
-        // Only groups a rule matches cost a call (or, to remove, every group: ours may be anywhere).
-        if mode == Mode::Apply && cfg.rules_for(group).next().is_none() {
+        if !needs_call(group) {
             continue;
         }
         summary.groups_matched += 1;
         if Instant::now() >= deadline {
-            summary.not_reached = (groups.len() - i) as u64;
+            summary.not_reached = groups[i..].iter().filter(|g| needs_call(g)).count() as u64;
             tracing::warn!(
                 not_reached = summary.not_reached,
                 "deadline reached; the next run continues"

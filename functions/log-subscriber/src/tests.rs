@@ -225,6 +225,24 @@ async fn throttling_past_the_deadline_fails_the_invocation() {
     );
 }
 
+/// Past the deadline, the groups left that would have needed a call are counted for the next run; groups
+/// no rule matches are not.
+#[tokio::test(start_paused = true)]
+async fn groups_not_reached_are_the_matching_ones_left() {
+    let logs = FakeLogs::with(&[("/ecs/a", vec![]), ("/ecs/b", vec![]), ("/var/x", vec![])]);
+    let c = cfg();
+    let target = Target::Groups(vec![
+        "/var/x".into(),
+        "/ecs/a".into(),
+        "/var/x".into(),
+        "/ecs/b".into(),
+    ]);
+    let s = reconcile(&c, &logs, &Run::apply(&target, Instant::now()), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((s.groups, s.not_reached, s.created), (4, 2, 0), "{s:?}");
+}
+
 #[test]
 fn events_name_their_target() {
     use serde_json::json;
