@@ -240,8 +240,9 @@ struct Queue {
     arn: String,
 }
 
-fn err(what: &str) -> impl Fn(&dyn std::fmt::Debug) -> String + '_ {
-    move |e| format!("{what}: {e:?}")
+/// A failed call, named.
+fn err(what: &str, e: impl std::fmt::Debug) -> String {
+    format!("{what}: {e:?}")
 }
 
 async fn setup(moto: &str) -> Result<Aws, String> {
@@ -263,13 +264,13 @@ async fn setup(moto: &str) -> Result<Aws, String> {
         .bucket(&name)
         .send()
         .await
-        .map_err(|e| err("CreateBucket")(&e))?;
+        .map_err(|e| err("CreateBucket", e))?;
     let topic = sns
         .create_topic()
         .name(&name)
         .send()
         .await
-        .map_err(|e| err("CreateTopic")(&e))?
+        .map_err(|e| err("CreateTopic", e))?
         .topic_arn
         .ok_or("CreateTopic: no ARN")?;
     let mut queues = Vec::new();
@@ -283,7 +284,7 @@ async fn setup(moto: &str) -> Result<Aws, String> {
             )
             .send()
             .await
-            .map_err(|e| err("CreateQueue")(&e))?
+            .map_err(|e| err("CreateQueue", e))?
             .queue_url
             .ok_or("CreateQueue: no URL")?;
         let arn = format!("arn:aws:sqs:{region}:{account}:{name}-{suffix}");
@@ -294,7 +295,7 @@ async fn setup(moto: &str) -> Result<Aws, String> {
             .attributes("RawMessageDelivery", raw.to_string())
             .send()
             .await
-            .map_err(|e| err("Subscribe")(&e))?;
+            .map_err(|e| err("Subscribe", e))?;
         queues.push(Queue { url, arn });
     }
     let notifier_queue = queues.pop().ok_or("no queue")?;
@@ -321,7 +322,7 @@ async fn setup(moto: &str) -> Result<Aws, String> {
                         .build(),
                 )
                 .build()
-                .map_err(|e| err("TopicConfiguration")(&e))?,
+                .map_err(|e| err("TopicConfiguration", e))?,
         );
     }
     s3.put_bucket_notification_configuration()
@@ -329,7 +330,7 @@ async fn setup(moto: &str) -> Result<Aws, String> {
         .notification_configuration(config.build())
         .send()
         .await
-        .map_err(|e| err("PutBucketNotificationConfiguration")(&e))?;
+        .map_err(|e| err("PutBucketNotificationConfiguration", e))?;
 
     // The app delivery stream: what the transform re-ingests lands under reingest/ (moto writes each
     // PutRecordBatch there instead of calling the transform again).
@@ -344,11 +345,11 @@ async fn setup(moto: &str) -> Result<Aws, String> {
                 .bucket_arn(format!("arn:aws:s3:::{name}"))
                 .prefix("reingest/app/")
                 .build()
-                .map_err(|e| err("ExtendedS3DestinationConfiguration")(&e))?,
+                .map_err(|e| err("ExtendedS3DestinationConfiguration", e))?,
         )
         .send()
         .await
-        .map_err(|e| err("CreateDeliveryStream")(&e))?;
+        .map_err(|e| err("CreateDeliveryStream", e))?;
     let audit_stream = format!("{name}-audit");
     kinesis
         .create_stream()
@@ -356,7 +357,7 @@ async fn setup(moto: &str) -> Result<Aws, String> {
         .shard_count(1)
         .send()
         .await
-        .map_err(|e| err("CreateStream")(&e))?;
+        .map_err(|e| err("CreateStream", e))?;
     Ok(Aws {
         app_stream_arn: format!("arn:aws:firehose:{region}:{account}:deliverystream/{app_stream}"),
         audit_stream_arn: format!("arn:aws:kinesis:{region}:{account}:stream/{audit_stream}"),
@@ -538,7 +539,7 @@ impl Firehose<'_> {
                         .data(aws_sdk_kinesis::primitives::Blob::new(data.clone()))
                         .partition_key(*key)
                         .build()
-                        .map_err(|e| err("PutRecordsRequestEntry")(&e))
+                        .map_err(|e| err("PutRecordsRequestEntry", e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = k
@@ -547,7 +548,7 @@ impl Firehose<'_> {
                 .set_records(Some(entries))
                 .send()
                 .await
-                .map_err(|e| err("PutRecords")(&e))?;
+                .map_err(|e| err("PutRecords", e))?;
             if out.failed_record_count.unwrap_or(0) > 0 {
                 return Err("moto refused audit records".into());
             }
@@ -557,7 +558,7 @@ impl Firehose<'_> {
             .stream_name(&self.aws.audit_stream)
             .send()
             .await
-            .map_err(|e| err("ListShards")(&e))?;
+            .map_err(|e| err("ListShards", e))?;
         let mut seq = 0u64;
         for shard in shards.shards() {
             let shard_id = shard.shard_id().to_string();
@@ -568,7 +569,7 @@ impl Firehose<'_> {
                 .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
                 .send()
                 .await
-                .map_err(|e| err("GetShardIterator")(&e))?
+                .map_err(|e| err("GetShardIterator", e))?
                 .shard_iterator;
             // Re-ingested records are put before the next read, so an empty read means the end.
             while let Some(it) = iterator.take() {
@@ -578,7 +579,7 @@ impl Firehose<'_> {
                     .limit(1_000)
                     .send()
                     .await
-                    .map_err(|e| err("GetRecords")(&e))?;
+                    .map_err(|e| err("GetRecords", e))?;
                 if out.records().is_empty() {
                     break;
                 }
@@ -747,7 +748,7 @@ async fn list(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| err("ListObjectsV2")(&e))?;
+        let page = page.map_err(|e| err("ListObjectsV2", e))?;
         keys.extend(
             page.contents()
                 .iter()
@@ -774,7 +775,7 @@ async fn get_raw(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec
         .key(key)
         .send()
         .await
-        .map_err(|e| err(&format!("GetObject {key}"))(&e))?;
+        .map_err(|e| err(&format!("GetObject {key}"), e))?;
     let body = out
         .body
         .collect()
@@ -797,7 +798,7 @@ async fn put(
         .body(ByteStream::from(body))
         .send()
         .await
-        .map_err(|e| err(&format!("PutObject {key}"))(&e))?;
+        .map_err(|e| err(&format!("PutObject {key}"), e))?;
     Ok(())
 }
 
@@ -811,7 +812,7 @@ async fn receive(aws: &Aws, q: &Queue) -> Result<Vec<aws_sdk_sqs::types::Message
         .wait_time_seconds(0)
         .send()
         .await
-        .map_err(|e| err("ReceiveMessage")(&e))?
+        .map_err(|e| err("ReceiveMessage", e))?
         .messages
         .unwrap_or_default())
 }
@@ -833,7 +834,7 @@ async fn duplicate(
             .message_body(m.body().unwrap_or_default())
             .send()
             .await
-            .map_err(|e| err("SendMessage")(&e))?;
+            .map_err(|e| err("SendMessage", e))?;
         *left -= 1;
     }
     Ok(())
@@ -897,7 +898,7 @@ async fn forward(
                     .visibility_timeout(0)
                     .send()
                     .await
-                    .map_err(|e| err("ChangeMessageVisibility")(&e))?;
+                    .map_err(|e| err("ChangeMessageVisibility", e))?;
             } else {
                 aws.sqs
                     .delete_message()
@@ -905,7 +906,7 @@ async fn forward(
                     .receipt_handle(handle)
                     .send()
                     .await
-                    .map_err(|e| err("DeleteMessage")(&e))?;
+                    .map_err(|e| err("DeleteMessage", e))?;
             }
         }
     }
@@ -1013,7 +1014,7 @@ async fn notify(
                 .receipt_handle(m.receipt_handle().unwrap_or_default())
                 .send()
                 .await
-                .map_err(|e| err("DeleteMessage")(&e))?;
+                .map_err(|e| err("DeleteMessage", e))?;
         }
     }
     Err(format!(
