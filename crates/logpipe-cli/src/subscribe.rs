@@ -118,14 +118,9 @@ fn describe(group: &str, outcome: &GroupOutcome, dry_run: bool) -> Vec<String> {
         GroupOutcome::Done(steps) => steps
             .iter()
             .filter_map(|s| match s {
-                Step::Create(f) => Some(format!(
-                    "{group}: {would}create {} → {}{}",
-                    f.name,
-                    f.destination_arn,
-                    pattern(&f.filter_pattern)
-                )),
-                Step::Update(f) => Some(format!(
-                    "{group}: {would}update {} → {}{}",
+                Step::Create(f) | Step::Update(f) => Some(format!(
+                    "{group}: {would}{} {} → {}{}",
+                    if matches!(s, Step::Create(_)) { "create" } else { "update" },
                     f.name,
                     f.destination_arn,
                     pattern(&f.filter_pattern)
