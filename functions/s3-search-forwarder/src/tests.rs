@@ -349,11 +349,22 @@ async fn deadline_fails_the_invocation_and_sqs_reports_the_message() {
 async fn auth_errors_fail_without_dead_letters_and_413_splits() {
     let store = Arc::new(MemStore::default());
     store.put_sync("logs", "a.gz", object().0);
+    // One request at a time: the 403 stops the object before any other batch is sent.
+    let mut one = cfg();
+    one.in_flight = 1;
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
-    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    let (res, s) = run(&one, &store, &search, &s3_event(&["a.gz"])).await;
     assert!(res.unwrap_err().first.contains("403"));
     assert_eq!(s.dead_lettered, 0);
     assert!(store.dead_letters("failed/").is_empty());
+    // Several in flight: batches sent beside the refused one may come back and have their rejected
+    // documents dead-lettered (the same keys again on redelivery), but never the refused batch's.
+    let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
+    let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    assert!(res.unwrap_err().first.contains("403"));
+    for d in store.dead_letters("failed/") {
+        assert_eq!(d["error_type"], "mapper_parsing_exception", "{d}");
+    }
 
     // 413 twice: the batch is split in halves, then quarters, and everything still arrives.
     let store = Arc::new(MemStore::default());
