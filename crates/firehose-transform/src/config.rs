@@ -181,15 +181,7 @@ mod tests {
     use super::*;
     use crate::render::Audit;
     use logcore::document::{JsonLimits, OutputFormat};
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
+    use logcore::env::pairs as env;
 
     #[test]
     fn defaults() {

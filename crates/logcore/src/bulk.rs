@@ -113,6 +113,20 @@ impl std::str::FromStr for IndexTemplate {
 }
 
 impl IndexTemplate {
+    /// The index pattern matching every index the template renders: each placeholder becomes `*`
+    /// (`logs-{log.group}-%Y.%m.%d` → `logs-*-*.*.*`).
+    pub fn wildcard(&self) -> String {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(l) => out.push_str(l),
+                _ if out.ends_with('*') => {}
+                _ => out.push('*'),
+            }
+        }
+        out
+    }
+
     /// The index for a document. `date` is `YYYY-MM-DDTHH…` (UTC); `group`/`stream` are sanitized.
     pub fn render(&self, group: Option<&str>, stream: Option<&str>, date: &str, out: &mut String) {
         out.clear();

@@ -71,3 +71,12 @@ impl<'a> Env<'a> {
         }
     }
 }
+
+/// A variable reader over fixed pairs (tests and tools): `Config::from_env(logcore::env::pairs(&[…]))`.
+pub fn pairs<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    }
+}

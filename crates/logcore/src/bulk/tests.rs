@@ -153,6 +153,11 @@ fn index_templates() {
     let ds: IndexTemplate = "logs-app".parse().unwrap();
     ds.render(None, None, "garbage", &mut out);
     assert_eq!(out, "logs-app");
+    // The pattern that finds every index a template renders (the canary and `logpipe trace`).
+    assert_eq!(t.wildcard(), "app-*-*-*.*.*.*");
+    assert_eq!(ds.wildcard(), "logs-app");
+    let adjacent: IndexTemplate = "x{log.group}%Y".parse().unwrap();
+    assert_eq!(adjacent.wildcard(), "x*");
     for (bad, why) in [
         ("Logs", "not allowed"),
         ("-x", "must not start"),
