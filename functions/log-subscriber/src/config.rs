@@ -14,8 +14,9 @@ pub const ENV_VARS: &[&str] = &[
     "METRICS_NAMESPACE",
 ];
 
-/// Log groups logpipe never subscribes, whatever the rules say: its own functions' logs (a loop).
-pub const ALWAYS_EXCLUDED: &[&str] = &["/aws/lambda/logpipe-*"];
+/// Log groups logpipe never subscribes, whatever the rules say: its own functions' logs (a loop) — the
+/// template names them `/logpipe/<env>/<function>`; the canary's heartbeat group there has its own filter.
+pub const ALWAYS_EXCLUDED: &[&str] = &["/aws/lambda/logpipe-*", "/logpipe/*"];
 
 /// A log group pattern: a glob (`/ecs/*`, `*-prod`, or a whole name), or `re:` and a regular expression.
 #[derive(Debug, Clone)]
@@ -233,6 +234,22 @@ mod tests {
         );
         assert_eq!(c.rules[1].filter_pattern, "?ERROR ?Exception");
         assert_eq!(c.rules[1].role_arn, None);
+    }
+
+    #[test]
+    fn logpipes_own_log_groups_are_never_subscribed() {
+        let rules = r#"[{"filter_name":"all","include":["*"],"destination_arn":"arn:x"}]"#;
+        let c = Config::from_env(|k| (k == "SUBSCRIPTIONS").then(|| rules.to_string())).unwrap();
+        for g in [
+            "/logpipe/prod/search-forwarder",
+            "/logpipe/prod/canary",
+            "/logpipe/prod/heartbeat",
+            "/aws/lambda/logpipe-forwarder",
+        ] {
+            assert!(c.rules_for(g).next().is_none(), "{g}");
+        }
+        assert!(c.rules_for("/ecs/api").next().is_some());
+        assert!(c.rules_for("/app/logpipe/x").next().is_some());
     }
 
     #[test]
