@@ -6,7 +6,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use logcore::s3event::ObjectRef;
 
-use crate::config::{Auth, Config};
+use crate::config::{Auth, Config, Endpoint};
 use crate::{Opened, Reply, Search, Store, StoreError, TransportError};
 
 /// S3 through the SDK.
@@ -31,6 +31,11 @@ impl S3Store {
         let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         S3Store::new(sdk, path_style)
+    }
+
+    /// The SDK client (the canary lists and reads with it).
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
     }
 }
 
@@ -90,21 +95,36 @@ enum Signer {
     Header(reqwest::header::HeaderValue),
 }
 
-/// The `_bulk` endpoint over HTTP(S).
+/// The search engine over HTTP(S): `_bulk` for the forwarder, any request for the canary and `logpipe trace`.
 pub struct HttpSearch {
     client: reqwest::Client,
-    url: String,
+    /// Base URL, without a trailing `/`.
+    base: String,
     signer: Signer,
 }
 
 impl HttpSearch {
     /// Build the client once, at cold start: reads the secret when the configuration names one.
     pub async fn new(cfg: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, String> {
-        let signer = match &cfg.auth {
+        let ep = Endpoint {
+            url: cfg.search_url.clone(),
+            auth: cfg.auth.clone(),
+            region: cfg.region.clone(),
+        };
+        HttpSearch::connect(&ep, cfg.in_flight.max(1), sdk).await
+    }
+
+    /// A client for `ep`, keeping up to `pool` idle connections.
+    pub async fn connect(
+        ep: &Endpoint,
+        pool: usize,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, String> {
+        let signer = match &ep.auth {
             Auth::None => Signer::None,
             Auth::SigV4 { service } => Signer::SigV4 {
                 service: service.clone(),
-                region: cfg.region.clone().ok_or("SigV4 needs AWS_REGION")?,
+                region: ep.region.clone().ok_or("SigV4 needs AWS_REGION")?,
                 credentials: sdk
                     .credentials_provider()
                     .ok_or("SigV4 needs AWS credentials, and none are configured")?,
@@ -131,13 +151,74 @@ impl HttpSearch {
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(cfg.in_flight.max(1))
+            .pool_max_idle_per_host(pool)
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
         Ok(HttpSearch {
             client,
-            url: format!("{}/_bulk", cfg.search_url),
+            base: ep.url.trim_end_matches('/').to_string(),
             signer,
+        })
+    }
+
+    /// Send `method` to `path` (from the base URL, starting with `/`), signed or authorised as configured.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: Vec<(&str, String)>,
+        body: Vec<u8>,
+    ) -> Result<Reply, TransportError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.client.request(method.clone(), &url);
+        match &self.signer {
+            Signer::None => {}
+            Signer::Header(h) => req = req.header(reqwest::header::AUTHORIZATION, h.clone()),
+            Signer::SigV4 {
+                service,
+                region,
+                credentials,
+            } => {
+                for (k, v) in sigv4_headers(
+                    method.as_str(),
+                    &url,
+                    &headers,
+                    &body,
+                    service,
+                    region,
+                    credentials,
+                )
+                .await
+                .map_err(TransportError)?
+                {
+                    req = req.header(k, v);
+                }
+            }
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| TransportError(describe(&e)))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| TransportError(describe(&e)))?
+            .to_vec();
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
         })
     }
 }
@@ -176,49 +257,8 @@ impl Search for HttpSearch {
         if gzip {
             headers.push(("content-encoding", "gzip".to_string()));
         }
-        let mut req = self.client.post(&self.url);
-        match &self.signer {
-            Signer::None => {}
-            Signer::Header(h) => req = req.header(reqwest::header::AUTHORIZATION, h.clone()),
-            Signer::SigV4 {
-                service,
-                region,
-                credentials,
-            } => {
-                for (k, v) in
-                    sigv4_headers(&self.url, &headers, &body, service, region, credentials)
-                        .await
-                        .map_err(TransportError)?
-                {
-                    req = req.header(k, v);
-                }
-            }
-        }
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let resp = req
-            .body(body)
-            .send()
+        self.request(reqwest::Method::POST, "/_bulk", headers, body)
             .await
-            .map_err(|e| TransportError(describe(&e)))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| TransportError(describe(&e)))?
-            .to_vec();
-        Ok(Reply {
-            status,
-            body,
-            retry_after,
-        })
     }
 }
 
@@ -239,8 +279,9 @@ fn describe(e: &reqwest::Error) -> String {
     s
 }
 
-/// The SigV4 headers for a `_bulk` POST (`x-amz-content-sha256` included, which Serverless requires).
+/// The SigV4 headers for a request (`x-amz-content-sha256` included, which Serverless requires).
 async fn sigv4_headers(
+    method: &str,
     url: &str,
     headers: &[(&str, String)],
     body: &[u8],
@@ -268,7 +309,7 @@ async fn sigv4_headers(
         .map_err(|e| format!("SigV4 parameters: {e}"))?
         .into();
     let signable = SignableRequest::new(
-        "POST",
+        method,
         url,
         headers.iter().map(|(k, v)| (*k, v.as_str())),
         SignableBody::Bytes(body),
@@ -317,6 +358,7 @@ mod tests {
             aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
         let provider = SharedCredentialsProvider::new(creds);
         let h = sigv4_headers(
+            "POST",
             "https://search-x.eu-west-1.es.amazonaws.com/_bulk",
             &[("content-type", "application/x-ndjson".into())],
             b"{}\n",

@@ -22,6 +22,86 @@ pub enum Auth {
     },
 }
 
+/// Where the search engine is and how to authenticate to it: `SEARCH_URL`, `SEARCH_AUTH`,
+/// `SEARCH_SECRET_ARN` (and `AWS_REGION` for SigV4). Shared with the canary and `logpipe trace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Base URL, e.g. `https://search-logs-abc.eu-west-1.es.amazonaws.com`.
+    pub url: String,
+    pub auth: Auth,
+    pub region: Option<String>,
+}
+
+impl Endpoint {
+    /// From the variables; `SEARCH_URL` is required.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let url = env.get("SEARCH_URL").ok_or_else(|| {
+            env.err(
+                "SEARCH_URL",
+                "",
+                "required: the cluster's base URL (https://…)",
+            )
+        })?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(env.err("SEARCH_URL", &url, "expected an https:// (or http://) URL"));
+        }
+        let region = env.get("AWS_REGION");
+        let host = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let auth = match env
+            .get("SEARCH_AUTH")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            Some(a) if a == "none" => Auth::None,
+            Some(a) if a == "sigv4" || a == "es" || a == "aoss" => Auth::SigV4 {
+                service: if a == "aoss" || host.ends_with(".aoss.amazonaws.com") {
+                    "aoss".into()
+                } else {
+                    "es".into()
+                },
+            },
+            Some(a) if a == "secret" => match env.get("SEARCH_SECRET_ARN") {
+                Some(arn) => Auth::Secret { arn },
+                None => {
+                    return Err(env.err(
+                        "SEARCH_SECRET_ARN",
+                        "",
+                        "required with SEARCH_AUTH=secret",
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(env.err(
+                    "SEARCH_AUTH",
+                    &other,
+                    "expected sigv4, aoss, secret or none",
+                ))
+            }
+            None => match env.get("SEARCH_SECRET_ARN") {
+                Some(arn) => Auth::Secret { arn },
+                None if host.ends_with(".aoss.amazonaws.com") => Auth::SigV4 {
+                    service: "aoss".into(),
+                },
+                None if host.ends_with(".es.amazonaws.com") => Auth::SigV4 {
+                    service: "es".into(),
+                },
+                None => Auth::None,
+            },
+        };
+        if matches!(auth, Auth::SigV4 { .. }) && region.is_none() {
+            return Err(env.err("AWS_REGION", "", "SigV4 signing needs the region"));
+        }
+        Ok(Endpoint { url, auth, region })
+    }
+}
+
 /// Every setting of the forwarder. See the README for the variables.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -111,70 +191,10 @@ impl Config {
 
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&var);
-        let url = env.get("SEARCH_URL").ok_or_else(|| {
-            env.err(
-                "SEARCH_URL",
-                "",
-                "required: the cluster's base URL (https://…)",
-            )
-        })?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(env.err("SEARCH_URL", &url, "expected an https:// (or http://) URL"));
-        }
-        let mut cfg = Config::new(&url);
-        cfg.region = env.get("AWS_REGION");
-        let host = url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        cfg.auth = match env
-            .get("SEARCH_AUTH")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
-            Some(a) if a == "none" => Auth::None,
-            Some(a) if a == "sigv4" || a == "es" || a == "aoss" => Auth::SigV4 {
-                service: if a == "aoss" || host.ends_with(".aoss.amazonaws.com") {
-                    "aoss".into()
-                } else {
-                    "es".into()
-                },
-            },
-            Some(a) if a == "secret" => match env.get("SEARCH_SECRET_ARN") {
-                Some(arn) => Auth::Secret { arn },
-                None => {
-                    return Err(env.err(
-                        "SEARCH_SECRET_ARN",
-                        "",
-                        "required with SEARCH_AUTH=secret",
-                    ))
-                }
-            },
-            Some(other) => {
-                return Err(env.err(
-                    "SEARCH_AUTH",
-                    &other,
-                    "expected sigv4, aoss, secret or none",
-                ))
-            }
-            None => match env.get("SEARCH_SECRET_ARN") {
-                Some(arn) => Auth::Secret { arn },
-                None if host.ends_with(".aoss.amazonaws.com") => Auth::SigV4 {
-                    service: "aoss".into(),
-                },
-                None if host.ends_with(".es.amazonaws.com") => Auth::SigV4 {
-                    service: "es".into(),
-                },
-                None => Auth::None,
-            },
-        };
-        if matches!(cfg.auth, Auth::SigV4 { .. }) && cfg.region.is_none() {
-            return Err(env.err("AWS_REGION", "", "SigV4 signing needs the region"));
-        }
+        let ep = Endpoint::from_env(&env)?;
+        let mut cfg = Config::new(&ep.url);
+        cfg.auth = ep.auth;
+        cfg.region = ep.region;
         if let Some(t) = env.get("INDEX") {
             cfg.index = t.parse().map_err(|e: String| env.err("INDEX", &t, e))?;
         }
@@ -226,14 +246,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_env(|k| m.get(k).cloned())
+        Config::from_env(logcore::env::pairs(vars))
     }
 
     #[test]
