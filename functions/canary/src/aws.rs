@@ -1,0 +1,256 @@
+//! The real I/O: CloudWatch Logs and S3 through the AWS SDK for Rust, the search engine through the
+//! forwarder's HTTP client (same authentication: SigV4, a secret, or none).
+
+use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use serde_json::{json, Value};
+
+use crate::{Finder, Hit, IoError, Listed, LogEvent, Logs, Objects};
+
+/// "Code: message" for a service's error answer, the whole error chain otherwise (timeouts, connection).
+fn sdk_error<E, R>(what: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> IoError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.code() {
+        Some(code) => IoError(format!(
+            "{what}: {code}: {}",
+            e.message().unwrap_or("(no message)")
+        )),
+        None => IoError(format!("{what}: {}", DisplayErrorContext(e))),
+    }
+}
+
+/// CloudWatch Logs through the SDK.
+pub struct AwsLogs {
+    pub client: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl AwsLogs {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        AwsLogs {
+            client: aws_sdk_cloudwatchlogs::Client::new(sdk),
+        }
+    }
+}
+
+impl Logs for AwsLogs {
+    async fn put(
+        &self,
+        group: &str,
+        stream: &str,
+        timestamp_ms: i64,
+        message: &str,
+    ) -> Result<(), IoError> {
+        let event = InputLogEvent::builder()
+            .timestamp(timestamp_ms)
+            .message(message)
+            .build()
+            .map_err(|e| IoError(format!("log event: {e}")))?;
+        let put = || {
+            self.client
+                .put_log_events()
+                .log_group_name(group)
+                .log_stream_name(stream)
+                .log_events(event.clone())
+                .send()
+        };
+        match put().await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {}
+            Err(e) => return Err(sdk_error(&format!("PutLogEvents {group} {stream}"), &e)),
+        }
+        // The stream does not exist yet (first run, or its events expired): create it and write again.
+        match self
+            .client
+            .create_log_stream()
+            .log_group_name(group)
+            .log_stream_name(stream)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceAlreadyExistsException") => {}
+            Err(e) => return Err(sdk_error(&format!("CreateLogStream {group} {stream}"), &e)),
+        }
+        put()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error(&format!("PutLogEvents {group} {stream}"), &e))
+    }
+
+    async fn find(
+        &self,
+        group: &str,
+        pattern: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<LogEvent>, IoError> {
+        let mut pages = self
+            .client
+            .filter_log_events()
+            .log_group_name(group)
+            .set_filter_pattern(Some(pattern.to_string()).filter(|p| !p.is_empty()))
+            .start_time(start_ms)
+            .end_time(end_ms)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("FilterLogEvents", &e))?;
+            out.extend(page.events().iter().map(|e| LogEvent {
+                event_id: e.event_id().unwrap_or_default().to_string(),
+                group: group.to_string(),
+                stream: e.log_stream_name().unwrap_or_default().to_string(),
+                timestamp_ms: e.timestamp().unwrap_or_default(),
+                ingestion_ms: e.ingestion_time().unwrap_or_default(),
+                message: e.message().unwrap_or_default().to_string(),
+            }));
+            if out.len() >= limit {
+                out.truncate(limit);
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Objects for S3Store {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, IoError> {
+        let mut pages = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| sdk_error(&format!("ListObjectsV2 s3://{bucket}/{prefix}"), &e))?;
+            out.extend(page.contents().iter().filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or_default().max(0) as u64,
+                    last_modified_ms: o.last_modified()?.to_millis().ok()?,
+                })
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn read(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, IoError> {
+        let out = match self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.code() == Some("NoSuchKey") => return Ok(None),
+            Err(e) => return Err(sdk_error(&format!("GetObject s3://{bucket}/{key}"), &e)),
+        };
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| IoError(format!("reading s3://{bucket}/{key}: {e}")))?;
+        Ok(Some(body.into_bytes().to_vec()))
+    }
+
+    async fn write(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), IoError> {
+        self.client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error(&format!("PutObject s3://{bucket}/{key}"), &e))
+    }
+}
+
+impl Finder for HttpSearch {
+    async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, IoError> {
+        let body = json!({"size": size, "query": query})
+            .to_string()
+            .into_bytes();
+        let path = format!("/{index}/_search?ignore_unavailable=true&allow_no_indices=true");
+        let reply = self
+            .request(
+                reqwest::Method::POST,
+                &path,
+                vec![("content-type", "application/json".to_string())],
+                body,
+            )
+            .await
+            .map_err(|e| IoError(e.0))?;
+        parse_hits(reply.status, &reply.body)
+    }
+}
+
+/// The hits of a `_search` answer; a missing index is no hit (any other 404 is an error: a wrong URL must
+/// not read as "not indexed").
+pub fn parse_hits(status: u16, body: &[u8]) -> Result<Vec<Hit>, IoError> {
+    if status == 404 && memchr::memmem::find(body, b"index_not_found_exception").is_some() {
+        return Ok(Vec::new());
+    }
+    let head = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+    if !(200..300).contains(&status) {
+        return Err(IoError(format!("HTTP {status}: {}", head())));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| IoError(format!("the _search answer is not JSON ({e}): {}", head())))?;
+    let hits = v
+        .pointer("/hits/hits")
+        .and_then(Value::as_array)
+        .ok_or_else(|| IoError(format!("the _search answer has no hits.hits: {}", head())))?;
+    Ok(hits
+        .iter()
+        .map(|h| Hit {
+            index: h["_index"].as_str().unwrap_or_default().to_string(),
+            id: h["_id"].as_str().unwrap_or_default().to_string(),
+            source: h.get("_source").cloned().unwrap_or(Value::Null),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_answers() {
+        let hits = parse_hits(
+            200,
+            br#"{"hits":{"hits":[{"_index":"logs-a","_id":"1","_source":{"message":"m"}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            (hits[0].index.as_str(), hits[0].id.as_str()),
+            ("logs-a", "1")
+        );
+        assert_eq!(hits[0].source["message"], "m");
+        let missing = br#"{"error":{"type":"index_not_found_exception"},"status":404}"#;
+        assert!(parse_hits(404, missing).unwrap().is_empty());
+        assert!(parse_hits(404, b"Not Found")
+            .unwrap_err()
+            .0
+            .contains("HTTP 404"));
+        let e = parse_hits(403, b"{\"message\":\"denied\"}").unwrap_err();
+        assert!(e.0.contains("HTTP 403") && e.0.contains("denied"), "{e}");
+        assert!(parse_hits(200, b"<html>")
+            .unwrap_err()
+            .0
+            .contains("not JSON"));
+        assert!(parse_hits(200, b"{}").unwrap_err().0.contains("hits.hits"));
+    }
+}

@@ -1,0 +1,208 @@
+//! The canary's settings, read once from environment variables at cold start.
+
+use logcore::bulk::IndexTemplate;
+use logcore::env::{ConfigError, Env};
+use s3_search_forwarder::config::Endpoint;
+
+use crate::scan::KeyPrefix;
+
+/// Every setting of the canary.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The monitored log group the heartbeats are written to (subscribed like any application group).
+    pub log_group: String,
+    pub log_stream: String,
+    /// The log bucket: the pipeline's objects, and the canary's state.
+    pub bucket: String,
+    /// Where Firehose puts the log group's objects (time fields expanded per hour).
+    pub key_prefixes: Vec<KeyPrefix>,
+    pub state_key: String,
+    /// The search engine; without it, S3 is the last hop checked.
+    pub search: Option<Endpoint>,
+    /// Index pattern searched (from the forwarder's `INDEX` template, or `SEARCH_INDEX_PATTERN`).
+    pub index_pattern: String,
+    /// A heartbeat not at the last hop this long after it was written is missing.
+    pub missing_after_ms: i64,
+    /// A heartbeat delivered later than this is late.
+    pub late_after_ms: i64,
+    /// Bytes of objects read per run at most.
+    pub max_scan_bytes: u64,
+    /// Decompression cap per object (bomb guard).
+    pub max_object_bytes: u64,
+    pub metrics_namespace: String,
+    pub function_name: String,
+}
+
+/// Variables [`Config::from_env`] reads (the SAM template test checks it sets no others).
+pub const ENV_VARS: &[&str] = &[
+    "CANARY_LOG_GROUP",
+    "CANARY_LOG_STREAM",
+    "BUCKET",
+    "KEY_PREFIXES",
+    "STATE_KEY",
+    "SEARCH_URL",
+    "SEARCH_AUTH",
+    "SEARCH_SECRET_ARN",
+    "INDEX",
+    "SEARCH_INDEX_PATTERN",
+    "MISSING_AFTER_MINUTES",
+    "LATE_AFTER_MINUTES",
+    "MAX_SCAN_BYTES",
+    "MAX_OBJECT_BYTES",
+    "METRICS_NAMESPACE",
+];
+
+impl Config {
+    /// Defaults for the given log group and bucket.
+    pub fn new(log_group: &str, bucket: &str) -> Self {
+        Config {
+            log_group: log_group.into(),
+            log_stream: "heartbeat".into(),
+            bucket: bucket.into(),
+            key_prefixes: vec![KeyPrefix::default()],
+            state_key: "canary/state.json".into(),
+            search: None,
+            index_pattern: IndexTemplate::default().wildcard(),
+            missing_after_ms: 20 * 60_000,
+            late_after_ms: 10 * 60_000,
+            max_scan_bytes: 256 << 20,
+            max_object_bytes: 4 << 30,
+            metrics_namespace: "logpipe".into(),
+            function_name: "canary".into(),
+        }
+    }
+
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&var);
+        let group = env.get("CANARY_LOG_GROUP").ok_or_else(|| {
+            env.err(
+                "CANARY_LOG_GROUP",
+                "",
+                "required: the log group heartbeats are written to",
+            )
+        })?;
+        let bucket = env
+            .get("BUCKET")
+            .ok_or_else(|| env.err("BUCKET", "", "required: the log bucket"))?;
+        let mut cfg = Config::new(&group, &bucket);
+        if let Some(s) = env.get("CANARY_LOG_STREAM") {
+            cfg.log_stream = s;
+        }
+        if let Some(p) = env.get("KEY_PREFIXES") {
+            cfg.key_prefixes = parse_prefixes(&p).map_err(|e| env.err("KEY_PREFIXES", &p, e))?;
+        }
+        if let Some(k) = env.get("STATE_KEY") {
+            cfg.state_key = k;
+        }
+        if env.get("SEARCH_URL").is_some() {
+            cfg.search = Some(Endpoint::from_env(&env)?);
+        }
+        if let Some(t) = env.get("INDEX") {
+            let t: IndexTemplate = t.parse().map_err(|e: String| env.err("INDEX", &t, e))?;
+            cfg.index_pattern = t.wildcard();
+        }
+        if let Some(p) = env.get("SEARCH_INDEX_PATTERN") {
+            cfg.index_pattern = p;
+        }
+        if let Some(n) = env.num("MISSING_AFTER_MINUTES", 1, 7 * 1440)? {
+            cfg.missing_after_ms = n as i64 * 60_000;
+        }
+        if let Some(n) = env.num("LATE_AFTER_MINUTES", 1, 7 * 1440)? {
+            cfg.late_after_ms = n as i64 * 60_000;
+        }
+        if cfg.late_after_ms > cfg.missing_after_ms {
+            return Err(env.err(
+                "LATE_AFTER_MINUTES",
+                &(cfg.late_after_ms / 60_000).to_string(),
+                "must not exceed MISSING_AFTER_MINUTES (20 unless set)",
+            ));
+        }
+        if let Some(n) = env.num("MAX_SCAN_BYTES", 1 << 10, usize::MAX)? {
+            cfg.max_scan_bytes = n as u64;
+        }
+        if let Some(n) = env.num("MAX_OBJECT_BYTES", 1 << 10, usize::MAX)? {
+            cfg.max_object_bytes = n as u64;
+        }
+        if let Some(ns) = env.get("METRICS_NAMESPACE") {
+            cfg.metrics_namespace = ns;
+        }
+        if let Some(f) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
+            cfg.function_name = f;
+        }
+        Ok(cfg)
+    }
+}
+
+/// A comma-separated list of key prefixes.
+pub fn parse_prefixes(s: &str) -> Result<Vec<KeyPrefix>, String> {
+    let out = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<KeyPrefix>, String>>()?;
+    if out.is_empty() {
+        return Err("expected at least one key prefix".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_env(logcore::env::pairs(vars))
+    }
+
+    #[test]
+    fn defaults_and_settings() {
+        let c = from(&[("CANARY_LOG_GROUP", "/logpipe/dev/canary"), ("BUCKET", "b")]).unwrap();
+        assert_eq!(c.log_stream, "heartbeat");
+        assert_eq!(c.index_pattern, "logs-*-*.*.*");
+        assert!(c.search.is_none());
+        assert_eq!(c.key_prefixes[0].at(0), "logs/1970/01/01/00/");
+        let c = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("SEARCH_URL", "http://127.0.0.1:9200"),
+            ("INDEX", "app-{log.group}-%Y.%m"),
+            ("KEY_PREFIXES", "logs/g/%Y-%m-%d/, logs/%Y/%m/%d/%H/"),
+            ("MISSING_AFTER_MINUTES", "15"),
+            ("LATE_AFTER_MINUTES", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.index_pattern, "app-*-*.*");
+        assert_eq!(c.search.unwrap().url, "http://127.0.0.1:9200");
+        assert_eq!(c.key_prefixes.len(), 2);
+        assert_eq!((c.missing_after_ms, c.late_after_ms), (900_000, 300_000));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let e = from(&[("BUCKET", "b")]).unwrap_err();
+        assert_eq!(e.name, "CANARY_LOG_GROUP");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("KEY_PREFIXES", "logs/%x/"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "KEY_PREFIXES");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("MISSING_AFTER_MINUTES", "10"),
+            ("LATE_AFTER_MINUTES", "15"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "LATE_AFTER_MINUTES");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("SEARCH_URL", "ftp://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "SEARCH_URL");
+    }
+}
