@@ -9,6 +9,7 @@ mod samples;
 mod subscribe;
 #[cfg(test)]
 mod template_tests;
+mod trace;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,10 @@ enum Command {
     /// code, or detach them (--remove); --dry-run prints the plan. AWS credentials and region from the
     /// environment; rules from --rules or SUBSCRIPTIONS.
     Subscribe(subscribe::SubscribeArgs),
+    /// Follow one event through the pipeline (CloudWatch Logs, S3 objects, search index) by event id or
+    /// text, and name the last hop that saw it: the canary's lookup on demand. Exit 1 when not delivered.
+    /// AWS credentials and region from the environment.
+    Trace(trace::TraceArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Command::Forward(args) => forward::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Subscribe(args) => subscribe::run(args),
+        Command::Trace(args) => trace::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => forward::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),
