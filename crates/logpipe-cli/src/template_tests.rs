@@ -233,6 +233,7 @@ fn code_env_vars(bin: &str) -> Option<Vec<&'static str>> {
         "s3-search-forwarder" => s3_search_forwarder::config::ENV_VARS.to_vec(),
         "slack-notifier" => slack_notifier::config::ENV_VARS.to_vec(),
         "log-subscriber" => log_subscriber::config::ENV_VARS.to_vec(),
+        "canary" => canary::config::ENV_VARS.to_vec(),
         _ => return None,
     })
 }
@@ -242,6 +243,7 @@ fn required_env(bin: &str) -> &'static [&'static str] {
     match bin {
         "s3-search-forwarder" => &["SEARCH_URL"],
         "log-subscriber" => &["SUBSCRIPTIONS"],
+        "canary" => &["CANARY_LOG_GROUP", "BUCKET"],
         _ => &[],
     }
 }
@@ -450,6 +452,25 @@ fn config_readers_read_exactly_their_listed_variables() {
             |v| log_subscriber::Config::from_env(v),
         ),
     );
+    let base = [
+        ("CANARY_LOG_GROUP", "/logpipe/dev/heartbeat"),
+        ("BUCKET", "b"),
+    ];
+    let mut c = asked(&base, |v| canary::Config::from_env(v));
+    c.extend(asked(
+        &[
+            base[0],
+            base[1],
+            ("SEARCH_URL", "http://127.0.0.1:9200"),
+            ("SEARCH_AUTH", "secret"),
+            (
+                "SEARCH_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:s",
+            ),
+        ],
+        |v| canary::Config::from_env(v),
+    ));
+    check("canary", c);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -824,6 +845,18 @@ fn template_environments_are_accepted_by_the_functions() {
                 .map_err(|e| e.to_string()),
             "log-subscriber" => log_subscriber::Config::from_env(var)
                 .map(|c| assert!(!c.rules.is_empty(), "{id}: no rule in {vars:?}"))
+                .map_err(|e| e.to_string()),
+            "canary" => canary::Config::from_env(var)
+                .map(|c| {
+                    assert_eq!(c.missing_after_ms, 20 * 60_000, "{id}");
+                    assert!(c.search.is_some(), "{id}: the search hop is checked");
+                    let layout = c.key_prefixes[0].at(0);
+                    if on.contains(&"Partitioned") {
+                        assert_eq!(layout, "logs/logpipe/dev/heartbeat/1970-01-01/");
+                    } else {
+                        assert_eq!(layout, "logs/1970/01/01/00/");
+                    }
+                })
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown binary {other}")),
         };
