@@ -1,0 +1,42 @@
+//! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
+//! queries and `_search` answers. Never a panic; the state round-trips; in plain text a needle is found
+//! exactly when it occurs.
+#![no_main]
+
+use canary::aws::parse_hits;
+use canary::scan::{scan, KeyPrefix};
+use canary::trace::Query;
+use canary::State;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(state) = State::parse(data, "fuzz") {
+        let bytes = serde_json::to_vec(&state).expect("a state serializes");
+        assert_eq!(State::parse(&bytes, "again").expect("round trip"), state);
+    }
+    let _ = parse_hits(200, data);
+    let _ = parse_hits(404, data);
+
+    let text = String::from_utf8_lossy(data);
+    let (head, rest) = text.split_once('\n').unwrap_or((&text, ""));
+    if let Ok(p) = head.parse::<KeyPrefix>() {
+        // Any second from 1970 to 2106.
+        let secs = data.iter().take(4).fold(0u32, |a, &b| a << 8 | u32::from(b));
+        let from = i64::from(secs) * 1000;
+        let _ = p.at(from);
+        assert!(p.between(from, from + 3 * 3_600_000).len() <= 4);
+    }
+    let _ = Query::parse(head);
+
+    // The first line is a needle, the rest the object.
+    let needle = head.as_bytes();
+    let found = scan(rest.as_bytes(), &[needle], 1 << 20);
+    if !rest.as_bytes().starts_with(&[0x1f, 0x8b]) && !needle.is_empty() && rest.len() <= 1 << 20 {
+        let present = memchr_like(rest.as_bytes(), needle);
+        assert_eq!(found, Ok(vec![present]));
+    }
+});
+
+fn memchr_like(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
