@@ -56,6 +56,8 @@ pub enum Part {
     Start,
     /// The search forwarder: generated objects to a local `_bulk` sink; CPU time, peak RSS, `gzip -dc`.
     Forward,
+    /// The canary's object scan (gzip documents searched for heartbeat ids) against decompression alone.
+    Canary,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -196,6 +198,85 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if want(Part::Forward) {
         crate::forward::bench(&exe, &args.forward_mb, args.forward_gzip)?;
     }
+    if want(Part::Canary) {
+        canary_scan(args.iterations.min(5))?;
+    }
+    Ok(())
+}
+
+/// The canary reads every app object written since a heartbeat until it finds it: the rate at which it
+/// searches a gzip object of documents for five heartbeat ids that are not there (the whole object is read),
+/// beside decompression alone.
+fn canary_scan(iterations: usize) -> Result<(), String> {
+    use std::io::Read;
+    let mut gen = gen::MessageGen::new(7);
+    let mut text = Vec::with_capacity(70 << 20);
+    let mut n = 0u64;
+    while text.len() < 64 << 20 {
+        n += 1;
+        let doc = serde_json::json!({"@timestamp": "2026-11-23T08:00:00.000Z", "message": gen.message(),
+            "event": {"id": gen::event_id(1_795_420_800_000, n)}, "log": {"group": "/ecs/shop-api", "stream": "web/1"}});
+        serde_json::to_writer(&mut text, &doc).map_err(|e| e.to_string())?;
+        text.push(b'\n');
+    }
+    // Firehose's objects are gzip; several members, as it concatenates them.
+    let object: Vec<u8> = text
+        .chunks(8 << 20)
+        .flat_map(|c| logcore::codec::gzip(c, 6))
+        .collect();
+    let ids: Vec<Vec<u8>> = (0..5)
+        .map(|i| canary::new_id(1_795_420_800_000 + i).into_bytes())
+        .collect();
+    let needles: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
+    let median = |f: &dyn Fn() -> Result<(), String>| -> Result<Duration, String> {
+        let mut times = Vec::new();
+        for i in 0..=iterations.max(1) {
+            let start = Instant::now();
+            f()?;
+            if i > 0 {
+                times.push(start.elapsed());
+            }
+        }
+        times.sort();
+        Ok(times[times.len() / 2])
+    };
+    let scan = median(&|| {
+        let found = canary::scan::scan(&object, &needles, u64::MAX).map_err(|e| e.to_string())?;
+        if found.iter().any(|&f| f) {
+            return Err("a heartbeat id was found in generated documents".into());
+        }
+        Ok(())
+    })?;
+    // Decompression into the same 64 KiB buffer the scan reads into, the text thrown away.
+    let inflate = median(&|| {
+        let mut d = flate2::read::MultiGzDecoder::new(object.as_slice());
+        let mut buf = vec![0u8; 64 << 10];
+        let mut total = 0usize;
+        loop {
+            match d.read(&mut buf).map_err(|e| e.to_string())? {
+                0 => break,
+                n => total += std::hint::black_box(n),
+            }
+        }
+        if total != text.len() {
+            return Err(format!("inflated {total} bytes of {}", text.len()));
+        }
+        Ok(())
+    })?;
+    let mb = text.len() as f64 / 1e6;
+    println!(
+        "canary scan: {n} documents, {mb:.1} MB ({:.1} MB gzip), 5 ids not in it",
+        object.len() as f64 / 1e6
+    );
+    println!(
+        "  scan median {:.0} ms: {:.0} MB/s of documents ({:.0} MB/s of gzip); decompression alone {:.0} ms ({:.0} MB/s): scan = {:.2}x decompression",
+        scan.as_secs_f64() * 1e3,
+        mb / scan.as_secs_f64(),
+        object.len() as f64 / 1e6 / scan.as_secs_f64(),
+        inflate.as_secs_f64() * 1e3,
+        mb / inflate.as_secs_f64(),
+        scan.as_secs_f64() / inflate.as_secs_f64()
+    );
     Ok(())
 }
 
