@@ -376,20 +376,54 @@ impl Batch {
 /// Turns units into bulk entries.
 #[derive(Debug, Clone)]
 pub struct DocBuilder {
-    pub index: IndexTemplate,
+    pub template: IndexTemplate,
     pub json: JsonLimits,
     pub stats: BuildStats,
-    index_buf: String,
+    index: IndexCache,
     doc_buf: Vec<u8>,
 }
 
+/// The last index name and what it was rendered from: the documents of one object nearly always share
+/// group, stream and hour, so the name is built again only when one of them changes.
+#[derive(Debug, Clone, Default)]
+struct IndexCache {
+    name: String,
+    hour: String,
+    group: Option<String>,
+    stream: Option<String>,
+}
+
+impl IndexCache {
+    fn get(
+        &mut self,
+        template: &IndexTemplate,
+        group: Option<&str>,
+        stream: Option<&str>,
+        date: &str,
+    ) -> &str {
+        let hour = date_prefix(date).unwrap_or("1970-01-01T00");
+        if self.name.is_empty()
+            || self.hour != hour
+            || self.group.as_deref() != group
+            || self.stream.as_deref() != stream
+        {
+            template.render(group, stream, hour, &mut self.name);
+            self.hour.clear();
+            self.hour.push_str(hour);
+            self.group = group.map(str::to_string);
+            self.stream = stream.map(str::to_string);
+        }
+        &self.name
+    }
+}
+
 impl DocBuilder {
-    pub fn new(index: IndexTemplate, json: JsonLimits) -> Self {
+    pub fn new(template: IndexTemplate, json: JsonLimits) -> Self {
         DocBuilder {
-            index,
+            template,
             json,
             stats: BuildStats::default(),
-            index_buf: String::new(),
+            index: IndexCache::default(),
             doc_buf: Vec::new(),
         }
     }
@@ -428,13 +462,13 @@ impl DocBuilder {
                                 Some(id) if !id.is_empty() && id.len() <= 512 => Cow::Borrowed(id),
                                 _ => Cow::Owned(src.derived_id(unit.offset)),
                             };
-                            self.index.render(
+                            let index = self.index.get(
+                                &self.template,
                                 log.as_ref().and_then(|l| l.group.as_deref()),
                                 log.as_ref().and_then(|l| l.stream.as_deref()),
                                 date,
-                                &mut self.index_buf,
                             );
-                            push_entry(batch, unit.offset, &self.index_buf, &id, text.as_bytes());
+                            push_entry(batch, unit.offset, index, &id, text.as_bytes());
                             self.stats.as_is += 1;
                             return UnitOutcome::AsIs;
                         }
@@ -509,9 +543,10 @@ impl DocBuilder {
         }
         doc.push(b'}');
         let id = src.derived_id(unit.offset);
-        self.index
-            .render(None, None, &src.fallback_timestamp, &mut self.index_buf);
-        push_entry(batch, unit.offset, &self.index_buf, &id, &self.doc_buf);
+        let index = self
+            .index
+            .get(&self.template, None, None, &src.fallback_timestamp);
+        push_entry(batch, unit.offset, index, &id, &self.doc_buf);
         outcome
     }
 }

@@ -174,6 +174,50 @@ fn index_templates() {
     assert_eq!(out.len(), 255);
 }
 
+proptest! {
+    /// The builder keeps the last index name while group, stream and hour stay the same: whatever the order
+    /// of documents, each gets the name the template renders for it alone.
+    #[test]
+    fn every_document_gets_its_own_index(
+        docs in proptest::collection::vec((0..3usize, 0..3usize, 0..3usize, any::<bool>()), 1..40)
+    ) {
+        let template: IndexTemplate = "app-{log.group}-{log.stream}-%Y.%m.%d.%H".parse().unwrap();
+        let groups = [None, Some("/ecs/api"), Some("/ecs/web")];
+        let streams = [None, Some("a"), Some("b")];
+        let hours = ["2026-11-21T09:00:00Z", "2026-11-21T10:59:59Z", "2026-11-22T09:00:00Z"];
+        let mut input = String::new();
+        let mut expected = Vec::new();
+        let mut out = String::new();
+        for &(g, st, h, json) in &docs {
+            if json {
+                let mut log = serde_json::Map::new();
+                if let Some(g) = groups[g] { log.insert("group".into(), g.into()); }
+                if let Some(st) = streams[st] { log.insert("stream".into(), st.into()); }
+                let doc = serde_json::json!({"@timestamp": hours[h], "message": "m", "log": log});
+                input.push_str(&doc.to_string());
+                template.render(groups[g], streams[st], hours[h], &mut out);
+            } else {
+                // Text lines: the object's fallback time, no group or stream.
+                input.push_str("plain text");
+                template.render(None, None, &src().fallback_timestamp, &mut out);
+            }
+            input.push('\n');
+            expected.push(out.clone());
+        }
+        let mut f = Framer::new(input.as_bytes(), 1 << 16);
+        let mut b = DocBuilder::new(template.clone(), JsonLimits::default());
+        let mut batch = Batch::default();
+        while let Some(u) = f.next_unit().unwrap() {
+            b.add(&u, &src(), &mut batch);
+        }
+        let got: Vec<String> = entries(&batch)
+            .iter()
+            .map(|(a, _)| a["create"]["_index"].as_str().unwrap().to_string())
+            .collect();
+        prop_assert_eq!(got, expected);
+    }
+}
+
 #[test]
 fn bulk_responses() {
     let body = br#"{"took":3,"errors":true,"items":[
