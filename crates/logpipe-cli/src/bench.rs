@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// Gzip-compress the forwarder's request bodies (`BULK_GZIP`; the Lambda's default is true).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     forward_gzip: bool,
+    /// Times each object is forwarded (and `gzip -dc`'d): the figures are the median and range.
+    #[arg(long, default_value_t = 5)]
+    forward_runs: usize,
     /// Run only these parts (comma separated); all by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -196,7 +199,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         start(&exe, &args)?;
     }
     if want(Part::Forward) {
-        crate::forward::bench(&exe, &args.forward_mb, args.forward_gzip)?;
+        crate::forward::bench(&exe, &args.forward_mb, args.forward_gzip, args.forward_runs)?;
     }
     if want(Part::Canary) {
         canary_scan(args.iterations.min(5))?;

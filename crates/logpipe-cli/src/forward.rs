@@ -279,15 +279,21 @@ fn serve_sink(sock: TcpStream) -> std::io::Result<()> {
 /// transform documents is forwarded by a `logpipe forward` child process to a `logpipe bulk-sink` child
 /// process; the figures are the forwarding process's own CPU time and peak RSS, and `gzip -dc` of the same
 /// object for comparison.
-pub fn bench(exe: &Path, sizes_mb: &[u64], gzip: bool) -> Result<(), String> {
+pub fn bench(exe: &Path, sizes_mb: &[u64], gzip: bool, runs: usize) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("logpipe-forward-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = bench_in(exe, sizes_mb, gzip, &dir);
+    let result = bench_in(exe, sizes_mb, gzip, runs, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn bench_in(exe: &Path, sizes_mb: &[u64], gzip: bool, dir: &Path) -> Result<(), String> {
+fn bench_in(
+    exe: &Path,
+    sizes_mb: &[u64],
+    gzip: bool,
+    runs: usize,
+    dir: &Path,
+) -> Result<(), String> {
     let chunk = document_chunk()?;
     let mut sink = Command::new(exe)
         .arg("bulk-sink")
@@ -307,7 +313,7 @@ fn bench_in(exe: &Path, sizes_mb: &[u64], gzip: bool, dir: &Path) -> Result<(), 
             return Err(format!("bulk-sink printed {url:?}, not its URL"));
         }
         for &mb in sizes_mb {
-            forward_one(exe, dir, url, &chunk, mb, gzip)?;
+            forward_one(exe, dir, url, &chunk, mb, gzip, runs)?;
         }
         Ok(())
     })();
@@ -323,17 +329,76 @@ fn forward_one(
     chunk: &[u8],
     mb: u64,
     gzip: bool,
+    runs: usize,
 ) -> Result<(), String> {
     let path = dir.join(format!("bench-{mb}mb.ndjson.gz"));
     let t = Instant::now();
     let (raw, gz) = write_object(&path, chunk, mb * 1_000_000)?;
     println!(
-        "search forwarder, object of {:.0} MB decompressed NDJSON ({:.1} MB gzip, generated in {:.1} s), request bodies {}",
+        "search forwarder, object of {:.0} MB decompressed NDJSON ({:.1} MB gzip, generated in {:.1} s), request bodies {}, {runs} runs",
         raw as f64 / 1e6,
         gz as f64 / 1e6,
         t.elapsed().as_secs_f64(),
         if gzip { "gzip level 1" } else { "uncompressed" }
     );
+    let mbytes = raw as f64 / 1e6;
+    let (mut cpu, mut gzip_cpu, mut rss) = (Vec::new(), Vec::new(), 0u64);
+    for run in 1..=runs.max(1) {
+        let stats = forward_child(exe, dir, url, &path, gzip)?;
+        let s = &stats.summary;
+        if s.objects_failed > 0 || s.indexed != s.units || s.bytes_decompressed != raw {
+            return Err(format!(
+                "the forwarder did not index the whole object: {s:?}"
+            ));
+        }
+        let gz_cpu = gzip_dc_seconds(&path)?;
+        println!(
+            "  run {run}: {} documents in {} bulk requests, all indexed; CPU {:.2} s ({:.0} MB/s per core), wall {:.2} s, peak RSS {:.1} MB; gzip -dc CPU {:.2} s ({:.2}x)",
+            s.units,
+            s.bulk_requests,
+            stats.cpu_seconds,
+            mbytes / stats.cpu_seconds,
+            stats.wall_seconds,
+            stats.peak_rss_bytes as f64 / 1048576.0,
+            gz_cpu,
+            stats.cpu_seconds / gz_cpu.max(1e-9)
+        );
+        cpu.push(stats.cpu_seconds);
+        gzip_cpu.push(gz_cpu);
+        rss = rss.max(stats.peak_rss_bytes);
+    }
+    let _ = std::fs::remove_file(&path);
+    let (cpu_med, cpu_min, cpu_max) = spread(&mut cpu);
+    let (gz_med, _, _) = spread(&mut gzip_cpu);
+    println!(
+        "  median {:.0} MB/s per core (decompressed MB per CPU second; {:.0}–{:.0} over the runs), peak RSS {:.1} MB at most; gzip -dc median {:.0} MB/s, forwarder/gzip CPU time {:.2}x",
+        mbytes / cpu_med,
+        mbytes / cpu_max,
+        mbytes / cpu_min,
+        rss as f64 / 1048576.0,
+        mbytes / gz_med.max(1e-9),
+        cpu_med / gz_med.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Median, least and greatest of some figures.
+fn spread(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    match v {
+        [] => (0.0, 0.0, 0.0),
+        _ => (v[v.len() / 2], v[0], v[v.len() - 1]),
+    }
+}
+
+/// `logpipe forward --stats` on one object in a child process, with the Lambda's defaults.
+fn forward_child(
+    exe: &Path,
+    dir: &Path,
+    url: &str,
+    path: &Path,
+    gzip: bool,
+) -> Result<Stats, String> {
     let mut cmd = Command::new(exe);
     cmd.arg("forward")
         .arg("--bucket-dir")
@@ -341,7 +406,7 @@ fn forward_one(
         .arg("--search-url")
         .arg(url)
         .arg("--stats")
-        .arg(&path)
+        .arg(path)
         .stderr(Stdio::null());
     // The defaults, whatever the caller's environment says.
     for v in s3_search_forwarder::config::ENV_VARS {
@@ -354,47 +419,23 @@ fn forward_one(
     if !out.status.success() {
         return Err(format!("logpipe forward failed ({})", out.status));
     }
-    let stats: Stats = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("logpipe forward --stats printed something else: {e}"))?;
-    let s = &stats.summary;
-    if s.objects_failed > 0 || s.indexed != s.units || s.bytes_decompressed != raw {
-        return Err(format!(
-            "the forwarder did not index the whole object: {s:?}"
-        ));
-    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("logpipe forward --stats printed something else: {e}"))
+}
+
+/// CPU seconds of `gzip -dc` of the object (output discarded): the baseline.
+fn gzip_dc_seconds(path: &Path) -> Result<f64, String> {
     let before = rusage_seconds(libc::RUSAGE_CHILDREN);
-    let t = Instant::now();
     let status = Command::new("gzip")
         .arg("-dc")
-        .arg(&path)
+        .arg(path)
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("running gzip -dc: {e}"))?;
-    let gzip_wall = t.elapsed().as_secs_f64();
-    let gzip_cpu = rusage_seconds(libc::RUSAGE_CHILDREN) - before;
     if !status.success() {
         return Err(format!("gzip -dc {} failed", path.display()));
     }
-    let _ = std::fs::remove_file(&path);
-    let mbytes = raw as f64 / 1e6;
-    println!(
-        "  {} documents in {} bulk requests, all indexed; wall {:.2} s, CPU {:.2} s",
-        s.units, s.bulk_requests, stats.wall_seconds, stats.cpu_seconds
-    );
-    println!(
-        "  {:.0} MB/s per core (decompressed MB per CPU second), {:.0} MB/s wall; peak RSS {:.1} MB",
-        mbytes / stats.cpu_seconds,
-        mbytes / stats.wall_seconds,
-        stats.peak_rss_bytes as f64 / 1048576.0
-    );
-    println!(
-        "  gzip -dc of the same object: {:.2} s wall, {:.2} s CPU ({:.0} MB/s); forwarder/gzip CPU time {:.2}x",
-        gzip_wall,
-        gzip_cpu,
-        mbytes / gzip_cpu.max(1e-9),
-        stats.cpu_seconds / gzip_cpu.max(1e-9)
-    );
-    Ok(())
+    Ok(rusage_seconds(libc::RUSAGE_CHILDREN) - before)
 }
 
 /// Documents as the CloudWatch Logs transform writes them: one generated 3 MB Firehose buffer, transformed.
