@@ -218,10 +218,11 @@ fn read_object(
     let mut batch = new_batch();
     let mut dead = Vec::new();
     let (mut dead_first, mut dead_count) = (0u64, 0u64);
-    let send_batch = |batch: Batch| -> bool {
-        let gz = cfg
-            .gzip
-            .then(|| logcore::codec::gzip(&batch.body, cfg.gzip_level));
+    let mut gzipper = cfg
+        .gzip
+        .then(|| logcore::codec::Gzipper::new(cfg.gzip_level));
+    let mut send_batch = |batch: Batch| -> bool {
+        let gz = gzipper.as_mut().map(|g| g.gzip(&batch.body));
         tx.blocking_send(Msg::Batch(batch, gz)).is_ok()
     };
     loop {
