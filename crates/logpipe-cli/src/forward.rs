@@ -149,7 +149,7 @@ pub fn config_with_url(url: Option<&str>) -> Result<Config, String> {
 
 /// The HTTP client of the real forwarder; AWS credentials are loaded only when the auth needs them.
 pub async fn http_search(cfg: &Config) -> Result<s3_search_forwarder::aws::HttpSearch, String> {
-    let sdk = if matches!(cfg.auth, Auth::None) {
+    let sdk = if matches!(cfg.endpoint.auth, Auth::None) {
         aws_config::SdkConfig::builder().build()
     } else {
         aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await

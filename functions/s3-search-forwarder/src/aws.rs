@@ -106,12 +106,7 @@ pub struct HttpSearch {
 impl HttpSearch {
     /// Build the client once, at cold start: reads the secret when the configuration names one.
     pub async fn new(cfg: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, String> {
-        let ep = Endpoint {
-            url: cfg.search_url.clone(),
-            auth: cfg.auth.clone(),
-            region: cfg.region.clone(),
-        };
-        HttpSearch::connect(&ep, cfg.in_flight.max(1), sdk).await
+        HttpSearch::connect(&cfg.endpoint, cfg.in_flight.max(1), sdk).await
     }
 
     /// A client for `ep`, keeping up to `pool` idle connections.

@@ -105,10 +105,8 @@ impl Endpoint {
 /// Every setting of the forwarder. See the README for the variables.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Base URL of the cluster, e.g. `https://search-logs-abc.eu-west-1.es.amazonaws.com`.
-    pub search_url: String,
-    pub auth: Auth,
-    pub region: Option<String>,
+    /// The cluster and how to authenticate to it.
+    pub endpoint: Endpoint,
     pub index: IndexTemplate,
     pub json: JsonLimits,
     /// A bulk request is sent once it holds this many bytes …
@@ -159,12 +157,14 @@ pub const ENV_VARS: &[&str] = &[
 ];
 
 impl Config {
-    /// Defaults for everything but the URL.
+    /// Defaults for everything but the URL (no authentication).
     pub fn new(search_url: &str) -> Self {
         Config {
-            search_url: search_url.trim_end_matches('/').to_string(),
-            auth: Auth::None,
-            region: None,
+            endpoint: Endpoint {
+                url: search_url.trim_end_matches('/').to_string(),
+                auth: Auth::None,
+                region: None,
+            },
             index: IndexTemplate::default(),
             json: JsonLimits::default(),
             bulk_max_bytes: 5_000_000,
@@ -191,10 +191,10 @@ impl Config {
 
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(&var);
-        let ep = Endpoint::from_env(&env)?;
-        let mut cfg = Config::new(&ep.url);
-        cfg.auth = ep.auth;
-        cfg.region = ep.region;
+        let endpoint = Endpoint::from_env(&env)?;
+        let mut cfg = Config::new(&endpoint.url);
+        cfg.endpoint.auth = endpoint.auth;
+        cfg.endpoint.region = endpoint.region;
         if let Some(t) = env.get("INDEX") {
             cfg.index = t.parse().map_err(|e: String| env.err("INDEX", &t, e))?;
         }
@@ -259,19 +259,22 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.auth,
+            c.endpoint.auth,
             Auth::SigV4 {
                 service: "es".into()
             }
         );
-        assert_eq!(c.search_url, "https://search-x.eu-west-1.es.amazonaws.com");
+        assert_eq!(
+            c.endpoint.url,
+            "https://search-x.eu-west-1.es.amazonaws.com"
+        );
         let c = from(&[
             ("SEARCH_URL", "https://abc.eu-west-1.aoss.amazonaws.com"),
             ("AWS_REGION", "eu-west-1"),
         ])
         .unwrap();
         assert_eq!(
-            c.auth,
+            c.endpoint.auth,
             Auth::SigV4 {
                 service: "aoss".into()
             }
@@ -284,9 +287,9 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert!(matches!(c.auth, Auth::Secret { .. }));
+        assert!(matches!(c.endpoint.auth, Auth::Secret { .. }));
         let c = from(&[("SEARCH_URL", "http://127.0.0.1:9200")]).unwrap();
-        assert_eq!(c.auth, Auth::None);
+        assert_eq!(c.endpoint.auth, Auth::None);
         assert_eq!(
             (c.bulk_max_bytes, c.bulk_max_actions, c.gzip),
             (5_000_000, 1_000, true)
