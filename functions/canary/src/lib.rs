@@ -286,21 +286,16 @@ pub async fn run<L: Logs, O: Objects, F: Finder>(
     now_ms: i64,
 ) -> Result<(Summary, Vec<Outcome>), CanaryError> {
     let mut summary = Summary::default();
+    let read_error = |reason: String| CanaryError::ReadState {
+        bucket: cfg.bucket.clone(),
+        key: cfg.state_key.clone(),
+        reason,
+    };
     let mut state = match objects.read(&cfg.bucket, &cfg.state_key).await {
         Ok(None) => State::default(),
         Ok(Some(bytes)) => State::parse(&bytes, &format!("s3://{}/{}", cfg.bucket, cfg.state_key))
-            .map_err(|reason| CanaryError::ReadState {
-                bucket: cfg.bucket.clone(),
-                key: cfg.state_key.clone(),
-                reason,
-            })?,
-        Err(e) => {
-            return Err(CanaryError::ReadState {
-                bucket: cfg.bucket.clone(),
-                key: cfg.state_key.clone(),
-                reason: e.0,
-            })
-        }
+            .map_err(read_error)?,
+        Err(e) => return Err(read_error(e.0)),
     };
 
     // Look for the heartbeats already on their way (the new one cannot have gone anywhere yet).
