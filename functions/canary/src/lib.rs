@@ -587,6 +587,7 @@ pub async fn scan_objects<O: Objects>(
     }
     candidates.sort_by(|a, b| (a.last_modified_ms, &a.key).cmp(&(b.last_modified_ms, &b.key)));
     candidates.dedup_by(|a, b| a.key == b.key);
+    let refs: Vec<&[u8]> = needles.iter().map(Vec::as_slice).collect();
     let mut spent = 0u64;
     for (n, obj) in candidates.iter().enumerate() {
         if out.found.iter().all(Option::is_some) {
@@ -615,7 +616,6 @@ pub async fn scan_objects<O: Objects>(
         spent += bytes.len() as u64;
         out.objects += 1;
         out.bytes += bytes.len() as u64;
-        let refs: Vec<&[u8]> = needles.iter().map(Vec::as_slice).collect();
         match scan::scan(&bytes, &refs, max_object_bytes) {
             Ok(hits) => {
                 for (slot, hit) in out.found.iter_mut().zip(hits) {
