@@ -47,7 +47,11 @@ pub fn scan_reader(
         buf.resize(start + chunk.max(1), 0);
         let n = match r.read(&mut buf[start..]) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+            // Not the end of the object (0 would read as that): read again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                buf.truncate(start);
+                continue;
+            }
             Err(e) => return Err(ScanError::Gzip(total, e.to_string())),
         };
         buf.truncate(start + n);
@@ -185,6 +189,24 @@ mod tests {
             scan(&big, &[b"zzz"], 1_000).unwrap_err(),
             ScanError::TooLarge(1_000)
         );
+    }
+
+    #[test]
+    fn an_interrupted_read_is_read_again() {
+        /// Answers every other read with `Interrupted`.
+        struct Flaky<'a>(&'a [u8], bool);
+        impl Read for Flaky<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 {
+                    return Err(std::io::ErrorKind::Interrupted.into());
+                }
+                self.0.read(buf)
+            }
+        }
+        let text = b"aaaa lpcanary-9-beef bbbb";
+        let found = scan_reader(Flaky(text, false), &[b"lpcanary-9-beef"], 1 << 20, 4).unwrap();
+        assert_eq!(found, vec![true]);
     }
 
     #[test]
