@@ -73,6 +73,10 @@ impl<T> Look<T> {
             _ => &[],
         }
     }
+
+    fn checked(&self) -> bool {
+        !matches!(self, Look::NotChecked(_))
+    }
 }
 
 /// The hops' answers.
@@ -100,12 +104,12 @@ impl Trace {
     /// The last hop that was checked: where the event should be once delivered.
     pub fn final_hop(&self) -> Option<Hop> {
         [
-            (Hop::Search, &self.search as &dyn Checked),
-            (Hop::S3, &self.s3),
-            (Hop::CloudWatchLogs, &self.logs),
+            (Hop::Search, self.search.checked()),
+            (Hop::S3, self.s3.checked()),
+            (Hop::CloudWatchLogs, self.logs.checked()),
         ]
         .into_iter()
-        .find(|(_, l)| l.checked())
+        .find(|(_, checked)| *checked)
         .map(|(h, _)| h)
     }
 
@@ -172,16 +176,6 @@ impl Trace {
             (None, Some(_)) => out.push_str("NOT FOUND at any hop checked\n"),
         }
         out
-    }
-}
-
-trait Checked {
-    fn checked(&self) -> bool;
-}
-
-impl<T> Checked for Look<T> {
-    fn checked(&self) -> bool {
-        !matches!(self, Look::NotChecked(_))
     }
 }
 
