@@ -100,8 +100,9 @@ pub fn gzip(input: &[u8], level: u32) -> Vec<u8> {
 }
 
 /// A gzip compressor kept from one input to the next: its deflate state (window and hash tables, a few
-/// hundred KB) is reset rather than allocated, zeroed and faulted in again for every request body. The
-/// output is the same stream [`gzip`] writes.
+/// hundred KB) is reset rather than allocated, zeroed and faulted in again for every request body. Each
+/// output is one gzip stream of its input with [`gzip`]'s header; the deflate blocks may be cut elsewhere
+/// (the input goes in whole, not in 32 KiB writes), so the bytes can differ from [`gzip`]'s.
 pub struct Gzipper {
     deflate: flate2::Compress,
     level: u32,
