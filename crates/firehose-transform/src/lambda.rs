@@ -11,11 +11,7 @@ pub use logcore::runtime::tune_allocator;
 
 /// Serve Firehose transformation invocations with renderer `R` until the runtime stops.
 pub async fn serve<R: Render + Default>() -> Result<(), Error> {
-    tune_allocator();
-    logcore::runtime::init_json_logs();
-    let cfg = Config::<R>::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-    })?;
+    let cfg = logcore::runtime::start(Config::<R>::from_env)?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let sink = AwsReingest::new(&sdk, cfg.call_timeout);
     let (cfg, sink) = (&cfg, &sink);

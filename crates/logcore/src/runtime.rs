@@ -13,6 +13,17 @@ pub fn tune_allocator() {
     }
 }
 
+/// A function's cold start: the allocator setting, JSON logs, then its configuration from the environment
+/// (`Config::from_env`); an invalid configuration is logged before it is returned.
+pub fn start<C, E: std::fmt::Display>(
+    from_env: impl FnOnce(fn(&str) -> Option<String>) -> Result<C, E>,
+) -> Result<C, E> {
+    tune_allocator();
+    init_json_logs();
+    from_env(|k| std::env::var(k).ok())
+        .inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))
+}
+
 /// Structured JSON logs on stdout, as CloudWatch Logs ingests them from a Lambda function (the runtime
 /// adds the time).
 pub fn init_json_logs() {

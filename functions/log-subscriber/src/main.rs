@@ -7,11 +7,7 @@ use log_subscriber::{handle, report, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logcore::runtime::tune_allocator();
-    logcore::runtime::init_json_logs();
-    let cfg = Config::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-    })?;
+    let cfg = logcore::runtime::start(Config::from_env)?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let logs = AwsLogs::new(&sdk);
     let (cfg, logs) = (&cfg, &logs);

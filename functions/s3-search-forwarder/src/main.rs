@@ -9,11 +9,7 @@ use s3_search_forwarder::{handle, report, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logcore::runtime::tune_allocator();
-    logcore::runtime::init_json_logs();
-    let cfg = Config::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-    })?;
+    let cfg = logcore::runtime::start(Config::from_env)?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = Arc::new(S3Store::from_env(&sdk));
     let search = Arc::new(HttpSearch::new(&cfg, &sdk).await.inspect_err(|e| {

@@ -10,11 +10,7 @@ use slack_notifier::{report, Config, Notifier};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logcore::runtime::tune_allocator();
-    logcore::runtime::init_json_logs();
-    let cfg = Config::from_env(|k| std::env::var(k).ok()).inspect_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-    })?;
+    let cfg = logcore::runtime::start(Config::from_env)?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let target = load_target(&cfg, &sdk).await.inspect_err(|e| {
         tracing::error!(error = %e, "cannot read the Slack secret");
