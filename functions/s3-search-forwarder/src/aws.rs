@@ -81,6 +81,23 @@ impl Store for S3Store {
             .map(|_| ())
             .map_err(|e| StoreError::Other(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()))
     }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        // DeleteObject answers 204 for a key that does not exist.
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                StoreError::Other(format!(
+                    "DeleteObject s3://{bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })
+    }
 }
 
 /// How each request is authorised.

@@ -126,6 +126,8 @@ pub struct Config {
     /// Dead letters go to this bucket (default: the object's own bucket) under this prefix.
     pub dead_letter_bucket: Option<String>,
     pub dead_letter_prefix: String,
+    /// Checkpoints of objects not finished in one invocation, in the dead-letter bucket under this prefix.
+    pub checkpoint_prefix: String,
     /// Dead-letter records are written in objects of about this size.
     pub dead_letter_chunk: usize,
     /// Time kept free before the Lambda deadline to report.
@@ -152,6 +154,7 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_OBJECT_BYTES",
     "DEAD_LETTER_BUCKET",
     "DEAD_LETTER_PREFIX",
+    "CHECKPOINT_PREFIX",
     "DEADLINE_MARGIN_MS",
     "METRICS_NAMESPACE",
 ];
@@ -182,6 +185,7 @@ impl Config {
             max_object_bytes: 64 << 30,
             dead_letter_bucket: None,
             dead_letter_prefix: "failed/".into(),
+            checkpoint_prefix: "checkpoints/".into(),
             dead_letter_chunk: 4 << 20,
             deadline_margin: Duration::from_secs(3),
             metrics_namespace: "logpipe".into(),
@@ -229,6 +233,16 @@ impl Config {
         cfg.dead_letter_bucket = env.get("DEAD_LETTER_BUCKET");
         if let Some(p) = env.get("DEAD_LETTER_PREFIX") {
             cfg.dead_letter_prefix = p;
+        }
+        if let Some(p) = env.get("CHECKPOINT_PREFIX") {
+            if p == cfg.dead_letter_prefix {
+                return Err(env.err(
+                    "CHECKPOINT_PREFIX",
+                    &p,
+                    "must differ from DEAD_LETTER_PREFIX",
+                ));
+            }
+            cfg.checkpoint_prefix = p;
         }
         if let Some(n) = env.num("DEADLINE_MARGIN_MS", 0, 600_000)? {
             cfg.deadline_margin = Duration::from_millis(n as u64);
@@ -314,6 +328,10 @@ mod tests {
                 "SEARCH_SECRET_ARN",
             ),
             (vec![("SEARCH_URL", "http://x"), ("INDEX", "Logs")], "INDEX"),
+            (
+                vec![("SEARCH_URL", "http://x"), ("CHECKPOINT_PREFIX", "failed/")],
+                "CHECKPOINT_PREFIX",
+            ),
             (
                 vec![("SEARCH_URL", "http://x"), ("BULK_MAX_ACTIONS", "0")],
                 "BULK_MAX_ACTIONS",

@@ -16,16 +16,20 @@ use logcore::bulk::{
 };
 use logcore::framing::{decoder, Framer};
 use logcore::s3event::ObjectRef;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::checkpoint::{self, Checkpoint, Progress};
 use crate::{Config, Opened, Search, Store, StoreError};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectReport {
-    /// Units (documents or lines) read.
+    /// Units (documents or lines) read and handled by this delivery.
     pub units: u64,
+    /// Units an earlier delivery finished (its checkpoint said so): read past, not sent.
+    pub units_resumed: u64,
     pub blank_lines: u64,
     /// Created by this delivery.
     pub indexed: u64,
@@ -36,16 +40,19 @@ pub struct ObjectReport {
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub bytes_decompressed: u64,
+    /// A checkpoint was written: the next delivery resumes there.
+    pub checkpoint_written: bool,
     /// The object no longer exists (nothing to index).
     pub missing: bool,
-    /// The object was skipped: it is one of our own dead-letter objects.
+    /// The object was skipped: it is one of our own dead-letter or checkpoint objects.
     pub skipped: bool,
     /// Why the object is not fully indexed; it must be delivered again.
     pub error: Option<String>,
 }
 
 enum Msg {
-    Batch(Batch, Option<Vec<u8>>),
+    /// A batch, its gzip body when compressed, and where the object stands once the batch is done.
+    Batch(Batch, Option<Vec<u8>>, Checkpoint),
     /// Dead-letter NDJSON, its first offset and its record count.
     Dead(Vec<u8>, u64, u64),
 }
@@ -54,12 +61,19 @@ enum Msg {
 #[derive(Default)]
 struct ReadEnd {
     units: u64,
+    resumed: u64,
     blank_lines: u64,
     bytes: u64,
+    /// The checkpoint does not describe this object: it must go.
+    stale_checkpoint: bool,
     error: Option<String>,
 }
 
 /// Forward one object. Never panics on input; every outcome is in the report.
+///
+/// No request starts unless it can finish (`request_timeout`) before `deadline` less the margin; what is
+/// left then is reported in `error`, and the units finished so far are kept in a checkpoint, so the next
+/// delivery resumes there.
 pub async fn forward_object<S: Store, E: Search>(
     cfg: &Config,
     store: &Arc<S>,
@@ -73,8 +87,15 @@ pub async fn forward_object<S: Store, E: Search>(
         .as_deref()
         .unwrap_or(&obj.bucket)
         .to_string();
-    if dl_bucket == obj.bucket && obj.key.starts_with(&cfg.dead_letter_prefix) {
+    if dl_bucket == obj.bucket
+        && (obj.key.starts_with(&cfg.dead_letter_prefix)
+            || obj.key.starts_with(&cfg.checkpoint_prefix))
+    {
         report.skipped = true;
+        return report;
+    }
+    if let Err(e) = time_for_a_request(cfg, deadline) {
+        report.error = Some(format!("not started: {e}"));
         return report;
     }
     let opened: Opened = match store.get(obj).await {
@@ -103,6 +124,8 @@ pub async fn forward_object<S: Store, E: Search>(
         .or_else(|| obj.event_time.clone())
         .unwrap_or_default();
     let src = Arc::new(Source::new(&obj.bucket, &obj.key, &version, &ts));
+    let ck_key = checkpoint::key(&cfg.checkpoint_prefix, &src);
+    let (resume, ck_exists) = read_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
 
     let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
     // Sent batches come back here to be filled again: no fresh multi-megabyte buffer (page faults, zeroing)
@@ -112,9 +135,13 @@ pub async fn forward_object<S: Store, E: Search>(
         let cfg = cfg.clone();
         let src = Arc::clone(&src);
         let pool = Arc::clone(&pool);
-        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool))
+        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool, resume))
     };
 
+    let stop_at = deadline
+        .checked_sub(cfg.deadline_margin)
+        .unwrap_or(deadline);
+    let mut progress = Progress::new(resume);
     let mut inflight = FuturesUnordered::new();
     let mut open = true;
     let mut error: Option<String> = None;
@@ -122,7 +149,10 @@ pub async fn forward_object<S: Store, E: Search>(
         tokio::select! {
             msg = rx.recv(), if open && inflight.len() < cfg.in_flight.max(1) && error.is_none() => match msg {
                 None => open = false,
-                Some(Msg::Batch(batch, gz)) => inflight.push(send_batch(cfg, search.as_ref(), &src, batch, gz, deadline)),
+                Some(Msg::Batch(batch, gz, end)) => {
+                    let seq = progress.sent(end);
+                    inflight.push(send_batch(cfg, search.as_ref(), &src, batch, gz, deadline, seq));
+                }
                 Some(Msg::Dead(lines, first, n)) => {
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, first, "unreadable", lines).await {
                         Ok(()) => report.dead_lettered += n,
@@ -139,15 +169,26 @@ pub async fn forward_object<S: Store, E: Search>(
                 if let Some(b) = r.spare {
                     recycle(&pool, b, cfg.in_flight.max(1) + 1, cfg.bulk_max_bytes);
                 }
+                let mut done = r.error.is_none();
                 if !r.dead.is_empty() {
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
                         Ok(()) => report.dead_lettered += r.dead_count,
-                        Err(e) => { error.get_or_insert(e); }
+                        Err(e) => { done = false; error.get_or_insert(e); }
                     }
                 }
                 if let Some(e) = r.error {
                     error.get_or_insert(e);
                 }
+                if done {
+                    progress.finished(r.seq);
+                }
+            },
+            // The object is read slower than the time left (a stalled body, a long way to a checkpoint).
+            () = tokio::time::sleep_until(stop_at), if open && error.is_none() => {
+                error = Some(format!(
+                    "the deadline came while reading the object (decompressed offset {} reached)",
+                    progress.reached().offset
+                ));
             },
             else => break,
         }
@@ -157,21 +198,102 @@ pub async fn forward_object<S: Store, E: Search>(
     }
     // Stop the reader (its sends fail once the receiver is gone) and collect what it saw.
     drop(rx);
-    match reader.await {
-        Ok(end) => {
+    match tokio::time::timeout_at(deadline, reader).await {
+        Ok(Ok(end)) => {
             report.units = end.units;
+            report.units_resumed = end.resumed;
             report.blank_lines = end.blank_lines;
             report.bytes_decompressed = end.bytes;
             if let Some(e) = end.error {
                 error.get_or_insert(e);
             }
+            if end.stale_checkpoint {
+                remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
+                report.error = error;
+                return report;
+            }
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             error.get_or_insert(format!("reader thread failed: {e}"));
         }
+        Err(_) => {
+            error.get_or_insert("the reader did not stop before the deadline".to_string());
+        }
+    }
+    let reached = progress.reached();
+    match &error {
+        None if ck_exists => remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await,
+        Some(_) if reached.units > resume.units => {
+            match store.put(&dl_bucket, &ck_key, reached.to_json()).await {
+                Ok(()) => report.checkpoint_written = true,
+                // Only costs 409s: the next delivery starts from the last checkpoint it finds.
+                Err(e) => tracing::warn!(
+                    bucket = %dl_bucket, key = %ck_key, error = %e,
+                    "cannot write the checkpoint; the next delivery starts further back"
+                ),
+            }
+        }
+        _ => {}
     }
     report.error = error;
     report
+}
+
+/// Whether a request started now would end (its timeout) before the deadline less the margin.
+fn time_for_a_request(cfg: &Config, deadline: Instant) -> Result<(), String> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(cfg.deadline_margin);
+    if cfg.request_timeout <= left {
+        Ok(())
+    } else {
+        Err(format!(
+            "{left:?} left before the deadline (less the margin of {:?}), a request may take {:?}",
+            cfg.deadline_margin, cfg.request_timeout
+        ))
+    }
+}
+
+/// The checkpoint of an earlier delivery, if any (and whether an object is there at all). One that cannot be
+/// read or parsed is not trusted: the object is read from the start, which costs only 409s.
+async fn read_checkpoint<S: Store>(store: &S, bucket: &str, key: &str) -> (Checkpoint, bool) {
+    let start = Checkpoint::default();
+    let obj = ObjectRef {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: None,
+        etag: None,
+        size: None,
+        event_time: None,
+        region: None,
+    };
+    let mut body = match store.get(&obj).await {
+        Ok(o) => o.body.take(checkpoint::MAX_BYTES),
+        Err(StoreError::NotFound) => return (start, false),
+        Err(StoreError::Other(e)) => {
+            tracing::warn!(bucket, key, error = %e, "cannot read the checkpoint; reading the object from the start");
+            return (start, false);
+        }
+    };
+    let mut bytes = Vec::new();
+    let parsed = match body.read_to_end(&mut bytes).await {
+        Ok(_) => Checkpoint::parse(&bytes),
+        Err(e) => Err(e.to_string()),
+    };
+    match parsed {
+        Ok(c) => (c, true),
+        Err(e) => {
+            tracing::warn!(bucket, key, error = %e, "unusable checkpoint; reading the object from the start");
+            (start, true)
+        }
+    }
+}
+
+async fn remove_checkpoint<S: Store>(store: &S, bucket: &str, key: &str) {
+    if let Err(e) = store.delete(bucket, key).await {
+        // Left behind, it still matches this object version only (and the bucket's lifecycle expires it).
+        tracing::warn!(bucket, key, error = %e, "cannot delete the checkpoint");
+    }
 }
 
 /// Emptied batches to fill again.
@@ -190,13 +312,45 @@ fn recycle(pool: &Pool, mut batch: Batch, keep: usize, min_capacity: usize) {
     }
 }
 
-/// The blocking side: read, frame, build, batch, compress.
+/// Dead-letter records not yet handed over, and the offset of the first.
+#[derive(Default)]
+struct DeadBuf {
+    lines: Vec<u8>,
+    first: u64,
+    count: u64,
+}
+
+impl DeadBuf {
+    fn add(&mut self, d: DeadLetter<'_>) {
+        if self.count == 0 {
+            self.first = d.offset;
+        }
+        d.write(&mut self.lines);
+        self.count += 1;
+    }
+
+    /// Hand the records over (if any); false once the receiver is gone.
+    fn flush(&mut self, tx: &mpsc::Sender<Msg>) -> bool {
+        if self.count == 0 {
+            return true;
+        }
+        let msg = Msg::Dead(std::mem::take(&mut self.lines), self.first, self.count);
+        self.count = 0;
+        tx.blocking_send(msg).is_ok()
+    }
+}
+
+/// The blocking side: read, frame, build, batch, compress. Units a checkpoint covers are framed and
+/// skipped. Pending dead letters are handed over before each batch, so that the end of every batch is a
+/// point where nothing is pending: a checkpoint is only ever such a point, and a resumed delivery cuts the
+/// same batches and dead-letter objects (the same keys) as the first one.
 fn read_object(
     cfg: &Config,
     src: &Source,
     body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     tx: mpsc::Sender<Msg>,
     pool: &Pool,
+    resume: Checkpoint,
 ) -> ReadEnd {
     let mut end = ReadEnd::default();
     let bridge = tokio_util::io::SyncIoBridge::new(body);
@@ -208,6 +362,35 @@ fn read_object(
         }
     };
     let mut framer = Framer::new(dec, cfg.max_doc_bytes);
+    while end.resumed < resume.units {
+        match framer.next_unit() {
+            Ok(Some(_)) => end.resumed += 1,
+            Ok(None) => break,
+            Err(e) => {
+                end.error = Some(format!(
+                    "reading the object at decompressed offset {} (resuming at unit {}): {e}",
+                    framer.offset(),
+                    resume.units
+                ));
+                return end;
+            }
+        }
+        if end.resumed % 4096 == 0 && tx.is_closed() {
+            return end;
+        }
+    }
+    if end.resumed != resume.units || framer.offset() != resume.offset {
+        end.stale_checkpoint = true;
+        end.error = Some(format!(
+            "the checkpoint ({} units to decompressed offset {}) does not match the object ({} units to \
+             offset {}); it is removed and the next delivery reads the object from the start",
+            resume.units,
+            resume.offset,
+            end.resumed,
+            framer.offset()
+        ));
+        return end;
+    }
     let mut builder = DocBuilder::new(cfg.index.clone(), cfg.json);
     let new_batch = || {
         pool.lock()
@@ -216,14 +399,13 @@ fn read_object(
             .unwrap_or_else(|| Batch::with_capacity(cfg.bulk_max_bytes + 64 * 1024))
     };
     let mut batch = new_batch();
-    let mut dead = Vec::new();
-    let (mut dead_first, mut dead_count) = (0u64, 0u64);
+    let mut dead = DeadBuf::default();
     let mut gzipper = cfg
         .gzip
         .then(|| logcore::codec::Gzipper::new(cfg.gzip_level));
-    let mut send_batch = |batch: Batch| -> bool {
+    let mut send_batch = |batch: Batch, at: Checkpoint| -> bool {
         let gz = gzipper.as_mut().map(|g| g.gzip(&batch.body));
-        tx.blocking_send(Msg::Batch(batch, gz)).is_ok()
+        tx.blocking_send(Msg::Batch(batch, gz, at)).is_ok()
     };
     loop {
         let unit = match framer.next_unit() {
@@ -233,10 +415,7 @@ fn read_object(
                 // The data itself is broken: no delivery will read further. Record where and why.
                 let offset = framer.offset();
                 let reason = format!("object unreadable from decompressed offset {offset}: {e}");
-                if dead.is_empty() {
-                    dead_first = offset;
-                }
-                DeadLetter {
+                dead.add(DeadLetter {
                     src,
                     offset,
                     len: 0,
@@ -245,9 +424,7 @@ fn read_object(
                     error_type: None,
                     action: None,
                     data: b"",
-                }
-                .write(&mut dead);
-                dead_count += 1;
+                });
                 break;
             }
             Err(e) => {
@@ -260,10 +437,7 @@ fn read_object(
         };
         end.units += 1;
         if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
-            if dead.is_empty() {
-                dead_first = unit.offset;
-            }
-            DeadLetter {
+            dead.add(DeadLetter {
                 src,
                 offset: unit.offset,
                 len: unit.len,
@@ -272,34 +446,29 @@ fn read_object(
                 error_type: None,
                 action: None,
                 data: unit.bytes,
-            }
-            .write(&mut dead);
-            dead_count += 1;
-            if dead.len() >= cfg.dead_letter_chunk {
-                if tx
-                    .blocking_send(Msg::Dead(std::mem::take(&mut dead), dead_first, dead_count))
-                    .is_err()
-                {
-                    break;
-                }
-                dead_count = 0;
+            });
+            if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&tx) {
+                break;
             }
         }
-        if (batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions)
-            && !send_batch(std::mem::replace(&mut batch, new_batch()))
-        {
-            break;
+        if batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions {
+            let at = Checkpoint {
+                units: resume.units + end.units,
+                offset: framer.offset(),
+            };
+            if !dead.flush(&tx) || !send_batch(std::mem::replace(&mut batch, new_batch()), at) {
+                break;
+            }
         }
     }
     end.blank_lines = framer.blank_lines;
     end.bytes = framer.offset();
-    if end.error.is_none() {
-        if !batch.is_empty() {
-            send_batch(batch);
-        }
-        if !dead.is_empty() {
-            let _ = tx.blocking_send(Msg::Dead(dead, dead_first, dead_count));
-        }
+    if end.error.is_none() && dead.flush(&tx) && !batch.is_empty() {
+        let at = Checkpoint {
+            units: resume.units + end.units,
+            offset: framer.offset(),
+        };
+        send_batch(batch, at);
     }
     end
 }
@@ -324,6 +493,8 @@ struct BatchResult {
     error: Option<String>,
     /// The batch as it was sent, to be reused once every item has its outcome.
     spare: Option<Batch>,
+    /// Which batch of the object this was ([`Progress::sent`]).
+    seq: u64,
 }
 
 /// Send one batch until every item is created, already there, or refused for good (dead letter), or
@@ -335,9 +506,11 @@ async fn send_batch<E: Search>(
     batch: Batch,
     gz: Option<Vec<u8>>,
     deadline: Instant,
+    seq: u64,
 ) -> BatchResult {
     let mut res = BatchResult {
         first_offset: batch.items.first().map_or(0, |i| i.offset),
+        seq,
         ..BatchResult::default()
     };
     let mut rng = fastrand::Rng::new();
@@ -347,6 +520,16 @@ async fn send_batch<E: Search>(
     while let Some((mut cur, mut ready)) = work.pop() {
         let mut attempts = 0u32;
         loop {
+            // A first attempt starts only if it can finish before the deadline (retries are checked
+            // below, with their delay).
+            if attempts == 0 {
+                if let Err(e) = time_for_a_request(cfg, deadline) {
+                    let unsent: usize =
+                        cur.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                    res.error = Some(format!("{unsent} documents not sent: {e}"));
+                    return res;
+                }
+            }
             attempts += 1;
             res.requests += 1;
             res.retries += u64::from(attempts > 1);
@@ -514,33 +697,5 @@ async fn put_dead_letters<S: Store>(
 /// `{prefix}{bucket}/{key}/{version}/{offset:020}-{kind}.ndjson`, or with a hash of the object for keys
 /// that would pass S3's 1,024-byte limit.
 pub fn dead_letter_key(prefix: &str, src: &Source, first_offset: u64, kind: &str) -> String {
-    let version: String = src
-        .version
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let version = if version.is_empty() {
-        "unversioned".to_string()
-    } else {
-        version
-    };
-    let key = format!(
-        "{prefix}{}/{}/{version}/{first_offset:020}-{kind}.ndjson",
-        src.bucket, src.key
-    );
-    if key.len() <= 1024 {
-        key
-    } else {
-        format!(
-            "{prefix}{}/{}/{first_offset:020}-{kind}.ndjson",
-            src.bucket,
-            src.derived_id(u64::MAX)
-        )
-    }
+    checkpoint::object_key(prefix, src, &format!("/{first_offset:020}-{kind}.ndjson"))
 }

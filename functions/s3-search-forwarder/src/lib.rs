@@ -6,6 +6,7 @@
 //! and HTTP implementations in [`aws`] and in-memory ones in the tests.
 
 pub mod aws;
+pub mod checkpoint;
 pub mod config;
 pub mod forward;
 pub mod local;
@@ -38,7 +39,7 @@ pub enum StoreError {
     Other(String),
 }
 
-/// S3: read log objects, write dead-letter objects.
+/// S3: read log objects, write dead-letter objects, keep checkpoints.
 pub trait Store: Send + Sync + 'static {
     fn get(&self, obj: &ObjectRef) -> impl Future<Output = Result<Opened, StoreError>> + Send;
     fn put(
@@ -46,6 +47,12 @@ pub trait Store: Send + Sync + 'static {
         bucket: &str,
         key: &str,
         body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Delete an object; one that does not exist is not an error.
+    fn delete(
+        &self,
+        bucket: &str,
+        key: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -83,6 +90,8 @@ pub struct Summary {
     pub objects_failed: u64,
     pub objects_missing: u64,
     pub units: u64,
+    /// Units an earlier invocation finished, read past by its checkpoint.
+    pub units_resumed: u64,
     pub blank_lines: u64,
     pub indexed: u64,
     pub already_indexed: u64,
@@ -90,6 +99,8 @@ pub struct Summary {
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub bytes_decompressed: u64,
+    /// Objects left unfinished with a checkpoint to resume from.
+    pub checkpoints_written: u64,
 }
 
 impl Summary {
@@ -100,6 +111,8 @@ impl Summary {
         self.objects_missing += u64::from(r.missing);
         self.notifications_ignored += u64::from(r.skipped);
         self.units += r.units;
+        self.units_resumed += r.units_resumed;
+        self.checkpoints_written += u64::from(r.checkpoint_written);
         self.blank_lines += r.blank_lines;
         self.indexed += r.indexed;
         self.already_indexed += r.already_indexed;
@@ -253,6 +266,7 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         objects_failed = s.objects_failed,
         objects_missing = s.objects_missing,
         units = s.units,
+        units_resumed = s.units_resumed,
         blank_lines = s.blank_lines,
         indexed = s.indexed,
         already_indexed = s.already_indexed,
@@ -260,6 +274,7 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         bulk_requests = s.bulk_requests,
         bulk_retries = s.bulk_retries,
         bytes_decompressed = s.bytes_decompressed,
+        checkpoints_written = s.checkpoints_written,
         "forwarder summary"
     );
     logcore::emf::print_counts(
@@ -276,6 +291,8 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
             ("BulkRequests", s.bulk_requests, "Count"),
             ("BulkRetries", s.bulk_retries, "Count"),
             ("BytesDecompressed", s.bytes_decompressed, "Bytes"),
+            ("UnitsResumed", s.units_resumed, "Count"),
+            ("CheckpointsWritten", s.checkpoints_written, "Count"),
         ],
     );
 }

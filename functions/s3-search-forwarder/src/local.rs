@@ -134,6 +134,16 @@ impl Store for DirStore {
         tokio::fs::write(&tmp, body).await.map_err(err)?;
         tokio::fs::rename(&tmp, &path).await.map_err(err)
     }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        let path = self.path(bucket, key)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Other(format!("{}: {e}", path.display())))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The number of actions in a `_bulk` body (`create` lines, each followed by its document).

@@ -70,6 +70,13 @@ impl Store for MemStore {
         self.put_sync(bucket, key, body);
         Ok(())
     }
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.objects
+            .lock()
+            .unwrap()
+            .remove(&(bucket.into(), key.into()));
+        Ok(())
+    }
 }
 
 /// What the fake engine does to a request.
@@ -92,6 +99,8 @@ struct FakeSearch {
     /// Faults for the next requests, in order.
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<u64>,
+    /// How long every request takes (a slow but healthy cluster).
+    delay: Duration,
 }
 
 impl FakeSearch {
@@ -109,6 +118,7 @@ impl FakeSearch {
 impl Search for FakeSearch {
     async fn bulk(&self, body: Vec<u8>, gzip: bool) -> Result<Reply, TransportError> {
         *self.requests.lock().unwrap() += 1;
+        tokio::time::sleep(self.delay).await;
         let fault = {
             let mut f = self.faults.lock().unwrap();
             (!f.is_empty()).then(|| f.remove(0))
@@ -412,4 +422,147 @@ async fn own_dead_letters_and_read_errors() {
         dead[0]["reason"].as_str().unwrap().contains("unreadable"),
         "{dead:?}"
     );
+}
+
+/// `n` documents as the transform writes them, one gzip member.
+fn transform_documents(n: usize) -> Vec<u8> {
+    let mut plain = String::new();
+    for i in 0..n {
+        plain.push_str(&format!(
+            r#"{{"@timestamp":"2026-11-21T09:{:02}:{:02}.000Z","message":"request {i} served","event":{{"id":"ev{i}"}},"log":{{"group":"/ecs/api"}}}}"#,
+            i / 60 % 60,
+            i % 60
+        ));
+        plain.push('\n');
+    }
+    logcore::codec::gzip(plain.as_bytes(), 6)
+}
+
+/// A cluster that answers every request correctly, after 100 ms: an object that needs 15 requests cannot
+/// be done in one invocation of 750 ms. No request starts that could not finish before the deadline, the
+/// invocation reports the message failed before its deadline, and each redelivery resumes at its checkpoint:
+/// every document is sent once (no 409), and the object is done in about four invocations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "app/slow.gz", transform_documents(300));
+    let search = Arc::new(FakeSearch {
+        delay: Duration::from_millis(100),
+        ..FakeSearch::default()
+    });
+    let mut c = cfg();
+    c.in_flight = 1;
+    c.bulk_max_actions = 20;
+    c.request_timeout = Duration::from_millis(300);
+    c.deadline_margin = Duration::from_millis(100);
+    let budget = Duration::from_millis(750);
+    let sqs = json!({"Records":[{"eventSource":"aws:sqs","messageId":"m1","body": s3_event(&["app/slow.gz"]).to_string()}]});
+    let mut total = Summary::default();
+    let mut invocations = 0;
+    loop {
+        invocations += 1;
+        assert!(invocations <= 10, "the object never finished: {total:?}");
+        let start = tokio::time::Instant::now();
+        let (res, s) = handle(&c, &store, &search, &sqs, start + budget).await;
+        let took = start.elapsed();
+        assert!(
+            took < budget,
+            "invocation {invocations} answered after {took:?}"
+        );
+        let Response::Sqs {
+            batch_item_failures,
+        } = res.unwrap()
+        else {
+            panic!("an SQS answer")
+        };
+        total.indexed += s.indexed;
+        total.already_indexed += s.already_indexed;
+        total.bulk_requests += s.bulk_requests;
+        total.units_resumed += s.units_resumed;
+        if batch_item_failures.is_empty() {
+            break;
+        }
+        assert_eq!(s.checkpoints_written, 1, "invocation {invocations}: {s:?}");
+        let ck = checkpoint::key(
+            "checkpoints/",
+            &logcore::bulk::Source::new("logs", "app/slow.gz", "etag-1", ""),
+        );
+        let saved = store.objects.lock().unwrap()[&("logs".to_string(), ck)].clone();
+        let saved = checkpoint::Checkpoint::parse(&saved).unwrap();
+        // Exactly what was acknowledged: the units read ahead but not indexed are not in it.
+        assert_eq!(saved.units, s.units_resumed + s.indexed, "{s:?}");
+    }
+    assert!((3..=6).contains(&invocations), "{invocations} invocations");
+    assert_eq!(search.docs().len(), 300);
+    assert_eq!(
+        (total.indexed, total.already_indexed),
+        (300, 0),
+        "{total:?}"
+    );
+    assert_eq!(total.bulk_requests, 15, "each batch sent once: {total:?}");
+    assert!(total.units_resumed > 0);
+    assert!(
+        !store
+            .objects
+            .lock()
+            .unwrap()
+            .keys()
+            .any(|(_, k)| k.starts_with("checkpoints/")),
+        "the checkpoint is deleted once the object is done"
+    );
+}
+
+/// Not enough time for one request: nothing is sent, nothing read, the object is failed at once.
+#[tokio::test]
+async fn no_request_starts_without_time_to_finish() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "a.gz", transform_documents(10));
+    let search = Arc::new(FakeSearch::default());
+    let c = cfg();
+    let deadline = tokio::time::Instant::now() + c.request_timeout / 2;
+    let (res, s) = handle(&c, &store, &search, &s3_event(&["a.gz"]), deadline).await;
+    let e = res.unwrap_err();
+    assert!(e.first.contains("not started"), "{e}");
+    assert_eq!((s.bulk_requests, *search.requests.lock().unwrap()), (0, 0));
+}
+
+/// A checkpoint that does not describe the object's bytes is never trusted: it is removed, and the next
+/// delivery reads the object from the start. One that cannot be parsed is ignored.
+#[tokio::test]
+async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "a.gz", transform_documents(30));
+    let ck = checkpoint::key(
+        "checkpoints/",
+        &logcore::bulk::Source::new("logs", "a.gz", "etag-1", ""),
+    );
+    let search = Arc::new(FakeSearch::default());
+    store.put_sync(
+        "logs",
+        &ck,
+        checkpoint::Checkpoint {
+            units: 10,
+            offset: 7,
+        }
+        .to_json(),
+    );
+    let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    assert!(res.unwrap_err().first.contains("does not match the object"));
+    assert!(!store
+        .objects
+        .lock()
+        .unwrap()
+        .contains_key(&("logs".into(), ck.clone())));
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    res.unwrap();
+    assert_eq!((s.units, s.indexed), (30, 30));
+    store.put_sync("logs", &ck, b"{not json".to_vec());
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    res.unwrap();
+    assert_eq!((s.units, s.already_indexed, s.units_resumed), (30, 30, 0));
+    assert!(!store
+        .objects
+        .lock()
+        .unwrap()
+        .contains_key(&("logs".into(), ck)));
 }

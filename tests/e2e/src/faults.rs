@@ -105,4 +105,8 @@ impl<S: Store> Store for FlakyStore<S> {
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         self.inner.put(bucket, key, body).await
     }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(bucket, key).await
+    }
 }
