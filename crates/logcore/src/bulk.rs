@@ -80,7 +80,7 @@ impl std::str::FromStr for IndexTemplate {
                     "index template {s:?}: unknown placeholder (use {{log.group}} or {{log.stream}})"
                 ));
             } else {
-                if c.is_ascii_uppercase() || "\\/*?\"<>| ,#:".contains(c) {
+                if !is_lower(c) || FORBIDDEN_IN_INDEX.contains(c) {
                     return Err(format!(
                         "index template {s:?}: {c:?} is not allowed in an index name"
                     ));
@@ -108,6 +108,21 @@ impl std::str::FromStr for IndexTemplate {
             }
             _ => {}
         }
+        // Every placeholder must have room to keep its hash within the 255 bytes.
+        let fixed: usize = parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(l) => l.len(),
+                Part::Group | Part::Stream => MIN_PLACEHOLDER_BYTES,
+                Part::Year => 4,
+                _ => 2,
+            })
+            .sum();
+        if fixed > MAX_INDEX_BYTES {
+            return Err(format!(
+                "index template {s:?} is too long: its names would pass 255 bytes"
+            ));
+        }
         Ok(IndexTemplate { parts })
     }
 }
@@ -128,56 +143,139 @@ impl IndexTemplate {
     }
 
     /// The index for a document. `date` is `YYYY-MM-DDTHH…` (UTC); `group`/`stream` are sanitized.
+    ///
+    /// The name always satisfies the engines' rules ([`check_index_name`]): lower case, no forbidden
+    /// character, no forbidden start, at most 255 bytes. When group and stream make it longer, the longest
+    /// of them is cut (on a character boundary) and ends in a hash of its full text, so that the date and the
+    /// literals stay whole and two long groups never share an index.
     pub fn render(&self, group: Option<&str>, stream: Option<&str>, date: &str, out: &mut String) {
         out.clear();
         let date = date_prefix(date).unwrap_or("1970-01-01T00");
+        // The placeholders' texts, sanitized, and what they were made from.
+        let mut vars: Vec<(String, &str)> = Vec::new();
+        let mut fixed = 0;
+        for (i, p) in self.parts.iter().enumerate() {
+            let raw = match p {
+                Part::Group => group.unwrap_or("unknown"),
+                Part::Stream => stream.unwrap_or("unknown"),
+                Part::Lit(l) => {
+                    fixed += l.len();
+                    continue;
+                }
+                _ => {
+                    fixed += if matches!(p, Part::Year) { 4 } else { 2 };
+                    continue;
+                }
+            };
+            let mut text = String::new();
+            push_sanitized(&mut text, raw, i == 0);
+            vars.push((text, raw));
+        }
+        let mut total = fixed + vars.iter().map(|v| v.0.len()).sum::<usize>();
+        while total > MAX_INDEX_BYTES {
+            let Some(longest) = vars.iter_mut().max_by_key(|v| v.0.len()) else {
+                break;
+            };
+            let keep = longest.0.len().saturating_sub(total - MAX_INDEX_BYTES);
+            shorten(&mut longest.0, longest.1, keep.max(MIN_PLACEHOLDER_BYTES));
+            total = fixed + vars.iter().map(|v| v.0.len()).sum::<usize>();
+        }
+        let mut vars = vars.into_iter();
         for p in &self.parts {
             match p {
                 Part::Lit(l) => out.push_str(l),
-                Part::Group => push_sanitized(out, group.unwrap_or("unknown")),
-                Part::Stream => push_sanitized(out, stream.unwrap_or("unknown")),
+                Part::Group | Part::Stream => out.push_str(&vars.next().unwrap_or_default().0),
                 Part::Year => out.push_str(&date[..4]),
                 Part::Month => out.push_str(&date[5..7]),
                 Part::Day => out.push_str(&date[8..10]),
                 Part::Hour => out.push_str(&date[11..13]),
             }
         }
-        // Index names are at most 255 bytes.
-        if out.len() > 255 {
-            let mut cut = 255;
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
-        }
     }
 }
 
-/// A log group or stream as part of an index name: lower case, `/` and other forbidden characters as `-`,
-/// no leading or repeated `-`.
-fn push_sanitized(out: &mut String, s: &str) {
+/// Index names are at most 255 bytes (Elasticsearch and OpenSearch alike).
+pub const MAX_INDEX_BYTES: usize = 255;
+/// A shortened placeholder keeps at least this much: some of its text, `-` and an 8-digit hash.
+const MIN_PLACEHOLDER_BYTES: usize = 16;
+/// Characters no index name may hold (the create-index API's list, with `:`, refused since 7.0).
+const FORBIDDEN_IN_INDEX: &str = "\\/*?\"<>| ,#:";
+
+/// Whether `name` is an index name Elasticsearch and OpenSearch accept: lower case only; none of
+/// `\ / * ? " < > |`, space, `,`, `#`, `:`; not starting with `-`, `_` or `+`; not `.` or `..`; 1 to 255
+/// bytes. The error says which rule it breaks.
+pub fn check_index_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_INDEX_BYTES {
+        return Err(format!(
+            "index name {name:?} must be 1 to 255 bytes long ({} bytes)",
+            name.len()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("index name {name:?} is not allowed"));
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return Err(format!(
+            "index name {name:?} must not start with '-', '_' or '+'"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| FORBIDDEN_IN_INDEX.contains(*c)) {
+        return Err(format!("index name {name:?} must not contain {c:?}"));
+    }
+    if name.chars().any(|c| !is_lower(c)) {
+        return Err(format!("index name {name:?} must be lower case"));
+    }
+    Ok(())
+}
+
+/// `c` is its own lower case (what the engines check, with Java's `toLowerCase(Locale.ROOT)`).
+fn is_lower(c: char) -> bool {
+    let mut l = c.to_lowercase();
+    l.next() == Some(c) && l.next().is_none()
+}
+
+/// Cut a sanitized placeholder to at most `max` bytes: the start of its text, `-` and 8 hex digits of a
+/// hash of `raw`, the text it was made from.
+fn shorten(text: &mut String, raw: &str, max: usize) {
+    let digest = sha2::Sha256::digest(raw.as_bytes());
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let mut cut = max.saturating_sub(hash.len() + 1).min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    while text.ends_with('-') {
+        text.pop();
+    }
+    if !text.is_empty() {
+        text.push('-');
+    }
+    text.push_str(&hash);
+}
+
+/// A log group or stream as part of an index name: lower case (in full Unicode), forbidden characters,
+/// white space and ASCII punctuation but `_` and `.` as `-`, no repeated `-`, none at either end; at the
+/// start of the name (`first`) no leading `_` or `.` either. An empty result is `unknown`.
+fn push_sanitized(out: &mut String, s: &str, first: bool) {
     let start = out.len();
     let mut last_dash = out.ends_with('-');
     for c in s.chars() {
-        let c = c.to_ascii_lowercase();
-        let c = if c.is_ascii_alphanumeric()
+        let keep = c.is_ascii_alphanumeric()
             || c == '_'
             || c == '.'
-            || (!c.is_ascii() && !c.is_whitespace())
-        {
-            c
-        } else {
-            '-'
-        };
-        if c == '-' {
-            if last_dash || out.len() == start {
-                continue;
+            || (!c.is_ascii() && !c.is_whitespace() && !c.is_control());
+        if !keep {
+            if !last_dash && out.len() > start {
+                out.push('-');
+                last_dash = true;
             }
-            last_dash = true;
-        } else {
-            last_dash = false;
+            continue;
         }
-        out.push(c);
+        if first && out.len() == start && (c == '_' || c == '.') {
+            continue;
+        }
+        last_dash = false;
+        out.extend(c.to_lowercase());
     }
     while out.len() > start && out.ends_with('-') {
         out.pop();

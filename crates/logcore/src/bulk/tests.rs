@@ -169,12 +169,82 @@ fn index_templates() {
         let err = bad.parse::<IndexTemplate>().unwrap_err();
         assert!(err.contains(why), "{bad}: {err}");
     }
-    // Long groups are cut to the 255-byte limit.
+    // Long groups are cut to the 255-byte limit, the date kept whole.
     IndexTemplate::default().render(Some(&"g".repeat(400)), None, "2026-01-02T03", &mut out);
     assert_eq!(out.len(), 255);
+    assert!(out.ends_with("-2026.01.02"), "{out}");
+    assert!(out.starts_with("logs-gggg"), "{out}");
+}
+
+#[test]
+fn index_names_the_engines_accept() {
+    let t = IndexTemplate::default();
+    let mut out = String::new();
+    // Upper case beyond ASCII is lowered too (the engines refuse `É`).
+    t.render(Some("/Équipe/Grüne-Logs"), None, "2026-01-02T03", &mut out);
+    assert_eq!(out, "logs-équipe-grüne-logs-2026.01.02");
+    check_index_name(&out).unwrap();
+    // A group of 500 characters (CloudWatch Logs allows 512): the date stays, and two groups that differ
+    // only past the cut get different indices.
+    let a = format!("/aws/{}/a", "x".repeat(495));
+    let b = format!("/aws/{}/b", "x".repeat(495));
+    let (mut ia, mut ib) = (String::new(), String::new());
+    t.render(Some(&a), None, "2026-01-02T03", &mut ia);
+    t.render(Some(&b), None, "2026-01-02T03", &mut ib);
+    assert!(ia.len() <= 255 && ia.ends_with("-2026.01.02"), "{ia}");
+    assert_ne!(ia, ib);
+    check_index_name(&ia).unwrap();
+    // Multi-byte text is cut on a character boundary.
+    t.render(Some(&"é".repeat(300)), None, "2026-01-02T03", &mut out);
+    assert!(out.len() <= 255 && out.ends_with("-2026.01.02"), "{out}");
+    // A placeholder at the start never begins the name with `_`, `.` or `-`, nor makes it `.` or `..`.
+    let bare: IndexTemplate = "{log.group}".parse().unwrap();
+    for (group, want) in [
+        ("_private", "private"),
+        ("..", "unknown"),
+        (".", "unknown"),
+        ("+x", "x"),
+    ] {
+        bare.render(Some(group), None, "2026-01-02T03", &mut out);
+        assert_eq!(out, want, "{group}");
+    }
+    // Templates: upper case in any script is refused, and one that leaves no room for its placeholders.
+    assert!("logs-É-%Y"
+        .parse::<IndexTemplate>()
+        .unwrap_err()
+        .contains("not allowed"));
+    let long = format!("{}-{{log.group}}", "l".repeat(250));
+    assert!(long
+        .parse::<IndexTemplate>()
+        .unwrap_err()
+        .contains("too long"));
+    for (bad, rule) in [
+        ("", "1 to 255"),
+        ("..", "not allowed"),
+        ("_x", "must not start"),
+        ("a:b", "':'"),
+        ("aÉ", "lower case"),
+    ] {
+        assert!(check_index_name(bad).unwrap_err().contains(rule), "{bad}");
+    }
 }
 
 proptest! {
+    /// Any text as group and stream renders to a name the engines accept, ending in the date.
+    #[test]
+    fn any_group_renders_a_valid_name(group in ".{0,600}", stream in "\\PC{0,300}", hour in 0u32..24) {
+        let date = format!("2026-03-04T{hour:02}");
+        let mut out = String::new();
+        for t in ["logs-{log.group}-%Y.%m.%d", "{log.group}-{log.stream}-%Y.%m.%d.%H", "{log.stream}"] {
+            let t: IndexTemplate = t.parse().unwrap();
+            t.render(Some(&group), Some(&stream), &date, &mut out);
+            prop_assert!(check_index_name(&out).is_ok(), "{:?}: {:?}", out, check_index_name(&out));
+        }
+        IndexTemplate::default().render(Some(&group), None, &date, &mut out);
+        prop_assert!(out.ends_with("-2026.03.04"), "{}", out);
+        prop_assert!(out.starts_with("logs-"), "{}", out);
+    }
+
     /// The builder keeps the last index name while group, stream and hour stay the same: whatever the order
     /// of documents, each gets the name the template renders for it alone.
     #[test]
