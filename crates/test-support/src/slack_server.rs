@@ -1,6 +1,9 @@
 //! A stand-in for Slack (incoming webhooks and `chat.postMessage`) on 127.0.0.1 that answers from a
 //! script: 429 with Retry-After, 5xx, answers slower than the client's timeout, permanent errors. It keeps
 //! every request it received and what it answered.
+//!
+//! As Slack does, a 429 with Retry-After opens a window: every request inside it is answered 429 again,
+//! with the seconds still to wait, whatever the script says next (the script is not consumed).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ pub struct Received {
     pub auth: Option<String>,
     pub body: Value,
     pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 pub struct SlackServer {
@@ -52,18 +57,35 @@ impl SlackServer {
         let url = format!("http://{}", listener.local_addr().expect("a bound address"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        // The end of the current Retry-After window, if one is open.
+        let window: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
         let rec = Arc::clone(&received);
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (rec, script) = (Arc::clone(&rec), Arc::clone(&script));
+                let (rec, script, window) =
+                    (Arc::clone(&rec), Arc::clone(&script), Arc::clone(&window));
                 tokio::spawn(async move {
                     let mut r = BufReader::new(sock);
                     while let Ok(Some(req)) = read_request(&mut r).await {
-                        let Answer(status, retry_after, text, delay) = script
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .pop_front()
-                            .unwrap_or_else(ok);
+                        let now = std::time::Instant::now();
+                        let Answer(status, retry_after, text, delay) = {
+                            let mut open = window.lock().unwrap_or_else(|p| p.into_inner());
+                            let answer = match *open {
+                                Some(until) if until > now => {
+                                    let left = (until - now).as_millis().div_ceil(1000) as u64;
+                                    Answer(429, Some(left), "rate limited", Duration::ZERO)
+                                }
+                                _ => script
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .pop_front()
+                                    .unwrap_or_else(ok),
+                            };
+                            if let (429, Some(secs)) = (answer.0, answer.1) {
+                                *open = Some(now + Duration::from_secs(secs));
+                            }
+                            answer
+                        };
                         rec.lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .push(Received {
@@ -71,6 +93,7 @@ impl SlackServer {
                                 path: req.path,
                                 body: serde_json::from_slice(&req.body).expect("a JSON body"),
                                 status,
+                                at: now,
                             });
                         tokio::time::sleep(delay).await;
                         let extra = retry_after

@@ -119,13 +119,29 @@ impl Summary {
 pub struct InvocationError(pub String);
 
 /// The notifier with what it keeps from one invocation to the next in its container: the repeat
-/// suppressor and the time of the last post (Slack's rate is per webhook, not per invocation).
+/// suppressor and Slack's pace (its rate and its Retry-After windows are per webhook, not per invocation).
 pub struct Notifier<S, K> {
     pub cfg: Config,
     pub store: Arc<S>,
     pub slack: Arc<K>,
     suppressor: Mutex<Suppressor>,
-    last_post: tokio::sync::Mutex<Option<Instant>>,
+    pace: tokio::sync::Mutex<Pace>,
+}
+
+/// When the next post to Slack may start.
+#[derive(Debug, Default)]
+struct Pace {
+    last_post: Option<Instant>,
+    /// The end of the last Retry-After window Slack gave: no post before it, whatever the message or the
+    /// invocation (Slack answers 429 to every post inside the window).
+    not_before: Option<Instant>,
+}
+
+impl Pace {
+    fn ready(&self, min_interval: Duration) -> Option<Instant> {
+        let paced = self.last_post.map(|t| t + min_interval);
+        paced.max(self.not_before)
+    }
 }
 
 impl<S: Store, K: Slack> Notifier<S, K> {
@@ -136,7 +152,7 @@ impl<S: Store, K: Slack> Notifier<S, K> {
             store,
             slack,
             suppressor: Mutex::new(Suppressor::new(window, 50_000)),
-            last_post: tokio::sync::Mutex::new(None),
+            pace: tokio::sync::Mutex::new(Pace::default()),
         }
     }
 
@@ -312,19 +328,27 @@ impl<S: Store, K: Slack> Notifier<S, K> {
             .unwrap_or(deadline);
         let mut rng = fastrand::Rng::new();
         let mut attempts = 0u32;
-        let mut last_post = self.last_post.lock().await;
+        let mut pace = self.pace.lock().await;
         loop {
-            if let Some(t) = *last_post {
-                let ready = t + cfg.min_interval;
+            if let Some(ready) = pace.ready(cfg.min_interval) {
                 if ready + cfg.request_timeout > limit {
-                    return Err(
-                        "no time left before the deadline to post within Slack's rate".into(),
-                    );
+                    let why = match pace.not_before {
+                        Some(t) if t >= ready => format!(
+                            "Slack asked to wait {:?} more (Retry-After), past the deadline",
+                            t.saturating_duration_since(Instant::now())
+                        ),
+                        _ => "no time left before the deadline to post within Slack's rate".into(),
+                    };
+                    return Err(if attempts == 0 {
+                        why
+                    } else {
+                        format!("gave up after {attempts} attempts: {why}")
+                    });
                 }
                 tokio::time::sleep_until(ready).await;
             }
             attempts += 1;
-            *last_post = Some(Instant::now());
+            pace.last_post = Some(Instant::now());
             let posted = tokio::time::timeout(cfg.request_timeout, self.slack.post(msg)).await;
             let (retry_after, why) = match posted {
                 Err(_) => (None, format!("timed out after {:?}", cfg.request_timeout)),
@@ -335,9 +359,12 @@ impl<S: Store, K: Slack> Notifier<S, K> {
                     Verdict::Retry(after, why) => (after, why),
                 },
             };
-            let delay = retry_after
-                .map(|d| d.min(Duration::from_secs(900)))
-                .unwrap_or_else(|| cfg.backoff.delay(attempts, &mut rng));
+            // A Retry-After holds for every later post to this webhook, not only for this message's retry.
+            let retry_after = retry_after.map(|d| d.min(Duration::from_secs(900)));
+            if let Some(after) = retry_after {
+                pace.not_before = Some(Instant::now() + after);
+            }
+            let delay = retry_after.unwrap_or_else(|| cfg.backoff.delay(attempts, &mut rng));
             let remaining = limit.saturating_duration_since(Instant::now());
             if !cfg
                 .backoff

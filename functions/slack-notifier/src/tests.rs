@@ -196,6 +196,109 @@ async fn a_retry_after_past_the_deadline_fails_the_invocation() {
     assert_eq!((s.messages_failed, slack.posts().len()), (1, 1));
 }
 
+/// Slack as it rate-limits: a 429 with Retry-After opens a window, and every post inside it is answered
+/// 429 again with the time still to wait.
+struct WindowedSlack {
+    window: Duration,
+    first_refused: Mutex<bool>,
+    until: Mutex<Option<Instant>>,
+    posts: Mutex<Vec<(Instant, u16)>>,
+}
+
+impl Slack for WindowedSlack {
+    async fn post(&self, _: &Value) -> Result<Reply, TransportError> {
+        let now = Instant::now();
+        let mut until = self.until.lock().unwrap();
+        let mut first = self.first_refused.lock().unwrap();
+        let wait = match *until {
+            Some(t) if t > now => Some(t - now),
+            _ if !*first => {
+                *first = true;
+                *until = Some(now + self.window);
+                Some(self.window)
+            }
+            _ => None,
+        };
+        let status = if wait.is_some() { 429 } else { 200 };
+        self.posts.lock().unwrap().push((now, status));
+        Ok(Reply {
+            status,
+            body: if wait.is_some() {
+                b"rate limited".to_vec()
+            } else {
+                b"ok".to_vec()
+            },
+            // Slack sends whole seconds, rounded up.
+            retry_after: wait.map(|w| Duration::from_secs(w.as_millis().div_ceil(1000) as u64)),
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_post_inside_a_retry_after_window_across_messages_and_invocations() {
+    let root = tempdir();
+    let store = DirStore::new(&root);
+    let mut docs = String::new();
+    for (i, group) in ["/ecs/a", "/ecs/b", "/ecs/c"].iter().enumerate() {
+        docs.push_str(
+            &json!({"@timestamp": format!("2025-11-21T10:00:0{i}.000Z"), "message": format!("ERROR in {group}"),
+                "event": {"id": format!("id{i}")}, "log": {"group": group, "stream": "s1"}})
+            .to_string(),
+        );
+        docs.push('\n');
+    }
+    s3_search_forwarder::Store::put(
+        &store,
+        "logs",
+        "app/x.gz",
+        logcore::codec::gzip(docs.as_bytes(), 6),
+    )
+    .await
+    .unwrap();
+    let s3 = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "logs"}, "object": {"key": "app/x.gz", "size": 1}}}]});
+    let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Type": "Notification", "Message": s3.to_string()}}]});
+    let slack = Arc::new(WindowedSlack {
+        window: Duration::from_secs(20),
+        first_refused: Mutex::new(false),
+        until: Mutex::new(None),
+        posts: Mutex::default(),
+    });
+    let n = Notifier::new(
+        Config::new(SecretSource::Ssm("/t".into())),
+        Arc::new(store),
+        Arc::clone(&slack),
+    );
+    let start = Instant::now();
+    // The first delivery and Lambda's two retries, each with 10 s to run: all inside the window.
+    for attempt in 0..3 {
+        let (r, s) = n
+            .handle(&sns, Instant::now() + Duration::from_secs(10), NOW)
+            .await;
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("3 of 3 Slack messages not delivered"),
+            "attempt {attempt}: {e}"
+        );
+        assert_eq!(s.messages_failed, 3, "attempt {attempt}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // One post in all: the one that opened the window. Nothing lost: the next delivery after it sends all.
+    assert_eq!(slack.posts.lock().unwrap().len(), 1);
+    tokio::time::sleep_until(start + Duration::from_secs(20)).await;
+    let (r, s) = n
+        .handle(&sns, Instant::now() + Duration::from_secs(60), NOW)
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(s.messages_sent, 3);
+    let posts = slack.posts.lock().unwrap().clone();
+    assert_eq!(posts.iter().filter(|p| p.1 == 429).count(), 1, "{posts:?}");
+    assert!(posts[1..]
+        .iter()
+        .all(|p| p.0 >= start + Duration::from_secs(20)));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_hanging_slack_times_out_and_is_retried() {
     struct Hang(Mutex<u32>);
