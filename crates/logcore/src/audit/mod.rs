@@ -357,15 +357,21 @@ fn write_mysql(
             .opt("connection_id", Some(rec.connection_id))
             .opt("query_id", Some(rec.query_id))
             .opt(if is_stmt { "statement" } else { "object" }, Some(&object));
-        // parse() checked that retcode is a number.
-        db.num("return_code", rec.retcode.parse().unwrap_or(-1));
+        if let Some(code) = rec.retcode {
+            db.num("return_code", code);
+        }
     }
-    Obj::new(out, "client").opt("address", Some(rec.host));
+    write_client(out, Some(rec.host), rec.port);
     Obj::new(out, "audit")
-        .str("operation", rec.operation)
+        .opt("operation", Some(rec.operation))
         .list("extra_fields", &rec.extra)
         .bool_true("redacted", redacted)
         .bool_true("masked", masked);
+    // A field that did not read is named; the fields that did are all above.
+    if !rec.problems.is_empty() {
+        stats.parse_errors += 1;
+        Obj::new(out, "error").str("message", &rec.problems.join("; "));
+    }
     out.extend_from_slice(b"}\n");
 }
 
@@ -488,14 +494,17 @@ fn pg_head<'o>(
     db
 }
 
-fn write_pg_client(out: &mut Vec<u8>, p: &pgaudit::PrefixFields<'_>) {
-    {
-        let mut c = Obj::new(out, "client");
-        c.opt("address", p.client_address);
-        if let Some(port) = p.client_port {
-            c.num("port", i64::from(port));
-        }
+/// `client.address` and `client.port`, each when known.
+fn write_client(out: &mut Vec<u8>, address: Option<&str>, port: Option<u16>) {
+    let mut c = Obj::new(out, "client");
+    c.opt("address", address);
+    if let Some(port) = port {
+        c.num("port", i64::from(port));
     }
+}
+
+fn write_pg_client(out: &mut Vec<u8>, p: &pgaudit::PrefixFields<'_>) {
+    write_client(out, p.client_address, p.client_port);
     if let Some(pid) = p.pid {
         Obj::new(out, "process").num("pid", i64::from(pid));
     }

@@ -7,8 +7,14 @@
 //!
 //! The timestamp is microseconds since the epoch on Aurora, `YYYYMMDD HH:MM:SS` on RDS/MariaDB. `object` is
 //! the SQL text of QUERY events, single-quoted with `\'` and `\\` escaped (it may hold commas and newlines),
-//! or a table name for table events; `database` and `object` may be empty. Fields past `retcode` that newer
-//! engine versions add are kept in `extra`.
+//! or a table name for table events; `database` and `object` may be empty, and so is `retcode` in the table
+//! events (READ, WRITE, CREATE, ALTER, DROP, RENAME) MariaDB and Aurora write:
+//! `20230222 02:35:55,host1,scott,localhost,32,66,WRITE,scott,EMP,`. MariaDB 12 writes the client as
+//! `host:port`. Fields past `retcode` that newer engine versions add are kept in `extra`.
+//!
+//! The layout (timestamp, then nine fields, quoting) decides whether a line is a MySQL audit record at all;
+//! past that, a field that does not read (a retcode that is no number, an empty operation) is named in
+//! `problems` and every other field is kept.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -23,7 +29,10 @@ pub struct MysqlAudit<'a> {
     pub micros: i64,
     pub server_host: &'a str,
     pub user: &'a str,
+    /// The client's host or address, without the port.
     pub host: &'a str,
+    /// The client's port, when the host field has one (`10.0.1.50:51234`, `[2001:db8::5]:51234`).
+    pub port: Option<u16>,
     pub connection_id: &'a str,
     pub query_id: &'a str,
     pub operation: &'a str,
@@ -33,9 +42,12 @@ pub struct MysqlAudit<'a> {
     /// Where the object field (quotes included) is in the line.
     pub object_span: Range<usize>,
     pub object_quoted: bool,
-    pub retcode: &'a str,
+    /// The return code; `None` when the field is empty (table events) or unreadable (see `problems`).
+    pub retcode: Option<i64>,
     /// Fields after `retcode`, unescaped when quoted.
     pub extra: Vec<Cow<'a, str>>,
+    /// Fields that did not read, each named with what was wrong; the rest of the record stands.
+    pub problems: Vec<String>,
 }
 
 impl MysqlAudit<'_> {
@@ -44,12 +56,14 @@ impl MysqlAudit<'_> {
         self.operation.starts_with("QUERY") || self.object_quoted
     }
 
-    /// `success` for return code 0, `failure` otherwise and for FAILED_CONNECT.
+    /// `failure` for FAILED_CONNECT and a non-zero return code, `success` for 0, `unknown` without one
+    /// (table events say which table a statement touched; its QUERY record has the result).
     pub fn outcome(&self) -> &'static str {
-        if self.operation == "FAILED_CONNECT" || self.retcode.trim() != "0" {
-            "failure"
-        } else {
-            "success"
+        match self.retcode {
+            _ if self.operation == "FAILED_CONNECT" => "failure",
+            Some(0) => "success",
+            Some(_) => "failure",
+            None => "unknown",
         }
     }
 }
@@ -67,28 +81,34 @@ pub fn parse(line: &str) -> Result<MysqlAudit<'_>, AuditError> {
     })?;
     let server_host = r.plain("serverhost")?;
     let user = r.plain("username")?;
-    let host = r.plain("host")?;
+    let (host, port) = split_host_port(r.plain("host")?);
     let connection_id = r.plain("connectionid")?;
     let query_id = r.plain("queryid")?;
     let operation = r.plain("operation")?;
+    let mut problems = Vec::new();
     if operation.is_empty() {
-        return Err(AuditError::new("the operation field is empty"));
+        problems.push("the operation field is empty".to_string());
     }
     let database = r.plain("database")?;
     let (object, object_span, object_quoted) = r.field("object")?;
-    let Some((retcode, _, _)) = r.next_field()? else {
+    let Some((retcode_field, _, retcode_quoted)) = r.next_field()? else {
         return Err(AuditError::new(
             "the line ends after the object: retcode is missing",
         ));
     };
-    let Cow::Borrowed(retcode) = retcode else {
-        return Err(AuditError::new("retcode is quoted"));
+    let retcode_text = retcode_field.trim();
+    let retcode = match retcode_text.parse::<i64>() {
+        _ if retcode_quoted => {
+            problems.push(format!("retcode {retcode_text:?} is quoted"));
+            None
+        }
+        Ok(n) => Some(n),
+        Err(_) if retcode_text.is_empty() => None,
+        Err(_) => {
+            problems.push(format!("retcode {retcode_text:?} is not a number"));
+            None
+        }
     };
-    if retcode.trim().parse::<i64>().is_err() {
-        return Err(AuditError::new(format!(
-            "retcode {retcode:?} is not a number"
-        )));
-    }
     let mut extra = Vec::new();
     while let Some((f, _, _)) = r.next_field()? {
         extra.push(f);
@@ -98,6 +118,7 @@ pub fn parse(line: &str) -> Result<MysqlAudit<'_>, AuditError> {
         server_host,
         user,
         host,
+        port,
         connection_id,
         query_id,
         operation,
@@ -105,9 +126,36 @@ pub fn parse(line: &str) -> Result<MysqlAudit<'_>, AuditError> {
         object,
         object_span,
         object_quoted,
-        retcode: retcode.trim(),
+        retcode,
         extra,
+        problems,
     })
+}
+
+/// `host:port` (MariaDB 12), `[v6]:port`, or a host alone (an IPv6 address without brackets has no port).
+fn split_host_port(field: &str) -> (&str, Option<u16>) {
+    if let Some((addr, port)) = field
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+    {
+        if let Ok(p) = port.parse() {
+            return (addr, Some(p));
+        }
+    }
+    match field.rsplit_once(':') {
+        Some((addr, port))
+            if !addr.is_empty()
+                && !addr.contains(':')
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            match port.parse() {
+                Ok(p) => (addr, Some(p)),
+                Err(_) => (field, None),
+            }
+        }
+        _ => (field, None),
+    }
 }
 
 /// Escape `text` the way the audit log writes a quoted object (`\` and `'` escaped), quotes included.
@@ -272,7 +320,10 @@ mod tests {
             (r.server_host, r.user, r.host, r.connection_id, r.query_id),
             ("ip-10-0-1-23", "app", "10.0.1.50", "42", "1337")
         );
-        assert_eq!((r.operation, r.database, r.retcode), ("QUERY", "shop", "0"));
+        assert_eq!(
+            (r.operation, r.database, r.retcode),
+            ("QUERY", "shop", Some(0))
+        );
         assert_eq!(r.object, "SELECT a, b FROM t WHERE n='O\\'Brien'\nAND x=1");
         assert!(r.object_quoted && r.object_is_statement());
         assert_eq!(&line[r.object_span.clone()][..8], "'SELECT ");
@@ -322,7 +373,7 @@ mod tests {
             parse("20231121 10:00:01,ip-10-0-1-23,mallory,203.0.113.9,51,0,FAILED_CONNECT,,,1045")
                 .unwrap();
         assert_eq!(r.micros, 1_700_560_801_000_000);
-        assert_eq!((r.retcode, r.outcome()), ("1045", "failure"));
+        assert_eq!((r.retcode, r.outcome()), (Some(1045), "failure"));
         let r =
             parse("1700000000000000,h,u,h2,1,2,QUERY,db,'SELECT 1',0,'ssl',extra,\r\n").unwrap();
         assert_eq!(r.extra, vec!["ssl", "extra", ""]);
@@ -344,20 +395,57 @@ mod tests {
                 "1700000000000000,h,u,h,1,2,QUERY,db,'x'",
                 "retcode is missing",
             ),
-            (
-                "1700000000000000,h,u,h,1,2,QUERY,db,'x',abc",
-                "not a number",
-            ),
-            (
-                "1700000000000000,h,u,h,1,2,,db,'x',0",
-                "operation field is empty",
-            ),
             ("20231301 10:00:00,h,u,h,1,2,QUERY,db,'x',0", "timestamp"),
         ];
         for (line, want) in cases {
             let e = parse(line).unwrap_err();
             assert!(e.to_string().contains(want), "{line:?}: {e}");
         }
+    }
+
+    #[test]
+    fn table_events_with_an_empty_retcode_and_host_ports() {
+        // MariaDB server_audit / Aurora MySQL TABLE events end with an empty retcode.
+        for op in ["READ", "WRITE", "CREATE", "ALTER", "DROP", "RENAME"] {
+            let line = format!("20230222 02:35:55,host1,scott,localhost,32,66,{op},scott,EMP,");
+            let r = parse(&line).unwrap();
+            assert_eq!(
+                (r.user, r.database, r.object.as_ref()),
+                ("scott", "scott", "EMP")
+            );
+            assert_eq!((r.retcode, r.outcome(), r.port), (None, "unknown", None));
+            assert!(r.problems.is_empty(), "{:?}", r.problems);
+        }
+        // MariaDB 12: `host:port`; IPv6 with brackets; a bare IPv6 address has no port.
+        for (host, want) in [
+            ("10.0.1.50:51234", ("10.0.1.50", Some(51234))),
+            ("app-1.internal:3306", ("app-1.internal", Some(3306))),
+            ("[2001:db8::5]:40000", ("2001:db8::5", Some(40000))),
+            ("2001:db8::5", ("2001:db8::5", None)),
+            ("::1", ("::1", None)),
+            ("localhost", ("localhost", None)),
+            ("h:99999", ("h:99999", None)),
+        ] {
+            let line = format!("20250101 00:00:00,srv,u,{host},1,2,CONNECT,,,0");
+            let r = parse(&line).unwrap();
+            assert_eq!((r.host, r.port), want, "{host}");
+        }
+    }
+
+    #[test]
+    fn one_bad_field_keeps_the_others() {
+        let r = parse("1700000000000000,h,alice,10.0.0.1,1,2,QUERY,shop,'SELECT 1',abc").unwrap();
+        assert_eq!(
+            (r.user, r.database, r.object.as_ref()),
+            ("alice", "shop", "SELECT 1")
+        );
+        assert_eq!((r.retcode, r.outcome()), (None, "unknown"));
+        assert_eq!(r.problems, ["retcode \"abc\" is not a number"]);
+        let r = parse("1700000000000000,h,u,h,1,2,,db,'x',0").unwrap();
+        assert_eq!(r.problems, ["the operation field is empty"]);
+        assert_eq!((r.database, r.retcode), ("db", Some(0)));
+        let r = parse("1700000000000000,h,u,h,1,2,QUERY,db,'x','0'").unwrap();
+        assert_eq!(r.problems, ["retcode \"0\" is quoted"]);
     }
 
     proptest! {
@@ -373,13 +461,35 @@ mod tests {
             let r = parse(&line).unwrap();
             prop_assert_eq!(r.object.as_ref(), sql.as_str());
             prop_assert_eq!(r.object_span, start..end);
-            prop_assert_eq!(r.retcode, "0");
+            prop_assert_eq!(r.retcode, Some(0));
+            prop_assert!(r.problems.is_empty());
             prop_assert_eq!(r.extra.len(), usize::from(extra.is_some()));
         }
 
         #[test]
         fn never_panics(line in any::<String>()) {
             let _ = parse(&line);
+        }
+
+        /// Any host field and retcode: the other fields are kept, a port only comes from a host that ends
+        /// in `:digits`, and a retcode reads back or is named as a problem.
+        #[test]
+        fn fields_survive_a_bad_neighbour(host in "[a-z0-9.:\\[\\]]{0,20}", retcode in "[-0-9a-z ]{0,6}") {
+            let line = format!("1700000000000000,srv,alice,{host},7,8,WRITE,shop,orders,{retcode}");
+            let r = parse(&line).unwrap();
+            prop_assert_eq!((r.user, r.database, r.object.as_ref()), ("alice", "shop", "orders"));
+            match r.port {
+                Some(p) => prop_assert_eq!(host.rsplit_once(':').and_then(|(_, q)| q.parse::<u16>().ok()), Some(p)),
+                None => prop_assert_eq!(r.host, host.as_str()),
+            }
+            let t = retcode.trim();
+            match t.parse::<i64>() {
+                Ok(n) => prop_assert_eq!(r.retcode, Some(n)),
+                Err(_) => {
+                    prop_assert_eq!(r.retcode, None);
+                    prop_assert_eq!(r.problems.len(), usize::from(!t.is_empty()));
+                }
+            }
         }
     }
 }

@@ -96,6 +96,48 @@ fn mysql_connect_table_and_failed_login() {
 }
 
 #[test]
+fn mysql_table_events_with_an_empty_retcode_keep_their_fields() {
+    // As MariaDB's server_audit and Aurora MySQL write them (no return code on table events).
+    let v = doc(
+        MYSQL,
+        "20230222 02:35:55,host1,scott,localhost,32,66,WRITE,scott,EMP,",
+    );
+    assert!(v.get("error").is_none(), "{v}");
+    assert_eq!(v["db"]["user"], "scott");
+    assert_eq!(v["db"]["name"], "scott");
+    assert_eq!(v["db"]["object"], "EMP");
+    assert!(v["db"].get("return_code").is_none());
+    assert_eq!(v["event"]["outcome"], "unknown");
+    assert_eq!(v["audit"]["operation"], "WRITE");
+    assert_eq!(v["client"]["address"], "localhost");
+    // MariaDB 12: host:port.
+    let v = doc(
+        MYSQL,
+        "20250601 10:00:00,db1,app,10.0.1.50:51234,9,0,CONNECT,shop,,0",
+    );
+    assert_eq!(
+        (
+            v["client"]["address"].as_str(),
+            v["client"]["port"].as_u64()
+        ),
+        (Some("10.0.1.50"), Some(51234))
+    );
+    // One bad field: named in error.message, the others kept.
+    let (v, stats) = doc_with(
+        &AuditConfig::default(),
+        MYSQL,
+        "1763719200000001,srv,app,10.0.1.50,42,7,QUERY,shop,'SELECT 1',x1",
+    );
+    assert_eq!(v["error"]["message"], "retcode \"x1\" is not a number");
+    assert_eq!(
+        (v["db"]["user"].as_str(), v["db"]["statement"].as_str()),
+        (Some("app"), Some("SELECT 1"))
+    );
+    assert_eq!(v["@timestamp"], "2025-11-21T10:00:00.000001Z");
+    assert_eq!(stats.parse_errors, 1);
+}
+
+#[test]
 fn mysql_password_is_redacted_in_fields_and_message() {
     let line = "1763719200000003,ip-10-0-1-23,admin,10.0.1.50,43,1400,QUERY,mysql,'CREATE USER \\'bob\\'@\\'%\\' IDENTIFIED BY \\'p,a\\\\\\'ss\\'',0";
     let (v, stats) = doc_with(&AuditConfig::default(), MYSQL, line);
