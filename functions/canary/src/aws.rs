@@ -2,7 +2,7 @@
 //! forwarder's HTTP client (same authentication: SigV4, a secret, or none).
 
 use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use aws_sdk_cloudwatchlogs::types::{InputLogEvent, RejectedLogEventsInfo};
 use s3_search_forwarder::aws::{HttpSearch, S3Store};
 use serde_json::{json, Value};
 
@@ -20,6 +20,23 @@ where
             e.message().unwrap_or("(no message)")
         )),
         None => IoError(format!("{what}: {}", DisplayErrorContext(e))),
+    }
+}
+
+/// Why CloudWatch Logs refused event `i` of a `PutLogEvents` call. It answers 200 and stores nothing for
+/// events outside its window, naming them in `rejectedLogEventsInfo`: those from `tooNewLogEventStartIndex`
+/// on (more than 2 hours ahead), and those up to `tooOldLogEventEndIndex` (older than 14 days) or
+/// `expiredLogEventEndIndex` (older than the group's retention).
+pub fn refused(info: Option<&RejectedLogEventsInfo>, i: i32) -> Option<&'static str> {
+    let info = info?;
+    if info.too_new_log_event_start_index().is_some_and(|s| i >= s) {
+        Some("too new (more than 2 hours ahead of CloudWatch Logs' clock)")
+    } else if info.too_old_log_event_end_index().is_some_and(|e| i <= e) {
+        Some("too old (older than 14 days)")
+    } else if info.expired_log_event_end_index().is_some_and(|e| i <= e) {
+        Some("expired (older than the log group's retention)")
+    } else {
+        None
     }
 }
 
@@ -57,10 +74,15 @@ impl Logs for AwsLogs {
                 .log_events(event.clone())
                 .send()
         };
+        let what = || format!("PutLogEvents {group} {stream}");
         match put().await {
-            Ok(_) => return Ok(()),
+            Ok(out) => {
+                return refused(out.rejected_log_events_info(), 0).map_or(Ok(()), |why| {
+                    Err(IoError(format!("{}: the event was refused: {why}", what())))
+                })
+            }
             Err(e) if e.code() == Some("ResourceNotFoundException") => {}
-            Err(e) => return Err(sdk_error(&format!("PutLogEvents {group} {stream}"), &e)),
+            Err(e) => return Err(sdk_error(&what(), &e)),
         }
         // The stream does not exist yet (first run, or its events expired): create it and write again.
         match self
@@ -75,10 +97,11 @@ impl Logs for AwsLogs {
             Err(e) if e.code() == Some("ResourceAlreadyExistsException") => {}
             Err(e) => return Err(sdk_error(&format!("CreateLogStream {group} {stream}"), &e)),
         }
-        put()
-            .await
-            .map(|_| ())
-            .map_err(|e| sdk_error(&format!("PutLogEvents {group} {stream}"), &e))
+        let out = put().await.map_err(|e| sdk_error(&what(), &e))?;
+        match refused(out.rejected_log_events_info(), 0) {
+            None => Ok(()),
+            Some(why) => Err(IoError(format!("{}: the event was refused: {why}", what()))),
+        }
     }
 
     async fn find(
@@ -252,5 +275,29 @@ mod tests {
             .0
             .contains("not JSON"));
         assert!(parse_hits(200, b"{}").unwrap_err().0.contains("hits.hits"));
+    }
+
+    #[test]
+    fn refused_events_are_named() {
+        let info = |new: Option<i32>, old: Option<i32>, expired: Option<i32>| {
+            RejectedLogEventsInfo::builder()
+                .set_too_new_log_event_start_index(new)
+                .set_too_old_log_event_end_index(old)
+                .set_expired_log_event_end_index(expired)
+                .build()
+        };
+        assert_eq!(refused(None, 0), None);
+        assert_eq!(refused(Some(&info(None, None, None)), 0), None);
+        assert!(refused(Some(&info(Some(0), None, None)), 0)
+            .unwrap()
+            .contains("too new"));
+        assert_eq!(refused(Some(&info(Some(1), None, None)), 0), None);
+        assert!(refused(Some(&info(None, Some(0), None)), 0)
+            .unwrap()
+            .contains("too old"));
+        assert!(refused(Some(&info(None, None, Some(0))), 0)
+            .unwrap()
+            .contains("expired"));
+        assert_eq!(refused(Some(&info(None, Some(0), None)), 1), None);
     }
 }

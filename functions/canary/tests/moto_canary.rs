@@ -314,3 +314,34 @@ async fn delivered_late_and_missing_on_moto_and_osmem() {
         t.render()
     );
 }
+
+/// CloudWatch Logs answers 200 to a PutLogEvents whose event it refuses (too old, too new, expired) and
+/// names it in `rejectedLogEventsInfo`: such a heartbeat is a write failure, with its reason, and never
+/// pending (it would later be blamed on CloudWatch Logs as missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_heartbeat_is_a_write_failure() {
+    let (Some(moto), Some(search)) = (support::moto_url(), support::search_url()) else {
+        return;
+    };
+    let s = Services::new(&moto, &search, &support::unique("lpc-refused")).await;
+    let now = logcore::time::now_ms();
+    for (at, why) in [
+        (now - 15 * 24 * 60 * MIN, "too old"),
+        (now + 3 * 60 * MIN, "too new"),
+    ] {
+        let e = s
+            .logs
+            .put(&s.cfg.log_group, &s.cfg.log_stream, at, "{}")
+            .await
+            .unwrap_err();
+        assert!(e.0.contains("refused") && e.0.contains(why), "{e:?}");
+        let (sum, _) = s.run(at).await;
+        assert_eq!(
+            (sum.written, sum.write_failed, sum.pending),
+            (0, 1, 0),
+            "{why}"
+        );
+    }
+    let (sum, _) = s.run(now).await;
+    assert_eq!((sum.written, sum.write_failed, sum.pending), (1, 0, 1));
+}
