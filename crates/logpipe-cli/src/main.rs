@@ -8,6 +8,8 @@ mod replay;
 mod samples;
 mod subscribe;
 #[cfg(test)]
+mod template_logic_tests;
+#[cfg(test)]
 mod template_tests;
 mod trace;
 

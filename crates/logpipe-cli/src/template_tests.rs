@@ -13,13 +13,13 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn load_template() -> Value {
+pub(crate) fn load_template() -> Value {
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
     serde_norway::from_str(&text).expect("template.yaml parses")
 }
 
 /// `!Tag value` → (tag, value).
-fn tagged(v: &Value) -> Option<(String, &Value)> {
+pub(crate) fn tagged(v: &Value) -> Option<(String, &Value)> {
     match v {
         Value::Tagged(t) => Some((
             t.tag.to_string().trim_start_matches('!').to_string(),
@@ -51,7 +51,7 @@ fn ref_of(v: &Value) -> Option<String> {
 }
 
 /// Resources by logical id, with those inside `Fn::ForEach::*` under their template id.
-fn resources(t: &Value) -> BTreeMap<String, Mapping> {
+pub(crate) fn resources(t: &Value) -> BTreeMap<String, Mapping> {
     let mut out = BTreeMap::new();
     let res = t
         .get("Resources")

@@ -1,0 +1,300 @@
+//! The template's Conditions and Rules, evaluated for parameter sets as CloudFormation would: which
+//! resources a deployment gets, and which parameter combinations it refuses before creating anything.
+
+use std::collections::BTreeMap;
+
+use serde_norway::Value;
+
+use crate::template_tests::{load_template, resources, tagged};
+
+/// A value while evaluating: a string, a list (CommaDelimitedList parameters, literal lists) or a boolean.
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    S(String),
+    L(Vec<String>),
+    B(bool),
+}
+
+impl V {
+    fn b(&self) -> bool {
+        match self {
+            V::B(b) => *b,
+            other => panic!("a condition, not {other:?}"),
+        }
+    }
+    fn list(&self) -> Vec<String> {
+        match self {
+            V::L(l) => l.clone(),
+            V::S(s) => vec![s.clone()],
+            other => panic!("a list, not {other:?}"),
+        }
+    }
+    fn s(&self) -> String {
+        match self {
+            V::S(s) => s.clone(),
+            other => panic!("a string, not {other:?}"),
+        }
+    }
+}
+
+/// The template with one set of parameter values (the defaults, overridden by `with`).
+struct Deployment {
+    t: Value,
+    params: BTreeMap<String, V>,
+}
+
+impl Deployment {
+    fn new(with: &[(&str, &str)]) -> Self {
+        let t = load_template();
+        let mut params = BTreeMap::new();
+        let declared = t["Parameters"].as_mapping().expect("Parameters");
+        for (name, p) in declared {
+            let name = name.as_str().expect("a parameter name").to_string();
+            let given = with
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string());
+            let raw = given.unwrap_or_else(|| match &p["Default"] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            });
+            // CloudFormation splits a CommaDelimitedList at every comma: "" is [""], "a," is ["a", ""].
+            let v = if p["Type"].as_str() == Some("CommaDelimitedList") {
+                V::L(raw.split(',').map(|s| s.trim().to_string()).collect())
+            } else {
+                V::S(raw)
+            };
+            params.insert(name, v);
+        }
+        for (n, _) in with {
+            assert!(params.contains_key(*n), "{n} is not a template parameter");
+        }
+        Deployment { t, params }
+    }
+
+    fn eval(&self, v: &Value) -> V {
+        let (f, arg) = match (v, tagged(v)) {
+            (Value::String(s), _) => return V::S(s.clone()),
+            (Value::Sequence(items), _) => {
+                return V::L(items.iter().map(|i| self.eval(i).s()).collect())
+            }
+            (_, Some((tag, inner))) => (tag, inner),
+            (Value::Mapping(m), None) if m.len() == 1 => {
+                let (k, inner) = m.iter().next().expect("one key");
+                (
+                    k.as_str()
+                        .expect("a key")
+                        .trim_start_matches("Fn::")
+                        .to_string(),
+                    inner,
+                )
+            }
+            other => panic!("cannot evaluate {other:?}"),
+        };
+        let args = |n: usize| -> Vec<&Value> {
+            let seq = arg.as_sequence().unwrap_or_else(|| panic!("{f}: a list"));
+            assert_eq!(seq.len(), n, "{f} takes {n} arguments");
+            seq.iter().collect()
+        };
+        match f.as_str() {
+            "Ref" => {
+                let name = arg.as_str().expect("Ref name");
+                match name {
+                    "AWS::AccountId" => V::S("123456789012".into()),
+                    "AWS::Region" => V::S("eu-west-1".into()),
+                    "AWS::Partition" => V::S("aws".into()),
+                    _ => self
+                        .params
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| panic!("Ref {name}")),
+                }
+            }
+            "Condition" => self.condition(arg.as_str().expect("a condition name")),
+            "Equals" => {
+                let a = args(2);
+                V::B(self.eval(a[0]) == self.eval(a[1]))
+            }
+            "Not" => V::B(!self.eval(args(1)[0]).b()),
+            "And" => V::B(
+                arg.as_sequence()
+                    .expect("And list")
+                    .iter()
+                    .all(|c| self.eval(c).b()),
+            ),
+            "Or" => V::B(
+                arg.as_sequence()
+                    .expect("Or list")
+                    .iter()
+                    .any(|c| self.eval(c).b()),
+            ),
+            "Join" => {
+                let a = args(2);
+                V::S(self.eval(a[1]).list().join(&self.eval(a[0]).s()))
+            }
+            "Contains" => {
+                let a = args(2);
+                V::B(self.eval(a[0]).list().contains(&self.eval(a[1]).s()))
+            }
+            "EachMemberEquals" => {
+                let a = args(2);
+                let want = self.eval(a[1]).s();
+                V::B(self.eval(a[0]).list().iter().all(|m| *m == want))
+            }
+            other => panic!("no evaluator for Fn::{other}"),
+        }
+    }
+
+    fn condition(&self, name: &str) -> V {
+        let c = self.t["Conditions"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no condition {name}"));
+        V::B(self.eval(c).b())
+    }
+
+    /// Whether a resource (or a `Fn::ForEach` template of resources) is created.
+    fn creates(&self, id: &str) -> bool {
+        let res = resources(&self.t);
+        let r = res.get(id).unwrap_or_else(|| panic!("no resource {id}"));
+        match r.get("Condition").and_then(Value::as_str) {
+            None => true,
+            Some(c) => self.condition(c).b(),
+        }
+    }
+
+    /// The descriptions of the rule assertions these parameters break.
+    fn refused(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, rule) in self.t["Rules"].as_mapping().expect("Rules") {
+            if let Some(c) = rule.get("RuleCondition") {
+                if !self.eval(c).b() {
+                    continue;
+                }
+            }
+            for a in rule["Assertions"].as_sequence().expect("Assertions") {
+                if !self.eval(&a["Assert"]).b() {
+                    out.push(format!(
+                        "{}: {}",
+                        name.as_str().unwrap_or_default(),
+                        a["AssertDescription"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+const SLACK: (&str, &str) = (
+    "SlackSecretArn",
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack",
+);
+const SEARCH: (&str, &str) = (
+    "SearchUrl",
+    "https://search-logs.eu-west-1.es.amazonaws.com",
+);
+const DOMAIN: (&str, &str) = (
+    "SearchResourceArn",
+    "arn:aws:es:eu-west-1:123456789012:domain/logs",
+);
+
+#[test]
+fn the_defaults_and_the_samconfig_shapes_are_accepted() {
+    assert_eq!(Deployment::new(&[]).refused(), Vec::<String>::new());
+    let full = Deployment::new(&[
+        SEARCH,
+        DOMAIN,
+        SLACK,
+        ("AppLogGroups", "/ecs/api,/aws/lambda/checkout"),
+        ("AuditLogGroups", "/aws/rds/cluster/shop/audit"),
+        ("AlertLogGroups", "/ecs/api"),
+    ]);
+    assert_eq!(full.refused(), Vec::<String>::new());
+    assert!(full.creates("SearchForwarderFunction") && full.creates("AppSubscription&{LogGroup}"));
+}
+
+/// The log subscriber attaches alert filters that point at the notifier: CloudWatch Logs must be allowed
+/// to invoke it even when no group is listed in AlertLogGroups.
+#[test]
+fn logs_may_invoke_the_notifier_whenever_a_filter_can_point_at_it() {
+    let auto = Deployment::new(&[
+        SLACK,
+        ("AutoSubscribe", "true"),
+        ("AutoSubscribeAlertPatterns", "/ecs/*"),
+    ]);
+    assert_eq!(auto.refused(), Vec::<String>::new());
+    assert!(auto.creates("LogSubscriberFunction"));
+    assert!(auto.creates("SlackNotifierLogsPermission"));
+    let listed = Deployment::new(&[SLACK, ("AlertLogGroups", "/ecs/api")]);
+    assert!(listed.creates("SlackNotifierLogsPermission"));
+    assert!(listed.creates("AlertSubscription&{LogGroup}"));
+    // Nothing subscribes the notifier to a log group: no permission for CloudWatch Logs.
+    let neither = Deployment::new(&[SLACK]);
+    assert!(neither.creates("SlackNotifierFunction"));
+    assert!(!neither.creates("SlackNotifierLogsPermission"));
+    let no_slack = Deployment::new(&[
+        ("AutoSubscribe", "true"),
+        ("AutoSubscribeAlertPatterns", "/ecs/*"),
+    ]);
+    assert!(!no_slack.creates("SlackNotifierLogsPermission"));
+}
+
+#[test]
+fn an_empty_entry_in_a_log_group_list_is_refused() {
+    for list in ["AppLogGroups", "AuditLogGroups", "AlertLogGroups"] {
+        for value in ["/ecs/api,", ",/ecs/api", "/ecs/a,,/ecs/b"] {
+            let d = Deployment::new(&[SLACK, (list, value)]);
+            let refused = d.refused();
+            assert!(
+                refused.len() == 1 && refused[0].contains(&format!("{list} has an empty entry")),
+                "{list}={value}: {refused:?}"
+            );
+        }
+        assert_eq!(
+            Deployment::new(&[SLACK, (list, "/ecs/a,/ecs/b")]).refused(),
+            Vec::<String>::new()
+        );
+    }
+}
+
+/// SigV4 without the domain or collection ARN would deploy roles with no es:ESHttp* (or aoss) permission:
+/// every request a 403.
+#[test]
+fn sigv4_search_without_its_resource_arn_is_refused() {
+    for auth in ["sigv4", "aoss"] {
+        let d = Deployment::new(&[SEARCH, ("SearchAuth", auth)]);
+        let refused = d.refused();
+        assert!(
+            refused.len() == 1 && refused[0].contains("needs SearchResourceArn"),
+            "{auth}: {refused:?}"
+        );
+        let with_arn = Deployment::new(&[SEARCH, ("SearchAuth", auth), DOMAIN]);
+        assert_eq!(with_arn.refused(), Vec::<String>::new());
+        assert!(with_arn
+            .condition(if auth == "sigv4" {
+                "SearchEs"
+            } else {
+                "SearchAoss"
+            })
+            .b());
+    }
+    // Other authentications, no search at all, and source mode need no ARN.
+    assert_eq!(
+        Deployment::new(&[SEARCH, ("SearchAuth", "none")]).refused(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        Deployment::new(&[("SearchAuth", "sigv4")]).refused(),
+        Vec::<String>::new()
+    );
+    let source = Deployment::new(&[
+        SEARCH,
+        ("Mode", "source"),
+        (
+            "CentralDestinationArn",
+            "arn:aws:logs:eu-west-1:123456789012:destination:logpipe",
+        ),
+    ]);
+    assert_eq!(source.refused(), Vec::<String>::new());
+}
