@@ -540,7 +540,8 @@ mod tests {
             let event: Value = serde_json::from_str(&text).unwrap();
             let out = Shared::default();
             let sink = Arc::new(NdjsonSink::new(Box::new(out.clone())));
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            // The forwarder's Lambda timeout in the template: no request starts without REQUEST_TIMEOUT_MS (30 s) left.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
             let (result, summary) = handle(&fcfg, &store, &sink, &event, deadline).await;
             let want = if sqs {
                 Response::Sqs {

@@ -22,6 +22,8 @@ pub enum Fault {
     ItemStorm,
     /// Wait this long before answering 503 (nothing indexed).
     Slow(Duration),
+    /// Wait this long, then index and answer as usual: a slow but healthy cluster.
+    Late(Duration),
     /// Close the connection after reading the request, without an answer (nothing indexed).
     Reset,
 }
@@ -108,6 +110,9 @@ async fn serve(sock: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
                 if s == 429 { "Retry-After: 0\r\n" } else { "" },
             ),
             other => {
+                if let Some(Fault::Late(d)) = other {
+                    tokio::time::sleep(d).await;
+                }
                 let body = if req.header("content-encoding") == Some("gzip") {
                     logcore::codec::gunzip_capped(&req.body, 1 << 30).expect("a gzip body")
                 } else {

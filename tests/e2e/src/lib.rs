@@ -65,6 +65,9 @@ pub struct Faults {
     pub duplicate_notifications: usize,
     /// Time left to the first forwarder invocation (its deadline is reached mid-object).
     pub forwarder_deadline: Option<Duration>,
+    /// The forwarder's request timeout and batch size, when not the harness's (5 s, 1,000 documents).
+    pub forwarder_request_timeout: Option<Duration>,
+    pub forwarder_bulk_max_actions: Option<usize>,
 }
 
 /// Event ids; shown as a count and the first few.
@@ -853,9 +856,14 @@ async fn forward(
     let mut cfg = s3_search_forwarder::Config::new(&bulk.url);
     cfg.backoff.base = Duration::from_millis(5);
     cfg.backoff.max_delay = Duration::from_millis(50);
-    cfg.request_timeout = Duration::from_secs(5);
+    cfg.request_timeout = faults
+        .forwarder_request_timeout
+        .unwrap_or(Duration::from_secs(5));
     cfg.deadline_margin = Duration::from_millis(50);
     cfg.bulk_max_bytes = 1_000_000;
+    if let Some(n) = faults.forwarder_bulk_max_actions {
+        cfg.bulk_max_actions = n;
+    }
     let store = Arc::new(store);
     let search = Arc::new(HttpSearch::new(&cfg, &aws.sdk).await?);
     let q = &aws.forwarder_queue;
@@ -922,6 +930,8 @@ fn add_forwarder(t: &mut s3_search_forwarder::Summary, s: &s3_search_forwarder::
     t.objects_failed += s.objects_failed;
     t.objects_missing += s.objects_missing;
     t.units += s.units;
+    t.units_resumed += s.units_resumed;
+    t.checkpoints_written += s.checkpoints_written;
     t.indexed += s.indexed;
     t.already_indexed += s.already_indexed;
     t.dead_lettered += s.dead_lettered;
