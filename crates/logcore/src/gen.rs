@@ -307,7 +307,7 @@ pub fn audit_events(kind: AuditKind, n: usize, t0_ms: i64, seed: u64) -> Vec<Eve
                         0 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},0,CONNECT,shop,,0"),
                         1 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},0,DISCONNECT,shop,,0"),
                         2 => format!("{ts_us},ip-10-0-1-23,mallory,203.0.113.{},{conn},0,FAILED_CONNECT,,,1045", rng.u8(1..250)),
-                        3 | 4 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},{id},READ,shop,{table},0"),
+                        3 | 4 => format!("{ts_us},ip-10-0-1-23,{user},{ip},{conn},{id},READ,shop,{table},"),
                         _ => {
                             let mut q = String::new();
                             crate::audit::mysql::quote(&sql, &mut q);
