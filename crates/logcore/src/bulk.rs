@@ -43,11 +43,29 @@ enum Part {
     Hour,
 }
 
+/// Application documents: one daily index for every log group (`log.group` is a keyword in it), so the
+/// shard count grows with days kept, not with the number of groups.
 impl Default for IndexTemplate {
     fn default() -> Self {
-        "logs-{log.group}-%Y.%m.%d"
+        "logs-app-%Y.%m.%d"
             .parse()
             .expect("the default index template is valid")
+    }
+}
+
+impl IndexTemplate {
+    /// Audit documents: one daily index.
+    pub fn audit() -> Self {
+        "logs-audit-%Y.%m.%d"
+            .parse()
+            .expect("the audit index template is valid")
+    }
+
+    /// One daily index per log group (logpipe's layout before 0.2: groups × days indices).
+    pub fn per_group() -> Self {
+        "logs-{log.group}-%Y.%m.%d"
+            .parse()
+            .expect("the per-group index template is valid")
     }
 }
 

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod firehose;
 pub mod framing;
 pub mod gen;
+pub mod index_setup;
 pub mod reingest;
 pub mod retry;
 pub mod runtime;

@@ -15,7 +15,7 @@ fn src() -> Source {
 /// Frame `input` and build a batch; returns the batch and each unit's outcome.
 fn build(input: &str) -> (Batch, Vec<UnitOutcome>) {
     let mut f = Framer::new(input.as_bytes(), 1 << 16);
-    let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+    let mut b = DocBuilder::new(IndexTemplate::per_group(), JsonLimits::default());
     let mut batch = Batch::default();
     let mut outcomes = Vec::new();
     while let Some(u) = f.next_unit().unwrap() {
@@ -98,7 +98,7 @@ fn other_json_text_and_broken_json_are_wrapped() {
 
 #[test]
 fn unindexable_units_are_dead_letters() {
-    let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+    let mut b = DocBuilder::new(IndexTemplate::per_group(), JsonLimits::default());
     let mut batch = Batch::default();
     let bad = b"caf\xe9 au lait\n".to_vec();
     let mut f = Framer::new(&bad[..], 1 << 16);
@@ -170,7 +170,7 @@ fn index_templates() {
         assert!(err.contains(why), "{bad}: {err}");
     }
     // Long groups are cut to the 255-byte limit, the date kept whole.
-    IndexTemplate::default().render(Some(&"g".repeat(400)), None, "2026-01-02T03", &mut out);
+    IndexTemplate::per_group().render(Some(&"g".repeat(400)), None, "2026-01-02T03", &mut out);
     assert_eq!(out.len(), 255);
     assert!(out.ends_with("-2026.01.02"), "{out}");
     assert!(out.starts_with("logs-gggg"), "{out}");
@@ -178,7 +178,7 @@ fn index_templates() {
 
 #[test]
 fn index_names_the_engines_accept() {
-    let t = IndexTemplate::default();
+    let t = IndexTemplate::per_group();
     let mut out = String::new();
     // Upper case beyond ASCII is lowered too (the engines refuse `É`).
     t.render(Some("/Équipe/Grüne-Logs"), None, "2026-01-02T03", &mut out);
@@ -240,7 +240,7 @@ proptest! {
             t.render(Some(&group), Some(&stream), &date, &mut out);
             prop_assert!(check_index_name(&out).is_ok(), "{:?}: {:?}", out, check_index_name(&out));
         }
-        IndexTemplate::default().render(Some(&group), None, &date, &mut out);
+        IndexTemplate::per_group().render(Some(&group), None, &date, &mut out);
         prop_assert!(out.ends_with("-2026.03.04"), "{}", out);
         prop_assert!(out.starts_with("logs-"), "{}", out);
     }
@@ -356,7 +356,7 @@ proptest! {
     fn every_unit_is_accounted_for(lines in proptest::collection::vec("\\PC{0,30}", 0..30)) {
         let input = lines.join("\n");
         let mut f = Framer::new(input.as_bytes(), 1 << 16);
-        let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+        let mut b = DocBuilder::new(IndexTemplate::per_group(), JsonLimits::default());
         let mut batch = Batch::default();
         let (mut units, mut dead) = (0, 0);
         while let Some(u) = f.next_unit().unwrap() {

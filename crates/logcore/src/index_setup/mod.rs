@@ -1,0 +1,418 @@
+//! What logpipe installs in the search engine so that its indices run themselves, without the network:
+//! explicit mappings for every field its documents carry (foreign fields flattened), composable index
+//! templates per index family that win over the engines' built-in `logs-*-*` template, and a retention
+//! policy (ISM on OpenSearch and Amazon OpenSearch Service, ILM on Elasticsearch).
+//!
+//! The bodies depend on the engine ([`Engine::from_root`] reads `GET /`) and on the [`Layout`] (patterns,
+//! shards, replicas, refresh, retention). Each installed object carries a marker (`_meta.logpipe_setup`, or
+//! the ISM policy's description) naming the schema version and a digest of the layout, so that a second
+//! run finds everything current and changes nothing ([`is_current`]).
+
+use serde_json::{json, Value};
+use sha2::Digest;
+
+/// Bumped whenever the bodies below change: every installed object is then replaced.
+pub const SCHEMA_VERSION: u64 = 1;
+/// Names of what logpipe owns in the engine (and only these are ever changed).
+pub const BASE_COMPONENT: &str = "logpipe-base";
+pub const AUDIT_COMPONENT: &str = "logpipe-audit-fields";
+pub const APP_TEMPLATE: &str = "logpipe-app";
+pub const AUDIT_TEMPLATE: &str = "logpipe-audit";
+pub const RETENTION_POLICY: &str = "logpipe-retention";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    OpenSearch,
+    Elasticsearch,
+}
+
+/// The engine behind a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Engine {
+    pub distribution: Distribution,
+    pub major: u32,
+    pub minor: u32,
+    /// Amazon OpenSearch Service (also for its Elasticsearch 7.x domains, which have ISM, not ILM).
+    pub aws_managed: bool,
+}
+
+/// Where retention is enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Index State Management under this path prefix (`_plugins/_ism`, or `_opendistro/_ism`).
+    Ism(&'static str),
+    /// Index Lifecycle Management (`_ilm`).
+    Ilm,
+}
+
+impl Engine {
+    /// Read the answer of `GET /`: `version.distribution` (`opensearch`, absent on Elasticsearch) and
+    /// `version.number`.
+    pub fn from_root(body: &[u8], aws_managed: bool) -> Result<Engine, String> {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| format!("GET / did not answer JSON ({e})"))?;
+        let number = v["version"]["number"]
+            .as_str()
+            .ok_or("GET / has no version.number: not Elasticsearch or OpenSearch")?;
+        let mut parts = number.split('.').map(|p| {
+            p.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse::<u32>()
+        });
+        let (Some(Ok(major)), minor) = (parts.next(), parts.next()) else {
+            return Err(format!("GET /: version {number:?} is not a version number"));
+        };
+        let minor = minor.and_then(Result::ok).unwrap_or(0);
+        let distribution = match v["version"]["distribution"].as_str() {
+            Some("opensearch") => Distribution::OpenSearch,
+            Some(other) => return Err(format!("GET /: unknown distribution {other:?}")),
+            None => Distribution::Elasticsearch,
+        };
+        Ok(Engine {
+            distribution,
+            major,
+            minor,
+            aws_managed,
+        })
+    }
+
+    fn at_least(&self, major: u32, minor: u32) -> bool {
+        (self.major, self.minor) >= (major, minor)
+    }
+
+    /// What the engine is, for people.
+    pub fn describe(&self) -> String {
+        let name = match self.distribution {
+            Distribution::OpenSearch => "OpenSearch",
+            Distribution::Elasticsearch => "Elasticsearch",
+        };
+        let aws = if self.aws_managed {
+            " (Amazon OpenSearch Service)"
+        } else {
+            ""
+        };
+        format!("{name} {}.{}{aws}", self.major, self.minor)
+    }
+
+    /// Composable index templates and component templates: Elasticsearch 7.8 and later, every OpenSearch.
+    pub fn supported(&self) -> Result<(), String> {
+        match self.distribution {
+            Distribution::Elasticsearch if !self.at_least(7, 8) => Err(format!(
+                "{} has no composable index templates (Elasticsearch 7.8 or later is needed)",
+                self.describe()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The mapping of `json`, the foreign fields of wrapped and transformed messages: one field whatever
+    /// their shape, so no application can add fields to the mapping or make another one's documents a
+    /// mapping conflict. `flat_object` (OpenSearch 2.7+), `flattened` (Elasticsearch 7.3+); older engines
+    /// keep `json` in `_source` only (not searchable by field, still in `message`).
+    pub fn foreign_fields(&self) -> Value {
+        match self.distribution {
+            Distribution::OpenSearch if self.at_least(2, 7) => json!({"type": "flat_object"}),
+            Distribution::Elasticsearch if self.at_least(7, 3) => json!({"type": "flattened"}),
+            _ => json!({"type": "object", "enabled": false}),
+        }
+    }
+
+    pub fn retention(&self) -> Retention {
+        match self.distribution {
+            Distribution::OpenSearch => Retention::Ism("_plugins/_ism"),
+            Distribution::Elasticsearch if self.aws_managed => Retention::Ism("_opendistro/_ism"),
+            Distribution::Elasticsearch => Retention::Ilm,
+        }
+    }
+}
+
+/// How logpipe's indices are laid out (from the forwarder's settings).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Layout {
+    /// Index patterns of application documents and of audit documents.
+    pub app_patterns: Vec<String>,
+    pub audit_patterns: Vec<String>,
+    pub shards: u32,
+    pub replicas: u32,
+    pub refresh_interval: String,
+    /// Indices are deleted this many days after they were created.
+    pub retention_days: u32,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            app_patterns: vec!["logs-app-*".into()],
+            audit_patterns: vec!["logs-audit-*".into()],
+            shards: 1,
+            replicas: 1,
+            refresh_interval: "10s".into(),
+            retention_days: 30,
+        }
+    }
+}
+
+impl Layout {
+    /// `v{SCHEMA_VERSION}-{digest}`: what is installed for this layout. The same layout gives the same
+    /// marker whatever the engine, so one `GET` of a template tells a cold start that all is current.
+    pub fn marker(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = sha2::Sha256::digest(&canonical);
+        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("v{SCHEMA_VERSION}-{hex}")
+    }
+}
+
+/// Kinds of objects installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    ComponentTemplate,
+    IndexTemplate,
+    IsmPolicy,
+    IlmPolicy,
+}
+
+/// One object to install: `PUT {path}` with `body`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub kind: Kind,
+    pub name: &'static str,
+    pub path: String,
+    pub body: Value,
+}
+
+fn keyword() -> Value {
+    json!({"type": "keyword", "ignore_above": 1024})
+}
+
+fn searchable_text(keep: u32) -> Value {
+    json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": keep}}})
+}
+
+/// The fields of every document (DESIGN.md's output document and the forwarder's wrapped documents).
+fn base_properties(engine: &Engine) -> Value {
+    json!({
+        "@timestamp": {"type": "date"},
+        "message": searchable_text(1024),
+        "event": {"properties": {"id": keyword(), "outcome": keyword()}},
+        "log": {"properties": {
+            "group": keyword(),
+            "stream": keyword(),
+            "level": keyword(),
+            "file": {"properties": {"path": keyword()}},
+            "offset": {"type": "long"}
+        }},
+        "cloud": {"properties": {
+            "account": {"properties": {"id": keyword()}},
+            "region": keyword()
+        }},
+        "subscription_filters": keyword(),
+        "error": {"properties": {"message": {"type": "text"}}},
+        "logpipe": {"properties": {"json_truncated": {"type": "boolean"}}},
+        "json": engine.foreign_fields()
+    })
+}
+
+/// The fields audit documents add (`db.*`, `client.*`, `process.*`, `audit.*`).
+fn audit_properties() -> Value {
+    json!({
+        "db": {"properties": {
+            "engine": keyword(), "instance": keyword(), "server": keyword(), "user": keyword(),
+            "name": keyword(), "connection_id": keyword(), "query_id": keyword(),
+            "statement": searchable_text(2048), "object": keyword(), "object_type": keyword(),
+            "return_code": {"type": "long"}, "statement_id": keyword(), "substatement_id": keyword(),
+            "parameter": {"type": "text"}
+        }},
+        "client": {"properties": {"address": keyword(), "port": {"type": "long"}}},
+        "process": {"properties": {"pid": {"type": "long"}}},
+        "audit": {"properties": {
+            "operation": keyword(), "extra_fields": keyword(), "redacted": {"type": "boolean"},
+            "masked": {"type": "boolean"}, "type": keyword(), "class": keyword(), "command": keyword()
+        }}
+    })
+}
+
+fn meta(layout: &Layout) -> Value {
+    json!({"managed_by": "logpipe", "logpipe_setup": layout.marker()})
+}
+
+/// Everything to install, in order (components before the templates composed of them).
+pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String> {
+    engine.supported()?;
+    if layout.app_patterns.is_empty() && layout.audit_patterns.is_empty() {
+        return Err("no index pattern to install templates for".into());
+    }
+    let retention = engine.retention();
+    let mut settings = json!({
+        "number_of_shards": layout.shards,
+        "number_of_replicas": layout.replicas,
+        "refresh_interval": layout.refresh_interval,
+    });
+    if retention == Retention::Ilm {
+        settings["lifecycle"] = json!({"name": RETENTION_POLICY});
+    }
+    let component = |name: &'static str, properties: Value| Resource {
+        kind: Kind::ComponentTemplate,
+        name,
+        path: format!("/_component_template/{name}"),
+        body: json!({
+            "version": SCHEMA_VERSION,
+            "_meta": meta(layout),
+            // Fields no mapping names are kept in _source, not indexed: the mapping cannot grow.
+            "template": {"mappings": {"dynamic": false, "properties": properties}}
+        }),
+    };
+    let template =
+        |name: &'static str, patterns: &[String], priority: u32, parts: &[&str]| Resource {
+            kind: Kind::IndexTemplate,
+            name,
+            path: format!("/_index_template/{name}"),
+            body: json!({
+                "index_patterns": patterns,
+                // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
+                // streams); audit above app, so overlapping patterns never tie.
+                "priority": priority,
+                "composed_of": parts,
+                "version": SCHEMA_VERSION,
+                "_meta": meta(layout),
+                "template": {"settings": {"index": settings.clone()}}
+            }),
+        };
+    // Components first, the retention policy, and the template that holds the cold start's marker (app)
+    // last: a run that stops half-way leaves no marker saying all is installed.
+    let mut out = vec![
+        component(BASE_COMPONENT, base_properties(engine)),
+        component(AUDIT_COMPONENT, audit_properties()),
+    ];
+    let patterns: Vec<&String> = layout
+        .app_patterns
+        .iter()
+        .chain(&layout.audit_patterns)
+        .collect();
+    let age = format!("{}d", layout.retention_days);
+    out.push(match retention {
+        Retention::Ism(prefix) => Resource {
+            kind: Kind::IsmPolicy,
+            name: RETENTION_POLICY,
+            path: format!("/{prefix}/policies/{RETENTION_POLICY}"),
+            body: json!({"policy": {
+                "description": format!("logpipe: delete indices {age} old ({})", layout.marker()),
+                "default_state": "hot",
+                "states": [
+                    {"name": "hot", "actions": [],
+                     "transitions": [{"state_name": "delete", "conditions": {"min_index_age": age}}]},
+                    {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
+                ],
+                // New indices matching these patterns are managed from their creation on.
+                "ism_template": [{"index_patterns": patterns, "priority": 100}]
+            }}),
+        },
+        Retention::Ilm => {
+            let mut policy = json!({"phases": {
+                "hot": {"min_age": "0ms", "actions": {}},
+                "delete": {"min_age": age, "actions": {"delete": {}}}
+            }});
+            // `_meta` on ILM policies: Elasticsearch 7.14 and later.
+            if engine.at_least(7, 14) {
+                policy["_meta"] = meta(layout);
+            }
+            Resource {
+                kind: Kind::IlmPolicy,
+                name: RETENTION_POLICY,
+                path: format!("/_ilm/policy/{RETENTION_POLICY}"),
+                body: json!({ "policy": policy }),
+            }
+        }
+    });
+    if !layout.audit_patterns.is_empty() {
+        out.push(template(
+            AUDIT_TEMPLATE,
+            &layout.audit_patterns,
+            501,
+            &[BASE_COMPONENT, AUDIT_COMPONENT],
+        ));
+    }
+    if !layout.app_patterns.is_empty() {
+        out.push(template(
+            APP_TEMPLATE,
+            &layout.app_patterns,
+            500,
+            &[BASE_COMPONENT],
+        ));
+    }
+    Ok(out)
+}
+
+/// The installed object out of a `GET {path}` answer (each API wraps it differently), if it is there.
+pub fn installed(kind: Kind, name: &str, body: &[u8]) -> Option<Value> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    match kind {
+        Kind::IndexTemplate | Kind::ComponentTemplate => {
+            let (list, field) = if kind == Kind::IndexTemplate {
+                ("index_templates", "index_template")
+            } else {
+                ("component_templates", "component_template")
+            };
+            v[list]
+                .as_array()?
+                .iter()
+                .find(|t| t["name"] == name)
+                .map(|t| t[field].clone())
+        }
+        Kind::IsmPolicy => v.get("policy").map(|_| v.clone()),
+        Kind::IlmPolicy => v.get(name).cloned(),
+    }
+}
+
+/// Whether an installed object (from [`installed`]) is what `want` would install: same marker.
+pub fn is_current(kind: Kind, have: &Value, want: &Resource) -> bool {
+    match kind {
+        Kind::IndexTemplate | Kind::ComponentTemplate => {
+            have["_meta"]["logpipe_setup"] == want.body["_meta"]["logpipe_setup"]
+        }
+        Kind::IsmPolicy => have["policy"]["description"] == want.body["policy"]["description"],
+        // Without `_meta` (before 7.14), the retention age is what matters.
+        Kind::IlmPolicy => match want.body["policy"].get("_meta") {
+            Some(m) => have["policy"]["_meta"] == *m,
+            None => {
+                have["policy"]["phases"]["delete"]["min_age"]
+                    == want.body["policy"]["phases"]["delete"]["min_age"]
+            }
+        },
+    }
+}
+
+/// `?if_seq_no=…&if_primary_term=…` to replace an installed ISM policy (ISM refuses an update without
+/// them).
+pub fn ism_update_query(have: &Value) -> Option<String> {
+    Some(format!(
+        "?if_seq_no={}&if_primary_term={}",
+        have["_seq_no"].as_u64()?,
+        have["_primary_term"].as_u64()?
+    ))
+}
+
+/// Why the engine refused writes for reasons of the cluster, not of the document, from a bulk item's
+/// error type and reason: the shard limit, a write block (disk flood stage, read-only), a closed or
+/// missing index that may not be created. `None`: the document itself was refused (mapping and the like).
+pub fn cluster_cause(error_type: &str, reason: &str) -> Option<&'static str> {
+    let r = reason.to_ascii_lowercase();
+    if r.contains("maximum shards open")
+        || r.contains("maximum normal shards open")
+        || r.contains("max_shards_per_node")
+    {
+        Some("shard_limit")
+    } else if error_type == "cluster_block_exception" || r.contains("read-only") {
+        Some("write_block")
+    } else if error_type == "index_closed_exception" || r.contains("index closed") {
+        Some("index_closed")
+    } else if error_type == "index_not_found_exception" {
+        Some("index_not_found")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
