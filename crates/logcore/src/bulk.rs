@@ -791,6 +791,17 @@ pub struct DeadLetter<'a> {
 }
 
 impl DeadLetter<'_> {
+    /// Why, in one word: `unreadable` (the unit itself), `document` (the engine refused this document:
+    /// mapping and the like), or the cluster-level reason the engine refused writes for
+    /// ([`crate::index_setup::cluster_cause`]: `shard_limit`, `write_block`, `index_closed`,
+    /// `index_not_found`).
+    pub fn cause(&self) -> &'static str {
+        match self.error_type {
+            None => "unreadable",
+            Some(t) => crate::index_setup::cluster_cause(t, self.reason).unwrap_or("document"),
+        }
+    }
+
     pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"reason\":");
         write_json_str(out, self.reason);
@@ -802,6 +813,9 @@ impl DeadLetter<'_> {
             out.extend_from_slice(b",\"error_type\":");
             write_json_str(out, t);
         }
+        out.extend_from_slice(b",\"cause\":\"");
+        out.extend_from_slice(self.cause().as_bytes());
+        out.push(b'"');
         out.extend_from_slice(b",\"source\":{\"bucket\":");
         write_json_str(out, &self.src.bucket);
         out.extend_from_slice(b",\"key\":");

@@ -3,6 +3,7 @@
 //! endpoint, Slack, a fault-injecting proxy in front of moto).
 
 pub mod bulk_server;
+pub mod engine_api;
 pub mod fault_proxy;
 pub mod http;
 pub mod slack_server;

@@ -274,6 +274,24 @@ impl Search for HttpSearch {
     }
 }
 
+impl crate::setup::SearchApi for HttpSearch {
+    async fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, TransportError> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| TransportError(format!("method {method}: {e}")))?;
+        let headers = match body {
+            Some(_) => vec![("content-type", "application/json".to_string())],
+            None => Vec::new(),
+        };
+        self.request(m, path, headers, body.unwrap_or_default())
+            .await
+    }
+}
+
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"

@@ -5,6 +5,7 @@ use std::time::Duration;
 use logcore::bulk::IndexTemplate;
 use logcore::document::JsonLimits;
 use logcore::env::{ConfigError, Env};
+use logcore::index_setup::Layout;
 use logcore::retry::Backoff;
 
 /// How requests to the search engine are authenticated.
@@ -33,6 +34,20 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// Amazon OpenSearch Service (signed requests, or an `*.amazonaws.com` host).
+    pub fn aws_managed(&self) -> bool {
+        matches!(self.auth, Auth::SigV4 { .. })
+            || self
+                .url
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("")
+                .ends_with(".amazonaws.com")
+    }
+
     /// From the variables; `SEARCH_URL` is required.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let url = env.get("SEARCH_URL").ok_or_else(|| {
@@ -107,7 +122,13 @@ impl Endpoint {
 pub struct Config {
     /// The cluster and how to authenticate to it.
     pub endpoint: Endpoint,
+    /// Index of application documents …
     pub index: IndexTemplate,
+    /// … and of the documents of objects under one of `audit_prefixes` (the audit stream's).
+    pub audit_index: IndexTemplate,
+    pub audit_prefixes: Vec<String>,
+    /// Templates, mappings and retention installed at cold start (`SEARCH_SETUP`), and how.
+    pub setup: Option<Layout>,
     pub json: JsonLimits,
     /// A bulk request is sent once it holds this many bytes …
     pub bulk_max_bytes: usize,
@@ -142,6 +163,14 @@ pub const ENV_VARS: &[&str] = &[
     "SEARCH_AUTH",
     "SEARCH_SECRET_ARN",
     "INDEX",
+    "AUDIT_INDEX",
+    "AUDIT_PREFIXES",
+    "SEARCH_SETUP",
+    "SEARCH_SETUP_NAME",
+    "SEARCH_SHARDS",
+    "SEARCH_REPLICAS",
+    "SEARCH_REFRESH_INTERVAL",
+    "SEARCH_RETENTION_DAYS",
     "JSON_MAX_DEPTH",
     "JSON_MAX_KEYS",
     "BULK_MAX_BYTES",
@@ -160,6 +189,19 @@ pub const ENV_VARS: &[&str] = &[
 ];
 
 impl Config {
+    /// The index template for the documents of object `key`.
+    pub fn index_for(&self, key: &str) -> &IndexTemplate {
+        if self
+            .audit_prefixes
+            .iter()
+            .any(|p| key.starts_with(p.as_str()))
+        {
+            &self.audit_index
+        } else {
+            &self.index
+        }
+    }
+
     /// Defaults for everything but the URL (no authentication).
     pub fn new(search_url: &str) -> Self {
         Config {
@@ -169,6 +211,9 @@ impl Config {
                 region: None,
             },
             index: IndexTemplate::default(),
+            audit_index: IndexTemplate::audit(),
+            audit_prefixes: vec!["audit/".into()],
+            setup: None,
             json: JsonLimits::default(),
             bulk_max_bytes: 5_000_000,
             bulk_max_actions: 1_000,
@@ -201,6 +246,65 @@ impl Config {
         cfg.endpoint.region = endpoint.region;
         if let Some(t) = env.get("INDEX") {
             cfg.index = t.parse().map_err(|e: String| env.err("INDEX", &t, e))?;
+        }
+        if let Some(t) = env.get("AUDIT_INDEX") {
+            cfg.audit_index = t
+                .parse()
+                .map_err(|e: String| env.err("AUDIT_INDEX", &t, e))?;
+        }
+        if let Some(p) = env.get("AUDIT_PREFIXES") {
+            cfg.audit_prefixes = p
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if env.flag("SEARCH_SETUP", false)? {
+            let mut layout = Layout {
+                app_patterns: vec![cfg.index.wildcard()],
+                audit_patterns: vec![cfg.audit_index.wildcard()],
+                ..Layout::default()
+            };
+            if let Some(n) = env.get("SEARCH_SETUP_NAME") {
+                if !n
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    || n.starts_with('-')
+                {
+                    return Err(env.err(
+                        "SEARCH_SETUP_NAME",
+                        &n,
+                        "lower-case letters, digits and '-', not starting with '-'",
+                    ));
+                }
+                layout.name = n;
+            }
+            if let Some(n) = env.num("SEARCH_SHARDS", 1, 1024)? {
+                layout.shards = n as u32;
+            }
+            if let Some(n) = env.num("SEARCH_REPLICAS", 0, 15)? {
+                layout.replicas = n as u32;
+            }
+            if let Some(r) = env.get("SEARCH_REFRESH_INTERVAL") {
+                let ok = r == "-1"
+                    || r.strip_suffix("ms")
+                        .or_else(|| r.strip_suffix('s'))
+                        .or_else(|| r.strip_suffix('m'))
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                if !ok {
+                    return Err(env.err(
+                        "SEARCH_REFRESH_INTERVAL",
+                        &r,
+                        "expected a time such as 1s, 30s, 500ms or 1m, or -1",
+                    ));
+                }
+                layout.refresh_interval = r;
+            }
+            if let Some(n) = env.num("SEARCH_RETENTION_DAYS", 1, 36_500)? {
+                layout.retention_days = n as u32;
+            }
+            cfg.setup = Some(layout);
         }
         if let Some(n) = env.num("JSON_MAX_DEPTH", 1, 20)? {
             cfg.json.max_depth = n;
@@ -311,6 +415,30 @@ mod tests {
     }
 
     #[test]
+    fn families_and_setup() {
+        let c = from(&[("SEARCH_URL", "http://x")]).unwrap();
+        assert_eq!(c.index_for("logs/2026/x.gz").wildcard(), "logs-app-*.*.*");
+        assert_eq!(
+            c.index_for("audit/2026/x.gz").wildcard(),
+            "logs-audit-*.*.*"
+        );
+        assert_eq!(c.setup, None);
+        let c = from(&[
+            ("SEARCH_URL", "http://x"),
+            ("SEARCH_SETUP", "true"),
+            ("SEARCH_RETENTION_DAYS", "90"),
+            ("SEARCH_SHARDS", "3"),
+            ("AUDIT_PREFIXES", "db/, audit/"),
+        ])
+        .unwrap();
+        let l = c.setup.clone().unwrap();
+        assert_eq!((l.retention_days, l.shards, l.replicas), (90, 3, 1));
+        assert_eq!(l.app_patterns, ["logs-app-*.*.*"]);
+        assert_eq!(l.audit_patterns, ["logs-audit-*.*.*"]);
+        assert_eq!(c.index_for("db/x").wildcard(), "logs-audit-*.*.*");
+    }
+
+    #[test]
     fn bad_settings_are_named() {
         for (vars, want) in [
             (vec![], "SEARCH_URL"),
@@ -328,6 +456,26 @@ mod tests {
                 "SEARCH_SECRET_ARN",
             ),
             (vec![("SEARCH_URL", "http://x"), ("INDEX", "Logs")], "INDEX"),
+            (
+                vec![("SEARCH_URL", "http://x"), ("AUDIT_INDEX", "a b")],
+                "AUDIT_INDEX",
+            ),
+            (
+                vec![
+                    ("SEARCH_URL", "http://x"),
+                    ("SEARCH_SETUP", "true"),
+                    ("SEARCH_REFRESH_INTERVAL", "soon"),
+                ],
+                "SEARCH_REFRESH_INTERVAL",
+            ),
+            (
+                vec![
+                    ("SEARCH_URL", "http://x"),
+                    ("SEARCH_SETUP", "true"),
+                    ("SEARCH_RETENTION_DAYS", "0"),
+                ],
+                "SEARCH_RETENTION_DAYS",
+            ),
             (
                 vec![("SEARCH_URL", "http://x"), ("CHECKPOINT_PREFIX", "failed/")],
                 "CHECKPOINT_PREFIX",

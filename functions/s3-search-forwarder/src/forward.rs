@@ -37,6 +37,8 @@ pub struct ObjectReport {
     pub already_indexed: u64,
     /// Written to the dead-letter prefix (units that cannot be indexed, documents the engine refused).
     pub dead_lettered: u64,
+    /// Of those, documents refused for reasons of the cluster (shard limit, write block, closed index).
+    pub refused_by_cluster: u64,
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub bytes_decompressed: u64,
@@ -172,7 +174,10 @@ pub async fn forward_object<S: Store, E: Search>(
                 let mut done = r.error.is_none();
                 if !r.dead.is_empty() {
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
-                        Ok(()) => report.dead_lettered += r.dead_count,
+                        Ok(()) => {
+                            report.dead_lettered += r.dead_count;
+                            report.refused_by_cluster += r.cluster_refused;
+                        }
                         Err(e) => { done = false; error.get_or_insert(e); }
                     }
                 }
@@ -391,7 +396,7 @@ fn read_object(
         ));
         return end;
     }
-    let mut builder = DocBuilder::new(cfg.index.clone(), cfg.json);
+    let mut builder = DocBuilder::new(cfg.index_for(&src.key).clone(), cfg.json);
     let new_batch = || {
         pool.lock()
             .ok()
@@ -490,6 +495,8 @@ struct BatchResult {
     first_offset: u64,
     dead: Vec<u8>,
     dead_count: u64,
+    /// Of `dead_count`: refused for reasons of the cluster (shard limit, write block, closed index).
+    cluster_refused: u64,
     error: Option<String>,
     /// The batch as it was sent, to be reused once every item has its outcome.
     spare: Option<Batch>,
@@ -675,6 +682,16 @@ fn dead_letter(
     }
     .write(&mut res.dead);
     res.dead_count += 1;
+    if let Some(cause) = logcore::index_setup::cluster_cause(error_type, reason) {
+        // Not the document: the cluster refuses writes (alarmed apart from mapping errors).
+        if res.cluster_refused == 0 {
+            tracing::error!(
+                cause, error_type, reason, index = %String::from_utf8_lossy(batch.action(item)),
+                "the search cluster refuses writes; documents are dead-lettered with this cause"
+            );
+        }
+        res.cluster_refused += 1;
+    }
 }
 
 /// Write dead-letter records under a key made of the object and the first offset they hold.

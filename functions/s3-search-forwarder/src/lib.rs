@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod forward;
 pub mod local;
+pub mod setup;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -96,6 +97,8 @@ pub struct Summary {
     pub indexed: u64,
     pub already_indexed: u64,
     pub dead_lettered: u64,
+    /// Of those, refused for reasons of the cluster, not of the document.
+    pub refused_by_cluster: u64,
     pub bulk_requests: u64,
     pub bulk_retries: u64,
     pub bytes_decompressed: u64,
@@ -117,6 +120,7 @@ impl Summary {
         self.indexed += r.indexed;
         self.already_indexed += r.already_indexed;
         self.dead_lettered += r.dead_lettered;
+        self.refused_by_cluster += r.refused_by_cluster;
         self.bulk_requests += r.bulk_requests;
         self.bulk_retries += r.bulk_retries;
         self.bytes_decompressed += r.bytes_decompressed;
@@ -271,6 +275,7 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
         indexed = s.indexed,
         already_indexed = s.already_indexed,
         dead_lettered = s.dead_lettered,
+        refused_by_cluster = s.refused_by_cluster,
         bulk_requests = s.bulk_requests,
         bulk_retries = s.bulk_retries,
         bytes_decompressed = s.bytes_decompressed,
@@ -288,6 +293,7 @@ pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
             ("DocumentsIndexed", s.indexed, "Count"),
             ("DocumentsAlreadyIndexed", s.already_indexed, "Count"),
             ("DocumentsDeadLettered", s.dead_lettered, "Count"),
+            ("DocumentsRefusedByCluster", s.refused_by_cluster, "Count"),
             ("BulkRequests", s.bulk_requests, "Count"),
             ("BulkRetries", s.bulk_retries, "Count"),
             ("BytesDecompressed", s.bytes_decompressed, "Bytes"),

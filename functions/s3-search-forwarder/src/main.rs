@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use s3_search_forwarder::setup::at_cold_start;
 use s3_search_forwarder::{handle, report, Config};
 
 #[tokio::main]
@@ -15,6 +16,9 @@ async fn main() -> Result<(), Error> {
     let search = Arc::new(HttpSearch::new(&cfg, &sdk).await.inspect_err(|e| {
         tracing::error!(error = %e, "cannot set up the search client");
     })?);
+    if let Some(layout) = &cfg.setup {
+        at_cold_start(search.as_ref(), layout, cfg.endpoint.aws_managed()).await?;
+    }
     let (cfg, store, search) = (&cfg, &store, &search);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {

@@ -90,6 +90,8 @@ enum Fault {
     Slow,
     /// Reset the connection before answering, after indexing (the client cannot know).
     ResetAfterIndexing,
+    /// Refuse every item with this status, error type and reason (nothing indexed).
+    Refuse(u16, &'static str, &'static str),
 }
 
 #[derive(Default)]
@@ -138,6 +140,19 @@ impl Search for FakeSearch {
             }
             Some(Fault::Slow) => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Some(Fault::Refuse(status, kind, reason)) => {
+                let items: Vec<Value> = body
+                    .split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .step_by(2)
+                    .map(|_| json!({"create": {"_index": "i", "status": status, "error": {"type": kind, "reason": reason}}}))
+                    .collect();
+                return Ok(Reply {
+                    status: 200,
+                    body: serde_json::to_vec(&json!({"errors": true, "items": items})).unwrap(),
+                    retry_after: None,
+                });
             }
             _ => {}
         }
@@ -288,7 +303,7 @@ async fn documents_as_indexed() {
         .0
         .unwrap();
     let index = search.index.lock().unwrap();
-    let ours = &index[&("logs-ecs-api-2026.11.21".to_string(), "ev0".to_string())];
+    let ours = &index[&("logs-app-2026.11.21".to_string(), "ev0".to_string())];
     assert_eq!(ours["message"], "m0");
     let wrapped = index
         .values()
@@ -565,4 +580,41 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
         .lock()
         .unwrap()
         .contains_key(&("logs".into(), ck)));
+}
+
+/// Documents the cluster refuses for its own reasons (shard limit, write block) are dead-lettered with
+/// that cause and counted apart from mapping errors.
+#[tokio::test]
+async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
+    let store = Arc::new(MemStore::default());
+    store.put_sync("logs", "a.gz", transform_documents(5));
+    let shard_limit = "Validation Failed: 1: this action would add [2] total shards, but this cluster currently has [1000]/[1000] maximum shards open;";
+    let search = Arc::new(FakeSearch::with_faults(vec![Fault::Refuse(
+        400,
+        "validation_exception",
+        shard_limit,
+    )]));
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
+    res.unwrap();
+    assert_eq!((s.dead_lettered, s.refused_by_cluster), (5, 5));
+    let dead = store.dead_letters("failed/");
+    assert!(
+        dead.iter()
+            .all(|d| d["cause"] == "shard_limit" && d["status"] == 400),
+        "{dead:?}"
+    );
+    // A mapping error is the document's: counted as dead-lettered only.
+    store.put_sync("logs", "b.gz", object().0);
+    let (res, s) = run(
+        &cfg(),
+        &store,
+        &Arc::new(FakeSearch::default()),
+        &s3_event(&["b.gz"]),
+    )
+    .await;
+    res.unwrap();
+    assert_eq!((s.dead_lettered, s.refused_by_cluster), (9, 0));
+    let dead = store.dead_letters("failed/logs/b.gz");
+    assert!(dead.iter().any(|d| d["cause"] == "document"));
+    assert!(dead.iter().any(|d| d["cause"] == "unreadable"));
 }

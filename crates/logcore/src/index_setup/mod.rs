@@ -13,12 +13,14 @@ use sha2::Digest;
 
 /// Bumped whenever the bodies below change: every installed object is then replaced.
 pub const SCHEMA_VERSION: u64 = 1;
-/// Names of what logpipe owns in the engine (and only these are ever changed).
-pub const BASE_COMPONENT: &str = "logpipe-base";
-pub const AUDIT_COMPONENT: &str = "logpipe-audit-fields";
-pub const APP_TEMPLATE: &str = "logpipe-app";
-pub const AUDIT_TEMPLATE: &str = "logpipe-audit";
-pub const RETENTION_POLICY: &str = "logpipe-retention";
+/// Names of what logpipe owns in the engine (and only these are ever changed), after [`Layout::name`]:
+/// `{name}-base`, `{name}-audit-fields` (component templates), `{name}-app`, `{name}-audit` (index
+/// templates), `{name}-retention` (the policy).
+pub const BASE_COMPONENT: &str = "base";
+pub const AUDIT_COMPONENT: &str = "audit-fields";
+pub const APP_TEMPLATE: &str = "app";
+pub const AUDIT_TEMPLATE: &str = "audit";
+pub const RETENTION_POLICY: &str = "retention";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Distribution {
@@ -130,6 +132,9 @@ impl Engine {
 /// How logpipe's indices are laid out (from the forwarder's settings).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Layout {
+    /// Prefix of the installed objects' names: one per stack (`logpipe-<env>`), so that stacks sharing a
+    /// cluster never replace each other's.
+    pub name: String,
     /// Index patterns of application documents and of audit documents.
     pub app_patterns: Vec<String>,
     pub audit_patterns: Vec<String>,
@@ -143,6 +148,7 @@ pub struct Layout {
 impl Default for Layout {
     fn default() -> Self {
         Layout {
+            name: "logpipe".into(),
             app_patterns: vec!["logs-app-*".into()],
             audit_patterns: vec!["logs-audit-*".into()],
             shards: 1,
@@ -154,6 +160,11 @@ impl Default for Layout {
 }
 
 impl Layout {
+    /// The name of one of logpipe's objects (`BASE_COMPONENT`, `APP_TEMPLATE`, …) in this layout.
+    pub fn object(&self, what: &str) -> String {
+        format!("{}-{what}", self.name)
+    }
+
     /// `v{SCHEMA_VERSION}-{digest}`: what is installed for this layout. The same layout gives the same
     /// marker whatever the engine, so one `GET` of a template tells a cold start that all is current.
     pub fn marker(&self) -> String {
@@ -177,7 +188,7 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     pub kind: Kind,
-    pub name: &'static str,
+    pub name: String,
     pub path: String,
     pub body: Value,
 }
@@ -249,13 +260,14 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
         "number_of_replicas": layout.replicas,
         "refresh_interval": layout.refresh_interval,
     });
+    let policy_name = layout.object(RETENTION_POLICY);
     if retention == Retention::Ilm {
-        settings["lifecycle"] = json!({"name": RETENTION_POLICY});
+        settings["lifecycle"] = json!({ "name": policy_name });
     }
-    let component = |name: &'static str, properties: Value| Resource {
+    let component = |what: &str, properties: Value| Resource {
         kind: Kind::ComponentTemplate,
-        name,
-        path: format!("/_component_template/{name}"),
+        path: format!("/_component_template/{}", layout.object(what)),
+        name: layout.object(what),
         body: json!({
             "version": SCHEMA_VERSION,
             "_meta": meta(layout),
@@ -263,22 +275,21 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
             "template": {"mappings": {"dynamic": false, "properties": properties}}
         }),
     };
-    let template =
-        |name: &'static str, patterns: &[String], priority: u32, parts: &[&str]| Resource {
-            kind: Kind::IndexTemplate,
-            name,
-            path: format!("/_index_template/{name}"),
-            body: json!({
-                "index_patterns": patterns,
-                // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
-                // streams); audit above app, so overlapping patterns never tie.
-                "priority": priority,
-                "composed_of": parts,
-                "version": SCHEMA_VERSION,
-                "_meta": meta(layout),
-                "template": {"settings": {"index": settings.clone()}}
-            }),
-        };
+    let template = |what: &str, patterns: &[String], priority: u32, parts: &[&str]| Resource {
+        kind: Kind::IndexTemplate,
+        path: format!("/_index_template/{}", layout.object(what)),
+        name: layout.object(what),
+        body: json!({
+            "index_patterns": patterns,
+            // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
+            // streams); audit above app, so overlapping patterns never tie.
+            "priority": priority,
+            "composed_of": parts.iter().map(|p| layout.object(p)).collect::<Vec<_>>(),
+            "version": SCHEMA_VERSION,
+            "_meta": meta(layout),
+            "template": {"settings": {"index": settings.clone()}}
+        }),
+    };
     // Components first, the retention policy, and the template that holds the cold start's marker (app)
     // last: a run that stops half-way leaves no marker saying all is installed.
     let mut out = vec![
@@ -294,8 +305,8 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
     out.push(match retention {
         Retention::Ism(prefix) => Resource {
             kind: Kind::IsmPolicy,
-            name: RETENTION_POLICY,
-            path: format!("/{prefix}/policies/{RETENTION_POLICY}"),
+            path: format!("/{prefix}/policies/{policy_name}"),
+            name: policy_name,
             body: json!({"policy": {
                 "description": format!("logpipe: delete indices {age} old ({})", layout.marker()),
                 "default_state": "hot",
@@ -319,8 +330,8 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
             }
             Resource {
                 kind: Kind::IlmPolicy,
-                name: RETENTION_POLICY,
-                path: format!("/_ilm/policy/{RETENTION_POLICY}"),
+                path: format!("/_ilm/policy/{policy_name}"),
+                name: policy_name,
                 body: json!({ "policy": policy }),
             }
         }

@@ -226,15 +226,15 @@ fn markers_say_whether_an_installed_object_is_current() {
     // As the engine answers GET for each: the object wrapped as the API wraps it.
     let get = |r: &Resource| -> Vec<u8> {
         serde_json::to_vec(&match r.kind {
-            Kind::IndexTemplate => json!({"index_templates": [{"name": r.name, "index_template": r.body}]}),
-            Kind::ComponentTemplate => json!({"component_templates": [{"name": r.name, "component_template": r.body}]}),
-            Kind::IsmPolicy => json!({"_id": r.name, "_version": 3, "_seq_no": 7, "_primary_term": 1, "policy": r.body["policy"]}),
-            Kind::IlmPolicy => json!({r.name: {"version": 1, "policy": r.body["policy"]}}),
+            Kind::IndexTemplate => json!({"index_templates": [{"name": &r.name, "index_template": r.body}]}),
+            Kind::ComponentTemplate => json!({"component_templates": [{"name": &r.name, "component_template": r.body}]}),
+            Kind::IsmPolicy => json!({"_id": &r.name, "_version": 3, "_seq_no": 7, "_primary_term": 1, "policy": r.body["policy"]}),
+            Kind::IlmPolicy => json!({r.name.clone(): {"version": 1, "policy": r.body["policy"]}}),
         })
         .unwrap()
     };
     for (w, n) in want.iter().zip(&newer) {
-        let have = installed(w.kind, w.name, &get(w)).expect("found");
+        let have = installed(w.kind, &w.name, &get(w)).expect("found");
         assert!(is_current(w.kind, &have, w), "{}", w.path);
         assert!(
             !is_current(n.kind, &have, n),
@@ -242,7 +242,7 @@ fn markers_say_whether_an_installed_object_is_current() {
             n.path
         );
     }
-    let ism = installed(Kind::IsmPolicy, RETENTION_POLICY, &get(&want[2])).unwrap();
+    let ism = installed(Kind::IsmPolicy, "logpipe-retention", &get(&want[2])).unwrap();
     assert_eq!(
         ism_update_query(&ism).unwrap(),
         "?if_seq_no=7&if_primary_term=1"
@@ -257,7 +257,7 @@ fn markers_say_whether_an_installed_object_is_current() {
     );
     let es = engine(None, "7.10.0", false);
     let ilm = desired(&es, &layout).unwrap().remove(2);
-    let have = installed(Kind::IlmPolicy, RETENTION_POLICY, &get(&ilm)).unwrap();
+    let have = installed(Kind::IlmPolicy, "logpipe-retention", &get(&ilm)).unwrap();
     assert!(is_current(Kind::IlmPolicy, &have, &ilm));
     assert!(!is_current(
         Kind::IlmPolicy,
