@@ -6,6 +6,7 @@ mod forward;
 mod local;
 mod replay;
 mod samples;
+mod search;
 mod subscribe;
 #[cfg(test)]
 mod template_logic_tests;
@@ -117,6 +118,9 @@ enum Command {
     /// code, or detach them (--remove); --dry-run prints the plan. AWS credentials and region from the
     /// environment; rules from --rules or SUBSCRIPTIONS.
     Subscribe(subscribe::SubscribeArgs),
+    /// Manage what logpipe installs in the search engine (templates, mappings, retention).
+    #[command(subcommand)]
+    Search(search::SearchCommand),
     /// Follow one event through the pipeline (CloudWatch Logs, S3 objects, search index) by event id or
     /// text, and name the last hop that saw it: the canary's lookup on demand. Exit 1 when not delivered.
     /// AWS credentials and region from the environment.
@@ -164,6 +168,7 @@ fn main() -> ExitCode {
         Command::Forward(args) => forward::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Subscribe(args) => subscribe::run(args),
+        Command::Search(cmd) => search::run(cmd),
         Command::Trace(args) => trace::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => forward::bulk_sink(),

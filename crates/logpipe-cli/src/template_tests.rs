@@ -715,10 +715,11 @@ fn sample_value(t: &Value, v: &Value, on: &[&str]) -> Option<String> {
             if name == "AWS::NoValue" {
                 return None;
             }
-            let default = t["Parameters"][name]["Default"]
-                .as_str()
-                .unwrap_or_default();
-            Some(match (name, default) {
+            let default = match &t["Parameters"][name]["Default"] {
+                Value::Number(n) => n.to_string(),
+                v => v.as_str().unwrap_or_default().to_string(),
+            };
+            Some(match (name, default.as_str()) {
                 ("SearchUrl", _) => "https://search-logs.eu-west-1.es.amazonaws.com".into(),
                 (_, "") => format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:{name}"),
                 (_, d) => d.into(),

@@ -159,7 +159,7 @@ mod tests {
     fn defaults_and_settings() {
         let c = from(&[("CANARY_LOG_GROUP", "/logpipe/dev/canary"), ("BUCKET", "b")]).unwrap();
         assert_eq!(c.log_stream, "heartbeat");
-        assert_eq!(c.index_pattern, "logs-*-*.*.*");
+        assert_eq!(c.index_pattern, "logs-app-*.*.*");
         assert!(c.search.is_none());
         assert_eq!(c.key_prefixes[0].at(0), "logs/1970/01/01/00/");
         let c = from(&[

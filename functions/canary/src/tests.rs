@@ -128,7 +128,7 @@ pub struct FakeFinder {
 
 impl Finder for FakeFinder {
     async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, IoError> {
-        assert_eq!(index, "logs-*-*.*.*");
+        assert_eq!(index, "logs-app-*.*.*");
         let docs = self.docs.lock().unwrap();
         let hits = docs.iter().filter(|h| {
             if let Some(ids) = query.pointer("/ids/values").and_then(Value::as_array) {
@@ -296,7 +296,7 @@ async fn missing_heartbeats_name_the_last_hop_that_saw_them() {
     assert_eq!(*last_hop, Some(Hop::S3));
     assert_eq!(heartbeat.written_ms, T0);
     let why = missing_reason(&w.cfg, heartbeat, *last_hop);
-    assert!(why.contains("not in search index logs-*-*.*.*"), "{why}");
+    assert!(why.contains("not in search index logs-app-*.*.*"), "{why}");
     assert!(
         why.contains("s3://logs-bucket/logs/2026/11/23/08/"),
         "{why}"

@@ -373,7 +373,7 @@ mod tests {
             to_ms: T0 + 3_600_000,
             bucket: Some("b".into()),
             key_prefixes: vec![KeyPrefix::default()],
-            index_pattern: "logs-*-*.*.*".into(),
+            index_pattern: "logs-app-*.*.*".into(),
             max_scan_bytes: 1 << 20,
             max_object_bytes: 1 << 20,
             limit: 10,

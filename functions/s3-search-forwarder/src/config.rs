@@ -260,7 +260,8 @@ impl Config {
                 .map(String::from)
                 .collect();
         }
-        if env.flag("SEARCH_SETUP", false)? {
+        // Read (and checked) whether or not setup is on.
+        {
             let mut layout = Layout {
                 app_patterns: vec![cfg.index.wildcard()],
                 audit_patterns: vec![cfg.audit_index.wildcard()],
@@ -304,7 +305,7 @@ impl Config {
             if let Some(n) = env.num("SEARCH_RETENTION_DAYS", 1, 36_500)? {
                 layout.retention_days = n as u32;
             }
-            cfg.setup = Some(layout);
+            cfg.setup = env.flag("SEARCH_SETUP", false)?.then_some(layout);
         }
         if let Some(n) = env.num("JSON_MAX_DEPTH", 1, 20)? {
             cfg.json.max_depth = n;

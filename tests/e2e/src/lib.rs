@@ -106,6 +106,8 @@ pub struct Report {
     pub indexed_ids: Ids,
     /// Documents in the index without an `event.id`.
     pub indexed_without_id: u64,
+    /// Documents by family (audit when they have `db`) and index family (the index name before its date).
+    pub indices: BTreeMap<String, u64>,
     /// `event.id` of the documents dead-lettered under `failed/`, and dead letters holding no document.
     pub dead_letter_ids: Ids,
     pub dead_letters_without_document: u64,
@@ -1055,7 +1057,19 @@ async fn collect(
         let state = bulk.lock();
         report.bulk_requests = state.requests;
         report.bulk_faults_left = state.faults.len();
-        for doc in state.index.values() {
+        for ((index, _), doc) in state.index.iter() {
+            let family = if doc.get("db").is_some() {
+                "audit"
+            } else {
+                "app"
+            };
+            *report
+                .indices
+                .entry(format!(
+                    "{family} in {}",
+                    index.rsplit_once('-').map_or(index.as_str(), |(f, _)| f)
+                ))
+                .or_default() += 1;
             match doc.pointer("/event/id").and_then(Value::as_str) {
                 Some(id) => report.indexed_ids.0.push(id.to_string()),
                 None => report.indexed_without_id += 1,

@@ -72,6 +72,15 @@ async fn no_fault_baseline() {
     assert_eq!(r.dead_letter_ids.len(), 0);
     assert_eq!(r.forwarder_redeliveries, 0);
     assert!(r.slack_worthy > 0 && r.notifier.alerts > 0);
+    // The default layout: one daily index per family, whatever the number of log groups; audit documents
+    // in the audit family, application documents in the app family.
+    let families: Vec<&str> = r.indices.keys().map(String::as_str).collect();
+    assert_eq!(
+        families,
+        ["app in logs-app", "audit in logs-audit"],
+        "{:?}",
+        r.indices
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
