@@ -347,13 +347,13 @@ fn records_that_do_not_fit_are_reingested_with_hop_counter() {
         .collect();
     let ev = gen::event(SourceKind::Kinesis, records);
     let cfg: Config = Config {
-        response_limit: 40_000,
+        response_limit: 48_000,
         ..Config::default()
     };
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
     let resp = parse(&out);
-    assert!(out.response.len() <= 40_000);
+    assert!(out.response.len() <= 48_000);
     let ok: Vec<_> = resp.values().filter(|r| r.result == "Ok").collect();
     let dropped: Vec<_> = resp.values().filter(|r| r.result == "Dropped").collect();
     assert!(

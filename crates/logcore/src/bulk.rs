@@ -643,6 +643,11 @@ impl DocBuilder {
         doc.extend_from_slice(&src.log_head);
         doc.extend_from_slice(b",\"offset\":");
         doc.extend_from_slice(unit.offset.to_string().as_bytes());
+        if let Some(level) = crate::alert::ecs_level(text) {
+            doc.extend_from_slice(b",\"level\":\"");
+            doc.extend_from_slice(level.as_bytes());
+            doc.push(b'"');
+        }
         doc.push(b'}');
         let outcome = if error.is_none() && unit.kind == UnitKind::Json {
             write_json_namespace(text, self.json, doc)

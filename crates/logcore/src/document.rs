@@ -76,6 +76,8 @@ pub struct DocumentConfig {
 pub struct PayloadContext {
     /// `,"log":{…},"cloud":{…},"subscription_filters":[…]`
     tail: Vec<u8>,
+    /// Where the `log` object of `tail` closes (each event's `log.level` goes in before).
+    log_end: usize,
 }
 
 impl PayloadContext {
@@ -85,9 +87,10 @@ impl PayloadContext {
         write_json_str(&mut tail, &payload.log_group);
         tail.extend_from_slice(b",\"stream\":");
         write_json_str(&mut tail, &payload.log_stream);
+        let log_end = tail.len();
         tail.push(b'}');
         write_cloud_and_filters(&mut tail, payload, region);
-        PayloadContext { tail }
+        PayloadContext { tail, log_end }
     }
 }
 
@@ -139,7 +142,15 @@ pub fn write_event(
     out.extend_from_slice(b",\"event\":{\"id\":");
     write_json_str(out, &ev.id);
     out.push(b'}');
-    out.extend_from_slice(&ctx.tail);
+    out.extend_from_slice(&ctx.tail[..ctx.log_end]);
+    // `log.level` (ECS, lower case) from the JSON level field or the line's level word, as the Slack
+    // notifier reads it: dashboards chart errors without parsing messages.
+    if let Some(level) = crate::alert::ecs_level(&ev.message) {
+        out.extend_from_slice(b",\"level\":\"");
+        out.extend_from_slice(level.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(&ctx.tail[ctx.log_end..]);
     if let Some(limits) = cfg.json {
         match write_json_namespace(&ev.message, limits, out) {
             JsonOutcome::NotJson => {}
@@ -428,6 +439,23 @@ mod tests {
         let mut stats = DocStats::default();
         write_event(cfg, &ctx, &p.log_events[0], &mut out, &mut stats);
         (String::from_utf8(out).unwrap(), stats)
+    }
+
+    #[test]
+    fn log_level_from_json_fields_and_level_words() {
+        for (msg, want) in [
+            (r#"{"level":"ERROR","msg":"db down"}"#, Some("error")),
+            (r#"{"level":50,"msg":"pino"}"#, Some("error")),
+            (r#"{"severity":"warning"}"#, Some("warn")),
+            ("2025-11-21T10:00:00Z 1f2e INFO request done", Some("info")),
+            ("[FATAL] out of memory", Some("fatal")),
+            ("plain text, no level", None),
+        ] {
+            let (s, _) = doc(&cfg(), msg);
+            let v: Value = serde_json::from_str(&s).unwrap();
+            assert_eq!(v["log"]["level"].as_str(), want, "{msg}: {s}");
+            assert_eq!(v["log"]["group"], "/ecs/api", "{s}");
+        }
     }
 
     fn cfg() -> DocumentConfig {

@@ -1,8 +1,9 @@
 //! `logpipe search setup`: install (or show, with --dry-run) the index templates, mappings and retention
 //! policy the forwarder installs at cold start, with the forwarder's code and settings.
 
-use logcore::index_setup::Kind;
+use logcore::index_setup::{views, Kind, Layout};
 use s3_search_forwarder::aws::HttpSearch;
+use s3_search_forwarder::config::Endpoint;
 use s3_search_forwarder::setup::{self, Action, Step};
 use s3_search_forwarder::Config;
 
@@ -13,6 +14,9 @@ pub enum SearchCommand {
     /// changes nothing. Settings from the forwarder's variables (INDEX, AUDIT_INDEX, SEARCH_SHARDS, ...),
     /// authentication as the forwarder's (SEARCH_AUTH, SEARCH_SECRET_ARN, AWS credentials for SigV4).
     Setup(SetupArgs),
+    /// Print the saved objects for OpenSearch Dashboards and Kibana (index patterns, saved searches,
+    /// dashboards) as NDJSON, for Stack Management → Saved objects → Import (dashboards/logpipe.ndjson).
+    Dashboards,
 }
 
 #[derive(clap::Args)]
@@ -35,10 +39,20 @@ pub struct SetupArgs {
     /// Replicas of each shard.
     #[arg(long, env = "SEARCH_REPLICAS")]
     replicas: Option<u32>,
+    /// OpenSearch Dashboards or Kibana base URL (`https://domain/_dashboards`): import the saved objects
+    /// too (same authentication).
+    #[arg(long)]
+    dashboards_url: Option<String>,
 }
 
 pub fn run(cmd: SearchCommand) -> Result<(), String> {
-    let SearchCommand::Setup(args) = cmd;
+    let args = match cmd {
+        SearchCommand::Setup(args) => args,
+        SearchCommand::Dashboards => {
+            print!("{}", views::ndjson(&Layout::default()));
+            return Ok(());
+        }
+    };
     let cfg = config(&args, |k| std::env::var(k).ok())?;
     let layout = cfg.setup.clone().ok_or("no layout")?;
     let rt = crate::runtime()?;
@@ -61,6 +75,25 @@ pub fn run(cmd: SearchCommand) -> Result<(), String> {
         layout.marker()
     );
     print!("{}", render(&steps, args.dry_run));
+    if let Some(url) = &args.dashboards_url {
+        let objects = views::ndjson(&layout);
+        if args.dry_run {
+            println!(
+                "{url}: would import {} saved objects",
+                objects.lines().count()
+            );
+        } else {
+            let ep = Endpoint {
+                url: url.trim_end_matches('/').to_string(),
+                ..cfg.endpoint.clone()
+            };
+            let dashboards = rt.block_on(HttpSearch::connect(&ep, 1, &sdk))?;
+            let n = rt
+                .block_on(setup::import_saved_objects(&dashboards, &objects))
+                .map_err(|e| e.to_string())?;
+            println!("{url}: {n} saved objects imported (index patterns, searches, dashboards)");
+        }
+    }
     Ok(())
 }
 
@@ -125,6 +158,7 @@ mod tests {
             retention_days: Some(7),
             shards: None,
             replicas: Some(0),
+            dashboards_url: None,
         }
     }
 
@@ -183,5 +217,48 @@ mod tests {
         let again = run(false);
         assert!(again.ends_with("everything is current\n"), "{again}");
         assert_eq!(again.matches("current     ").count(), 5);
+
+        // The saved objects, as the import API takes them.
+        let n = rt
+            .block_on(setup::import_saved_objects(
+                &search,
+                &views::ndjson(&layout),
+            ))
+            .unwrap();
+        let imported = api.saved_objects();
+        assert_eq!(n as usize, imported.len());
+        for (t, id) in [
+            ("index-pattern", "logpipe-app"),
+            ("index-pattern", "logpipe-audit"),
+            ("dashboard", "logpipe-app"),
+            ("dashboard", "logpipe-audit"),
+            ("search", "logpipe-audit-failed-logins"),
+        ] {
+            assert!(
+                imported.contains(&(t.to_string(), id.to_string())),
+                "{t} {id}: {imported:?}"
+            );
+        }
+        let post = api
+            .raw_requests()
+            .into_iter()
+            .find(|r| r.method == "POST")
+            .unwrap();
+        assert_eq!(post.path, "/api/saved_objects/_import?overwrite=true");
+        assert_eq!(post.header("osd-xsrf"), Some("true"));
+    }
+
+    /// The shipped file is what the code generates (regenerate: logpipe search dashboards >
+    /// dashboards/logpipe.ndjson).
+    #[test]
+    fn the_shipped_dashboards_file_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../dashboards/logpipe.ndjson");
+        let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == views::ndjson(&Layout::default()),
+            "{} is stale: run `logpipe search dashboards > dashboards/logpipe.ndjson`",
+            path.display()
+        );
     }
 }

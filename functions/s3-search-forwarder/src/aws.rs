@@ -279,14 +279,11 @@ impl crate::setup::SearchApi for HttpSearch {
         &self,
         method: &'static str,
         path: &str,
+        headers: Vec<(&'static str, String)>,
         body: Option<Vec<u8>>,
     ) -> Result<Reply, TransportError> {
         let m = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| TransportError(format!("method {method}: {e}")))?;
-        let headers = match body {
-            Some(_) => vec![("content-type", "application/json".to_string())],
-            None => Vec::new(),
-        };
         self.request(m, path, headers, body.unwrap_or_default())
             .await
     }

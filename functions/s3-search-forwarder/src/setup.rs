@@ -11,11 +11,12 @@ use crate::{Reply, TransportError};
 
 /// The requests installing needs.
 pub trait SearchApi: Send + Sync {
-    /// `method` `path` with a JSON body (or none).
+    /// `method` `path` with these headers and body (or none).
     fn call(
         &self,
         method: &'static str,
         path: &str,
+        headers: Vec<(&'static str, String)>,
         body: Option<Vec<u8>>,
     ) -> impl Future<Output = Result<Reply, TransportError>> + Send;
 }
@@ -74,7 +75,11 @@ async fn call<A: SearchApi>(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<Reply, SetupError> {
-    api.call(method, path, body)
+    let headers = match body {
+        Some(_) => vec![("content-type", "application/json".to_string())],
+        None => Vec::new(),
+    };
+    api.call(method, path, headers, body)
         .await
         .map_err(|e| SetupError::Transport {
             method,
@@ -209,4 +214,47 @@ pub async fn at_cold_start<A: SearchApi>(
         }
     }
     Ok(())
+}
+
+/// Import saved objects (NDJSON) into OpenSearch Dashboards or Kibana: `POST
+/// {base}/api/saved_objects/_import?overwrite=true`, a multipart form with the file, and the xsrf header
+/// each product requires (`osd-xsrf`, `kbn-xsrf`). Returns how many objects were imported.
+pub async fn import_saved_objects<A: SearchApi>(api: &A, ndjson: &str) -> Result<u64, SetupError> {
+    const PATH: &str = "/api/saved_objects/_import?overwrite=true";
+    let boundary = "logpipe-saved-objects-7f3a9c";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logpipe.ndjson\"\r\n\
+         Content-Type: application/ndjson\r\n\r\n{ndjson}\r\n--{boundary}--\r\n"
+    );
+    let headers = vec![
+        (
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        ),
+        ("osd-xsrf", "true".to_string()),
+        ("kbn-xsrf", "true".to_string()),
+    ];
+    let r = api
+        .call("POST", PATH, headers, Some(body.into_bytes()))
+        .await
+        .map_err(|e| SetupError::Transport {
+            method: "POST",
+            path: PATH.to_string(),
+            reason: e.0,
+        })?;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    if r.status != 200 || v["success"] != true {
+        let errors = v["errors"].to_string();
+        return Err(SetupError::Refused {
+            method: "POST",
+            path: PATH.to_string(),
+            status: r.status,
+            reason: if v["errors"].is_array() {
+                errors
+            } else {
+                reason(&r.body)
+            },
+        });
+    }
+    Ok(v["successCount"].as_u64().unwrap_or(0))
 }

@@ -310,6 +310,8 @@ async fn documents_as_indexed() {
         .find(|d| d["json"]["level"] == "info")
         .expect("wrapped JSON");
     assert_eq!(wrapped["@timestamp"], "2026-11-21T10:00:00Z");
+    // log.level, read as the notifier reads it, on wrapped documents too.
+    assert_eq!(wrapped["log"]["level"], "info");
     assert_eq!(wrapped["log"]["file"]["path"], "s3://logs/app/x.gz");
     assert!(index.values().any(|d| d["message"] == "plain text line 2"));
     assert!(index.values().any(|d| d["error"]["message"]

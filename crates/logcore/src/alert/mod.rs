@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use regex::Regex;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One log event that may be alerted on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,29 +75,68 @@ fn numeric_level(n: i64) -> Option<&'static str> {
     })
 }
 
-/// The level of a message: a `level`/`severity`/`levelname`/`log.level` field of a JSON message, or a level
-/// word (upper case) among the first 200 bytes of a text line, as most loggers and the Lambda runtime
+/// The level fields a JSON log line may have, borrowed and undecoded: reading them skips the rest of the
+/// line without building it.
+#[derive(serde::Deserialize)]
+struct LevelFields<'a> {
+    #[serde(borrow, default)]
+    level: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    severity: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    levelname: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "log.level")]
+    log_level: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    lvl: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    loglevel: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    log: Option<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize)]
+struct NestedLevel<'a> {
+    #[serde(borrow, default)]
+    level: Option<&'a RawValue>,
+}
+
+/// A level field's value: a level word, or a pino/bunyan number.
+fn level_value(v: &RawValue) -> Option<&'static str> {
+    let raw = v.get();
+    if raw.starts_with('"') {
+        let s: std::borrow::Cow<'_, str> = serde_json::from_str(raw).ok()?;
+        normalise_level(&s)
+    } else {
+        raw.parse::<i64>().ok().and_then(numeric_level)
+    }
+}
+
+/// The level of a message: a `level`/`severity`/`levelname`/`log.level` field of a JSON message (the first
+/// present and not null, then `log.level` nested), or a level word (upper case) among the first 200 bytes of
+/// a text line, as most loggers and the Lambda runtime
 /// write it (`ERROR …`, `[ERROR] …`, `2025-… <request id> ERROR …`).
 pub fn level_of(message: &str) -> Option<&'static str> {
     let t = message.trim_start();
     if t.starts_with('{') && t.len() <= 256 * 1024 {
-        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(t) {
+        if let Ok(f) = serde_json::from_str::<LevelFields<'_>>(t.trim_end()) {
             let field = [
-                "level",
-                "severity",
-                "levelname",
-                "log.level",
-                "lvl",
-                "loglevel",
+                f.level,
+                f.severity,
+                f.levelname,
+                f.log_level,
+                f.lvl,
+                f.loglevel,
             ]
-            .iter()
-            .find_map(|k| m.get(*k))
-            .or_else(|| m.get("log").and_then(|l| l.get("level")));
-            return match field {
-                Some(Value::String(s)) => normalise_level(s),
-                Some(Value::Number(n)) => n.as_i64().and_then(numeric_level),
-                _ => None,
-            };
+            .into_iter()
+            .flatten()
+            .next()
+            .or_else(|| {
+                f.log
+                    .and_then(|l| serde_json::from_str::<NestedLevel<'_>>(l.get()).ok())
+                    .and_then(|n| n.level)
+            });
+            return field.and_then(level_value);
         }
     }
     let mut end = t.len().min(200);
@@ -108,6 +147,22 @@ pub fn level_of(message: &str) -> Option<&'static str> {
         .split(|c: char| !c.is_ascii_alphabetic())
         .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
         .find_map(normalise_level)
+}
+
+/// [`level_of`] as ECS's `log.level` spells it: lower case (`error`, `warn`, …).
+pub fn ecs_level(message: &str) -> Option<&'static str> {
+    Some(match level_of(message)? {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "NOTICE" => "notice",
+        "WARN" => "warn",
+        "ERROR" => "error",
+        "CRITICAL" => "critical",
+        "ALERT" => "alert",
+        "EMERGENCY" => "emergency",
+        _ => "fatal",
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -42,6 +42,28 @@ fn levels_from_json_fields_numbers_and_text() {
         ("", None),
     ] {
         assert_eq!(level_of(msg), want, "{msg}");
+        assert_eq!(
+            ecs_level(msg),
+            want.map(|w| if w == "WARN" {
+                "warn".to_string()
+            } else {
+                w.to_lowercase()
+            })
+            .as_deref()
+            .map(|l| match l {
+                "trace" => "trace",
+                "debug" => "debug",
+                "info" => "info",
+                "notice" => "notice",
+                "warn" => "warn",
+                "error" => "error",
+                "critical" => "critical",
+                "alert" => "alert",
+                "emergency" => "emergency",
+                _ => "fatal",
+            }),
+            "{msg}"
+        );
     }
 }
 
@@ -373,5 +395,38 @@ proptest! {
     fn level_of_never_panics(s in "\\PC{0,300}") {
         let _ = level_of(&s);
         let _ = fingerprint("/g", &s);
+    }
+
+    /// The borrowed reading of JSON level fields finds what a full parse into a Value finds.
+    #[test]
+    fn json_levels_as_a_full_parse_reads_them(
+        key in prop::sample::select(vec!["level", "severity", "levelname", "log.level", "lvl", "loglevel", "msg"]),
+        value in prop_oneof![
+            prop::sample::select(vec!["error", "WARN", "Info", "fatal", "verbose", "err"]).prop_map(|s| json!(s)),
+            prop::sample::select(vec![10i64, 30, 50, 60, 99]).prop_map(|n| json!(n)),
+            Just(json!(null)), Just(json!({"x": 1})), Just(json!([1]))
+        ],
+        nested in proptest::option::of(prop::sample::select(vec!["error", "debug", "x"])),
+        other in "[a-z]{0,8}",
+    ) {
+        let mut obj = serde_json::Map::new();
+        obj.insert("other".into(), json!(other));
+        obj.insert(key.to_string(), value);
+        if let Some(n) = nested { obj.insert("log".into(), json!({"level": n})); }
+        let text = serde_json::Value::Object(obj).to_string();
+        // The reference: a full parse (a null field counts as absent).
+        let reference = {
+            let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+            let field = ["level", "severity", "levelname", "log.level", "lvl", "loglevel"]
+                .iter()
+                .find_map(|k| m.get(*k).filter(|v| !v.is_null()))
+                .or_else(|| m.get("log").and_then(|l| l.get("level")));
+            match field {
+                Some(serde_json::Value::String(s)) => normalise_level(s),
+                Some(serde_json::Value::Number(n)) => n.as_i64().and_then(numeric_level),
+                _ => None,
+            }
+        };
+        prop_assert_eq!(level_of(&text), reference, "{}", text);
     }
 }

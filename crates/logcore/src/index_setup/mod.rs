@@ -11,6 +11,8 @@
 use serde_json::{json, Value};
 use sha2::Digest;
 
+pub mod views;
+
 /// Bumped whenever the bodies below change: every installed object is then replaced.
 pub const SCHEMA_VERSION: u64 = 1;
 /// Names of what logpipe owns in the engine (and only these are ever changed), after [`Layout::name`]:
