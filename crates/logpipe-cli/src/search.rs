@@ -64,7 +64,7 @@ pub fn run(cmd: SearchCommand) -> Result<(), String> {
         .block_on(setup::ensure(
             &search,
             &layout,
-            cfg.endpoint.aws_managed(),
+            cfg.endpoint.hosting(),
             args.dry_run,
         ))
         .map_err(|e| e.to_string())?;
@@ -148,6 +148,7 @@ pub fn render(steps: &[Step], dry_run: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logcore::index_setup::Hosting;
     use test_support::engine_api::{EngineApi, Flavor};
 
     fn args(url: &str, dry_run: bool) -> SetupArgs {
@@ -197,7 +198,7 @@ mod tests {
             .block_on(HttpSearch::connect(&cfg.endpoint, 1, &sdk))
             .unwrap();
         let run = |dry| {
-            rt.block_on(setup::ensure(&search, &layout, false, dry))
+            rt.block_on(setup::ensure(&search, &layout, Hosting::SelfManaged, dry))
                 .map(|(_, s)| render(&s, dry))
                 .unwrap()
         };

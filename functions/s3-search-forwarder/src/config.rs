@@ -5,7 +5,7 @@ use std::time::Duration;
 use logcore::bulk::IndexTemplate;
 use logcore::document::JsonLimits;
 use logcore::env::{ConfigError, Env};
-use logcore::index_setup::Layout;
+use logcore::index_setup::{Hosting, Layout};
 use logcore::retry::Backoff;
 
 /// How requests to the search engine are authenticated.
@@ -34,18 +34,25 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Amazon OpenSearch Service (signed requests, or an `*.amazonaws.com` host).
-    pub fn aws_managed(&self) -> bool {
-        matches!(self.auth, Auth::SigV4 { .. })
-            || self
-                .url
-                .split("://")
-                .nth(1)
-                .unwrap_or("")
-                .split(['/', ':'])
-                .next()
-                .unwrap_or("")
-                .ends_with(".amazonaws.com")
+    /// Who runs the engine: Serverless when signed for `aoss` (or on an `*.aoss.amazonaws.com` host), an
+    /// OpenSearch Service domain when signed for `es` or on another `*.amazonaws.com` host.
+    pub fn hosting(&self) -> Hosting {
+        let host = self
+            .url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match &self.auth {
+            Auth::SigV4 { service } if service == "aoss" => Hosting::Serverless,
+            _ if host.ends_with(".aoss.amazonaws.com") => Hosting::Serverless,
+            Auth::SigV4 { .. } => Hosting::Aws,
+            _ if host.ends_with(".amazonaws.com") => Hosting::Aws,
+            _ => Hosting::SelfManaged,
+        }
     }
 
     /// From the variables; `SEARCH_URL` is required.

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "cannot set up the search client");
     })?);
     if let Some(layout) = &cfg.setup {
-        at_cold_start(search.as_ref(), layout, cfg.endpoint.aws_managed()).await?;
+        at_cold_start(search.as_ref(), layout, cfg.endpoint.hosting()).await?;
     }
     let (cfg, store, search) = (&cfg, &store, &search);
     lambda_runtime::run(service_fn(

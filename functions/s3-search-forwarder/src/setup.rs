@@ -5,7 +5,9 @@
 
 use std::future::Future;
 
-use logcore::index_setup::{self, Engine, Kind, Layout, Resource, APP_TEMPLATE, AUDIT_TEMPLATE};
+use logcore::index_setup::{
+    self, Engine, Hosting, Kind, Layout, Resource, APP_TEMPLATE, AUDIT_TEMPLATE,
+};
 
 use crate::{Reply, TransportError};
 
@@ -97,9 +99,13 @@ fn refused(method: &'static str, path: &str, r: &Reply) -> SetupError {
     }
 }
 
-/// The engine behind the API. `aws_managed`: Amazon OpenSearch Service (its Elasticsearch domains have
-/// ISM under `_opendistro`, not ILM).
-pub async fn detect<A: SearchApi>(api: &A, aws_managed: bool) -> Result<Engine, SetupError> {
+/// The engine behind the API: `GET /`, except on Serverless (which has none). On AWS its Elasticsearch
+/// domains have ISM under `_opendistro`, not ILM.
+pub async fn detect<A: SearchApi>(api: &A, hosting: Hosting) -> Result<Engine, SetupError> {
+    if hosting == Hosting::Serverless {
+        return Ok(Engine::serverless());
+    }
+    let aws_managed = hosting == Hosting::Aws;
     let r = call(api, "GET", "/", None).await?;
     if r.status != 200 {
         return Err(refused("GET", "/", &r));
@@ -160,10 +166,10 @@ pub async fn apply<A: SearchApi>(
 pub async fn ensure<A: SearchApi>(
     api: &A,
     layout: &Layout,
-    aws_managed: bool,
+    hosting: Hosting,
     dry_run: bool,
 ) -> Result<(Engine, Vec<Step>), SetupError> {
-    let engine = detect(api, aws_managed).await?;
+    let engine = detect(api, hosting).await?;
     let resources = index_setup::desired(&engine, layout).map_err(SetupError::Unsupported)?;
     let steps = apply(api, &resources, dry_run).await?;
     Ok((engine, steps))
@@ -174,7 +180,7 @@ pub async fn ensure<A: SearchApi>(
 pub async fn ensure_current<A: SearchApi>(
     api: &A,
     layout: &Layout,
-    aws_managed: bool,
+    hosting: Hosting,
 ) -> Result<Option<(Engine, Vec<Step>)>, SetupError> {
     let last = layout.object(if layout.app_patterns.is_empty() {
         AUDIT_TEMPLATE
@@ -192,7 +198,7 @@ pub async fn ensure_current<A: SearchApi>(
     } else if got.status != 404 {
         return Err(refused("GET", &path, &got));
     }
-    ensure(api, layout, aws_managed, false).await.map(Some)
+    ensure(api, layout, hosting, false).await.map(Some)
 }
 
 /// [`ensure_current`] with its log lines: what the forwarder's cold start runs. A failure stops the cold
@@ -200,9 +206,9 @@ pub async fn ensure_current<A: SearchApi>(
 pub async fn at_cold_start<A: SearchApi>(
     api: &A,
     layout: &Layout,
-    aws_managed: bool,
+    hosting: Hosting,
 ) -> Result<(), SetupError> {
-    match ensure_current(api, layout, aws_managed).await {
+    match ensure_current(api, layout, hosting).await {
         Ok(None) => tracing::info!(marker = %layout.marker(), "search setup current"),
         Ok(Some((engine, steps))) => tracing::info!(
             engine = %engine.describe(), marker = %layout.marker(),

@@ -6,7 +6,7 @@ use test_support as support;
 
 use std::sync::Arc;
 
-use logcore::index_setup::{self, Kind, Layout};
+use logcore::index_setup::{self, Hosting, Kind, Layout};
 use s3_search_forwarder::aws::HttpSearch;
 use s3_search_forwarder::config::{Auth, Endpoint};
 use s3_search_forwarder::local::DirStore;
@@ -62,7 +62,11 @@ async fn installs_exactly_what_each_engine_needs_once() {
             "/_opendistro/_ism/policies/logpipe-dev-retention",
         ),
     ] {
-        let aws = matches!(flavor, Flavor::AwsElasticsearch(_));
+        let aws = if matches!(flavor, Flavor::AwsElasticsearch(_)) {
+            Hosting::Aws
+        } else {
+            Hosting::SelfManaged
+        };
         let api = EngineApi::start(flavor).await;
         let http = client(&api.url).await;
         let layout = Layout {
@@ -174,13 +178,38 @@ async fn installs_exactly_what_each_engine_needs_once() {
     }
 }
 
+/// Serverless has no `GET /` and no ISM: templates only, the retention is the collection's lifecycle policy.
+#[tokio::test]
+async fn serverless_gets_templates_without_asking_the_engine() {
+    let api = EngineApi::start(Flavor::OpenSearch("2.13.0")).await;
+    let (engine, steps) = setup::ensure(
+        &client(&api.url).await,
+        &Layout::default(),
+        Hosting::Serverless,
+        false,
+    )
+    .await
+    .unwrap();
+    assert!(engine.serverless);
+    assert_eq!(steps.len(), 4);
+    assert!(api
+        .requests()
+        .iter()
+        .all(|(_, p, _)| p != "/" && !p.contains("_ism")));
+}
+
 #[tokio::test]
 async fn old_elasticsearch_is_refused_with_a_reason() {
     let api = EngineApi::start(Flavor::Elasticsearch("7.4.2")).await;
-    let e = setup::ensure(&client(&api.url).await, &Layout::default(), false, false)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = setup::ensure(
+        &client(&api.url).await,
+        &Layout::default(),
+        Hosting::SelfManaged,
+        false,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("7.8"), "{e}");
     assert!(puts(&api).is_empty());
 }
@@ -195,7 +224,9 @@ async fn templates_govern_new_indices_on_osmem() {
     };
     let name = support::unique("lpsetup");
     let http = Arc::new(client(&search).await);
-    let engine = setup::detect(http.as_ref(), false).await.unwrap();
+    let engine = setup::detect(http.as_ref(), Hosting::SelfManaged)
+        .await
+        .unwrap();
     let layout = Layout {
         name: name.clone(),
         app_patterns: vec![format!("{name}-app-*")],

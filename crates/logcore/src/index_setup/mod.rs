@@ -38,6 +38,20 @@ pub struct Engine {
     pub minor: u32,
     /// Amazon OpenSearch Service (also for its Elasticsearch 7.x domains, which have ISM, not ILM).
     pub aws_managed: bool,
+    /// Amazon OpenSearch Serverless: no `GET /`, no ISM (retention is a data lifecycle policy of the
+    /// collection, outside this API), a subset of field types.
+    pub serverless: bool,
+}
+
+/// Who runs the engine: it decides what `GET /` cannot tell (the retention API of AWS's Elasticsearch
+/// domains, Serverless).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    SelfManaged,
+    /// An Amazon OpenSearch Service domain.
+    Aws,
+    /// An Amazon OpenSearch Serverless collection.
+    Serverless,
 }
 
 /// Where retention is enforced.
@@ -47,6 +61,8 @@ pub enum Retention {
     Ism(&'static str),
     /// Index Lifecycle Management (`_ilm`).
     Ilm,
+    /// OpenSearch Serverless: a data lifecycle policy on the collection (`aoss:CreateLifecyclePolicy`).
+    Lifecycle,
 }
 
 impl Engine {
@@ -78,7 +94,19 @@ impl Engine {
             major,
             minor,
             aws_managed,
+            serverless: false,
         })
+    }
+
+    /// Amazon OpenSearch Serverless (which has no `GET /` to ask).
+    pub fn serverless() -> Engine {
+        Engine {
+            distribution: Distribution::OpenSearch,
+            major: 2,
+            minor: 0,
+            aws_managed: true,
+            serverless: true,
+        }
     }
 
     fn at_least(&self, major: u32, minor: u32) -> bool {
@@ -91,6 +119,9 @@ impl Engine {
             Distribution::OpenSearch => "OpenSearch",
             Distribution::Elasticsearch => "Elasticsearch",
         };
+        if self.serverless {
+            return "Amazon OpenSearch Serverless".into();
+        }
         let aws = if self.aws_managed {
             " (Amazon OpenSearch Service)"
         } else {
@@ -123,6 +154,9 @@ impl Engine {
     }
 
     pub fn retention(&self) -> Retention {
+        if self.serverless {
+            return Retention::Lifecycle;
+        }
         match self.distribution {
             Distribution::OpenSearch => Retention::Ism("_plugins/_ism"),
             Distribution::Elasticsearch if self.aws_managed => Retention::Ism("_opendistro/_ism"),
@@ -304,8 +338,10 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
         .chain(&layout.audit_patterns)
         .collect();
     let age = format!("{}d", layout.retention_days);
-    out.push(match retention {
-        Retention::Ism(prefix) => Resource {
+    let policy = match retention {
+        // Set on the collection, not through this API (the README shows how).
+        Retention::Lifecycle => None,
+        Retention::Ism(prefix) => Some(Resource {
             kind: Kind::IsmPolicy,
             path: format!("/{prefix}/policies/{policy_name}"),
             name: policy_name,
@@ -320,7 +356,7 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
                 // New indices matching these patterns are managed from their creation on.
                 "ism_template": [{"index_patterns": patterns, "priority": 100}]
             }}),
-        },
+        }),
         Retention::Ilm => {
             let mut policy = json!({"phases": {
                 "hot": {"min_age": "0ms", "actions": {}},
@@ -330,14 +366,15 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
             if engine.at_least(7, 14) {
                 policy["_meta"] = meta(layout);
             }
-            Resource {
+            Some(Resource {
                 kind: Kind::IlmPolicy,
                 path: format!("/_ilm/policy/{policy_name}"),
                 name: policy_name,
                 body: json!({ "policy": policy }),
-            }
+            })
         }
-    });
+    };
+    out.extend(policy);
     if !layout.audit_patterns.is_empty() {
         out.push(template(
             AUDIT_TEMPLATE,

@@ -72,6 +72,7 @@ fn foreign_fields_and_retention_per_engine() {
         (None, "7.17.0", false, "flattened", Retention::Ilm),
         (None, "8.12.0", false, "flattened", Retention::Ilm),
     ];
+    assert_eq!(Engine::serverless().foreign_fields()["type"], "object");
     for (d, n, aws, json_type, retention) in cases {
         let e = engine(d, n, aws);
         assert_eq!(e.foreign_fields()["type"], json_type, "{n}");

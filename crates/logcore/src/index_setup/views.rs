@@ -241,6 +241,7 @@ mod tests {
             major: 2,
             minor: 13,
             aws_managed: false,
+            serverless: false,
         };
         let mapped = {
             let mut m = super::super::base_properties(&engine);
