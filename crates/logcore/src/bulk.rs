@@ -271,6 +271,88 @@ fn shorten(text: &mut String, raw: &str, max: usize) {
     text.push_str(&hash);
 }
 
+/// Log groups that get daily indices of their own (`logs-group-{log.group}-%Y.%m.%d`), each with its own
+/// retention: `SEPARATE_GROUPS`, comma-separated globs, each with `=DAYS` or the family's retention.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeparateGroups {
+    rules: Vec<(crate::alert::GroupGlob, String, Option<u32>)>,
+}
+
+/// The index template of separated groups.
+pub const SEPARATE_INDEX: &str = "logs-group-{log.group}-%Y.%m.%d";
+
+impl SeparateGroups {
+    /// `"/ecs/payments=365,/aws/rds/cluster/*/audit=2555,/ecs/noisy"`.
+    pub fn parse(spec: &str) -> Result<SeparateGroups, String> {
+        let mut rules = Vec::new();
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (glob, days) = match entry.rsplit_once('=') {
+                Some((g, d)) => {
+                    let days = d
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| (1..=36_500).contains(d))
+                        .ok_or_else(|| {
+                            format!("{entry:?}: the days after '=' must be 1 to 36500")
+                        })?;
+                    (g.trim(), Some(days))
+                }
+                None => (entry, None),
+            };
+            if glob.is_empty() {
+                return Err(format!("{entry:?}: no log group before '='"));
+            }
+            rules.push((crate::alert::GroupGlob::new(glob), glob.to_string(), days));
+        }
+        Ok(SeparateGroups { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The template of `group`'s documents when it is separated.
+    pub fn template_for(&self, group: &str) -> Option<&'static IndexTemplate> {
+        static TEMPLATE: std::sync::LazyLock<IndexTemplate> = std::sync::LazyLock::new(|| {
+            SEPARATE_INDEX
+                .parse()
+                .expect("the separate index template is valid")
+        });
+        self.rules
+            .iter()
+            .any(|(g, _, _)| g.matches(group))
+            .then(|| &*TEMPLATE)
+    }
+
+    /// Index patterns by retention (`None`: the family's): each glob's literal pieces sanitized as index
+    /// names render them, `*` between (`/aws/rds/cluster/*/audit` → `logs-group-aws-rds-cluster*audit-*`).
+    pub fn patterns(&self) -> Vec<(Option<u32>, Vec<String>)> {
+        let mut out: Vec<(Option<u32>, Vec<String>)> = Vec::new();
+        for (_, glob, days) in &self.rules {
+            let pieces: Vec<String> = glob
+                .split('*')
+                .map(|p| {
+                    let mut s = String::new();
+                    push_sanitized(&mut s, p, false);
+                    if s == "unknown" && !p.contains("unknown") {
+                        s.clear();
+                    }
+                    s
+                })
+                .collect();
+            let pattern = format!("logs-group-{}-*", pieces.join("*"))
+                .replace("-*-*", "-*")
+                .replace("**", "*");
+            match out.iter_mut().find(|(d, _)| d == days) {
+                Some((_, ps)) => ps.push(pattern),
+                None => out.push((*days, vec![pattern])),
+            }
+        }
+        out
+    }
+}
+
 /// A log group or stream as part of an index name: lower case (in full Unicode), forbidden characters,
 /// white space and ASCII punctuation but `_` and `.` as `-`, no repeated `-`, none at either end; at the
 /// start of the name (`first`) no leading `_` or `.` either. An empty result is `unknown`.
@@ -493,6 +575,8 @@ impl Batch {
 #[derive(Debug, Clone)]
 pub struct DocBuilder {
     pub template: IndexTemplate,
+    /// Log groups with indices of their own (checked before `template`).
+    pub separate: SeparateGroups,
     pub json: JsonLimits,
     pub stats: BuildStats,
     index: IndexCache,
@@ -537,6 +621,7 @@ impl DocBuilder {
     pub fn new(template: IndexTemplate, json: JsonLimits) -> Self {
         DocBuilder {
             template,
+            separate: SeparateGroups::default(),
             json,
             stats: BuildStats::default(),
             index: IndexCache::default(),
@@ -578,9 +663,13 @@ impl DocBuilder {
                                 Some(id) if !id.is_empty() && id.len() <= 512 => Cow::Borrowed(id),
                                 _ => Cow::Owned(src.derived_id(unit.offset)),
                             };
+                            let group = log.as_ref().and_then(|l| l.group.as_deref());
+                            let template = group
+                                .and_then(|g| self.separate.template_for(g))
+                                .unwrap_or(&self.template);
                             let index = self.index.get(
-                                &self.template,
-                                log.as_ref().and_then(|l| l.group.as_deref()),
+                                template,
+                                group,
                                 log.as_ref().and_then(|l| l.stream.as_deref()),
                                 date,
                             );

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use logcore::bulk::IndexTemplate;
+use logcore::bulk::{IndexTemplate, SeparateGroups};
 use logcore::document::JsonLimits;
 use logcore::env::{ConfigError, Env};
 use logcore::index_setup::{Hosting, Layout};
@@ -134,6 +134,8 @@ pub struct Config {
     /// … and of the documents of objects under one of `audit_prefixes` (the audit stream's).
     pub audit_index: IndexTemplate,
     pub audit_prefixes: Vec<String>,
+    /// Log groups with indices (and a retention) of their own.
+    pub separate: SeparateGroups,
     /// Templates, mappings and retention installed at cold start (`SEARCH_SETUP`), and how.
     pub setup: Option<Layout>,
     pub json: JsonLimits,
@@ -172,6 +174,7 @@ pub const ENV_VARS: &[&str] = &[
     "INDEX",
     "AUDIT_INDEX",
     "AUDIT_PREFIXES",
+    "SEPARATE_GROUPS",
     "SEARCH_SETUP",
     "SEARCH_SETUP_NAME",
     "SEARCH_SHARDS",
@@ -220,6 +223,7 @@ impl Config {
             index: IndexTemplate::default(),
             audit_index: IndexTemplate::audit(),
             audit_prefixes: vec!["audit/".into()],
+            separate: SeparateGroups::default(),
             setup: None,
             json: JsonLimits::default(),
             bulk_max_bytes: 5_000_000,
@@ -267,6 +271,10 @@ impl Config {
                 .map(String::from)
                 .collect();
         }
+        if let Some(spec) = env.get("SEPARATE_GROUPS") {
+            cfg.separate =
+                SeparateGroups::parse(&spec).map_err(|e| env.err("SEPARATE_GROUPS", &spec, e))?;
+        }
         // Read (and checked) whether or not setup is on.
         {
             let mut layout = Layout {
@@ -312,6 +320,12 @@ impl Config {
             if let Some(n) = env.num("SEARCH_RETENTION_DAYS", 1, 36_500)? {
                 layout.retention_days = n as u32;
             }
+            layout.separate = cfg
+                .separate
+                .patterns()
+                .into_iter()
+                .map(|(days, p)| (days.unwrap_or(layout.retention_days), p))
+                .collect();
             cfg.setup = env.flag("SEARCH_SETUP", false)?.then_some(layout);
         }
         if let Some(n) = env.num("JSON_MAX_DEPTH", 1, 20)? {
@@ -444,6 +458,30 @@ mod tests {
         assert_eq!(l.app_patterns, ["logs-app-*.*.*"]);
         assert_eq!(l.audit_patterns, ["logs-audit-*.*.*"]);
         assert_eq!(c.index_for("db/x").wildcard(), "logs-audit-*.*.*");
+        let c = from(&[
+            ("SEARCH_URL", "http://x"),
+            ("SEARCH_SETUP", "true"),
+            (
+                "SEPARATE_GROUPS",
+                "/ecs/payments=365, /aws/rds/cluster/*/audit=2555, /ecs/noisy",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.setup.unwrap().separate,
+            [
+                (365, vec!["logs-group-ecs-payments-*".to_string()]),
+                (2555, vec!["logs-group-aws-rds-cluster*audit-*".to_string()]),
+                (30, vec!["logs-group-ecs-noisy-*".to_string()]),
+            ]
+        );
+        assert!(from(&[
+            ("SEARCH_URL", "http://x"),
+            ("SEPARATE_GROUPS", "/a=forever")
+        ])
+        .unwrap_err()
+        .to_string()
+        .contains("SEPARATE_GROUPS"));
     }
 
     #[test]

@@ -397,6 +397,7 @@ fn read_object(
         return end;
     }
     let mut builder = DocBuilder::new(cfg.index_for(&src.key).clone(), cfg.json);
+    builder.separate = cfg.separate.clone();
     let new_batch = || {
         pool.lock()
             .ok()

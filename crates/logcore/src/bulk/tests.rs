@@ -177,6 +177,59 @@ fn index_templates() {
 }
 
 #[test]
+fn separated_groups_get_indices_of_their_own() {
+    let sep = SeparateGroups::parse("/ecs/payments=365,/aws/rds/cluster/*/audit").unwrap();
+    let mut b = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
+    b.separate = sep.clone();
+    let mut batch = Batch::default();
+    let mut text = String::new();
+    for g in ["/ecs/payments", "/ecs/api", "/aws/rds/cluster/shop/audit"] {
+        text.push_str(&format!(
+            r#"{{"@timestamp":"2026-12-01T10:00:00Z","message":"m","log":{{"group":"{g}"}}}}"#
+        ));
+        text.push('\n');
+    }
+    let mut f = Framer::new(text.as_bytes(), 1 << 20);
+    while let Some(u) = f.next_unit().unwrap() {
+        b.add(&u, &src(), &mut batch);
+    }
+    let names: Vec<String> = batch
+        .items
+        .iter()
+        .map(|i| {
+            serde_json::from_slice::<Value>(batch.action(i)).unwrap()["create"]["_index"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "logs-group-ecs-payments-2026.12.01",
+            "logs-app-2026.12.01",
+            "logs-group-aws-rds-cluster-shop-audit-2026.12.01"
+        ]
+    );
+    // The patterns the templates and retention policies use match those names.
+    let patterns = sep.patterns();
+    assert_eq!(
+        patterns[0],
+        (Some(365), vec!["logs-group-ecs-payments-*".to_string()])
+    );
+    assert_eq!(
+        patterns[1],
+        (None, vec!["logs-group-aws-rds-cluster*audit-*".to_string()])
+    );
+    let matches = |p: &str, name: &str| crate::alert::GroupGlob::new(p).matches(name);
+    assert!(matches(&patterns[0].1[0], &names[0]) && !matches(&patterns[0].1[0], &names[1]));
+    assert!(matches(&patterns[1].1[0], &names[2]));
+    for bad in ["/a=0", "=5", "/a=x"] {
+        assert!(SeparateGroups::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn index_names_the_engines_accept() {
     let t = IndexTemplate::per_group();
     let mut out = String::new();

@@ -179,6 +179,8 @@ pub struct Layout {
     pub refresh_interval: String,
     /// Indices are deleted this many days after they were created.
     pub retention_days: u32,
+    /// Log groups with indices of their own: their index patterns by retention in days.
+    pub separate: Vec<(u32, Vec<String>)>,
 }
 
 impl Default for Layout {
@@ -191,6 +193,7 @@ impl Default for Layout {
             replicas: 1,
             refresh_interval: "10s".into(),
             retention_days: 30,
+            separate: Vec::new(),
         }
     }
 }
@@ -332,49 +335,85 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
         component(BASE_COMPONENT, base_properties(engine)),
         component(AUDIT_COMPONENT, audit_properties()),
     ];
-    let patterns: Vec<&String> = layout
+    let family_patterns: Vec<String> = layout
         .app_patterns
         .iter()
         .chain(&layout.audit_patterns)
+        .cloned()
         .collect();
-    let age = format!("{}d", layout.retention_days);
-    let policy = match retention {
-        // Set on the collection, not through this API (the README shows how).
-        Retention::Lifecycle => None,
-        Retention::Ism(prefix) => Some(Resource {
-            kind: Kind::IsmPolicy,
-            path: format!("/{prefix}/policies/{policy_name}"),
-            name: policy_name,
-            body: json!({"policy": {
-                "description": format!("logpipe: delete indices {age} old ({})", layout.marker()),
-                "default_state": "hot",
-                "states": [
-                    {"name": "hot", "actions": [],
-                     "transitions": [{"state_name": "delete", "conditions": {"min_index_age": age}}]},
-                    {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
-                ],
-                // New indices matching these patterns are managed from their creation on.
-                "ism_template": [{"index_patterns": patterns, "priority": 100}]
-            }}),
-        }),
-        Retention::Ilm => {
-            let mut policy = json!({"phases": {
-                "hot": {"min_age": "0ms", "actions": {}},
-                "delete": {"min_age": age, "actions": {"delete": {}}}
-            }});
-            // `_meta` on ILM policies: Elasticsearch 7.14 and later.
-            if engine.at_least(7, 14) {
-                policy["_meta"] = meta(layout);
+    let policy = |name: String,
+                  days: u32,
+                  patterns: &[String],
+                  priority: u32|
+     -> Option<Resource> {
+        let age = format!("{days}d");
+        match retention {
+            // Set on the collection, not through this API (the README shows how).
+            Retention::Lifecycle => None,
+            Retention::Ism(prefix) => Some(Resource {
+                kind: Kind::IsmPolicy,
+                path: format!("/{prefix}/policies/{name}"),
+                name,
+                body: json!({"policy": {
+                    "description": format!("logpipe: delete indices {age} old ({})", layout.marker()),
+                    "default_state": "hot",
+                    "states": [
+                        {"name": "hot", "actions": [],
+                         "transitions": [{"state_name": "delete", "conditions": {"min_index_age": age}}]},
+                        {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
+                    ],
+                    // New indices matching these patterns are managed from their creation on.
+                    "ism_template": [{"index_patterns": patterns, "priority": priority}]
+                }}),
+            }),
+            Retention::Ilm => {
+                let mut policy = json!({"phases": {
+                    "hot": {"min_age": "0ms", "actions": {}},
+                    "delete": {"min_age": age, "actions": {"delete": {}}}
+                }});
+                // `_meta` on ILM policies: Elasticsearch 7.14 and later.
+                if engine.at_least(7, 14) {
+                    policy["_meta"] = meta(layout);
+                }
+                Some(Resource {
+                    kind: Kind::IlmPolicy,
+                    path: format!("/_ilm/policy/{name}"),
+                    name,
+                    body: json!({ "policy": policy }),
+                })
             }
-            Some(Resource {
-                kind: Kind::IlmPolicy,
-                path: format!("/_ilm/policy/{policy_name}"),
-                name: policy_name,
-                body: json!({ "policy": policy }),
-            })
         }
     };
-    out.extend(policy);
+    out.extend(policy(
+        policy_name,
+        layout.retention_days,
+        &family_patterns,
+        100,
+    ));
+    // Separated groups: a policy and a template per retention (ILM names its policy in the template),
+    // above the families' (their patterns do not overlap, the priorities say so anyway).
+    for (days, patterns) in &layout.separate {
+        let name = layout.object(&format!("{RETENTION_POLICY}-{days}d"));
+        out.extend(policy(name.clone(), *days, patterns, 200));
+        let mut group_settings = settings.clone();
+        if retention == Retention::Ilm {
+            group_settings["lifecycle"] = json!({ "name": name });
+        }
+        let what = format!("group-{days}d");
+        out.push(Resource {
+            kind: Kind::IndexTemplate,
+            path: format!("/_index_template/{}", layout.object(&what)),
+            name: layout.object(&what),
+            body: json!({
+                "index_patterns": patterns,
+                "priority": 502,
+                "composed_of": [layout.object(BASE_COMPONENT), layout.object(AUDIT_COMPONENT)],
+                "version": SCHEMA_VERSION,
+                "_meta": meta(layout),
+                "template": {"settings": {"index": group_settings}}
+            }),
+        });
+    }
     if !layout.audit_patterns.is_empty() {
         out.push(template(
             AUDIT_TEMPLATE,

@@ -213,6 +213,63 @@ fn bodies_follow_the_documented_apis() {
 }
 
 #[test]
+fn separated_groups_get_their_own_template_and_retention() {
+    let layout = Layout {
+        separate: vec![(365, vec!["logs-group-ecs-payments-*".into()])],
+        ..Layout::default()
+    };
+    for (e, policy_path) in [
+        (
+            engine(Some("opensearch"), "2.13.0", true),
+            "/_plugins/_ism/policies/logpipe-retention-365d",
+        ),
+        (
+            engine(None, "8.11.0", false),
+            "/_ilm/policy/logpipe-retention-365d",
+        ),
+    ] {
+        let all = desired(&e, &layout).unwrap();
+        let policy = all
+            .iter()
+            .find(|r| r.path == policy_path)
+            .expect("a policy of its own");
+        let template = all
+            .iter()
+            .find(|r| r.name == "logpipe-group-365d")
+            .expect("a template of its own");
+        assert_eq!(
+            template.body["index_patterns"],
+            json!(["logs-group-ecs-payments-*"])
+        );
+        assert_eq!(
+            template.body["composed_of"],
+            json!(["logpipe-base", "logpipe-audit-fields"])
+        );
+        if e.retention() == Retention::Ilm {
+            assert_eq!(
+                template.body["template"]["settings"]["index"]["lifecycle"]["name"],
+                "logpipe-retention-365d"
+            );
+            assert_eq!(policy.body["policy"]["phases"]["delete"]["min_age"], "365d");
+        } else {
+            assert_eq!(
+                policy.body["policy"]["ism_template"][0]["index_patterns"],
+                json!(["logs-group-ecs-payments-*"])
+            );
+            assert_eq!(
+                policy.body["policy"]["states"][0]["transitions"][0]["conditions"]["min_index_age"],
+                "365d"
+            );
+        }
+        assert_eq!(
+            all.last().unwrap().name,
+            "logpipe-app",
+            "the marker holder last"
+        );
+    }
+}
+
+#[test]
 fn markers_say_whether_an_installed_object_is_current() {
     let e = engine(Some("opensearch"), "2.13.0", true);
     let layout = Layout::default();
