@@ -275,59 +275,7 @@ impl Config {
             cfg.separate =
                 SeparateGroups::parse(&spec).map_err(|e| env.err("SEPARATE_GROUPS", &spec, e))?;
         }
-        // Read (and checked) whether or not setup is on.
-        {
-            let mut layout = Layout {
-                app_patterns: vec![cfg.index.wildcard()],
-                audit_patterns: vec![cfg.audit_index.wildcard()],
-                ..Layout::default()
-            };
-            if let Some(n) = env.get("SEARCH_SETUP_NAME") {
-                if !n
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    || n.starts_with('-')
-                {
-                    return Err(env.err(
-                        "SEARCH_SETUP_NAME",
-                        &n,
-                        "lower-case letters, digits and '-', not starting with '-'",
-                    ));
-                }
-                layout.name = n;
-            }
-            if let Some(n) = env.num("SEARCH_SHARDS", 1, 1024)? {
-                layout.shards = n as u32;
-            }
-            if let Some(n) = env.num("SEARCH_REPLICAS", 0, 15)? {
-                layout.replicas = n as u32;
-            }
-            if let Some(r) = env.get("SEARCH_REFRESH_INTERVAL") {
-                let ok = r == "-1"
-                    || r.strip_suffix("ms")
-                        .or_else(|| r.strip_suffix('s'))
-                        .or_else(|| r.strip_suffix('m'))
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-                if !ok {
-                    return Err(env.err(
-                        "SEARCH_REFRESH_INTERVAL",
-                        &r,
-                        "expected a time such as 1s, 30s, 500ms or 1m, or -1",
-                    ));
-                }
-                layout.refresh_interval = r;
-            }
-            if let Some(n) = env.num("SEARCH_RETENTION_DAYS", 1, 36_500)? {
-                layout.retention_days = n as u32;
-            }
-            layout.separate = cfg
-                .separate
-                .patterns()
-                .into_iter()
-                .map(|(days, p)| (days.unwrap_or(layout.retention_days), p))
-                .collect();
-            cfg.setup = env.flag("SEARCH_SETUP", false)?.then_some(layout);
-        }
+        cfg.setup = setup_layout(&env, &cfg)?;
         if let Some(n) = env.num("JSON_MAX_DEPTH", 1, 20)? {
             cfg.json.max_depth = n;
         }
@@ -381,6 +329,61 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+/// The search setup's layout (`SEARCH_SETUP` and its settings, read and checked whether or not setup is
+/// on): patterns from the index templates, settings, retention, separated groups.
+fn setup_layout(env: &Env, cfg: &Config) -> Result<Option<Layout>, ConfigError> {
+    let mut layout = Layout {
+        app_patterns: vec![cfg.index.wildcard()],
+        audit_patterns: vec![cfg.audit_index.wildcard()],
+        ..Layout::default()
+    };
+    if let Some(n) = env.get("SEARCH_SETUP_NAME") {
+        if !n
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || n.starts_with('-')
+        {
+            return Err(env.err(
+                "SEARCH_SETUP_NAME",
+                &n,
+                "lower-case letters, digits and '-', not starting with '-'",
+            ));
+        }
+        layout.name = n;
+    }
+    if let Some(n) = env.num("SEARCH_SHARDS", 1, 1024)? {
+        layout.shards = n as u32;
+    }
+    if let Some(n) = env.num("SEARCH_REPLICAS", 0, 15)? {
+        layout.replicas = n as u32;
+    }
+    if let Some(r) = env.get("SEARCH_REFRESH_INTERVAL") {
+        let ok = r == "-1"
+            || r.strip_suffix("ms")
+                .or_else(|| r.strip_suffix('s'))
+                .or_else(|| r.strip_suffix('m'))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            return Err(env.err(
+                "SEARCH_REFRESH_INTERVAL",
+                &r,
+                "expected a time such as 1s, 30s, 500ms or 1m, or -1",
+            ));
+        }
+        layout.refresh_interval = r;
+    }
+    if let Some(n) = env.num("SEARCH_RETENTION_DAYS", 1, 36_500)? {
+        layout.retention_days = n as u32;
+    }
+    layout.separate = cfg
+        .separate
+        .patterns()
+        .into_iter()
+        .map(|(days, p)| (days.unwrap_or(layout.retention_days), p))
+        .collect();
+    Ok(env.flag("SEARCH_SETUP", false)?.then_some(layout))
 }
 
 #[cfg(test)]
