@@ -146,6 +146,14 @@ impl std::str::FromStr for IndexTemplate {
 }
 
 impl IndexTemplate {
+    /// Whether the name has a date part (a new index every day or hour), so that retention can delete old
+    /// indices; without one it is a single index forever.
+    pub fn has_date(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Year | Part::Month | Part::Day | Part::Hour))
+    }
+
     /// The index pattern matching every index the template renders: each placeholder becomes `*`
     /// (`logs-{log.group}-%Y.%m.%d` → `logs-*-*.*.*`).
     pub fn wildcard(&self) -> String {

@@ -62,9 +62,10 @@ impl Services {
             .await
             .unwrap();
         let mut cfg = Config::new(&group, name);
-        cfg.index_pattern = format!("{name}-*");
+        // The default layout (one daily index per family), under this test's own prefix.
+        cfg.index_pattern = format!("{name}-app-*.*.*");
         let mut forwarder = s3_search_forwarder::Config::new(search);
-        forwarder.index = format!("{name}-{{log.group}}-%Y.%m.%d").parse().unwrap();
+        forwarder.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
         cfg.search = Some(s3_search_forwarder::config::Endpoint {
             url: search.to_string(),
             auth: s3_search_forwarder::config::Auth::None,

@@ -334,6 +334,18 @@ impl Config {
 /// The search setup's layout (`SEARCH_SETUP` and its settings, read and checked whether or not setup is
 /// on): patterns from the index templates, settings, retention, separated groups.
 fn setup_layout(env: &Env, cfg: &Config) -> Result<Option<Layout>, ConfigError> {
+    let on = env.flag("SEARCH_SETUP", false)?;
+    // A retention policy deletes whole indices by age: on a single index it would delete everything.
+    for (name, t) in [("INDEX", &cfg.index), ("AUDIT_INDEX", &cfg.audit_index)] {
+        if on && !t.has_date() {
+            return Err(env.err(
+                name,
+                &env.get(name).unwrap_or_default(),
+                "has no date part (%Y.%m.%d): with SEARCH_SETUP its retention policy would delete the one \
+                 index whole; use a daily name or SEARCH_SETUP=false",
+            ));
+        }
+    }
     let mut layout = Layout {
         app_patterns: vec![cfg.index.wildcard()],
         audit_patterns: vec![cfg.audit_index.wildcard()],
@@ -383,7 +395,7 @@ fn setup_layout(env: &Env, cfg: &Config) -> Result<Option<Layout>, ConfigError> 
         .into_iter()
         .map(|(days, p)| (days.unwrap_or(layout.retention_days), p))
         .collect();
-    Ok(env.flag("SEARCH_SETUP", false)?.then_some(layout))
+    Ok(on.then_some(layout))
 }
 
 #[cfg(test)]
@@ -524,6 +536,14 @@ mod tests {
                     ("SEARCH_RETENTION_DAYS", "0"),
                 ],
                 "SEARCH_RETENTION_DAYS",
+            ),
+            (
+                vec![
+                    ("SEARCH_URL", "http://x"),
+                    ("SEARCH_SETUP", "true"),
+                    ("INDEX", "logs-app"),
+                ],
+                "no date part",
             ),
             (
                 vec![("SEARCH_URL", "http://x"), ("CHECKPOINT_PREFIX", "failed/")],
