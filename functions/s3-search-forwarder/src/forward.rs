@@ -188,8 +188,10 @@ pub async fn forward_object<S: Store, E: Search>(
                     progress.finished(r.seq);
                 }
             },
-            // The object is read slower than the time left (a stalled body, a long way to a checkpoint).
-            () = tokio::time::sleep_until(stop_at), if open && error.is_none() => {
+            // Nothing in flight and the reader has not delivered by the time left: the object is read slower
+            // than the time allows (a stalled body, a long way to a checkpoint). Requests in flight are
+            // bounded by their own timeout.
+            () = tokio::time::sleep_until(stop_at), if open && error.is_none() && inflight.is_empty() => {
                 error = Some(format!(
                     "the deadline came while reading the object (decompressed offset {} reached)",
                     progress.reached().offset
@@ -203,7 +205,10 @@ pub async fn forward_object<S: Store, E: Search>(
     }
     // Stop the reader (its sends fail once the receiver is gone) and collect what it saw.
     drop(rx);
-    match tokio::time::timeout_at(deadline, reader).await {
+    // A reader stuck in the body is left behind (its stream ends with the connection) rather than waited
+    // for past half the margin: the rest of the margin is for reporting.
+    let reader_limit = (stop_at + cfg.deadline_margin / 2).min(deadline);
+    match tokio::time::timeout_at(reader_limit, reader).await {
         Ok(Ok(end)) => {
             report.units = end.units;
             report.units_resumed = end.resumed;

@@ -620,3 +620,42 @@ async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
     assert!(dead.iter().any(|d| d["cause"] == "document"));
     assert!(dead.iter().any(|d| d["cause"] == "unreadable"));
 }
+
+/// An object whose body never delivers a byte: the invocation still answers before its deadline, with the
+/// object failed (delivered again), instead of waiting for the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_object_body_fails_before_the_deadline() {
+    struct Stalled(Mutex<Vec<tokio::io::DuplexStream>>);
+    impl Store for Stalled {
+        async fn get(&self, obj: &ObjectRef) -> Result<Opened, StoreError> {
+            if obj.key.starts_with("checkpoints/") {
+                return Err(StoreError::NotFound);
+            }
+            let (keep, body) = tokio::io::duplex(64);
+            self.0.lock().unwrap().push(keep);
+            Ok(Opened {
+                body: Box::pin(body),
+                last_modified: None,
+                etag: Some("e".into()),
+                version_id: None,
+            })
+        }
+        async fn put(&self, _: &str, _: &str, _: Vec<u8>) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+    let store = Arc::new(Stalled(Mutex::default()));
+    let search = Arc::new(FakeSearch::default());
+    let mut c = cfg();
+    c.request_timeout = Duration::from_millis(100);
+    c.deadline_margin = Duration::from_millis(200);
+    let budget = Duration::from_millis(800);
+    let start = tokio::time::Instant::now();
+    let (res, _) = handle(&c, &store, &search, &s3_event(&["a.gz"]), start + budget).await;
+    let took = start.elapsed();
+    assert!(took < budget, "answered after {took:?}");
+    assert!(res.unwrap_err().first.contains("while reading the object"));
+}
