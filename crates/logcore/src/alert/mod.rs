@@ -46,8 +46,16 @@ pub const DEFAULT_PATTERN: &str =
     r"(?i)\berror\b|exception|\bfatal\b|\bpanic|traceback \(most recent call last\)";
 
 fn normalise_level(word: &str) -> Option<&'static str> {
-    let up = word.trim().to_ascii_uppercase();
-    Some(match up.as_str() {
+    let word = word.trim();
+    if word.bytes().all(|b| !b.is_ascii_lowercase()) {
+        return normalise_upper(word);
+    }
+    normalise_upper(&word.to_ascii_uppercase())
+}
+
+/// [`normalise_level`] of a word already in upper case (no allocation: text lines are scanned per event).
+fn normalise_upper(up: &str) -> Option<&'static str> {
+    Some(match up {
         "TRACE" => "TRACE",
         "DEBUG" | "DBG" => "DEBUG",
         "INFO" | "INFORMATION" => "INFO",
@@ -119,6 +127,22 @@ fn level_value(v: &RawValue) -> Option<&'static str> {
 pub fn level_of(message: &str) -> Option<&'static str> {
     let t = message.trim_start();
     if t.starts_with('{') && t.len() <= 256 * 1024 {
+        // Most JSON lines are read for their level only when they may have a level field: a line with
+        // none of the keys' starts (nor an escape that could spell one) has no level, unless it is not JSON
+        // after all and its start has a level word.
+        let b = t.as_bytes();
+        let may_have_key = [&b"\"lev"[..], b"\"sev", b"\"lvl", b"\"log", b"\\u"]
+            .iter()
+            .any(|k| memchr::memmem::find(b, k).is_some());
+        if !may_have_key {
+            let word = level_word(t);
+            return match word {
+                Some(_) if serde_json::from_str::<serde::de::IgnoredAny>(t.trim_end()).is_err() => {
+                    word
+                }
+                _ => None,
+            };
+        }
         if let Ok(f) = serde_json::from_str::<LevelFields<'_>>(t.trim_end()) {
             let field = [
                 f.level,
@@ -139,6 +163,11 @@ pub fn level_of(message: &str) -> Option<&'static str> {
             return field.and_then(level_value);
         }
     }
+    level_word(t)
+}
+
+/// The first level word (upper case) among the first 200 bytes of a text line.
+fn level_word(t: &str) -> Option<&'static str> {
     let mut end = t.len().min(200);
     while !t.is_char_boundary(end) {
         end -= 1;
@@ -146,7 +175,7 @@ pub fn level_of(message: &str) -> Option<&'static str> {
     t[..end]
         .split(|c: char| !c.is_ascii_alphabetic())
         .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
-        .find_map(normalise_level)
+        .find_map(normalise_upper)
 }
 
 /// [`level_of`] as ECS's `log.level` spells it: lower case (`error`, `warn`, …).

@@ -3,6 +3,39 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::json;
 
+/// `level_of` as it was written first: a full parse into a `Value` (null fields absent), then the text scan.
+fn reference_level_of(message: &str) -> Option<&'static str> {
+    let t = message.trim_start();
+    if t.starts_with('{') && t.len() <= 256 * 1024 {
+        if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(t) {
+            let field = [
+                "level",
+                "severity",
+                "levelname",
+                "log.level",
+                "lvl",
+                "loglevel",
+            ]
+            .iter()
+            .find_map(|k| m.get(*k).filter(|v| !v.is_null()))
+            .or_else(|| m.get("log").and_then(|l| l.get("level")));
+            return match field {
+                Some(serde_json::Value::String(s)) => normalise_level(s),
+                Some(serde_json::Value::Number(n)) => n.as_i64().and_then(numeric_level),
+                _ => None,
+            };
+        }
+    }
+    let mut end = t.len().min(200);
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    t[..end]
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
+        .find_map(normalise_level)
+}
+
 fn ev(group: &str, ts: i64, message: &str) -> AlertEvent {
     AlertEvent {
         log_group: group.into(),
@@ -395,6 +428,16 @@ proptest! {
     fn level_of_never_panics(s in "\\PC{0,300}") {
         let _ = level_of(&s);
         let _ = fingerprint("/g", &s);
+    }
+
+    /// Whatever the line, the fast path (no level key: no parse) gives what a full parse gives.
+    #[test]
+    fn level_of_is_the_full_parse(s in prop_oneof![
+        "\\{[ -~]{0,80}",
+        "\\{\"(msg|level|log|x)\":\"(ERROR|info|WARN x|y)\"( ,\"a\":1)?\\}",
+        "\\{\"msg\":\"(ERROR|INFO) [a-z ]{0,10}\"\\}[ a-z]{0,3}",
+    ]) {
+        prop_assert_eq!(level_of(&s), reference_level_of(&s), "{}", s);
     }
 
     /// The borrowed reading of JSON level fields finds what a full parse into a Value finds.
