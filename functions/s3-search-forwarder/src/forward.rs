@@ -249,11 +249,16 @@ pub async fn forward_object<S: Store, E: Search>(
     report
 }
 
+/// Time from now to the deadline less the margin: what requests may use.
+fn time_left(cfg: &Config, deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(cfg.deadline_margin)
+}
+
 /// Whether a request started now would end (its timeout) before the deadline less the margin.
 fn time_for_a_request(cfg: &Config, deadline: Instant) -> Result<(), String> {
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .saturating_sub(cfg.deadline_margin);
+    let left = time_left(cfg, deadline);
     if cfg.request_timeout <= left {
         Ok(())
     } else {
@@ -642,9 +647,7 @@ async fn send_batch<E: Search>(
                 .backoff
                 .delay(attempts, &mut rng)
                 .max(retry_after.unwrap_or(Duration::ZERO));
-            let remaining = deadline
-                .saturating_duration_since(Instant::now())
-                .saturating_sub(cfg.deadline_margin);
+            let remaining = time_left(cfg, deadline);
             if !cfg
                 .backoff
                 .may_retry(attempts, delay, cfg.request_timeout, remaining)

@@ -71,6 +71,7 @@ fn reason(body: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned())
 }
 
+/// A JSON request (or one without a body).
 async fn call<A: SearchApi>(
     api: &A,
     method: &'static str,
@@ -81,6 +82,17 @@ async fn call<A: SearchApi>(
         Some(_) => vec![("content-type", "application/json".to_string())],
         None => Vec::new(),
     };
+    call_with(api, method, path, headers, body).await
+}
+
+/// A request with these headers; no answer at all is a transport error naming the request.
+async fn call_with<A: SearchApi>(
+    api: &A,
+    method: &'static str,
+    path: &str,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+) -> Result<Reply, SetupError> {
     api.call(method, path, headers, body)
         .await
         .map_err(|e| SetupError::Transport {
@@ -240,14 +252,7 @@ pub async fn import_saved_objects<A: SearchApi>(api: &A, ndjson: &str) -> Result
         ("osd-xsrf", "true".to_string()),
         ("kbn-xsrf", "true".to_string()),
     ];
-    let r = api
-        .call("POST", PATH, headers, Some(body.into_bytes()))
-        .await
-        .map_err(|e| SetupError::Transport {
-            method: "POST",
-            path: PATH.to_string(),
-            reason: e.0,
-        })?;
+    let r = call_with(api, "POST", PATH, headers, Some(body.into_bytes())).await?;
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
     if r.status != 200 || v["success"] != true {
         let errors = v["errors"].to_string();

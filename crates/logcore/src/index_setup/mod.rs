@@ -314,21 +314,24 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
             "template": {"mappings": {"dynamic": false, "properties": properties}}
         }),
     };
-    let template = |what: &str, patterns: &[String], priority: u32, parts: &[&str]| Resource {
-        kind: Kind::IndexTemplate,
-        path: format!("/_index_template/{}", layout.object(what)),
-        name: layout.object(what),
-        body: json!({
-            "index_patterns": patterns,
-            // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
-            // streams); audit above app, so overlapping patterns never tie.
-            "priority": priority,
-            "composed_of": parts.iter().map(|p| layout.object(p)).collect::<Vec<_>>(),
-            "version": SCHEMA_VERSION,
-            "_meta": meta(layout),
-            "template": {"settings": {"index": settings.clone()}}
-        }),
-    };
+    let template =
+        |what: &str, patterns: &[String], priority: u32, parts: &[&str], settings: &Value| {
+            Resource {
+                kind: Kind::IndexTemplate,
+                path: format!("/_index_template/{}", layout.object(what)),
+                name: layout.object(what),
+                body: json!({
+                    "index_patterns": patterns,
+                    // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
+                    // streams); audit above app, so overlapping patterns never tie.
+                    "priority": priority,
+                    "composed_of": parts.iter().map(|p| layout.object(p)).collect::<Vec<_>>(),
+                    "version": SCHEMA_VERSION,
+                    "_meta": meta(layout),
+                    "template": {"settings": {"index": settings}}
+                }),
+            }
+        };
     // Components first, the retention policy, and the template that holds the cold start's marker (app)
     // last: a run that stops half-way leaves no marker saying all is installed.
     let mut out = vec![
@@ -399,20 +402,13 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
         if retention == Retention::Ilm {
             group_settings["lifecycle"] = json!({ "name": name });
         }
-        let what = format!("group-{days}d");
-        out.push(Resource {
-            kind: Kind::IndexTemplate,
-            path: format!("/_index_template/{}", layout.object(&what)),
-            name: layout.object(&what),
-            body: json!({
-                "index_patterns": patterns,
-                "priority": 502,
-                "composed_of": [layout.object(BASE_COMPONENT), layout.object(AUDIT_COMPONENT)],
-                "version": SCHEMA_VERSION,
-                "_meta": meta(layout),
-                "template": {"settings": {"index": group_settings}}
-            }),
-        });
+        out.push(template(
+            &format!("group-{days}d"),
+            patterns,
+            502,
+            &[BASE_COMPONENT, AUDIT_COMPONENT],
+            &group_settings,
+        ));
     }
     if !layout.audit_patterns.is_empty() {
         out.push(template(
@@ -420,6 +416,7 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
             &layout.audit_patterns,
             501,
             &[BASE_COMPONENT, AUDIT_COMPONENT],
+            &settings,
         ));
     }
     if !layout.app_patterns.is_empty() {
@@ -428,6 +425,7 @@ pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String
             &layout.app_patterns,
             500,
             &[BASE_COMPONENT],
+            &settings,
         ));
     }
     Ok(out)
