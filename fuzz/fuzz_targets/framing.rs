@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logcore::bulk::{check_index_name, Batch, DocBuilder, IndexTemplate, Source, UnitOutcome};
+use logcore::bulk::{check_index_name, Batch, DocBuilder, IndexTemplate, Origin, UnitOutcome};
 use logcore::document::JsonLimits;
 use logcore::framing::{decoder, Framer};
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(name.ends_with("-2026.11.21"));
     let Ok((_, dec)) = decoder(data, 1 << 20) else { return };
     let mut framer = Framer::new(dec, CAP);
-    let src = Source::new("b", "k", "v", "2026-11-21T10:00:00Z");
+    let src = Origin::new("b", "k", "v", "2026-11-21T10:00:00Z");
     let mut builder = DocBuilder::new(IndexTemplate::default(), JsonLimits::default());
     let mut batch = Batch::default();
     let (mut units, mut dead, mut last_end) = (0usize, 0usize, 0u64);

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use firehose_transform::{handle, CallError, Config, PutEntry, Reingest};
+use firehose_transform::{handle, Config, PutEntry, Reingest};
+use logpipe_io::CallError;
 use libfuzzer_sys::fuzz_target;
 use logcore::codec::{encode_base64, gzip};
 use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
@@ -21,7 +22,11 @@ struct Sink {
 impl Reingest for Sink {
     async fn put(&self, _: &Source, entries: &[PutEntry]) -> Result<Vec<Option<String>>, CallError> {
         if self.reject == 0xff {
-            return Err(CallError { message: "injected".into(), retryable: self.reject & 1 == 0 });
+            return Err(if self.reject & 1 == 0 {
+                CallError::throttled("injected")
+            } else {
+                CallError::permanent("injected")
+            });
         }
         Ok(entries
             .iter()

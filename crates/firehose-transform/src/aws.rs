@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::primitives::Blob;
 use logcore::firehose::Source;
 
-use crate::sink::{CallError, PutEntry, Reingest};
+use logpipe_io::CallError;
+
+use crate::sink::{PutEntry, Reingest};
 
 /// Firehose and Kinesis clients, built once per container.
 #[derive(Debug, Clone)]
@@ -39,38 +40,6 @@ impl AwsReingest {
     }
 }
 
-/// Error codes that retrying does not fix.
-const PERMANENT: &[&str] = &[
-    "ResourceNotFoundException",
-    "InvalidArgumentException",
-    "AccessDeniedException",
-    "ValidationException",
-    "InvalidKMSResourceException",
-    "InvalidSourceException",
-    "KMSDisabledException",
-    "KMSNotFoundException",
-    "KMSInvalidStateException",
-    "KMSAccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-];
-
-fn call_error<E, R>(what: &str, e: SdkError<E, R>) -> CallError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let retryable = match &e {
-        SdkError::ServiceError(se) => !se.err().code().is_some_and(|c| PERMANENT.contains(&c)),
-        SdkError::ConstructionFailure(_) => false,
-        _ => true, // timeouts, dispatch failures, unparseable responses
-    };
-    CallError {
-        message: format!("{what} failed: {}", DisplayErrorContext(&e)),
-        retryable,
-    }
-}
-
 impl Reingest for AwsReingest {
     async fn put(
         &self,
@@ -87,10 +56,7 @@ impl Reingest for AwsReingest {
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| CallError {
-                        message: format!("building PutRecordBatch: {e}"),
-                        retryable: false,
-                    })?;
+                    .map_err(|e| CallError::config(format!("building PutRecordBatch: {e}")))?;
                 let out = self
                     .firehose
                     .put_record_batch()
@@ -99,7 +65,7 @@ impl Reingest for AwsReingest {
                     .send()
                     .await
                     .map_err(|e| {
-                        call_error(&format!("PutRecordBatch to delivery stream {name}"), e)
+                        CallError::from_sdk(format!("PutRecordBatch to delivery stream {name}"), &e)
                     })?;
                 Ok(out
                     .request_responses()
@@ -120,10 +86,7 @@ impl Reingest for AwsReingest {
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| CallError {
-                        message: format!("building PutRecords: {e}"),
-                        retryable: false,
-                    })?;
+                    .map_err(|e| CallError::config(format!("building PutRecords: {e}")))?;
                 let out = self
                     .kinesis
                     .put_records()
@@ -131,7 +94,7 @@ impl Reingest for AwsReingest {
                     .set_records(Some(records))
                     .send()
                     .await
-                    .map_err(|e| call_error(&format!("PutRecords to stream {name}"), e))?;
+                    .map_err(|e| CallError::from_sdk(format!("PutRecords to stream {name}"), &e))?;
                 Ok(out
                     .records()
                     .iter()

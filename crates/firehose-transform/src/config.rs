@@ -5,6 +5,7 @@ use std::time::Duration;
 use logcore::filter::MessageFilter;
 use logcore::firehose::RESPONSE_LIMIT;
 use logcore::retry::Backoff;
+use logcore::runtime::Common;
 
 pub use logcore::env::{ConfigError, Env};
 
@@ -73,11 +74,9 @@ pub struct Config<R = Documents> {
     /// Longest a put call may take (the SDK's attempt timeout); no retry starts unless it can finish
     /// before the deadline.
     pub call_timeout: Duration,
-    /// Time kept free before the Lambda deadline to write the response.
-    pub deadline_margin: Duration,
     pub gzip_level: u32,
-    pub metrics_namespace: String,
-    pub function_name: String,
+    /// Metrics, and the time kept free before the Lambda deadline to write the response.
+    pub common: Common,
 }
 
 impl<R: Render + Default> Default for Config<R> {
@@ -93,10 +92,8 @@ impl<R: Render + Default> Default for Config<R> {
             part_output_budget: 1024 * 1024,
             backoff: Backoff::default(),
             call_timeout: Duration::from_secs(10),
-            deadline_margin: Duration::from_millis(500),
             gzip_level: 1,
-            metrics_namespace: "logpipe".into(),
-            function_name: "logpipe-transform".into(),
+            common: Common::new("logpipe-transform", DEADLINE_MARGIN),
         }
     }
 }
@@ -110,7 +107,11 @@ pub const ENV_VARS: &[&str] = &[
     "MAX_REINGEST_HOPS",
     "MAX_DECOMPRESSED_BYTES",
     "METRICS_NAMESPACE",
+    "DEADLINE_MARGIN_MS",
 ];
+
+/// Time kept free before the Lambda deadline to write the response.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 
 impl<R: Render + Default> Config<R> {
     /// Read the configuration through `var` (normally `std::env::var`): the renderer's variables (see
@@ -123,6 +124,7 @@ impl<R: Render + Default> Config<R> {
     /// | `MAX_REINGEST_HOPS` | re-ingestions of one payload before it is failed | 3 |
     /// | `MAX_DECOMPRESSED_BYTES` | decompression cap per record | 67108864 |
     /// | `METRICS_NAMESPACE` | EMF namespace | `logpipe` |
+    /// | `DEADLINE_MARGIN_MS` | time kept free before the deadline to answer | 500 |
     ///
     /// `AWS_REGION` gives `cloud.region` when the event has none; `AWS_LAMBDA_FUNCTION_NAME` names the metrics.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Config<R>, ConfigError> {
@@ -165,12 +167,7 @@ impl<R: Render + Default> Config<R> {
         if let Some(n) = env.num("MAX_DECOMPRESSED_BYTES", 1024, 1 << 30)? {
             c.max_decompressed = n;
         }
-        if let Some(v) = env.get("METRICS_NAMESPACE") {
-            c.metrics_namespace = v;
-        }
-        if let Some(v) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
-            c.function_name = v;
-        }
+        c.common = Common::from_env(&env, "logpipe-transform", Some(DEADLINE_MARGIN))?;
         c.region = env.get("AWS_REGION");
         Ok(c)
     }
@@ -221,9 +218,9 @@ mod tests {
             ]
         );
         assert_eq!((c.max_hops, c.max_decompressed), (5, 1 << 20));
-        assert_eq!(c.metrics_namespace, "acme/logs");
+        assert_eq!(c.common.metrics_namespace, "acme/logs");
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(c.function_name, "tf");
+        assert_eq!(c.common.function_name, "tf");
         let c: Config =
             Config::from_env(env(&[("JSON_MAX_DEPTH", "2"), ("JSON_MAX_KEYS", "7")])).unwrap();
         assert_eq!(

@@ -19,42 +19,46 @@ use crate::config::{Config, PartitionKey};
 use crate::render::Render;
 use crate::sink::{limits_for, put_all, PutEntry, Reingest};
 
-/// Counts of one invocation. Every record ends in exactly one of `ok`, `dropped` or `failed`, and every
-/// log event of a decoded DATA_MESSAGE in exactly one of `events_out`, `events_excluded`,
-/// `events_reingested` or `events_failed`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary<S = logcore::document::DocStats> {
-    pub records_in: u64,
-    pub ok: u64,
-    /// Records answered `Dropped`: control messages, payloads with no event left after filtering, and
-    /// records re-ingested into the source.
-    pub dropped: u64,
-    pub failed: u64,
-    pub control_messages: u64,
-    /// Records whose events were put back into the source: all of them (the record is `Dropped`), or some
-    /// parts of a split record whose other parts failed and were answered as documents (`Ok`).
-    pub reingested_records: u64,
-    pub reingested_parts: u64,
-    /// Split records of which some parts were accepted and others not after every retry, and whose other
-    /// parts did not fit in the response either: the record is failed (its original data goes to the error
-    /// prefix) although some of its events were re-ingested. Nothing is lost; those events are duplicated.
-    pub reingest_partial: u64,
-    pub put_calls: u64,
-    pub put_retried_entries: u64,
-    pub events_in: u64,
-    pub events_out: u64,
-    pub events_excluded: u64,
-    pub events_reingested: u64,
-    pub events_failed: u64,
-    /// What the renderer counted (JSON messages, audit records, parse errors, …).
-    #[serde(flatten)]
-    pub render: S,
-    /// Base64-decoded (compressed) input bytes.
-    pub bytes_in: u64,
-    pub bytes_decompressed: u64,
-    /// NDJSON bytes in `Ok` records.
-    pub bytes_out: u64,
-    pub response_bytes: u64,
+logcore::counts! {
+    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`). Every
+    /// record ends in exactly one of `ok`, `dropped` or `failed`, and every log event of a decoded
+    /// DATA_MESSAGE in exactly one of `events_out`, `events_excluded`, `events_reingested` or
+    /// `events_failed`.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Summary<S = logcore::document::DocStats> {
+        pub records_in: u64 => "RecordsIn",
+        pub ok: u64 => "RecordsOk",
+        /// Records answered `Dropped`: control messages, payloads with no event left after filtering, and
+        /// records re-ingested into the source.
+        pub dropped: u64 => "RecordsDropped",
+        pub failed: u64 => "RecordsFailed",
+        pub control_messages: u64,
+        /// Records whose events were put back into the source: all of them (the record is `Dropped`), or
+        /// some parts of a split record whose other parts failed and were answered as documents (`Ok`).
+        pub reingested_records: u64 => "RecordsReingested",
+        pub reingested_parts: u64,
+        /// Split records of which some parts were accepted and others not after every retry, and whose
+        /// other parts did not fit in the response either: the record is failed (its original data goes to
+        /// the error prefix) although some of its events were re-ingested. Nothing is lost; those events
+        /// are duplicated.
+        pub reingest_partial: u64 => "ReingestPartial",
+        pub put_calls: u64,
+        pub put_retried_entries: u64,
+        pub events_in: u64 => "EventsIn",
+        pub events_out: u64 => "EventsOut",
+        pub events_excluded: u64 => "EventsExcluded",
+        pub events_reingested: u64,
+        pub events_failed: u64 => "EventsFailed",
+        /// What the renderer counted (JSON messages, audit records, parse errors, …).
+        #[serde(flatten)]
+        pub render: S,
+        /// Base64-decoded (compressed) input bytes.
+        pub bytes_in: u64 => "BytesIn" in Bytes,
+        pub bytes_decompressed: u64,
+        /// NDJSON bytes in `Ok` records.
+        pub bytes_out: u64 => "BytesOut" in Bytes,
+        pub response_bytes: u64 => "ResponseBytes" in Bytes,
+    }
 }
 
 /// Why an invocation cannot be answered at all (Firehose then retries the batch).
@@ -306,7 +310,7 @@ pub async fn handle<R: Render, S: Reingest>(
             &entries,
             &cfg.backoff,
             cfg.call_timeout,
-            deadline - cfg.deadline_margin,
+            deadline - cfg.common.deadline_margin,
             &mut rng,
         )
         .await;

@@ -5,14 +5,15 @@ use std::time::Duration;
 use logcore::codec::{decode_base64, encode_base64, gzip};
 use logcore::cwl::{decompress, Payload};
 use logcore::firehose::{ParsedResponse, Source, TransformEvent};
-use logcore::gen::{self, Event, MessageGen, SourceKind};
 use logcore::retry::Backoff;
+use logcore::synth::{self, Event, MessageGen, SourceKind};
 use proptest::prelude::*;
 use tokio::time::Instant;
 
 use super::*;
 use crate::config::Config;
-use crate::sink::{CallError, PutEntry, Reingest};
+use crate::sink::{PutEntry, Reingest};
+use logpipe_io::CallError;
 
 /// What a fake put does with an entry: accept, fail it (partial failure), or fail the whole call.
 type Policy = Box<dyn Fn(usize, &PutEntry) -> Option<String> + Send + Sync>;
@@ -118,10 +119,10 @@ fn data_record(
     events: &[Event],
     source: SourceKind,
 ) -> logcore::firehose::TransformRecord {
-    let p = gen::data_payload("/ecs/api", "ecs/api/1", events);
-    gen::record(
-        gen::record_id(seq),
-        gen::record_data(&p),
+    let p = synth::data_payload("/ecs/api", "ecs/api/1", events);
+    synth::record(
+        synth::record_id(seq),
+        synth::record_data(&p),
         source,
         "pk-1",
         seq,
@@ -168,7 +169,7 @@ fn docs_of(r: &logcore::firehose::ResponseRecord) -> Vec<serde_json::Value> {
 fn every_outcome_in_one_batch() {
     let mut g = MessageGen::new(1);
     let events = g.events(5, 1_763_700_000_000);
-    let control = gen::record_data(&gen::control_payload());
+    let control = synth::record_data(&synth::control_payload());
     let not_gzip = encode_base64(b"{\"messageType\":\"DATA_MESSAGE\"}");
     let bad_json = encode_base64(&gzip(b"{\"messageType\":\"DATA_MESSAGE\",", 6));
     let unknown = encode_base64(&gzip(br#"{"messageType":"SOMETHING","logEvents":[]}"#, 6));
@@ -191,32 +192,32 @@ fn every_outcome_in_one_batch() {
     .into_iter()
     .enumerate()
     {
-        records.push(gen::record(
-            gen::record_id(i as u64 + 1),
+        records.push(synth::record(
+            synth::record_id(i as u64 + 1),
             data,
             SourceKind::DirectPut,
             "",
             0,
         ));
     }
-    let ev = gen::event(SourceKind::DirectPut, records);
+    let ev = synth::event(SourceKind::DirectPut, records);
     let sink = FakeSink::accepting();
     let out = run(&ev, &Config::default(), &sink);
     let resp = parse(&out);
-    let result = |i: u64| resp[&gen::record_id(i)].result.as_str();
+    let result = |i: u64| resp[&synth::record_id(i)].result.as_str();
     assert_eq!(result(0), "Ok");
     assert_eq!(result(1), "Dropped");
     for i in 2..=7 {
         assert_eq!(result(i), "ProcessingFailed", "record {i}");
     }
-    let docs = docs_of(&resp[&gen::record_id(0)]);
+    let docs = docs_of(&resp[&synth::record_id(0)]);
     assert_eq!(docs.len(), 5);
     for (d, e) in docs.iter().zip(&events) {
         assert_eq!(d["message"], e.message.as_str());
         assert_eq!(d["event"]["id"], e.id.as_str());
         assert_eq!(d["log"]["group"], "/ecs/api");
-        assert_eq!(d["cloud"]["account"]["id"], gen::ACCOUNT);
-        assert_eq!(d["cloud"]["region"], gen::REGION);
+        assert_eq!(d["cloud"]["account"]["id"], synth::ACCOUNT);
+        assert_eq!(d["cloud"]["region"], synth::REGION);
     }
     let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
     for needle in [
@@ -247,7 +248,7 @@ fn every_outcome_in_one_batch() {
 
 #[test]
 fn default_config_extracts_json_fields() {
-    let ev = gen::event(
+    let ev = synth::event(
         SourceKind::DirectPut,
         vec![data_record(
             0,
@@ -260,7 +261,7 @@ fn default_config_extracts_json_fields() {
         )],
     );
     let out = run(&ev, &Config::default(), &FakeSink::accepting());
-    let docs = docs_of(&parse(&out)[&gen::record_id(0)]);
+    let docs = docs_of(&parse(&out)[&synth::record_id(0)]);
     assert_eq!(docs[0]["json"]["level"], "warn");
     assert_eq!(out.summary.render.json_messages, 1);
 }
@@ -289,7 +290,7 @@ fn filters_and_partition_keys() {
         timestamp: 1,
         message: "INFO healthcheck".into(),
     }];
-    let ev = gen::event(
+    let ev = synth::event(
         SourceKind::DirectPut,
         vec![
             data_record(0, &events, SourceKind::DirectPut),
@@ -304,7 +305,7 @@ fn filters_and_partition_keys() {
     let cfg = Config::from_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
     let out = run(&ev, &cfg, &FakeSink::accepting());
     let resp = parse(&out);
-    let r0 = &resp[&gen::record_id(0)];
+    let r0 = &resp[&synth::record_id(0)];
     let ids: Vec<_> = docs_of(r0)
         .iter()
         .map(|d| d["event"]["id"].as_str().unwrap().to_string())
@@ -313,9 +314,9 @@ fn filters_and_partition_keys() {
     assert_eq!(docs_of(r0)[1]["json"]["level"], "warn");
     assert_eq!(
         r0.metadata.as_ref().unwrap()["partitionKeys"],
-        serde_json::json!({"log_group":"ecs/api","account_id":gen::ACCOUNT,"year":"2025","month":"11","day":"21","date":"2025-11-21"})
+        serde_json::json!({"log_group":"ecs/api","account_id":synth::ACCOUNT,"year":"2025","month":"11","day":"21","date":"2025-11-21"})
     );
-    assert_eq!(resp[&gen::record_id(1)].result, "Dropped");
+    assert_eq!(resp[&synth::record_id(1)].result, "Dropped");
     assert_eq!(
         (
             out.summary.events_excluded,
@@ -345,7 +346,7 @@ fn records_that_do_not_fit_are_reingested_with_hop_counter() {
     let records: Vec<_> = (0..6)
         .map(|i| data_record(i, &big_events(20, 200, i), SourceKind::Kinesis))
         .collect();
-    let ev = gen::event(SourceKind::Kinesis, records);
+    let ev = synth::event(SourceKind::Kinesis, records);
     let cfg: Config = Config {
         response_limit: 48_000,
         ..Config::default()
@@ -378,7 +379,7 @@ fn records_that_do_not_fit_are_reingested_with_hop_counter() {
 fn record_too_large_alone_is_split_in_one_pass() {
     // One record whose documents are ~10x the response limit: split into parts that each fit.
     let events = big_events(300, 1000, 9);
-    let ev = gen::event(
+    let ev = synth::event(
         SourceKind::DirectPut,
         vec![data_record(0, &events, SourceKind::DirectPut)],
     );
@@ -388,7 +389,7 @@ fn record_too_large_alone_is_split_in_one_pass() {
     };
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
-    assert_eq!(parse(&out)[&gen::record_id(0)].result, "Dropped");
+    assert_eq!(parse(&out)[&synth::record_id(0)].result, "Dropped");
     let parts = sink.accepted_payloads();
     assert!(parts.len() >= 10, "{} parts", parts.len());
     let back: Vec<Event> = parts
@@ -398,12 +399,12 @@ fn record_too_large_alone_is_split_in_one_pass() {
     assert_eq!(back, events, "every event exactly once, in order");
     // Each part, transformed again, fits in a response of its own: no further splitting needed.
     for (_, _, p) in &parts {
-        let again = gen::event(
+        let again = synth::event(
             SourceKind::DirectPut,
             vec![data_record(0, &p.events, SourceKind::DirectPut)],
         );
         let out2 = run(&again, &cfg, &FakeSink::accepting());
-        assert_eq!(parse(&out2)[&gen::record_id(0)].result, "Ok");
+        assert_eq!(parse(&out2)[&synth::record_id(0)].result, "Ok");
     }
     assert_eq!(out.summary.reingested_parts as usize, parts.len());
 }
@@ -416,7 +417,7 @@ fn split_with_parts_refused(
 ) -> (Vec<Event>, Outcome, FakeSink) {
     let events = big_events(60, 1000, 11);
     let first_id = events[0].id.clone();
-    let ev = gen::event(
+    let ev = synth::event(
         SourceKind::DirectPut,
         vec![data_record(0, &events, SourceKind::DirectPut)],
     );
@@ -441,7 +442,7 @@ fn split_with_parts_refused(
 fn partly_reingested_split_record_answers_the_rest_as_documents() {
     let (events, out, sink) = split_with_parts_refused(40_000, true);
     let resp = parse(&out);
-    let r = &resp[&gen::record_id(0)];
+    let r = &resp[&synth::record_id(0)];
     assert_eq!(r.result, "Ok");
     let in_response: Vec<String> = docs_of(r)
         .iter()
@@ -475,7 +476,7 @@ fn partly_reingested_split_record_answers_the_rest_as_documents() {
 fn partly_reingested_split_record_that_cannot_answer_the_rest_fails_and_says_so() {
     // Only the first part is accepted; the documents of all the others do not fit in a 6 KB response.
     let (events, out, sink) = split_with_parts_refused(6_000, false);
-    assert_eq!(parse(&out)[&gen::record_id(0)].result, "ProcessingFailed");
+    assert_eq!(parse(&out)[&synth::record_id(0)].result, "ProcessingFailed");
     assert_eq!(sink.accepted_payloads().len(), 1);
     let s = &out.summary;
     assert_eq!((s.failed, s.reingest_partial), (1, 1));
@@ -495,13 +496,13 @@ fn partly_reingested_split_record_that_cannot_answer_the_rest_fails_and_says_so(
 #[test]
 fn hop_limit_stops_loops() {
     let events = big_events(50, 400, 3);
-    let mut p = gen::data_payload("/ecs/api", "s", &events);
+    let mut p = synth::data_payload("/ecs/api", "s", &events);
     p.hops = 3;
-    let ev = gen::event(
+    let ev = synth::event(
         SourceKind::DirectPut,
-        vec![gen::record(
-            gen::record_id(0),
-            gen::record_data(&p),
+        vec![synth::record(
+            synth::record_id(0),
+            synth::record_data(&p),
             SourceKind::DirectPut,
             "",
             0,
@@ -513,7 +514,7 @@ fn hop_limit_stops_loops() {
     };
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
-    assert_eq!(parse(&out)[&gen::record_id(0)].result, "ProcessingFailed");
+    assert_eq!(parse(&out)[&synth::record_id(0)].result, "ProcessingFailed");
     assert!(
         out.failures[0]
             .reason
@@ -535,16 +536,16 @@ fn records_with_more_hops_get_room_first() {
         .map(|i| data_record(i, &big_events(20, 200, i), SourceKind::DirectPut))
         .collect();
     let events = big_events(20, 200, 99);
-    let mut late = gen::data_payload("/ecs/api", "s", &events);
+    let mut late = synth::data_payload("/ecs/api", "s", &events);
     late.hops = 3;
-    records.push(gen::record(
-        gen::record_id(6),
-        gen::record_data(&late),
+    records.push(synth::record(
+        synth::record_id(6),
+        synth::record_data(&late),
         SourceKind::DirectPut,
         "",
         6,
     ));
-    let ev = gen::event(SourceKind::DirectPut, records);
+    let ev = synth::event(SourceKind::DirectPut, records);
     let cfg: Config = Config {
         response_limit: 40_000,
         ..Config::default()
@@ -552,8 +553,13 @@ fn records_with_more_hops_get_room_first() {
     let sink = FakeSink::accepting();
     let out = run(&ev, &cfg, &sink);
     let resp = parse(&out);
-    assert_eq!(resp[&gen::record_id(6)].result, "Ok", "{:?}", out.failures);
-    assert_eq!(docs_of(&resp[&gen::record_id(6)]).len(), 20);
+    assert_eq!(
+        resp[&synth::record_id(6)].result,
+        "Ok",
+        "{:?}",
+        out.failures
+    );
+    assert_eq!(docs_of(&resp[&synth::record_id(6)]).len(), 20);
     assert!(out.failures.is_empty());
     let accepted = sink.accepted_payloads();
     assert!(!accepted.is_empty(), "new records make room");
@@ -563,11 +569,11 @@ fn records_with_more_hops_get_room_first() {
     let at_limit: Vec<_> = (0..6)
         .map(|i| {
             let events = big_events(20, 200, 50 + i);
-            let mut p = gen::data_payload("/ecs/api", "s", &events);
+            let mut p = synth::data_payload("/ecs/api", "s", &events);
             p.hops = 3;
-            gen::record(
-                gen::record_id(i),
-                gen::record_data(&p),
+            synth::record(
+                synth::record_id(i),
+                synth::record_data(&p),
                 SourceKind::DirectPut,
                 "",
                 i,
@@ -575,7 +581,7 @@ fn records_with_more_hops_get_room_first() {
         })
         .collect();
     let sink = FakeSink::accepting();
-    let out = run(&gen::event(SourceKind::DirectPut, at_limit), &cfg, &sink);
+    let out = run(&synth::event(SourceKind::DirectPut, at_limit), &cfg, &sink);
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     let accepted = sink.accepted_payloads();
     assert!(!accepted.is_empty() && accepted.iter().all(|(_, _, p)| p.hops == 4));
@@ -584,14 +590,14 @@ fn records_with_more_hops_get_room_first() {
     let plain: Vec<_> = (0..3)
         .map(|i| data_record(i, &big_events(2, 50, i), SourceKind::DirectPut))
         .collect();
-    let out = run(&gen::event(SourceKind::DirectPut, plain), &cfg, &sink);
+    let out = run(&synth::event(SourceKind::DirectPut, plain), &cfg, &sink);
     let ids: Vec<_> = serde_json::from_str::<ParsedResponse>(out.response.as_str())
         .unwrap()
         .records
         .into_iter()
         .map(|r| r.record_id)
         .collect();
-    assert_eq!(ids, (0..3).map(gen::record_id).collect::<Vec<_>>());
+    assert_eq!(ids, (0..3).map(synth::record_id).collect::<Vec<_>>());
 }
 
 #[test]
@@ -599,7 +605,7 @@ fn failed_entries_are_retried_until_accepted() {
     let records: Vec<_> = (0..4)
         .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
         .collect();
-    let ev = gen::event(SourceKind::DirectPut, records);
+    let ev = synth::event(SourceKind::DirectPut, records);
     let cfg: Config = Config {
         response_limit: 5_000,
         ..Config::default()
@@ -640,7 +646,7 @@ fn persistent_failure_fails_the_records_and_fatal_errors_are_not_retried() {
     let records: Vec<_> = (0..3)
         .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
         .collect();
-    let ev = gen::event(SourceKind::DirectPut, records);
+    let ev = synth::event(SourceKind::DirectPut, records);
     let cfg: Config = Config {
         response_limit: 4_000,
         ..Config::default()
@@ -664,10 +670,9 @@ fn persistent_failure_fails_the_records_and_fatal_errors_are_not_retried() {
     assert_eq!(out.summary.events_failed, 60);
 
     let mut sink = FakeSink::accepting();
-    sink.call_error = Some(CallError {
-        message: "ResourceNotFoundException: no such stream".into(),
-        retryable: false,
-    });
+    sink.call_error = Some(CallError::not_found(
+        "ResourceNotFoundException: no such stream",
+    ));
     let out = run(&ev, &cfg, &sink);
     assert!(parse(&out).values().all(|r| r.result == "ProcessingFailed"));
     assert_eq!(
@@ -682,7 +687,7 @@ fn retries_stop_before_the_deadline() {
     let records: Vec<_> = (0..3)
         .map(|i| data_record(i, &big_events(20, 400, i), SourceKind::DirectPut))
         .collect();
-    let ev = gen::event(SourceKind::DirectPut, records);
+    let ev = synth::event(SourceKind::DirectPut, records);
     let cfg: Config = Config {
         response_limit: 4_000,
         backoff: Backoff {
@@ -694,10 +699,7 @@ fn retries_stop_before_the_deadline() {
         ..Config::default()
     };
     let mut sink = FakeSink::accepting();
-    sink.call_error = Some(CallError {
-        message: "ThrottlingException: rate exceeded".into(),
-        retryable: true,
-    });
+    sink.call_error = Some(CallError::throttled("ThrottlingException: rate exceeded"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -710,7 +712,7 @@ fn retries_stop_before_the_deadline() {
         (out, start.elapsed())
     });
     assert!(
-        elapsed < Duration::from_secs(30) - cfg.deadline_margin,
+        elapsed < Duration::from_secs(30) - cfg.common.deadline_margin,
         "answered before the deadline: {elapsed:?}"
     );
     assert!(
@@ -722,12 +724,12 @@ fn retries_stop_before_the_deadline() {
 
 #[test]
 fn too_many_records_for_any_response_is_an_error() {
-    let ev = gen::event(
+    let ev = synth::event(
         SourceKind::DirectPut,
         (0..10)
             .map(|i| {
-                gen::record(
-                    gen::record_id(i),
+                synth::record(
+                    synth::record_id(i),
                     String::new(),
                     SourceKind::DirectPut,
                     "",
@@ -805,17 +807,17 @@ proptest! {
                         owner_of.insert(e.id.clone(), i);
                         if !(exclude && e.message.contains("SKIPME")) { kept.push(e.id.clone()); }
                     }
-                    let mut p = gen::data_payload("/ecs/api", "s", &evs);
+                    let mut p = synth::data_payload("/ecs/api", "s", &evs);
                     p.hops = *hops;
-                    gen::record_data(&p)
+                    synth::record_data(&p)
                 }
-                Rec::Control => gen::record_data(&gen::control_payload()),
+                Rec::Control => synth::record_data(&synth::control_payload()),
                 Rec::Garbage(b) => encode_base64(b),
             };
             kept_of.push(kept);
-            records.push(gen::record(gen::record_id(i as u64), data, source, "pk", i as u64));
+            records.push(synth::record(synth::record_id(i as u64), data, source, "pk", i as u64));
         }
-        let ev = gen::event(source, records);
+        let ev = synth::event(source, records);
         let mut cfg = Config { response_limit: limit, ..Config::default() };
         if exclude { cfg.filter = logcore::filter::MessageFilter::new(None, Some("SKIPME")).unwrap(); }
         let rng = Mutex::new(fastrand::Rng::with_seed(seed));
@@ -836,7 +838,7 @@ proptest! {
         }
         let mut partial = 0;
         for (i, kept) in kept_of.iter().enumerate() {
-            let result = resp[&gen::record_id(i as u64)].result.as_str();
+            let result = resp[&synth::record_id(i as u64)].result.as_str();
             let count = |m: &HashMap<String, usize>, id: &String| m.get(id).copied().unwrap_or(0);
             match result {
                 // A split record whose re-ingestion failed for some parts answers the rest as documents.

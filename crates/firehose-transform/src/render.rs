@@ -4,26 +4,28 @@ use logcore::audit::{AuditConfig, AuditContext, AuditStats, EngineSetting};
 use logcore::cwl::{LogEvent, Payload};
 use logcore::document::{write_event, DocStats, DocumentConfig, JsonLimits, PayloadContext};
 
-use crate::config::{ConfigError, Env};
-use crate::handler::Summary;
+use logcore::env::{ConfigError, Env};
 
 /// Turns the log events of one payload into NDJSON lines.
 pub trait Render: Send + Sync + Sized {
     /// Per-payload state (metadata serialized once).
     type Ctx;
-    /// Counters of what rendering did, reported in the summary line and as metrics.
-    type Stats: Default + Copy + std::fmt::Debug + PartialEq + Eq + serde::Serialize;
+    /// Counters of what rendering did, reported in the summary line and as metrics (declared with
+    /// `logcore::counts!`).
+    type Stats: Default
+        + Copy
+        + std::fmt::Debug
+        + PartialEq
+        + Eq
+        + serde::Serialize
+        + logcore::report::Metrics;
     /// The environment variables [`Render::from_env`] reads.
     const ENV_VARS: &'static [&'static str];
 
     fn context(&self, payload: &Payload<'_>, region: Option<&str>) -> Self::Ctx;
     /// Append one newline-terminated line for `ev` to `out`.
     fn write(&self, ctx: &Self::Ctx, ev: &LogEvent<'_>, out: &mut Vec<u8>, stats: &mut Self::Stats);
-    /// `(name in the summary line, EMF metric name, value)` for each counter.
-    fn counters(stats: &Self::Stats) -> Vec<(&'static str, &'static str, u64)>;
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError>;
-    /// Log the invocation's summary line (see [`crate::summary_line`]).
-    fn log_summary(request_id: &str, s: &Summary<Self::Stats>);
 }
 
 /// CloudWatch Logs documents (DESIGN.md, "The output document").
@@ -68,22 +70,6 @@ impl Render for Documents {
         stats: &mut DocStats,
     ) {
         write_event(&self.0, ctx, ev, out, stats);
-    }
-
-    fn counters(s: &DocStats) -> Vec<(&'static str, &'static str, u64)> {
-        vec![
-            ("json_messages", "JsonMessages", s.json_messages),
-            ("json_truncated", "JsonTruncated", s.json_truncated),
-        ]
-    }
-
-    fn log_summary(request_id: &str, s: &Summary<DocStats>) {
-        crate::summary_line!(
-            request_id,
-            s,
-            json_messages = s.render.json_messages,
-            json_truncated = s.render.json_truncated
-        );
     }
 
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
@@ -133,29 +119,6 @@ impl Render for Audit {
         stats: &mut AuditStats,
     ) {
         logcore::audit::write_audit_event(&self.0, ctx, ev, out, stats);
-    }
-
-    fn counters(s: &AuditStats) -> Vec<(&'static str, &'static str, u64)> {
-        vec![
-            ("audit_records", "AuditRecords", s.audit_records),
-            ("plain_lines", "PlainLines", s.plain_lines),
-            ("parse_errors", "ParseErrors", s.parse_errors),
-            ("redacted", "Redacted", s.redacted),
-            ("masked", "Masked", s.masked),
-        ]
-    }
-
-    fn log_summary(request_id: &str, s: &Summary<AuditStats>) {
-        let a = &s.render;
-        crate::summary_line!(
-            request_id,
-            s,
-            audit_records = a.audit_records,
-            plain_lines = a.plain_lines,
-            parse_errors = a.parse_errors,
-            redacted = a.redacted,
-            masked = a.masked
-        );
     }
 
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {

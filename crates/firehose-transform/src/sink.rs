@@ -16,14 +16,9 @@ pub struct PutEntry {
     pub partition_key: String,
 }
 
-/// A put call that failed as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct CallError {
-    pub message: String,
-    /// Throttling, 5xx, timeouts and connection errors are retryable; a missing stream or denied access is not.
-    pub retryable: bool,
-}
+/// A put call that failed as a whole: throttling, 5xx, timeouts and connection errors are retried; a
+/// missing stream or denied access is not.
+pub use logpipe_io::CallError;
 
 /// Puts records into a Firehose delivery stream or a Kinesis data stream.
 pub trait Reingest: Send + Sync {
@@ -110,7 +105,7 @@ pub async fn put_all<R: Reingest>(
                     }
                 }
                 Err(e) => {
-                    fatal |= !e.retryable;
+                    fatal |= !e.is_retryable();
                     for &i in idx {
                         report.outcomes[i] = Some(e.message.clone());
                     }

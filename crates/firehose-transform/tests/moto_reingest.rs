@@ -1,6 +1,9 @@
 //! Re-ingestion through the real Firehose and Kinesis APIs (moto on 127.0.0.1, behind a fault-injecting
 //! proxy), with the real AWS SDK clients the Lambda uses.
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -9,7 +12,7 @@ use firehose_transform::{handle, Config};
 use logcore::codec::decode_base64;
 use logcore::cwl::{decompress, Payload};
 use logcore::firehose::{ParsedResponse, TransformEvent, RESPONSE_LIMIT};
-use logcore::gen::{self, SourceKind};
+use logcore::synth::{self, SourceKind};
 use test_support::fault_proxy::{FaultProxy, Faults};
 use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
 
@@ -111,7 +114,7 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
         .await
         .unwrap();
 
-    let mut event = gen::batch(SourceKind::DirectPut, 1_500_000, 200, 42);
+    let mut event = synth::batch(SourceKind::DirectPut, 1_500_000, 200, 42);
     event.delivery_stream_arn =
         format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{stream}");
     let expected = all_ids(&event);
@@ -191,7 +194,7 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
         .await
         .unwrap();
 
-    let mut event = gen::batch(SourceKind::Kinesis, 700_000, 200, 7);
+    let mut event = synth::batch(SourceKind::Kinesis, 700_000, 200, 7);
     let arn = format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream}");
     event.source_kinesis_stream_arn = Some(arn.clone());
     let expected = all_ids(&event);
@@ -285,7 +288,7 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_stream_fails_records_without_retrying() {
     let Some(moto) = moto_url() else { return };
-    let mut event = gen::batch(SourceKind::DirectPut, 300_000, 200, 3);
+    let mut event = synth::batch(SourceKind::DirectPut, 300_000, 200, 3);
     event.delivery_stream_arn = format!(
         "arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{}",
         unique("missing")

@@ -113,13 +113,15 @@ pub fn write_cloud_and_filters(out: &mut Vec<u8>, payload: &Payload<'_>, region:
     out.push(b']');
 }
 
-/// Counters for what document building did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct DocStats {
-    /// Messages whose fields went under `json`.
-    pub json_messages: u64,
-    /// Documents whose `json` namespace was cut by the key cap.
-    pub json_truncated: u64,
+crate::counts! {
+    /// Counters for what document building did (in the transform's report).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+    pub struct DocStats {
+        /// Messages whose fields went under `json`.
+        pub json_messages: u64 => "JsonMessages",
+        /// Documents whose `json` namespace was cut by the key cap.
+        pub json_truncated: u64 => "JsonTruncated",
+    }
 }
 
 /// Append the NDJSON line for one event to `out`.

@@ -304,6 +304,7 @@ impl ResponseWriter {
         // entries whose strings all go through `write_json_str` or are base64 (ASCII without quotes or
         // backslashes), separated by commas. Debug builds (every test) re-parse it inside
         // `from_string_unchecked`; the tests also parse every response they produce.
+        #[allow(unsafe_code)]
         let raw = unsafe { RawValue::from_string_unchecked(json) };
         TransformResponse(Some(raw))
     }

@@ -16,12 +16,13 @@ pub mod env;
 pub mod filter;
 pub mod firehose;
 pub mod framing;
-pub mod gen;
 pub mod index_setup;
 pub mod reingest;
+pub mod report;
 pub mod retry;
 pub mod runtime;
 pub mod s3event;
+pub mod synth;
 pub mod time;
 
 pub use codec::DecodeError;

@@ -5,6 +5,7 @@
 /// then serves them from the heap, where fragmentation took a 3 MB Firehose batch from 25 MB to 139 MB of
 /// peak RSS in `logpipe bench`. A fixed threshold (which also disables the adaptation) keeps large buffers
 /// in mmap.
+#[allow(unsafe_code)]
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before any other thread exists.
@@ -33,4 +34,102 @@ pub fn init_json_logs() {
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// The settings every function reads the same way: where its metrics go, and how long before Lambda's
+/// deadline it stops starting work (`DEADLINE_MARGIN_MS`, so that what is in flight can finish and the
+/// answer and report can be written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Common {
+    /// `METRICS_NAMESPACE`, default `logpipe`.
+    pub metrics_namespace: String,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda): the metrics' `FunctionName` dimension.
+    pub function_name: String,
+    pub deadline_margin: std::time::Duration,
+}
+
+impl Common {
+    /// The defaults of a function named `function_name` that keeps `deadline_margin` free.
+    pub fn new(function_name: &str, deadline_margin: std::time::Duration) -> Self {
+        Common {
+            metrics_namespace: "logpipe".into(),
+            function_name: function_name.into(),
+            deadline_margin,
+        }
+    }
+
+    /// From the variables, over the defaults of [`Common::new`]. A function that works against no
+    /// deadline (`deadline_margin: None`, the canary) does not read `DEADLINE_MARGIN_MS`.
+    pub fn from_env(
+        env: &crate::env::Env<'_>,
+        function_name: &str,
+        deadline_margin: Option<std::time::Duration>,
+    ) -> Result<Self, crate::env::ConfigError> {
+        let mut c = Common::new(function_name, deadline_margin.unwrap_or_default());
+        if let Some(v) = env.get("METRICS_NAMESPACE") {
+            c.metrics_namespace = v;
+        }
+        if let Some(v) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
+            c.function_name = v;
+        }
+        if deadline_margin.is_some() {
+            if let Some(n) = env.num("DEADLINE_MARGIN_MS", 0, 600_000)? {
+                c.deadline_margin = std::time::Duration::from_millis(n as u64);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Where this function's reports go.
+    pub fn destination(&self) -> crate::report::Destination<'_> {
+        crate::report::Destination {
+            namespace: &self.metrics_namespace,
+            function_name: &self.function_name,
+        }
+    }
+
+    /// Print one invocation's report line (see [`crate::report`]).
+    pub fn report<R: serde::Serialize + crate::report::Metrics>(
+        &self,
+        request_id: &str,
+        message: &str,
+        summary: &R,
+    ) {
+        crate::report::emit(&self.destination(), request_id, message, summary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn common_settings_from_the_environment() {
+        let none = |_: &str| None;
+        let c = Common::from_env(
+            &crate::env::Env::new(&none),
+            "f",
+            Some(Duration::from_secs(2)),
+        )
+        .unwrap();
+        assert_eq!(c, Common::new("f", Duration::from_secs(2)));
+        assert_eq!(c.metrics_namespace, "logpipe");
+        let vars = crate::env::pairs(&[
+            ("METRICS_NAMESPACE", "acme/logs"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "prod-forwarder"),
+            ("DEADLINE_MARGIN_MS", "750"),
+        ]);
+        let c = Common::from_env(&crate::env::Env::new(&vars), "f", Some(Duration::ZERO)).unwrap();
+        assert_eq!(c.metrics_namespace, "acme/logs");
+        assert_eq!(c.function_name, "prod-forwarder");
+        assert_eq!(c.deadline_margin, Duration::from_millis(750));
+        let bad = crate::env::pairs(&[("DEADLINE_MARGIN_MS", "soon")]);
+        let e =
+            Common::from_env(&crate::env::Env::new(&bad), "f", Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(e.name, "DEADLINE_MARGIN_MS");
+        // Without a deadline, the variable is not read.
+        let c = Common::from_env(&crate::env::Env::new(&bad), "f", None).unwrap();
+        assert_eq!(c.deadline_margin, Duration::ZERO);
+    }
 }

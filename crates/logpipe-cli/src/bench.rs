@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use firehose_transform::{handle, Audit, Config, Documents, Render};
-use logcore::gen::{self, SourceKind};
+use logcore::synth::{self, SourceKind};
 
 use crate::local::NullSink;
 
@@ -70,7 +70,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     let event = match &args.input {
         Some(p) => crate::read_event(p)?,
-        None => gen::batch(
+        None => synth::batch(
             SourceKind::DirectPut,
             args.compressed_bytes,
             args.events_per_record.max(1),
@@ -132,12 +132,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 
     // The audit-log transform: the parsers alone, then the whole handler.
     let kinds = if want(Part::Audit) {
-        vec![gen::AuditKind::Mysql, gen::AuditKind::Postgres]
+        vec![synth::AuditKind::Mysql, synth::AuditKind::Postgres]
     } else {
         Vec::new()
     };
     for kind in kinds {
-        let lines: Vec<String> = gen::audit_events(kind, 200_000, 1_763_700_000_000, 1)
+        let lines: Vec<String> = synth::audit_events(kind, 200_000, 1_763_700_000_000, 1)
             .into_iter()
             .map(|e| e.message)
             .collect();
@@ -149,8 +149,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             let mut ok = 0usize;
             for l in &lines {
                 ok += match kind {
-                    gen::AuditKind::Mysql => logcore::audit::mysql::parse(l).is_ok(),
-                    gen::AuditKind::Postgres => logcore::audit::pgaudit::parse(&prefix, l).is_ok(),
+                    synth::AuditKind::Mysql => logcore::audit::mysql::parse(l).is_ok(),
+                    synth::AuditKind::Postgres => {
+                        logcore::audit::pgaudit::parse(&prefix, l).is_ok()
+                    }
                 } as usize;
             }
             std::hint::black_box(ok);
@@ -171,7 +173,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             lines.len() as f64 / median.as_secs_f64() / 1e6,
             bytes as f64 / 1e6 / median.as_secs_f64()
         );
-        let audit_event = gen::audit_batch(
+        let audit_event = synth::audit_batch(
             kind,
             args.compressed_bytes,
             args.events_per_record.max(1),
@@ -199,7 +201,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         start(&exe, &args)?;
     }
     if want(Part::Forward) {
-        crate::forward::bench(&exe, &args.forward_mb, args.forward_gzip, args.forward_runs)?;
+        crate::bench_forward::bench(&exe, &args.forward_mb, args.forward_gzip, args.forward_runs)?;
     }
     if want(Part::Canary) {
         canary_scan(args.iterations.min(5))?;
@@ -212,13 +214,13 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 /// beside decompression alone.
 fn canary_scan(iterations: usize) -> Result<(), String> {
     use std::io::Read;
-    let mut gen = gen::MessageGen::new(7);
+    let mut messages = synth::MessageGen::new(7);
     let mut text = Vec::with_capacity(70 << 20);
     let mut n = 0u64;
     while text.len() < 64 << 20 {
         n += 1;
-        let doc = serde_json::json!({"@timestamp": "2026-11-23T08:00:00.000Z", "message": gen.message(),
-            "event": {"id": gen::event_id(1_795_420_800_000, n)}, "log": {"group": "/ecs/shop-api", "stream": "web/1"}});
+        let doc = serde_json::json!({"@timestamp": "2026-11-23T08:00:00.000Z", "message": messages.message(),
+            "event": {"id": synth::event_id(1_795_420_800_000, n)}, "log": {"group": "/ecs/shop-api", "stream": "web/1"}});
         serde_json::to_writer(&mut text, &doc).map_err(|e| e.to_string())?;
         text.push(b'\n');
     }
@@ -383,20 +385,8 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
         ))
         .map_err(|e| e.to_string())?;
     drop(out);
-    println!("{}", peak_rss_bytes()?);
+    println!("{}", crate::measure::peak_rss_bytes()?);
     Ok(())
-}
-
-/// This process's peak resident set size (VmHWM), in bytes.
-pub fn peak_rss_bytes() -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("/proc/self/status: {e}"))?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or("no VmHWM in /proc/self/status")?;
-    Ok(kb * 1024)
 }
 
 /// Time the whole handler on `event` and print the figures.

@@ -4,9 +4,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use firehose_transform::{handle, CallError, Config, Outcome, PutEntry, Reingest, Render};
+use firehose_transform::{handle, Config, Outcome, PutEntry, Reingest, Render};
 use logcore::codec::{decode_base64, encode_base64};
 use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
+use logpipe_io::CallError;
 
 /// A sink that accepts everything and keeps it.
 #[derive(Default)]
@@ -22,10 +23,7 @@ impl Reingest for MemorySink {
     ) -> Result<Vec<Option<String>>, CallError> {
         self.entries
             .lock()
-            .map_err(|_| CallError {
-                message: "sink lock poisoned".into(),
-                retryable: false,
-            })?
+            .map_err(|_| CallError::permanent("sink lock poisoned"))?
             .extend_from_slice(entries);
         Ok(vec![None; entries.len()])
     }

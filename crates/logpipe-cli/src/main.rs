@@ -2,8 +2,11 @@
 //! data, and benchmark.
 
 mod bench;
+mod bench_forward;
+mod bulk_sink;
 mod forward;
 mod local;
+mod measure;
 mod replay;
 mod samples;
 mod search;
@@ -21,7 +24,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use firehose_transform::{Audit, Config, Documents, Render, Summary};
 use logcore::firehose::TransformEvent;
-use logcore::gen::{self, SourceKind};
+use logcore::synth::{self, SourceKind};
 
 #[derive(Parser)]
 #[command(
@@ -156,7 +159,7 @@ fn main() -> ExitCode {
             source,
             seed,
         } => {
-            let ev = gen::batch(
+            let ev = synth::batch(
                 source.into(),
                 compressed_bytes,
                 events_per_record.max(1),
@@ -171,7 +174,7 @@ fn main() -> ExitCode {
         Command::Search(cmd) => search::run(cmd),
         Command::Trace(args) => trace::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::BulkSink => forward::bulk_sink(),
+        Command::BulkSink => bulk_sink::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),
     };
     match result {
@@ -244,10 +247,14 @@ fn transform<R: Render + Default>(
 }
 
 fn summary_table<R: Render>(label: &str, s: &Summary<R::Stats>) -> String {
-    let counters: Vec<String> = R::counters(&s.render)
-        .into_iter()
-        .map(|(name, _, v)| format!("{v} {}", name.replace('_', " ")))
-        .collect();
+    // The renderer's counters by their summary names (`json_messages` → "3 json messages").
+    let counters: Vec<String> = match serde_json::to_value(s.render) {
+        Ok(serde_json::Value::Object(m)) => m
+            .iter()
+            .map(|(name, v)| format!("{v} {}", name.replace('_', " ")))
+            .collect(),
+        _ => Vec::new(),
+    };
     format!(
         "{label}\n  records: {} in, {} ok, {} dropped ({} control, {} re-ingested), {} failed\n  events:  {} in, {} out, {} excluded, {} re-ingested, {} failed; {}\n  bytes:   {} compressed in, {} decompressed, {} NDJSON out, {} response",
         s.records_in, s.ok, s.dropped, s.control_messages, s.reingested_records, s.failed,

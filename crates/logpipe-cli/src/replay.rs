@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use firehose_transform::{Audit, Config as TransformConfig, Documents, Render};
 use logcore::firehose::TransformRecord;
-use logcore::gen::{self, Event, SourceKind};
 use logcore::s3event::ObjectRef;
+use logcore::synth::{self, Event, SourceKind};
+use logpipe_io::store::DirStore;
 use s3_search_forwarder::forward::forward_object;
-use s3_search_forwarder::local::DirStore;
 use s3_search_forwarder::{Config as ForwarderConfig, Search, Store};
 use serde_json::{json, Value};
 
@@ -182,7 +182,7 @@ impl slack_notifier::Slack for PrintSlack {
     async fn post(
         &self,
         message: &Value,
-    ) -> Result<slack_notifier::Reply, slack_notifier::TransportError> {
+    ) -> Result<slack_notifier::Reply, slack_notifier::CallError> {
         let text = message["text"].as_str().unwrap_or_default();
         println!("--- slack ---\n{text}");
         Ok(slack_notifier::Reply {
@@ -278,7 +278,7 @@ fn replay<R: Render>(
             let sdk = rt.block_on(aws_config::load_defaults(
                 aws_config::BehaviorVersion::latest(),
             ));
-            let store = Arc::new(s3_search_forwarder::aws::S3Store::from_env(&sdk));
+            let store = Arc::new(logpipe_io::store::S3Store::from_env(&sdk));
             let to = Target {
                 store: &store,
                 bucket,
@@ -490,7 +490,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
                     clock = event_time(line, clock);
                     event_bytes += line.len() + 26;
                     events.push(Event {
-                        id: gen::event_id(clock, t.events),
+                        id: synth::event_id(clock, t.events),
                         timestamp: clock,
                         message: line.clone(),
                     });
@@ -501,11 +501,11 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             if !events.is_empty()
                 && (end || events.len() >= self.payload_events || event_bytes >= PAYLOAD_BYTES)
             {
-                let payload = gen::data_payload(self.log_group, self.log_stream, &events);
-                let data = gen::record_data(&payload);
+                let payload = synth::data_payload(self.log_group, self.log_stream, &events);
+                let data = synth::record_data(&payload);
                 record_bytes += data.len();
-                records.push(gen::record(
-                    gen::record_id(t.transform_records),
+                records.push(synth::record(
+                    synth::record_id(t.transform_records),
                     data,
                     SourceKind::DirectPut,
                     self.log_stream,
@@ -516,7 +516,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
                 event_bytes = 0;
             }
             if !records.is_empty() && (end || record_bytes >= self.buffer_bytes) {
-                let ev = gen::event(SourceKind::DirectPut, std::mem::take(&mut records));
+                let ev = synth::event(SourceKind::DirectPut, std::mem::take(&mut records));
                 record_bytes = 0;
                 self.transform(ev, &mut t, &mut object).await?;
             }
@@ -774,7 +774,7 @@ mod tests {
         fcfg.max_doc_bytes = 1500;
         let ncfg =
             slack_notifier::Config::new(slack_notifier::config::SecretSource::Ssm("/x".into()));
-        let store = Arc::new(s3_search_forwarder::aws::S3Store::new(&sdk, true));
+        let store = Arc::new(logpipe_io::store::S3Store::new(&sdk, true));
         let to = Target {
             store: &store,
             bucket: &bucket,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use logcore::gen::{self, SourceKind};
+use logcore::synth::{self, SourceKind};
 use serde_json::{json, Value};
 
 /// The log bucket, key and object the forwarder samples announce (a gzip object of transform documents, as
@@ -31,11 +31,11 @@ pub fn sample_event_files() -> Result<Vec<(&'static str, String)>, String> {
         ("firehose-cwl-kinesis.json", transform(&cwl_kinesis)?),
         (
             "aurora-mysql-audit.json",
-            transform(&audit_event(gen::AuditKind::Mysql, 3))?,
+            transform(&audit_event(synth::AuditKind::Mysql, 3))?,
         ),
         (
             "aurora-postgresql-audit.json",
-            transform(&audit_event(gen::AuditKind::Postgres, 3))?,
+            transform(&audit_event(synth::AuditKind::Postgres, 3))?,
         ),
         (
             "cloudwatch-logs-subscription.json",
@@ -89,17 +89,17 @@ pub fn sample_events(dir: &Path, check: bool) -> Result<(), String> {
 
 /// Application (ECS) and Lambda log events and a control message, as one Firehose event.
 fn cwl_event(source: SourceKind) -> logcore::firehose::TransformEvent {
-    use gen::{control_payload, data_payload, event, record, record_data, record_id, Event};
+    use synth::{control_payload, data_payload, event, record, record_data, record_id, Event};
     let json_events = vec![
-        Event { id: gen::event_id(1_763_719_200_000, 1), timestamp: 1_763_719_200_000, message: r#"{"level":"info","msg":"request completed","http":{"method":"GET","path":"/api/v1/orders","status":200},"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#.into() },
-        Event { id: gen::event_id(1_763_719_200_120, 2), timestamp: 1_763_719_200_120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
-        Event { id: gen::event_id(1_763_719_201_003, 3), timestamp: 1_763_719_201_003, message: "10.0.3.17 - - [21/Nov/2025:10:00:01 +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"ELB-HealthChecker/2.0\"".into() },
-        Event { id: gen::event_id(1_763_719_202_450, 4), timestamp: 1_763_719_202_450, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1042 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
+        Event { id: synth::event_id(1_763_719_200_000, 1), timestamp: 1_763_719_200_000, message: r#"{"level":"info","msg":"request completed","http":{"method":"GET","path":"/api/v1/orders","status":200},"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#.into() },
+        Event { id: synth::event_id(1_763_719_200_120, 2), timestamp: 1_763_719_200_120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
+        Event { id: synth::event_id(1_763_719_201_003, 3), timestamp: 1_763_719_201_003, message: "10.0.3.17 - - [21/Nov/2025:10:00:01 +0000] \"GET /health HTTP/1.1\" 200 2 \"-\" \"ELB-HealthChecker/2.0\"".into() },
+        Event { id: synth::event_id(1_763_719_202_450, 4), timestamp: 1_763_719_202_450, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1042 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
     ];
     let lambda_events = vec![
-        Event { id: gen::event_id(1_763_719_260_000, 5), timestamp: 1_763_719_260_000, message: "START RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b Version: $LATEST\n".into() },
-        Event { id: gen::event_id(1_763_719_260_015, 6), timestamp: 1_763_719_260_015, message: "2025-11-21T10:01:00.015Z\t8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\tINFO\tprocessing 3 messages\n".into() },
-        Event { id: gen::event_id(1_763_719_260_230, 7), timestamp: 1_763_719_260_230, message: "END RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\n".into() },
+        Event { id: synth::event_id(1_763_719_260_000, 5), timestamp: 1_763_719_260_000, message: "START RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b Version: $LATEST\n".into() },
+        Event { id: synth::event_id(1_763_719_260_015, 6), timestamp: 1_763_719_260_015, message: "2025-11-21T10:01:00.015Z\t8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\tINFO\tprocessing 3 messages\n".into() },
+        Event { id: synth::event_id(1_763_719_260_230, 7), timestamp: 1_763_719_260_230, message: "END RequestId: 8f5a1b2c-3d4e-4f50-8a6b-7c8d9e0f1a2b\n".into() },
     ];
     let app = data_payload(
         "/ecs/shop-api",
@@ -131,13 +131,13 @@ fn cwl_event(source: SourceKind) -> logcore::firehose::TransformEvent {
 /// A CloudWatch Logs subscription filter with an error pattern invoking a Lambda (the Slack notifier):
 /// `{"awslogs": {"data": base64(gzip(payload))}}`.
 fn cwl_subscription() -> Value {
-    use gen::{data_payload, record_data, Event};
+    use synth::{data_payload, record_data, Event};
     let t = 1_763_719_200_000;
     let events = vec![
-        Event { id: gen::event_id(t + 120, 2), timestamp: t + 120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
-        Event { id: gen::event_id(t + 2_450, 4), timestamp: t + 2_450, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1042 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
-        Event { id: gen::event_id(t + 3_010, 5), timestamp: t + 3_010, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1043 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
-        Event { id: gen::event_id(t + 4_200, 6), timestamp: t + 4_200, message: r#"{"level":"info","msg":"retrying after error","attempt":2}"#.into() },
+        Event { id: synth::event_id(t + 120, 2), timestamp: t + 120, message: r#"{"level":"error","msg":"payment declined","order_id":"o-1042","error":{"type":"CardDeclined","code":"insufficient_funds"}}"#.into() },
+        Event { id: synth::event_id(t + 2_450, 4), timestamp: t + 2_450, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1042 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
+        Event { id: synth::event_id(t + 3_010, 5), timestamp: t + 3_010, message: "ERROR Unhandled exception: java.lang.IllegalStateException: order o-1043 is \"CLOSED\"\n\tat com.example.shop.OrderService.process(OrderService.java:88)\n\tat com.example.shop.CartController.checkout(CartController.java:41)\n".into() },
+        Event { id: synth::event_id(t + 4_200, 6), timestamp: t + 4_200, message: r#"{"level":"info","msg":"retrying after error","attempt":2}"#.into() },
     ];
     let mut p = data_payload(
         "/ecs/shop-api",
@@ -149,9 +149,9 @@ fn cwl_subscription() -> Value {
 }
 
 /// Twelve generated audit lines of one engine and a control message.
-fn audit_event(kind: gen::AuditKind, seed: u64) -> logcore::firehose::TransformEvent {
-    use gen::{control_payload, data_payload, event, record, record_data, record_id};
-    let events = gen::audit_events(kind, 12, 1_763_719_200_000, seed);
+fn audit_event(kind: synth::AuditKind, seed: u64) -> logcore::firehose::TransformEvent {
+    use synth::{control_payload, data_payload, event, record, record_data, record_id};
+    let events = synth::audit_events(kind, 12, 1_763_719_200_000, seed);
     let mut p = data_payload(kind.log_group(), "shop-db-instance-1", &events);
     p.subscription_filters = vec!["logpipe-audit".into()];
     let control = control_payload();
@@ -375,7 +375,8 @@ fn md5_hex(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use s3_search_forwarder::local::{DirStore, NdjsonSink};
+    use logpipe_io::store::DirStore;
+    use s3_search_forwarder::local::NdjsonSink;
     use s3_search_forwarder::{handle, Config, Response};
     use std::sync::{Arc, Mutex};
 
@@ -403,7 +404,7 @@ mod tests {
         async fn post(
             &self,
             m: &Value,
-        ) -> Result<slack_notifier::Reply, slack_notifier::TransportError> {
+        ) -> Result<slack_notifier::Reply, slack_notifier::CallError> {
             self.0.lock().unwrap().push(m.clone());
             Ok(slack_notifier::Reply {
                 status: 200,
@@ -425,7 +426,7 @@ mod tests {
         let store = Arc::new(DirStore::new(&root));
         let doc = json!({"@timestamp": "2025-11-21T10:00:02.450Z", "message": "ERROR Unhandled exception",
             "log": {"group": "/ecs/shop-api", "stream": "s"}});
-        s3_search_forwarder::Store::put(
+        logpipe_io::Store::put(
             &*store,
             SAMPLE_BUCKET,
             SAMPLE_KEY,
@@ -520,14 +521,9 @@ mod tests {
         ));
         let store = Arc::new(DirStore::new(&root));
         for key in [SAMPLE_KEY, SAMPLE_KEY_PARTITIONED] {
-            s3_search_forwarder::Store::put(
-                &*store,
-                SAMPLE_BUCKET,
-                key,
-                logcore::codec::gzip(&docs, 6),
-            )
-            .await
-            .unwrap();
+            logpipe_io::Store::put(&*store, SAMPLE_BUCKET, key, logcore::codec::gzip(&docs, 6))
+                .await
+                .unwrap();
         }
         let fcfg = Config::new("http://127.0.0.1:9");
         for (name, objects, ignored, sqs) in [

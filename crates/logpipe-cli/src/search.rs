@@ -2,8 +2,8 @@
 //! policy the forwarder installs at cold start, with the forwarder's code and settings.
 
 use logcore::index_setup::{views, Kind, Layout};
-use s3_search_forwarder::aws::HttpSearch;
-use s3_search_forwarder::config::Endpoint;
+use logpipe_io::Endpoint;
+use logpipe_io::HttpSearch;
 use s3_search_forwarder::setup::{self, Action, Step};
 use s3_search_forwarder::Config;
 

@@ -6,8 +6,9 @@ use canary::config::parse_prefixes;
 use canary::trace::{trace, Query, TraceConfig};
 use logcore::bulk::IndexTemplate;
 use logcore::env::Env;
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
-use s3_search_forwarder::config::Endpoint;
+use logpipe_io::store::S3Store;
+use logpipe_io::Endpoint;
+use logpipe_io::HttpSearch;
 
 #[derive(clap::Args)]
 pub struct TraceArgs {

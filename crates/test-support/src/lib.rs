@@ -2,6 +2,9 @@
 //! URLs, SDK configuration for moto, and the stand-ins we run ourselves (a fault-injecting `_bulk`
 //! endpoint, Slack, a fault-injecting proxy in front of moto).
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 pub mod bulk_server;
 pub mod engine_api;
 pub mod fault_proxy;

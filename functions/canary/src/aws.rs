@@ -1,26 +1,21 @@
-//! The real I/O: CloudWatch Logs and S3 through the AWS SDK for Rust, the search engine through the
-//! forwarder's HTTP client (same authentication: SigV4, a secret, or none).
+//! The real I/O: CloudWatch Logs and S3 through the AWS SDK for Rust, the search engine through the shared
+//! HTTP client of `logpipe-io` (same authentication as the forwarder: SigV4, a secret, or none).
 
-use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_cloudwatchlogs::config::http::HttpResponse;
+use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, RejectedLogEventsInfo};
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use logpipe_io::store::S3Store;
+use logpipe_io::HttpSearch;
 use serde_json::{json, Value};
 
-use crate::{Finder, Hit, IoError, Listed, LogEvent, Logs, Objects};
+use crate::{CallError, Finder, Hit, Listed, LogEvent, Logs, Objects};
 
-/// "Code: message" for a service's error answer, the whole error chain otherwise (timeouts, connection).
-fn sdk_error<E, R>(what: &str, e: &aws_sdk_s3::error::SdkError<E, R>) -> IoError
+/// "Operation resource: Code: message" for a service's error answer, the whole error chain otherwise.
+fn sdk_error<E>(what: &str, e: &SdkError<E, HttpResponse>) -> CallError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    match e.code() {
-        Some(code) => IoError(format!(
-            "{what}: {code}: {}",
-            e.message().unwrap_or("(no message)")
-        )),
-        None => IoError(format!("{what}: {}", DisplayErrorContext(e))),
-    }
+    CallError::from_sdk(what, e)
 }
 
 /// Why CloudWatch Logs refused event `i` of a `PutLogEvents` call. It answers 200 and stores nothing for
@@ -60,12 +55,12 @@ impl Logs for AwsLogs {
         stream: &str,
         timestamp_ms: i64,
         message: &str,
-    ) -> Result<(), IoError> {
+    ) -> Result<(), CallError> {
         let event = InputLogEvent::builder()
             .timestamp(timestamp_ms)
             .message(message)
             .build()
-            .map_err(|e| IoError(format!("log event: {e}")))?;
+            .map_err(|e| CallError::permanent(format!("log event: {e}")))?;
         let put = || {
             self.client
                 .put_log_events()
@@ -78,7 +73,10 @@ impl Logs for AwsLogs {
         match put().await {
             Ok(out) => {
                 return refused(out.rejected_log_events_info(), 0).map_or(Ok(()), |why| {
-                    Err(IoError(format!("{}: the event was refused: {why}", what())))
+                    Err(CallError::permanent(format!(
+                        "{}: the event was refused: {why}",
+                        what()
+                    )))
                 })
             }
             Err(e) if e.code() == Some("ResourceNotFoundException") => {}
@@ -100,7 +98,10 @@ impl Logs for AwsLogs {
         let out = put().await.map_err(|e| sdk_error(&what(), &e))?;
         match refused(out.rejected_log_events_info(), 0) {
             None => Ok(()),
-            Some(why) => Err(IoError(format!("{}: the event was refused: {why}", what()))),
+            Some(why) => Err(CallError::permanent(format!(
+                "{}: the event was refused: {why}",
+                what()
+            ))),
         }
     }
 
@@ -111,7 +112,7 @@ impl Logs for AwsLogs {
         start_ms: i64,
         end_ms: i64,
         limit: usize,
-    ) -> Result<Vec<LogEvent>, IoError> {
+    ) -> Result<Vec<LogEvent>, CallError> {
         let mut pages = self
             .client
             .filter_log_events()
@@ -142,7 +143,7 @@ impl Logs for AwsLogs {
 }
 
 impl Objects for S3Store {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, IoError> {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, CallError> {
         let mut pages = self
             .client()
             .list_objects_v2()
@@ -165,7 +166,7 @@ impl Objects for S3Store {
         Ok(out)
     }
 
-    async fn read(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, IoError> {
+    async fn read(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, CallError> {
         let out = match self
             .client()
             .get_object()
@@ -182,11 +183,11 @@ impl Objects for S3Store {
             .body
             .collect()
             .await
-            .map_err(|e| IoError(format!("reading s3://{bucket}/{key}: {e}")))?;
+            .map_err(|e| CallError::retryable(format!("reading s3://{bucket}/{key}: {e}")))?;
         Ok(Some(body.into_bytes().to_vec()))
     }
 
-    async fn write(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), IoError> {
+    async fn write(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         self.client()
             .put_object()
             .bucket(bucket)
@@ -201,7 +202,7 @@ impl Objects for S3Store {
 }
 
 impl Finder for HttpSearch {
-    async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, IoError> {
+    async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, CallError> {
         let body = json!({"size": size, "query": query})
             .to_string()
             .into_bytes();
@@ -213,28 +214,33 @@ impl Finder for HttpSearch {
                 vec![("content-type", "application/json".to_string())],
                 body,
             )
-            .await
-            .map_err(|e| IoError(e.0))?;
+            .await?;
         parse_hits(reply.status, &reply.body)
     }
 }
 
 /// The hits of a `_search` answer; a missing index is no hit (any other 404 is an error: a wrong URL must
 /// not read as "not indexed").
-pub fn parse_hits(status: u16, body: &[u8]) -> Result<Vec<Hit>, IoError> {
+pub fn parse_hits(status: u16, body: &[u8]) -> Result<Vec<Hit>, CallError> {
     if status == 404 && memchr::memmem::find(body, b"index_not_found_exception").is_some() {
         return Ok(Vec::new());
     }
     let head = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
     if !(200..300).contains(&status) {
-        return Err(IoError(format!("HTTP {status}: {}", head())));
+        return Err(CallError::new(
+            logpipe_io::error::kind_of(None, status),
+            format!("HTTP {status}: {}", head()),
+        ));
     }
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| IoError(format!("the _search answer is not JSON ({e}): {}", head())))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        CallError::permanent(format!("the _search answer is not JSON ({e}): {}", head()))
+    })?;
     let hits = v
         .pointer("/hits/hits")
         .and_then(Value::as_array)
-        .ok_or_else(|| IoError(format!("the _search answer has no hits.hits: {}", head())))?;
+        .ok_or_else(|| {
+            CallError::permanent(format!("the _search answer has no hits.hits: {}", head()))
+        })?;
     Ok(hits
         .iter()
         .map(|h| Hit {
@@ -266,15 +272,21 @@ mod tests {
         assert!(parse_hits(404, missing).unwrap().is_empty());
         assert!(parse_hits(404, b"Not Found")
             .unwrap_err()
-            .0
+            .message
             .contains("HTTP 404"));
         let e = parse_hits(403, b"{\"message\":\"denied\"}").unwrap_err();
-        assert!(e.0.contains("HTTP 403") && e.0.contains("denied"), "{e}");
+        assert!(
+            e.message.contains("HTTP 403") && e.message.contains("denied"),
+            "{e}"
+        );
         assert!(parse_hits(200, b"<html>")
             .unwrap_err()
-            .0
+            .message
             .contains("not JSON"));
-        assert!(parse_hits(200, b"{}").unwrap_err().0.contains("hits.hits"));
+        assert!(parse_hits(200, b"{}")
+            .unwrap_err()
+            .message
+            .contains("hits.hits"));
     }
 
     #[test]

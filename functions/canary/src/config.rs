@@ -1,8 +1,11 @@
 //! The canary's settings, read once from environment variables at cold start.
 
+use std::time::Duration;
+
 use logcore::bulk::IndexTemplate;
 use logcore::env::{ConfigError, Env};
-use s3_search_forwarder::config::Endpoint;
+use logcore::runtime::Common;
+use logpipe_io::Endpoint;
 
 use crate::scan::KeyPrefix;
 
@@ -29,8 +32,7 @@ pub struct Config {
     pub max_scan_bytes: u64,
     /// Decompression cap per object (bomb guard).
     pub max_object_bytes: u64,
-    pub metrics_namespace: String,
-    pub function_name: String,
+    pub common: Common,
 }
 
 /// Variables [`Config::from_env`] reads (the SAM template test checks it sets no others).
@@ -67,8 +69,7 @@ impl Config {
             late_after_ms: 10 * 60_000,
             max_scan_bytes: 256 << 20,
             max_object_bytes: 4 << 30,
-            metrics_namespace: "logpipe".into(),
-            function_name: "canary".into(),
+            common: Common::new("canary", Duration::ZERO),
         }
     }
 
@@ -123,12 +124,7 @@ impl Config {
         if let Some(n) = env.num("MAX_OBJECT_BYTES", 1 << 10, usize::MAX)? {
             cfg.max_object_bytes = n as u64;
         }
-        if let Some(ns) = env.get("METRICS_NAMESPACE") {
-            cfg.metrics_namespace = ns;
-        }
-        if let Some(f) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
-            cfg.function_name = f;
-        }
+        cfg.common = Common::from_env(&env, "canary", None)?;
         Ok(cfg)
     }
 }

@@ -9,22 +9,23 @@
 
 pub mod aws;
 pub mod config;
+pub mod lookup;
+pub mod model;
+pub mod report;
 pub mod scan;
 pub mod trace;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use config::Config;
-use scan::KeyPrefix;
+pub use lookup::{find_in_logs, find_in_search, scan_objects, ObjectScan};
+pub use model::{Heartbeat, Hop, Outcome, SeenLog, SeenObject, SeenSearch, State, Summary};
+pub use report::{missing_reason, report};
 
-/// A call to CloudWatch Logs, S3 or the search engine failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct IoError(pub String);
+/// A call to CloudWatch Logs, S3 or the search engine failed: the shared vocabulary.
+pub use logpipe_io::CallError;
 
 /// One log event as CloudWatch Logs returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub trait Logs: Send + Sync {
         stream: &str,
         timestamp_ms: i64,
         message: &str,
-    ) -> impl Future<Output = Result<(), IoError>> + Send;
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
     /// Events of `group` from `start_ms` to `end_ms` matching a filter pattern (empty: all), at most `limit`.
     fn find(
         &self,
@@ -55,7 +56,7 @@ pub trait Logs: Send + Sync {
         start_ms: i64,
         end_ms: i64,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<LogEvent>, IoError>> + Send;
+    ) -> impl Future<Output = Result<Vec<LogEvent>, CallError>> + Send;
 }
 
 /// One object of a listing.
@@ -72,19 +73,19 @@ pub trait Objects: Send + Sync {
         &self,
         bucket: &str,
         prefix: &str,
-    ) -> impl Future<Output = Result<Vec<Listed>, IoError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Listed>, CallError>> + Send;
     /// The object's bytes, `None` when there is no such object.
     fn read(
         &self,
         bucket: &str,
         key: &str,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, IoError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, CallError>> + Send;
     fn write(
         &self,
         bucket: &str,
         key: &str,
         body: Vec<u8>,
-    ) -> impl Future<Output = Result<(), IoError>> + Send;
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
 }
 
 /// One search hit.
@@ -102,157 +103,7 @@ pub trait Finder: Send + Sync {
         index: &str,
         query: Value,
         size: usize,
-    ) -> impl Future<Output = Result<Vec<Hit>, IoError>> + Send;
-}
-
-/// The hops of the pipeline, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Hop {
-    #[serde(rename = "cloudwatch_logs")]
-    CloudWatchLogs,
-    #[serde(rename = "s3")]
-    S3,
-    #[serde(rename = "search")]
-    Search,
-}
-
-impl std::fmt::Display for Hop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Hop::CloudWatchLogs => "CloudWatch Logs",
-            Hop::S3 => "S3",
-            Hop::Search => "search",
-        })
-    }
-}
-
-/// Where a heartbeat was seen in CloudWatch Logs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeenLog {
-    pub event_id: String,
-    pub ingestion_ms: i64,
-}
-
-/// The object a heartbeat was found in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeenObject {
-    pub key: String,
-    pub last_modified_ms: i64,
-}
-
-/// The index a heartbeat was found in, and when the canary first found it there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeenSearch {
-    pub index: String,
-    pub seen_ms: i64,
-}
-
-/// A heartbeat on its way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Heartbeat {
-    pub id: String,
-    pub written_ms: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cloudwatch_logs: Option<SeenLog>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3: Option<SeenObject>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub search: Option<SeenSearch>,
-}
-
-impl Heartbeat {
-    /// The furthest hop that has seen it.
-    pub fn last_hop(&self) -> Option<Hop> {
-        if self.search.is_some() {
-            Some(Hop::Search)
-        } else if self.s3.is_some() {
-            Some(Hop::S3)
-        } else if self.cloudwatch_logs.is_some() {
-            Some(Hop::CloudWatchLogs)
-        } else {
-            None
-        }
-    }
-
-    /// The event's text: JSON that names the heartbeat (the transform keeps it under `json.*`).
-    pub fn message(&self) -> String {
-        json!({
-            "logpipe_canary": self.id,
-            "written_at": logcore::time::DateTimeParts::from_millis(self.written_ms).rfc3339(),
-        })
-        .to_string()
-    }
-
-    /// Milliseconds from writing to each hop (search: to the run that first found it, an upper bound). Never
-    /// negative: S3 gives whole seconds, so an object written within the heartbeat's second looks earlier.
-    pub fn latencies(&self) -> Vec<(Hop, i64)> {
-        let mut out = Vec::new();
-        if let Some(l) = &self.cloudwatch_logs {
-            out.push((Hop::CloudWatchLogs, l.ingestion_ms));
-        }
-        if let Some(o) = &self.s3 {
-            out.push((Hop::S3, o.last_modified_ms));
-        }
-        if let Some(s) = &self.search {
-            out.push((Hop::Search, s.seen_ms));
-        }
-        for (_, at) in &mut out {
-            *at = (*at - self.written_ms).max(0);
-        }
-        out
-    }
-}
-
-/// What the canary keeps between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct State {
-    /// Heartbeats written and not yet delivered or declared missing, oldest first.
-    #[serde(default)]
-    pub pending: Vec<Heartbeat>,
-    /// Objects already scanned for every heartbeat pending at the time (key → last modified), so that an
-    /// object is read once; forgotten once older than every pending heartbeat.
-    #[serde(default)]
-    pub scanned: BTreeMap<String, i64>,
-}
-
-impl State {
-    /// Parse the state object; names the object when it is not what the canary wrote.
-    pub fn parse(bytes: &[u8], what: &str) -> Result<State, String> {
-        serde_json::from_slice(bytes).map_err(|e| format!("{what} is not a canary state: {e}"))
-    }
-}
-
-/// How one heartbeat's check ended in this run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// At the last hop; `late` when later than the threshold.
-    Delivered { heartbeat: Heartbeat, late: bool },
-    /// Not at the last hop in time; `last_hop` saw it last (`None`: not even CloudWatch Logs).
-    Missing {
-        heartbeat: Heartbeat,
-        last_hop: Option<Hop>,
-    },
-}
-
-/// Counts of one run (the summary line and the EMF metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub written: u64,
-    pub write_failed: u64,
-    pub delivered: u64,
-    pub late: u64,
-    pub missing: u64,
-    /// Missing heartbeats by the last hop that saw them.
-    pub missing_unseen: u64,
-    pub missing_after_cloudwatch_logs: u64,
-    pub missing_after_s3: u64,
-    pub pending: u64,
-    pub objects_scanned: u64,
-    pub bytes_scanned: u64,
-    pub objects_unreadable: u64,
-    /// Objects left for the next run (the scan budget was spent): a heartbeat in them is not seen in S3 yet.
-    pub objects_left: u64,
-    pub lookup_errors: u64,
+    ) -> impl Future<Output = Result<Vec<Hit>, CallError>> + Send;
 }
 
 /// The state could not be read or saved: the run cannot count heartbeats reliably, and fails.
@@ -295,7 +146,7 @@ pub async fn run<L: Logs, O: Objects, F: Finder>(
         Ok(None) => State::default(),
         Ok(Some(bytes)) => State::parse(&bytes, &format!("s3://{}/{}", cfg.bucket, cfg.state_key))
             .map_err(read_error)?,
-        Err(e) => return Err(read_error(e.0)),
+        Err(e) => return Err(read_error(e.message)),
     };
 
     // Look for the heartbeats already on their way (the new one cannot have gone anywhere yet).
@@ -342,7 +193,7 @@ pub async fn run<L: Logs, O: Objects, F: Finder>(
     objects
         .write(&cfg.bucket, &cfg.state_key, body)
         .await
-        .map_err(|e| save_error(e.0))?;
+        .map_err(|e| save_error(e.message))?;
     Ok((summary, outcomes))
 }
 
@@ -484,282 +335,6 @@ fn settle(
     }
     state.pending = still;
     outcomes
-}
-
-/// Events of `group` holding `text` (a quoted filter-pattern term) from `start_ms` to `end_ms`.
-pub async fn find_in_logs<L: Logs>(
-    logs: &L,
-    group: &str,
-    text: &str,
-    start_ms: i64,
-    end_ms: i64,
-) -> Result<Vec<LogEvent>, IoError> {
-    if text.contains('"') {
-        return Err(IoError(format!(
-            "{text:?} holds a double quote, which a CloudWatch Logs filter term cannot"
-        )));
-    }
-    let found = logs
-        .find(group, &format!("\"{text}\""), start_ms, end_ms, 20)
-        .await
-        .map_err(|e| IoError(format!("{group}: {e}")))?;
-    // The pattern matches terms; keep the events that hold the text itself.
-    Ok(found
-        .into_iter()
-        .filter(|e| e.message.contains(text))
-        .collect())
-}
-
-/// Documents in `index` with one of `ids` as `_id` (the forwarder indexes with the event id), or, with no
-/// id, whose `message` holds `text` as a phrase.
-pub async fn find_in_search<F: Finder>(
-    finder: &F,
-    index: &str,
-    ids: &[String],
-    text: &str,
-    size: usize,
-) -> Result<Vec<Hit>, IoError> {
-    let query = if ids.is_empty() {
-        json!({"match_phrase": {"message": text}})
-    } else {
-        json!({"ids": {"values": ids}})
-    };
-    finder
-        .search(index, query, size)
-        .await
-        .map_err(|e| IoError(format!("search in {index}: {e}")))
-}
-
-/// What a scan of the objects found.
-#[derive(Debug, Default)]
-pub struct ObjectScan {
-    /// Per needle: the first object holding it.
-    pub found: Vec<Option<SeenObject>>,
-    /// Objects read to the end (key → last modified).
-    pub scanned: BTreeMap<String, i64>,
-    pub objects: u64,
-    pub bytes: u64,
-    pub unreadable: u64,
-    pub list_errors: u64,
-    /// The first listing or reading error, to show.
-    pub first_error: Option<String>,
-    /// Objects left for want of budget.
-    pub left: u64,
-}
-
-/// Read the objects under `prefixes` (for every hour from `from_ms` to `to_ms`) modified since `from_ms`,
-/// oldest first, skipping those in `skip`, until every needle is found or `budget` bytes are read.
-#[allow(clippy::too_many_arguments)]
-pub async fn scan_objects<O: Objects>(
-    objects: &O,
-    bucket: &str,
-    prefixes: &[KeyPrefix],
-    from_ms: i64,
-    to_ms: i64,
-    needles: &[Vec<u8>],
-    skip: &BTreeMap<String, i64>,
-    budget: u64,
-    max_object_bytes: u64,
-) -> ObjectScan {
-    let mut out = ObjectScan {
-        found: vec![None; needles.len()],
-        ..ObjectScan::default()
-    };
-    let mut candidates = Vec::new();
-    let mut listed: Vec<String> = prefixes
-        .iter()
-        .flat_map(|p| p.between(from_ms, to_ms))
-        .collect();
-    listed.sort();
-    listed.dedup();
-    for prefix in listed {
-        match objects.list(bucket, &prefix).await {
-            Ok(l) => candidates.extend(
-                l.into_iter()
-                    .filter(|o| o.last_modified_ms >= from_ms && !skip.contains_key(&o.key)),
-            ),
-            Err(e) => {
-                out.list_errors += 1;
-                out.first_error.get_or_insert_with(|| e.0.clone());
-                tracing::warn!(bucket, prefix, error = %e, "listing objects failed");
-            }
-        }
-    }
-    candidates.sort_by(|a, b| (a.last_modified_ms, &a.key).cmp(&(b.last_modified_ms, &b.key)));
-    candidates.dedup_by(|a, b| a.key == b.key);
-    let refs: Vec<&[u8]> = needles.iter().map(Vec::as_slice).collect();
-    let mut spent = 0u64;
-    for (n, obj) in candidates.iter().enumerate() {
-        if out.found.iter().all(Option::is_some) {
-            break;
-        }
-        if spent + obj.size > budget && spent > 0 {
-            out.left = (candidates.len() - n) as u64;
-            tracing::warn!(
-                bucket,
-                left = out.left,
-                budget,
-                "scan budget spent; the rest waits for the next run"
-            );
-            break;
-        }
-        let bytes = match objects.read(bucket, &obj.key).await {
-            Ok(Some(b)) => b,
-            Ok(None) => continue, // deleted since the listing
-            Err(e) => {
-                out.unreadable += 1;
-                out.first_error.get_or_insert_with(|| e.0.clone());
-                tracing::warn!(bucket, key = %obj.key, error = %e, "reading the object failed");
-                continue;
-            }
-        };
-        spent += bytes.len() as u64;
-        out.objects += 1;
-        out.bytes += bytes.len() as u64;
-        match scan::scan(&bytes, &refs, max_object_bytes) {
-            Ok(hits) => {
-                for (slot, hit) in out.found.iter_mut().zip(hits) {
-                    if hit && slot.is_none() {
-                        *slot = Some(SeenObject {
-                            key: obj.key.clone(),
-                            last_modified_ms: obj.last_modified_ms,
-                        });
-                    }
-                }
-                out.scanned.insert(obj.key.clone(), obj.last_modified_ms);
-            }
-            Err(e) => {
-                out.unreadable += 1;
-                out.first_error
-                    .get_or_insert_with(|| format!("s3://{bucket}/{}: {e}", obj.key));
-                // Not read to the end; a corrupt object stays corrupt, so it is not tried again.
-                out.scanned.insert(obj.key.clone(), obj.last_modified_ms);
-                tracing::warn!(bucket, key = %obj.key, error = %e, "object could not be scanned");
-            }
-        }
-    }
-    out
-}
-
-/// Log the run's outcomes and its summary line, and print its EMF metrics (counts, and each delivered
-/// heartbeat's latency per hop).
-pub fn report(cfg: &Config, request_id: &str, summary: &Summary, outcomes: &[Outcome]) {
-    for o in outcomes {
-        match o {
-            Outcome::Delivered { heartbeat, late } => {
-                let lat = heartbeat.latencies();
-                tracing::info!(
-                    heartbeat = %heartbeat.id,
-                    late,
-                    latencies_ms = ?lat,
-                    event_id = heartbeat.cloudwatch_logs.as_ref().map(|l| l.event_id.as_str()),
-                    object = heartbeat.s3.as_ref().map(|o| o.key.as_str()),
-                    index = heartbeat.search.as_ref().map(|s| s.index.as_str()),
-                    "heartbeat delivered"
-                );
-                let metrics: Vec<(&str, f64, &str)> = lat
-                    .iter()
-                    .map(|(hop, ms)| (latency_metric(*hop), *ms as f64, "Milliseconds"))
-                    .collect();
-                logcore::emf::print(&cfg.metrics_namespace, &cfg.function_name, &metrics);
-            }
-            Outcome::Missing {
-                heartbeat,
-                last_hop,
-            } => {
-                tracing::error!(
-                    heartbeat = %heartbeat.id,
-                    written_at = %logcore::time::DateTimeParts::from_millis(heartbeat.written_ms).rfc3339(),
-                    last_hop = %last_hop.map_or("none (not in CloudWatch Logs)".to_string(), |h| h.to_string()),
-                    object = heartbeat.s3.as_ref().map(|o| o.key.as_str()),
-                    // Not zero: the S3 hop may have it in an object not read yet (MAX_SCAN_BYTES).
-                    objects_not_scanned = summary.objects_left,
-                    "heartbeat missing: {}",
-                    missing_reason(cfg, heartbeat, *last_hop)
-                );
-            }
-        }
-    }
-    tracing::info!(
-        request_id,
-        written = summary.written,
-        write_failed = summary.write_failed,
-        delivered = summary.delivered,
-        late = summary.late,
-        missing = summary.missing,
-        pending = summary.pending,
-        objects_scanned = summary.objects_scanned,
-        bytes_scanned = summary.bytes_scanned,
-        objects_unreadable = summary.objects_unreadable,
-        objects_left = summary.objects_left,
-        lookup_errors = summary.lookup_errors,
-        "canary summary"
-    );
-    logcore::emf::print_counts(
-        &cfg.metrics_namespace,
-        &cfg.function_name,
-        &[
-            ("HeartbeatsWritten", summary.written, "Count"),
-            ("HeartbeatWriteFailures", summary.write_failed, "Count"),
-            ("HeartbeatsDelivered", summary.delivered, "Count"),
-            ("HeartbeatsLate", summary.late, "Count"),
-            ("HeartbeatsMissing", summary.missing, "Count"),
-            (
-                "MissingNotInCloudWatchLogs",
-                summary.missing_unseen,
-                "Count",
-            ),
-            (
-                "MissingAfterCloudWatchLogs",
-                summary.missing_after_cloudwatch_logs,
-                "Count",
-            ),
-            ("MissingAfterS3", summary.missing_after_s3, "Count"),
-            ("HeartbeatsPending", summary.pending, "Count"),
-            ("CanaryObjectsScanned", summary.objects_scanned, "Count"),
-            ("CanaryBytesScanned", summary.bytes_scanned, "Bytes"),
-            ("CanaryObjectsNotScanned", summary.objects_left, "Count"),
-            (
-                "CanaryLookupErrors",
-                summary.lookup_errors + summary.objects_unreadable,
-                "Count",
-            ),
-        ],
-    );
-}
-
-fn latency_metric(hop: Hop) -> &'static str {
-    match hop {
-        Hop::CloudWatchLogs => "LatencyCloudWatchLogs",
-        Hop::S3 => "LatencyS3",
-        Hop::Search => "LatencySearch",
-    }
-}
-
-/// Where the chain broke, in words: the hop after the last one that saw the heartbeat.
-pub fn missing_reason(cfg: &Config, hb: &Heartbeat, last_hop: Option<Hop>) -> String {
-    match last_hop {
-        None => format!(
-            "not found in CloudWatch Logs group {} (the canary's write or the log group)",
-            cfg.log_group
-        ),
-        Some(Hop::CloudWatchLogs) => format!(
-            "in CloudWatch Logs (event {}) but in no object under s3://{}/{} (subscription filter, Firehose or the transform)",
-            hb.cloudwatch_logs.as_ref().map_or("?", |l| l.event_id.as_str()),
-            cfg.bucket,
-            cfg.key_prefixes
-                .iter()
-                .map(|p| p.at(hb.written_ms))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        Some(_) => format!(
-            "in s3://{}/{} but not in search index {} (notification, queue or the search forwarder)",
-            cfg.bucket,
-            hb.s3.as_ref().map_or("?", |o| o.key.as_str()),
-            cfg.index_pattern
-        ),
-    }
 }
 
 #[cfg(test)]

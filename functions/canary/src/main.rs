@@ -4,18 +4,21 @@
 use canary::aws::AwsLogs;
 use canary::{report, run, Config};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use logpipe_io::lambda::{cold_start, log_init_error};
+use logpipe_io::store::S3Store;
+use logpipe_io::HttpSearch;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let cfg = logcore::runtime::start(Config::from_env)?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let (cfg, sdk) = cold_start(Config::from_env).await?;
     let logs = AwsLogs::new(&sdk);
     let objects = S3Store::from_env(&sdk);
     let search = match &cfg.search {
-        Some(ep) => Some(HttpSearch::connect(ep, 1, &sdk).await.inspect_err(|e| {
-            tracing::error!(error = %e, "cannot set up the search client");
-        })?),
+        Some(ep) => Some(
+            HttpSearch::connect(ep, 1, &sdk)
+                .await
+                .inspect_err(log_init_error("cannot set up the search client"))?,
+        ),
         None => None,
     };
     let (cfg, logs, objects, search) = (&cfg, &logs, &objects, search.as_ref());

@@ -20,9 +20,15 @@ pub struct FakeLogs {
 }
 
 impl Logs for FakeLogs {
-    async fn put(&self, group: &str, stream: &str, ts: i64, message: &str) -> Result<(), IoError> {
+    async fn put(
+        &self,
+        group: &str,
+        stream: &str,
+        ts: i64,
+        message: &str,
+    ) -> Result<(), CallError> {
         if *self.fail_put.lock().unwrap() {
-            return Err(IoError("AccessDeniedException".into()));
+            return Err(CallError::permanent("AccessDeniedException"));
         }
         let mut ev = self.events.lock().unwrap();
         let n = ev.len();
@@ -44,9 +50,9 @@ impl Logs for FakeLogs {
         start: i64,
         end: i64,
         limit: usize,
-    ) -> Result<Vec<LogEvent>, IoError> {
+    ) -> Result<Vec<LogEvent>, CallError> {
         if *self.fail_find.lock().unwrap() {
-            return Err(IoError("ThrottlingException".into()));
+            return Err(CallError::throttled("ThrottlingException"));
         }
         let term = pattern.trim_matches('"');
         Ok(self
@@ -83,7 +89,7 @@ impl FakeObjects {
 }
 
 impl Objects for FakeObjects {
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, IoError> {
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, CallError> {
         Ok(self
             .objects
             .lock()
@@ -98,9 +104,11 @@ impl Objects for FakeObjects {
             .collect())
     }
 
-    async fn read(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, IoError> {
+    async fn read(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, CallError> {
         if self.fail_read.lock().unwrap().as_deref() == Some(key) {
-            return Err(IoError(format!("GetObject {key}: InternalError")));
+            return Err(CallError::retryable(format!(
+                "GetObject {key}: InternalError"
+            )));
         }
         self.reads.lock().unwrap().push(key.to_string());
         Ok(self
@@ -111,9 +119,9 @@ impl Objects for FakeObjects {
             .map(|(b, _)| b.clone()))
     }
 
-    async fn write(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), IoError> {
+    async fn write(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         if *self.fail_write.lock().unwrap() {
-            return Err(IoError("PutObject: AccessDenied".into()));
+            return Err(CallError::permanent("PutObject: AccessDenied"));
         }
         self.put(bucket, key, body, 0);
         Ok(())
@@ -127,7 +135,7 @@ pub struct FakeFinder {
 }
 
 impl Finder for FakeFinder {
-    async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, IoError> {
+    async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, CallError> {
         assert_eq!(index, "logs-app-*.*.*");
         let docs = self.docs.lock().unwrap();
         let hits = docs.iter().filter(|h| {

@@ -218,7 +218,7 @@ pub async fn trace<L: Logs, O: Objects, F: Finder>(
             for g in &cfg.groups {
                 match find_in_logs(logs, g, text, cfg.from_ms, cfg.to_ms).await {
                     Ok(evs) => found.extend(evs),
-                    Err(e) => failed.push(e.0),
+                    Err(e) => failed.push(e.message),
                 }
             }
             found.truncate(cfg.limit);
@@ -241,7 +241,7 @@ pub async fn trace<L: Logs, O: Objects, F: Finder>(
             match find_in_search(finder, &cfg.index_pattern, &ids, query.text(), cfg.limit).await {
                 Ok(hits) if hits.is_empty() => Look::NotFound(format!("in {}", cfg.index_pattern)),
                 Ok(hits) => Look::Found(hits),
-                Err(e) => Look::Failed(e.0),
+                Err(e) => Look::Failed(e.message),
             };
     }
 

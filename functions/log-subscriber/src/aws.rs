@@ -1,9 +1,7 @@
 //! The real [`Logs`]: CloudWatch Logs through the AWS SDK for Rust (its own retries off: ours back off
 //! longer, and stop in time for the deadline).
 
-use aws_sdk_cloudwatchlogs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-
-use crate::{CallError, ErrorKind, Filter, Logs};
+use crate::{CallError, Filter, Logs};
 
 pub struct AwsLogs {
     pub client: aws_sdk_cloudwatchlogs::Client,
@@ -20,31 +18,6 @@ impl AwsLogs {
     }
 }
 
-fn call_error<E, R>(what: String, e: SdkError<E, R>) -> CallError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let kind = match &e {
-        SdkError::ServiceError(se) => match se.err().code() {
-            Some(
-                "ThrottlingException"
-                | "ServiceUnavailableException"
-                | "OperationAbortedException"
-                | "RequestLimitExceeded",
-            ) => ErrorKind::Retry,
-            Some("ResourceNotFoundException") => ErrorKind::NotFound,
-            _ => ErrorKind::Permanent,
-        },
-        SdkError::ConstructionFailure(_) => ErrorKind::Permanent,
-        _ => ErrorKind::Retry, // timeouts, dispatch failures, unreadable answers
-    };
-    CallError {
-        message: format!("{what}: {}", DisplayErrorContext(&e)),
-        kind,
-    }
-}
-
 impl Logs for AwsLogs {
     async fn groups(&self, prefix: Option<&str>) -> Result<Vec<String>, CallError> {
         let mut pages = self
@@ -55,7 +28,7 @@ impl Logs for AwsLogs {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| call_error("DescribeLogGroups".into(), e))?;
+            let page = page.map_err(|e| CallError::from_sdk("DescribeLogGroups", &e))?;
             out.extend(
                 page.log_groups()
                     .iter()
@@ -72,7 +45,7 @@ impl Logs for AwsLogs {
             .log_group_name(group)
             .send()
             .await
-            .map_err(|e| call_error(format!("DescribeSubscriptionFilters {group}"), e))?;
+            .map_err(|e| CallError::from_sdk(format!("DescribeSubscriptionFilters {group}"), &e))?;
         Ok(out
             .subscription_filters()
             .iter()
@@ -95,7 +68,9 @@ impl Logs for AwsLogs {
             .set_role_arn(f.role_arn.clone())
             .send()
             .await
-            .map_err(|e| call_error(format!("PutSubscriptionFilter {} on {group}", f.name), e))?;
+            .map_err(|e| {
+                CallError::from_sdk(format!("PutSubscriptionFilter {} on {group}", f.name), &e)
+            })?;
         Ok(())
     }
 
@@ -106,7 +81,9 @@ impl Logs for AwsLogs {
             .filter_name(name)
             .send()
             .await
-            .map_err(|e| call_error(format!("DeleteSubscriptionFilter {name} on {group}"), e))?;
+            .map_err(|e| {
+                CallError::from_sdk(format!("DeleteSubscriptionFilter {name} on {group}"), &e)
+            })?;
         Ok(())
     }
 }

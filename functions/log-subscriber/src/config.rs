@@ -4,14 +4,19 @@
 use logcore::alert::GroupGlob;
 use logcore::env::{ConfigError, Env};
 use logcore::retry::Backoff;
+use logcore::runtime::Common;
 use regex::Regex;
 use serde::Deserialize;
+
+/// Time kept free before the deadline: the call in flight and the report finish.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub const ENV_VARS: &[&str] = &[
     "SUBSCRIPTIONS",
     "EXCLUDE_LOG_GROUPS",
     "ALERT_FILTER_PATTERN",
     "METRICS_NAMESPACE",
+    "DEADLINE_MARGIN_MS",
 ];
 
 /// Log groups logpipe never subscribes, whatever the rules say: its own functions' logs (a loop) — the
@@ -92,8 +97,9 @@ pub struct Config {
     /// Never subscribed, for every rule (with [`ALWAYS_EXCLUDED`]).
     pub exclude: Vec<Pattern>,
     pub backoff: Backoff,
-    pub metrics_namespace: String,
-    pub function_name: String,
+    /// Metrics, and the time kept free before the deadline (`DEADLINE_MARGIN_MS`, default 2 s) so that
+    /// the call in flight and the report finish.
+    pub common: Common,
 }
 
 impl Config {
@@ -110,8 +116,7 @@ impl Config {
                 max_delay: std::time::Duration::from_secs(10),
                 max_attempts: 10,
             },
-            metrics_namespace: "logpipe".into(),
-            function_name: "logpipe-log-subscriber".into(),
+            common: Common::new("logpipe-log-subscriber", DEADLINE_MARGIN),
         }
     }
 
@@ -140,12 +145,7 @@ impl Config {
                     .push(Pattern::parse(p).map_err(|e| env.err("EXCLUDE_LOG_GROUPS", &v, e))?);
             }
         }
-        if let Some(v) = env.get("METRICS_NAMESPACE") {
-            c.metrics_namespace = v;
-        }
-        if let Some(v) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
-            c.function_name = v;
-        }
+        c.common = Common::from_env(&env, "logpipe-log-subscriber", Some(DEADLINE_MARGIN))?;
         Ok(c)
     }
 

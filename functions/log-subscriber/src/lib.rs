@@ -21,23 +21,9 @@ use tokio::time::Instant;
 pub use config::Config;
 pub use plan::{plan, Filter, Mode, Step};
 
-/// Why a CloudWatch Logs call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Throttled, or a transient service error: try again later.
-    Retry,
-    /// The log group (or filter) does not exist (any more).
-    NotFound,
-    /// Trying again cannot help (access denied, invalid destination, limit reached).
-    Permanent,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct CallError {
-    pub message: String,
-    pub kind: ErrorKind,
-}
+/// A failed CloudWatch Logs call: the shared vocabulary (throttled and transient calls are retried, a missing
+/// group is counted as missing, the rest fail the group).
+pub use logpipe_io::{CallError, ErrorKind};
 
 /// CloudWatch Logs: list groups, read and change their subscription filters.
 pub trait Logs: Send + Sync + 'static {
@@ -56,22 +42,24 @@ pub trait Logs: Send + Sync + 'static {
         -> impl Future<Output = Result<(), CallError>> + Send;
 }
 
-/// Counts of one run (the summary line and the EMF metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub groups: u64,
-    pub groups_matched: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub removed: u64,
-    pub up_to_date: u64,
-    pub conflicts: u64,
-    /// Groups deleted between listing and subscribing.
-    pub missing: u64,
-    pub failed: u64,
-    /// Groups not reached before the deadline (the next run takes them).
-    pub not_reached: u64,
-    pub retries: u64,
+logcore::counts! {
+    /// Counts of one run: its report line (summary and EMF metrics, see `logcore::report`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Summary {
+        pub groups: u64,
+        pub groups_matched: u64,
+        pub created: u64 => "FiltersCreated",
+        pub updated: u64 => "FiltersUpdated",
+        pub removed: u64,
+        pub up_to_date: u64,
+        pub conflicts: u64 => "SubscriptionConflicts",
+        /// Groups deleted between listing and subscribing.
+        pub missing: u64,
+        pub failed: u64 => "SubscriptionFailures",
+        /// Groups not reached before the deadline (the next run takes them).
+        pub not_reached: u64 => "GroupsNotReached",
+        pub retries: u64,
+    }
 }
 
 impl Summary {
@@ -151,7 +139,7 @@ where
         };
         let delay = cfg.backoff.delay(attempts, &mut rng);
         let left = deadline.saturating_duration_since(Instant::now());
-        if err.kind != ErrorKind::Retry
+        if !err.is_retryable()
             || !cfg
                 .backoff
                 .may_retry(attempts, delay, Duration::from_secs(2), left)
@@ -176,7 +164,7 @@ pub async fn subscribe_group<L: Logs>(
 ) -> GroupOutcome {
     let existing = match retrying(cfg, deadline, retries, || logs.filters(group)).await {
         Ok(f) => f,
-        Err(e) if e.kind == ErrorKind::NotFound => return GroupOutcome::Missing,
+        Err(e) if e.is_not_found() => return GroupOutcome::Missing,
         Err(e) => return GroupOutcome::Failed(format!("reading the filters of {group}: {e}")),
     };
     let steps = plan(group, &existing, cfg, mode);
@@ -193,7 +181,7 @@ pub async fn subscribe_group<L: Logs>(
             };
             match r {
                 Ok(()) => {}
-                Err(e) if e.kind == ErrorKind::NotFound => return GroupOutcome::Missing,
+                Err(e) if e.is_not_found() => return GroupOutcome::Missing,
                 Err(e) => return GroupOutcome::Failed(format!("{step:?} on {group}: {e}")),
             }
         }
@@ -353,33 +341,9 @@ pub async fn handle<L: Logs>(
     }
 }
 
-/// The summary line and EMF metrics of one invocation.
+/// The report line of one invocation (summary and EMF metrics).
 pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
-    tracing::info!(
-        request_id,
-        groups = s.groups,
-        groups_matched = s.groups_matched,
-        created = s.created,
-        updated = s.updated,
-        up_to_date = s.up_to_date,
-        conflicts = s.conflicts,
-        missing = s.missing,
-        failed = s.failed,
-        not_reached = s.not_reached,
-        retries = s.retries,
-        "invocation summary"
-    );
-    logcore::emf::print_counts(
-        &cfg.metrics_namespace,
-        &cfg.function_name,
-        &[
-            ("FiltersCreated", s.created, "Count"),
-            ("FiltersUpdated", s.updated, "Count"),
-            ("SubscriptionConflicts", s.conflicts, "Count"),
-            ("SubscriptionFailures", s.failed, "Count"),
-            ("GroupsNotReached", s.not_reached, "Count"),
-        ],
-    );
+    cfg.common.report(request_id, "invocation summary", s);
 }
 
 #[cfg(test)]

@@ -4,19 +4,19 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use log_subscriber::aws::AwsLogs;
 use log_subscriber::{handle, report, Config};
+use logpipe_io::lambda::{cold_start, deadline};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let cfg = logcore::runtime::start(Config::from_env)?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let (cfg, sdk) = cold_start(Config::from_env).await?;
     let logs = AwsLogs::new(&sdk);
     let (cfg, logs) = (&cfg, &logs);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
-            let deadline = tokio::time::Instant::now()
-                + logcore::time::until_epoch_ms(ev.context.deadline)
-                    .saturating_sub(std::time::Duration::from_secs(2));
-            let (result, summary) = handle(cfg, logs, &ev.payload, deadline).await;
+            // The call in flight and the report finish inside the margin.
+            let end = deadline(&ev.context);
+            let stop_at = end.checked_sub(cfg.common.deadline_margin).unwrap_or(end);
+            let (result, summary) = handle(cfg, logs, &ev.payload, stop_at).await;
             report(cfg, &ev.context.request_id, &summary);
             result.map_err(Error::from)
         },

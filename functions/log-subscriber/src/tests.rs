@@ -31,10 +31,10 @@ impl FakeLogs {
         let mut t = self.throttle.lock().unwrap();
         if *t > 0 {
             *t -= 1;
-            return Err(CallError {
-                message: "ThrottlingException: Rate exceeded".into(),
-                kind: ErrorKind::Retry,
-            });
+            return Err(CallError::new(
+                ErrorKind::Throttled,
+                "ThrottlingException: Rate exceeded",
+            ));
         }
         Ok(())
     }
@@ -48,10 +48,10 @@ impl FakeLogs {
 }
 
 fn missing(group: &str) -> CallError {
-    CallError {
-        message: format!("ResourceNotFoundException: {group}"),
-        kind: ErrorKind::NotFound,
-    }
+    CallError::new(
+        ErrorKind::NotFound,
+        format!("ResourceNotFoundException: {group}"),
+    )
 }
 
 impl Logs for FakeLogs {
@@ -83,10 +83,10 @@ impl Logs for FakeLogs {
             Some(i) => filters[i] = f.clone(),
             None if filters.len() < plan::MAX_FILTERS => filters.push(f.clone()),
             None => {
-                return Err(CallError {
-                    message: "LimitExceededException: Resource limit exceeded.".into(),
-                    kind: ErrorKind::Permanent,
-                })
+                return Err(CallError::new(
+                    ErrorKind::Permanent,
+                    "LimitExceededException: Resource limit exceeded.",
+                ))
             }
         }
         Ok(())

@@ -3,6 +3,9 @@
 //! subscribed, excluded and unmatched ones do not, a foreign filter is left alone, a group with two foreign
 //! filters is a reported conflict, a second run changes nothing, and `--remove` detaches only ours.
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use log_subscriber::aws::AwsLogs;

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use logcore::bulk::Source;
+use logcore::bulk::Origin;
 use serde::{Deserialize, Serialize};
 
 /// Largest checkpoint object read (they are about 200 bytes).
@@ -39,14 +39,14 @@ impl Checkpoint {
 
 /// `{prefix}{bucket}/{key}/{version}.json`, or with a hash of the object for keys that would pass S3's
 /// 1,024-byte limit.
-pub fn key(prefix: &str, src: &Source) -> String {
+pub fn key(prefix: &str, src: &Origin) -> String {
     object_key(prefix, src, ".json")
 }
 
 /// `{prefix}{bucket}/{key}/{version}{leaf}` (the version made key-safe, `unversioned` when there is none), or
 /// `{prefix}{bucket}/{hash of bucket, key and version}{leaf}` when that passes 1,024 bytes. Dead letters and
 /// checkpoints are both named this way.
-pub fn object_key(prefix: &str, src: &Source, leaf: &str) -> String {
+pub fn object_key(prefix: &str, src: &Origin, leaf: &str) -> String {
     let version: String = src
         .version
         .chars()
@@ -147,21 +147,21 @@ mod tests {
 
     #[test]
     fn keys_per_version_and_bounded() {
-        let src = Source::new("logs", "app/2026/x.gz", "\"etag/1\"", "");
+        let src = Origin::new("logs", "app/2026/x.gz", "\"etag/1\"", "");
         assert_eq!(
             key("checkpoints/", &src),
             "checkpoints/logs/app/2026/x.gz/_etag_1_.json"
         );
-        let unversioned = Source::new("logs", "a.gz", "", "");
+        let unversioned = Origin::new("logs", "a.gz", "", "");
         assert_eq!(key("c/", &unversioned), "c/logs/a.gz/unversioned.json");
-        let long = Source::new("logs", &"k/".repeat(600), "v", "");
+        let long = Origin::new("logs", &"k/".repeat(600), "v", "");
         let k = key("checkpoints/", &long);
         assert!(k.len() <= 1024 && k.ends_with(".json"), "{k}");
         assert_ne!(
             k,
             key(
                 "checkpoints/",
-                &Source::new("logs", &"k/".repeat(601), "v", "")
+                &Origin::new("logs", &"k/".repeat(601), "v", "")
             )
         );
     }

@@ -5,124 +5,13 @@ use std::time::Duration;
 use logcore::bulk::{IndexTemplate, SeparateGroups};
 use logcore::document::JsonLimits;
 use logcore::env::{ConfigError, Env};
-use logcore::index_setup::{Hosting, Layout};
+use logcore::index_setup::Layout;
 use logcore::retry::Backoff;
+use logcore::runtime::Common;
+pub use logpipe_io::search::{Auth, Endpoint};
 
-/// How requests to the search engine are authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    None,
-    /// AWS SigV4 with the function's role: `es` (OpenSearch Service) or `aoss` (Serverless).
-    SigV4 {
-        service: String,
-    },
-    /// Basic auth or an Elastic API key, read from this Secrets Manager secret at cold start: JSON with
-    /// `username` and `password`, or `api_key` (the encoded key, or with `id` the raw one).
-    Secret {
-        arn: String,
-    },
-}
-
-/// Where the search engine is and how to authenticate to it: `SEARCH_URL`, `SEARCH_AUTH`,
-/// `SEARCH_SECRET_ARN` (and `AWS_REGION` for SigV4). Shared with the canary and `logpipe trace`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Base URL, e.g. `https://search-logs-abc.eu-west-1.es.amazonaws.com`.
-    pub url: String,
-    pub auth: Auth,
-    pub region: Option<String>,
-}
-
-impl Endpoint {
-    /// Who runs the engine: Serverless when signed for `aoss` (or on an `*.aoss.amazonaws.com` host), an
-    /// OpenSearch Service domain when signed for `es` or on another `*.amazonaws.com` host.
-    pub fn hosting(&self) -> Hosting {
-        let host = self
-            .url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        match &self.auth {
-            Auth::SigV4 { service } if service == "aoss" => Hosting::Serverless,
-            _ if host.ends_with(".aoss.amazonaws.com") => Hosting::Serverless,
-            Auth::SigV4 { .. } => Hosting::Aws,
-            _ if host.ends_with(".amazonaws.com") => Hosting::Aws,
-            _ => Hosting::SelfManaged,
-        }
-    }
-
-    /// From the variables; `SEARCH_URL` is required.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let url = env.get("SEARCH_URL").ok_or_else(|| {
-            env.err(
-                "SEARCH_URL",
-                "",
-                "required: the cluster's base URL (https://…)",
-            )
-        })?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(env.err("SEARCH_URL", &url, "expected an https:// (or http://) URL"));
-        }
-        let region = env.get("AWS_REGION");
-        let host = url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let auth = match env
-            .get("SEARCH_AUTH")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-        {
-            Some(a) if a == "none" => Auth::None,
-            Some(a) if a == "sigv4" || a == "es" || a == "aoss" => Auth::SigV4 {
-                service: if a == "aoss" || host.ends_with(".aoss.amazonaws.com") {
-                    "aoss".into()
-                } else {
-                    "es".into()
-                },
-            },
-            Some(a) if a == "secret" => match env.get("SEARCH_SECRET_ARN") {
-                Some(arn) => Auth::Secret { arn },
-                None => {
-                    return Err(env.err(
-                        "SEARCH_SECRET_ARN",
-                        "",
-                        "required with SEARCH_AUTH=secret",
-                    ))
-                }
-            },
-            Some(other) => {
-                return Err(env.err(
-                    "SEARCH_AUTH",
-                    &other,
-                    "expected sigv4, aoss, secret or none",
-                ))
-            }
-            None => match env.get("SEARCH_SECRET_ARN") {
-                Some(arn) => Auth::Secret { arn },
-                None if host.ends_with(".aoss.amazonaws.com") => Auth::SigV4 {
-                    service: "aoss".into(),
-                },
-                None if host.ends_with(".es.amazonaws.com") => Auth::SigV4 {
-                    service: "es".into(),
-                },
-                None => Auth::None,
-            },
-        };
-        if matches!(auth, Auth::SigV4 { .. }) && region.is_none() {
-            return Err(env.err("AWS_REGION", "", "SigV4 signing needs the region"));
-        }
-        Ok(Endpoint { url, auth, region })
-    }
-}
+/// Time kept free before the deadline: requests in flight, dead letters and the checkpoint finish.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 
 /// Every setting of the forwarder. See the README for the variables.
 #[derive(Debug, Clone)]
@@ -161,9 +50,7 @@ pub struct Config {
     /// Dead-letter records are written in objects of about this size.
     pub dead_letter_chunk: usize,
     /// Time kept free before the Lambda deadline to report.
-    pub deadline_margin: Duration,
-    pub metrics_namespace: String,
-    pub function_name: String,
+    pub common: Common,
 }
 
 /// Variables [`Config::from_env`] reads (the SAM template test checks it sets no others).
@@ -243,9 +130,7 @@ impl Config {
             dead_letter_prefix: "failed/".into(),
             checkpoint_prefix: "checkpoints/".into(),
             dead_letter_chunk: 4 << 20,
-            deadline_margin: Duration::from_secs(3),
-            metrics_namespace: "logpipe".into(),
-            function_name: "s3-search-forwarder".into(),
+            common: Common::new("s3-search-forwarder", DEADLINE_MARGIN),
         }
     }
 
@@ -318,15 +203,7 @@ impl Config {
             }
             cfg.checkpoint_prefix = p;
         }
-        if let Some(n) = env.num("DEADLINE_MARGIN_MS", 0, 600_000)? {
-            cfg.deadline_margin = Duration::from_millis(n as u64);
-        }
-        if let Some(ns) = env.get("METRICS_NAMESPACE") {
-            cfg.metrics_namespace = ns;
-        }
-        if let Some(f) = env.get("AWS_LAMBDA_FUNCTION_NAME") {
-            cfg.function_name = f;
-        }
+        cfg.common = Common::from_env(&env, "s3-search-forwarder", Some(DEADLINE_MARGIN))?;
         Ok(cfg)
     }
 }

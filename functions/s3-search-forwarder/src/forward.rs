@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use logcore::bulk::{
-    parse_bulk_response, Batch, DeadLetter, DocBuilder, ItemOutcome, Source, UnitOutcome,
-};
+use logcore::bulk::{Batch, DeadLetter, DocBuilder, ItemOutcome, Origin, UnitOutcome};
 use logcore::framing::{decoder, Framer};
 use logcore::s3event::ObjectRef;
 use tokio::io::AsyncReadExt;
@@ -21,7 +19,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::checkpoint::{self, Checkpoint, Progress};
-use crate::{Config, Opened, Search, Store, StoreError};
+use crate::reply::{classify, Verdict};
+use crate::{Config, Opened, Search, Store};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,11 +101,11 @@ pub async fn forward_object<S: Store, E: Search>(
     }
     let opened: Opened = match store.get(obj).await {
         Ok(o) => o,
-        Err(StoreError::NotFound) => {
+        Err(e) if e.is_not_found() => {
             report.missing = true;
             return report;
         }
-        Err(StoreError::Other(e)) => {
+        Err(e) => {
             report.error = Some(format!("reading the object: {e}"));
             return report;
         }
@@ -125,7 +124,7 @@ pub async fn forward_object<S: Store, E: Search>(
         .clone()
         .or_else(|| obj.event_time.clone())
         .unwrap_or_default();
-    let src = Arc::new(Source::new(&obj.bucket, &obj.key, &version, &ts));
+    let src = Arc::new(Origin::new(&obj.bucket, &obj.key, &version, &ts));
     let ck_key = checkpoint::key(&cfg.checkpoint_prefix, &src);
     let (resume, ck_exists) = read_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
 
@@ -141,7 +140,7 @@ pub async fn forward_object<S: Store, E: Search>(
     };
 
     let stop_at = deadline
-        .checked_sub(cfg.deadline_margin)
+        .checked_sub(cfg.common.deadline_margin)
         .unwrap_or(deadline);
     let mut progress = Progress::new(resume);
     let mut inflight = FuturesUnordered::new();
@@ -207,7 +206,7 @@ pub async fn forward_object<S: Store, E: Search>(
     drop(rx);
     // A reader stuck in the body is left behind (its stream ends with the connection) rather than waited
     // for past half the margin: the rest of the margin is for reporting.
-    let reader_limit = (stop_at + cfg.deadline_margin / 2).min(deadline);
+    let reader_limit = (stop_at + cfg.common.deadline_margin / 2).min(deadline);
     match tokio::time::timeout_at(reader_limit, reader).await {
         Ok(Ok(end)) => {
             report.units = end.units;
@@ -253,7 +252,7 @@ pub async fn forward_object<S: Store, E: Search>(
 fn time_left(cfg: &Config, deadline: Instant) -> Duration {
     deadline
         .saturating_duration_since(Instant::now())
-        .saturating_sub(cfg.deadline_margin)
+        .saturating_sub(cfg.common.deadline_margin)
 }
 
 /// Whether a request started now would end (its timeout) before the deadline less the margin.
@@ -264,7 +263,7 @@ fn time_for_a_request(cfg: &Config, deadline: Instant) -> Result<(), String> {
     } else {
         Err(format!(
             "{left:?} left before the deadline (less the margin of {:?}), a request may take {:?}",
-            cfg.deadline_margin, cfg.request_timeout
+            cfg.common.deadline_margin, cfg.request_timeout
         ))
     }
 }
@@ -284,8 +283,8 @@ async fn read_checkpoint<S: Store>(store: &S, bucket: &str, key: &str) -> (Check
     };
     let mut body = match store.get(&obj).await {
         Ok(o) => o.body.take(checkpoint::MAX_BYTES),
-        Err(StoreError::NotFound) => return (start, false),
-        Err(StoreError::Other(e)) => {
+        Err(e) if e.is_not_found() => return (start, false),
+        Err(e) => {
             tracing::warn!(bucket, key, error = %e, "cannot read the checkpoint; reading the object from the start");
             return (start, false);
         }
@@ -361,7 +360,7 @@ impl DeadBuf {
 /// same batches and dead-letter objects (the same keys) as the first one.
 fn read_object(
     cfg: &Config,
-    src: &Source,
+    src: &Origin,
     body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     tx: mpsc::Sender<Msg>,
     pool: &Pool,
@@ -520,7 +519,7 @@ struct BatchResult {
 async fn send_batch<E: Search>(
     cfg: &Config,
     search: &E,
-    src: &Source,
+    src: &Origin,
     batch: Batch,
     gz: Option<Vec<u8>>,
     deadline: Instant,
@@ -556,89 +555,43 @@ async fn send_batch<E: Search>(
                 None if cfg.gzip => logcore::codec::gzip(&cur.body, cfg.gzip_level),
                 None => cur.body.clone(),
             };
-            let (retry, reason, retry_after) = match tokio::time::timeout(
-                cfg.request_timeout,
-                search.bulk(body, cfg.gzip),
-            )
-            .await
-            {
-                Err(_) => (
-                    (0..cur.len()).collect(),
-                    format!("no answer within {:?}", cfg.request_timeout),
-                    None,
-                ),
-                Ok(Err(e)) => ((0..cur.len()).collect(), e.0, None),
-                Ok(Ok(reply)) => match reply.status {
-                    200..=299 => match parse_bulk_response(&reply.body, cur.len()) {
-                        Err(e) => ((0..cur.len()).collect::<Vec<_>>(), e, None),
-                        Ok(outcomes) => {
-                            let mut retry = Vec::new();
-                            let mut reason = String::new();
-                            for (i, o) in outcomes.into_iter().enumerate() {
-                                match o {
-                                    ItemOutcome::Created => res.indexed += 1,
-                                    ItemOutcome::Exists => res.already_indexed += 1,
-                                    ItemOutcome::Retry { status, reason: r } => {
-                                        reason = format!("item status {status}: {r}");
-                                        retry.push(i);
-                                    }
-                                    ItemOutcome::Rejected {
-                                        status,
-                                        error_type,
-                                        reason,
-                                    } => {
-                                        dead_letter(
-                                            &mut res,
-                                            src,
-                                            &cur,
-                                            i,
-                                            status,
-                                            &error_type,
-                                            &reason,
-                                        );
-                                    }
-                                }
-                            }
-                            (retry, reason, None)
-                        }
-                    },
-                    413 if cur.len() > 1 => {
-                        let half = cur.len() / 2;
-                        let first: Vec<usize> = (0..half).collect();
-                        let second: Vec<usize> = (half..cur.len()).collect();
-                        work.push((cur.subset(&second), None));
-                        work.push((cur.subset(&first), None));
-                        break;
-                    }
-                    413 => {
-                        dead_letter(
-                            &mut res,
-                            src,
-                            &cur,
-                            0,
-                            413,
-                            "request_too_large",
-                            "the document alone exceeds the cluster's request size limit",
-                        );
-                        break;
-                    }
-                    408 | 429 | 500..=599 => (
-                        (0..cur.len()).collect(),
-                        format!("_bulk answered {}", reply.status),
-                        reply.retry_after,
-                    ),
-                    status => {
-                        // Authentication, authorization, a wrong URL: no retry will help, and the
-                        // documents are not at fault. Fail the object so it is delivered again.
-                        let undelivered: usize =
-                            cur.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
-                        res.error = Some(format!(
-                            "_bulk answered {status} ({}); {undelivered} documents not indexed",
-                            String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
-                        ));
-                        return res;
-                    }
-                },
+            let answer = tokio::time::timeout(cfg.request_timeout, search.bulk(body, cfg.gzip))
+                .await
+                .ok();
+            let (retry, reason, retry_after) = match classify(answer, cur.len()) {
+                Verdict::Items(outcomes) => {
+                    let (retry, reason) = take_outcomes(&mut res, src, &cur, outcomes);
+                    (retry, reason, None)
+                }
+                Verdict::Retry { reason, after } => ((0..cur.len()).collect(), reason, after),
+                Verdict::TooLarge if cur.len() > 1 => {
+                    let half = cur.len() / 2;
+                    let first: Vec<usize> = (0..half).collect();
+                    let second: Vec<usize> = (half..cur.len()).collect();
+                    work.push((cur.subset(&second), None));
+                    work.push((cur.subset(&first), None));
+                    break;
+                }
+                Verdict::TooLarge => {
+                    dead_letter(
+                        &mut res,
+                        src,
+                        &cur,
+                        0,
+                        413,
+                        "request_too_large",
+                        "the document alone exceeds the cluster's request size limit",
+                    );
+                    break;
+                }
+                Verdict::Fail(why) => {
+                    // Authentication, authorization, a wrong URL: no retry will help, and the documents
+                    // are not at fault. Fail the object so it is delivered again.
+                    let undelivered: usize =
+                        cur.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                    res.error = Some(format!("{why}; {undelivered} documents not indexed"));
+                    return res;
+                }
             };
             if retry.is_empty() {
                 break;
@@ -669,9 +622,37 @@ async fn send_batch<E: Search>(
     res
 }
 
+/// Count a batch's item outcomes in, dead-letter the refused documents; the indices to send again and the
+/// last reason for it.
+fn take_outcomes(
+    res: &mut BatchResult,
+    src: &Origin,
+    batch: &Batch,
+    outcomes: Vec<ItemOutcome>,
+) -> (Vec<usize>, String) {
+    let mut retry = Vec::new();
+    let mut reason = String::new();
+    for (i, o) in outcomes.into_iter().enumerate() {
+        match o {
+            ItemOutcome::Created => res.indexed += 1,
+            ItemOutcome::Exists => res.already_indexed += 1,
+            ItemOutcome::Retry { status, reason: r } => {
+                reason = format!("item status {status}: {r}");
+                retry.push(i);
+            }
+            ItemOutcome::Rejected {
+                status,
+                error_type,
+                reason,
+            } => dead_letter(res, src, batch, i, status, &error_type, &reason),
+        }
+    }
+    (retry, reason)
+}
+
 fn dead_letter(
     res: &mut BatchResult,
-    src: &Source,
+    src: &Origin,
     batch: &Batch,
     i: usize,
     status: u16,
@@ -708,7 +689,7 @@ async fn put_dead_letters<S: Store>(
     cfg: &Config,
     store: &S,
     bucket: &str,
-    src: &Source,
+    src: &Origin,
     first_offset: u64,
     kind: &str,
     lines: Vec<u8>,
@@ -722,6 +703,6 @@ async fn put_dead_letters<S: Store>(
 
 /// `{prefix}{bucket}/{key}/{version}/{offset:020}-{kind}.ndjson`, or with a hash of the object for keys
 /// that would pass S3's 1,024-byte limit.
-pub fn dead_letter_key(prefix: &str, src: &Source, first_offset: u64, kind: &str) -> String {
+pub fn dead_letter_key(prefix: &str, src: &Origin, first_offset: u64, kind: &str) -> String {
     checkpoint::object_key(prefix, src, &format!("/{first_offset:020}-{kind}.ndjson"))
 }

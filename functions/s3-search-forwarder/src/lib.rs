@@ -10,66 +10,17 @@ pub mod checkpoint;
 pub mod config;
 pub mod forward;
 pub mod local;
+pub mod reply;
 pub mod setup;
 
 use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
 
 use logcore::s3event::{Invocation, ObjectRef};
+pub use logpipe_io::{CallError, Opened, Reply, Store};
 use serde::Serialize;
-use tokio::io::AsyncRead;
 
 pub use config::Config;
 pub use forward::{forward_object, ObjectReport};
-
-/// An object opened for reading.
-pub struct Opened {
-    pub body: Pin<Box<dyn AsyncRead + Send>>,
-    /// Last-modified time, RFC 3339 UTC: `@timestamp` of documents that have none.
-    pub last_modified: Option<String>,
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("no such object")]
-    NotFound,
-    #[error("{0}")]
-    Other(String),
-}
-
-/// S3: read log objects, write dead-letter objects, keep checkpoints.
-pub trait Store: Send + Sync + 'static {
-    fn get(&self, obj: &ObjectRef) -> impl Future<Output = Result<Opened, StoreError>> + Send;
-    fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Delete an object; one that does not exist is not an error.
-    fn delete(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// The answer to one HTTP request (a `_bulk` request here, a Slack post in the notifier).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Vec<u8>,
-    /// `Retry-After`, when the server sent one.
-    pub retry_after: Option<Duration>,
-}
-
-/// The request never got an HTTP answer (timeout, refused or reset connection).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TransportError(pub String);
 
 /// The search engine's `_bulk` endpoint.
 pub trait Search: Send + Sync + 'static {
@@ -78,32 +29,34 @@ pub trait Search: Send + Sync + 'static {
         &self,
         body: Vec<u8>,
         gzip: bool,
-    ) -> impl Future<Output = Result<Reply, TransportError>> + Send;
+    ) -> impl Future<Output = Result<Reply, CallError>> + Send;
 }
 
-/// Counts of one invocation (the summary line and the EMF metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub messages: u64,
-    pub messages_failed: u64,
-    pub notifications_ignored: u64,
-    pub objects: u64,
-    pub objects_failed: u64,
-    pub objects_missing: u64,
-    pub units: u64,
-    /// Units an earlier invocation finished, read past by its checkpoint.
-    pub units_resumed: u64,
-    pub blank_lines: u64,
-    pub indexed: u64,
-    pub already_indexed: u64,
-    pub dead_lettered: u64,
-    /// Of those, refused for reasons of the cluster, not of the document.
-    pub refused_by_cluster: u64,
-    pub bulk_requests: u64,
-    pub bulk_retries: u64,
-    pub bytes_decompressed: u64,
-    /// Objects left unfinished with a checkpoint to resume from.
-    pub checkpoints_written: u64,
+logcore::counts! {
+    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Summary {
+        pub messages: u64,
+        pub messages_failed: u64 => "MessagesFailed",
+        pub notifications_ignored: u64,
+        pub objects: u64 => "ObjectsForwarded",
+        pub objects_failed: u64 => "ObjectsFailed",
+        pub objects_missing: u64 => "ObjectsMissing",
+        pub units: u64,
+        /// Units an earlier invocation finished, read past by its checkpoint.
+        pub units_resumed: u64 => "UnitsResumed",
+        pub blank_lines: u64,
+        pub indexed: u64 => "DocumentsIndexed",
+        pub already_indexed: u64 => "DocumentsAlreadyIndexed",
+        pub dead_lettered: u64 => "DocumentsDeadLettered",
+        /// Of those, refused for reasons of the cluster, not of the document.
+        pub refused_by_cluster: u64 => "DocumentsRefusedByCluster",
+        pub bulk_requests: u64 => "BulkRequests",
+        pub bulk_retries: u64 => "BulkRetries",
+        pub bytes_decompressed: u64 => "BytesDecompressed" in Bytes,
+        /// Objects left unfinished with a checkpoint to resume from.
+        pub checkpoints_written: u64 => "CheckpointsWritten",
+    }
 }
 
 impl Summary {
@@ -259,48 +212,9 @@ fn log_object(obj: &ObjectRef, r: &ObjectReport) {
     }
 }
 
-/// The summary line and EMF metrics of one invocation.
+/// The report line of one invocation (summary and EMF metrics).
 pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
-    tracing::info!(
-        request_id,
-        messages = s.messages,
-        messages_failed = s.messages_failed,
-        notifications_ignored = s.notifications_ignored,
-        objects = s.objects,
-        objects_failed = s.objects_failed,
-        objects_missing = s.objects_missing,
-        units = s.units,
-        units_resumed = s.units_resumed,
-        blank_lines = s.blank_lines,
-        indexed = s.indexed,
-        already_indexed = s.already_indexed,
-        dead_lettered = s.dead_lettered,
-        refused_by_cluster = s.refused_by_cluster,
-        bulk_requests = s.bulk_requests,
-        bulk_retries = s.bulk_retries,
-        bytes_decompressed = s.bytes_decompressed,
-        checkpoints_written = s.checkpoints_written,
-        "forwarder summary"
-    );
-    logcore::emf::print_counts(
-        &cfg.metrics_namespace,
-        &cfg.function_name,
-        &[
-            ("ObjectsForwarded", s.objects, "Count"),
-            ("ObjectsFailed", s.objects_failed, "Count"),
-            ("ObjectsMissing", s.objects_missing, "Count"),
-            ("MessagesFailed", s.messages_failed, "Count"),
-            ("DocumentsIndexed", s.indexed, "Count"),
-            ("DocumentsAlreadyIndexed", s.already_indexed, "Count"),
-            ("DocumentsDeadLettered", s.dead_lettered, "Count"),
-            ("DocumentsRefusedByCluster", s.refused_by_cluster, "Count"),
-            ("BulkRequests", s.bulk_requests, "Count"),
-            ("BulkRetries", s.bulk_retries, "Count"),
-            ("BytesDecompressed", s.bytes_decompressed, "Bytes"),
-            ("UnitsResumed", s.units_resumed, "Count"),
-            ("CheckpointsWritten", s.checkpoints_written, "Count"),
-        ],
-    );
+    cfg.common.report(request_id, "forwarder summary", s);
 }
 
 #[cfg(test)]

@@ -3,25 +3,12 @@
 //! and the forwarder at cold start, where one `GET` of the template holding the marker tells that all is
 //! current.
 
-use std::future::Future;
-
 use logcore::index_setup::{
     self, Engine, Hosting, Kind, Layout, Resource, APP_TEMPLATE, AUDIT_TEMPLATE,
 };
 
-use crate::{Reply, TransportError};
-
-/// The requests installing needs.
-pub trait SearchApi: Send + Sync {
-    /// `method` `path` with these headers and body (or none).
-    fn call(
-        &self,
-        method: &'static str,
-        path: &str,
-        headers: Vec<(&'static str, String)>,
-        body: Option<Vec<u8>>,
-    ) -> impl Future<Output = Result<Reply, TransportError>> + Send;
-}
+use logpipe_io::Reply;
+pub use logpipe_io::SearchApi;
 
 /// What is done (or, in a dry run, would be done) to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +85,7 @@ async fn call_with<A: SearchApi>(
         .map_err(|e| SetupError::Transport {
             method,
             path: path.to_string(),
-            reason: e.0,
+            reason: e.message,
         })
 }
 

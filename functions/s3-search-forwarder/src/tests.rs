@@ -1,82 +1,29 @@
 //! The handler against in-memory S3 and a scripted `_bulk` endpoint that keeps an index and injects faults.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use logcore::s3event::ObjectRef;
 use serde_json::{json, Value};
 
+use logpipe_io::store::MemStore;
+
 use super::*;
 
-#[derive(Default)]
-struct MemStore {
-    objects: Mutex<HashMap<(String, String), Vec<u8>>>,
-    /// Fail this many GetObject calls.
-    get_failures: Mutex<u32>,
-}
-
-impl MemStore {
-    fn put_sync(&self, bucket: &str, key: &str, body: Vec<u8>) {
-        self.objects
-            .lock()
-            .unwrap()
-            .insert((bucket.into(), key.into()), body);
-    }
-    /// Dead-letter records under `prefix`.
-    fn dead_letters(&self, prefix: &str) -> Vec<Value> {
-        let objects = self.objects.lock().unwrap();
-        let mut keys: Vec<_> = objects
-            .keys()
-            .filter(|(_, k)| k.starts_with(prefix))
-            .collect();
-        keys.sort();
-        keys.iter()
-            .flat_map(|k| {
-                String::from_utf8(objects[*k].clone())
-                    .unwrap()
-                    .lines()
-                    .map(|l| serde_json::from_str(l).unwrap())
-                    .collect::<Vec<Value>>()
-            })
-            .collect()
-    }
-}
-
-impl Store for MemStore {
-    async fn get(&self, obj: &ObjectRef) -> Result<Opened, StoreError> {
-        {
-            let mut f = self.get_failures.lock().unwrap();
-            if *f > 0 {
-                *f -= 1;
-                return Err(StoreError::Other("SlowDown".into()));
-            }
-        }
-        let body = self
-            .objects
-            .lock()
-            .unwrap()
-            .get(&(obj.bucket.clone(), obj.key.clone()))
-            .cloned()
-            .ok_or(StoreError::NotFound)?;
-        Ok(Opened {
-            body: Box::pin(std::io::Cursor::new(body)),
-            last_modified: Some("2026-11-21T10:00:00Z".into()),
-            etag: Some("\"etag-1\"".into()),
-            version_id: None,
+/// Dead-letter records under `prefix`, in key order.
+fn dead_letters(store: &MemStore, prefix: &str) -> Vec<Value> {
+    store
+        .keys(prefix)
+        .iter()
+        .flat_map(|(bucket, key)| {
+            let body = store.body(bucket, key).unwrap();
+            String::from_utf8(body)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
         })
-    }
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
-        self.put_sync(bucket, key, body);
-        Ok(())
-    }
-    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        self.objects
-            .lock()
-            .unwrap()
-            .remove(&(bucket.into(), key.into()));
-        Ok(())
-    }
+        .collect()
 }
 
 /// What the fake engine does to a request.
@@ -118,7 +65,7 @@ impl FakeSearch {
 }
 
 impl Search for FakeSearch {
-    async fn bulk(&self, body: Vec<u8>, gzip: bool) -> Result<Reply, TransportError> {
+    async fn bulk(&self, body: Vec<u8>, gzip: bool) -> Result<Reply, CallError> {
         *self.requests.lock().unwrap() += 1;
         tokio::time::sleep(self.delay).await;
         let fault = {
@@ -162,7 +109,7 @@ impl Search for FakeSearch {
             fault == Some(Fault::ItemStorm),
         );
         if fault == Some(Fault::ResetAfterIndexing) {
-            return Err(TransportError("connection reset by peer".into()));
+            return Err(CallError::retryable("connection reset by peer"));
         }
         Ok(Reply {
             status: 200,
@@ -178,7 +125,7 @@ fn cfg() -> Config {
     c.request_timeout = Duration::from_millis(200);
     c.backoff.base = Duration::from_millis(1);
     c.backoff.max_delay = Duration::from_millis(5);
-    c.deadline_margin = Duration::ZERO;
+    c.common.deadline_margin = Duration::ZERO;
     c
 }
 
@@ -248,12 +195,12 @@ async fn every_line_indexed_or_dead_lettered_under_faults() {
     for (name, faults) in scenarios {
         let store = Arc::new(MemStore::default());
         let (obj, units) = object();
-        store.put_sync("logs", "app/x.gz", obj);
+        store.insert("logs", "app/x.gz", obj);
         let search = Arc::new(FakeSearch::with_faults(faults));
         let ev = s3_event(&["app/x.gz"]);
         let (res, s) = run(&cfg(), &store, &search, &ev).await;
         assert!(res.is_ok(), "{name}: {res:?}");
-        let dead = store.dead_letters("failed/");
+        let dead = dead_letters(&store, "failed/");
         let indexed = search.docs().len();
         assert_eq!(s.units as usize, units, "{name}");
         assert_eq!(
@@ -274,7 +221,7 @@ async fn every_line_indexed_or_dead_lettered_under_faults() {
             .any(|d| d["reason"].as_str().unwrap().contains("UTF-8") && d["base64"].is_string()));
 
         // A forced redelivery: nothing new is indexed or dead-lettered.
-        let keys_before = store.objects.lock().unwrap().len();
+        let keys_before = store.keys("").len();
         let (res, s2) = run(&cfg(), &store, &search, &ev).await;
         assert!(res.is_ok(), "{name}: {res:?}");
         assert_eq!(
@@ -285,18 +232,18 @@ async fn every_line_indexed_or_dead_lettered_under_faults() {
         assert_eq!(s2.indexed, 0, "{name}");
         assert_eq!(s2.already_indexed as usize, indexed, "{name}");
         assert_eq!(
-            store.objects.lock().unwrap().len(),
+            store.keys("").len(),
             keys_before,
             "{name}: same dead-letter keys"
         );
-        assert_eq!(store.dead_letters("failed/").len(), dead.len(), "{name}");
+        assert_eq!(dead_letters(&store, "failed/").len(), dead.len(), "{name}");
     }
 }
 
 #[tokio::test]
 async fn documents_as_indexed() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "app/x.gz", object().0);
+    store.insert("logs", "app/x.gz", object().0);
     let search = Arc::new(FakeSearch::default());
     run(&cfg(), &store, &search, &s3_event(&["app/x.gz"]))
         .await
@@ -323,8 +270,8 @@ async fn documents_as_indexed() {
 #[tokio::test]
 async fn deadline_fails_the_invocation_and_sqs_reports_the_message() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "a.gz", object().0);
-    store.put_sync("logs", "b.gz", object().0);
+    store.insert("logs", "a.gz", object().0);
+    store.insert("logs", "b.gz", object().0);
     // Every request answers 503: attempts run out.
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(503); 1000]));
     let mut c = cfg();
@@ -339,7 +286,7 @@ async fn deadline_fails_the_invocation_and_sqs_reports_the_message() {
 
     // SQS: only the message whose object failed comes back; an unreadable message too.
     let ok_store = Arc::new(MemStore::default());
-    ok_store.put_sync("logs", "a.gz", object().0);
+    ok_store.insert("logs", "a.gz", object().0);
     let sqs = json!({"Records":[
         {"eventSource":"aws:sqs","messageId":"m1","body": s3_event(&["a.gz"]).to_string()},
         {"eventSource":"aws:sqs","messageId":"m2","body": s3_event(&["gone.gz"]).to_string()},
@@ -375,7 +322,7 @@ async fn deadline_fails_the_invocation_and_sqs_reports_the_message() {
 #[tokio::test]
 async fn auth_errors_fail_without_dead_letters_and_413_splits() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "a.gz", object().0);
+    store.insert("logs", "a.gz", object().0);
     // One request at a time: the 403 stops the object before any other batch is sent.
     let mut one = cfg();
     one.in_flight = 1;
@@ -383,20 +330,20 @@ async fn auth_errors_fail_without_dead_letters_and_413_splits() {
     let (res, s) = run(&one, &store, &search, &s3_event(&["a.gz"])).await;
     assert!(res.unwrap_err().first.contains("403"));
     assert_eq!(s.dead_lettered, 0);
-    assert!(store.dead_letters("failed/").is_empty());
+    assert!(dead_letters(&store, "failed/").is_empty());
     // Several in flight: batches sent beside the refused one may come back and have their rejected
     // documents dead-lettered (the same keys again on redelivery), but never the refused batch's.
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
     let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     assert!(res.unwrap_err().first.contains("403"));
-    for d in store.dead_letters("failed/") {
+    for d in dead_letters(&store, "failed/") {
         assert_eq!(d["error_type"], "mapper_parsing_exception", "{d}");
     }
 
     // 413 twice: the batch is split in halves, then quarters, and everything still arrives.
     let store = Arc::new(MemStore::default());
     let (obj, units) = object();
-    store.put_sync("logs", "a.gz", obj);
+    store.insert("logs", "a.gz", obj);
     let search = Arc::new(FakeSearch::with_faults(vec![
         Fault::Status(413),
         Fault::Status(413),
@@ -404,7 +351,7 @@ async fn auth_errors_fail_without_dead_letters_and_413_splits() {
     let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
     assert_eq!(
-        search.docs().len() + store.dead_letters("failed/").len(),
+        search.docs().len() + dead_letters(&store, "failed/").len(),
         units
     );
 }
@@ -414,14 +361,14 @@ async fn own_dead_letters_and_read_errors() {
     let store = Arc::new(MemStore::default());
     let search = Arc::new(FakeSearch::default());
     // Our own dead-letter objects are never indexed (no loop through the bucket notification).
-    store.put_sync("logs", "failed/x.ndjson", b"{\"reason\":\"x\"}\n".to_vec());
+    store.insert("logs", "failed/x.ndjson", b"{\"reason\":\"x\"}\n".to_vec());
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["failed/x.ndjson"])).await;
     res.unwrap();
     assert_eq!((s.notifications_ignored, search.docs().len()), (1, 0));
     // A GetObject error fails the object (delivered again); a corrupt object is dead-lettered from the
     // point where it breaks.
-    *store.get_failures.lock().unwrap() = 1;
-    store.put_sync("logs", "a.gz", object().0);
+    store.fail_gets(1);
+    store.insert("logs", "a.gz", object().0);
     assert!(run(&cfg(), &store, &search, &s3_event(&["a.gz"]))
         .await
         .0
@@ -430,10 +377,10 @@ async fn own_dead_letters_and_read_errors() {
     let n = corrupt.len();
     corrupt[n / 2] ^= 0xff;
     corrupt.truncate(n - 3);
-    store.put_sync("logs", "bad.gz", corrupt);
+    store.insert("logs", "bad.gz", corrupt);
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["bad.gz"])).await;
     res.unwrap();
-    let dead = store.dead_letters("failed/logs/bad.gz");
+    let dead = dead_letters(&store, "failed/logs/bad.gz");
     assert_eq!(s.dead_lettered, 1);
     assert!(
         dead[0]["reason"].as_str().unwrap().contains("unreadable"),
@@ -462,7 +409,7 @@ fn transform_documents(n: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "app/slow.gz", transform_documents(300));
+    store.insert("logs", "app/slow.gz", transform_documents(300));
     let search = Arc::new(FakeSearch {
         delay: Duration::from_millis(100),
         ..FakeSearch::default()
@@ -471,7 +418,7 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
     c.in_flight = 1;
     c.bulk_max_actions = 20;
     c.request_timeout = Duration::from_millis(300);
-    c.deadline_margin = Duration::from_millis(100);
+    c.common.deadline_margin = Duration::from_millis(100);
     let budget = Duration::from_millis(750);
     let sqs = json!({"Records":[{"eventSource":"aws:sqs","messageId":"m1","body": s3_event(&["app/slow.gz"]).to_string()}]});
     let mut total = Summary::default();
@@ -502,9 +449,9 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
         assert_eq!(s.checkpoints_written, 1, "invocation {invocations}: {s:?}");
         let ck = checkpoint::key(
             "checkpoints/",
-            &logcore::bulk::Source::new("logs", "app/slow.gz", "etag-1", ""),
+            &logcore::bulk::Origin::new("logs", "app/slow.gz", "etag-1", ""),
         );
-        let saved = store.objects.lock().unwrap()[&("logs".to_string(), ck)].clone();
+        let saved = store.body("logs", &ck).unwrap();
         let saved = checkpoint::Checkpoint::parse(&saved).unwrap();
         // Exactly what was acknowledged: the units read ahead but not indexed are not in it.
         assert_eq!(saved.units, s.units_resumed + s.indexed, "{s:?}");
@@ -519,12 +466,7 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
     assert_eq!(total.bulk_requests, 15, "each batch sent once: {total:?}");
     assert!(total.units_resumed > 0);
     assert!(
-        !store
-            .objects
-            .lock()
-            .unwrap()
-            .keys()
-            .any(|(_, k)| k.starts_with("checkpoints/")),
+        store.keys("checkpoints/").is_empty(),
         "the checkpoint is deleted once the object is done"
     );
 }
@@ -533,7 +475,7 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
 #[tokio::test]
 async fn no_request_starts_without_time_to_finish() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "a.gz", transform_documents(10));
+    store.insert("logs", "a.gz", transform_documents(10));
     let search = Arc::new(FakeSearch::default());
     let c = cfg();
     let deadline = tokio::time::Instant::now() + c.request_timeout / 2;
@@ -548,13 +490,13 @@ async fn no_request_starts_without_time_to_finish() {
 #[tokio::test]
 async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "a.gz", transform_documents(30));
+    store.insert("logs", "a.gz", transform_documents(30));
     let ck = checkpoint::key(
         "checkpoints/",
-        &logcore::bulk::Source::new("logs", "a.gz", "etag-1", ""),
+        &logcore::bulk::Origin::new("logs", "a.gz", "etag-1", ""),
     );
     let search = Arc::new(FakeSearch::default());
-    store.put_sync(
+    store.insert(
         "logs",
         &ck,
         checkpoint::Checkpoint {
@@ -565,23 +507,15 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
     );
     let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     assert!(res.unwrap_err().first.contains("does not match the object"));
-    assert!(!store
-        .objects
-        .lock()
-        .unwrap()
-        .contains_key(&("logs".into(), ck.clone())));
+    assert!(store.body("logs", &ck).is_none());
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
     assert_eq!((s.units, s.indexed), (30, 30));
-    store.put_sync("logs", &ck, b"{not json".to_vec());
+    store.insert("logs", &ck, b"{not json".to_vec());
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
     assert_eq!((s.units, s.already_indexed, s.units_resumed), (30, 30, 0));
-    assert!(!store
-        .objects
-        .lock()
-        .unwrap()
-        .contains_key(&("logs".into(), ck)));
+    assert!(store.body("logs", &ck).is_none());
 }
 
 /// Documents the cluster refuses for its own reasons (shard limit, write block) are dead-lettered with
@@ -589,7 +523,7 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
 #[tokio::test]
 async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
     let store = Arc::new(MemStore::default());
-    store.put_sync("logs", "a.gz", transform_documents(5));
+    store.insert("logs", "a.gz", transform_documents(5));
     let shard_limit = "Validation Failed: 1: this action would add [2] total shards, but this cluster currently has [1000]/[1000] maximum shards open;";
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Refuse(
         400,
@@ -599,14 +533,14 @@ async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
     assert_eq!((s.dead_lettered, s.refused_by_cluster), (5, 5));
-    let dead = store.dead_letters("failed/");
+    let dead = dead_letters(&store, "failed/");
     assert!(
         dead.iter()
             .all(|d| d["cause"] == "shard_limit" && d["status"] == 400),
         "{dead:?}"
     );
     // A mapping error is the document's: counted as dead-lettered only.
-    store.put_sync("logs", "b.gz", object().0);
+    store.insert("logs", "b.gz", object().0);
     let (res, s) = run(
         &cfg(),
         &store,
@@ -616,7 +550,7 @@ async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
     .await;
     res.unwrap();
     assert_eq!((s.dead_lettered, s.refused_by_cluster), (9, 0));
-    let dead = store.dead_letters("failed/logs/b.gz");
+    let dead = dead_letters(&store, "failed/logs/b.gz");
     assert!(dead.iter().any(|d| d["cause"] == "document"));
     assert!(dead.iter().any(|d| d["cause"] == "unreadable"));
 }
@@ -627,9 +561,9 @@ async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
 async fn a_stalled_object_body_fails_before_the_deadline() {
     struct Stalled(Mutex<Vec<tokio::io::DuplexStream>>);
     impl Store for Stalled {
-        async fn get(&self, obj: &ObjectRef) -> Result<Opened, StoreError> {
+        async fn get(&self, obj: &ObjectRef) -> Result<Opened, CallError> {
             if obj.key.starts_with("checkpoints/") {
-                return Err(StoreError::NotFound);
+                return Err(CallError::not_found("NoSuchKey"));
             }
             let (keep, body) = tokio::io::duplex(64);
             self.0.lock().unwrap().push(keep);
@@ -640,10 +574,10 @@ async fn a_stalled_object_body_fails_before_the_deadline() {
                 version_id: None,
             })
         }
-        async fn put(&self, _: &str, _: &str, _: Vec<u8>) -> Result<(), StoreError> {
+        async fn put(&self, _: &str, _: &str, _: Vec<u8>) -> Result<(), CallError> {
             Ok(())
         }
-        async fn delete(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        async fn delete(&self, _: &str, _: &str) -> Result<(), CallError> {
             Ok(())
         }
     }
@@ -651,7 +585,7 @@ async fn a_stalled_object_body_fails_before_the_deadline() {
     let search = Arc::new(FakeSearch::default());
     let mut c = cfg();
     c.request_timeout = Duration::from_millis(100);
-    c.deadline_margin = Duration::from_millis(200);
+    c.common.deadline_margin = Duration::from_millis(200);
     let budget = Duration::from_millis(800);
     let start = tokio::time::Instant::now();
     let (res, _) = handle(&c, &store, &search, &s3_event(&["a.gz"]), start + budget).await;

@@ -2,12 +2,15 @@
 //! server, notifications in every envelope. For each fault: documents indexed + dead letters = lines in the
 //! object, and a forced redelivery adds nothing.
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use test_support as support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use logpipe_io::store::S3Store;
 use s3_search_forwarder::{handle, Config, Response};
 use serde_json::{json, Value};
 use test_support::bulk_server::{BulkServer, Fault};
@@ -67,7 +70,7 @@ fn cfg(url: &str) -> Config {
     c.request_timeout = Duration::from_millis(500);
     c.backoff.base = Duration::from_millis(5);
     c.backoff.max_delay = Duration::from_millis(50);
-    c.deadline_margin = Duration::ZERO;
+    c.common.deadline_margin = Duration::ZERO;
     c
 }
 
@@ -148,7 +151,11 @@ async fn every_fault_indexed_plus_dead_lettered_equals_lines() {
         let server = BulkServer::start(faults).await;
         let config = cfg(&server.url);
         let store = Arc::new(S3Store::new(&sdk, true));
-        let search = Arc::new(HttpSearch::new(&config, &sdk).await.unwrap());
+        let search = Arc::new(
+            s3_search_forwarder::aws::connect(&config, &sdk)
+                .await
+                .unwrap(),
+        );
         let event = sqs_event(&bucket, key);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let (res, s) = handle(&config, &store, &search, &event, deadline).await;
@@ -212,7 +219,11 @@ async fn missing_objects_and_unreachable_search() {
         .unwrap();
     let mut config = cfg(&format!("http://{dead_port}"));
     config.backoff.max_attempts = 2;
-    let search = Arc::new(HttpSearch::new(&config, &sdk).await.unwrap());
+    let search = Arc::new(
+        s3_search_forwarder::aws::connect(&config, &sdk)
+            .await
+            .unwrap(),
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (res, s) = handle(
         &config,

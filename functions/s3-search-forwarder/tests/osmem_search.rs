@@ -3,11 +3,14 @@
 //! their ids and are searchable, the engine's own mapping errors go to the dead-letter prefix with its
 //! reasons, and a redelivery of the same notification adds nothing.
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use test_support as support;
 
 use std::sync::Arc;
 
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use logpipe_io::store::S3Store;
 use s3_search_forwarder::{handle, Config, Response};
 use serde_json::{json, Value};
 
@@ -107,7 +110,7 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     cfg.index = format!("{prefix}-{{log.group}}-%Y.%m.%d").parse().unwrap();
     cfg.bulk_max_actions = 50;
     let store = Arc::new(S3Store::new(&sdk, true));
-    let engine = Arc::new(HttpSearch::new(&cfg, &sdk).await.unwrap());
+    let engine = Arc::new(s3_search_forwarder::aws::connect(&cfg, &sdk).await.unwrap());
     let event = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
         "eventTime":"2026-11-22T10:05:00.000Z",
         "s3":{"bucket":{"name":bucket},"object":{"key":key,"size":1}}}]});

@@ -2,14 +2,17 @@
 //! (exact requests, per engine family and version, idempotence, ISM's sequence numbers, refusals), and
 //! against osmem-server (templates applied to new indices; foreign fields of conflicting types indexed).
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use test_support as support;
 
 use std::sync::Arc;
 
 use logcore::index_setup::{self, Hosting, Kind, Layout};
-use s3_search_forwarder::aws::HttpSearch;
+use logpipe_io::store::DirStore;
+use logpipe_io::HttpSearch;
 use s3_search_forwarder::config::{Auth, Endpoint};
-use s3_search_forwarder::local::DirStore;
 use s3_search_forwarder::setup::{self, Action};
 use s3_search_forwarder::{handle, Config, Store};
 use serde_json::{json, Value};

@@ -6,6 +6,10 @@ use logcore::alert::slack::Format;
 use logcore::alert::{RuleError, Rules, DEFAULT_LEVELS, DEFAULT_PATTERN};
 use logcore::env::{ConfigError, Env};
 use logcore::retry::Backoff;
+use logcore::runtime::Common;
+
+/// Time kept free before the deadline: the post in flight and the report finish.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(2000);
 
 /// Every variable the function reads (the template's environment must match this list).
 pub const ENV_VARS: &[&str] = &[
@@ -109,11 +113,9 @@ pub struct Config {
     pub min_interval: Duration,
     pub request_timeout: Duration,
     pub backoff: Backoff,
-    pub deadline_margin: Duration,
     pub max_object_bytes: u64,
     pub max_doc_bytes: usize,
-    pub metrics_namespace: String,
-    pub function_name: String,
+    pub common: Common,
 }
 
 impl Config {
@@ -133,11 +135,9 @@ impl Config {
                 max_delay: Duration::from_secs(10),
                 max_attempts: 6,
             },
-            deadline_margin: Duration::from_millis(2000),
             max_object_bytes: 64 << 30,
             max_doc_bytes: 2 << 20,
-            metrics_namespace: "logpipe".into(),
-            function_name: "slack-notifier".into(),
+            common: Common::new("slack-notifier", DEADLINE_MARGIN),
         }
     }
 
@@ -201,15 +201,9 @@ impl Config {
         c.min_interval = millis(num("SLACK_MIN_INTERVAL_MS", 1000, 0, 60_000)?);
         c.request_timeout = millis(num("REQUEST_TIMEOUT_MS", 10_000, 100, 300_000)?);
         c.backoff.max_attempts = num("MAX_ATTEMPTS", 6, 1, 100)? as u32;
-        c.deadline_margin = millis(num("DEADLINE_MARGIN_MS", 2000, 0, 600_000)?);
         c.max_object_bytes = num("MAX_OBJECT_BYTES", 64 << 30, 1, usize::MAX)? as u64;
         c.max_doc_bytes = num("MAX_DOC_BYTES", 2 << 20, 1024, 256 << 20)?;
-        if let Some(ns) = env.get("METRICS_NAMESPACE") {
-            c.metrics_namespace = ns;
-        }
-        if let Some(f) = var("AWS_LAMBDA_FUNCTION_NAME").filter(|f| !f.is_empty()) {
-            c.function_name = f;
-        }
+        c.common = Common::from_env(&env, "slack-notifier", Some(DEADLINE_MARGIN))?;
         Ok(c)
     }
 }

@@ -18,21 +18,20 @@ use logcore::alert::slack;
 use logcore::alert::{fingerprint, AlertEvent, Decision, Grouper, Suppressor};
 use logcore::cwl::{MessageType, Payload};
 use logcore::s3event::{Invocation, ObjectRef};
-use s3_search_forwarder::{Opened, Store, StoreError};
+use logpipe_io::{Opened, Store};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
 pub use config::{Config, Target};
 
-/// Slack's answer to one post, and a post that got no HTTP answer: the same types as the forwarder's
-/// `_bulk` replies.
-pub use s3_search_forwarder::{Reply, TransportError};
+/// Slack's answer to one post, and a post that got no HTTP answer: the shared HTTP vocabulary.
+pub use logpipe_io::{CallError, Reply};
 
 /// Slack: a webhook or `chat.postMessage`.
 pub trait Slack: Send + Sync + 'static {
     /// Post one message (`{"text", "blocks"}`; the implementation adds what its endpoint needs).
-    fn post(&self, message: &Value) -> impl Future<Output = Result<Reply, TransportError>> + Send;
+    fn post(&self, message: &Value) -> impl Future<Output = Result<Reply, CallError>> + Send;
 }
 
 /// What a reply means.
@@ -76,28 +75,30 @@ pub fn classify(r: &Reply) -> Verdict {
     }
 }
 
-/// Counts of one invocation (the summary line and the EMF metrics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Log events read (subscription events, or documents/lines of S3 objects).
-    pub events: u64,
-    pub control_messages: u64,
-    pub objects: u64,
-    pub objects_missing: u64,
-    pub objects_failed: u64,
-    pub notifications_ignored: u64,
-    /// Events not alerted on purpose, by reason.
-    pub skipped_group: u64,
-    pub excluded: u64,
-    pub below_level: u64,
-    pub no_match: u64,
-    /// Alert-worthy events: new ones, and repeats that were counted, not sent.
-    pub alerts: u64,
-    pub suppressed: u64,
-    pub messages_sent: u64,
-    /// Messages not delivered (the invocation fails so they are retried).
-    pub messages_failed: u64,
-    pub slack_retries: u64,
+logcore::counts! {
+    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Summary {
+        /// Log events read (subscription events, or documents/lines of S3 objects).
+        pub events: u64 => "LogEventsRead",
+        pub control_messages: u64,
+        pub objects: u64,
+        pub objects_missing: u64,
+        pub objects_failed: u64 => "ObjectsFailed",
+        pub notifications_ignored: u64,
+        /// Events not alerted on purpose, by reason.
+        pub skipped_group: u64,
+        pub excluded: u64,
+        pub below_level: u64,
+        pub no_match: u64,
+        /// Alert-worthy events: new ones, and repeats that were counted, not sent.
+        pub alerts: u64 => "AlertsRaised",
+        pub suppressed: u64 => "AlertsSuppressed",
+        pub messages_sent: u64 => "SlackMessagesSent",
+        /// Messages not delivered (the invocation fails so they are retried).
+        pub messages_failed: u64 => "SlackMessagesFailed",
+        pub slack_retries: u64 => "SlackRetries",
+    }
 }
 
 impl Summary {
@@ -276,12 +277,12 @@ impl<S: Store, K: Slack> Notifier<S, K> {
             summary.objects += 1;
             let opened = match self.store.get(&obj).await {
                 Ok(o) => o,
-                Err(StoreError::NotFound) => {
+                Err(e) if e.is_not_found() => {
                     summary.objects_missing += 1;
                     tracing::warn!(bucket = %obj.bucket, key = %obj.key, "object no longer exists");
                     continue;
                 }
-                Err(StoreError::Other(e)) => {
+                Err(e) => {
                     summary.objects_failed += 1;
                     first_error.get_or_insert(format!("s3://{}/{}: {e}", obj.bucket, obj.key));
                     continue;
@@ -324,7 +325,7 @@ impl<S: Store, K: Slack> Notifier<S, K> {
     ) -> Result<(), String> {
         let cfg = &self.cfg;
         let limit = deadline
-            .checked_sub(cfg.deadline_margin)
+            .checked_sub(cfg.common.deadline_margin)
             .unwrap_or(deadline);
         let mut rng = fastrand::Rng::new();
         let mut attempts = 0u32;
@@ -488,38 +489,7 @@ pub fn event_of(text: &str, obj: &ObjectRef, fallback_ms: i64) -> AlertEvent {
 
 /// The summary line and EMF metrics of one invocation.
 pub fn report(cfg: &Config, request_id: &str, s: &Summary) {
-    tracing::info!(
-        request_id,
-        events = s.events,
-        control_messages = s.control_messages,
-        objects = s.objects,
-        objects_missing = s.objects_missing,
-        objects_failed = s.objects_failed,
-        notifications_ignored = s.notifications_ignored,
-        skipped_group = s.skipped_group,
-        excluded = s.excluded,
-        below_level = s.below_level,
-        no_match = s.no_match,
-        alerts = s.alerts,
-        suppressed = s.suppressed,
-        messages_sent = s.messages_sent,
-        messages_failed = s.messages_failed,
-        slack_retries = s.slack_retries,
-        "notifier summary"
-    );
-    logcore::emf::print_counts(
-        &cfg.metrics_namespace,
-        &cfg.function_name,
-        &[
-            ("LogEventsRead", s.events, "Count"),
-            ("AlertsRaised", s.alerts, "Count"),
-            ("AlertsSuppressed", s.suppressed, "Count"),
-            ("SlackMessagesSent", s.messages_sent, "Count"),
-            ("SlackMessagesFailed", s.messages_failed, "Count"),
-            ("SlackRetries", s.slack_retries, "Count"),
-            ("ObjectsFailed", s.objects_failed, "Count"),
-        ],
-    );
+    cfg.common.report(request_id, "notifier summary", s);
 }
 
 #[cfg(test)]

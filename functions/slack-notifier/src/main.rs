@@ -4,27 +4,25 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use s3_search_forwarder::aws::S3Store;
+use logpipe_io::lambda::{cold_start, deadline, log_init_error};
+use logpipe_io::store::S3Store;
 use slack_notifier::aws::{load_target, HttpSlack};
 use slack_notifier::{report, Config, Notifier};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let cfg = logcore::runtime::start(Config::from_env)?;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let target = load_target(&cfg, &sdk).await.inspect_err(|e| {
-        tracing::error!(error = %e, "cannot read the Slack secret");
-    })?;
+    let (cfg, sdk) = cold_start(Config::from_env).await?;
+    let target = load_target(&cfg, &sdk)
+        .await
+        .inspect_err(log_init_error("cannot read the Slack secret"))?;
     let slack = Arc::new(HttpSlack::new(target, cfg.request_timeout)?);
     let store = Arc::new(S3Store::from_env(&sdk));
     let notifier = Arc::new(Notifier::new(cfg, store, slack));
     let notifier = &notifier;
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
-            let deadline =
-                tokio::time::Instant::now() + logcore::time::until_epoch_ms(ev.context.deadline);
             let (result, summary) = notifier
-                .handle(&ev.payload, deadline, logcore::time::now_ms())
+                .handle(&ev.payload, deadline(&ev.context), logcore::time::now_ms())
                 .await;
             report(&notifier.cfg, &ev.context.request_id, &summary);
             result.map_err(Error::from)

@@ -2,19 +2,19 @@
 
 use super::*;
 use crate::config::SecretSource;
-use logcore::gen::{self, Event};
-use s3_search_forwarder::local::DirStore;
+use logcore::synth::{self, Event};
+use logpipe_io::store::DirStore;
 use serde_json::json;
 use std::collections::VecDeque;
 
 /// Answers posts from a script (then 200 ok), and keeps every message with the time it arrived.
 #[derive(Default)]
 struct FakeSlack {
-    script: Mutex<VecDeque<Result<Reply, TransportError>>>,
+    script: Mutex<VecDeque<Result<Reply, CallError>>>,
     posts: Mutex<Vec<(Instant, Value)>>,
 }
 
-fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Result<Reply, TransportError> {
+fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Result<Reply, CallError> {
     Ok(Reply {
         status,
         body: body.as_bytes().to_vec(),
@@ -23,7 +23,7 @@ fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Result<Reply, Tra
 }
 
 impl FakeSlack {
-    fn scripted(replies: Vec<Result<Reply, TransportError>>) -> Arc<Self> {
+    fn scripted(replies: Vec<Result<Reply, CallError>>) -> Arc<Self> {
         Arc::new(FakeSlack {
             script: Mutex::new(replies.into()),
             posts: Mutex::default(),
@@ -35,7 +35,7 @@ impl FakeSlack {
 }
 
 impl Slack for FakeSlack {
-    async fn post(&self, message: &Value) -> Result<Reply, TransportError> {
+    async fn post(&self, message: &Value) -> Result<Reply, CallError> {
         self.posts
             .lock()
             .unwrap()
@@ -73,13 +73,13 @@ fn awslogs(group: &str, messages: &[&str]) -> Value {
         .iter()
         .enumerate()
         .map(|(i, m)| Event {
-            id: gen::event_id(1_763_719_200_000 + i as i64, i as u64),
+            id: synth::event_id(1_763_719_200_000 + i as i64, i as u64),
             timestamp: 1_763_719_200_000 + i as i64 * 1000,
             message: m.to_string(),
         })
         .collect();
-    let p = gen::data_payload(group, "web/1", &events);
-    json!({"awslogs": {"data": gen::record_data(&p)}})
+    let p = synth::data_payload(group, "web/1", &events);
+    json!({"awslogs": {"data": synth::record_data(&p)}})
 }
 
 fn later() -> Instant {
@@ -160,7 +160,7 @@ async fn rate_limits_and_server_errors_are_retried_and_posts_are_paced() {
     let slack = FakeSlack::scripted(vec![
         reply(429, "rate limited", Some(7)),
         reply(503, "unavailable", None),
-        Err(TransportError("connection reset".into())),
+        Err(CallError::retryable("connection reset")),
     ]);
     let n = notifier(Arc::clone(&slack));
     let mut two_groups = awslogs("/ecs/a", &["ERROR a"]);
@@ -206,7 +206,7 @@ struct WindowedSlack {
 }
 
 impl Slack for WindowedSlack {
-    async fn post(&self, _: &Value) -> Result<Reply, TransportError> {
+    async fn post(&self, _: &Value) -> Result<Reply, CallError> {
         let now = Instant::now();
         let mut until = self.until.lock().unwrap();
         let mut first = self.first_refused.lock().unwrap();
@@ -247,7 +247,7 @@ async fn no_post_inside_a_retry_after_window_across_messages_and_invocations() {
         );
         docs.push('\n');
     }
-    s3_search_forwarder::Store::put(
+    logpipe_io::Store::put(
         &store,
         "logs",
         "app/x.gz",
@@ -303,7 +303,7 @@ async fn no_post_inside_a_retry_after_window_across_messages_and_invocations() {
 async fn a_hanging_slack_times_out_and_is_retried() {
     struct Hang(Mutex<u32>);
     impl Slack for Hang {
-        async fn post(&self, _: &Value) -> Result<Reply, TransportError> {
+        async fn post(&self, _: &Value) -> Result<Reply, CallError> {
             let first = {
                 let mut n = self.0.lock().unwrap();
                 *n += 1;
@@ -367,7 +367,7 @@ fn replies_are_classified() {
 async fn control_messages_and_quiet_logs_send_nothing() {
     let slack = FakeSlack::scripted(vec![]);
     let n = notifier(Arc::clone(&slack));
-    let control = json!({"awslogs": {"data": gen::record_data(&gen::control_payload())}});
+    let control = json!({"awslogs": {"data": synth::record_data(&synth::control_payload())}});
     let (r, s) = n.handle(&control, later(), NOW).await;
     assert!(r.is_ok());
     assert_eq!(s.control_messages, 1);
@@ -421,7 +421,7 @@ async fn s3_objects_from_the_sns_fan_out() {
         docs.push('\n');
     }
     docs.push_str("plain text line with an Exception in it\n");
-    s3_search_forwarder::Store::put(
+    logpipe_io::Store::put(
         &store,
         "logs",
         "app/2025/11/21/x.gz",
@@ -473,7 +473,7 @@ async fn s3_objects_from_the_sns_fan_out() {
 async fn an_unreadable_object_fails_the_invocation() {
     let root = tempdir();
     let store = DirStore::new(&root);
-    s3_search_forwarder::Store::put(&store, "logs", "bad.gz", vec![0x1f, 0x8b, 8, 0, 1, 2, 3])
+    logpipe_io::Store::put(&store, "logs", "bad.gz", vec![0x1f, 0x8b, 8, 0, 1, 2, 3])
         .await
         .unwrap();
     let n = notifier_with(

@@ -3,12 +3,15 @@
 //! (429 with Retry-After, 500, answers slower than the timeout, permanent errors), and objects from moto S3.
 //! Each test asserts exactly which messages arrived, in which order, and what the invocation answered.
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use test_support as support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use s3_search_forwarder::aws::S3Store;
+use logpipe_io::store::S3Store;
 use serde_json::{json, Value};
 use slack_notifier::aws::{load_target, HttpSlack};
 use slack_notifier::config::SecretSource;
@@ -16,17 +19,17 @@ use slack_notifier::{Config, Notifier};
 use test_support::slack_server::{ok, Answer, Received, SlackServer};
 
 fn awslogs(group: &str, messages: &[&str]) -> Value {
-    let events: Vec<logcore::gen::Event> = messages
+    let events: Vec<logcore::synth::Event> = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| logcore::gen::Event {
-            id: logcore::gen::event_id(1_763_719_200_000, i as u64),
+        .map(|(i, m)| logcore::synth::Event {
+            id: logcore::synth::event_id(1_763_719_200_000, i as u64),
             timestamp: 1_763_719_200_000 + i as i64,
             message: m.to_string(),
         })
         .collect();
-    let p = logcore::gen::data_payload(group, "web/1", &events);
-    json!({"awslogs": {"data": logcore::gen::record_data(&p)}})
+    let p = logcore::synth::data_payload(group, "web/1", &events);
+    json!({"awslogs": {"data": logcore::synth::record_data(&p)}})
 }
 
 fn header(r: &Received) -> String {
@@ -67,7 +70,7 @@ fn fast_config() -> Config {
     cfg.min_interval = Duration::from_millis(50);
     cfg.request_timeout = Duration::from_millis(700);
     cfg.backoff.base = Duration::from_millis(20);
-    cfg.deadline_margin = Duration::from_millis(100);
+    cfg.common.deadline_margin = Duration::from_millis(100);
     cfg
 }
 
@@ -223,7 +226,7 @@ async fn a_missing_secret_is_a_clear_cold_start_error() {
     cfg.secret = SecretSource::SecretsManager("logpipe-no-such-secret".into());
     let e = load_target(&cfg, &sdk).await.unwrap_err();
     assert!(
-        e.contains("logpipe-no-such-secret") && e.contains("Secrets Manager"),
+        e.message.contains("logpipe-no-such-secret") && e.message.contains("GetSecretValue"),
         "{e}"
     );
 }

@@ -2,10 +2,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use firehose_transform::{CallError, PutEntry, Reingest};
+use firehose_transform::{PutEntry, Reingest};
 use logcore::firehose::Source;
 use logcore::s3event::ObjectRef;
-use s3_search_forwarder::{Opened, Store, StoreError};
+use logpipe_io::CallError;
+use logpipe_io::{Opened, Store};
 
 /// Re-ingestion whose first `calls` put calls to Firehose, and as many to Kinesis, see every other entry
 /// fail, as `PutRecordBatch` and `PutRecords` report throttled entries (the call succeeds, the entry
@@ -91,10 +92,10 @@ impl<S> FlakyStore<S> {
 }
 
 impl<S: Store> Store for FlakyStore<S> {
-    async fn get(&self, obj: &ObjectRef) -> Result<Opened, StoreError> {
+    async fn get(&self, obj: &ObjectRef) -> Result<Opened, CallError> {
         if take(&self.reads_left) {
             self.injected.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Other(format!(
+            return Err(CallError::retryable(format!(
                 "GetObject s3://{}/{}: InternalError (500), injected by the end-to-end test",
                 obj.bucket, obj.key
             )));
@@ -102,11 +103,11 @@ impl<S: Store> Store for FlakyStore<S> {
         self.inner.get(obj).await
     }
 
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
         self.inner.put(bucket, key, body).await
     }
 
-    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), CallError> {
         self.inner.delete(bucket, key).await
     }
 }

@@ -27,7 +27,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use firehose_transform::{Audit, Config as TransformConfig, Documents, Render};
 use logcore::firehose::{KinesisRecordMetadata, ParsedResponse, TransformEvent, TransformRecord};
 use logcore::s3event::ObjectRef;
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use logpipe_io::store::S3Store;
 use serde_json::{json, Value};
 use test_support::bulk_server::{BulkServer, Fault};
 use test_support::slack_server::{Answer, SlackServer};
@@ -861,13 +861,13 @@ async fn forward(
     cfg.request_timeout = faults
         .forwarder_request_timeout
         .unwrap_or(Duration::from_secs(5));
-    cfg.deadline_margin = Duration::from_millis(50);
+    cfg.common.deadline_margin = Duration::from_millis(50);
     cfg.bulk_max_bytes = 1_000_000;
     if let Some(n) = faults.forwarder_bulk_max_actions {
         cfg.bulk_max_actions = n;
     }
     let store = Arc::new(store);
-    let search = Arc::new(HttpSearch::new(&cfg, &aws.sdk).await?);
+    let search = Arc::new(s3_search_forwarder::aws::connect(&cfg, &aws.sdk).await?);
     let q = &aws.forwarder_queue;
     let mut dupes = faults.duplicate_notifications;
     let mut first = true;
@@ -979,7 +979,7 @@ async fn notify(
     cfg.backoff.base = Duration::from_millis(5);
     cfg.backoff.max_delay = Duration::from_millis(50);
     cfg.request_timeout = Duration::from_secs(5);
-    cfg.deadline_margin = Duration::from_millis(50);
+    cfg.common.deadline_margin = Duration::from_millis(50);
     // Longer than the run: every repeat within it is suppressed, so each distinct message is sent once.
     cfg.suppress_window = Duration::from_secs(3_600);
     let target = slack_notifier::Target::Webhook {

@@ -1,6 +1,6 @@
 //! The generated input: a realistic mix of CloudWatch Logs subscription payloads, deterministic for a seed.
 
-use logcore::gen::{self, AuditKind, Event, MessageGen};
+use logcore::synth::{self, AuditKind, Event, MessageGen};
 
 /// The application log groups (a DirectPut delivery stream reads them).
 pub const APP_GROUPS: [&str; 3] = ["/ecs/shop-api", "/ecs/worker", "/aws/lambda/checkout"];
@@ -22,7 +22,7 @@ pub struct Payload {
 impl Payload {
     /// The record data CloudWatch Logs sends: gzip of the payload's JSON.
     pub fn gzip(&self) -> Vec<u8> {
-        gen::data_payload(&self.group, &self.stream, &self.events).encode_gzip(6)
+        synth::data_payload(&self.group, &self.stream, &self.events).encode_gzip(6)
     }
 }
 
@@ -77,7 +77,7 @@ impl Mix {
             *t += 1;
             seq += 1;
             Event {
-                id: gen::event_id(*t, seq),
+                id: synth::event_id(*t, seq),
                 timestamp: *t,
                 message,
             }
@@ -133,7 +133,7 @@ impl Mix {
                 AuditKind::Postgres
             };
             // audit_events numbers its ids from the seed: one seed per payload keeps them unique.
-            let events = gen::audit_events(kind, size, t, seed * 10_000 + k);
+            let events = synth::audit_events(kind, size, t, seed * 10_000 + k);
             t = events.last().map_or(t, |e| e.timestamp) + 1;
             mix.audit.push(Payload {
                 group: kind.log_group().into(),

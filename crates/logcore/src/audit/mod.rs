@@ -76,19 +76,21 @@ pub struct AuditConfig {
     pub redactor: Redactor,
 }
 
-/// Counters for what audit parsing did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct AuditStats {
-    /// Lines parsed as audit records (MySQL audit lines, pgaudit entries).
-    pub audit_records: u64,
-    /// PostgreSQL log lines that are not pgaudit entries, passed through as plain documents.
-    pub plain_lines: u64,
-    /// Lines that did not parse (documents with `error.message`).
-    pub parse_errors: u64,
-    /// Documents in which a secret was redacted.
-    pub redacted: u64,
-    /// Documents whose statement literals were masked.
-    pub masked: u64,
+crate::counts! {
+    /// Counters for what audit parsing did (in the audit transform's report).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+    pub struct AuditStats {
+        /// Lines parsed as audit records (MySQL audit lines, pgaudit entries).
+        pub audit_records: u64 => "AuditRecords",
+        /// PostgreSQL log lines that are not pgaudit entries, passed through as plain documents.
+        pub plain_lines: u64 => "PlainLines",
+        /// Lines that did not parse (documents with `error.message`).
+        pub parse_errors: u64 => "ParseErrors",
+        /// Documents in which a secret was redacted.
+        pub redacted: u64 => "Redacted",
+        /// Documents whose statement literals were masked.
+        pub masked: u64 => "Masked",
+    }
 }
 
 /// The per-payload part of every audit document.

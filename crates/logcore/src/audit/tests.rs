@@ -295,7 +295,7 @@ fn bad_lines_become_documents_with_the_reason() {
 
 #[test]
 fn generated_lines_all_parse_and_no_secret_survives() {
-    use crate::gen::{audit_events, AuditKind};
+    use crate::synth::{audit_events, AuditKind};
     for kind in [AuditKind::Mysql, AuditKind::Postgres] {
         let cfg = AuditConfig::default();
         let p = payload(kind.log_group());

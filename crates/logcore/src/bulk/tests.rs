@@ -1,10 +1,11 @@
 use super::*;
+use crate::document::JsonLimits;
 use crate::framing::Framer;
 use proptest::prelude::*;
 use serde_json::Value;
 
-fn src() -> Source {
-    Source::new(
+fn src() -> Origin {
+    Origin::new(
         "logs",
         "app/2026/11/21/x.gz",
         "v1",

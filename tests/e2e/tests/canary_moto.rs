@@ -3,6 +3,9 @@
 //! real search forwarder: a heartbeat delivered in time, one delivered late, one that never leaves S3 and one
 //! that never leaves CloudWatch Logs; then `trace` on the same services.
 
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use test_support as support;
 
 use std::sync::{Arc, Mutex};
@@ -11,10 +14,12 @@ use std::time::Duration;
 use canary::aws::AwsLogs;
 use canary::trace::{trace, Query, TraceConfig};
 use canary::{run, Config, Hop, Logs, Outcome};
-use firehose_transform::{CallError, Documents, PutEntry, Reingest};
+use firehose_transform::{Documents, PutEntry, Reingest};
 use logcore::firehose::{ParsedResponse, Source};
-use logcore::gen;
-use s3_search_forwarder::aws::{HttpSearch, S3Store};
+use logcore::synth;
+use logpipe_io::store::S3Store;
+use logpipe_io::CallError;
+use logpipe_io::HttpSearch;
 use serde_json::json;
 
 const MIN: i64 = 60_000;
@@ -66,9 +71,9 @@ impl Services {
         cfg.index_pattern = format!("{name}-app-*.*.*");
         let mut forwarder = s3_search_forwarder::Config::new(search);
         forwarder.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
-        cfg.search = Some(s3_search_forwarder::config::Endpoint {
+        cfg.search = Some(logpipe_io::Endpoint {
             url: search.to_string(),
-            auth: s3_search_forwarder::config::Auth::None,
+            auth: logpipe_io::Auth::None,
             region: None,
         });
         let engine = Arc::new(
@@ -125,7 +130,7 @@ impl Services {
             .find(&group, "", 0, i64::from(u32::MAX) * 1000, 1000)
             .await
             .unwrap();
-        let events: Vec<gen::Event> = {
+        let events: Vec<synth::Event> = {
             let mut carried = self.carried.lock().unwrap();
             let new: Vec<_> = found
                 .into_iter()
@@ -133,7 +138,7 @@ impl Services {
                 .collect();
             carried.extend(new.iter().map(|e| e.event_id.clone()));
             new.into_iter()
-                .map(|e| gen::Event {
+                .map(|e| synth::Event {
                     id: e.event_id,
                     timestamp: e.timestamp_ms,
                     message: e.message,
@@ -141,15 +146,15 @@ impl Services {
                 .collect()
         };
         assert!(!events.is_empty(), "nothing new to carry");
-        let payload = gen::data_payload(&group, "heartbeat", &events);
-        let record = gen::record(
-            gen::record_id(0),
-            gen::record_data(&payload),
-            gen::SourceKind::DirectPut,
+        let payload = synth::data_payload(&group, "heartbeat", &events);
+        let record = synth::record(
+            synth::record_id(0),
+            synth::record_data(&payload),
+            synth::SourceKind::DirectPut,
             "",
             0,
         );
-        let event = gen::event(gen::SourceKind::DirectPut, vec![record]);
+        let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
         let tcfg = firehose_transform::Config::<Documents>::from_env(|_| None).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let out = firehose_transform::handle(&event, &tcfg, &NoReingest, deadline)
@@ -335,7 +340,10 @@ async fn a_refused_heartbeat_is_a_write_failure() {
             .put(&s.cfg.log_group, &s.cfg.log_stream, at, "{}")
             .await
             .unwrap_err();
-        assert!(e.0.contains("refused") && e.0.contains(why), "{e:?}");
+        assert!(
+            e.message.contains("refused") && e.message.contains(why),
+            "{e:?}"
+        );
         let (sum, _) = s.run(at).await;
         assert_eq!(
             (sum.written, sum.write_failed, sum.pending),

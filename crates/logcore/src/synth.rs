@@ -229,13 +229,13 @@ pub fn batch(
     events_per_record: usize,
     seed: u64,
 ) -> TransformEvent {
-    let mut gen = MessageGen::new(seed);
+    let mut messages = MessageGen::new(seed);
     let mut records = Vec::new();
     let mut total = 0usize;
     let mut t0 = 1_763_700_000_000i64;
     let mut seq = 0u64;
     while total < compressed_bytes {
-        let events = gen.events(events_per_record, t0);
+        let events = messages.events(events_per_record, t0);
         t0 = events.last().map_or(t0, |e| e.timestamp);
         let group = ["/ecs/api", "/ecs/worker", "/aws/lambda/checkout"][seq as usize % 3];
         let stream = format!("ecs/app/{:032x}", seq % 7);
