@@ -4,6 +4,8 @@
 mod bench;
 mod bench_forward;
 mod bulk_sink;
+#[cfg(test)]
+mod docs_tests;
 mod forward;
 mod local;
 mod measure;

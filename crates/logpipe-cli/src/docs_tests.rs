@@ -1,0 +1,157 @@
+//! The documentation's links: every relative link of every Markdown file in the repository names a file
+//! inside it, and every `#anchor` a heading of that file. No link leaves the repository.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The Markdown files of the repository (not build output, venvs or dependencies).
+fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            if !(name.starts_with('.') || name == "target" || name == "node_modules") {
+                markdown_files(&path, out);
+            }
+        } else if name.ends_with(".md") {
+            out.push(path);
+        }
+    }
+}
+
+/// GitHub's anchor of a heading: lower case, punctuation but `-` and `_` dropped, spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a file's headings (outside code blocks).
+fn anchors(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut code = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            code = !code;
+        } else if !code && line.starts_with('#') {
+            out.insert(slug(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// `(target)` of every `[text](target)` outside code blocks.
+fn links(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut code = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            code = !code;
+            continue;
+        }
+        if code {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("](") {
+            let after = &rest[i + 2..];
+            let Some(end) = after.find(')') else { break };
+            out.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+/// `path` without `.` and `..`, or `None` when it climbs above the start.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+#[test]
+fn every_link_stays_inside_the_repository_and_resolves() {
+    let root = root();
+    let mut files = Vec::new();
+    markdown_files(&root, &mut files);
+    assert!(files.len() >= 10, "{files:?}");
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let rel = file.strip_prefix(&root).unwrap();
+        for link in links(&text) {
+            if link.starts_with("http://") || link.starts_with("https://") {
+                broken.push(format!("{}: {link} leaves the repository", rel.display()));
+                continue;
+            }
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if path.is_empty() {
+                rel.to_path_buf()
+            } else {
+                match normalize(&rel.parent().unwrap_or(Path::new("")).join(path)) {
+                    Some(t) => t,
+                    None => {
+                        broken.push(format!("{}: {link} leaves the repository", rel.display()));
+                        continue;
+                    }
+                }
+            };
+            let abs = root.join(&target);
+            if !abs.exists() {
+                broken.push(format!("{}: {link}: no such file", rel.display()));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let headings = anchors(&std::fs::read_to_string(&abs).unwrap_or_default());
+                if !headings.contains(anchor) {
+                    broken.push(format!(
+                        "{}: {link}: no heading #{anchor} in {}",
+                        rel.display(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+#[test]
+fn slugs_are_githubs() {
+    assert_eq!(
+        slug(" Deploy to AWS (`template.yaml`, `samconfig.toml`)"),
+        "deploy-to-aws-templateyaml-samconfigtoml"
+    );
+    assert_eq!(slug("End to end (`tests/e2e/`)"), "end-to-end-testse2e");
+    assert_eq!(
+        links("see [a](b.md#c) and [d](../e)\n```\n[x](y)\n```"),
+        ["b.md#c", "../e"]
+    );
+    assert_eq!(
+        normalize(Path::new("docs/../README.md")),
+        Some("README.md".into())
+    );
+    assert_eq!(normalize(Path::new("../x")), None);
+}
