@@ -7,8 +7,8 @@ use std::ops::Range;
 use logcore::codec::{base64_len, decode_base64};
 use logcore::cwl::{decompress, LogEvent, MessageType, Payload};
 use logcore::firehose::{
-    PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, TransformEvent, TransformRecord,
-    TransformResponse,
+    PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, Source, TransformEvent,
+    TransformRecord, TransformResponse,
 };
 use logcore::reingest::{encode_parts, split_parts};
 use logcore::time::DateTimeParts;
@@ -94,6 +94,55 @@ struct Pending {
     parts: Vec<Range<usize>>,
 }
 
+/// What every record of one invocation reads the same way.
+struct Invocation<'a, R> {
+    cfg: &'a Config<R>,
+    /// `cloud.region`: the event's, else the function's.
+    region: Option<&'a str>,
+    /// Where records that do not fit are put back (an error when the event names no source).
+    source: Result<Source, String>,
+    /// Largest response share one re-ingested part may need.
+    part_budget: usize,
+}
+
+/// The answer being built: one result per record, and the counts.
+struct Answer<S> {
+    writer: ResponseWriter,
+    budget: ResponseBudget,
+    s: Summary<S>,
+    failures: Vec<Failure>,
+}
+
+impl<S: Default> Answer<S> {
+    fn fail(&mut self, record: &TransformRecord, reason: String) {
+        self.writer
+            .push(&record.record_id, RecordResult::ProcessingFailed);
+        self.s.failed += 1;
+        self.failures.push(Failure {
+            record_id: record.record_id.clone(),
+            reason,
+        });
+    }
+
+    fn drop_record(&mut self, record: &TransformRecord) {
+        self.writer.push(&record.record_id, RecordResult::Dropped);
+        self.s.dropped += 1;
+    }
+}
+
+/// Buffers reused from record to record, and the entries to put back.
+#[derive(Default)]
+struct Work<S> {
+    /// The documents of the current record, and where each ends.
+    docs: Vec<u8>,
+    ends: Vec<usize>,
+    /// Indices of the current record's events the filters kept.
+    kept: Vec<usize>,
+    stats: S,
+    entries: Vec<PutEntry>,
+    pending: Vec<Pending>,
+}
+
 /// Transform one Firehose event. `deadline` is when the Lambda invocation times out.
 pub async fn handle<R: Render, S: Reingest>(
     event: &TransformEvent,
@@ -101,11 +150,7 @@ pub async fn handle<R: Render, S: Reingest>(
     sink: &S,
     deadline: Instant,
 ) -> Result<Outcome<R::Stats>, HandlerError> {
-    let mut s = Summary::<R::Stats> {
-        records_in: event.records.len() as u64,
-        ..Summary::default()
-    };
-    let mut budget = ResponseBudget::new(
+    let budget = ResponseBudget::new(
         event.records.iter().map(|r| r.record_id.as_str()),
         cfg.response_limit,
     )
@@ -114,41 +159,80 @@ pub async fn handle<R: Render, S: Reingest>(
         needed,
         limit: cfg.response_limit,
     })?;
-    let region = if event.region.is_empty() {
-        cfg.region.as_deref()
-    } else {
-        Some(event.region.as_str())
+    let inv = Invocation {
+        cfg,
+        region: if event.region.is_empty() {
+            cfg.region.as_deref()
+        } else {
+            Some(event.region.as_str())
+        },
+        source: event.source(),
+        part_budget: cfg.part_output_budget.min(cfg.response_limit / 2),
     };
-    let source = event.source();
-    let part_budget = cfg.part_output_budget.min(cfg.response_limit / 2);
-
-    let mut writer =
+    let writer =
         ResponseWriter::with_capacity(cfg.response_limit.min(
             budget.committed() + 3 * event.records.iter().map(|r| r.data.len()).sum::<usize>(),
         ));
-    let mut failures = Vec::new();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut entries: Vec<PutEntry> = Vec::new();
-    let mut docs: Vec<u8> = Vec::new();
-    let mut ends: Vec<usize> = Vec::new();
-    let mut kept: Vec<usize> = Vec::new();
-    let mut stats = R::Stats::default();
-
-    let mut fail = |writer: &mut ResponseWriter,
-                    s: &mut Summary<R::Stats>,
-                    record: &TransformRecord,
-                    reason: String| {
-        writer.push(&record.record_id, RecordResult::ProcessingFailed);
-        s.failed += 1;
-        failures.push(Failure {
-            record_id: record.record_id.clone(),
-            reason,
-        });
+    let mut answer = Answer {
+        writer,
+        budget,
+        s: Summary {
+            records_in: event.records.len() as u64,
+            ..Summary::default()
+        },
+        failures: Vec::new(),
     };
+    let mut work = Work::<R::Stats>::default();
+    for i in answer_order(event) {
+        take_record(&inv, &mut answer, &mut work, i, &event.records[i]);
+    }
+    answer.s.render = std::mem::take(&mut work.stats);
+    if !work.pending.is_empty() {
+        // Put the planned entries back into the source (retrying what it refuses, before the deadline),
+        // then answer each planned record by what became of its parts. Inline, not in a function of its
+        // own: one more async layer takes the Lambda's future past the compiler's layout depth limit.
+        let Ok(source) = &inv.source else {
+            unreachable!("records are only pending with a valid source")
+        };
+        let mut rng = fastrand::Rng::new();
+        let report = put_all(
+            sink,
+            source,
+            &work.entries,
+            &cfg.backoff,
+            cfg.call_timeout,
+            deadline - cfg.common.deadline_margin,
+            &mut rng,
+        )
+        .await;
+        answer.s.put_calls = report.calls;
+        answer.s.put_retried_entries = report.retried_entries;
+        for p in &work.pending {
+            let outcomes = &report.outcomes[p.entries.clone()];
+            settle(
+                &inv,
+                source,
+                &mut answer,
+                &event.records[p.record],
+                p,
+                outcomes,
+            );
+        }
+    }
+    let response = answer.writer.finish();
+    answer.s.response_bytes = response.len() as u64;
+    debug_assert!(response.len() <= cfg.response_limit);
+    Ok(Outcome {
+        response,
+        summary: answer.s,
+        failures: answer.failures,
+    })
+}
 
-    // Records re-ingested before are given room first, most hops first: otherwise a record that keeps
-    // arriving behind a full response would reach MAX_REINGEST_HOPS and fail under a steady load. The
-    // answer lists records in this order (Firehose matches them by id).
+/// The records in the order they are given room in the answer: those re-ingested before first, most hops
+/// first. Otherwise a record that keeps arriving behind a full response would reach MAX_REINGEST_HOPS and
+/// fail under a steady load. The answer lists records in this order (Firehose matches them by id).
+fn answer_order(event: &TransformEvent) -> Vec<usize> {
     let mut order: Vec<(u32, usize)> = event
         .records
         .iter()
@@ -158,232 +242,225 @@ pub async fn handle<R: Render, S: Reingest>(
     if order.iter().any(|&(h, _)| h > 0) {
         order.sort_by_key(|&(h, i)| (std::cmp::Reverse(h), i));
     }
-    for (ri, record) in order.into_iter().map(|(_, i)| (i, &event.records[i])) {
-        let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
-            s.bytes_in += gz.len() as u64;
-            decompress(&gz, cfg.max_decompressed)
-        }) {
-            Ok(json) => json,
-            Err(e) => {
-                fail(
-                    &mut writer,
-                    &mut s,
-                    record,
-                    format!("record {}: {e}", record.record_id),
-                );
-                continue;
-            }
-        };
-        s.bytes_decompressed += json.len() as u64;
-        let payload = match Payload::parse(&json) {
-            Ok(p) => p,
-            Err(e) => {
-                fail(
-                    &mut writer,
-                    &mut s,
-                    record,
-                    format!("record {}: {e}", record.record_id),
-                );
-                continue;
-            }
-        };
-        if payload.message_type == MessageType::Control {
-            writer.push(&record.record_id, RecordResult::Dropped);
-            s.dropped += 1;
-            s.control_messages += 1;
-            continue;
-        }
-        s.events_in += payload.log_events.len() as u64;
+    order.into_iter().map(|(_, i)| i).collect()
+}
 
-        docs.clear();
-        ends.clear();
-        kept.clear();
-        let ctx = cfg.render.context(&payload, region);
-        let filtering = !cfg.filter.is_noop();
-        for (i, ev) in payload.log_events.iter().enumerate() {
-            if filtering && !cfg.filter.keep(&ev.message) {
-                continue;
-            }
-            cfg.render.write(&ctx, ev, &mut docs, &mut stats);
-            ends.push(docs.len());
-            kept.push(i);
-        }
-        s.events_excluded += (payload.log_events.len() - kept.len()) as u64;
-        if kept.is_empty() {
-            writer.push(&record.record_id, RecordResult::Dropped);
-            s.dropped += 1;
-            continue;
-        }
-        let keys = partition_keys(&cfg.partition_keys, &payload, &payload.log_events[kept[0]]);
-        if budget.try_ok(&record.record_id, docs.len(), keys.as_ref()) {
-            writer.push_ok(&record.record_id, &docs, keys.as_ref());
-            s.ok += 1;
-            s.events_out += kept.len() as u64;
-            s.bytes_out += docs.len() as u64;
-            continue;
-        }
+/// One record: decoded, rendered, and answered `Ok` with its documents when they fit, `Dropped` when
+/// nothing is left to deliver, `ProcessingFailed` when it cannot be read; or planned for re-ingestion.
+fn take_record<R: Render>(
+    inv: &Invocation<'_, R>,
+    answer: &mut Answer<R::Stats>,
+    work: &mut Work<R::Stats>,
+    index: usize,
+    record: &TransformRecord,
+) {
+    let cfg = inv.cfg;
+    let s = &mut answer.s;
+    let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
+        s.bytes_in += gz.len() as u64;
+        decompress(&gz, cfg.max_decompressed)
+    }) {
+        Ok(json) => json,
+        Err(e) => return answer.fail(record, format!("record {}: {e}", record.record_id)),
+    };
+    s.bytes_decompressed += json.len() as u64;
+    let payload = match Payload::parse(&json) {
+        Ok(p) => p,
+        Err(e) => return answer.fail(record, format!("record {}: {e}", record.record_id)),
+    };
+    if payload.message_type == MessageType::Control {
+        answer.s.control_messages += 1;
+        return answer.drop_record(record);
+    }
+    answer.s.events_in += payload.log_events.len() as u64;
+    render(inv, work, &payload);
+    answer.s.events_excluded += (payload.log_events.len() - work.kept.len()) as u64;
+    if work.kept.is_empty() {
+        return answer.drop_record(record);
+    }
+    let keys = partition_keys(
+        &cfg.partition_keys,
+        &payload,
+        &payload.log_events[work.kept[0]],
+    );
+    if answer
+        .budget
+        .try_ok(&record.record_id, work.docs.len(), keys.as_ref())
+    {
+        answer
+            .writer
+            .push_ok(&record.record_id, &work.docs, keys.as_ref());
+        answer.s.ok += 1;
+        answer.s.events_out += work.kept.len() as u64;
+        answer.s.bytes_out += work.docs.len() as u64;
+        return;
+    }
+    // Does not fit in this response: put it back into the source, split if it is too large on its own.
+    if let Err(reason) = plan_reingest(inv, work, index, record, &payload) {
+        answer.s.events_failed += work.kept.len() as u64;
+        answer.fail(record, reason);
+    }
+}
 
-        // Does not fit in this response: put it back into the source, split if it is too large on its own.
-        let limits = match &source {
-            Ok(src) => limits_for(src),
-            Err(e) => {
-                s.events_failed += kept.len() as u64;
-                let reason = format!(
-                    "record {}: output does not fit in the response and cannot be re-ingested: {e}",
-                    record.record_id
-                );
-                fail(&mut writer, &mut s, record, reason);
-                continue;
-            }
-        };
-        // A record that would fit in a response on its own only lost its place to records with more hops
-        // (or as many, and ahead of it): it goes back with one hop more and gets room before them next
-        // time, so it is never failed for that. The hop limit stops a record that cannot fit even alone
-        // (split parts always can): a loop guard.
-        let fits_alone = base64_len(docs.len()) <= part_budget;
-        if payload.hops >= cfg.max_hops && !fits_alone {
-            s.events_failed += kept.len() as u64;
-            fail(&mut writer, &mut s, record, format!(
-                "record {}: output does not fit in the response and the payload was already re-ingested {} times (MAX_REINGEST_HOPS={})",
-                record.record_id, payload.hops, cfg.max_hops
-            ));
+/// The documents of the events the filters keep, into `work.docs` (with `work.ends` and `work.kept`).
+fn render<R: Render>(inv: &Invocation<'_, R>, work: &mut Work<R::Stats>, payload: &Payload<'_>) {
+    work.docs.clear();
+    work.ends.clear();
+    work.kept.clear();
+    let cfg = inv.cfg;
+    let ctx = cfg.render.context(payload, inv.region);
+    let filtering = !cfg.filter.is_noop();
+    for (i, ev) in payload.log_events.iter().enumerate() {
+        if filtering && !cfg.filter.keep(&ev.message) {
             continue;
         }
-        let events: Vec<LogEvent<'_>> = kept
-            .iter()
-            .map(|&i| reborrow(&payload.log_events[i]))
-            .collect();
-        let mut sizes = Vec::with_capacity(ends.len());
-        let mut start = 0;
-        for &end in &ends {
-            sizes.push(base64_len(end - start));
-            start = end;
+        cfg.render.write(&ctx, ev, &mut work.docs, &mut work.stats);
+        work.ends.push(work.docs.len());
+        work.kept.push(i);
+    }
+}
+
+/// Split a record's kept events into payloads the source takes and each of whose documents fits in a
+/// response, as entries to put back. The error says why the record cannot go back.
+fn plan_reingest<R: Render>(
+    inv: &Invocation<'_, R>,
+    work: &mut Work<R::Stats>,
+    index: usize,
+    record: &TransformRecord,
+    payload: &Payload<'_>,
+) -> Result<(), String> {
+    let cfg = inv.cfg;
+    let limits = match &inv.source {
+        Ok(src) => limits_for(src),
+        Err(e) => {
+            return Err(format!(
+                "record {}: output does not fit in the response and cannot be re-ingested: {e}",
+                record.record_id
+            ))
         }
-        let partition_key = record
-            .kinesis_record_metadata
-            .as_ref()
-            .and_then(|m| m.partition_key.clone())
-            .filter(|k| !k.is_empty())
-            .unwrap_or_else(|| fallback_partition_key(&payload));
-        let parts = match split_parts(
-            &payload,
-            &events,
-            &sizes,
-            limits.payload_budget(partition_key.len()),
-            part_budget,
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                s.events_failed += kept.len() as u64;
-                fail(
-                    &mut writer,
-                    &mut s,
-                    record,
-                    format!("record {}: {e}", record.record_id),
-                );
-                continue;
-            }
-        };
-        let first = entries.len();
-        for data in encode_parts(&payload, &events, &parts, cfg.gzip_level) {
-            entries.push(PutEntry {
-                data,
-                partition_key: partition_key.clone(),
-            });
-        }
-        pending.push(Pending {
-            record: ri,
-            entries: first..entries.len(),
-            parts,
+    };
+    // A record that would fit in a response on its own only lost its place to records with more hops
+    // (or as many, and ahead of it): it goes back with one hop more and gets room before them next
+    // time, so it is never failed for that. The hop limit stops a record that cannot fit even alone
+    // (split parts always can): a loop guard.
+    let fits_alone = base64_len(work.docs.len()) <= inv.part_budget;
+    if payload.hops >= cfg.max_hops && !fits_alone {
+        return Err(format!(
+            "record {}: output does not fit in the response and the payload was already re-ingested {} times (MAX_REINGEST_HOPS={})",
+            record.record_id, payload.hops, cfg.max_hops
+        ));
+    }
+    let events: Vec<LogEvent<'_>> = work
+        .kept
+        .iter()
+        .map(|&i| reborrow(&payload.log_events[i]))
+        .collect();
+    let mut sizes = Vec::with_capacity(work.ends.len());
+    let mut start = 0;
+    for &end in &work.ends {
+        sizes.push(base64_len(end - start));
+        start = end;
+    }
+    let partition_key = record
+        .kinesis_record_metadata
+        .as_ref()
+        .and_then(|m| m.partition_key.clone())
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| fallback_partition_key(payload));
+    let parts = split_parts(
+        payload,
+        &events,
+        &sizes,
+        limits.payload_budget(partition_key.len()),
+        inv.part_budget,
+    )
+    .map_err(|e| format!("record {}: {e}", record.record_id))?;
+    let first = work.entries.len();
+    for data in encode_parts(payload, &events, &parts, cfg.gzip_level) {
+        work.entries.push(PutEntry {
+            data,
+            partition_key: partition_key.clone(),
         });
     }
-    s.render = stats;
+    work.pending.push(Pending {
+        record: index,
+        entries: first..work.entries.len(),
+        parts,
+    });
+    Ok(())
+}
 
-    if !pending.is_empty() {
-        let Ok(source) = &source else {
-            unreachable!("records are only pending with a valid source")
-        };
-        let mut rng = fastrand::Rng::new();
-        let report = put_all(
-            sink,
-            source,
-            &entries,
-            &cfg.backoff,
-            cfg.call_timeout,
-            deadline - cfg.common.deadline_margin,
-            &mut rng,
-        )
-        .await;
-        s.put_calls = report.calls;
-        s.put_retried_entries = report.retried_entries;
-        for p in pending {
-            let record = &event.records[p.record];
-            let outcomes = &report.outcomes[p.entries.clone()];
-            let total = p.parts.iter().map(|r| r.len() as u64).sum::<u64>();
-            let failed_parts: Vec<Range<usize>> = p
-                .parts
-                .iter()
-                .zip(outcomes)
-                .filter(|(_, o)| o.is_some())
-                .map(|(r, _)| r.clone())
-                .collect();
-            let rejected = failed_parts.iter().map(|r| r.len() as u64).sum::<u64>();
-            let accepted = total - rejected;
-            s.reingested_parts += (outcomes.len() - failed_parts.len()) as u64;
-            s.events_reingested += accepted;
-            if rejected == 0 {
-                writer.push(&record.record_id, RecordResult::Dropped);
-                s.dropped += 1;
-                s.reingested_records += 1;
-                continue;
-            }
-            let errors: Vec<&str> = outcomes.iter().flatten().map(String::as_str).collect();
-            if accepted == 0 {
-                s.events_failed += total;
-                let reason = format!(
-                    "record {}: re-ingestion into {} failed: {}",
-                    record.record_id,
-                    source_name(source),
-                    errors[0]
-                );
-                fail(&mut writer, &mut s, record, reason);
-                continue;
-            }
-            // Some parts are in the source already. Failing the record would send its original data, those
-            // events included, to the error prefix; answer the rest as documents instead when they fit.
-            if let Some(rest) = documents_of_parts(record, cfg, region, &failed_parts) {
-                if budget.try_ok(&record.record_id, rest.docs.len(), rest.keys.as_ref()) {
-                    writer.push_ok(&record.record_id, &rest.docs, rest.keys.as_ref());
-                    s.ok += 1;
-                    s.reingested_records += 1;
-                    s.events_out += rejected;
-                    s.bytes_out += rest.docs.len() as u64;
-                    continue;
-                }
-            }
-            s.reingest_partial += 1;
-            s.events_failed += rejected;
-            let reason = format!(
-                "record {}: re-ingestion into {} failed for {} of {} parts and the rest does not fit in the response ({} of {} events were re-ingested and are also in the failed record): {}",
-                record.record_id,
-                source_name(source),
-                errors.len(),
-                outcomes.len(),
-                accepted,
-                total,
-                errors[0]
-            );
-            fail(&mut writer, &mut s, record, reason);
+/// Answer a record whose parts were put back: `Dropped` when every part was taken; failed when none was;
+/// else the documents of the refused parts, when they fit, or failed (those taken are then duplicated in the
+/// error prefix, never lost).
+fn settle<R: Render>(
+    inv: &Invocation<'_, R>,
+    source: &Source,
+    answer: &mut Answer<R::Stats>,
+    record: &TransformRecord,
+    p: &Pending,
+    outcomes: &[Option<String>],
+) {
+    let s = &mut answer.s;
+    let total = p.parts.iter().map(|r| r.len() as u64).sum::<u64>();
+    let failed_parts: Vec<Range<usize>> = p
+        .parts
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.is_some())
+        .map(|(r, _)| r.clone())
+        .collect();
+    let rejected = failed_parts.iter().map(|r| r.len() as u64).sum::<u64>();
+    let accepted = total - rejected;
+    s.reingested_parts += (outcomes.len() - failed_parts.len()) as u64;
+    s.events_reingested += accepted;
+    if rejected == 0 {
+        s.reingested_records += 1;
+        return answer.drop_record(record);
+    }
+    let errors: Vec<&str> = outcomes.iter().flatten().map(String::as_str).collect();
+    if accepted == 0 {
+        s.events_failed += total;
+        let reason = format!(
+            "record {}: re-ingestion into {} failed: {}",
+            record.record_id,
+            source_name(source),
+            errors[0]
+        );
+        return answer.fail(record, reason);
+    }
+    // Some parts are in the source already. Failing the record would send its original data, those
+    // events included, to the error prefix; answer the rest as documents instead when they fit.
+    if let Some(rest) = documents_of_parts(record, inv.cfg, inv.region, &failed_parts) {
+        if answer
+            .budget
+            .try_ok(&record.record_id, rest.docs.len(), rest.keys.as_ref())
+        {
+            answer
+                .writer
+                .push_ok(&record.record_id, &rest.docs, rest.keys.as_ref());
+            let s = &mut answer.s;
+            s.ok += 1;
+            s.reingested_records += 1;
+            s.events_out += rejected;
+            s.bytes_out += rest.docs.len() as u64;
+            return;
         }
     }
-    let response = writer.finish();
-    s.response_bytes = response.len() as u64;
-    debug_assert!(response.len() <= cfg.response_limit);
-    Ok(Outcome {
-        response,
-        summary: s,
-        failures,
-    })
+    let s = &mut answer.s;
+    s.reingest_partial += 1;
+    s.events_failed += rejected;
+    let reason = format!(
+        "record {}: re-ingestion into {} failed for {} of {} parts and the rest does not fit in the response ({} of {} events were re-ingested and are also in the failed record): {}",
+        record.record_id,
+        source_name(source),
+        errors.len(),
+        outcomes.len(),
+        accepted,
+        total,
+        errors[0]
+    );
+    answer.fail(record, reason);
 }
 
 struct PartDocuments {
@@ -422,10 +499,10 @@ fn documents_of_parts<R: Render>(
     Some(PartDocuments { docs, keys })
 }
 
-fn source_name(source: &logcore::firehose::Source) -> &str {
+fn source_name(source: &Source) -> &str {
     match source {
-        logcore::firehose::Source::DeliveryStream { name, .. } => name,
-        logcore::firehose::Source::KinesisStream { name, .. } => name,
+        Source::DeliveryStream { name, .. } => name,
+        Source::KinesisStream { name, .. } => name,
     }
 }
 

@@ -541,8 +541,7 @@ async fn send_batch<E: Search>(
             // below, with their delay).
             if attempts == 0 {
                 if let Err(e) = time_for_a_request(cfg, deadline) {
-                    let unsent: usize =
-                        cur.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                    let unsent = cur.len() + waiting(&work);
                     res.error = Some(format!("{unsent} documents not sent: {e}"));
                     return res;
                 }
@@ -550,11 +549,7 @@ async fn send_batch<E: Search>(
             attempts += 1;
             res.requests += 1;
             res.retries += u64::from(attempts > 1);
-            let body = match ready.take() {
-                Some(b) => b,
-                None if cfg.gzip => logcore::codec::gzip(&cur.body, cfg.gzip_level),
-                None => cur.body.clone(),
-            };
+            let body = ready.take().unwrap_or_else(|| request_body(cfg, &cur));
             let answer = tokio::time::timeout(cfg.request_timeout, search.bulk(body, cfg.gzip))
                 .await
                 .ok();
@@ -565,11 +560,10 @@ async fn send_batch<E: Search>(
                 }
                 Verdict::Retry { reason, after } => ((0..cur.len()).collect(), reason, after),
                 Verdict::TooLarge if cur.len() > 1 => {
-                    let half = cur.len() / 2;
-                    let first: Vec<usize> = (0..half).collect();
-                    let second: Vec<usize> = (half..cur.len()).collect();
-                    work.push((cur.subset(&second), None));
-                    work.push((cur.subset(&first), None));
+                    // The halves go on the stack second first, so the first half is sent next.
+                    let (first, second) = halves(&cur);
+                    work.push((second, None));
+                    work.push((first, None));
                     break;
                 }
                 Verdict::TooLarge => {
@@ -587,8 +581,7 @@ async fn send_batch<E: Search>(
                 Verdict::Fail(why) => {
                     // Authentication, authorization, a wrong URL: no retry will help, and the documents
                     // are not at fault. Fail the object so it is delivered again.
-                    let undelivered: usize =
-                        cur.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                    let undelivered = cur.len() + waiting(&work);
                     res.error = Some(format!("{why}; {undelivered} documents not indexed"));
                     return res;
                 }
@@ -605,8 +598,7 @@ async fn send_batch<E: Search>(
                 .backoff
                 .may_retry(attempts, delay, cfg.request_timeout, remaining)
             {
-                let undelivered: usize =
-                    retry.len() + work.iter().map(|(b, _)| b.len()).sum::<usize>();
+                let undelivered = retry.len() + waiting(&work);
                 res.error = Some(format!(
                     "{undelivered} documents not indexed after {attempts} attempts, last: {reason}"
                 ));
@@ -620,6 +612,28 @@ async fn send_batch<E: Search>(
         }
     }
     res
+}
+
+/// The documents of the batches still waiting to be sent.
+fn waiting(work: &[(Batch, Option<Vec<u8>>)]) -> usize {
+    work.iter().map(|(b, _)| b.len()).sum()
+}
+
+/// The request body of a batch: gzip-compressed when the configuration says so.
+fn request_body(cfg: &Config, batch: &Batch) -> Vec<u8> {
+    if cfg.gzip {
+        logcore::codec::gzip(&batch.body, cfg.gzip_level)
+    } else {
+        batch.body.clone()
+    }
+}
+
+/// A batch the cluster found too large, cut in two (first half, second half).
+fn halves(batch: &Batch) -> (Batch, Batch) {
+    let half = batch.len() / 2;
+    let first: Vec<usize> = (0..half).collect();
+    let second: Vec<usize> = (half..batch.len()).collect();
+    (batch.subset(&first), batch.subset(&second))
 }
 
 /// Count a batch's item outcomes in, dead-letter the refused documents; the indices to send again and the
