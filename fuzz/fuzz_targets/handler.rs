@@ -91,7 +91,7 @@ fuzz_target!(|input: &[u8]| {
         part_output_budget: 1024,
         max_decompressed: 1 << 20,
         backoff: Backoff { base: Duration::from_micros(10), max_delay: Duration::from_micros(50), max_attempts: 3 },
-        deadline_margin: Duration::ZERO,
+        common: logcore::runtime::Common::new("fuzz", Duration::ZERO),
         ..Config::default()
     };
     cfg.call_timeout = Duration::from_millis(100);

@@ -127,7 +127,7 @@ impl Mix {
         let mut k = 0u64;
         while left > 0 {
             let size = rng.usize(200..=600).min(left);
-            let kind = if k % 2 == 0 {
+            let kind = if k.is_multiple_of(2) {
                 AuditKind::Mysql
             } else {
                 AuditKind::Postgres
