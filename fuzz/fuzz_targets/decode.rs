@@ -1,4 +1,5 @@
-//! The CloudWatch Logs record decoder on arbitrary bytes: base64 → gzip (capped) → payload JSON → documents.
+//! The CloudWatch Logs record decoder on arbitrary bytes: base64 → gzip (capped) or an uncompressed envelope
+//! → payload JSON → documents.
 //! Every stage must return a value or a `DecodeError`, never panic, and never exceed the cap; a hop count the
 //! peek finds is the full parse's.
 #![no_main]
@@ -57,4 +58,16 @@ fuzz_target!(|data: &[u8]| {
     // As the decompressed payload JSON.
     documents(data);
     let _ = decompress(&gzip(data, 1), CAP).map(|json| assert_eq!(json, data));
+    // As an envelope the delivery stream's Decompression processor handed over uncompressed: read as it
+    // is, or refused with a reason; one that parses parses as its gzip form does.
+    match decompress(data, CAP) {
+        Ok(json) => {
+            assert_eq!(json, data);
+            if let Ok(p) = Payload::parse(&json) {
+                let gz = decompress(&gzip(data, 1), CAP).expect("the gzip form decompresses");
+                assert_eq!(Payload::parse(&gz).expect("the gzip form parses"), p);
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
 });

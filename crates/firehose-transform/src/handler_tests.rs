@@ -170,7 +170,7 @@ fn every_outcome_in_one_batch() {
     let mut g = MessageGen::new(1);
     let events = g.events(5, 1_763_700_000_000);
     let control = synth::record_data(&synth::control_payload());
-    let not_gzip = encode_base64(b"{\"messageType\":\"DATA_MESSAGE\"}");
+    let not_gzip = encode_base64(b"GET /health 200 (not gzip, and no JSON envelope either)");
     let bad_json = encode_base64(&gzip(b"{\"messageType\":\"DATA_MESSAGE\",", 6));
     let unknown = encode_base64(&gzip(br#"{"messageType":"SOMETHING","logEvents":[]}"#, 6));
     let bad_utf8 = encode_base64(&gzip(
@@ -222,7 +222,7 @@ fn every_outcome_in_one_batch() {
     let reasons: Vec<&str> = out.failures.iter().map(|f| f.reason.as_str()).collect();
     for needle in [
         "invalid base64",
-        "not gzip",
+        "neither gzip nor a CloudWatch Logs JSON envelope",
         "invalid CloudWatch Logs payload JSON",
         "unknown messageType \"SOMETHING\"",
         "not valid UTF-8",
@@ -865,4 +865,46 @@ proptest! {
         prop_assert_eq!(s.events_in, decoded_events);
         prop_assert_eq!(s.events_in, s.events_out + s.events_excluded + s.events_reingested + s.events_failed);
     }
+}
+
+/// A delivery stream with Firehose's Decompression processor before the transform hands over the
+/// envelopes uncompressed: the same documents come out; with message extraction on as well, the bare
+/// messages are failed with the reason (they carry no group, stream, time or id to make documents of).
+#[test]
+fn uncompressed_envelopes_make_the_same_documents_and_bare_messages_fail_clearly() {
+    let mut g = MessageGen::new(11);
+    let events = g.events(20, 1_763_700_000_000);
+    let gz_record = data_record(0, &events, SourceKind::DirectPut);
+    let payload = synth::data_payload("/ecs/api", "ecs/api/1", &events);
+    let json = serde_json::to_vec(&payload).unwrap();
+    let mut plain_record = gz_record.clone();
+    plain_record.record_id = synth::record_id(1);
+    plain_record.data = encode_base64(&json);
+    let mut bare_record = gz_record.clone();
+    bare_record.record_id = synth::record_id(2);
+    let bare: String = events.iter().map(|e| format!("{}\n", e.message)).collect();
+    bare_record.data = encode_base64(bare.as_bytes());
+    let ev = synth::event(
+        SourceKind::DirectPut,
+        vec![gz_record, plain_record, bare_record],
+    );
+    let out = run(&ev, &Config::default(), &FakeSink::accepting());
+    let resp = parse(&out);
+    let (from_gz, from_plain) = (
+        docs_of(&resp[&synth::record_id(0)]),
+        docs_of(&resp[&synth::record_id(1)]),
+    );
+    assert_eq!(from_gz.len(), 20);
+    assert_eq!(from_gz, from_plain);
+    assert_eq!(resp[&synth::record_id(2)].result, "ProcessingFailed");
+    assert_eq!(out.failures.len(), 1);
+    assert!(
+        out.failures[0].reason.contains("message extraction"),
+        "{}",
+        out.failures[0].reason
+    );
+    assert_eq!(
+        (out.summary.ok, out.summary.failed, out.summary.events_out),
+        (2, 1, 40)
+    );
 }

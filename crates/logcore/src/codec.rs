@@ -31,6 +31,8 @@ pub enum DecodeError {
     Json(String),
     #[error("unknown messageType {0:?} (expected DATA_MESSAGE or CONTROL_MESSAGE)")]
     UnknownMessageType(String),
+    #[error("neither gzip nor a CloudWatch Logs JSON envelope (starts with {0:?}): a delivery stream that extracts messages (CloudWatchLogProcessing with DataMessageExtraction) hands over bare messages, with no log group, stream, time or event id to make documents of; turn message extraction off for a logpipe transform (the Decompression processor alone is fine)")]
+    NotAnEnvelope(String),
 }
 
 /// Decode standard base64 (with padding), as Firehose and CloudWatch Logs send it.

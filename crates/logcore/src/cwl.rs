@@ -113,19 +113,26 @@ pub fn peek_hops(data_base64: &[u8]) -> u32 {
     let Ok(gz) = codec::decode_base64(head) else {
         return 0;
     };
-    // Re-ingested payloads have a plain 10-byte gzip header (no name, comment or extra field): inflate
-    // the deflate data behind it directly, with no reader and no buffer to set up (a tenth of the cost).
-    if gz.len() <= 10 || gz[..4] != [0x1f, 0x8b, 8, 0] {
-        return 0;
-    }
     let mut out = [0u8; 32];
-    let mut d = flate2::Decompress::new(false);
-    if d.decompress(&gz[10..], &mut out, flate2::FlushDecompress::None)
-        .is_err()
-    {
-        return 0;
-    }
-    let n = usize::try_from(d.total_out()).unwrap_or(0).min(out.len());
+    let n = if gz.starts_with(PREFIX) {
+        // An uncompressed envelope (the stream's Decompression processor ran first).
+        let n = gz.len().min(out.len());
+        out[..n].copy_from_slice(&gz[..n]);
+        n
+    } else {
+        // Re-ingested payloads have a plain 10-byte gzip header (no name, comment or extra field): inflate
+        // the deflate data behind it directly, with no reader and no buffer to set up (a tenth of the cost).
+        if gz.len() <= 10 || gz[..4] != [0x1f, 0x8b, 8, 0] {
+            return 0;
+        }
+        let mut d = flate2::Decompress::new(false);
+        if d.decompress(&gz[10..], &mut out, flate2::FlushDecompress::None)
+            .is_err()
+        {
+            return 0;
+        }
+        usize::try_from(d.total_out()).unwrap_or(0).min(out.len())
+    };
     let Some(rest) = out[..n].strip_prefix(PREFIX) else {
         return 0;
     };
@@ -140,9 +147,29 @@ pub fn peek_hops(data_base64: &[u8]) -> u32 {
         .unwrap_or(0)
 }
 
-/// Decompress (with the bomb guard) the gzip bytes of a record into its JSON text.
-pub fn decompress(gz: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
-    codec::gunzip_capped(gz, cap)
+/// The JSON text of a record's data: gzip decompressed with the bomb guard (what CloudWatch Logs writes),
+/// or the envelope as it is when the delivery stream's Decompression processor ran first. Anything else —
+/// most likely the bare messages of Firehose's message extraction — is refused with a reason.
+pub fn decompress(data: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return codec::gunzip_capped(data, cap);
+    }
+    // A delivery stream with Firehose's Decompression processor hands the envelope over as JSON. Told by
+    // content, not configuration: a stream's processors can change under a deployed function.
+    let start = data.iter().position(|b| !b.is_ascii_whitespace());
+    // Bare JSON messages start with `{` too: an envelope names its `messageType`.
+    let is_envelope = start.is_some_and(|i| data[i] == b'{')
+        && memchr::memmem::find(data, b"\"messageType\"").is_some();
+    if !is_envelope {
+        let head = &data[start.unwrap_or(0)..data.len().min(start.unwrap_or(0) + 40)];
+        return Err(DecodeError::NotAnEnvelope(
+            String::from_utf8_lossy(head).into_owned(),
+        ));
+    }
+    if data.len() > cap {
+        return Err(DecodeError::TooLarge { cap });
+    }
+    Ok(data.to_vec())
 }
 
 const UNKNOWN_TYPE_MARK: &str = "logpipe-unknown-message-type:";
@@ -275,7 +302,62 @@ mod tests {
         assert_eq!(back.log_events, p.log_events[1..].to_vec());
     }
 
+    #[test]
+    fn uncompressed_envelopes_are_read_and_bare_messages_refused() {
+        let p = Payload::parse(SAMPLE.as_bytes()).unwrap();
+        let gz = p.encode_gzip(1);
+        let plain = decompress(&gz, 1 << 20).unwrap();
+        // What the Decompression processor hands over: the same JSON, uncompressed.
+        assert_eq!(decompress(&plain, 1 << 20).unwrap(), plain);
+        let spaced = [b"\n  ".as_slice(), &plain].concat();
+        assert_eq!(
+            Payload::parse(&decompress(&spaced, 1 << 20).unwrap()).unwrap(),
+            p
+        );
+        assert!(matches!(
+            decompress(&plain, plain.len() - 1),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        // Message extraction: bare messages, text or JSON lines.
+        for bare in [
+            &b"GET /health 200\nGET /orders 500\n"[..],
+            br#"{"level":"error","msg":"payment declined"}
+{"level":"info","msg":"ok"}
+"#,
+            b"",
+        ] {
+            let e = decompress(bare, 1 << 20).unwrap_err();
+            assert!(matches!(e, DecodeError::NotAnEnvelope(_)), "{e}");
+            assert!(e.to_string().contains("message extraction"), "{e}");
+        }
+        // The hop count is found in uncompressed re-ingested envelopes too.
+        let part = p.with_events(&p.log_events[1..], 3);
+        let json = decompress(&part.encode_gzip(1), 1 << 20).unwrap();
+        assert_eq!(peek_hops(codec::encode_base64(&json).as_bytes()), 3);
+        assert_eq!(peek_hops(codec::encode_base64(&plain).as_bytes()), 0);
+    }
+
     proptest! {
+        #[test]
+        fn gzip_and_uncompressed_envelopes_decode_alike(
+            group in "\\PC{0,40}",
+            events in proptest::collection::vec(("[0-9]{1,56}", any::<i64>(), any::<String>()), 0..20),
+            hops in 0u32..5,
+        ) {
+            let p = Payload {
+                message_type: MessageType::Data,
+                owner: "123456789012".into(), log_group: group.into(), log_stream: "s".into(),
+                subscription_filters: vec!["f".into()],
+                log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into() }).collect(),
+                hops,
+            };
+            let gz = p.encode_gzip(1);
+            let json = decompress(&gz, usize::MAX).unwrap();
+            prop_assert_eq!(&decompress(&json, usize::MAX).unwrap(), &json);
+            prop_assert_eq!(peek_hops(codec::encode_base64(&json).as_bytes()), hops);
+            prop_assert_eq!(Payload::parse(&json).unwrap(), p);
+        }
+
         #[test]
         fn payload_round_trips(
             owner in "[0-9]{12}", group in "\\PC{0,40}", stream in "\\PC{0,40}",
