@@ -17,7 +17,7 @@ echo "cfn-lint"
 echo "checkov"
 .venv-checkov/bin/checkov --file template.yaml --framework cloudformation --compact --quiet 2> >(grep -v "enriched resources" >&2)
 # checkov leaves out resources whose condition is false with the parameters' defaults: scan the optional
-# features too (the log subscriber, AutoSubscribe=true).
+# features too (the log subscriber, AutoSubscribe=true; the account policy).
 variant=$(mktemp --suffix .yaml)
 trap 'rm -f "$variant"' EXIT
 awk '/^  AutoSubscribe:$/ {f = 1} f && /Default: "false"/ {sub(/"false"/, "\"true\""); f = 0} {print}' template.yaml > "$variant"
@@ -26,5 +26,13 @@ if cmp -s template.yaml "$variant"; then
   exit 1
 fi
 echo "checkov (AutoSubscribe=true)"
+.venv-checkov/bin/checkov --file "$variant" --framework cloudformation --compact --quiet 2> >(grep -v "enriched resources" >&2)
+# And the account-level subscription filter policy (AppAttachment=account-policy).
+awk '/^  AppAttachment:$/ {f = 1} f && /Default: groups/ {sub(/groups/, "account-policy"); f = 0} {print}' template.yaml > "$variant"
+if cmp -s template.yaml "$variant"; then
+  echo "check-template.sh: no AppAttachment default to turn to account-policy in template.yaml" >&2
+  exit 1
+fi
+echo "checkov (AppAttachment=account-policy)"
 .venv-checkov/bin/checkov --file "$variant" --framework cloudformation --compact --quiet 2> >(grep -v "enriched resources" >&2)
 echo "template checks passed"

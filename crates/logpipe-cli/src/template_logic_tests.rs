@@ -104,12 +104,60 @@ impl Deployment {
                     "AWS::AccountId" => V::S("123456789012".into()),
                     "AWS::Region" => V::S("eu-west-1".into()),
                     "AWS::Partition" => V::S("aws".into()),
-                    _ => self
-                        .params
-                        .get(name)
-                        .cloned()
-                        .unwrap_or_else(|| panic!("Ref {name}")),
+                    _ => match self.params.get(name) {
+                        Some(v) => v.clone(),
+                        None if resources(&self.t).contains_key(name) => V::S(format!("<{name}>")),
+                        None => panic!("Ref {name}"),
+                    },
                 }
+            }
+            // Attributes are known only once deployed: a placeholder naming the resource and attribute.
+            "GetAtt" => match arg.as_str() {
+                Some(dotted) => V::S(format!("<{dotted}>")),
+                None => {
+                    let a = args(2);
+                    V::S(format!("<{}.{}>", self.eval(a[0]).s(), self.eval(a[1]).s()))
+                }
+            },
+            "If" => {
+                let a = args(3);
+                self.eval(
+                    if self.condition(a[0].as_str().expect("a condition name")).b() {
+                        a[1]
+                    } else {
+                        a[2]
+                    },
+                )
+            }
+            "Sub" => {
+                let (text, vars) = match arg {
+                    Value::String(t) => (t.clone(), None),
+                    _ => {
+                        let a = args(2);
+                        (self.eval(a[0]).s(), a[1].as_mapping())
+                    }
+                };
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find("${") {
+                    out.push_str(&rest[..i]);
+                    let end = rest[i..].find('}').expect("a closed ${") + i;
+                    let name = &rest[i + 2..end];
+                    let var = vars.and_then(|m| m.get(name));
+                    out.push_str(&match var {
+                        Some(v) => self.eval(v).s(),
+                        None if name.contains('.') => format!("<{name}>"),
+                        None => self
+                            .eval(&Value::Tagged(Box::new(serde_norway::value::TaggedValue {
+                                tag: serde_norway::value::Tag::new("Ref"),
+                                value: Value::String(name.to_string()),
+                            })))
+                            .s(),
+                    });
+                    rest = &rest[end + 1..];
+                }
+                out.push_str(rest);
+                V::S(out)
             }
             "Condition" => self.condition(arg.as_str().expect("a condition name")),
             "Equals" => {
@@ -161,6 +209,13 @@ impl Deployment {
             None => true,
             Some(c) => self.condition(c).b(),
         }
+    }
+
+    /// A resource's property, evaluated for these parameters.
+    fn property(&self, id: &str, name: &str) -> String {
+        let res = resources(&self.t);
+        let r = res.get(id).unwrap_or_else(|| panic!("no resource {id}"));
+        self.eval(&r["Properties"][name]).s()
     }
 
     /// The descriptions of the rule assertions these parameters break.
@@ -297,4 +352,119 @@ fn sigv4_search_without_its_resource_arn_is_refused() {
         ),
     ]);
     assert_eq!(source.refused(), Vec::<String>::new());
+}
+
+/// The account-level subscription filter policy: created only in its attachment mode, it leaves out every
+/// log group logpipe makes (read from the template, so a new function's group cannot be forgotten) but the
+/// heartbeat group, whose events must take the app path, and the audit groups; it points at the app stream
+/// with CloudWatch Logs' role, or at the central destination from a source account.
+#[test]
+fn the_account_policy_leaves_out_logpipes_groups_and_the_audit_groups() {
+    let audit = (
+        "AuditLogGroups",
+        "/aws/rds/cluster/shop/audit,/aws/rds/cluster/pay/postgresql",
+    );
+    let d = Deployment::new(&[("AppAttachment", "account-policy"), audit, SLACK]);
+    assert_eq!(d.refused(), Vec::<String>::new());
+    assert!(d.creates("AppAccountPolicy"));
+    assert!(!Deployment::new(&[]).creates("AppAccountPolicy"));
+
+    let criteria = d.property("AppAccountPolicy", "SelectionCriteria");
+    let list = criteria
+        .strip_prefix("LogGroupName NOT IN [")
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("{criteria}"));
+    let excluded: Vec<String> = serde_json::from_str(&format!("[{list}]")).expect("a JSON list");
+    let mut ours: Vec<String> = resources(&d.t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Logs::LogGroup"))
+        .map(|(_, r)| d.eval(&r["Properties"]["LogGroupName"]).s())
+        .filter(|name| name != "/logpipe/dev/heartbeat")
+        .collect();
+    assert!(ours.len() >= 7, "{ours:?}");
+    ours.extend([
+        "/aws/rds/cluster/shop/audit".to_string(),
+        "/aws/rds/cluster/pay/postgresql".to_string(),
+    ]);
+    ours.sort();
+    let mut got = excluded.clone();
+    got.sort();
+    assert_eq!(got, ours);
+    // CloudWatch Logs takes at most 25 KB of selection criteria: about 200 audit group names of 100 bytes.
+    assert!(criteria.len() < 25 * 1024);
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&d.property("AppAccountPolicy", "PolicyDocument")).expect("JSON");
+    assert_eq!(doc["DestinationArn"], "<AppDeliveryStream.Arn>");
+    assert_eq!(doc["RoleArn"], "<LogsToFirehoseRole.Arn>");
+    assert_eq!(doc["FilterPattern"], "");
+
+    let dest = "arn:aws:logs:eu-west-1:123456789012:destination:logpipe";
+    let source = Deployment::new(&[
+        ("AppAttachment", "account-policy"),
+        ("Mode", "source"),
+        ("CentralDestinationArn", dest),
+    ]);
+    assert_eq!(source.refused(), Vec::<String>::new());
+    let doc: serde_json::Value =
+        serde_json::from_str(&source.property("AppAccountPolicy", "PolicyDocument")).expect("JSON");
+    assert_eq!(doc["DestinationArn"], dest);
+    assert!(
+        doc.get("RoleArn").is_none(),
+        "a logical destination needs no role"
+    );
+    // No audit groups: the list holds logpipe's own alone.
+    let plain = Deployment::new(&[("AppAttachment", "account-policy")]);
+    assert!(!plain
+        .property("AppAccountPolicy", "SelectionCriteria")
+        .contains("rds"));
+}
+
+/// With the account policy, any other way of attaching application groups would deliver them twice.
+#[test]
+fn the_account_policy_refuses_double_delivery() {
+    let policy = ("AppAttachment", "account-policy");
+    let refused = |with: &[(&str, &str)]| Deployment::new(with).refused();
+    let r = refused(&[policy, ("AppLogGroups", "/ecs/api")]);
+    assert!(
+        r.len() == 1 && r[0].contains("AppLogGroups must be empty"),
+        "{r:?}"
+    );
+    let r = refused(&[
+        policy,
+        ("AutoSubscribe", "true"),
+        ("AutoSubscribePatterns", "/ecs/*"),
+    ]);
+    assert!(
+        r.len() == 1 && r[0].contains("AutoSubscribePatterns must be empty"),
+        "{r:?}"
+    );
+    let r = refused(&[
+        policy,
+        ("AutoSubscribe", "true"),
+        ("AutoSubscribeAuditPatterns", "/aws/rds/*"),
+    ]);
+    assert!(
+        r.len() == 1 && r[0].contains("list them in AuditLogGroups"),
+        "{r:?}"
+    );
+    // Alerts to Slack are a second, separate filter: still attached by the subscriber.
+    assert_eq!(
+        refused(&[
+            policy,
+            SLACK,
+            ("AutoSubscribe", "true"),
+            ("AutoSubscribeAlertPatterns", "/ecs/*"),
+        ]),
+        Vec::<String>::new()
+    );
+    // Without the policy, listing and patterns together stay allowed, as before.
+    assert_eq!(
+        refused(&[
+            ("AppLogGroups", "/ecs/api"),
+            ("AutoSubscribe", "true"),
+            ("AutoSubscribePatterns", "/ecs/*"),
+        ]),
+        Vec::<String>::new()
+    );
 }
