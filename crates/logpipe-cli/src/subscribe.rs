@@ -26,6 +26,10 @@ pub struct SubscribeArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Do not read the account-level subscription filter policies (`ACCOUNT_POLICIES=false`): for
+    /// credentials without logs:DescribeAccountPolicies. Filters a policy makes redundant are then attached.
+    #[arg(long)]
+    no_account_policies: bool,
 }
 
 pub fn run(args: SubscribeArgs) -> Result<(), String> {
@@ -35,7 +39,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), String> {
         }
         None => None,
     };
-    let cfg = Config::from_env(|k| match (k, &rules) {
+    let mut cfg = Config::from_env(|k| match (k, &rules) {
         ("SUBSCRIPTIONS", Some(r)) => Some(r.clone()),
         _ => std::env::var(k).ok(),
     })
@@ -43,6 +47,9 @@ pub fn run(args: SubscribeArgs) -> Result<(), String> {
         Some(path) => format!("{}: {e}", path.display()),
         None => e.to_string(),
     })?;
+    if args.no_account_policies {
+        cfg.account_policies = false;
+    }
     let rt = crate::runtime()?;
     let sdk = rt.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),
@@ -97,7 +104,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), String> {
                 }
             },
         ))
-        .map_err(|e| format!("listing log groups: {e}"))?;
+        .map_err(|e| e.to_string())?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -133,6 +140,9 @@ fn describe(group: &str, outcome: &GroupOutcome, dry_run: bool) -> Vec<String> {
                     "{group}: CONFLICT: {wanted} not added, the group already has {} (at most 2 filters)",
                     occupied_by.join(" and ")
                 )),
+                Step::Covered { filter, policy } => Some(format!(
+                    "{group}: {filter} not needed: the account policy {policy} delivers this group"
+                )),
                 Step::UpToDate(_) => None,
             })
             .collect(),
@@ -151,9 +161,9 @@ fn pattern(p: &str) -> String {
 
 fn table(s: &Summary, dry_run: bool) -> String {
     format!(
-        "{}log groups: {} listed, {} matched\nfilters:    {} created, {} updated, {} removed, {} already right\nproblems:   {} conflicts, {} failed, {} not found ({} retries after throttling)",
+        "{}log groups: {} listed, {} matched\nfilters:    {} created, {} updated, {} removed, {} already right, {} delivered by an account policy instead\nproblems:   {} conflicts, {} failed, {} not found ({} retries after throttling)",
         if dry_run { "dry run, nothing changed\n" } else { "" },
-        s.groups, s.groups_matched, s.created, s.updated, s.removed, s.up_to_date,
+        s.groups, s.groups_matched, s.created, s.updated, s.removed, s.up_to_date, s.covered,
         s.conflicts, s.failed, s.missing, s.retries
     )
 }
@@ -178,12 +188,17 @@ mod tests {
                 wanted: "x".into(),
                 occupied_by: vec!["a".into(), "b".into()],
             },
+            Step::Covered {
+                filter: "logpipe-app".into(),
+                policy: "logpipe-dev-app".into(),
+            },
         ]);
         assert_eq!(
             describe("/ecs/api", &out, true),
             [
                 "/ecs/api: would create logpipe-alerts → arn:aws:lambda:r:1:function:slack (pattern \"?ERROR\")",
                 "/ecs/api: CONFLICT: x not added, the group already has a and b (at most 2 filters)",
+                "/ecs/api: logpipe-app not needed: the account policy logpipe-dev-app delivers this group",
             ]
         );
         assert_eq!(

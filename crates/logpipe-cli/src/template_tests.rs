@@ -119,8 +119,13 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// Actions that support no resource-level permission (IAM accepts only `"*"` for them): read-only
-/// lookups Lambda needs to attach a function to a VPC.
-const UNSCOPED_ACTIONS: &[&str] = &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"];
+/// lookups Lambda needs to attach a function to a VPC, and the log subscriber's read of the account-level
+/// subscription filter policies.
+const UNSCOPED_ACTIONS: &[&str] = &[
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "logs:DescribeAccountPolicies",
+];
 
 /// The rules on roles: no wildcard action, no `NotAction`, no `Resource: "*"` in an Allow (but for the
 /// [`UNSCOPED_ACTIONS`]).

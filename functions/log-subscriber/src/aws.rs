@@ -1,7 +1,7 @@
 //! The real [`Logs`]: CloudWatch Logs through the AWS SDK for Rust (its own retries off: ours back off
 //! longer, and stop in time for the deadline).
 
-use crate::{CallError, Filter, Logs};
+use crate::{parse_selection, AccountPolicy, CallError, Filter, Logs};
 
 pub struct AwsLogs {
     pub client: aws_sdk_cloudwatchlogs::Client,
@@ -85,5 +85,92 @@ impl Logs for AwsLogs {
                 CallError::from_sdk(format!("DeleteSubscriptionFilter {name} on {group}"), &e)
             })?;
         Ok(())
+    }
+
+    async fn account_policies(&self) -> Result<Vec<AccountPolicy>, CallError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_account_policies()
+                .policy_type(aws_sdk_cloudwatchlogs::types::PolicyType::SubscriptionFilterPolicy)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| CallError::from_sdk("DescribeAccountPolicies", &e))?;
+            for p in page.account_policies() {
+                out.push(account_policy(
+                    p.policy_name().unwrap_or_default(),
+                    p.policy_document().unwrap_or_default(),
+                    p.selection_criteria().unwrap_or_default(),
+                )?);
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// A subscription filter policy from what `DescribeAccountPolicies` returns: its JSON document
+/// (`DestinationArn`, `FilterPattern`) and its selection criteria.
+pub fn account_policy(
+    name: &str,
+    document: &str,
+    criteria: &str,
+) -> Result<AccountPolicy, CallError> {
+    let bad = |why: String| CallError::permanent(format!("account policy {name}: {why}"));
+    let doc: serde_json::Value = serde_json::from_str(document)
+        .map_err(|e| bad(format!("the policy document is not JSON ({e})")))?;
+    let destination_arn = doc["DestinationArn"]
+        .as_str()
+        .ok_or_else(|| bad("the policy document has no DestinationArn".into()))?
+        .to_string();
+    Ok(AccountPolicy {
+        name: name.to_string(),
+        destination_arn,
+        filter_pattern: doc["FilterPattern"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        excluded: parse_selection(criteria).map_err(bad)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_read_from_their_document_and_criteria() {
+        let p = account_policy(
+            "logpipe-dev-app",
+            r#"{"DestinationArn":"arn:aws:firehose:eu-west-1:1:deliverystream/app","RoleArn":"arn:aws:iam::1:role/cwl","FilterPattern":""}"#,
+            r#"LogGroupName NOT IN ["/logpipe/dev/firehose"]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.destination_arn,
+            "arn:aws:firehose:eu-west-1:1:deliverystream/app"
+        );
+        assert_eq!(p.excluded, ["/logpipe/dev/firehose"]);
+        assert_eq!(p.filter_pattern, "");
+        for (doc, criteria, why) in [
+            ("not json", "", "not JSON"),
+            (r#"{"FilterPattern":""}"#, "", "no DestinationArn"),
+            (
+                r#"{"DestinationArn":"arn"}"#,
+                "LogGroupName IN [\"/a\"]",
+                "selection criteria",
+            ),
+        ] {
+            let e = account_policy("p", doc, criteria).unwrap_err();
+            assert!(
+                e.message.contains("account policy p") && e.message.contains(why),
+                "{e}"
+            );
+        }
     }
 }

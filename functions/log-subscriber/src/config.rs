@@ -14,6 +14,7 @@ const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 pub const ENV_VARS: &[&str] = &[
     "SUBSCRIPTIONS",
     "EXCLUDE_LOG_GROUPS",
+    "ACCOUNT_POLICIES",
     "ALERT_FILTER_PATTERN",
     "METRICS_NAMESPACE",
     "DEADLINE_MARGIN_MS",
@@ -97,6 +98,10 @@ pub struct Config {
     /// Never subscribed, for every rule (with [`ALWAYS_EXCLUDED`]).
     pub exclude: Vec<Pattern>,
     pub backoff: Backoff,
+    /// Read the account's subscription filter policies (`ACCOUNT_POLICIES`, default true) and leave out the
+    /// filters they make redundant. Off for a role without `logs:DescribeAccountPolicies`, or a CloudWatch
+    /// Logs stand-in without the API.
+    pub account_policies: bool,
     /// Metrics, and the time kept free before the deadline (`DEADLINE_MARGIN_MS`, default 2 s) so that
     /// the call in flight and the report finish.
     pub common: Common,
@@ -116,6 +121,7 @@ impl Config {
                 max_delay: std::time::Duration::from_secs(10),
                 max_attempts: 10,
             },
+            account_policies: true,
             common: Common::new("logpipe-log-subscriber", DEADLINE_MARGIN),
         }
     }
@@ -139,6 +145,7 @@ impl Config {
             }
         }
         let mut c = Config::new(rules);
+        c.account_policies = env.flag("ACCOUNT_POLICIES", true)?;
         if let Some(v) = env.get("EXCLUDE_LOG_GROUPS") {
             for p in v.split(',').filter(|p| !p.trim().is_empty()) {
                 c.exclude

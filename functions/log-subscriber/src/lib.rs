@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 pub use config::Config;
-pub use plan::{plan, Filter, Mode, Step};
+pub use plan::{parse_selection, plan, AccountPolicy, Filter, Mode, Step};
 
 /// A failed CloudWatch Logs call: the shared vocabulary (throttled and transient calls are retried, a missing
 /// group is counted as missing, the rest fail the group).
@@ -40,6 +40,10 @@ pub trait Logs: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), CallError>> + Send;
     fn delete(&self, group: &str, name: &str)
         -> impl Future<Output = Result<(), CallError>> + Send;
+    /// The account's subscription filter policies (`DescribeAccountPolicies`).
+    fn account_policies(
+        &self,
+    ) -> impl Future<Output = Result<Vec<AccountPolicy>, CallError>> + Send;
 }
 
 logcore::counts! {
@@ -58,6 +62,8 @@ logcore::counts! {
         pub failed: u64 => "SubscriptionFailures",
         /// Groups not reached before the deadline (the next run takes them).
         pub not_reached: u64 => "GroupsNotReached",
+        /// Rules an account-level subscription filter policy already fulfils (no filter of ours).
+        pub covered: u64 => "FiltersCoveredByAccountPolicy",
         pub retries: u64,
     }
 }
@@ -70,6 +76,7 @@ impl Summary {
             Step::Remove(_) => self.removed += 1,
             Step::UpToDate(_) => self.up_to_date += 1,
             Step::Conflict { .. } => self.conflicts += 1,
+            Step::Covered { .. } => self.covered += 1,
         }
     }
 }
@@ -151,23 +158,28 @@ where
     }
 }
 
-/// Plan and apply one group (with `dry_run`, plan only); calls retried after throttling are counted in
-/// `retries`.
+/// Plan and apply one group as `run` says (with `dry_run`, plan only), in an account with the
+/// subscription filter policies `policies`; calls retried after throttling are counted in `retries`.
 pub async fn subscribe_group<L: Logs>(
     cfg: &Config,
     logs: &L,
     group: &str,
-    mode: Mode,
-    dry_run: bool,
-    deadline: Instant,
+    run: &Run<'_>,
+    policies: &[AccountPolicy],
     retries: &mut u64,
 ) -> GroupOutcome {
+    let Run {
+        mode,
+        dry_run,
+        deadline,
+        ..
+    } = *run;
     let existing = match retrying(cfg, deadline, retries, || logs.filters(group)).await {
         Ok(f) => f,
         Err(e) if e.is_not_found() => return GroupOutcome::Missing,
         Err(e) => return GroupOutcome::Failed(format!("reading the filters of {group}: {e}")),
     };
-    let steps = plan(group, &existing, cfg, mode);
+    let steps = plan(group, &existing, cfg, mode, policies);
     if !dry_run {
         for step in &steps {
             let r = match step {
@@ -177,7 +189,7 @@ pub async fn subscribe_group<L: Logs>(
                 Step::Remove(name) => {
                     retrying(cfg, deadline, retries, || logs.delete(group, name)).await
                 }
-                Step::UpToDate(_) | Step::Conflict { .. } => Ok(()),
+                Step::UpToDate(_) | Step::Conflict { .. } | Step::Covered { .. } => Ok(()),
             };
             match r {
                 Ok(()) => {}
@@ -231,11 +243,27 @@ pub async fn reconcile<L: Logs>(
     let mut summary = Summary::default();
     let groups = match target {
         Target::Groups(g) => g.clone(),
-        Target::All => {
-            retrying(cfg, deadline, &mut summary.retries, || logs.groups(prefix)).await?
-        }
+        Target::All => retrying(cfg, deadline, &mut summary.retries, || logs.groups(prefix))
+            .await
+            .map_err(|e| e.context("listing log groups"))?,
     };
     summary.groups = groups.len() as u64;
+    // What the account's subscription filter policies deliver already gets no filter of ours (read once
+    // a run; not needed to remove ours).
+    let policies = if cfg.account_policies && mode == Mode::Apply {
+        let p = retrying(cfg, deadline, &mut summary.retries, || {
+            logs.account_policies()
+        })
+        .await
+        .map_err(|e| e.context("reading the account's subscription filter policies"))?;
+        for policy in &p {
+            tracing::info!(policy = %policy.name, destination = %policy.destination_arn,
+                excluded = policy.excluded.len(), "account-level subscription filter policy");
+        }
+        p
+    } else {
+        Vec::new()
+    };
     // Only groups a rule matches cost a call (or, to remove, every group: ours may be anywhere).
     let needs_call = |g: &str| mode == Mode::Remove || cfg.rules_for(g).next().is_some();
     for (i, group) in groups.iter().enumerate() {
@@ -251,16 +279,7 @@ pub async fn reconcile<L: Logs>(
             );
             break;
         }
-        let outcome = subscribe_group(
-            cfg,
-            logs,
-            group,
-            mode,
-            dry_run,
-            deadline,
-            &mut summary.retries,
-        )
-        .await;
+        let outcome = subscribe_group(cfg, logs, group, run, &policies, &mut summary.retries).await;
         match &outcome {
             GroupOutcome::Done(steps) => {
                 for s in steps {
@@ -319,10 +338,7 @@ pub async fn handle<L: Logs>(
     })
     .await;
     match result {
-        Err(e) => (
-            Err(InvocationError(format!("listing log groups: {e}"))),
-            Summary::default(),
-        ),
+        Err(e) => (Err(InvocationError(e.to_string())), Summary::default()),
         Ok(s) => match first_failure {
             Some(first) => (
                 Err(InvocationError(format!(

@@ -9,6 +9,7 @@ use crate::config::parse_rules;
 #[derive(Default)]
 struct FakeLogs {
     groups: Mutex<BTreeMap<String, Vec<Filter>>>,
+    policies: Vec<AccountPolicy>,
     throttle: Mutex<u32>,
     calls: Mutex<u32>,
 }
@@ -97,6 +98,10 @@ impl Logs for FakeLogs {
         let filters = g.get_mut(group).ok_or_else(|| missing(group))?;
         filters.retain(|f| f.name != name);
         Ok(())
+    }
+    async fn account_policies(&self) -> Result<Vec<AccountPolicy>, CallError> {
+        self.gate()?;
+        Ok(self.policies.clone())
     }
 }
 
@@ -209,7 +214,9 @@ async fn dry_run_changes_nothing_and_a_vanished_group_is_counted() {
 async fn throttling_past_the_deadline_fails_the_invocation() {
     let logs = FakeLogs::with(&[("/ecs/api", vec![])]);
     *logs.throttle.lock().unwrap() = 1_000;
-    let c = cfg();
+    let mut c = cfg();
+    // The per-group path (the policy read is the next test's).
+    c.account_policies = false;
     let event = serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.logs",
         "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/ecs/api"}}});
     let (r, s) = handle(&c, &logs, &event, Instant::now() + Duration::from_secs(5)).await;
@@ -270,4 +277,99 @@ fn events_name_their_target() {
     assert!(target_of(&json!({"Records": []}))
         .unwrap_err()
         .contains("detail-type"));
+}
+
+fn app_policy(excluded: &[&str]) -> AccountPolicy {
+    AccountPolicy {
+        name: "logpipe-dev-app".into(),
+        destination_arn: "arn:aws:firehose:eu-west-1:111111111111:deliverystream/app".into(),
+        filter_pattern: String::new(),
+        excluded: excluded.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+/// With an account policy delivering to the app stream, no group gets an app filter of ours (one it had is
+/// removed: it would deliver twice), except those the policy leaves out; a dry run says so.
+#[tokio::test(start_paused = true)]
+async fn groups_the_account_policy_delivers_get_no_app_filter() {
+    let c = cfg();
+    let app = Filter::of(&c.rules[0]);
+    let mut logs = FakeLogs::with(&[
+        ("/ecs/api", vec![]),
+        ("/ecs/web", vec![app.clone()]),
+        ("/ecs/left-out", vec![]),
+    ]);
+    logs.policies = vec![app_policy(&["/ecs/left-out"])];
+    let dry = Run {
+        dry_run: true,
+        ..Run::apply(&Target::All, deadline())
+    };
+    let mut seen = Vec::new();
+    let s = reconcile(&c, &logs, &dry, |g, o| {
+        seen.push((g.to_string(), o.clone()))
+    })
+    .await
+    .unwrap();
+    assert_eq!((s.covered, s.created, s.removed), (2, 1, 1), "{s:?}");
+    assert!(seen.iter().any(|(g, o)| g == "/ecs/api"
+        && matches!(o, GroupOutcome::Done(st) if matches!(&st[..], [Step::Covered { policy, .. }] if policy == "logpipe-dev-app"))));
+    assert_eq!(
+        logs.names("/ecs/web"),
+        ["logpipe-app"],
+        "a dry run changes nothing"
+    );
+
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((s.covered, s.created, s.removed), (2, 1, 1), "{s:?}");
+    assert!(logs.names("/ecs/api").is_empty());
+    assert!(logs.names("/ecs/web").is_empty());
+    assert_eq!(logs.names("/ecs/left-out"), ["logpipe-app"]);
+    // A second run changes nothing.
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.covered, s.created, s.removed, s.up_to_date),
+        (2, 0, 0, 1)
+    );
+}
+
+/// The policies cannot be read: nothing is attached on a guess, the run fails with the reason (Lambda
+/// retries it); with `ACCOUNT_POLICIES=false` they are not read at all.
+#[tokio::test(start_paused = true)]
+async fn unreadable_account_policies_fail_the_run() {
+    let logs = FakeLogs::with(&[("/ecs/api", vec![])]);
+    *logs.throttle.lock().unwrap() = 1_000;
+    let c = cfg();
+    let e = reconcile(
+        &c,
+        &logs,
+        &Run::apply(
+            &Target::Groups(vec!["/ecs/api".into()]),
+            Instant::now() + Duration::from_secs(5),
+        ),
+        |_, _| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.message
+            .contains("reading the account's subscription filter policies"),
+        "{e}"
+    );
+    assert!(logs.names("/ecs/api").is_empty());
+    let mut off = cfg();
+    off.account_policies = false;
+    *logs.throttle.lock().unwrap() = 0;
+    let s = reconcile(
+        &off,
+        &logs,
+        &Run::apply(&Target::Groups(vec!["/ecs/api".into()]), deadline()),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.created, 1);
 }
