@@ -11,18 +11,18 @@ use serde_json::{Map, Value};
 
 /// The unit of an EMF metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub enum MetricUnit {
     Count,
     Bytes,
     Milliseconds,
 }
 
-impl Unit {
+impl MetricUnit {
     pub fn as_str(self) -> &'static str {
         match self {
-            Unit::Count => "Count",
-            Unit::Bytes => "Bytes",
-            Unit::Milliseconds => "Milliseconds",
+            MetricUnit::Count => "Count",
+            MetricUnit::Bytes => "Bytes",
+            MetricUnit::Milliseconds => "Milliseconds",
         }
     }
 }
@@ -32,7 +32,7 @@ impl Unit {
 pub struct Metric {
     pub name: &'static str,
     pub value: f64,
-    pub unit: Unit,
+    pub unit: MetricUnit,
 }
 
 /// A report's metrics. Implemented by [`counts!`](crate::counts); never by hand.
@@ -43,13 +43,13 @@ pub trait Metrics {
 /// A field of a [`counts!`](crate::counts) struct: a number (a metric when the struct names one for it), or
 /// a nested set of counts (flattened into the summary) whose own metrics are added.
 pub trait Field {
-    fn collect(&self, metric: Option<(&'static str, Unit)>, out: &mut Vec<Metric>);
+    fn collect(&self, metric: Option<(&'static str, MetricUnit)>, out: &mut Vec<Metric>);
 }
 
 macro_rules! number_fields {
     ($($t:ty),*) => {$(
         impl Field for $t {
-            fn collect(&self, metric: Option<(&'static str, Unit)>, out: &mut Vec<Metric>) {
+            fn collect(&self, metric: Option<(&'static str, MetricUnit)>, out: &mut Vec<Metric>) {
                 if let Some((name, unit)) = metric {
                     out.push(Metric { name, value: *self as f64, unit });
                 }
@@ -60,7 +60,7 @@ macro_rules! number_fields {
 number_fields!(u64, u32, usize, i64, f64);
 
 impl<T: Metrics> Field for T {
-    fn collect(&self, _: Option<(&'static str, Unit)>, out: &mut Vec<Metric>) {
+    fn collect(&self, _: Option<(&'static str, MetricUnit)>, out: &mut Vec<Metric>) {
         self.metrics(out);
     }
 }
@@ -116,8 +116,8 @@ macro_rules! counts {
         }
     };
     (@metric) => { None };
-    (@metric $metric:literal) => { Some(($metric, $crate::report::Unit::Count)) };
-    (@metric $metric:literal $unit:ident) => { Some(($metric, $crate::report::Unit::$unit)) };
+    (@metric $metric:literal) => { Some(($metric, $crate::report::MetricUnit::Count)) };
+    (@metric $metric:literal $unit:ident) => { Some(($metric, $crate::report::MetricUnit::$unit)) };
 }
 
 /// Where a function's reports go: the EMF namespace and the function's name (the metrics' dimension).

@@ -4,7 +4,7 @@
 //! current.
 
 use logcore::index_setup::{
-    self, Engine, Hosting, Kind, Layout, Resource, APP_TEMPLATE, AUDIT_TEMPLATE,
+    self, Hosting, Kind, Layout, Resource, SearchEngine, APP_TEMPLATE, AUDIT_TEMPLATE,
 };
 
 use logpipe_io::Reply;
@@ -100,16 +100,16 @@ fn refused(method: &'static str, path: &str, r: &Reply) -> SetupError {
 
 /// The engine behind the API: `GET /`, except on Serverless (which has none). On AWS its Elasticsearch
 /// domains have ISM under `_opendistro`, not ILM.
-pub async fn detect<A: SearchApi>(api: &A, hosting: Hosting) -> Result<Engine, SetupError> {
+pub async fn detect<A: SearchApi>(api: &A, hosting: Hosting) -> Result<SearchEngine, SetupError> {
     if hosting == Hosting::Serverless {
-        return Ok(Engine::serverless());
+        return Ok(SearchEngine::serverless());
     }
     let aws_managed = hosting == Hosting::Aws;
     let r = call(api, "GET", "/", None).await?;
     if r.status != 200 {
         return Err(refused("GET", "/", &r));
     }
-    Engine::from_root(&r.body, aws_managed).map_err(SetupError::Unsupported)
+    SearchEngine::from_root(&r.body, aws_managed).map_err(SetupError::Unsupported)
 }
 
 /// Bring `resources` up to date, in order; with `dry_run`, only read and say what would change.
@@ -167,7 +167,7 @@ pub async fn ensure<A: SearchApi>(
     layout: &Layout,
     hosting: Hosting,
     dry_run: bool,
-) -> Result<(Engine, Vec<Step>), SetupError> {
+) -> Result<(SearchEngine, Vec<Step>), SetupError> {
     let engine = detect(api, hosting).await?;
     let resources = index_setup::desired(&engine, layout).map_err(SetupError::Unsupported)?;
     let steps = apply(api, &resources, dry_run).await?;
@@ -180,7 +180,7 @@ pub async fn ensure_current<A: SearchApi>(
     api: &A,
     layout: &Layout,
     hosting: Hosting,
-) -> Result<Option<(Engine, Vec<Step>)>, SetupError> {
+) -> Result<Option<(SearchEngine, Vec<Step>)>, SetupError> {
     let last = layout.object(if layout.app_patterns.is_empty() {
         AUDIT_TEMPLATE
     } else {

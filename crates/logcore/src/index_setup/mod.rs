@@ -3,7 +3,7 @@
 //! templates per index family that win over the engines' built-in `logs-*-*` template, and a retention
 //! policy (ISM on OpenSearch and Amazon OpenSearch Service, ILM on Elasticsearch).
 //!
-//! The bodies depend on the engine ([`Engine::from_root`] reads `GET /`) and on the [`Layout`] (patterns,
+//! The bodies depend on the engine ([`SearchEngine::from_root`] reads `GET /`) and on the [`Layout`] (patterns,
 //! shards, replicas, refresh, retention). Each installed object carries a marker (`_meta.logpipe_setup`, or
 //! the ISM policy's description) naming the schema version and a digest of the layout, so that a second
 //! run finds everything current and changes nothing ([`is_current`]).
@@ -32,7 +32,7 @@ pub enum Distribution {
 
 /// The engine behind a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Engine {
+pub struct SearchEngine {
     pub distribution: Distribution,
     pub major: u32,
     pub minor: u32,
@@ -65,10 +65,10 @@ pub enum Retention {
     Lifecycle,
 }
 
-impl Engine {
+impl SearchEngine {
     /// Read the answer of `GET /`: `version.distribution` (`opensearch`, absent on Elasticsearch) and
     /// `version.number`.
-    pub fn from_root(body: &[u8], aws_managed: bool) -> Result<Engine, String> {
+    pub fn from_root(body: &[u8], aws_managed: bool) -> Result<SearchEngine, String> {
         let v: Value =
             serde_json::from_slice(body).map_err(|e| format!("GET / did not answer JSON ({e})"))?;
         let number = v["version"]["number"]
@@ -89,7 +89,7 @@ impl Engine {
             Some(other) => return Err(format!("GET /: unknown distribution {other:?}")),
             None => Distribution::Elasticsearch,
         };
-        Ok(Engine {
+        Ok(SearchEngine {
             distribution,
             major,
             minor,
@@ -99,8 +99,8 @@ impl Engine {
     }
 
     /// Amazon OpenSearch Serverless (which has no `GET /` to ask).
-    pub fn serverless() -> Engine {
-        Engine {
+    pub fn serverless() -> SearchEngine {
+        SearchEngine {
             distribution: Distribution::OpenSearch,
             major: 2,
             minor: 0,
@@ -241,7 +241,7 @@ fn searchable_text(keep: u32) -> Value {
 }
 
 /// The fields of every document (DESIGN.md's output document and the forwarder's wrapped documents).
-fn base_properties(engine: &Engine) -> Value {
+fn base_properties(engine: &SearchEngine) -> Value {
     json!({
         "@timestamp": {"type": "date"},
         "message": searchable_text(1024),
@@ -288,7 +288,7 @@ fn meta(layout: &Layout) -> Value {
 }
 
 /// Everything to install, in order (components before the templates composed of them).
-pub fn desired(engine: &Engine, layout: &Layout) -> Result<Vec<Resource>, String> {
+pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, String> {
     engine.supported()?;
     if layout.app_patterns.is_empty() && layout.audit_patterns.is_empty() {
         return Err("no index pattern to install templates for".into());

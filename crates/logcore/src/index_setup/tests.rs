@@ -11,8 +11,8 @@ fn root(distribution: Option<&str>, number: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn engine(distribution: Option<&str>, number: &str, aws: bool) -> Engine {
-    Engine::from_root(&root(distribution, number), aws).unwrap()
+fn engine(distribution: Option<&str>, number: &str, aws: bool) -> SearchEngine {
+    SearchEngine::from_root(&root(distribution, number), aws).unwrap()
 }
 
 #[test]
@@ -29,7 +29,7 @@ fn engines_from_their_root_answer() {
         (Distribution::Elasticsearch, 8, 15)
     );
     for bad in [&b"<html>"[..], b"{}", br#"{"version":{"number":"x.y"}}"#] {
-        assert!(Engine::from_root(bad, false).is_err());
+        assert!(SearchEngine::from_root(bad, false).is_err());
     }
     assert!(engine(None, "7.2.0", false)
         .supported()
@@ -72,7 +72,10 @@ fn foreign_fields_and_retention_per_engine() {
         (None, "7.17.0", false, "flattened", Retention::Ilm),
         (None, "8.12.0", false, "flattened", Retention::Ilm),
     ];
-    assert_eq!(Engine::serverless().foreign_fields()["type"], "object");
+    assert_eq!(
+        SearchEngine::serverless().foreign_fields()["type"],
+        "object"
+    );
     for (d, n, aws, json_type, retention) in cases {
         let e = engine(d, n, aws);
         assert_eq!(e.foreign_fields()["type"], json_type, "{n}");

@@ -236,7 +236,7 @@ mod tests {
             })
             .collect();
         assert_eq!(ids.len(), objects.len(), "ids are unique");
-        let engine = super::super::Engine {
+        let engine = super::super::SearchEngine {
             distribution: super::super::Distribution::OpenSearch,
             major: 2,
             minor: 13,

@@ -33,15 +33,7 @@ impl Endpoint {
     /// Who runs the engine: Serverless when signed for `aoss` (or on an `*.aoss.amazonaws.com` host), an
     /// OpenSearch Service domain when signed for `es` or on another `*.amazonaws.com` host.
     pub fn hosting(&self) -> Hosting {
-        let host = self
-            .url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let host = host_of(&self.url);
         match &self.auth {
             Auth::SigV4 { service } if service == "aoss" => Hosting::Serverless,
             _ if host.ends_with(".aoss.amazonaws.com") => Hosting::Serverless,
@@ -64,14 +56,7 @@ impl Endpoint {
             return Err(env.err("SEARCH_URL", &url, "expected an https:// (or http://) URL"));
         }
         let region = env.get("AWS_REGION");
-        let host = url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let host = host_of(&url);
         let auth = match env
             .get("SEARCH_AUTH")
             .as_deref()
@@ -118,4 +103,15 @@ impl Endpoint {
         }
         Ok(Endpoint { url, auth, region })
     }
+}
+
+/// The host of a URL, lower case (`https://Search-X.es.amazonaws.com:443/` → `search-x.es.amazonaws.com`).
+fn host_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
