@@ -3,9 +3,9 @@
 //! so Lambda's retry and on-failure destination keep it.
 //!
 //! Sources: a CloudWatch Logs subscription (`{"awslogs":{"data":…}}`), and S3 object notifications (the SNS
-//! fan-out of new log objects, also direct, SQS or EventBridge), whose objects are read with the search
-//! forwarder's store and logcore's framing reader. The handler is generic over [`Slack`] and the
-//! forwarder's `Store`, with HTTP/AWS implementations in [`aws`] and in-memory ones in the tests.
+//! fan-out of new log objects, also direct, SQS or EventBridge), whose objects are read with the shared
+//! object store (`logpipe_io::Store`) and logcore's framing reader. The handler is generic over [`Slack`]
+//! and `Store`, with HTTP/AWS implementations in [`aws`] and `logpipe-io`, and in-memory ones in the tests.
 
 pub mod aws;
 pub mod config;
