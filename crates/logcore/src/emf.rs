@@ -9,6 +9,16 @@ pub fn line(
     metrics: &[(&str, f64, &str)],
     timestamp_ms: u64,
 ) -> String {
+    Value::Object(record(namespace, dimensions, metrics, timestamp_ms)).to_string()
+}
+
+/// The members of an EMF record (`_aws`, the dimensions, the metrics), for a line that carries more.
+pub fn record(
+    namespace: &str,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64, &str)],
+    timestamp_ms: u64,
+) -> Map<String, Value> {
     let mut root = Map::new();
     let defs: Vec<Value> = metrics
         .iter()
@@ -28,7 +38,7 @@ pub fn line(
     for (name, value, _) in metrics {
         root.insert((*name).into(), json!(value));
     }
-    Value::Object(root).to_string()
+    root
 }
 
 /// Print one EMF line of `metrics` (name, value, unit) with the function's name as the dimension, stamped now.

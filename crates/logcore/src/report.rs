@@ -153,16 +153,12 @@ pub fn line<R: Serialize + Metrics>(
         .iter()
         .map(|m| (m.name, m.value, m.unit.as_str()))
         .collect();
-    let emf = crate::emf::line(
+    let mut root = crate::emf::record(
         to.namespace,
         &[("FunctionName", to.function_name)],
         &defs,
         timestamp_ms,
     );
-    let mut root = match serde_json::from_str::<Value>(&emf) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
     root.insert("level".into(), Value::from("INFO"));
     root.insert("fields".into(), Value::Object(fields));
     Value::Object(root).to_string()
