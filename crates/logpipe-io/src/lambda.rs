@@ -19,12 +19,7 @@ pub async fn cold_start<C, E: Display>(
 /// When the invocation times out, on the tokio clock: Lambda gives it as milliseconds since the epoch.
 /// Each function stops starting work its `DEADLINE_MARGIN_MS` before this.
 pub fn deadline(ctx: &lambda_runtime::Context) -> Instant {
-    deadline_at(ctx.deadline)
-}
-
-/// [`deadline`] from the epoch milliseconds themselves.
-pub fn deadline_at(epoch_ms: u64) -> Instant {
-    Instant::now() + logcore::time::until_epoch_ms(epoch_ms)
+    Instant::now() + logcore::time::until_epoch_ms(ctx.deadline)
 }
 
 /// Log why a client could not be built at cold start, and hand the error on (the runtime reports it as

@@ -16,13 +16,9 @@ pub struct MemStore {
 }
 
 /// What every object of a [`MemStore`] reports as its last-modified time.
-pub const MEM_LAST_MODIFIED: &str = "2026-11-21T10:00:00Z";
+const MEM_LAST_MODIFIED: &str = "2026-11-21T10:00:00Z";
 
 impl MemStore {
-    pub fn new() -> Self {
-        MemStore::default()
-    }
-
     /// Store an object (the same as `put`, without a runtime).
     pub fn insert(&self, bucket: &str, key: &str, body: Vec<u8>) {
         self.lock().insert((bucket.into(), key.into()), body);
