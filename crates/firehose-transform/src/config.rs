@@ -6,6 +6,7 @@ use logcore::filter::MessageFilter;
 use logcore::firehose::RESPONSE_LIMIT;
 use logcore::retry::Backoff;
 use logcore::runtime::Common;
+use logcore::s3prefix::S3Prefix;
 
 pub use logcore::env::{ConfigError, Env};
 
@@ -53,6 +54,17 @@ impl PartitionKey {
     ];
 }
 
+/// Where the transform writes, itself, the documents of a record that no transformation response can carry
+/// (an event whose document is larger than Lambda's 6 MB response, or that cannot be re-ingested): the
+/// delivery stream's own bucket and prefix, so that the object lands where Firehose would have put the
+/// record and everything downstream (the forwarder, the notifier) reads it as one of Firehose's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oversize {
+    pub bucket: String,
+    /// The delivery stream's `Prefix`, evaluated for the record (see [`logcore::s3prefix`]).
+    pub prefix: S3Prefix,
+}
+
 /// A transform's settings: what it renders (`R`) and how records move. Every field has a default; see
 /// [`Config::from_env`] for the variables.
 #[derive(Debug, Clone)]
@@ -68,8 +80,11 @@ pub struct Config<R = Documents> {
     pub max_hops: u32,
     /// Response size limit; [`RESPONSE_LIMIT`] except in tests.
     pub response_limit: usize,
-    /// Largest response share (base64 of the documents) one re-ingested part may need.
+    /// Largest response share (base64 of the documents) one re-ingested part of several events may need;
+    /// a larger event goes back in a part of its own.
     pub part_output_budget: usize,
+    /// Where documents too large for any response go; `None`: their records fail (to the error prefix).
+    pub oversize: Option<Oversize>,
     pub backoff: Backoff,
     /// Longest a put call may take (the SDK's attempt timeout); no retry starts unless it can finish
     /// before the deadline.
@@ -90,6 +105,7 @@ impl<R: Render + Default> Default for Config<R> {
             max_hops: 3,
             response_limit: RESPONSE_LIMIT,
             part_output_budget: 1024 * 1024,
+            oversize: None,
             backoff: Backoff::default(),
             call_timeout: Duration::from_secs(10),
             gzip_level: 1,
@@ -106,6 +122,8 @@ pub const ENV_VARS: &[&str] = &[
     "PARTITION_KEYS",
     "MAX_REINGEST_HOPS",
     "MAX_DECOMPRESSED_BYTES",
+    "OVERSIZE_BUCKET",
+    "OVERSIZE_PREFIX",
     "METRICS_NAMESPACE",
     "DEADLINE_MARGIN_MS",
 ];
@@ -123,6 +141,7 @@ impl<R: Render + Default> Config<R> {
     /// | `PARTITION_KEYS` | comma list of `log_group,log_stream,account_id,year,month,day,hour,date` | unset |
     /// | `MAX_REINGEST_HOPS` | re-ingestions of one payload before it is failed | 3 |
     /// | `MAX_DECOMPRESSED_BYTES` | decompression cap per record | 67108864 |
+    /// | `OVERSIZE_BUCKET` / `OVERSIZE_PREFIX` | bucket and the delivery stream's `Prefix` expression, where documents too large for any response are written directly ([`Oversize`]); both or neither | unset: such records fail |
     /// | `METRICS_NAMESPACE` | EMF namespace | `logpipe` |
     /// | `DEADLINE_MARGIN_MS` | time kept free before the deadline to answer | 500 |
     ///
@@ -167,6 +186,30 @@ impl<R: Render + Default> Config<R> {
         if let Some(n) = env.num("MAX_DECOMPRESSED_BYTES", 1024, 1 << 30)? {
             c.max_decompressed = n;
         }
+        c.oversize = match (env.get("OVERSIZE_BUCKET"), env.get("OVERSIZE_PREFIX")) {
+            (None, None) => None,
+            (Some(bucket), Some(text)) => {
+                let prefix =
+                    S3Prefix::parse(&text).map_err(|e| env.err("OVERSIZE_PREFIX", &text, e.problem))?;
+                if let Some(k) = prefix
+                    .keys()
+                    .find(|k| !c.partition_keys.iter().any(|p| p.name() == *k))
+                {
+                    return Err(env.err(
+                        "OVERSIZE_PREFIX",
+                        &text,
+                        format!("it reads the partition key {k:?}, which PARTITION_KEYS does not produce"),
+                    ));
+                }
+                Some(Oversize { bucket, prefix })
+            }
+            (Some(_), None) => {
+                return Err(env.err("OVERSIZE_PREFIX", "", "must be set with OVERSIZE_BUCKET (the delivery stream's Prefix)"))
+            }
+            (None, Some(text)) => {
+                return Err(env.err("OVERSIZE_BUCKET", "", format!("must be set with OVERSIZE_PREFIX ({text:?})")))
+            }
+        };
         c.common = Common::from_env(&env, "logpipe-transform", Some(DEADLINE_MARGIN))?;
         c.region = env.get("AWS_REGION");
         Ok(c)
@@ -199,6 +242,11 @@ mod tests {
             ("PARTITION_KEYS", "log_group, account_id,date,date"),
             ("MAX_REINGEST_HOPS", "5"),
             ("MAX_DECOMPRESSED_BYTES", "1048576"),
+            ("OVERSIZE_BUCKET", "logs-bucket"),
+            (
+                "OVERSIZE_PREFIX",
+                "logs/!{partitionKeyFromLambda:log_group}/!{partitionKeyFromLambda:date}/",
+            ),
             ("METRICS_NAMESPACE", "acme/logs"),
             ("AWS_REGION", "eu-west-1"),
             ("AWS_LAMBDA_FUNCTION_NAME", "tf"),
@@ -218,6 +266,12 @@ mod tests {
             ]
         );
         assert_eq!((c.max_hops, c.max_decompressed), (5, 1 << 20));
+        let o = c.oversize.as_ref().unwrap();
+        assert_eq!(o.bucket, "logs-bucket");
+        assert_eq!(
+            o.prefix.keys().collect::<Vec<_>>(),
+            ["log_group", "date"]
+        );
         assert_eq!(c.common.metrics_namespace, "acme/logs");
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.common.function_name, "tf");
@@ -245,9 +299,36 @@ mod tests {
             ("JSON_MAX_DEPTH", "0", "from 1 to 64"),
             ("INCLUDE_PATTERN", "(", "unclosed"),
             ("JSON_FIELDS", "maybe", "true or false"),
+            ("OVERSIZE_BUCKET", "b", "must be set with OVERSIZE_BUCKET"),
         ] {
             let e = Config::<Documents>::from_env(env(&[(k, v)])).unwrap_err();
-            assert_eq!(e.name, k);
+            assert!(e.to_string().contains(needle), "{e}");
+            if k != "OVERSIZE_BUCKET" {
+                assert_eq!(e.name, k);
+            }
+        }
+        for (vars, name, needle) in [
+            (
+                vec![("OVERSIZE_PREFIX", "logs/")],
+                "OVERSIZE_BUCKET",
+                "must be set with OVERSIZE_PREFIX",
+            ),
+            (
+                vec![("OVERSIZE_BUCKET", "b"), ("OVERSIZE_PREFIX", "logs/!{timestamp:MMM}/")],
+                "OVERSIZE_PREFIX",
+                "MMM is not supported",
+            ),
+            (
+                vec![
+                    ("OVERSIZE_BUCKET", "b"),
+                    ("OVERSIZE_PREFIX", "logs/!{partitionKeyFromLambda:log_group}/"),
+                ],
+                "OVERSIZE_PREFIX",
+                "PARTITION_KEYS does not produce",
+            ),
+        ] {
+            let e = Config::<Documents>::from_env(env(&vars)).unwrap_err();
+            assert_eq!(e.name, name);
             assert!(e.to_string().contains(needle), "{e}");
         }
     }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use logcore::codec::{base64_len, decode_base64};
+use logcore::codec::{base64_len, decode_base64, gzip};
 use logcore::cwl::{decompress, LogEvent, MessageType, Payload};
 use logcore::firehose::{
     PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, Source, TransformEvent,
@@ -12,24 +12,26 @@ use logcore::firehose::{
 };
 use logcore::reingest::{encode_parts, split_parts};
 use logcore::time::DateTimeParts;
+use logpipe_io::Store;
 use serde::Serialize;
+use sha2::Digest;
 use tokio::time::Instant;
 
-use crate::config::{Config, PartitionKey};
+use crate::config::{Config, Oversize, PartitionKey};
 use crate::render::Render;
 use crate::sink::{limits_for, put_all, PutEntry, Reingest};
 
 logcore::counts! {
     /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`). Every
     /// record ends in exactly one of `ok`, `dropped` or `failed`, and every log event of a decoded
-    /// DATA_MESSAGE in exactly one of `events_out`, `events_excluded`, `events_reingested` or
-    /// `events_failed`.
+    /// DATA_MESSAGE in exactly one of `events_out`, `events_excluded`, `events_reingested`,
+    /// `events_written` or `events_failed`.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary<S = logcore::document::DocStats> {
         pub records_in: u64 => "RecordsIn",
         pub ok: u64 => "RecordsOk",
-        /// Records answered `Dropped`: control messages, payloads with no event left after filtering, and
-        /// records re-ingested into the source.
+        /// Records answered `Dropped`: control messages, payloads with no event left after filtering,
+        /// records re-ingested into the source, and records whose documents were written to S3 directly.
         pub dropped: u64 => "RecordsDropped",
         pub failed: u64 => "RecordsFailed",
         pub control_messages: u64,
@@ -44,6 +46,12 @@ logcore::counts! {
         pub reingest_partial: u64 => "ReingestPartial",
         pub put_calls: u64,
         pub put_retried_entries: u64,
+        /// Records with a document no response can carry (over Lambda's 6 MB with its base64), or an event
+        /// that cannot be re-ingested (over the source's record limit even compressed): their documents
+        /// were written to S3 directly, where the delivery stream writes (`OVERSIZE_BUCKET`).
+        pub written_records: u64 => "RecordsWrittenToS3",
+        pub events_written: u64 => "EventsWrittenToS3",
+        pub bytes_written: u64,
         pub events_in: u64 => "EventsIn",
         pub events_out: u64 => "EventsOut",
         pub events_excluded: u64 => "EventsExcluded",
@@ -79,12 +87,27 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// An object the transform wrote itself: the documents of a record no response could carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub record_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub events: u64,
+    /// NDJSON bytes (before gzip).
+    pub bytes: u64,
+    /// Why the documents could not go through Firehose.
+    pub reason: String,
+}
+
 /// Everything one invocation produced.
 #[derive(Debug)]
 pub struct Outcome<S = logcore::document::DocStats> {
     pub response: TransformResponse,
     pub summary: Summary<S>,
     pub failures: Vec<Failure>,
+    /// Objects written directly to S3, for the log (and for local runs, which deliver them onwards).
+    pub written: Vec<Written>,
 }
 
 struct Pending {
@@ -94,6 +117,23 @@ struct Pending {
     parts: Vec<Range<usize>>,
 }
 
+/// A record whose documents are to be written to S3 directly.
+struct Direct {
+    record: usize,
+    key: String,
+    body: Vec<u8>,
+    events: u64,
+    bytes: u64,
+    reason: String,
+}
+
+/// Why a record cannot be put back into its source.
+enum NotReingested {
+    /// An event too large for the source's records: its documents can still be written directly.
+    TooLarge(String),
+    Other(String),
+}
+
 /// What every record of one invocation reads the same way.
 struct Invocation<'a, R> {
     cfg: &'a Config<R>,
@@ -101,8 +141,11 @@ struct Invocation<'a, R> {
     region: Option<&'a str>,
     /// Where records that do not fit are put back (an error when the event names no source).
     source: Result<Source, String>,
-    /// Largest response share one re-ingested part may need.
+    /// Largest response share one re-ingested part of several events may need.
     part_budget: usize,
+    /// Largest base64 document a record may carry to be sure of a response of its own later: the
+    /// response less room for the other records' entries of an invocation.
+    alone_budget: usize,
 }
 
 /// The answer being built: one result per record, and the counts.
@@ -141,13 +184,17 @@ struct Work<S> {
     stats: S,
     entries: Vec<PutEntry>,
     pending: Vec<Pending>,
+    direct: Vec<Direct>,
 }
 
-/// Transform one Firehose event. `deadline` is when the Lambda invocation times out.
-pub async fn handle<R: Render, S: Reingest>(
+/// Transform one Firehose event. `sink` takes re-ingested records, `store` the objects of records no
+/// response can carry (when [`Config::oversize`] names a bucket). `deadline` is when the Lambda invocation
+/// times out.
+pub async fn handle<R: Render, S: Reingest, D: Store>(
     event: &TransformEvent,
     cfg: &Config<R>,
     sink: &S,
+    store: &D,
     deadline: Instant,
 ) -> Result<Outcome<R::Stats>, HandlerError> {
     let budget = ResponseBudget::new(
@@ -168,6 +215,7 @@ pub async fn handle<R: Render, S: Reingest>(
         },
         source: event.source(),
         part_budget: cfg.part_output_budget.min(cfg.response_limit / 2),
+        alone_budget: cfg.response_limit - cfg.response_limit / 8,
     };
     let writer =
         ResponseWriter::with_capacity(cfg.response_limit.min(
@@ -187,6 +235,37 @@ pub async fn handle<R: Render, S: Reingest>(
         take_record(&inv, &mut answer, &mut work, i, &event.records[i]);
     }
     answer.s.render = std::mem::take(&mut work.stats);
+    let mut written = Vec::new();
+    if let Some(oversize) = &cfg.oversize {
+        for d in std::mem::take(&mut work.direct) {
+            let record = &event.records[d.record];
+            match store.put(&oversize.bucket, &d.key, d.body).await {
+                Ok(()) => {
+                    let s = &mut answer.s;
+                    s.written_records += 1;
+                    s.events_written += d.events;
+                    s.bytes_written += d.bytes;
+                    answer.drop_record(record);
+                    written.push(Written {
+                        record_id: record.record_id.clone(),
+                        bucket: oversize.bucket.clone(),
+                        key: d.key,
+                        events: d.events,
+                        bytes: d.bytes,
+                        reason: d.reason,
+                    });
+                }
+                Err(e) => {
+                    answer.s.events_failed += d.events;
+                    let reason = format!(
+                        "record {}: {}; writing its documents to s3://{}/{} failed: {e}",
+                        record.record_id, d.reason, oversize.bucket, d.key
+                    );
+                    answer.fail(record, reason);
+                }
+            }
+        }
+    }
     if !work.pending.is_empty() {
         // Put the planned entries back into the source (retrying what it refuses, before the deadline),
         // then answer each planned record by what became of its parts. Inline, not in a function of its
@@ -226,6 +305,7 @@ pub async fn handle<R: Render, S: Reingest>(
         response,
         summary: answer.s,
         failures: answer.failures,
+        written,
     })
 }
 
@@ -295,11 +375,106 @@ fn take_record<R: Render>(
         answer.s.bytes_out += work.docs.len() as u64;
         return;
     }
-    // Does not fit in this response: put it back into the source, split if it is too large on its own.
-    if let Err(reason) = plan_reingest(inv, work, index, record, &payload) {
-        answer.s.events_failed += work.kept.len() as u64;
-        answer.fail(record, reason);
+    // Does not fit in this response: put it back into the source, split if it is too large on its own;
+    // a document no response can carry goes to S3 directly.
+    let (largest, at) = largest_document(&work.ends);
+    let result = if base64_len(largest) > inv.alone_budget {
+        Err(NotReingested::TooLarge(format!(
+            "log event {} gives a {largest}-byte document, over what a {}-byte transformation response can carry in base64",
+            payload.log_events[work.kept[at]].id, cfg.response_limit
+        )))
+    } else {
+        plan_reingest(inv, work, index, record, &payload)
+    };
+    match result {
+        Ok(()) => {}
+        Err(NotReingested::TooLarge(reason)) => {
+            if let Some(oversize) = &cfg.oversize {
+                match plan_direct(oversize, work, index, record, &payload, keys.as_ref(), reason) {
+                    Ok(d) => work.direct.push(d),
+                    Err(reason) => {
+                        answer.s.events_failed += work.kept.len() as u64;
+                        answer.fail(record, reason);
+                    }
+                }
+            } else {
+                answer.s.events_failed += work.kept.len() as u64;
+                answer.fail(
+                    record,
+                    format!(
+                        "record {}: {reason}; set OVERSIZE_BUCKET and OVERSIZE_PREFIX to write such documents to S3 directly",
+                        record.record_id
+                    ),
+                );
+            }
+        }
+        Err(NotReingested::Other(reason)) => {
+            answer.s.events_failed += work.kept.len() as u64;
+            answer.fail(record, reason);
+        }
     }
+}
+
+/// The longest document of a record (from the ends of its documents), and its index.
+fn largest_document(ends: &[usize]) -> (usize, usize) {
+    let mut start = 0;
+    let mut best = (0, 0);
+    for (i, &end) in ends.iter().enumerate() {
+        if end - start > best.0 {
+            best = (end - start, i);
+        }
+        start = end;
+    }
+    best
+}
+
+/// The object for a record's documents, named after the record so that a retried invocation writes the
+/// same key again, under the prefix the delivery stream would have used for it.
+fn plan_direct(
+    oversize: &Oversize,
+    work: &Work<impl Default>,
+    index: usize,
+    record: &TransformRecord,
+    payload: &Payload<'_>,
+    keys: Option<&PartitionKeys>,
+    reason: String,
+) -> Result<Direct, String> {
+    let mut h = sha2::Sha256::new();
+    h.update(record.record_id.as_bytes());
+    h.update([0]);
+    h.update(payload.log_group.as_bytes());
+    h.update([0]);
+    for &i in &work.kept {
+        h.update(payload.log_events[i].id.as_bytes());
+        h.update([0]);
+    }
+    let digest: String = h
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let arrival = record
+        .approximate_arrival_timestamp
+        .or_else(|| {
+            record
+                .kinesis_record_metadata
+                .as_ref()
+                .and_then(|m| m.approximate_arrival_timestamp)
+        })
+        .unwrap_or_else(logcore::time::now_ms);
+    let prefix = oversize
+        .prefix
+        .render(arrival, keys, &digest[..11])
+        .map_err(|e| format!("record {}: {reason}; no object key for it: {e}", record.record_id))?;
+    Ok(Direct {
+        record: index,
+        key: format!("{prefix}logpipe-oversize-{digest}.gz"),
+        body: gzip(&work.docs, 1),
+        events: work.kept.len() as u64,
+        bytes: work.docs.len() as u64,
+        reason,
+    })
 }
 
 /// The documents of the events the filters keep, into `work.docs` (with `work.ends` and `work.kept`).
@@ -328,27 +503,27 @@ fn plan_reingest<R: Render>(
     index: usize,
     record: &TransformRecord,
     payload: &Payload<'_>,
-) -> Result<(), String> {
+) -> Result<(), NotReingested> {
     let cfg = inv.cfg;
     let limits = match &inv.source {
         Ok(src) => limits_for(src),
         Err(e) => {
-            return Err(format!(
+            return Err(NotReingested::Other(format!(
                 "record {}: output does not fit in the response and cannot be re-ingested: {e}",
                 record.record_id
-            ))
+            )))
         }
     };
     // A record that would fit in a response on its own only lost its place to records with more hops
     // (or as many, and ahead of it): it goes back with one hop more and gets room before them next
     // time, so it is never failed for that. The hop limit stops a record that cannot fit even alone
     // (split parts always can): a loop guard.
-    let fits_alone = base64_len(work.docs.len()) <= inv.part_budget;
+    let fits_alone = base64_len(work.docs.len()) <= inv.alone_budget;
     if payload.hops >= cfg.max_hops && !fits_alone {
-        return Err(format!(
+        return Err(NotReingested::Other(format!(
             "record {}: output does not fit in the response and the payload was already re-ingested {} times (MAX_REINGEST_HOPS={})",
             record.record_id, payload.hops, cfg.max_hops
-        ));
+        )));
     }
     let events: Vec<LogEvent<'_>> = work
         .kept
@@ -373,10 +548,27 @@ fn plan_reingest<R: Render>(
         &sizes,
         limits.payload_budget(partition_key.len()),
         inv.part_budget,
-    )
-    .map_err(|e| format!("record {}: {e}", record.record_id))?;
+    );
+    let mut encoded = encode_parts(payload, &events, &parts, cfg.gzip_level);
+    // A part over the budget holds one large event: it goes back if it compresses within the record
+    // limit (at the best level, when the usual one is not enough).
+    for (data, part) in encoded.iter_mut().zip(&parts) {
+        if limits.entry_size(data.len(), partition_key.len()) <= limits.max_record_bytes {
+            continue;
+        }
+        if let Some(best) = encode_parts(payload, &events, std::slice::from_ref(part), 9).pop() {
+            *data = best;
+        }
+        let size = limits.entry_size(data.len(), partition_key.len());
+        if size > limits.max_record_bytes {
+            return Err(NotReingested::TooLarge(format!(
+                "log event {} compresses to a {size}-byte record, over the {}-byte record limit of the source",
+                events[part.start].id, limits.max_record_bytes
+            )));
+        }
+    }
     let first = work.entries.len();
-    for data in encode_parts(payload, &events, &parts, cfg.gzip_level) {
+    for data in encoded {
         work.entries.push(PutEntry {
             data,
             partition_key: partition_key.clone(),

@@ -11,8 +11,9 @@ use proptest::prelude::*;
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, Oversize};
 use crate::sink::{PutEntry, Reingest};
+use logpipe_io::store::MemStore;
 use logpipe_io::CallError;
 
 /// What a fake put does with an entry: accept, fail it (partial failure), or fail the whole call.
@@ -130,16 +131,48 @@ fn data_record(
 }
 
 fn run(event: &TransformEvent, cfg: &Config, sink: &FakeSink) -> Outcome {
+    run_in(event, cfg, sink, &MemStore::default())
+}
+
+fn run_in(event: &TransformEvent, cfg: &Config, sink: &FakeSink, store: &MemStore) -> Outcome {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .unwrap();
     rt.block_on(async {
-        handle(event, cfg, sink, Instant::now() + Duration::from_secs(60))
-            .await
-            .unwrap()
+        handle(
+            event,
+            cfg,
+            sink,
+            store,
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
     })
+}
+
+/// Where the CloudWatch Logs transform's documents go when no response can carry them, as the template
+/// sets it for the time-only layout.
+fn oversize() -> Oversize {
+    Oversize {
+        bucket: "logs-bucket".into(),
+        prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").unwrap(),
+    }
+}
+
+/// Every document of every object in `store`, with its key.
+fn written_docs(store: &MemStore) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for (bucket, key) in store.keys("") {
+        let body = store.body(&bucket, &key).unwrap();
+        let ndjson = decompress(&body, usize::MAX).unwrap();
+        for line in ndjson.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            out.push((key.clone(), serde_json::from_slice(line).unwrap()));
+        }
+    }
+    out
 }
 
 fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
@@ -708,7 +741,9 @@ fn retries_stop_before_the_deadline() {
     let (out, elapsed) = rt.block_on(async {
         let start = Instant::now();
         let deadline = start + Duration::from_secs(30);
-        let out = handle(&ev, &cfg, &sink, deadline).await.unwrap();
+        let out = handle(&ev, &cfg, &sink, &MemStore::default(), deadline)
+            .await
+            .unwrap();
         (out, start.elapsed())
     });
     assert!(
@@ -751,6 +786,7 @@ fn too_many_records_for_any_response_is_an_error() {
             &ev,
             &cfg,
             &FakeSink::accepting(),
+            &MemStore::default(),
             Instant::now() + Duration::from_secs(5),
         ))
         .unwrap_err();
@@ -818,11 +854,12 @@ proptest! {
             records.push(synth::record(synth::record_id(i as u64), data, source, "pk", i as u64));
         }
         let ev = synth::event(source, records);
-        let mut cfg = Config { response_limit: limit, ..Config::default() };
+        let mut cfg = Config { response_limit: limit, oversize: Some(oversize()), ..Config::default() };
         if exclude { cfg.filter = logcore::filter::MessageFilter::new(None, Some("SKIPME")).unwrap(); }
         let rng = Mutex::new(fastrand::Rng::with_seed(seed));
         let sink = FakeSink::with(Box::new(move |_, _| (rng.lock().unwrap().u32(..100) < fail_pct).then(|| "ProvisionedThroughputExceededException: slow".into())));
-        let out = run(&ev, &cfg, &sink);
+        let store = MemStore::default();
+        let out = run_in(&ev, &cfg, &sink, &store);
         prop_assert!(out.response.len() <= limit);
         let resp = parse(&out);
         prop_assert_eq!(resp.len(), recs.len());
@@ -836,6 +873,10 @@ proptest! {
         for (_, _, p) in sink.accepted_payloads() {
             for e in p.events { *reingested.entry(e.id).or_default() += 1; }
         }
+        let mut written: HashMap<String, usize> = HashMap::new();
+        for (_, doc) in written_docs(&store) {
+            *written.entry(doc["event"]["id"].as_str().unwrap().to_string()).or_default() += 1;
+        }
         let mut partial = 0;
         for (i, kept) in kept_of.iter().enumerate() {
             let result = resp[&synth::record_id(i as u64)].result.as_str();
@@ -843,16 +884,16 @@ proptest! {
             match result {
                 // A split record whose re-ingestion failed for some parts answers the rest as documents.
                 "Ok" => for id in kept { prop_assert_eq!(count(&in_response, id) + count(&reingested, id), 1, "{}", id); },
-                "Dropped" => for id in kept { prop_assert_eq!(count(&in_response, id), 0); prop_assert_eq!(count(&reingested, id), 1, "{}", id); },
+                "Dropped" => for id in kept { prop_assert_eq!(count(&in_response, id), 0); prop_assert_eq!(count(&reingested, id) + count(&written, id), 1, "{}", id); },
                 _ => {
-                    prop_assert!(kept.iter().all(|id| count(&in_response, id) == 0));
+                    prop_assert!(kept.iter().all(|id| count(&in_response, id) == 0 && count(&written, id) == 0));
                     let re: usize = kept.iter().map(|id| count(&reingested, id)).sum();
                     if re > 0 { partial += 1; prop_assert!(kept.iter().all(|id| count(&reingested, id) <= 1)); }
                 }
             }
         }
         // No event came out of nowhere or twice.
-        for (id, n) in in_response.iter().chain(reingested.iter()) {
+        for (id, n) in in_response.iter().chain(reingested.iter()).chain(written.iter()) {
             prop_assert!(owner_of.contains_key(id));
             prop_assert_eq!(*n, 1);
         }
@@ -861,9 +902,11 @@ proptest! {
         prop_assert_eq!(s.ok + s.dropped + s.failed, s.records_in);
         prop_assert_eq!(s.events_out as usize, in_response.len());
         prop_assert_eq!(s.events_reingested as usize, reingested.len());
+        prop_assert_eq!(s.events_written as usize, written.len());
+        prop_assert_eq!(s.written_records as usize, out.written.len());
         let decoded_events: u64 = recs.iter().map(|r| if let Rec::Data { events, .. } = r { *events as u64 } else { 0 }).sum();
         prop_assert_eq!(s.events_in, decoded_events);
-        prop_assert_eq!(s.events_in, s.events_out + s.events_excluded + s.events_reingested + s.events_failed);
+        prop_assert_eq!(s.events_in, s.events_out + s.events_excluded + s.events_reingested + s.events_written + s.events_failed);
     }
 }
 
@@ -907,4 +950,205 @@ fn uncompressed_envelopes_make_the_same_documents_and_bare_messages_fail_clearly
         (out.summary.ok, out.summary.failed, out.summary.events_out),
         (2, 1, 40)
     );
+}
+
+/// Run `event`, then the records it re-ingested as the source delivers them again, until nothing is
+/// re-ingested. The documents of every `Ok` record, and the outcomes, in order.
+fn to_completion(
+    event: TransformEvent,
+    cfg: &Config,
+    store: &MemStore,
+) -> (Vec<serde_json::Value>, Vec<Outcome>) {
+    let mut docs = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut event = event;
+    for round in 0..=cfg.max_hops + 1 {
+        let sink = FakeSink::accepting();
+        let out = run_in(&event, cfg, &sink, store);
+        for r in parse(&out).values().filter(|r| r.result == "Ok") {
+            docs.extend(docs_of(r));
+        }
+        outcomes.push(out);
+        let again: Vec<_> = sink
+            .accepted
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, e))| logcore::firehose::TransformRecord {
+                record_id: format!("again-{round}-{i}"),
+                approximate_arrival_timestamp: Some(1_763_700_000_000),
+                data: encode_base64(&e.data),
+                kinesis_record_metadata: None,
+            })
+            .collect();
+        if again.is_empty() {
+            break;
+        }
+        event = TransformEvent {
+            records: again,
+            ..event
+        };
+    }
+    (docs, outcomes)
+}
+
+/// The largest events CloudWatch Logs accepts (1 MB), in the shapes JSON escapes worst, all in one
+/// Firehose invocation: every event becomes exactly one document with its message intact, nothing fails.
+/// Two cannot travel in any response: the control characters (6 MB once escaped, 8 MB in base64) and the
+/// JSON nested past the depth cap (its quotes escaped in `message` and again in the `json` text: 4.2 MB,
+/// 5.6 MB in base64, over the 5.5 MB a record can count on); their documents are written where the
+/// delivery stream writes, and counted.
+#[test]
+fn megabyte_events_of_every_shape_are_delivered() {
+    let shapes = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES);
+    let records: Vec<_> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, (_, m))| {
+            let events = synth::events_of([m.clone()], 1_763_700_000_000 + i as i64 * 1000);
+            data_record(i as u64, &events, SourceKind::DirectPut)
+        })
+        .collect();
+    let ev = synth::event(SourceKind::DirectPut, records);
+    let cfg: Config = Config {
+        oversize: Some(oversize()),
+        ..Config::default()
+    };
+    let store = MemStore::default();
+    let (docs, outcomes) = to_completion(ev, &cfg, &store);
+    let written = written_docs(&store);
+    let mut seen: Vec<&str> = docs
+        .iter()
+        .chain(written.iter().map(|(_, d)| d))
+        .map(|d| d["message"].as_str().unwrap())
+        .collect();
+    seen.sort_unstable();
+    let mut want: Vec<&str> = shapes.iter().map(|(_, m)| m.as_str()).collect();
+    want.sort_unstable();
+    assert!(seen == want, "every message exactly once, intact");
+    assert!(outcomes.iter().all(|o| o.failures.is_empty()));
+    assert!(outcomes.iter().all(|o| o.response.len() <= cfg.response_limit));
+    let sum = |f: fn(&Summary) -> u64| outcomes.iter().map(|o| f(&o.summary)).sum::<u64>();
+    assert_eq!(sum(|s| s.events_written), 2);
+    assert_eq!(sum(|s| s.events_out), shapes.len() as u64 - 2);
+    assert_eq!(sum(|s| s.events_failed), 0);
+    assert!(sum(|s| s.events_reingested) > 0, "the answer was full");
+    let (key, _) = written
+        .iter()
+        .find(|(_, d)| d["message"].as_str().unwrap().starts_with('\u{1}'))
+        .unwrap();
+    assert!(written.iter().any(|(_, d)| d["json"]["a"]["b"]["c"]["d"].is_string()));
+    assert!(
+        key.starts_with("logs/2025/11/21/04/logpipe-oversize-") && key.ends_with(".gz"),
+        "{key}"
+    );
+    let w = outcomes
+        .iter()
+        .flat_map(|o| &o.written)
+        .find(|w| &w.key == key)
+        .unwrap();
+    assert_eq!((w.bucket.as_str(), w.events), ("logs-bucket", 1));
+    assert!(w.reason.contains("over what a 6291456-byte transformation response can carry"), "{}", w.reason);
+}
+
+/// Without a bucket for them, a record whose document no response can carry fails and says what to set;
+/// a failed write fails the record with the object named; a retried invocation writes the same key; with
+/// dynamic partitioning the object lands in the record's partition.
+#[test]
+fn oversize_documents_without_a_bucket_after_a_failed_write_and_partitioned() {
+    let big = "\u{2}".repeat(300_000);
+    let events = synth::events_of([big.clone(), "small".to_string()], 1_763_700_000_000);
+    let ev = synth::event(
+        SourceKind::DirectPut,
+        vec![data_record(0, &events, SourceKind::DirectPut)],
+    );
+    let small: Config = Config {
+        response_limit: 1_000_000,
+        ..Config::default()
+    };
+    let out = run(&ev, &small, &FakeSink::accepting());
+    assert_eq!(parse(&out)[&synth::record_id(0)].result, "ProcessingFailed");
+    let reason = &out.failures[0].reason;
+    assert!(
+        reason.contains("1800") && reason.contains("set OVERSIZE_BUCKET and OVERSIZE_PREFIX"),
+        "{reason}"
+    );
+    assert_eq!(out.summary.events_failed, 2);
+
+    let cfg = Config {
+        oversize: Some(oversize()),
+        ..small.clone()
+    };
+    let store = MemStore::default();
+    store.fail_puts(1);
+    let out = run_in(&ev, &cfg, &FakeSink::accepting(), &store);
+    assert_eq!(parse(&out)[&synth::record_id(0)].result, "ProcessingFailed");
+    assert!(
+        out.failures[0].reason.contains("writing its documents to s3://logs-bucket/logs/2025/11/21/04/logpipe-oversize-")
+            && out.failures[0].reason.contains("InternalError"),
+        "{}",
+        out.failures[0].reason
+    );
+    // Firehose retries: the same key, both events in it.
+    let first = run_in(&ev, &cfg, &FakeSink::accepting(), &store);
+    let again = run_in(&ev, &cfg, &FakeSink::accepting(), &store);
+    assert_eq!(first.written[0].key, again.written[0].key);
+    let docs = written_docs(&store);
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0].1["message"], big.as_str());
+    assert_eq!(docs[1].1["message"], "small");
+    assert_eq!(
+        (first.summary.written_records, first.summary.events_written, first.summary.dropped),
+        (1, 2, 1)
+    );
+
+    let partitioned = Config {
+        partition_keys: vec![PartitionKey::LogGroup, PartitionKey::Date],
+        oversize: Some(Oversize {
+            bucket: "logs-bucket".into(),
+            prefix: logcore::s3prefix::S3Prefix::parse(
+                "logs/!{partitionKeyFromLambda:log_group}/!{partitionKeyFromLambda:date}/",
+            )
+            .unwrap(),
+        }),
+        ..small
+    };
+    let out = run_in(&ev, &partitioned, &FakeSink::accepting(), &MemStore::default());
+    assert!(
+        out.written[0].key.starts_with("logs/ecs/api/2025-11-21/logpipe-oversize-"),
+        "{}",
+        out.written[0].key
+    );
+}
+
+/// An event that compresses to more than a Firehose record may hold (1,000 KiB) cannot go back into the
+/// stream when the answer is full: its record's documents are written directly instead of failing.
+#[test]
+fn an_event_too_large_to_reingest_is_written_directly() {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let records: Vec<_> = (0..4)
+        .map(|i| {
+            let noise: String = (0..1_300_000).map(|_| rng.char('!'..='~')).collect();
+            let events = synth::events_of([noise], 1_763_700_000_000 + i * 1000);
+            data_record(i as u64, &events, SourceKind::DirectPut)
+        })
+        .collect();
+    let ev = synth::event(SourceKind::DirectPut, records);
+    let cfg: Config = Config {
+        oversize: Some(oversize()),
+        ..Config::default()
+    };
+    let store = MemStore::default();
+    let sink = FakeSink::accepting();
+    let out = run_in(&ev, &cfg, &sink, &store);
+    let s = &out.summary;
+    assert_eq!((s.ok, s.written_records, s.failed), (3, 1, 0), "{s:?}");
+    assert!(sink.accepted.lock().unwrap().is_empty());
+    assert!(
+        out.written[0].reason.contains("over the 1024000-byte record limit of the source"),
+        "{}",
+        out.written[0].reason
+    );
+    assert_eq!(written_docs(&store).len(), 1);
 }

@@ -15,11 +15,12 @@ pub use logcore::runtime::tune_allocator;
 pub async fn serve<R: Render + Default>() -> Result<(), Error> {
     let (cfg, sdk) = cold_start(Config::<R>::from_env).await?;
     let sink = AwsReingest::new(&sdk, cfg.call_timeout);
-    let (cfg, sink) = (&cfg, &sink);
+    let store = logpipe_io::store::S3Store::from_env(&sdk);
+    let (cfg, sink, store) = (&cfg, &sink, &store);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<TransformEvent>| async move {
             let deadline = deadline(&ev.context);
-            run_invocation(cfg, sink, ev.payload, &ev.context.request_id, deadline)
+            run_invocation(cfg, sink, store, ev.payload, &ev.context.request_id, deadline)
                 .await
                 .map_err(Error::from)
         },

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, DecodeError};
 
+/// The longest message CloudWatch Logs accepts in one event: a `PutLogEvents` batch is at most 1,048,576
+/// bytes, counted as the UTF-8 of its messages plus 26 bytes per event, and one event at most 1 MB
+/// (it was 256 KB until April 2025). Subscription payloads carry such events whole.
+pub const MAX_MESSAGE_BYTES: usize = 1_048_576 - 26;
+
 /// `messageType` of a subscription payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum MessageType {

@@ -21,6 +21,15 @@ use serde_json::Value;
 use crate::cwl::{LogEvent, Payload};
 use crate::time::DateTimeParts;
 
+/// The longest document a transform writes for one event CloudWatch Logs accepts
+/// ([`crate::cwl::MAX_MESSAGE_BYTES`]). JSON escaping makes a message at most six times longer (`\u0001`
+/// for each control character); an application document holds the message once (the `json` fields of a
+/// JSON message add less than its own escaping: a JSON message has no raw control characters), an audit
+/// document at most twice (`message` and `db.statement`); the other fields (names, ids, times) add a few
+/// KiB. 2 × 6 × 1,048,550 bytes is 12.0 MiB. The forwarder and the notifier read documents up to this size
+/// by default (`MAX_DOC_BYTES`), so that no document a transform produced is refused as too long.
+pub const MAX_DOCUMENT_BYTES: usize = 16 << 20;
+
 /// What the transform writes for each log event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
@@ -564,6 +573,19 @@ mod tests {
         assert!(!s.contains("\"json\""));
     }
 
+    #[test]
+    fn megabyte_events_give_documents_within_the_documented_bound() {
+        for (shape, msg) in crate::synth::worst_case_messages(crate::cwl::MAX_MESSAGE_BYTES) {
+            assert!(msg.len() <= crate::cwl::MAX_MESSAGE_BYTES, "{shape}");
+            let msg: &'static str = Box::leak(msg.into_boxed_str());
+            let (s, _) = doc(&cfg(), msg);
+            assert!(s.len() <= MAX_DOCUMENT_BYTES, "{shape}: {} bytes", s.len());
+            assert!(s.len() <= 6 * msg.len() + 1024, "{shape}: {} bytes", s.len());
+            let out: Value = serde_json::from_str(&s).unwrap();
+            assert_eq!(out["message"].as_str().unwrap(), msg, "{shape}");
+        }
+    }
+
     fn arb_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -608,6 +630,32 @@ mod tests {
             measure(&out["json"], 1, &mut keys, &mut depth);
             prop_assert!(keys <= max_keys, "{} keys > {}", keys, max_keys);
             prop_assert!(depth <= max_depth, "depth {} > {}", depth, max_depth);
+        }
+
+        /// Escaping at its worst (control characters, quotes, backslashes, line breaks, multi-byte
+        /// characters, JSON objects deeper than the depth cap whose subtrees are kept as escaped text):
+        /// the document stays within six times the message, plus the fields around it.
+        #[test]
+        fn document_is_at_most_six_times_the_message(
+            text in "[\\x00-\\x1f\"\\\\\u{7f}\u{2028}é€😀a ]{0,200}",
+            nested in proptest::collection::vec("[\\x00-\\x1f\"\\\\é😀]{0,40}", 0..6),
+            as_json in any::<bool>(),
+        ) {
+            let msg = if as_json {
+                let mut v = Value::String(text);
+                for (i, s) in nested.into_iter().enumerate() {
+                    v = serde_json::json!({ format!("k{i}"): [v, s] });
+                }
+                serde_json::json!({"level": "error", "deep": v}).to_string()
+            } else {
+                text
+            };
+            let msg: &'static str = Box::leak(msg.into_boxed_str());
+            let (s, _) = doc(&cfg(), msg);
+            let fields = doc(&cfg(), "").0.len();
+            prop_assert!(s.len() <= 6 * msg.len() + fields, "{} bytes for a {}-byte message", s.len(), msg.len());
+            let out: Value = serde_json::from_str(&s).unwrap();
+            prop_assert_eq!(out["message"].as_str().unwrap(), msg);
         }
 
         #[test]

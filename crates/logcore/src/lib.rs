@@ -22,6 +22,7 @@ pub mod report;
 pub mod retry;
 pub mod runtime;
 pub mod s3event;
+pub mod s3prefix;
 pub mod synth;
 pub mod time;
 

@@ -39,6 +39,44 @@ pub struct Event {
     pub message: String,
 }
 
+/// Messages of `n` bytes (at most) in the shapes JSON escapes worst (quotes and backslashes double,
+/// control characters become six bytes each), line breaks, multi-byte UTF-8, and a JSON message nested
+/// deeper than the `json` depth cap whose subtree is kept as escaped text. With
+/// [`crate::cwl::MAX_MESSAGE_BYTES`], the largest events CloudWatch Logs accepts.
+pub fn worst_case_messages(n: usize) -> Vec<(&'static str, String)> {
+    let fill = |unit: &str| unit.repeat(n / unit.len());
+    let json = {
+        let head = "{\"level\":\"error\",\"a\":{\"b\":{\"c\":{\"d\":{\"e\":\"";
+        let tail = "\"}}}}}";
+        let room = n.saturating_sub(head.len() + tail.len());
+        format!("{head}{}{tail}", "\\\"".repeat(room / 2))
+    };
+    vec![
+        ("quotes", fill("\"")),
+        ("backslashes", fill("\\")),
+        ("control characters", fill("\u{1}")),
+        ("line breaks and tabs", fill("\n\t")),
+        ("multi-byte UTF-8", fill("é€😀")),
+        ("JSON of quotes, nested past the depth cap", json),
+    ]
+}
+
+/// One event per message, with ids and times from `t0_ms`.
+pub fn events_of(messages: impl IntoIterator<Item = String>, t0_ms: i64) -> Vec<Event> {
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, message)| {
+            let t = t0_ms + i as i64;
+            Event {
+                id: event_id(t, i as u64),
+                timestamp: t,
+                message,
+            }
+        })
+        .collect()
+}
+
 /// A DATA_MESSAGE payload with the given events.
 pub fn data_payload<'a>(
     log_group: &'a str,

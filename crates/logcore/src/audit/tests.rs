@@ -324,3 +324,42 @@ fn generated_lines_all_parse_and_no_secret_survives() {
         }
     }
 }
+
+/// Statements of the largest event CloudWatch Logs accepts, in the shapes JSON escapes worst: the
+/// document holds them twice (`message`, `db.statement`) and stays within the documented bound.
+#[test]
+fn megabyte_statements_stay_within_the_document_bound() {
+    let room = crate::cwl::MAX_MESSAGE_BYTES - 200;
+    for (shape, unit) in [
+        ("control characters", "\u{1}"),
+        ("quotes", "\"\""),
+        ("backslashes", "\\"),
+        ("multi-byte UTF-8", "é€😀"),
+    ] {
+        let body = unit.repeat(room / unit.len());
+        let pg = format!("2025-11-21 10:00:00 UTC:10.0.1.50(53422):app@shop:[12345]:LOG:  AUDIT: SESSION,7,1,WRITE,INSERT,TABLE,public.orders,\"INSERT INTO orders VALUES ('{body}')\",<not logged>");
+        let my_body = body.replace('\\', "\\\\").replace('\'', "\\'");
+        let my = format!("1763719200123456,ip-10-0-1-23,app,10.0.1.50,42,1337,QUERY,shop,'INSERT INTO orders VALUES (\\'{}\\')',0", &my_body[..my_body.len().min(room)]);
+        for (group, line) in [(PG, pg), (MYSQL, my)] {
+            assert!(line.len() <= crate::cwl::MAX_MESSAGE_BYTES, "{shape}");
+            let p = payload(group);
+            let cfg = AuditConfig::default();
+            let ctx = AuditContext::new(&p, &cfg, Some("eu-west-1"));
+            let ev = LogEvent {
+                id: "1".into(),
+                timestamp: 1_763_719_200_999,
+                message: line.as_str().into(),
+            };
+            let mut out = Vec::new();
+            write_audit_event(&cfg, &ctx, &ev, &mut out, &mut AuditStats::default());
+            assert!(
+                out.len() <= crate::document::MAX_DOCUMENT_BYTES && out.len() <= 12 * line.len() + 4096,
+                "{group} {shape}: {} bytes for a {}-byte line",
+                out.len(),
+                line.len()
+            );
+            let v: Value = serde_json::from_slice(&out).expect("one JSON document");
+            assert_eq!(v["message"], line.as_str(), "{group} {shape}");
+        }
+    }
+}

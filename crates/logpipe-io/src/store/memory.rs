@@ -1,4 +1,4 @@
-//! Objects in memory, for tests: with a count of `GetObject` failures to inject.
+//! Objects in memory, for tests: with counts of `GetObject` and `PutObject` failures to inject.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,6 +13,7 @@ use crate::CallError;
 pub struct MemStore {
     objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
     get_failures: Mutex<u32>,
+    put_failures: Mutex<u32>,
 }
 
 /// What every object of a [`MemStore`] reports as its last-modified time.
@@ -41,6 +42,11 @@ impl MemStore {
     /// The next `n` `get` calls fail with a retryable `SlowDown`.
     pub fn fail_gets(&self, n: u32) {
         *self.get_failures.lock().unwrap_or_else(|p| p.into_inner()) = n;
+    }
+
+    /// The next `n` `put` calls fail with a retryable `InternalError`.
+    pub fn fail_puts(&self, n: u32) {
+        *self.put_failures.lock().unwrap_or_else(|p| p.into_inner()) = n;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Vec<u8>>> {
@@ -75,6 +81,15 @@ impl Store for MemStore {
     }
 
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), CallError> {
+        {
+            let mut f = self.put_failures.lock().unwrap_or_else(|p| p.into_inner());
+            if *f > 0 {
+                *f -= 1;
+                return Err(CallError::retryable(format!(
+                    "PutObject s3://{bucket}/{key}: InternalError: We encountered an internal error. Please try again."
+                )));
+            }
+        }
         self.insert(bucket, key, body);
         Ok(())
     }
