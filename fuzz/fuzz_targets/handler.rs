@@ -95,10 +95,23 @@ fuzz_target!(|input: &[u8]| {
         ..Config::default()
     };
     cfg.call_timeout = Duration::from_millis(100);
+    // Odd modes write the documents no response can carry to a store; even ones fail those records.
+    if mode & 1 == 1 {
+        cfg.oversize = Some(firehose_transform::config::Oversize {
+            bucket: "b".into(),
+            prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").expect("prefix"),
+        });
+    }
+    let store = logpipe_io::store::MemStore::default();
     let sink = Sink { reject: mode >> 2 };
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let Ok(out) = rt.block_on(handle(&ev, &cfg, &sink, deadline)) else { return };
+    let Ok(out) = rt.block_on(handle(&ev, &cfg, &sink, &store, deadline)) else { return };
+    // Every object written is reported (records with equal ids and events share one key).
+    let keys = store.keys("logs/").len();
+    assert!(keys <= out.written.len() && (keys > 0) == !out.written.is_empty());
+    let s = &out.summary;
+    assert_eq!(s.ok + s.dropped + s.failed, s.records_in);
     assert!(out.response.len() <= cfg.response_limit);
     let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).expect("response is JSON");
     let mut seen: HashMap<&str, usize> = HashMap::new();

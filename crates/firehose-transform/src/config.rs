@@ -189,8 +189,8 @@ impl<R: Render + Default> Config<R> {
         c.oversize = match (env.get("OVERSIZE_BUCKET"), env.get("OVERSIZE_PREFIX")) {
             (None, None) => None,
             (Some(bucket), Some(text)) => {
-                let prefix =
-                    S3Prefix::parse(&text).map_err(|e| env.err("OVERSIZE_PREFIX", &text, e.problem))?;
+                let prefix = S3Prefix::parse(&text)
+                    .map_err(|e| env.err("OVERSIZE_PREFIX", &text, e.problem))?;
                 if let Some(k) = prefix
                     .keys()
                     .find(|k| !c.partition_keys.iter().any(|p| p.name() == *k))
@@ -204,10 +204,18 @@ impl<R: Render + Default> Config<R> {
                 Some(Oversize { bucket, prefix })
             }
             (Some(_), None) => {
-                return Err(env.err("OVERSIZE_PREFIX", "", "must be set with OVERSIZE_BUCKET (the delivery stream's Prefix)"))
+                return Err(env.err(
+                    "OVERSIZE_PREFIX",
+                    "",
+                    "must be set with OVERSIZE_BUCKET (the delivery stream's Prefix)",
+                ))
             }
             (None, Some(text)) => {
-                return Err(env.err("OVERSIZE_BUCKET", "", format!("must be set with OVERSIZE_PREFIX ({text:?})")))
+                return Err(env.err(
+                    "OVERSIZE_BUCKET",
+                    "",
+                    format!("must be set with OVERSIZE_PREFIX ({text:?})"),
+                ))
             }
         };
         c.common = Common::from_env(&env, "logpipe-transform", Some(DEADLINE_MARGIN))?;
@@ -268,10 +276,7 @@ mod tests {
         assert_eq!((c.max_hops, c.max_decompressed), (5, 1 << 20));
         let o = c.oversize.as_ref().unwrap();
         assert_eq!(o.bucket, "logs-bucket");
-        assert_eq!(
-            o.prefix.keys().collect::<Vec<_>>(),
-            ["log_group", "date"]
-        );
+        assert_eq!(o.prefix.keys().collect::<Vec<_>>(), ["log_group", "date"]);
         assert_eq!(c.common.metrics_namespace, "acme/logs");
         assert_eq!(c.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.common.function_name, "tf");
@@ -314,14 +319,20 @@ mod tests {
                 "must be set with OVERSIZE_PREFIX",
             ),
             (
-                vec![("OVERSIZE_BUCKET", "b"), ("OVERSIZE_PREFIX", "logs/!{timestamp:MMM}/")],
+                vec![
+                    ("OVERSIZE_BUCKET", "b"),
+                    ("OVERSIZE_PREFIX", "logs/!{timestamp:MMM}/"),
+                ],
                 "OVERSIZE_PREFIX",
                 "MMM is not supported",
             ),
             (
                 vec![
                     ("OVERSIZE_BUCKET", "b"),
-                    ("OVERSIZE_PREFIX", "logs/!{partitionKeyFromLambda:log_group}/"),
+                    (
+                        "OVERSIZE_PREFIX",
+                        "logs/!{partitionKeyFromLambda:log_group}/",
+                    ),
                 ],
                 "OVERSIZE_PREFIX",
                 "PARTITION_KEYS does not produce",

@@ -390,7 +390,15 @@ fn take_record<R: Render>(
         Ok(()) => {}
         Err(NotReingested::TooLarge(reason)) => {
             if let Some(oversize) = &cfg.oversize {
-                match plan_direct(oversize, work, index, record, &payload, keys.as_ref(), reason) {
+                match plan_direct(
+                    oversize,
+                    work,
+                    index,
+                    record,
+                    &payload,
+                    keys.as_ref(),
+                    reason,
+                ) {
                     Ok(d) => work.direct.push(d),
                     Err(reason) => {
                         answer.s.events_failed += work.kept.len() as u64;
@@ -466,7 +474,12 @@ fn plan_direct(
     let prefix = oversize
         .prefix
         .render(arrival, keys, &digest[..11])
-        .map_err(|e| format!("record {}: {reason}; no object key for it: {e}", record.record_id))?;
+        .map_err(|e| {
+            format!(
+                "record {}: {reason}; no object key for it: {e}",
+                record.record_id
+            )
+        })?;
     Ok(Direct {
         record: index,
         key: format!("{prefix}logpipe-oversize-{digest}.gz"),

@@ -1028,7 +1028,9 @@ fn megabyte_events_of_every_shape_are_delivered() {
     want.sort_unstable();
     assert!(seen == want, "every message exactly once, intact");
     assert!(outcomes.iter().all(|o| o.failures.is_empty()));
-    assert!(outcomes.iter().all(|o| o.response.len() <= cfg.response_limit));
+    assert!(outcomes
+        .iter()
+        .all(|o| o.response.len() <= cfg.response_limit));
     let sum = |f: fn(&Summary) -> u64| outcomes.iter().map(|o| f(&o.summary)).sum::<u64>();
     assert_eq!(sum(|s| s.events_written), 2);
     assert_eq!(sum(|s| s.events_out), shapes.len() as u64 - 2);
@@ -1038,7 +1040,9 @@ fn megabyte_events_of_every_shape_are_delivered() {
         .iter()
         .find(|(_, d)| d["message"].as_str().unwrap().starts_with('\u{1}'))
         .unwrap();
-    assert!(written.iter().any(|(_, d)| d["json"]["a"]["b"]["c"]["d"].is_string()));
+    assert!(written
+        .iter()
+        .any(|(_, d)| d["json"]["a"]["b"]["c"]["d"].is_string()));
     assert!(
         key.starts_with("logs/2025/11/21/04/logpipe-oversize-") && key.ends_with(".gz"),
         "{key}"
@@ -1049,7 +1053,12 @@ fn megabyte_events_of_every_shape_are_delivered() {
         .find(|w| &w.key == key)
         .unwrap();
     assert_eq!((w.bucket.as_str(), w.events), ("logs-bucket", 1));
-    assert!(w.reason.contains("over what a 6291456-byte transformation response can carry"), "{}", w.reason);
+    assert!(
+        w.reason
+            .contains("over what a 6291456-byte transformation response can carry"),
+        "{}",
+        w.reason
+    );
 }
 
 /// Without a bucket for them, a record whose document no response can carry fails and says what to set;
@@ -1085,8 +1094,9 @@ fn oversize_documents_without_a_bucket_after_a_failed_write_and_partitioned() {
     let out = run_in(&ev, &cfg, &FakeSink::accepting(), &store);
     assert_eq!(parse(&out)[&synth::record_id(0)].result, "ProcessingFailed");
     assert!(
-        out.failures[0].reason.contains("writing its documents to s3://logs-bucket/logs/2025/11/21/04/logpipe-oversize-")
-            && out.failures[0].reason.contains("InternalError"),
+        out.failures[0].reason.contains(
+            "writing its documents to s3://logs-bucket/logs/2025/11/21/04/logpipe-oversize-"
+        ) && out.failures[0].reason.contains("InternalError"),
         "{}",
         out.failures[0].reason
     );
@@ -1099,7 +1109,11 @@ fn oversize_documents_without_a_bucket_after_a_failed_write_and_partitioned() {
     assert_eq!(docs[0].1["message"], big.as_str());
     assert_eq!(docs[1].1["message"], "small");
     assert_eq!(
-        (first.summary.written_records, first.summary.events_written, first.summary.dropped),
+        (
+            first.summary.written_records,
+            first.summary.events_written,
+            first.summary.dropped
+        ),
         (1, 2, 1)
     );
 
@@ -1114,9 +1128,16 @@ fn oversize_documents_without_a_bucket_after_a_failed_write_and_partitioned() {
         }),
         ..small
     };
-    let out = run_in(&ev, &partitioned, &FakeSink::accepting(), &MemStore::default());
+    let out = run_in(
+        &ev,
+        &partitioned,
+        &FakeSink::accepting(),
+        &MemStore::default(),
+    );
     assert!(
-        out.written[0].key.starts_with("logs/ecs/api/2025-11-21/logpipe-oversize-"),
+        out.written[0]
+            .key
+            .starts_with("logs/ecs/api/2025-11-21/logpipe-oversize-"),
         "{}",
         out.written[0].key
     );
@@ -1146,7 +1167,9 @@ fn an_event_too_large_to_reingest_is_written_directly() {
     assert_eq!((s.ok, s.written_records, s.failed), (3, 1, 0), "{s:?}");
     assert!(sink.accepted.lock().unwrap().is_empty());
     assert!(
-        out.written[0].reason.contains("over the 1024000-byte record limit of the source"),
+        out.written[0]
+            .reason
+            .contains("over the 1024000-byte record limit of the source"),
         "{}",
         out.written[0].reason
     );

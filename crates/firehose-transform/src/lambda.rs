@@ -20,9 +20,16 @@ pub async fn serve<R: Render + Default>() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<TransformEvent>| async move {
             let deadline = deadline(&ev.context);
-            run_invocation(cfg, sink, store, ev.payload, &ev.context.request_id, deadline)
-                .await
-                .map_err(Error::from)
+            run_invocation(
+                cfg,
+                sink,
+                store,
+                ev.payload,
+                &ev.context.request_id,
+                deadline,
+            )
+            .await
+            .map_err(Error::from)
         },
     ))
     .await

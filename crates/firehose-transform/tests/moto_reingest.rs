@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use firehose_transform::aws::AwsReingest;
+use firehose_transform::config::Oversize;
 use firehose_transform::{handle, Config};
 use logcore::codec::decode_base64;
 use logcore::cwl::{decompress, Payload};
 use logcore::firehose::{ParsedResponse, TransformEvent, RESPONSE_LIMIT};
 use logcore::synth::{self, SourceKind};
+use logpipe_io::store::{MemStore, S3Store};
 use test_support::fault_proxy::{FaultProxy, Faults};
 use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
 
@@ -125,6 +127,7 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
         &event,
         &cfg,
         &sink,
+        &MemStore::default(),
         tokio::time::Instant::now() + Duration::from_secs(120),
     )
     .await
@@ -221,6 +224,7 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
         &event,
         &Config::<firehose_transform::Documents>::default(),
         &sink,
+        &MemStore::default(),
         tokio::time::Instant::now() + Duration::from_secs(120),
     )
     .await
@@ -302,6 +306,7 @@ async fn missing_stream_fails_records_without_retrying() {
         &event,
         &cfg,
         &sink,
+        &MemStore::default(),
         tokio::time::Instant::now() + Duration::from_secs(60),
     )
     .await
@@ -313,4 +318,83 @@ async fn missing_stream_fails_records_without_retrying() {
         "{}",
         out.failures[0].reason
     );
+}
+
+/// A 1 MB event of control characters (a 6.3 MB document, 8.4 MB in base64: no transformation response
+/// can carry it) is written with the real S3 client to the bucket and prefix the delivery stream writes,
+/// and the record is answered `Dropped`; a second invocation of the same record writes the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_documents_are_written_to_s3() {
+    let Some(moto) = moto_url() else { return };
+    let sdk = sdk_config(&moto).await;
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let bucket = unique("oversize");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let message = "\u{1}".repeat(logcore::cwl::MAX_MESSAGE_BYTES);
+    let events = synth::events_of([message.clone()], 1_763_700_000_000);
+    let payload = synth::data_payload("/ecs/api", "ecs/api/1", &events);
+    let record = synth::record(
+        synth::record_id(0),
+        synth::record_data(&payload),
+        SourceKind::DirectPut,
+        "pk",
+        0,
+    );
+    let event = synth::event(SourceKind::DirectPut, vec![record]);
+    let cfg: Config = Config {
+        oversize: Some(Oversize {
+            bucket: bucket.clone(),
+            prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").unwrap(),
+        }),
+        ..Config::default()
+    };
+    let store = S3Store::new(&sdk, true);
+    let sink = AwsReingest::new(&sdk, Duration::from_secs(10));
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let out = handle(
+            &event,
+            &cfg,
+            &sink,
+            &store,
+            tokio::time::Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).unwrap();
+        assert_eq!(parsed.records[0].result, "Dropped");
+        assert_eq!(out.summary.events_written, 1);
+        keys.push(out.written[0].key.clone());
+    }
+    assert_eq!(
+        keys[0], keys[1],
+        "a retried invocation writes the same object"
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("logs/")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(names, [keys[0].as_str()]);
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&keys[0])
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let ndjson = decompress(&body, usize::MAX).unwrap();
+    assert!(ndjson.len() > 6 * logcore::cwl::MAX_MESSAGE_BYTES);
+    let doc: serde_json::Value = serde_json::from_slice(&ndjson).unwrap();
+    assert_eq!(doc["message"].as_str().unwrap(), message);
+    assert_eq!(doc["event"]["id"], events[0].id.as_str());
 }

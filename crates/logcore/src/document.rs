@@ -580,7 +580,11 @@ mod tests {
             let msg: &'static str = Box::leak(msg.into_boxed_str());
             let (s, _) = doc(&cfg(), msg);
             assert!(s.len() <= MAX_DOCUMENT_BYTES, "{shape}: {} bytes", s.len());
-            assert!(s.len() <= 6 * msg.len() + 1024, "{shape}: {} bytes", s.len());
+            assert!(
+                s.len() <= 6 * msg.len() + 1024,
+                "{shape}: {} bytes",
+                s.len()
+            );
             let out: Value = serde_json::from_str(&s).unwrap();
             assert_eq!(out["message"].as_str().unwrap(), msg, "{shape}");
         }

@@ -71,13 +71,18 @@ impl S3Prefix {
                 parts.push(Part::Literal(rest[..at].to_string()));
             }
             let body_start = at + 2;
-            let close = rest[body_start..]
-                .find('}')
-                .ok_or_else(|| fail(format!("expression at byte {} is never closed", text.len() - rest.len() + at)))?;
+            let close = rest[body_start..].find('}').ok_or_else(|| {
+                fail(format!(
+                    "expression at byte {} is never closed",
+                    text.len() - rest.len() + at
+                ))
+            })?;
             let expr = &rest[body_start..body_start + close];
-            let (ns, value) = expr
-                .split_once(':')
-                .ok_or_else(|| fail(format!("!{{{expr}}} has no namespace (expected !{{namespace:value}})")))?;
+            let (ns, value) = expr.split_once(':').ok_or_else(|| {
+                fail(format!(
+                    "!{{{expr}}} has no namespace (expected !{{namespace:value}})"
+                ))
+            })?;
             parts.push(match ns {
                 "timestamp" => Part::Time(parse_time(value).map_err(&fail)?),
                 "partitionKeyFromLambda" if !value.is_empty() => Part::Key(value.to_string()),
@@ -261,7 +266,10 @@ mod tests {
             "logs/ecs/api/2026-12-02/"
         );
         let e = p.render(T, None, "r").unwrap_err();
-        assert!(e.to_string().contains("no partition key \"log_group\""), "{e}");
+        assert!(
+            e.to_string().contains("no partition key \"log_group\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -283,8 +291,14 @@ mod tests {
             ("!{timestamp:MMM}", "MMM is not supported"),
             ("!{timestamp:yyyy[MM]}", "reserved"),
             ("!{timestamp:'x}", "unclosed quote"),
-            ("!{partitionKeyFromQuery:customer}", "use partitionKeyFromLambda"),
-            ("!{firehose:error-output-type}/", "error output prefixes only"),
+            (
+                "!{partitionKeyFromQuery:customer}",
+                "use partitionKeyFromLambda",
+            ),
+            (
+                "!{firehose:error-output-type}/",
+                "error output prefixes only",
+            ),
             ("!{firehose:version}", "unknown expression"),
         ] {
             let e = S3Prefix::parse(text).unwrap_err();

@@ -381,6 +381,7 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
             &event,
             &Config::<Documents>::default(),
             &NullSink,
+            &logpipe_io::store::MemStore::default(),
             tokio::time::Instant::now() + Duration::from_secs(300),
         ))
         .map_err(|e| e.to_string())?;
@@ -406,6 +407,7 @@ fn time_handler<R: Render>(
                 event,
                 cfg,
                 &NullSink,
+                &logpipe_io::store::MemStore::default(),
                 tokio::time::Instant::now() + Duration::from_secs(300),
             ))
             .map_err(|e| e.to_string())?;

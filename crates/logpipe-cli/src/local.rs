@@ -4,9 +4,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use firehose_transform::{handle, Config, Outcome, PutEntry, Reingest, Render};
+use firehose_transform::{handle, Config, Outcome, PutEntry, Reingest, Render, Written};
 use logcore::codec::{decode_base64, encode_base64};
 use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
+use logpipe_io::store::MemStore;
 use logpipe_io::CallError;
 
 /// A sink that accepts everything and keeps it.
@@ -46,6 +47,9 @@ impl Reingest for NullSink {
 pub struct Pass<S> {
     pub outcome: Outcome<S>,
     pub documents: Vec<u8>,
+    /// The objects the transform wrote itself (documents no response could carry, see
+    /// [`Config::oversize`]), with their gzip bodies: the caller stores them where it keeps Firehose's.
+    pub written: Vec<(Written, Vec<u8>)>,
 }
 
 /// Run the handler on `event`, then on the records it re-ingested, until nothing is re-ingested
@@ -57,12 +61,25 @@ pub async fn run_to_completion<R: Render>(
     let mut passes = Vec::new();
     for round in 0..=cfg.max_hops + 1 {
         let sink = MemorySink::default();
+        let store = MemStore::default();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let outcome = handle(&event, cfg, &sink, deadline)
+        let outcome = handle(&event, cfg, &sink, &store, deadline)
             .await
             .map_err(|e| e.to_string())?;
         let documents = documents_of(outcome.response.as_str())?;
-        passes.push(Pass { outcome, documents });
+        let written = outcome
+            .written
+            .iter()
+            .map(|w| {
+                let body = store.body(&w.bucket, &w.key).unwrap_or_default();
+                (w.clone(), body)
+            })
+            .collect();
+        passes.push(Pass {
+            outcome,
+            documents,
+            written,
+        });
         let entries = sink
             .entries
             .into_inner()

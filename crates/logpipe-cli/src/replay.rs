@@ -76,6 +76,9 @@ pub struct Totals {
     pub transform_records: u64,
     pub transform_invocations: u64,
     pub documents: u64,
+    /// Documents no Firehose response could carry, written to S3 by the transform itself (part of
+    /// `documents`).
+    pub written_directly: u64,
     pub excluded: u64,
     pub events_failed: u64,
     pub records_failed: u64,
@@ -141,8 +144,8 @@ impl Totals {
                     self.events, self.transform_invocations
                 ),
                 format!(
-                    "{} documents, {} excluded by filters, {} failed",
-                    self.documents, self.excluded, self.events_failed
+                    "{} documents ({} too large for a response, written to S3 directly), {} excluded by filters, {} failed",
+                    self.documents, self.written_directly, self.excluded, self.events_failed
                 ),
             ),
             (
@@ -234,7 +237,7 @@ fn replay<R: Render>(
     args: &ReplayArgs,
     tcfg: Result<TransformConfig<R>, logcore::env::ConfigError>,
 ) -> Result<Totals, String> {
-    let tcfg = tcfg.map_err(|e| e.to_string())?;
+    let mut tcfg = tcfg.map_err(|e| e.to_string())?;
     if args.out_dir.exists() {
         std::fs::remove_dir_all(&args.out_dir)
             .map_err(|e| format!("emptying {}: {e}", args.out_dir.display()))?;
@@ -255,6 +258,14 @@ fn replay<R: Render>(
     } else {
         "logs"
     };
+    if tcfg.oversize.is_none() {
+        // As the template sets it: documents no response can carry go where the stream writes.
+        let text = format!("{prefix}/!{{timestamp:yyyy/MM/dd/HH}}/");
+        tcfg.oversize = Some(firehose_transform::config::Oversize {
+            bucket: args.s3_bucket.clone().unwrap_or_else(|| BUCKET.to_string()),
+            prefix: logcore::s3prefix::S3Prefix::parse(&text).map_err(|e| e.to_string())?,
+        });
+    }
     let input = Input::open(&args.file)?;
     let stream = args.log_stream.clone().unwrap_or_else(|| {
         args.file
@@ -518,11 +529,19 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             if !records.is_empty() && (end || record_bytes >= self.buffer_bytes) {
                 let ev = synth::event(SourceKind::DirectPut, std::mem::take(&mut records));
                 record_bytes = 0;
-                self.transform(ev, &mut t, &mut object).await?;
+                let written = self.transform(ev, &mut t, &mut object).await?;
+                for (w, body) in written {
+                    let size = w.bytes;
+                    self.deliver(Some(w.key), body, size, fcfg, search, notifier, &mut t)
+                        .await?;
+                }
             }
             if !object.is_empty() && (end || object.len() >= self.object_bytes) {
                 let body = std::mem::take(&mut object);
-                self.deliver(body, fcfg, search, notifier, &mut t).await?;
+                let size = body.len() as u64;
+                let gz = logcore::codec::gzip(&body, 6);
+                self.deliver(None, gz, size, fcfg, search, notifier, &mut t)
+                    .await?;
             }
             if let Some(bar) = &progress {
                 bar.set_position(input.read);
@@ -538,34 +557,47 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
     }
 
     /// One Firehose invocation of the transform (and its re-ingested records, as Firehose delivers them
-    /// again); the documents of `Ok` records go into the object being filled.
+    /// again); the documents of `Ok` records go into the object being filled. Returns the objects the
+    /// transform wrote itself (documents too large for a response), to be delivered.
     async fn transform(
         &self,
         ev: logcore::firehose::TransformEvent,
         t: &mut Totals,
         object: &mut Vec<u8>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<(firehose_transform::Written, Vec<u8>)>, String> {
         let passes = crate::local::run_to_completion(ev, self.tcfg).await?;
-        for p in &passes {
+        let mut written = Vec::new();
+        for p in passes {
             let s = &p.outcome.summary;
             t.transform_invocations += 1;
-            t.documents += s.events_out;
+            t.documents += s.events_out + s.events_written;
+            t.written_directly += s.events_written;
             t.excluded += s.events_excluded;
             t.events_failed += s.events_failed;
             t.records_failed += s.failed;
             for f in &p.outcome.failures {
                 eprintln!("logpipe: transform: ProcessingFailed: {}", f.reason);
             }
+            for (w, _) in &p.written {
+                eprintln!(
+                    "logpipe: transform: record {}: {}; written to s3://{}/{}",
+                    w.record_id, w.reason, w.bucket, w.key
+                );
+            }
             object.extend_from_slice(&p.documents);
+            written.extend(p.written);
         }
-        Ok(())
+        Ok(written)
     }
 
-    /// Write one object as Firehose would, then give it to the forwarder and the notifier as the SNS
-    /// fan-out would.
+    /// Write one object (gzip, `size` bytes of NDJSON) as Firehose would, under `key` or the next name of
+    /// the prefix, then give it to the forwarder and the notifier as the SNS fan-out would.
+    #[allow(clippy::too_many_arguments)]
     async fn deliver<E: Search, K: slack_notifier::Slack>(
         &self,
-        body: Vec<u8>,
+        key: Option<String>,
+        gz: Vec<u8>,
+        size: u64,
         fcfg: &ForwarderConfig,
         search: &Arc<E>,
         notifier: &slack_notifier::Notifier<S, K>,
@@ -573,19 +605,20 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
     ) -> Result<(), String> {
         let now = logcore::time::now_ms();
         let stamp = logcore::time::DateTimeParts::from_millis(now).rfc3339();
-        let key = format!(
-            "{}/{}/{}/{}/{}/logpipe-replay-{:06}.gz",
-            self.prefix,
-            &stamp[0..4],
-            &stamp[5..7],
-            &stamp[8..10],
-            &stamp[11..13],
-            t.objects
-        );
-        let size = body.len() as u64;
+        let key = key.unwrap_or_else(|| {
+            format!(
+                "{}/{}/{}/{}/{}/logpipe-replay-{:06}.gz",
+                self.prefix,
+                &stamp[0..4],
+                &stamp[5..7],
+                &stamp[8..10],
+                &stamp[11..13],
+                t.objects
+            )
+        });
         let bucket = self.bucket;
         self.store
-            .put(bucket, &key, logcore::codec::gzip(&body, 6))
+            .put(bucket, &key, gz)
             .await
             .map_err(|e| format!("writing s3://{bucket}/{key}: {e}"))?;
         t.objects += 1;
@@ -647,6 +680,72 @@ mod tests {
             events_per_payload: 100,
             quiet: true,
         }
+    }
+
+    /// Lines of the largest size CloudWatch Logs accepts (1 MB), in the shapes that escape worst, among
+    /// ordinary ones, through every hop: every event is indexed, nothing fails or is dead-lettered, and the
+    /// documents no response can carry are written to S3 by the transform itself, in the stream's prefix.
+    /// (A replayed line cannot hold a line break: that shape is left to the transform's own tests.)
+    #[test]
+    fn megabyte_lines_of_every_shape_are_indexed() {
+        let dir = std::env::temp_dir().join(format!(
+            "logpipe-replay-1mb-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("big.log");
+        let shapes: Vec<String> =
+            logcore::synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES - 20)
+                .into_iter()
+                .filter(|(_, m)| !m.contains('\n'))
+                .map(|(shape, m)| {
+                    if m.starts_with('{') {
+                        m
+                    } else {
+                        format!("ERROR {shape}: {m}")
+                    }
+                })
+                .collect();
+        let mut text = String::new();
+        for (i, m) in shapes.iter().enumerate() {
+            text += &format!("INFO before {i}\n{m}\nINFO after {i}\n");
+        }
+        std::fs::write(&file, &text).unwrap();
+        let out = dir.join("out");
+        let a = ReplayArgs {
+            buffer_bytes: 1_000_000,
+            object_bytes: 5_000_000,
+            ..args(&file, &out)
+        };
+        let totals = replay::<Documents>(&a, Ok(TransformConfig::default())).unwrap();
+        let n = shapes.len() as u64 * 3;
+        assert_eq!(totals.events, n);
+        assert_eq!(totals.documents, n, "{totals:?}");
+        assert_eq!(totals.indexed, n, "{totals:?}");
+        assert_eq!(
+            (totals.events_failed, totals.dead_lettered),
+            (0, 0),
+            "{totals:?}"
+        );
+        // The control characters and the nested JSON, each with the lines that share their payload.
+        assert_eq!(totals.written_directly, 6, "{totals:?}");
+        assert_eq!(totals.lost(), Vec::<String>::new());
+        let bulk = std::fs::read_to_string(out.join("bulk.ndjson")).unwrap();
+        for m in &shapes {
+            let doc = serde_json::to_string(m).unwrap();
+            assert_eq!(
+                bulk.matches(doc.as_str()).count(),
+                1,
+                "indexed once, intact"
+            );
+        }
+        let oversize: Vec<_> = walk(&out.join("logs"))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("logpipe-oversize-"))
+            .collect();
+        assert_eq!(oversize.len(), 2, "{oversize:?}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     /// A mixed file through the whole chain: every event ends as a document that is indexed (or dead-

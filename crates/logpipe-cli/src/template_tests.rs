@@ -869,3 +869,63 @@ fn template_environments_are_accepted_by_the_functions() {
         assert_eq!(result, Ok(()), "{id} with {vars:?}");
     }
 }
+
+/// A transform writes the documents no response can carry where its delivery streams write: for every
+/// stream whose Lambda processor is that function, with and without dynamic partitioning, its
+/// `OVERSIZE_PREFIX` is the stream's `Prefix`, its `OVERSIZE_BUCKET` the stream's bucket, the expression
+/// is one the transform evaluates, and the function's role may put objects under that prefix and no other.
+#[test]
+fn transforms_write_oversize_documents_where_their_streams_write() {
+    let t = load_template();
+    let res = resources(&t);
+    let mut checked = 0;
+    for (sid, stream) in res
+        .iter()
+        .filter(|(_, r)| rtype(r) == "AWS::KinesisFirehose::DeliveryStream")
+    {
+        let dest = &props(stream)["ExtendedS3DestinationConfiguration"];
+        let lambda = dest["ProcessingConfiguration"]["Processors"][0]["Parameters"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|p| p["ParameterName"] == "LambdaArn")
+            .and_then(|p| getatt_arn(&p["ParameterValue"]))
+            .unwrap_or_else(|| panic!("{sid}: a Lambda processor"));
+        let func = &res[&lambda];
+        let vars = &props(func)["Environment"]["Variables"];
+        assert_eq!(
+            ref_of(&vars["OVERSIZE_BUCKET"]),
+            getatt_arn(&dest["BucketARN"]),
+            "{sid} / {lambda}: the same bucket"
+        );
+        for on in [&["Partitioned"][..], &[]] {
+            let want = sample_value(&t, &dest["Prefix"], on).unwrap();
+            let got = sample_value(&t, &vars["OVERSIZE_PREFIX"], on).unwrap();
+            assert_eq!(got, want, "{sid} / {lambda} with {on:?}");
+            let prefix = logcore::s3prefix::S3Prefix::parse(&got)
+                .unwrap_or_else(|e| panic!("{lambda}: {e}"));
+            let literal = got.split("!{").next().unwrap();
+            assert!(!literal.is_empty() && literal.ends_with('/'), "{got}");
+            let keys = prefix.keys().collect::<Vec<_>>();
+            let partition = sample_value(&t, &vars["PARTITION_KEYS"], on).unwrap_or_default();
+            assert!(
+                keys.iter().all(|k| partition.split(',').any(|p| p == *k)),
+                "{lambda}: {keys:?} from {partition:?}"
+            );
+            let role = &res[&getatt_arn(&props(func)["Role"]).unwrap()];
+            let puts: Vec<String> = statements(&props(role)["Policies"])
+                .into_iter()
+                .filter(|s| strings(&s["Action"]).iter().any(|a| a == "s3:PutObject"))
+                .flat_map(|s| match tagged(&s["Resource"]) {
+                    Some((tag, inner)) if tag == "Sub" => {
+                        inner.as_str().map(String::from).into_iter().collect()
+                    }
+                    _ => strings(&s["Resource"]),
+                })
+                .collect();
+            assert_eq!(puts, [format!("${{LogBucket.Arn}}/{literal}*")], "{lambda}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "app, audit and collector streams");
+}

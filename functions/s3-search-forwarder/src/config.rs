@@ -124,7 +124,7 @@ impl Config {
                 max_delay: Duration::from_secs(10),
                 max_attempts: 10,
             },
-            max_doc_bytes: 2 << 20,
+            max_doc_bytes: logcore::document::MAX_DOCUMENT_BYTES,
             max_object_bytes: 64 << 30,
             dead_letter_bucket: None,
             dead_letter_prefix: "failed/".into(),

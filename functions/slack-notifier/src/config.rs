@@ -136,7 +136,7 @@ impl Config {
                 max_attempts: 6,
             },
             max_object_bytes: 64 << 30,
-            max_doc_bytes: 2 << 20,
+            max_doc_bytes: logcore::document::MAX_DOCUMENT_BYTES,
             common: Common::new("slack-notifier", DEADLINE_MARGIN),
         }
     }
@@ -202,7 +202,12 @@ impl Config {
         c.request_timeout = millis(num("REQUEST_TIMEOUT_MS", 10_000, 100, 300_000)?);
         c.backoff.max_attempts = num("MAX_ATTEMPTS", 6, 1, 100)? as u32;
         c.max_object_bytes = num("MAX_OBJECT_BYTES", 64 << 30, 1, usize::MAX)? as u64;
-        c.max_doc_bytes = num("MAX_DOC_BYTES", 2 << 20, 1024, 256 << 20)?;
+        c.max_doc_bytes = num(
+            "MAX_DOC_BYTES",
+            logcore::document::MAX_DOCUMENT_BYTES,
+            1024,
+            256 << 20,
+        )?;
         c.common = Common::from_env(&env, "slack-notifier", Some(DEADLINE_MARGIN))?;
         Ok(c)
     }

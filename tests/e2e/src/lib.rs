@@ -101,6 +101,8 @@ pub struct Report {
     pub transform_excluded: u64,
     pub transform_failed_records: u64,
     pub reingested_records: u64,
+    /// Records whose documents no response could carry: written to the bucket by the transform itself.
+    pub written_records: u64,
     pub objects: u64,
     /// `event.id` of every document in the index, repeats kept.
     pub indexed_ids: Ids,
@@ -395,6 +397,7 @@ pub async fn run(moto: &str, mix: &Mix, faults: &Faults) -> Result<Report, Strin
     );
     let mut firehose = Firehose {
         aws: &aws,
+        store: S3Store::new(&aws.sdk, true),
         report: &mut report,
         objects: BTreeMap::new(),
         errors: Vec::new(),
@@ -420,6 +423,9 @@ pub async fn run(moto: &str, mix: &Mix, faults: &Faults) -> Result<Report, Strin
 /// The harness's Firehose: transformation events in, objects out.
 struct Firehose<'a> {
     aws: &'a Aws,
+    /// Where the transform writes the documents no response can carry (the bucket's notifications tell
+    /// the forwarder and the notifier, as for Firehose's objects).
+    store: S3Store,
     report: &'a mut Report,
     /// Documents waiting to be written, by prefix (`logs`, `audit`).
     objects: BTreeMap<&'static str, Vec<u8>>,
@@ -466,8 +472,12 @@ impl Firehose<'_> {
         mix: &Mix,
         sink: &S,
     ) -> Result<(), String> {
-        let cfg = TransformConfig::<Documents>::from_env(|k| {
-            (k == "EXCLUDE_PATTERN").then(|| EXCLUDE_PATTERN.to_string())
+        let bucket = self.aws.bucket.clone();
+        let cfg = TransformConfig::<Documents>::from_env(|k| match k {
+            "EXCLUDE_PATTERN" => Some(EXCLUDE_PATTERN.to_string()),
+            "OVERSIZE_BUCKET" => Some(bucket.clone()),
+            "OVERSIZE_PREFIX" => Some("logs/!{timestamp:yyyy/MM/dd/HH}/".into()),
+            _ => None,
         })
         .map_err(|e| e.to_string())?;
         let mut records: VecDeque<TransformRecord> = VecDeque::new();
@@ -529,7 +539,13 @@ impl Firehose<'_> {
         mix: &Mix,
         sink: &S,
     ) -> Result<(), String> {
-        let cfg = TransformConfig::<Audit>::from_env(|_| None).map_err(|e| e.to_string())?;
+        let bucket = self.aws.bucket.clone();
+        let cfg = TransformConfig::<Audit>::from_env(|k| match k {
+            "OVERSIZE_BUCKET" => Some(bucket.clone()),
+            "OVERSIZE_PREFIX" => Some("audit/!{timestamp:yyyy/MM/dd/HH}/".into()),
+            _ => None,
+        })
+        .map_err(|e| e.to_string())?;
         let k = &self.aws.kinesis;
         let payloads: Vec<(Vec<u8>, &str)> = mix
             .audit
@@ -631,7 +647,7 @@ impl Firehose<'_> {
         prefix: &'static str,
     ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        let outcome = firehose_transform::handle(event, cfg, sink, deadline)
+        let outcome = firehose_transform::handle(event, cfg, sink, &self.store, deadline)
             .await
             .map_err(|e| format!("transform invocation {}: {e}", event.invocation_id))?;
         for f in &outcome.failures {
@@ -645,6 +661,7 @@ impl Firehose<'_> {
         self.report.transform_events_out += s.events_out;
         self.report.transform_excluded += s.events_excluded;
         self.report.reingested_records += s.reingested_records;
+        self.report.written_records += s.written_records;
         let parsed: ParsedResponse = serde_json::from_str(outcome.response.as_str())
             .map_err(|e| format!("transform response: {e}"))?;
         if parsed.records.len() != event.records.len() {

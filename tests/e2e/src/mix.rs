@@ -152,6 +152,55 @@ impl Mix {
         mix
     }
 
+    /// The mix with the largest events CloudWatch Logs accepts (1 MB each) added: an application payload
+    /// per shape that JSON escapes worst (see `synth::worst_case_messages`), error lines so that the
+    /// notifier reads them too, and audit lines of both engines whose statement is 1 MB of control
+    /// characters or quotes.
+    pub fn with_megabyte_events(mut self) -> Mix {
+        let max = logcore::cwl::MAX_MESSAGE_BYTES;
+        let mut t = 1_763_800_000_000i64;
+        let mut seq = 1u64 << 41;
+        let mut own = |message: String| {
+            t += 1;
+            seq += 1;
+            Event {
+                id: synth::event_id(t, seq),
+                timestamp: t,
+                message,
+            }
+        };
+        for (shape, m) in synth::worst_case_messages(max - 40) {
+            let message = if m.starts_with('{') {
+                m
+            } else {
+                format!("ERROR {shape}: {m}")
+            };
+            let at = self.app.len() / 2;
+            self.app.insert(
+                at,
+                Payload {
+                    group: APP_GROUPS[0].into(),
+                    stream: "ecs/app/megabyte".into(),
+                    events: vec![own(message)],
+                },
+            );
+        }
+        for unit in ["\u{1}", "''"] {
+            let body = unit.repeat((max - 400) / unit.len());
+            let pg = format!("2025-11-21 10:00:00 UTC:10.0.1.50(53422):app@shop:[12345]:LOG:  AUDIT: SESSION,7,1,WRITE,INSERT,TABLE,public.orders,\"INSERT INTO orders VALUES ('{body}')\",<not logged>");
+            let my = format!("1763719200123456,ip-10-0-1-23,app,10.0.1.50,42,1337,QUERY,shop,'INSERT INTO orders VALUES (\\'{}\\')',0", body.replace('\'', "\\'"));
+            for (kind, line) in [(AuditKind::Postgres, pg), (AuditKind::Mysql, my)] {
+                let line: String = line.chars().take(max).collect();
+                self.audit.push(Payload {
+                    group: kind.log_group().into(),
+                    stream: "shop-db-instance-1".into(),
+                    events: vec![own(line)],
+                });
+            }
+        }
+        self
+    }
+
     /// Every generated event with its log group.
     pub fn events(&self) -> impl Iterator<Item = (&str, &Event)> {
         self.app

@@ -157,9 +157,15 @@ impl Services {
         let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
         let tcfg = firehose_transform::Config::<Documents>::from_env(|_| None).unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let out = firehose_transform::handle(&event, &tcfg, &NoReingest, deadline)
-            .await
-            .unwrap();
+        let out = firehose_transform::handle(
+            &event,
+            &tcfg,
+            &NoReingest,
+            &logpipe_io::store::MemStore::default(),
+            deadline,
+        )
+        .await
+        .unwrap();
         let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).unwrap();
         let mut docs = Vec::new();
         for r in parsed.records {

@@ -83,6 +83,36 @@ async fn no_fault_baseline() {
     );
 }
 
+/// The largest events CloudWatch Logs accepts (1 MB), in every shape that JSON escapes worst, among a
+/// small mix: every one is indexed once and alerted, nothing is dead-lettered or failed, and those no
+/// transformation response can carry reach S3 through the transform itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn megabyte_events() {
+    let mix = Mix::generate(2_000, 44, false).with_megabyte_events();
+    let Some(r) = case("1 MB events", &mix, Faults::default()).await else {
+        return;
+    };
+    assert_eq!(
+        r.transform_failed_records,
+        mix.malformed.len() as u64,
+        "{r:#?}"
+    );
+    assert!(r.errors_event_ids.is_empty(), "{r:#?}");
+    assert_eq!(r.dead_letter_ids.len(), 0, "{r:#?}");
+    // Application: the control characters and the nested JSON; audit: the control characters twice
+    // (`message` and `db.statement`), of both engines.
+    assert!(r.written_records >= 4, "{r:#?}");
+    let big: Vec<&str> = mix
+        .events()
+        .filter(|(_, e)| e.message.len() > 1_000_000)
+        .map(|(_, e)| e.id.as_str())
+        .collect();
+    assert_eq!(big.len(), 10);
+    for id in big {
+        assert!(r.indexed_ids.iter().any(|i| i == id), "{id} indexed");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_429_storm() {
     let mut storm = vec![Fault::Status(429); 12];

@@ -367,6 +367,26 @@ fn long_messages_are_truncated_with_a_marker() {
     assert_eq!(text.matches("```").count(), 2, "{text}");
 }
 
+/// The largest events CloudWatch Logs accepts (1 MB), in the shapes that escape worst: one section within
+/// Slack's limit, the marker with the full length, a message Slack takes.
+#[test]
+fn megabyte_messages_are_truncated_with_a_marker() {
+    for (shape, body) in crate::synth::worst_case_messages(crate::cwl::MAX_MESSAGE_BYTES - 10) {
+        let msg = format!("ERROR {body} end");
+        let g = group_of(vec![ev("/g", 0, &msg)], 5);
+        let m = slack::message(&g, &Format::default());
+        slack::validate(&m).unwrap_or_else(|e| panic!("{shape}: {e}"));
+        let text = m["blocks"][2]["text"]["text"].as_str().unwrap();
+        assert!(text.chars().count() <= slack::MAX_SECTION_CHARS, "{shape}");
+        let total = msg.trim_end().chars().count();
+        assert!(
+            text.ends_with(&format!("… truncated: {total} characters in all")),
+            "{shape}: {}",
+            &text[text.len().saturating_sub(80)..]
+        );
+    }
+}
+
 #[test]
 fn at_most_fifty_blocks() {
     let events = (0..200)

@@ -353,7 +353,8 @@ fn megabyte_statements_stay_within_the_document_bound() {
             let mut out = Vec::new();
             write_audit_event(&cfg, &ctx, &ev, &mut out, &mut AuditStats::default());
             assert!(
-                out.len() <= crate::document::MAX_DOCUMENT_BYTES && out.len() <= 12 * line.len() + 4096,
+                out.len() <= crate::document::MAX_DOCUMENT_BYTES
+                    && out.len() <= 12 * line.len() + 4096,
                 "{group} {shape}: {} bytes for a {}-byte line",
                 out.len(),
                 line.len()
