@@ -234,6 +234,21 @@ mod tests {
         assert!("logs/%".parse::<KeyPrefix>().unwrap_err().contains("lone"));
     }
 
+    /// An object holding the document of a 1 MB event of control characters (6 MB once escaped) before
+    /// and after the heartbeat: the heartbeat is found in either place, within the default cap.
+    #[test]
+    fn heartbeats_are_found_around_megabyte_documents() {
+        let huge = serde_json::json!({"message": "\u{1}".repeat(logcore::cwl::MAX_MESSAGE_BYTES)})
+            .to_string();
+        assert!(huge.len() > 6_000_000);
+        let beat = r#"{"message":"logpipe-canary heartbeat 42"}"#;
+        for text in [format!("{huge}\n{beat}\n"), format!("{beat}\n{huge}\n")] {
+            let gz = logcore::codec::gzip(text.as_bytes(), 1);
+            let got = scan(&gz, &[b"heartbeat 42", b"heartbeat 43"], 256 << 20).unwrap();
+            assert_eq!(got, vec![true, false]);
+        }
+    }
+
     proptest! {
         // A needle is found exactly when it occurs, whatever the read size.
         #[test]

@@ -20,7 +20,7 @@ pub mod redact;
 use std::borrow::Cow;
 
 use crate::cwl::{LogEvent, Payload};
-use crate::document::{write_cloud_and_filters, write_json_str};
+use crate::document::{write_cloud_and_filters, write_json_namespace, write_json_str, JsonLimits};
 use crate::time::write_rfc3339_micros;
 use pgaudit::LinePrefix;
 use redact::{mask_literals, Dialect, Redactor, MARKER};
@@ -160,6 +160,22 @@ pub fn write_audit_event(
     stats: &mut AuditStats,
 ) {
     let line: &str = &ev.message;
+    match transformed(cfg, line) {
+        Transformed::No => {}
+        // A transformer that kept the engine's line in a field: the document is the line's.
+        Transformed::Kept(original) => {
+            let inner = LogEvent {
+                id: Cow::Borrowed(&ev.id),
+                timestamp: ev.timestamp,
+                message: Cow::Owned(original),
+            };
+            return write_audit_event(cfg, ctx, &inner, out, stats);
+        }
+        Transformed::Replaced => {
+            let msg = "a JSON object, not an audit line: a CloudWatch Logs transformer on the log group replaced the engine's line (its fields are under json); remove the transformer, or keep the original line in a field, for db.* and audit.*";
+            return write_error(cfg, ctx, ev, ctx.engine, msg, true, out, stats);
+        }
+    }
     match ctx.engine {
         Some(Engine::Mysql) => match mysql::parse(line) {
             Ok(rec) => write_mysql(cfg, ctx, ev, &rec, out, stats),
@@ -169,6 +185,7 @@ pub fn write_audit_event(
                 ev,
                 Some(Engine::Mysql),
                 &e.to_string(),
+                false,
                 out,
                 stats,
             ),
@@ -181,6 +198,7 @@ pub fn write_audit_event(
                 ev,
                 Some(Engine::Postgres),
                 &e.to_string(),
+                false,
                 out,
                 stats,
             ),
@@ -193,11 +211,47 @@ pub fn write_audit_event(
                     let msg = format!(
                         "neither a MySQL audit line ({me}) nor a PostgreSQL log line ({pe})"
                     );
-                    write_error(cfg, ctx, ev, None, &msg, out, stats)
+                    write_error(cfg, ctx, ev, None, &msg, false, out, stats)
                 }
             },
         },
     }
+}
+
+/// What a CloudWatch Logs transformer (`PutTransformer`) made of an audit line, if anything.
+enum Transformed {
+    /// Not a JSON object: the engine's own line.
+    No,
+    /// A JSON object with the engine's line in one of its string fields (a transformer that copied it).
+    Kept(String),
+    /// A JSON object without it: the transformer's fields only.
+    Replaced,
+}
+
+/// Engine lines start with a timestamp, never with `{`: a JSON object is a transformer's output.
+fn transformed(cfg: &AuditConfig, line: &str) -> Transformed {
+    let text = line.trim();
+    if !(text.starts_with('{') && text.ends_with('}')) {
+        return Transformed::No;
+    }
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return Transformed::No;
+    };
+    for (_, v) in fields {
+        let serde_json::Value::String(s) = v else {
+            continue;
+        };
+        if s.trim_start().starts_with('{') {
+            continue;
+        }
+        if mysql::parse(&s).is_ok()
+            || pgaudit::parse(&cfg.prefix, &s).is_ok_and(|r| r.audit.is_some())
+        {
+            return Transformed::Kept(s);
+        }
+    }
+    Transformed::Replaced
 }
 
 /// Redact, then mask, a statement. Returns the text and whether each step changed it.
@@ -512,12 +566,16 @@ fn write_pg_client(out: &mut Vec<u8>, p: &pgaudit::PrefixFields<'_>) {
     }
 }
 
+/// A document for a line that is no audit line: the (redacted) message, the engine when known, the error;
+/// with `json`, the fields of the redacted message when it is a JSON object (a transformer's output).
+#[allow(clippy::too_many_arguments)]
 fn write_error(
     cfg: &AuditConfig,
     ctx: &AuditContext,
     ev: &LogEvent<'_>,
     engine: Option<Engine>,
     error: &str,
+    json: bool,
     out: &mut Vec<u8>,
     stats: &mut AuditStats,
 ) {
@@ -541,6 +599,9 @@ fn write_error(
     }
     if redacted {
         Obj::new(out, "audit").bool_true("redacted", true);
+    }
+    if json {
+        write_json_namespace(&message, JsonLimits::default(), out);
     }
     Obj::new(out, "error").str("message", error);
     out.extend_from_slice(b"}\n");

@@ -364,3 +364,38 @@ fn megabyte_statements_stay_within_the_document_bound() {
         }
     }
 }
+
+/// A group with a CloudWatch Logs transformer delivers the transformer's JSON instead of the engine's line.
+/// When one of its fields holds the line (a transformer that kept it), the document is the line's own;
+/// otherwise the document keeps the JSON (redacted) in `message`, its fields under `json`, and says why
+/// there is no `db.*`.
+#[test]
+fn lines_a_transformer_already_parsed() {
+    let line = "2025-11-21 10:00:00 UTC:10.0.1.50(53422):app@shop:[12345]:LOG:  AUDIT: SESSION,7,1,WRITE,INSERT,TABLE,public.orders,\"INSERT INTO orders VALUES (1)\",<not logged>";
+    let kept =
+        serde_json::json!({"userName": "app", "dbName": "shop", "original": line}).to_string();
+    assert_eq!(doc(PG, &kept), doc(PG, line), "the line's own document");
+
+    let replaced = serde_json::json!({
+        "logTime": "2025-11-21 10:00:00 UTC",
+        "userName": "app",
+        "dbName": "shop",
+        "logLevel": "LOG",
+        "query": "ALTER USER app PASSWORD 'hunter2'"
+    })
+    .to_string();
+    let (v, stats) = doc_with(&AuditConfig::default(), PG, &replaced);
+    assert_eq!(stats.parse_errors, 1);
+    assert_eq!(v["json"]["userName"], "app");
+    assert_eq!(v["db"]["engine"], "aurora-postgresql");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("a CloudWatch Logs transformer on the log group replaced the engine's line"));
+    let text = v.to_string();
+    assert!(
+        !text.contains("hunter2"),
+        "redacted in message and json: {text}"
+    );
+    assert!(v["json"]["query"].as_str().unwrap().contains("PASSWORD"));
+}
