@@ -197,3 +197,69 @@ async fn objects_are_indexed_searchable_and_never_twice() {
         .unwrap();
     assert_eq!(relisted.contents().len(), list.contents().len());
 }
+
+/// Documents of the largest events CloudWatch Logs accepts (1 MB), in the shapes JSON escapes worst (up to
+/// 6.3 MB a document), are read under the default `MAX_DOC_BYTES`, indexed, and come back intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn megabyte_documents_are_indexed_intact() {
+    let (Some(moto), Some(search)) = (support::moto_url(), support::search_url()) else {
+        return;
+    };
+    let prefix = support::unique("lp1mb");
+    let shapes = logcore::synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES);
+    let events = logcore::synth::events_of(shapes.iter().map(|(_, m)| m.clone()), 1_763_800_000_000);
+    let payload = logcore::synth::data_payload("/ecs/api", "web/1", &events);
+    let cfg_doc = logcore::document::DocumentConfig {
+        json: Some(logcore::document::JsonLimits::default()),
+        ..Default::default()
+    };
+    let ctx = logcore::document::PayloadContext::new(&payload, Some("eu-west-1"));
+    let mut body = Vec::new();
+    let mut stats = logcore::document::DocStats::default();
+    for ev in &payload.log_events {
+        logcore::document::write_event(&cfg_doc, &ctx, ev, &mut body, &mut stats);
+    }
+    assert!(body.len() > 10 << 20);
+
+    let bucket = support::unique("osmem-1mb");
+    let key = "logs/2026/11/22/10/logpipe-oversize-1.gz";
+    let sdk = support::sdk_config(&moto).await;
+    let store = Arc::new(S3Store::new(&sdk, true));
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(key)
+        .body(logcore::codec::gzip(&body, 1).into())
+        .send()
+        .await
+        .unwrap();
+    let mut cfg = Config::new(&search);
+    cfg.index = format!("{prefix}-%Y.%m.%d").parse().unwrap();
+    let engine = Arc::new(s3_search_forwarder::aws::connect(&cfg, &sdk).await.unwrap());
+    let event = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+        "eventTime":"2026-11-22T10:05:00.000Z",
+        "s3":{"bucket":{"name":bucket},"object":{"key":key,"size":1}}}]});
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let (result, s) = handle(&cfg, &store, &engine, &event, deadline).await;
+    assert_eq!(result, Ok(Response::Done { objects: 1 }), "{s:?}");
+    assert_eq!((s.indexed, s.dead_lettered), (shapes.len() as u64, 0), "{s:?}");
+    assert_eq!(count(&search, &format!("{prefix}-*")).await, shapes.len() as u64);
+    for ((shape, message), ev) in shapes.iter().zip(&events) {
+        let hit = call(
+            reqwest::Method::POST,
+            &format!("{search}/{prefix}-*/_search"),
+            Some(json!({"query":{"ids":{"values":[ev.id]}}})),
+        )
+        .await;
+        assert_eq!(
+            hit["hits"]["hits"][0]["_source"]["message"].as_str(),
+            Some(message.as_str()),
+            "{shape}"
+        );
+    }
+}

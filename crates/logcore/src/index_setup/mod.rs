@@ -144,11 +144,17 @@ impl SearchEngine {
     /// The mapping of `json`, the foreign fields of wrapped and transformed messages: one field whatever
     /// their shape, so no application can add fields to the mapping or make another one's documents a
     /// mapping conflict. `flat_object` (OpenSearch 2.7+), `flattened` (Elasticsearch 7.3+); older engines
-    /// keep `json` in `_source` only (not searchable by field, still in `message`).
+    /// keep `json` in `_source` only (not searchable by field, still in `message`). `flattened` indexes every
+    /// leaf as a keyword, and Lucene refuses a term over 32,766 bytes (the whole document with it): leaves
+    /// over 8,191 characters (32,766 bytes of 4-byte UTF-8) stay in `_source` only, as the Elasticsearch
+    /// documentation advises, so that a 1 MB JSON message is indexed, not refused. `flat_object` takes
+    /// values up to 2^24 - 1 characters (its documentation), past the largest message.
     pub fn foreign_fields(&self) -> Value {
         match self.distribution {
             Distribution::OpenSearch if self.at_least(2, 7) => json!({"type": "flat_object"}),
-            Distribution::Elasticsearch if self.at_least(7, 3) => json!({"type": "flattened"}),
+            Distribution::Elasticsearch if self.at_least(7, 3) => {
+                json!({"type": "flattened", "ignore_above": 8191})
+            }
             _ => json!({"type": "object", "enabled": false}),
         }
     }
