@@ -61,6 +61,8 @@ pub enum Part {
     Forward,
     /// The canary's object scan (gzip documents searched for heartbeat ids) against decompression alone.
     Canary,
+    /// The CloudWatch Logs transform on the largest events (1 MB each), in the shapes JSON escapes worst.
+    Megabyte,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -128,6 +130,42 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             event.records.len(),
             times[times.len() / 2].as_secs_f64() * 1e6 / event.records.len().max(1) as f64
         );
+    }
+
+    if want(Part::Megabyte) {
+        // One record per shape, in one invocation: the answer fills, records go back, and the two whose
+        // documents no response can carry are written to S3 (to memory here).
+        let records = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, m))| {
+                let events = synth::events_of([m], 1_763_700_000_000 + i as i64);
+                let p = synth::data_payload("/ecs/api", "web/1", &events);
+                synth::record(
+                    synth::record_id(i as u64),
+                    synth::record_data(&p),
+                    SourceKind::DirectPut,
+                    "web/1",
+                    i as u64,
+                )
+            })
+            .collect();
+        let event = synth::event(SourceKind::DirectPut, records);
+        let cfg = Config::<Documents> {
+            oversize: Some(firehose_transform::config::Oversize {
+                bucket: "bench".into(),
+                prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/")
+                    .map_err(|e| e.to_string())?,
+            }),
+            ..Config::default()
+        };
+        time_handler(
+            &rt,
+            &event,
+            &cfg,
+            args.iterations,
+            "transform of six 1 MB events of the worst shapes (6 MB limit; what no response can carry written to S3)",
+        )?;
     }
 
     // The audit-log transform: the parsers alone, then the whole handler.
@@ -423,12 +461,13 @@ fn time_handler<R: Render>(
     let mbps = |t: Duration| s.bytes_decompressed as f64 / 1e6 / t.as_secs_f64();
     println!("{name}");
     println!(
-        "  {} events, {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested records, response {:.2} MB",
+        "  {} events, {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested / {} written to S3 records, response {:.2} MB",
         s.events_in,
         s.bytes_decompressed as f64 / 1e6,
-        s.bytes_out as f64 / 1e6,
+        (s.bytes_out + s.bytes_written) as f64 / 1e6,
         s.ok,
         s.reingested_records,
+        s.written_records,
         s.response_bytes as f64 / 1e6
     );
     println!(

@@ -207,7 +207,8 @@ async fn megabyte_documents_are_indexed_intact() {
     };
     let prefix = support::unique("lp1mb");
     let shapes = logcore::synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES);
-    let events = logcore::synth::events_of(shapes.iter().map(|(_, m)| m.clone()), 1_763_800_000_000);
+    let events =
+        logcore::synth::events_of(shapes.iter().map(|(_, m)| m.clone()), 1_763_800_000_000);
     let payload = logcore::synth::data_payload("/ecs/api", "web/1", &events);
     let cfg_doc = logcore::document::DocumentConfig {
         json: Some(logcore::document::JsonLimits::default()),
@@ -247,8 +248,15 @@ async fn megabyte_documents_are_indexed_intact() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     let (result, s) = handle(&cfg, &store, &engine, &event, deadline).await;
     assert_eq!(result, Ok(Response::Done { objects: 1 }), "{s:?}");
-    assert_eq!((s.indexed, s.dead_lettered), (shapes.len() as u64, 0), "{s:?}");
-    assert_eq!(count(&search, &format!("{prefix}-*")).await, shapes.len() as u64);
+    assert_eq!(
+        (s.indexed, s.dead_lettered),
+        (shapes.len() as u64, 0),
+        "{s:?}"
+    );
+    assert_eq!(
+        count(&search, &format!("{prefix}-*")).await,
+        shapes.len() as u64
+    );
     for ((shape, message), ev) in shapes.iter().zip(&events) {
         let hit = call(
             reqwest::Method::POST,
