@@ -1002,15 +1002,7 @@ fn to_completion(
 #[test]
 fn megabyte_events_of_every_shape_are_delivered() {
     let shapes = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES);
-    let records: Vec<_> = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, (_, m))| {
-            let events = synth::events_of([m.clone()], 1_763_700_000_000 + i as i64 * 1000);
-            data_record(i as u64, &events, SourceKind::DirectPut)
-        })
-        .collect();
-    let ev = synth::event(SourceKind::DirectPut, records);
+    let ev = synth::event_per_message(shapes.iter().map(|(_, m)| m.clone()), 1_763_700_000_000);
     let cfg: Config = Config {
         oversize: Some(oversize()),
         ..Config::default()
@@ -1148,14 +1140,8 @@ fn oversize_documents_without_a_bucket_after_a_failed_write_and_partitioned() {
 #[test]
 fn an_event_too_large_to_reingest_is_written_directly() {
     let mut rng = fastrand::Rng::with_seed(7);
-    let records: Vec<_> = (0..4)
-        .map(|i| {
-            let noise: String = (0..1_300_000).map(|_| rng.char('!'..='~')).collect();
-            let events = synth::events_of([noise], 1_763_700_000_000 + i * 1000);
-            data_record(i as u64, &events, SourceKind::DirectPut)
-        })
-        .collect();
-    let ev = synth::event(SourceKind::DirectPut, records);
+    let noise = (0..4).map(|_| (0..1_300_000).map(|_| rng.char('!'..='~')).collect());
+    let ev = synth::event_per_message(noise, 1_763_700_000_000);
     let cfg: Config = Config {
         oversize: Some(oversize()),
         ..Config::default()

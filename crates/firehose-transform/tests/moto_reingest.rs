@@ -152,21 +152,8 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
     let mut seen = HashMap::new();
     response_ids(out.response.as_str(), &mut seen);
     let mut objects = 0;
-    let list = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    for o in list.contents() {
-        let body = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(o.key().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        objects += payload_ids(&body, &mut seen);
+    for key in test_support::keys(&s3, &bucket, "").await {
+        objects += payload_ids(&test_support::body(&s3, &bucket, &key).await, &mut seen);
     }
     assert_eq!(objects as u64, s.reingested_parts);
     assert_exactly_once(&expected, &seen);
@@ -331,16 +318,7 @@ async fn oversize_documents_are_written_to_s3() {
     let bucket = unique("oversize");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let message = "\u{1}".repeat(logcore::cwl::MAX_MESSAGE_BYTES);
-    let events = synth::events_of([message.clone()], 1_763_700_000_000);
-    let payload = synth::data_payload("/ecs/api", "ecs/api/1", &events);
-    let record = synth::record(
-        synth::record_id(0),
-        synth::record_data(&payload),
-        SourceKind::DirectPut,
-        "pk",
-        0,
-    );
-    let event = synth::event(SourceKind::DirectPut, vec![record]);
+    let event = synth::event_per_message([message.clone()], 1_763_700_000_000);
     let cfg: Config = Config {
         oversize: Some(Oversize {
             bucket: bucket.clone(),
@@ -371,30 +349,14 @@ async fn oversize_documents_are_written_to_s3() {
         keys[0], keys[1],
         "a retried invocation writes the same object"
     );
-    let listed = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("logs/")
-        .send()
-        .await
-        .unwrap();
-    let names: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(names, [keys[0].as_str()]);
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&keys[0])
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    assert_eq!(
+        test_support::keys(&s3, &bucket, "logs/").await,
+        [keys[0].clone()]
+    );
+    let body = test_support::body(&s3, &bucket, &keys[0]).await;
     let ndjson = decompress(&body, usize::MAX).unwrap();
     assert!(ndjson.len() > 6 * logcore::cwl::MAX_MESSAGE_BYTES);
     let doc: serde_json::Value = serde_json::from_slice(&ndjson).unwrap();
     assert_eq!(doc["message"].as_str().unwrap(), message);
-    assert_eq!(doc["event"]["id"], events[0].id.as_str());
+    assert_eq!(doc["event"]["id"], synth::event_id(1_763_700_000_000, 0));
 }

@@ -77,6 +77,27 @@ pub fn events_of(messages: impl IntoIterator<Item = String>, t0_ms: i64) -> Vec<
         .collect()
 }
 
+/// A DirectPut transformation event of one record per message, each record a payload (log group
+/// `/ecs/api`, stream `ecs/api/1`) of that one event; events 1 s apart from `t0_ms`.
+pub fn event_per_message(messages: impl IntoIterator<Item = String>, t0_ms: i64) -> TransformEvent {
+    let records = messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let events = events_of([m], t0_ms + i as i64 * 1000);
+            let p = data_payload("/ecs/api", "ecs/api/1", &events);
+            record(
+                record_id(i as u64),
+                record_data(&p),
+                SourceKind::DirectPut,
+                "pk-1",
+                i as u64,
+            )
+        })
+        .collect();
+    event(SourceKind::DirectPut, records)
+}
+
 /// A DATA_MESSAGE payload with the given events.
 pub fn data_payload<'a>(
     log_group: &'a str,

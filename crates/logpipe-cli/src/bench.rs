@@ -135,22 +135,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if want(Part::Megabyte) {
         // One record per shape, in one invocation: the answer fills, records go back, and the two whose
         // documents no response can carry are written to S3 (to memory here).
-        let records = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES)
+        let messages = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES)
             .into_iter()
-            .enumerate()
-            .map(|(i, (_, m))| {
-                let events = synth::events_of([m], 1_763_700_000_000 + i as i64);
-                let p = synth::data_payload("/ecs/api", "web/1", &events);
-                synth::record(
-                    synth::record_id(i as u64),
-                    synth::record_data(&p),
-                    SourceKind::DirectPut,
-                    "web/1",
-                    i as u64,
-                )
-            })
-            .collect();
-        let event = synth::event(SourceKind::DirectPut, records);
+            .map(|(_, m)| m);
+        let event = synth::event_per_message(messages, 1_763_700_000_000);
         let cfg = Config::<Documents> {
             oversize: Some(firehose_transform::config::Oversize {
                 bucket: "bench".into(),

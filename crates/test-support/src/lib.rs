@@ -62,6 +62,61 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// An S3 client for moto: buckets addressed by path.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Create a bucket and put one object in it.
+pub async fn bucket_with(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateBucket {bucket}: {e:?}"));
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"));
+}
+
+/// The keys under `prefix`, in S3's order (one page: tests keep to fewer than 1,000 objects).
+pub async fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    s3.list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListObjectsV2 {bucket}/{prefix}: {e:?}"))
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(String::from))
+        .collect()
+}
+
+/// An object's body.
+pub async fn body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("reading {bucket}/{key}: {e:?}"))
+        .into_bytes()
+        .to_vec()
+}
+
 /// A name unique to this test run (lower case, usable as an S3 bucket name).
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

@@ -92,19 +92,8 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     let bucket = support::unique("osmem");
     let key = "2026/11/22/10/app-logs-1.gz";
     let sdk = support::sdk_config(&moto).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(&bucket)
-        .key(key)
-        .body(logcore::codec::gzip(&body, 6).into())
-        .send()
-        .await
-        .unwrap();
+    let s3 = support::s3_client(&sdk);
+    support::bucket_with(&s3, &bucket, key, logcore::codec::gzip(&body, 6)).await;
 
     let mut cfg = Config::new(&search);
     cfg.index = format!("{prefix}-{{log.group}}-%Y.%m.%d").parse().unwrap();
@@ -150,28 +139,11 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     assert_eq!(text["hits"]["total"]["value"], 10, "{text}");
 
     // The dead letters carry the engine's reasons.
-    let list = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("failed/")
-        .send()
-        .await
-        .unwrap();
+    let list = support::keys(&s3, &bucket, "failed/").await;
     let mut dead = Vec::new();
-    for o in list.contents() {
-        let b = s3
-            .get_object()
-            .bucket(&bucket)
-            .key(o.key().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
-        for l in String::from_utf8(b.to_vec()).unwrap().lines() {
+    for key in &list {
+        let b = support::body(&s3, &bucket, key).await;
+        for l in String::from_utf8(b).unwrap().lines() {
             dead.push(serde_json::from_str::<Value>(l).unwrap());
         }
     }
@@ -188,14 +160,7 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     assert_eq!(again.indexed, 0, "{again:?}");
     assert_eq!(again.already_indexed, first.indexed);
     assert_eq!(count(&search, &format!("{prefix}-*")).await, first.indexed);
-    let relisted = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix("failed/")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(relisted.contents().len(), list.contents().len());
+    assert_eq!(support::keys(&s3, &bucket, "failed/").await, list);
 }
 
 /// Documents of the largest events CloudWatch Logs accepts (1 MB), in the shapes JSON escapes worst (up to
@@ -226,19 +191,8 @@ async fn megabyte_documents_are_indexed_intact() {
     let key = "logs/2026/11/22/10/logpipe-oversize-1.gz";
     let sdk = support::sdk_config(&moto).await;
     let store = Arc::new(S3Store::new(&sdk, true));
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(&bucket)
-        .key(key)
-        .body(logcore::codec::gzip(&body, 1).into())
-        .send()
-        .await
-        .unwrap();
+    let s3 = support::s3_client(&sdk);
+    support::bucket_with(&s3, &bucket, key, logcore::codec::gzip(&body, 1)).await;
     let mut cfg = Config::new(&search);
     cfg.index = format!("{prefix}-%Y.%m.%d").parse().unwrap();
     let engine = Arc::new(s3_search_forwarder::aws::connect(&cfg, &sdk).await.unwrap());
