@@ -34,19 +34,7 @@ fn units(lines: &[String]) -> usize {
 
 async fn setup(endpoint: &str, bucket: &str, key: &str, body: Vec<u8>) -> aws_config::SdkConfig {
     let sdk = support::sdk_config(endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(bucket).send().await.unwrap();
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .unwrap();
+    support::bucket_with(&support::s3_client(&sdk), bucket, key, body).await;
     sdk
 }
 
