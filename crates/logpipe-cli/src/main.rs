@@ -1,6 +1,8 @@
 //! `logpipe`: run logpipe's Lambda handlers locally (no AWS account, no Docker), make sample and benchmark
 //! data, and benchmark.
 
+#[cfg(test)]
+mod athena_tests;
 mod bench;
 mod bench_forward;
 mod bulk_sink;

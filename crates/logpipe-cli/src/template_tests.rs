@@ -78,11 +78,11 @@ pub(crate) fn resources(t: &Value) -> BTreeMap<String, Mapping> {
     out
 }
 
-fn rtype(r: &Mapping) -> &str {
+pub(crate) fn rtype(r: &Mapping) -> &str {
     r.get("Type").and_then(Value::as_str).unwrap_or("")
 }
 
-fn props(r: &Mapping) -> &Value {
+pub(crate) fn props(r: &Mapping) -> &Value {
     static NULL: Value = Value::Null;
     r.get("Properties").unwrap_or(&NULL)
 }

@@ -1,0 +1,858 @@
+//! The archive's Athena tables and named queries (`template.yaml`), checked against what the pipeline
+//! writes: partition projection equals the delivery streams' prefixes in both layouts, every column is a
+//! field of the documents the transforms produce (from `logpipe replay` of the example logs, not a list of
+//! our own), the workgroup keeps its results encrypted inside the bucket, and every named query returns the
+//! expected rows. Athena is not available offline: the queries run on DuckDB (from PyPI, `.venv`) over the
+//! replayed objects, with views made mechanically from the Glue tables' columns and projection; the
+//! queries are written in the SQL both engines share. The expected rows are computed here from the
+//! documents, not by SQL.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use logcore::s3prefix::S3Prefix;
+use serde_json::{json, Value as Json};
+use serde_norway::{Mapping, Value};
+
+use crate::template_tests::{load_template, props, resources, rtype, tagged};
+
+const BUCKET: &str = "logs-bucket";
+
+/// `v` with `!If` branches chosen (conditions in `on` are true), `!Sub` filled (`${LogBucket}` is
+/// [`BUCKET`], `${!x}` the literal `${x}`, named values resolved), `!Ref X` the string `X`.
+fn resolve(v: &Value, on: &[&str]) -> Value {
+    if let Some((tag, inner)) = tagged(v) {
+        return match tag.as_str() {
+            "If" => {
+                let seq = inner.as_sequence().expect("!If [c, a, b]");
+                let cond = seq[0].as_str().expect("condition name");
+                resolve(&seq[if on.contains(&cond) { 1 } else { 2 }], on)
+            }
+            "Sub" => {
+                let (text, names) = match inner.as_sequence() {
+                    Some(seq) => (
+                        seq[0].as_str().expect("text"),
+                        seq.get(1).and_then(Value::as_mapping),
+                    ),
+                    None => (inner.as_str().expect("text"), None),
+                };
+                let re = regex::Regex::new(r"\$\{(!?)([^}]+)\}").expect("regex");
+                let out = re.replace_all(text, |c: &regex::Captures<'_>| {
+                    if &c[1] == "!" {
+                        return format!("${{{}}}", &c[2]);
+                    }
+                    match (&c[2], names.and_then(|m| m.get(&c[2]))) {
+                        (_, Some(v)) => resolve(v, on).as_str().unwrap_or_default().to_string(),
+                        ("LogBucket", None) => BUCKET.to_string(),
+                        (other, None) => other.to_string(),
+                    }
+                });
+                Value::String(out.into_owned())
+            }
+            "Ref" => Value::String(inner.as_str().unwrap_or_default().to_string()),
+            _ => v.clone(),
+        };
+    }
+    match v {
+        Value::Mapping(m) => Value::Mapping(
+            m.iter()
+                .map(|(k, x)| (k.clone(), resolve(x, on)))
+                .collect::<Mapping>(),
+        ),
+        Value::Sequence(s) => Value::Sequence(s.iter().map(|x| resolve(x, on)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// A Glue table as the template defines it in one layout.
+struct Table {
+    name: String,
+    /// Columns (name, Hive type).
+    columns: Vec<(String, String)>,
+    partition_keys: Vec<String>,
+    params: Mapping,
+    /// SerDe `mapping.<column>` entries: column → document key.
+    mapping: BTreeMap<String, String>,
+}
+
+fn tables(on: &[&str]) -> Vec<Table> {
+    let t = load_template();
+    let res = resources(&t);
+    res.values()
+        .filter(|r| rtype(r) == "AWS::Glue::Table")
+        .map(|r| {
+            let input = resolve(&props(r)["TableInput"], on);
+            let sd = &input["StorageDescriptor"];
+            let pairs = |v: &Value| -> Vec<(String, String)> {
+                v.as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| (text(&c["Name"]).to_string(), text(&c["Type"]).to_string()))
+                    .collect()
+            };
+            let mapping = sd["SerdeInfo"]["Parameters"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.as_str()?.strip_prefix("mapping.")?.to_string(),
+                        text(v).to_string(),
+                    ))
+                })
+                .collect();
+            Table {
+                name: text(&input["Name"]).to_string(),
+                columns: pairs(&sd["Columns"]),
+                partition_keys: pairs(&input["PartitionKeys"])
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect(),
+                params: input["Parameters"]
+                    .as_mapping()
+                    .cloned()
+                    .unwrap_or_default(),
+                mapping,
+            }
+        })
+        .collect()
+}
+
+impl Table {
+    fn param(&self, k: &str) -> &str {
+        self.params.get(k).map(text).unwrap_or_default()
+    }
+
+    /// The S3 prefix of a partition, as projection computes it: the location template with each key's
+    /// value (date keys formatted at `t`, injected keys given).
+    fn projected(&self, t: i64, injected: &BTreeMap<&str, &str>) -> String {
+        let mut out = self.param("storage.location.template").to_string();
+        for k in &self.partition_keys {
+            let value = match self.param(&format!("projection.{k}.type")) {
+                "date" => {
+                    let fmt = self.param(&format!("projection.{k}.format"));
+                    S3Prefix::parse(&format!("!{{timestamp:{fmt}}}"))
+                        .unwrap_or_else(|e| panic!("{}: {e}", self.name))
+                        .render(t, None, "")
+                        .unwrap()
+                }
+                "injected" => injected[k.as_str()].to_string(),
+                other => panic!("{}: projection type {other:?} for {k}", self.name),
+            };
+            out = out.replace(&format!("${{{k}}}"), &value);
+        }
+        out
+    }
+}
+
+/// Every delivery stream's evaluated `Prefix`, by the prefix's first path segment (`logs`, `audit`).
+fn stream_prefixes(on: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let t = load_template();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in resources(&t).values() {
+        if rtype(r) != "AWS::KinesisFirehose::DeliveryStream" {
+            continue;
+        }
+        let p = resolve(
+            &props(r)["ExtendedS3DestinationConfiguration"]["Prefix"],
+            on,
+        );
+        let p = text(&p).to_string();
+        out.entry(p.split('/').next().unwrap_or_default().to_string())
+            .or_default()
+            .insert(p);
+    }
+    out
+}
+
+#[test]
+fn partition_projection_is_where_the_streams_write_in_both_layouts() {
+    for on in [&["Partitioned"][..], &[]] {
+        let prefixes = stream_prefixes(on);
+        let tables = tables(on);
+        assert_eq!(tables.len(), 2);
+        for table in &tables {
+            assert_eq!(table.param("projection.enabled"), "true", "{}", table.name);
+            let top = if table.name == "audit_logs" {
+                "audit"
+            } else {
+                "logs"
+            };
+            let stream = &prefixes[top];
+            assert!(!stream.is_empty());
+            for prefix in stream {
+                let firehose = S3Prefix::parse(prefix).unwrap();
+                let keys: Vec<&str> = firehose.keys().collect();
+                // The keys Firehose takes from the transform are the table's partitions.
+                for k in &keys {
+                    let part = if *k == "date" { "dt" } else { k };
+                    assert!(
+                        table.partition_keys.iter().any(|p| p == part),
+                        "{}: {k}",
+                        table.name
+                    );
+                }
+                for t in [
+                    0i64,
+                    1_763_719_200_123,
+                    1_796_194_159_123,
+                    4_102_444_799_999,
+                ] {
+                    let day = logcore::time::DateTimeParts::from_millis(t).date();
+                    let values: logcore::firehose::PartitionKeys = [
+                        ("log_group".to_string(), "ecs/shop-api".to_string()),
+                        ("date".to_string(), day),
+                    ]
+                    .into_iter()
+                    .collect();
+                    let written = format!(
+                        "s3://{BUCKET}/{}",
+                        firehose.render(t, Some(&values), "r").unwrap()
+                    );
+                    let injected = BTreeMap::from([("log_group", "ecs/shop-api")]);
+                    assert_eq!(
+                        table.projected(t, &injected),
+                        written,
+                        "{} with {on:?} at {t}",
+                        table.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_workgroup_keeps_results_encrypted_in_the_bucket_and_caps_each_query() {
+    let t = load_template();
+    let res = resources(&t);
+    let wg = res
+        .values()
+        .find(|r| rtype(r) == "AWS::Athena::WorkGroup")
+        .expect("a workgroup");
+    let cfg = resolve(&props(wg)["WorkGroupConfiguration"], &[]);
+    assert_eq!(cfg["EnforceWorkGroupConfiguration"], Value::Bool(true));
+    assert_eq!(
+        text(&cfg["BytesScannedCutoffPerQuery"]),
+        "AthenaBytesScannedCutoff"
+    );
+    let results = &cfg["ResultConfiguration"];
+    assert_eq!(
+        text(&results["OutputLocation"]),
+        format!("s3://{BUCKET}/athena-results/")
+    );
+    assert!(matches!(
+        text(&results["EncryptionConfiguration"]["EncryptionOption"]),
+        "SSE_S3" | "SSE_KMS" | "CSE_KMS"
+    ));
+    // The results expire: a lifecycle rule of the log bucket for that prefix.
+    let rules = &props(&res["LogBucket"])["LifecycleConfiguration"]["Rules"];
+    assert!(rules
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .any(|r| text(&r["Prefix"]) == "athena-results/" && !r["ExpirationInDays"].is_null()));
+    // Every named query runs in it, against the archive's database.
+    let queries: Vec<&Mapping> = res
+        .values()
+        .filter(|r| rtype(r) == "AWS::Athena::NamedQuery")
+        .collect();
+    assert!(queries.len() >= 6);
+    for q in queries {
+        let p = resolve(props(q), &[]);
+        assert_eq!(text(&p["WorkGroup"]), "AthenaWorkGroup");
+        assert_eq!(text(&p["Database"]), "ArchiveDatabase");
+    }
+}
+
+/// Replayed documents of the example logs, by table, and the directories they are in.
+fn replayed() -> (tempdir::Dir, BTreeMap<&'static str, Vec<Json>>) {
+    let dir = tempdir::Dir::new("logpipe-athena");
+    let [app, mysql, pg] = crate::replay::replay_examples(dir.path()).unwrap();
+    let docs = |d: &Path, top: &str| -> Vec<Json> {
+        let mut out = Vec::new();
+        for f in walk(&d.join(top)) {
+            let body = std::fs::read(&f).unwrap();
+            let text = logcore::cwl::decompress(&body, usize::MAX).unwrap();
+            out.extend(
+                text.split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| serde_json::from_slice::<Json>(l).unwrap()),
+            );
+        }
+        out
+    };
+    let mut by = BTreeMap::new();
+    by.insert("app_logs", docs(&app, "logs"));
+    let mut audit = docs(&mysql, "audit");
+    audit.extend(docs(&pg, "audit"));
+    by.insert("audit_logs", audit);
+    (dir, by)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A Hive type, parsed: `string`, `bigint`, `boolean`, `array<T>`, `struct<a:T,...>`.
+#[derive(Debug, Clone, PartialEq)]
+enum Hive {
+    Scalar(String),
+    Array(Box<Hive>),
+    Struct(Vec<(String, Hive)>),
+}
+
+fn parse_hive(s: &str) -> Hive {
+    fn go(s: &str) -> (Hive, &str) {
+        if let Some(rest) = s.strip_prefix("array<") {
+            let (inner, rest) = go(rest);
+            (
+                Hive::Array(Box::new(inner)),
+                rest.strip_prefix('>').expect(">"),
+            )
+        } else if let Some(mut rest) = s.strip_prefix("struct<") {
+            let mut fields = Vec::new();
+            loop {
+                let colon = rest.find(':').expect("name:type");
+                let name = rest[..colon].to_string();
+                let (t, r) = go(&rest[colon + 1..]);
+                fields.push((name, t));
+                match r.as_bytes().first() {
+                    Some(b',') => rest = &r[1..],
+                    Some(b'>') => return (Hive::Struct(fields), &r[1..]),
+                    _ => panic!("struct field list in {s}"),
+                }
+            }
+        } else {
+            let end = s.find([',', '>']).unwrap_or(s.len());
+            (Hive::Scalar(s[..end].to_string()), &s[end..])
+        }
+    }
+    let (t, rest) = go(s);
+    assert!(rest.is_empty(), "{s}");
+    t
+}
+
+/// Every path of `t` under `name` is in at least one document, with a JSON type the Hive type reads.
+fn check_column(path: &str, t: &Hive, values: &[&Json], problems: &mut Vec<String>) {
+    let present: Vec<&Json> = values.iter().copied().filter(|v| !v.is_null()).collect();
+    if present.is_empty() {
+        problems.push(format!("{path}: in no document"));
+        return;
+    }
+    match t {
+        Hive::Scalar(s) => {
+            let ok = |v: &Json| match s.as_str() {
+                // A string column reads any JSON value (the OpenX SerDe gives objects as JSON text).
+                "string" => true,
+                "bigint" | "int" => v.is_i64() || v.is_u64(),
+                "boolean" => v.is_boolean(),
+                "double" => v.is_number(),
+                other => panic!("{path}: Hive type {other} not expected"),
+            };
+            if let Some(bad) = present.iter().find(|v| !ok(v)) {
+                problems.push(format!("{path}: {s} column, but a document has {bad}"));
+            }
+        }
+        Hive::Array(inner) => {
+            let items: Vec<&Json> = present
+                .iter()
+                .filter_map(|v| v.as_array())
+                .flatten()
+                .collect();
+            if items.len() < present.len() && present.iter().any(|v| !v.is_array()) {
+                problems.push(format!("{path}: array column, but a document has no array"));
+            }
+            check_column(&format!("{path}[]"), inner, &items, problems);
+        }
+        Hive::Struct(fields) => {
+            for (name, ft) in fields {
+                let sub: Vec<&Json> = present.iter().map(|v| &v[name.as_str()]).collect();
+                check_column(&format!("{path}.{name}"), ft, &sub, problems);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_column_is_a_field_of_the_documents_the_transforms_write() {
+    let (_dir, docs) = replayed();
+    let mut problems = Vec::new();
+    for on in [&["Partitioned"][..], &[]] {
+        for table in tables(on) {
+            let docs = &docs[table.name.as_str()];
+            assert!(docs.len() > 10, "{}", table.name);
+            for (col, ty) in &table.columns {
+                let key = table
+                    .mapping
+                    .get(col)
+                    .cloned()
+                    .unwrap_or_else(|| col.clone());
+                let values: Vec<&Json> = docs.iter().map(|d| &d[key.as_str()]).collect();
+                check_column(
+                    &format!("{}.{col}", table.name),
+                    &parse_hive(ty),
+                    &values,
+                    &mut problems,
+                );
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The DuckDB type of a Hive type.
+fn duck(t: &Hive) -> String {
+    match t {
+        Hive::Scalar(s) => match s.as_str() {
+            "string" => "VARCHAR".into(),
+            "bigint" => "BIGINT".into(),
+            "int" => "INTEGER".into(),
+            "boolean" => "BOOLEAN".into(),
+            "double" => "DOUBLE".into(),
+            other => panic!("no DuckDB type for {other}"),
+        },
+        Hive::Array(inner) => format!("{}[]", duck(inner)),
+        Hive::Struct(fields) => format!(
+            "STRUCT({})",
+            fields
+                .iter()
+                .map(|(n, t)| format!("\"{n}\" {}", duck(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `CREATE VIEW <table>` over the replayed objects, made from the Glue table: each column read from its
+/// document key with its type (a string column of JSON objects read as JSON and cast to its text, as the
+/// OpenX SerDe gives it), and each partition key cut from the object's path by the location template.
+fn view(table: &Table, dirs: &[PathBuf]) -> String {
+    let template = table.param("storage.location.template");
+    let top = template
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .and_then(|t| t.split('/').next())
+        .unwrap();
+    let globs: Vec<String> = dirs
+        .iter()
+        .map(|d| format!("'{}/{top}/**/*.gz'", d.display()))
+        .collect();
+    let mut columns = Vec::new();
+    let mut select = Vec::new();
+    for (col, ty) in &table.columns {
+        let key = table
+            .mapping
+            .get(col)
+            .cloned()
+            .unwrap_or_else(|| col.clone());
+        let hive = parse_hive(ty);
+        if hive == Hive::Scalar("string".into()) && col == "json" {
+            columns.push(format!("'{key}': 'JSON'"));
+            select.push(format!("CAST(\"{key}\" AS VARCHAR) AS \"{col}\""));
+        } else {
+            columns.push(format!("'{key}': '{}'", duck(&hive).replace('\'', "''")));
+            select.push(format!("\"{key}\" AS \"{col}\""));
+        }
+    }
+    // The partition keys, from the path: the location template's placeholders as capture groups.
+    let rel = template.strip_prefix(&format!("s3://{BUCKET}/")).unwrap();
+    for (i, k) in table.partition_keys.iter().enumerate() {
+        let mut pattern = regex::escape(rel);
+        for (j, other) in table.partition_keys.iter().enumerate() {
+            let group = if i == j { "(.+?)" } else { ".+?" };
+            pattern = pattern.replace(&regex::escape(&format!("${{{other}}}")), group);
+        }
+        select.push(format!(
+            "regexp_extract(filename, '{}[^/]*$', 1) AS \"{k}\"",
+            pattern.replace('\'', "''")
+        ));
+    }
+    format!(
+        "CREATE VIEW {} AS SELECT {} FROM read_ndjson([{}], columns = {{{}}}, filename = true, ignore_errors = true)",
+        table.name,
+        select.join(", "),
+        globs.join(", "),
+        columns.join(", ")
+    )
+}
+
+fn python() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let ok = p.exists()
+        && std::process::Command::new(&p)
+            .args(["-c", "import duckdb"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok {
+        Some(p)
+    } else if std::env::var_os("LOGPIPE_REQUIRE_SERVICES").is_some() {
+        panic!("duckdb is not installed in .venv: run scripts/setup.sh test");
+    } else {
+        eprintln!(
+            "SKIPPED: duckdb is not in .venv; run scripts/test.sh (or scripts/setup.sh test)"
+        );
+        None
+    }
+}
+
+fn run_duckdb(py: &Path, request: &Json) -> Vec<Vec<Vec<Json>>> {
+    use std::io::Write;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/duckdb_run.py");
+    let mut child = std::process::Command::new(py)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The named queries' text, by name, in the time-only layout.
+fn named_queries() -> BTreeMap<String, String> {
+    let t = load_template();
+    resources(&t)
+        .values()
+        .filter(|r| rtype(r) == "AWS::Athena::NamedQuery")
+        .map(|r| {
+            let p = resolve(props(r), &[]);
+            (
+                text(&p["Name"]).to_string(),
+                text(&p["QueryString"]).to_string(),
+            )
+        })
+        .collect()
+}
+
+fn s(v: &Json) -> Json {
+    if v.is_null() {
+        Json::Null
+    } else {
+        v.clone()
+    }
+}
+
+fn first_word(statement: &Json) -> String {
+    statement
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_uppercase()
+}
+
+/// Counts by key, as rows `key... , count, min ts, max ts`, ordered by `order`.
+fn grouped(
+    rows: Vec<(Vec<Json>, String)>,
+) -> BTreeMap<Vec<String>, (Vec<Json>, u64, String, String)> {
+    let mut out: BTreeMap<Vec<String>, (Vec<Json>, u64, String, String)> = BTreeMap::new();
+    for (key, ts) in rows {
+        let k: Vec<String> = key.iter().map(|v| v.to_string()).collect();
+        let e = out.entry(k).or_insert((key, 0, ts.clone(), ts.clone()));
+        e.1 += 1;
+        if ts < e.2 {
+            e.2 = ts.clone();
+        }
+        if ts > e.3 {
+            e.3 = ts;
+        }
+    }
+    out
+}
+
+#[test]
+fn named_queries_return_the_expected_rows_on_the_replayed_archive() {
+    let Some(py) = python() else { return };
+    let (dir, docs) = replayed();
+    let root = dir.path();
+    let tables = tables(&[]);
+    let dirs = |t: &str| -> Vec<PathBuf> {
+        if t == "app_logs" {
+            vec![root.join("app")]
+        } else {
+            vec![root.join("mysql"), root.join("postgresql")]
+        }
+    };
+    let setup: Vec<String> = tables.iter().map(|t| view(t, &dirs(&t.name))).collect();
+    let queries = named_queries();
+    let app = &docs["app_logs"];
+    let audit = &docs["audit_logs"];
+    let all = json!(["0000", "9999"]);
+    let ts = |d: &Json| d["@timestamp"].as_str().unwrap().to_string();
+
+    // The event in the middle of the app log, and its neighbours in the stream (by time, then id).
+    let mut stream: Vec<&Json> = app.iter().collect();
+    stream.sort_by_key(|d| (ts(d), d["event"]["id"].as_str().unwrap().to_string()));
+    let middle = stream.len() / 2;
+    let target = stream[middle]["event"]["id"].as_str().unwrap().to_string();
+    let around: Vec<Vec<Json>> = stream[middle.saturating_sub(5)..(middle + 6).min(stream.len())]
+        .iter()
+        .map(|d| {
+            vec![
+                d["@timestamp"].clone(),
+                d["log"]["group"].clone(),
+                d["log"]["stream"].clone(),
+                d["event"]["id"].clone(),
+                d["message"].clone(),
+            ]
+        })
+        .collect();
+
+    let errors = grouped(
+        app.iter()
+            .filter(|d| matches!(d["log"]["level"].as_str(), Some("error" | "fatal")))
+            .map(|d| (vec![d["log"]["group"].clone(), json!(ts(d)[..13])], ts(d)))
+            .collect(),
+    )
+    .into_values()
+    .map(|(k, n, _, _)| vec![k[0].clone(), k[1].clone(), json!(n)])
+    .collect::<Vec<_>>();
+
+    let command = |d: &Json| -> Json {
+        d["audit"]["command"]
+            .as_str()
+            .map(|c| json!(c))
+            .unwrap_or_else(|| json!(first_word(&d["db"]["statement"])))
+    };
+    let schema_words = [
+        "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME", "GRANT", "REVOKE",
+    ];
+    let ddl = grouped(
+        audit
+            .iter()
+            .filter(|d| {
+                matches!(d["audit"]["class"].as_str(), Some("DDL" | "ROLE"))
+                    || schema_words.contains(&first_word(&d["db"]["statement"]).as_str())
+            })
+            .map(|d| {
+                (
+                    vec![s(&d["db"]["user"]), s(&d["db"]["engine"]), command(d)],
+                    ts(d),
+                )
+            })
+            .collect(),
+    )
+    .into_values()
+    .map(|(k, n, lo, hi)| {
+        vec![
+            k[0].clone(),
+            k[1].clone(),
+            k[2].clone(),
+            json!(n),
+            json!(lo),
+            json!(hi),
+        ]
+    })
+    .collect::<Vec<_>>();
+
+    let mut failed = grouped(
+        audit
+            .iter()
+            .filter(|d| {
+                (matches!(
+                    d["audit"]["operation"].as_str(),
+                    Some("CONNECT" | "FAILED_CONNECT")
+                ) && d["db"]["return_code"].as_i64().is_some_and(|c| c != 0))
+                    || d["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("authentication failed")
+            })
+            .map(|d| {
+                (
+                    vec![
+                        s(&d["client"]["address"]),
+                        s(&d["db"]["engine"]),
+                        s(&d["db"]["user"]),
+                    ],
+                    ts(d),
+                )
+            })
+            .collect(),
+    )
+    .into_values()
+    .map(|(k, n, lo, hi)| {
+        vec![
+            k[0].clone(),
+            k[1].clone(),
+            k[2].clone(),
+            json!(n),
+            json!(lo),
+            json!(hi),
+        ]
+    })
+    .collect::<Vec<_>>();
+    failed.sort_by(|a, b| {
+        b[3].as_u64().cmp(&a[3].as_u64()).then_with(|| {
+            a[..3]
+                .iter()
+                .map(Json::to_string)
+                .cmp(b[..3].iter().map(Json::to_string))
+        })
+    });
+
+    let by_time = |rows: &mut Vec<Vec<Json>>| {
+        rows.sort_by(|a, b| {
+            a.iter()
+                .map(Json::to_string)
+                .cmp(b.iter().map(Json::to_string))
+        });
+    };
+    let mut privileged: Vec<Vec<Json>> = audit
+        .iter()
+        .filter(|d| {
+            let st = d["db"]["statement"]
+                .as_str()
+                .unwrap_or_default()
+                .to_uppercase();
+            d["audit"]["class"].as_str() == Some("ROLE")
+                || d["audit"]["redacted"].as_bool() == Some(true)
+                || matches!(
+                    first_word(&d["db"]["statement"]).as_str(),
+                    "GRANT" | "REVOKE"
+                )
+                || st.contains("PASSWORD")
+                || st.contains("IDENTIFIED BY")
+        })
+        .map(|d| {
+            vec![
+                d["@timestamp"].clone(),
+                s(&d["db"]["engine"]),
+                s(&d["db"]["user"]),
+                s(&d["client"]["address"]),
+                s(&d["db"]["statement"]),
+            ]
+        })
+        .collect();
+    by_time(&mut privileged);
+
+    let mut on_table: Vec<Vec<Json>> = audit
+        .iter()
+        .filter(|d| {
+            let hay = format!(
+                "{} {}",
+                d["db"]["object"].as_str().unwrap_or_default(),
+                d["db"]["statement"].as_str().unwrap_or_default()
+            )
+            .to_lowercase();
+            hay.contains("refunds")
+        })
+        .map(|d| {
+            let cmd = if d["audit"]["command"].is_string() {
+                d["audit"]["command"].clone()
+            } else {
+                s(&d["audit"]["operation"])
+            };
+            vec![
+                d["@timestamp"].clone(),
+                s(&d["db"]["engine"]),
+                s(&d["db"]["user"]),
+                cmd,
+                s(&d["db"]["object"]),
+                s(&d["db"]["statement"]),
+            ]
+        })
+        .collect();
+    by_time(&mut on_table);
+
+    let cases: Vec<(&str, Json, Vec<Vec<Json>>)> = vec![
+        ("errors per log group per hour", all.clone(), errors),
+        (
+            "lines around an event",
+            json!(["0000", "9999", target]),
+            around,
+        ),
+        ("audit: DDL and DCL statements by user", all.clone(), ddl),
+        (
+            "audit: failed logins by client address",
+            all.clone(),
+            failed,
+        ),
+        (
+            "audit: privileged and password statements",
+            all.clone(),
+            privileged,
+        ),
+        (
+            "audit: every statement touching a table",
+            json!(["0000", "9999", "REFUNDS"]),
+            on_table,
+        ),
+    ];
+    assert_eq!(
+        cases.len(),
+        queries.len(),
+        "a case for every named query: {:?}",
+        queries.keys()
+    );
+    let request = json!({
+        "setup": setup,
+        "queries": cases.iter().map(|(name, params, _)| json!({"sql": queries[*name], "params": params})).collect::<Vec<_>>(),
+    });
+    let answers = run_duckdb(&py, &request);
+    for ((name, _, want), got) in cases.iter().zip(&answers) {
+        assert!(
+            !want.is_empty(),
+            "{name}: the examples give it rows to return"
+        );
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+/// A directory removed when dropped.
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "{prefix}-{}-{}",
+                std::process::id(),
+                fastrand::u64(..)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
