@@ -464,10 +464,10 @@ fn view(table: &Table, dirs: &[PathBuf]) -> String {
         let hive = parse_hive(ty);
         if hive == Hive::Scalar("string".into()) && col == "json" {
             columns.push(format!("'{key}': 'JSON'"));
-            select.push(format!("CAST(\"{key}\" AS VARCHAR) AS \"{col}\""));
+            select.push(format!("CAST(d.\"{key}\" AS VARCHAR) AS \"{col}\""));
         } else {
             columns.push(format!("'{key}': '{}'", duck(&hive).replace('\'', "''")));
-            select.push(format!("\"{key}\" AS \"{col}\""));
+            select.push(format!("d.\"{key}\" AS \"{col}\""));
         }
     }
     // The partition keys, from the path: the location template's placeholders as capture groups.
@@ -479,18 +479,31 @@ fn view(table: &Table, dirs: &[PathBuf]) -> String {
             pattern = pattern.replace(&regex::escape(&format!("${{{other}}}")), group);
         }
         select.push(format!(
-            "regexp_extract(filename, '{}[^/]*$', 1) AS \"{k}\"",
+            "regexp_extract(d.filename, '{}[^/]*$', 1) AS \"{k}\"",
             pattern.replace('\'', "''")
         ));
     }
+    // Athena's pseudo-columns: the object's S3 path and last-modified time (whole seconds, as S3's).
+    select.push(format!(
+        "'s3://{BUCKET}/{top}/' || regexp_extract(d.filename, '.*/{top}/(.*)$', 1) AS \"$path\""
+    ));
+    select.push("b.last_modified AS \"$file_modified_time\"".to_string());
     format!(
-        "CREATE VIEW {} AS SELECT {} FROM read_ndjson([{}], columns = {{{}}}, filename = true, ignore_errors = true)",
+        "CREATE VIEW {} AS SELECT {} FROM read_ndjson([{}], columns = {{{}}}, filename = true, ignore_errors = true) AS d \
+         JOIN read_blob([{}]) AS b ON b.filename = d.filename",
         table.name,
         select.join(", "),
         globs.join(", "),
-        columns.join(", ")
+        columns.join(", "),
+        globs.join(", ")
     )
 }
+
+/// Trino's functions the queries use that DuckDB names otherwise, as DuckDB macros.
+const TRINO_FUNCTIONS: &[&str] = &[
+    "CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)",
+    "CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)",
+];
 
 fn python() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
@@ -602,7 +615,11 @@ fn named_queries_return_the_expected_rows_on_the_replayed_archive() {
             vec![root.join("mysql"), root.join("postgresql")]
         }
     };
-    let setup: Vec<String> = tables.iter().map(|t| view(t, &dirs(&t.name))).collect();
+    let setup: Vec<String> = TRINO_FUNCTIONS
+        .iter()
+        .map(|f| f.to_string())
+        .chain(tables.iter().map(|t| view(t, &dirs(&t.name))))
+        .collect();
     let queries = named_queries();
     let app = &docs["app_logs"];
     let audit = &docs["audit_logs"];
@@ -784,7 +801,35 @@ fn named_queries_return_the_expected_rows_on_the_replayed_archive() {
         .collect();
     by_time(&mut on_table);
 
+    // Heartbeats: milliseconds from the event's time to the object's last-modified second.
+    let mut beats: Vec<Vec<Json>> = Vec::new();
+    for f in walk(&root.join("app").join("logs")) {
+        let modified = std::fs::metadata(&f).unwrap().modified().unwrap();
+        let modified_s = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let body = logcore::cwl::decompress(&std::fs::read(&f).unwrap(), usize::MAX).unwrap();
+        for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let d: Json = serde_json::from_slice(line).unwrap();
+            if let Some(hb) = d["json"]["logpipe_canary"].as_str() {
+                let t = logcore::time::parse_rfc3339_ms(d["@timestamp"].as_str().unwrap()).unwrap();
+                let key = f
+                    .strip_prefix(root.join("app"))
+                    .unwrap()
+                    .display()
+                    .to_string();
+                beats.push(vec![
+                    json!(hb),
+                    d["@timestamp"].clone(),
+                    json!(modified_s * 1000 - t),
+                    json!(format!("s3://{BUCKET}/{key}")),
+                ]);
+            }
+        }
+    }
     let cases: Vec<(&str, Json, Vec<Vec<Json>>)> = vec![
+        ("canary latency to S3", all.clone(), beats),
         ("errors per log group per hour", all.clone(), errors),
         (
             "lines around an event",
