@@ -901,3 +901,155 @@ mod tempdir {
         }
     }
 }
+
+/// The resource a reference names: `!Ref X`, `!GetAtt X.Arn`, `!Sub "${X.Arn}/…"` or `s3://${X}/…` → `X`.
+pub(crate) fn named(v: &Value) -> String {
+    let (tag, inner) = tagged(v).unwrap_or_else(|| panic!("a reference: {v:?}"));
+    let s = text(inner);
+    match tag.as_str() {
+        "Ref" => s.to_string(),
+        "GetAtt" => s.trim_end_matches(".Arn").to_string(),
+        "Sub" => {
+            let start = s.find("${").expect("${") + 2;
+            let end = s[start..].find(['}', '.']).expect("}") + start;
+            s[start..end].to_string()
+        }
+        other => panic!("{other} is no reference"),
+    }
+}
+
+/// Choose the `!If` branches (only), keeping every other tag for [`named`].
+pub(crate) fn choose(v: &Value, on: &[&str]) -> Value {
+    if let Some((tag, inner)) = tagged(v) {
+        if tag == "If" {
+            let seq = inner.as_sequence().unwrap();
+            return choose(&seq[if on.contains(&text(&seq[0])) { 1 } else { 2 }], on);
+        }
+        return v.clone();
+    }
+    match v {
+        Value::Mapping(m) => Value::Mapping(m.iter().map(|(k, x)| (k.clone(), choose(x, on))).collect()),
+        Value::Sequence(s) => Value::Sequence(
+            s.iter()
+                .map(|x| choose(x, on))
+                .filter(|x| !matches!(tagged(x), Some((t, n)) if t == "Ref" && text(n) == "AWS::NoValue"))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// With `AuditObjectLock`, the audit trail is in a bucket of its own under Object Lock (the mode and days
+/// the parameters give, versioned), and every part that writes or reads audit objects uses it: the audit
+/// stream (documents and error output), the audit transform's oversize documents, the forwarder and the
+/// notifier (through the same topic, which the bucket may publish to), the Glue table. The forwarder's dead
+/// letters and checkpoints stay in the log bucket. Without it, audit/ is in the log bucket as before.
+#[test]
+fn audit_objects_go_to_a_locked_bucket_when_asked() {
+    let t = load_template();
+    let res = resources(&t);
+    let env = |id: &str, k: &str, on: &[&str]| {
+        choose(&props(&res[id])["Environment"]["Variables"][k], on)
+    };
+    let resources_of = |role: &str, action: &str, on: &[&str]| -> Vec<String> {
+        let p = choose(&props(&res[role])["Policies"], on);
+        let mut out = Vec::new();
+        for pol in p.as_sequence().unwrap() {
+            for st in pol["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                let actions: Vec<&str> = match &st["Action"] {
+                    Value::Sequence(a) => a.iter().map(text).collect(),
+                    a => vec![text(a)],
+                };
+                if actions.contains(&action) {
+                    match &st["Resource"] {
+                        Value::Sequence(r) => out.extend(
+                            r.iter()
+                                .map(|x| format!("{}:{}", named(x), text(tagged(x).unwrap().1))),
+                        ),
+                        r => out.push(format!("{}:{}", named(r), text(tagged(r).unwrap().1))),
+                    }
+                }
+            }
+        }
+        out
+    };
+    for (on, bucket) in [
+        (&["IsCentral", "AuditLocked"][..], "AuditBucket"),
+        (&["IsCentral"][..], "LogBucket"),
+    ] {
+        let stream = choose(props(&res["AuditDeliveryStream"]), on);
+        assert_eq!(
+            named(&stream["ExtendedS3DestinationConfiguration"]["BucketARN"]),
+            bucket
+        );
+        assert_eq!(
+            named(&env("AuditTransformFunction", "OVERSIZE_BUCKET", on)),
+            bucket
+        );
+        let puts = resources_of("AuditTransformRole", "s3:PutObject", on);
+        assert_eq!(puts.len(), 1);
+        assert!(
+            puts[0].starts_with(&format!("{bucket}:")) && puts[0].ends_with("/audit/*"),
+            "{puts:?}"
+        );
+        for role in ["SearchForwarderRole", "SlackNotifierRole", "FirehoseRole"] {
+            let reads = resources_of(role, "s3:GetObject", on);
+            assert!(
+                reads
+                    .iter()
+                    .any(|r| r.starts_with(&format!("{bucket}:")) && r.ends_with("/audit/*")),
+                "{role}: {reads:?}"
+            );
+        }
+        let table = choose(props(&res["AuditLogsTable"]), on);
+        assert_eq!(
+            named(&table["TableInput"]["StorageDescriptor"]["Location"]),
+            bucket
+        );
+        assert_eq!(
+            named(&table["TableInput"]["Parameters"]["storage.location.template"]),
+            bucket
+        );
+        let dead = env("SearchForwarderFunction", "DEAD_LETTER_BUCKET", on);
+        if bucket == "AuditBucket" {
+            assert_eq!(
+                named(&dead),
+                "LogBucket",
+                "dead letters and checkpoints stay deletable"
+            );
+        } else {
+            assert!(
+                dead.is_null()
+                    || matches!(tagged(&dead), Some((t, n)) if t == "Ref" && text(n) == "AWS::NoValue")
+            );
+        }
+        // The topic takes the bucket's notifications.
+        let policy = choose(props(&res["LogTopicPolicy"]), on);
+        let sources =
+            &policy["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"];
+        let n = sources.as_sequence().map(Vec::len).unwrap_or(1);
+        assert_eq!(n, if bucket == "AuditBucket" { 2 } else { 1 });
+    }
+    let b = props(&res["AuditBucket"]);
+    assert_eq!(
+        res["AuditBucket"]["Condition"],
+        Value::String("AuditLocked".into())
+    );
+    assert_eq!(b["ObjectLockEnabled"], Value::Bool(true));
+    let rule = &b["ObjectLockConfiguration"]["Rule"]["DefaultRetention"];
+    assert_eq!(named(&rule["Mode"]), "AuditObjectLock");
+    assert_eq!(named(&rule["Days"]), "AuditRetentionDays");
+    assert_eq!(text(&b["VersioningConfiguration"]["Status"]), "Enabled");
+    let topics = b["NotificationConfiguration"]["TopicConfigurations"]
+        .as_sequence()
+        .unwrap();
+    assert!(topics.iter().any(|c| named(&c["Topic"]) == "LogTopic"
+        && text(&c["Filter"]["S3Key"]["Rules"][0]["Value"]) == "audit/"));
+    let modes: Vec<&str> = t["Parameters"]["AuditObjectLock"]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(modes, ["none", "GOVERNANCE", "COMPLIANCE"]);
+}

@@ -871,11 +871,13 @@ fn template_environments_are_accepted_by_the_functions() {
 }
 
 /// A transform writes the documents no response can carry where its delivery streams write: for every
-/// stream whose Lambda processor is that function, with and without dynamic partitioning, its
-/// `OVERSIZE_PREFIX` is the stream's `Prefix`, its `OVERSIZE_BUCKET` the stream's bucket, the expression
-/// is one the transform evaluates, and the function's role may put objects under that prefix and no other.
+/// stream whose Lambda processor is that function, with and without dynamic partitioning and the locked
+/// audit bucket, its `OVERSIZE_PREFIX` is the stream's `Prefix`, its `OVERSIZE_BUCKET` the stream's bucket,
+/// the expression is one the transform evaluates, and the function's role may put objects under that prefix
+/// and no other.
 #[test]
 fn transforms_write_oversize_documents_where_their_streams_write() {
+    use crate::athena_tests::{choose, named};
     let t = load_template();
     let res = resources(&t);
     let mut checked = 0;
@@ -883,22 +885,28 @@ fn transforms_write_oversize_documents_where_their_streams_write() {
         .iter()
         .filter(|(_, r)| rtype(r) == "AWS::KinesisFirehose::DeliveryStream")
     {
-        let dest = &props(stream)["ExtendedS3DestinationConfiguration"];
-        let lambda = dest["ProcessingConfiguration"]["Processors"][0]["Parameters"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .find(|p| p["ParameterName"] == "LambdaArn")
-            .and_then(|p| getatt_arn(&p["ParameterValue"]))
-            .unwrap_or_else(|| panic!("{sid}: a Lambda processor"));
-        let func = &res[&lambda];
-        let vars = &props(func)["Environment"]["Variables"];
-        assert_eq!(
-            ref_of(&vars["OVERSIZE_BUCKET"]),
-            getatt_arn(&dest["BucketARN"]),
-            "{sid} / {lambda}: the same bucket"
-        );
-        for on in [&["Partitioned"][..], &[]] {
+        for on in [
+            &["Partitioned", "AuditLocked"][..],
+            &["Partitioned"],
+            &["AuditLocked"],
+            &[],
+        ] {
+            let dest = choose(&props(stream)["ExtendedS3DestinationConfiguration"], on);
+            let lambda = dest["ProcessingConfiguration"]["Processors"][0]["Parameters"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|p| p["ParameterName"] == "LambdaArn")
+                .and_then(|p| getatt_arn(&p["ParameterValue"]))
+                .unwrap_or_else(|| panic!("{sid}: a Lambda processor"));
+            let func = &res[&lambda];
+            let vars = choose(&props(func)["Environment"]["Variables"], on);
+            let bucket = named(&dest["BucketARN"]);
+            assert_eq!(
+                named(&vars["OVERSIZE_BUCKET"]),
+                bucket,
+                "{sid} / {lambda} with {on:?}: the same bucket"
+            );
             let want = sample_value(&t, &dest["Prefix"], on).unwrap();
             let got = sample_value(&t, &vars["OVERSIZE_PREFIX"], on).unwrap();
             assert_eq!(got, want, "{sid} / {lambda} with {on:?}");
@@ -913,7 +921,8 @@ fn transforms_write_oversize_documents_where_their_streams_write() {
                 "{lambda}: {keys:?} from {partition:?}"
             );
             let role = &res[&getatt_arn(&props(func)["Role"]).unwrap()];
-            let puts: Vec<String> = statements(&props(role)["Policies"])
+            let policies = choose(&props(role)["Policies"], on);
+            let puts: Vec<String> = statements(&policies)
                 .into_iter()
                 .filter(|s| strings(&s["Action"]).iter().any(|a| a == "s3:PutObject"))
                 .flat_map(|s| match tagged(&s["Resource"]) {
@@ -923,7 +932,11 @@ fn transforms_write_oversize_documents_where_their_streams_write() {
                     _ => strings(&s["Resource"]),
                 })
                 .collect();
-            assert_eq!(puts, [format!("${{LogBucket.Arn}}/{literal}*")], "{lambda}");
+            assert_eq!(
+                puts,
+                [format!("${{{bucket}.Arn}}/{literal}*")],
+                "{lambda} with {on:?}"
+            );
         }
         checked += 1;
     }
