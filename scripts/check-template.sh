@@ -33,4 +33,5 @@ scan_with() { # PARAMETER DEFAULT_LINE NEW_DEFAULT_LINE
 scan_with AutoSubscribe 'Default: "false"' 'Default: "true"'          # the log subscriber
 scan_with AppAttachment 'Default: groups' 'Default: account-policy'   # the account policy
 scan_with AuditObjectLock 'Default: none' 'Default: COMPLIANCE'       # the locked audit bucket
+scan_with KmsKey 'Default: none' 'Default: create'                    # the customer-managed key
 echo "template checks passed"

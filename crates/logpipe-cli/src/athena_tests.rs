@@ -1053,3 +1053,179 @@ fn audit_objects_go_to_a_locked_bucket_when_asked() {
         .collect();
     assert_eq!(modes, ["none", "GOVERNANCE", "COMPLIANCE"]);
 }
+
+/// With `KmsKey`, every bucket, delivery stream, the collector stream, both topics and every queue are
+/// encrypted with the one key (the stack's, or the given ARN); exactly the roles that read or write encrypted
+/// data get `kms:Decrypt`/`kms:GenerateDataKey` on that key alone (the others none); the created key's
+/// policy names no principal but the account (its IAM policies decide) and the three services that encrypt
+/// for the pipeline, each bound to this account. Without it, nothing uses a customer key.
+#[test]
+fn one_customer_managed_key_encrypts_everything_when_asked() {
+    let t = load_template();
+    let res = resources(&t);
+    let key_of = |v: &Value, on: &[&str]| -> String {
+        let v = choose(v, on);
+        match tagged(&v) {
+            Some(_) => named(&v),
+            None => text(&v).to_string(),
+        }
+    };
+    let base = [
+        "IsCentral",
+        "IsCollector",
+        "HasSearch",
+        "HasSlack",
+        "HasCanary",
+        "AuditLocked",
+    ];
+    for (extra, key) in [
+        (&["UseKms", "KmsCreate"][..], "LogKey"),
+        (&["UseKms"], "KmsKey"),
+        (&[], ""),
+    ] {
+        let on: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let on = on.as_slice();
+        let uses = |id: &str, path: &[&str]| -> String {
+            let mut v = props(&res[id]).clone();
+            for p in path {
+                v = choose(&v, on)[*p].clone();
+            }
+            key_of(&v, on)
+        };
+        for bucket in ["LogBucket", "AuditBucket"] {
+            let enc = choose(&props(&res[bucket])["BucketEncryption"], on);
+            let rule =
+                &enc["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"];
+            if key.is_empty() {
+                assert_eq!(text(&rule["SSEAlgorithm"]), "AES256", "{bucket}");
+            } else {
+                assert_eq!(text(&rule["SSEAlgorithm"]), "aws:kms", "{bucket}");
+                assert_eq!(key_of(&rule["KMSMasterKeyID"], on), key, "{bucket}");
+            }
+        }
+        for topic in [
+            "LogTopic",
+            "AlarmTopic",
+            "SearchQueue",
+            "SearchDeadLetterQueue",
+            "NotifierFailureQueue",
+        ] {
+            let k = choose(&props(&res[topic])["KmsMasterKeyId"], on);
+            if key.is_empty() {
+                assert!(
+                    matches!(tagged(&k), Some((t, n)) if t == "Ref" && text(n) == "AWS::NoValue"),
+                    "{topic}"
+                );
+            } else {
+                assert_eq!(key_of(&k, on), key, "{topic}");
+            }
+        }
+        for stream in ["AppDeliveryStream", "AuditDeliveryStream"] {
+            let enc = choose(
+                &props(&res[stream])["DeliveryStreamEncryptionConfigurationInput"],
+                on,
+            );
+            if key.is_empty() {
+                assert_eq!(text(&enc["KeyType"]), "AWS_OWNED_CMK");
+            } else {
+                assert_eq!(text(&enc["KeyType"]), "CUSTOMER_MANAGED_CMK");
+                assert_eq!(key_of(&enc["KeyARN"], on), key, "{stream}");
+            }
+        }
+        let kinesis = uses("CollectorStream", &["StreamEncryption", "KeyId"]);
+        assert_eq!(
+            kinesis,
+            if key.is_empty() {
+                "alias/aws/kinesis"
+            } else {
+                key
+            }
+        );
+        // The roles: a KMS statement exactly where encrypted data is read or written, on the key alone.
+        for (id, r) in res
+            .iter()
+            .filter(|(_, r)| matches!(rtype(r), "AWS::IAM::Role" | "AWS::IAM::RolePolicy"))
+        {
+            let doc = match rtype(r) {
+                "AWS::IAM::Role" => choose(&props(r)["Policies"], on),
+                _ => Value::Sequence(vec![Value::Mapping(
+                    [(
+                        Value::String("PolicyDocument".into()),
+                        choose(&props(r)["PolicyDocument"], on),
+                    )]
+                    .into_iter()
+                    .collect(),
+                )]),
+            };
+            let mut kms = Vec::new();
+            for pol in doc.as_sequence().into_iter().flatten() {
+                for st in pol["PolicyDocument"]["Statement"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                {
+                    let actions: Vec<String> = match &st["Action"] {
+                        Value::Sequence(a) => a.iter().map(|x| text(x).to_string()).collect(),
+                        a => vec![text(a).to_string()],
+                    };
+                    if actions.iter().any(|a| a.starts_with("kms:")) {
+                        assert!(
+                            actions
+                                .iter()
+                                .all(|a| a == "kms:Decrypt" || a == "kms:GenerateDataKey"),
+                            "{id}: {actions:?}"
+                        );
+                        assert_eq!(key_of(&st["Resource"], on), key, "{id}");
+                        kms.push(actions);
+                    }
+                }
+            }
+            let needs = [
+                "FirehoseRole",
+                "LogsToKinesisPolicy",
+                "CwlTransformRole",
+                "AuditTransformRole",
+                "SearchForwarderRole",
+                "SlackNotifierRole",
+                "CanaryRole",
+            ];
+            let want = usize::from(!key.is_empty() && needs.contains(&id.as_str()));
+            assert_eq!(kms.len(), want, "{id} with {on:?}");
+        }
+    }
+    // The created key: rotation, and its policy's principals.
+    let k = props(&res["LogKey"]);
+    assert_eq!(k["EnableKeyRotation"], Value::Bool(true));
+    for st in k["KeyPolicy"]["Statement"].as_sequence().unwrap() {
+        let p = &st["Principal"];
+        if let Some(aws) = p.get("AWS") {
+            assert!(text(tagged(aws).unwrap().1).ends_with(":root"), "{st:?}");
+        } else {
+            let services: Vec<&str> = p["Service"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(text)
+                .collect();
+            assert_eq!(
+                services,
+                [
+                    "s3.amazonaws.com",
+                    "sns.amazonaws.com",
+                    "cloudwatch.amazonaws.com"
+                ]
+            );
+            assert!(
+                !st["Condition"]["StringEquals"]["aws:SourceAccount"].is_null(),
+                "bound to this account"
+            );
+            let actions: Vec<&str> = st["Action"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(text)
+                .collect();
+            assert_eq!(actions, ["kms:Decrypt", "kms:GenerateDataKey*"]);
+        }
+    }
+}
