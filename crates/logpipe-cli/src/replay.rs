@@ -671,14 +671,24 @@ pub(crate) fn replay_examples(root: &Path) -> Result<[PathBuf; 3], String> {
         root.join("mysql"),
         root.join("postgresql"),
     ];
-    for (dir, (file, engine)) in dirs.iter().zip([
-        ("app.log", None),
-        ("aurora-mysql-audit.log", Some(Engine::Mysql)),
-        ("aurora-postgresql-audit.log", Some(Engine::Postgresql)),
+    // The groups the engines export to (the audit transform reads the cluster from them); literals masked
+    // in the MySQL trail, so that its documents carry every field.
+    for (dir, (file, engine, group)) in dirs.iter().zip([
+        ("app.log", None, "/ecs/shop-api"),
+        (
+            "aurora-mysql-audit.log",
+            Some(Engine::Mysql),
+            "/aws/rds/cluster/shop/audit",
+        ),
+        (
+            "aurora-postgresql-audit.log",
+            Some(Engine::Postgresql),
+            "/aws/rds/cluster/shop/postgresql",
+        ),
     ]) {
         let a = ReplayArgs {
             file: examples.join(file),
-            log_group: "/ecs/shop-api".into(),
+            log_group: group.into(),
             log_stream: None,
             engine,
             out_dir: dir.clone(),
@@ -698,8 +708,10 @@ pub(crate) fn replay_examples(root: &Path) -> Result<[PathBuf; 3], String> {
                 } else {
                     "postgresql"
                 };
-                let cfg = TransformConfig::<Audit>::from_env(|k| {
-                    (k == "AUDIT_ENGINE").then(|| name.to_string())
+                let cfg = TransformConfig::<Audit>::from_env(|k| match k {
+                    "AUDIT_ENGINE" => Some(name.to_string()),
+                    "MASK_LITERALS" => (e == Engine::Mysql).then(|| "true".to_string()),
+                    _ => None,
                 });
                 replay::<Audit>(&a, cfg)?
             }
