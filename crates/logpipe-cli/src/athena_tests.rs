@@ -123,6 +123,14 @@ fn tables(on: &[&str]) -> Vec<Table> {
 }
 
 impl Table {
+    /// The document key a column reads (the SerDe's `mapping.<column>`, else its name).
+    fn key(&self, col: &str) -> String {
+        self.mapping
+            .get(col)
+            .cloned()
+            .unwrap_or_else(|| col.to_string())
+    }
+
     fn param(&self, k: &str) -> &str {
         self.params.get(k).map(text).unwrap_or_default()
     }
@@ -399,11 +407,7 @@ fn every_column_is_a_field_of_the_documents_the_transforms_write() {
             let docs = &docs[table.name.as_str()];
             assert!(docs.len() > 10, "{}", table.name);
             for (col, ty) in &table.columns {
-                let key = table
-                    .mapping
-                    .get(col)
-                    .cloned()
-                    .unwrap_or_else(|| col.clone());
+                let key = table.key(col);
                 let values: Vec<&Json> = docs.iter().map(|d| &d[key.as_str()]).collect();
                 check_column(
                     &format!("{}.{col}", table.name),
@@ -456,11 +460,7 @@ fn view(table: &Table, dirs: &[PathBuf]) -> String {
     let mut columns = Vec::new();
     let mut select = Vec::new();
     for (col, ty) in &table.columns {
-        let key = table
-            .mapping
-            .get(col)
-            .cloned()
-            .unwrap_or_else(|| col.clone());
+        let key = table.key(col);
         let hive = parse_hive(ty);
         if hive == Hive::Scalar("string".into()) && col == "json" {
             columns.push(format!("'{key}': 'JSON'"));
@@ -583,7 +583,14 @@ fn first_word(statement: &Json) -> String {
         .to_uppercase()
 }
 
-/// Counts by key, as rows `key... , count, min ts, max ts`, ordered by `order`.
+/// A group as a query's row: its key, the count, the first and last time.
+fn counted((key, n, first, last): (Vec<Json>, u64, String, String)) -> Vec<Json> {
+    key.into_iter()
+        .chain([json!(n), json!(first), json!(last)])
+        .collect()
+}
+
+/// Counts by key (and the first and last time of each), in the key's order.
 fn grouped(
     rows: Vec<(Vec<Json>, String)>,
 ) -> BTreeMap<Vec<String>, (Vec<Json>, u64, String, String)> {
@@ -679,16 +686,7 @@ fn named_queries_return_the_expected_rows_on_the_replayed_archive() {
             .collect(),
     )
     .into_values()
-    .map(|(k, n, lo, hi)| {
-        vec![
-            k[0].clone(),
-            k[1].clone(),
-            k[2].clone(),
-            json!(n),
-            json!(lo),
-            json!(hi),
-        ]
-    })
+    .map(counted)
     .collect::<Vec<_>>();
 
     let mut failed = grouped(
@@ -717,16 +715,7 @@ fn named_queries_return_the_expected_rows_on_the_replayed_archive() {
             .collect(),
     )
     .into_values()
-    .map(|(k, n, lo, hi)| {
-        vec![
-            k[0].clone(),
-            k[1].clone(),
-            k[2].clone(),
-            json!(n),
-            json!(lo),
-            json!(hi),
-        ]
-    })
+    .map(counted)
     .collect::<Vec<_>>();
     failed.sort_by(|a, b| {
         b[3].as_u64().cmp(&a[3].as_u64()).then_with(|| {
