@@ -456,12 +456,7 @@ fn plan_direct(
         h.update(payload.log_events[i].id.as_bytes());
         h.update([0]);
     }
-    let digest: String = h
-        .finalize()
-        .iter()
-        .take(12)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = logcore::codec::hex(&h.finalize()[..12]);
     let arrival = record
         .approximate_arrival_timestamp
         .or_else(|| {

@@ -64,6 +64,17 @@ pub fn encode_base64(input: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(input)
 }
 
+/// Lower-case hex of `bytes` (digests in ids, keys and markers).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
 /// Exact length of the padded base64 encoding of `n` bytes.
 pub const fn base64_len(n: usize) -> usize {
     n.div_ceil(3) * 4
@@ -177,6 +188,15 @@ mod tests {
                 prop_assert!(one.into_inner().is_empty(), "bytes after the stream");
             }
         }
+    }
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        let all: Vec<u8> = (0..=255).collect();
+        let want: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex(&all), want);
     }
 
     #[test]

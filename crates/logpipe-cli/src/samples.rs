@@ -366,10 +366,7 @@ fn scheduled() -> Value {
 
 fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
-    md5::Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    logcore::codec::hex(&md5::Md5::digest(data))
 }
 
 #[cfg(test)]

@@ -52,11 +52,6 @@ impl Origin {
             h.update(part);
         }
         h.update(offset.to_le_bytes());
-        let digest = h.finalize();
-        let mut s = String::with_capacity(40);
-        for b in &digest[..20] {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        crate::codec::hex(&h.finalize()[..20])
     }
 }

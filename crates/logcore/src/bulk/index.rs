@@ -245,7 +245,7 @@ fn is_lower(c: char) -> bool {
 /// hash of `raw`, the text it was made from.
 fn shorten(text: &mut String, raw: &str, max: usize) {
     let digest = sha2::Sha256::digest(raw.as_bytes());
-    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = crate::codec::hex(&digest[..4]);
     let mut cut = max.saturating_sub(hash.len() + 1).min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;

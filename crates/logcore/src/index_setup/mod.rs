@@ -215,8 +215,7 @@ impl Layout {
     pub fn marker(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
         let digest = sha2::Sha256::digest(&canonical);
-        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-        format!("v{SCHEMA_VERSION}-{hex}")
+        format!("v{SCHEMA_VERSION}-{}", crate::codec::hex(&digest[..6]))
     }
 }
 
