@@ -120,11 +120,9 @@ struct Pending {
 /// A record whose documents are to be written to S3 directly.
 struct Direct {
     record: usize,
-    key: String,
     body: Vec<u8>,
-    events: u64,
-    bytes: u64,
-    reason: String,
+    /// What the log says of it once it is written.
+    written: Written,
 }
 
 /// Why a record cannot be put back into its source.
@@ -236,30 +234,24 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
     }
     answer.s.render = std::mem::take(&mut work.stats);
     let mut written = Vec::new();
-    if let Some(oversize) = &cfg.oversize {
+    if cfg.oversize.is_some() {
         for d in std::mem::take(&mut work.direct) {
             let record = &event.records[d.record];
-            match store.put(&oversize.bucket, &d.key, d.body).await {
+            let w = d.written;
+            match store.put(&w.bucket, &w.key, d.body).await {
                 Ok(()) => {
                     let s = &mut answer.s;
                     s.written_records += 1;
-                    s.events_written += d.events;
-                    s.bytes_written += d.bytes;
+                    s.events_written += w.events;
+                    s.bytes_written += w.bytes;
                     answer.drop_record(record);
-                    written.push(Written {
-                        record_id: record.record_id.clone(),
-                        bucket: oversize.bucket.clone(),
-                        key: d.key,
-                        events: d.events,
-                        bytes: d.bytes,
-                        reason: d.reason,
-                    });
+                    written.push(w);
                 }
                 Err(e) => {
-                    answer.s.events_failed += d.events;
+                    answer.s.events_failed += w.events;
                     let reason = format!(
                         "record {}: {}; writing its documents to s3://{}/{} failed: {e}",
-                        record.record_id, d.reason, oversize.bucket, d.key
+                        record.record_id, w.reason, w.bucket, w.key
                     );
                     answer.fail(record, reason);
                 }
@@ -477,11 +469,15 @@ fn plan_direct(
         })?;
     Ok(Direct {
         record: index,
-        key: format!("{prefix}logpipe-oversize-{digest}.gz"),
         body: gzip(&work.docs, 1),
-        events: work.kept.len() as u64,
-        bytes: work.docs.len() as u64,
-        reason,
+        written: Written {
+            record_id: record.record_id.clone(),
+            bucket: oversize.bucket.clone(),
+            key: format!("{prefix}logpipe-oversize-{digest}.gz"),
+            events: work.kept.len() as u64,
+            bytes: work.docs.len() as u64,
+            reason,
+        },
     })
 }
 
