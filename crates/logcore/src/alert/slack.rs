@@ -150,6 +150,59 @@ pub fn log_event_link(region: &str, group: &str, stream: &str, timestamp_ms: i64
     )
 }
 
+/// A value inside the Logs Insights `queryDetail`: form-encoded (space as `+`), with `*` in place of `%`
+/// (and `*` itself encoded, so the console's decoding is unambiguous).
+fn insights_value(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b' ');
+    percent_encoding::utf8_percent_encode(s, SET)
+        .to_string()
+        .replace(' ', "+")
+        .replace('%', "*")
+}
+
+/// A link that opens CloudWatch Logs Insights on `groups` with `query` in the editor and the absolute time
+/// range `start_ms..end_ms` (UTC), as the console writes it: `queryDetail` is a `~(key~'value~…)` structure
+/// whose delimiters are URI-encoded twice (the second `%` as `$`) and whose values are encoded by
+/// [`insights_value`].
+pub fn insights_link(
+    region: &str,
+    groups: &[&str],
+    query: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> String {
+    let iso = |ms: i64| {
+        let d = DateTimeParts::from_millis(ms);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            d.year, d.month, d.day, d.hour, d.minute, d.second, d.millis
+        )
+    };
+    // `~` `(` `)` `'` once URI-encoded (%7E %28 %29 %27), then again with `%` written `$`.
+    let (t, open, close, q) = ("$257E", "$2528", "$2529", "$2527");
+    let mut detail = format!(
+        "{t}{open}end{t}{q}{}{t}start{t}{q}{}{t}timeType{t}{q}ABSOLUTE{t}tz{t}{q}UTC{t}editorString{t}{q}{}",
+        insights_value(&iso(end_ms)),
+        insights_value(&iso(start_ms)),
+        insights_value(query)
+    );
+    detail.push_str(&format!("{t}source{t}{open}"));
+    for g in groups {
+        detail.push_str(&format!("{t}{q}{}", insights_value(g)));
+    }
+    detail.push_str(close);
+    detail.push_str(close);
+    format!(
+        "{}/cloudwatch/home?region={}#logsV2:logs-insights$3FqueryDetail$3D{detail}",
+        console_base(region),
+        uri_component(region)
+    )
+}
+
 /// Cut `s` to at most `max` characters, marking the cut.
 fn cut_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
