@@ -3,6 +3,7 @@
 //! [`slack`]. Pure: no clock, no network; times come in as arguments.
 
 pub mod slack;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};

@@ -516,7 +516,11 @@ fn read_insights_link(link: &str) -> (String, Vec<(String, String)>, Vec<String>
             .unwrap()
             .to_string()
     };
-    let inner = detail.strip_prefix("~(").unwrap().strip_suffix(')').unwrap();
+    let inner = detail
+        .strip_prefix("~(")
+        .unwrap()
+        .strip_suffix(')')
+        .unwrap();
     let (pairs, source) = inner.split_once("~source~(").unwrap();
     let source = source.strip_suffix(')').unwrap();
     let parts: Vec<&str> = pairs.split('~').collect();
