@@ -350,9 +350,23 @@ impl Rules {
         let default = Rule::new(levels, pattern, exclude)?;
         let mut ov = Vec::new();
         if let Some(text) = overrides.map(str::trim).filter(|t| !t.is_empty()) {
-            let specs: Vec<RuleSpec> =
+            let items: Vec<serde_json::Value> =
                 serde_json::from_str(text).map_err(|e| RuleError::Rules(e.to_string()))?;
-            for s in specs {
+            // The threshold and absence rules are checked here too, so that a bad one stops the notifier's
+            // cold start as it stops the sync, but only `each` rules decide which events post.
+            watch::parse(text)?;
+            for (i, mut item) in items.into_iter().enumerate() {
+                let kind = item.get("kind").and_then(serde_json::Value::as_str);
+                if !matches!(kind, None | Some("each")) {
+                    continue;
+                }
+                if let Some(m) = item.as_object_mut() {
+                    // `name` and `kind: each` are allowed on the notifier's rules and mean nothing more.
+                    m.remove("kind");
+                    m.remove("name");
+                }
+                let s: RuleSpec = serde_json::from_value(item)
+                    .map_err(|e| RuleError::Rules(format!("rule #{}: {e}", i + 1)))?;
                 let rule = Rule::new(
                     s.levels.as_deref().unwrap_or(levels),
                     s.pattern.as_deref().or(pattern),

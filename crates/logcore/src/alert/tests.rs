@@ -174,6 +174,26 @@ fn bad_rules_are_named() {
 }
 
 #[test]
+fn the_notifier_reads_each_rules_and_checks_but_skips_cloudwatchs() {
+    let text = r#"[
+      {"name": "batch", "kind": "each", "log_groups": ["/ecs/batch"], "levels": "WARN"},
+      {"name": "slow", "kind": "threshold", "log_groups": ["/ecs/*"], "count": 5, "minutes": 5},
+      {"name": "quiet", "kind": "absence", "log_groups": ["/ecs/api"], "minutes": 30}
+    ]"#;
+    let r = Rules::new("", "", "ERROR", None, None, Some(text)).unwrap();
+    assert_eq!(
+        r.overrides.len(),
+        1,
+        "threshold and absence rules post nothing themselves"
+    );
+    assert_eq!(r.decide("/ecs/batch", "WARN disk"), Decision::Alert);
+    assert_eq!(r.decide("/ecs/api", "WARN disk"), Decision::BelowLevel);
+    let bad = text.replace("\"minutes\": 30", "\"minutes\": 0");
+    let e = Rules::new("", "", "ERROR", None, None, Some(&bad)).unwrap_err();
+    assert!(e.to_string().contains("rule \"quiet\": minutes 0"), "{e}");
+}
+
+#[test]
 fn globs() {
     for (p, g, want) in [
         ("/ecs/*", "/ecs/api", true),

@@ -243,6 +243,8 @@ pub struct Naming {
     pub prefix: String,
     /// Namespace of the metrics the filters publish.
     pub namespace: String,
+    /// Where every alarm sends its ALARM and OK notifications (the notifier's SNS topic).
+    pub actions: Vec<String>,
 }
 
 /// A CloudWatch Logs metric filter: one matching event publishes 1 to the metric.
@@ -284,6 +286,8 @@ pub struct Alarm {
     /// `GreaterThanOrEqualToThreshold` (threshold) or `LessThanThreshold` (absence).
     pub comparison: &'static str,
     pub missing: Missing,
+    /// Alarm and OK actions.
+    pub actions: Vec<String>,
 }
 
 /// What the rules want to exist.
@@ -393,6 +397,7 @@ pub fn desired(watches: &[Watch], log_groups: &[String], naming: &Naming) -> Des
             threshold,
             comparison,
             missing,
+            actions: naming.actions.clone(),
         };
         if !per_group {
             if groups.is_empty() {

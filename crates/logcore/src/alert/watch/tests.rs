@@ -5,6 +5,7 @@ fn naming() -> Naming {
     Naming {
         prefix: "logpipe-dev-alert-".into(),
         namespace: "logpipe/alerts".into(),
+        actions: vec!["arn:aws:sns:eu-west-1:123456789012:logpipe-dev-alarms".into()],
     }
 }
 
@@ -296,6 +297,7 @@ fn a_second_plan_changes_nothing_and_a_removed_rule_deletes_only_ours() {
         threshold: 1,
         comparison: "GreaterThanOrEqualToThreshold",
         missing: Missing::NotBreaching,
+        actions: Vec::new(),
     };
     let mut cw = Existing {
         filters: vec![foreign_filter.clone()],
