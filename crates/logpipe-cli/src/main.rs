@@ -1,6 +1,7 @@
 //! `logpipe`: run logpipe's Lambda handlers locally (no AWS account, no Docker), make sample and benchmark
 //! data, and benchmark.
 
+mod alerts;
 #[cfg(test)]
 mod athena_tests;
 mod bench;
@@ -125,6 +126,9 @@ enum Command {
     /// code, or detach them (--remove); --dry-run prints the plan. AWS credentials and region from the
     /// environment; rules from --rules or SUBSCRIPTIONS.
     Subscribe(subscribe::SubscribeArgs),
+    /// Keep the CloudWatch metric filters and alarms of the threshold and absence alert rules.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Manage what logpipe installs in the search engine (templates, mappings, retention).
     #[command(subcommand)]
     Search(search::SearchCommand),
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
         Command::Forward(args) => forward::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Subscribe(args) => subscribe::run(args),
+        Command::Alerts(cmd) => alerts::run(cmd),
         Command::Search(cmd) => search::run(cmd),
         Command::Trace(args) => trace::run(args),
         Command::Bench(args) => bench::run(args),
