@@ -2,6 +2,7 @@
 //! invocation are grouped per log group. The Slack rendering (Block Kit, escaping, deep links) is in
 //! [`slack`]. Pure: no clock, no network; times come in as arguments.
 
+pub mod alarm;
 pub mod slack;
 pub mod watch;
 

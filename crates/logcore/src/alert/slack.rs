@@ -204,7 +204,7 @@ pub fn insights_link(
 }
 
 /// Cut `s` to at most `max` characters, marking the cut.
-fn cut_chars(s: &str, max: usize) -> String {
+pub(super) fn cut_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some((i, _)) => {
@@ -317,7 +317,7 @@ fn neutral(s: &str) -> String {
     out
 }
 
-fn context(items: Vec<String>) -> Value {
+pub(super) fn context(items: Vec<String>) -> Value {
     let elements: Vec<Value> = items
         .into_iter()
         .take(10)

@@ -516,7 +516,7 @@ proptest! {
 
 /// The console's reading of a Logs Insights link: the fragment's `$` back to `%` and URI-decoded once,
 /// then the `~(key~'value~…)` structure, each string value with `*` back to `%` and form-decoded.
-fn read_insights_link(link: &str) -> (String, Vec<(String, String)>, Vec<String>) {
+pub(super) fn read_insights_link(link: &str) -> (String, Vec<(String, String)>, Vec<String>) {
     let (base, fragment) = link.split_once('#').unwrap();
     let region = base.split_once("region=").unwrap().1.to_string();
     let fragment = fragment.strip_prefix("logsV2:logs-insights").unwrap();
