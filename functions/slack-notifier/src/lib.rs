@@ -98,6 +98,8 @@ logcore::counts! {
         /// Messages not delivered (the invocation fails so they are retried).
         pub messages_failed: u64 => "SlackMessagesFailed",
         pub slack_retries: u64 => "SlackRetries",
+        /// CloudWatch alarm state changes posted (an SNS notification of an alarm action).
+        pub alarm_changes: u64 => "AlarmChangesPosted",
     }
 }
 
@@ -172,6 +174,9 @@ impl<S: Store, K: Slack> Notifier<S, K> {
         now_ms: i64,
     ) -> (Result<Value, InvocationError>, Summary) {
         let mut summary = Summary::default();
+        if let Some(changes) = alarm_changes(event) {
+            return self.post_alarms(&changes, deadline, summary).await;
+        }
         let mut grouper = Grouper::new(self.cfg.format.max_shown);
         let snapshot = self.suppressor();
         let read = if let Some(data) = event.pointer("/awslogs/data").and_then(Value::as_str) {
@@ -212,6 +217,51 @@ impl<S: Store, K: Slack> Notifier<S, K> {
                 "suppressed": summary.suppressed,
                 "messages_sent": summary.messages_sent,
             })),
+        };
+        (result, summary)
+    }
+
+    /// Post each alarm state change: never suppressed (an OK follows its ALARM), a failed post fails the
+    /// invocation so SNS's retries and the on-failure destination keep it.
+    async fn post_alarms(
+        &self,
+        changes: &[logcore::alert::alarm::AlarmChange],
+        deadline: Instant,
+        mut summary: Summary,
+    ) -> (Result<Value, InvocationError>, Summary) {
+        let mut failures = Vec::new();
+        for a in changes {
+            let mention = logcore::alert::watch::Marker::read(&a.description)
+                .and_then(|m| self.cfg.watches.iter().find(|w| w.name == m.rule))
+                .map(|w| w.mention.clone())
+                .unwrap_or_default();
+            let msg = logcore::alert::alarm::message(
+                a,
+                &self.cfg.watches,
+                &self.cfg.format.default_region,
+                &mention,
+            );
+            match self.deliver(&msg, deadline, &mut summary).await {
+                Ok(()) => {
+                    summary.alarm_changes += 1;
+                    summary.messages_sent += 1;
+                    tracing::info!(alarm = %a.name, state = %a.new_state, "alarm change sent");
+                }
+                Err(e) => {
+                    summary.messages_failed += 1;
+                    tracing::error!(alarm = %a.name, state = %a.new_state, error = %e,
+                        "alarm change not delivered; the invocation fails so it is retried");
+                    failures.push(format!("{}: {e}", a.name));
+                }
+            }
+        }
+        let result = match failures.first() {
+            Some(first) => Err(InvocationError(format!(
+                "{} of {} alarm changes not delivered; first: {first}",
+                failures.len(),
+                changes.len()
+            ))),
+            None => Ok(serde_json::json!({"alarm_changes": summary.alarm_changes})),
         };
         (result, summary)
     }
@@ -380,6 +430,22 @@ impl<S: Store, K: Slack> Notifier<S, K> {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The alarm state changes of an SNS invocation whose every record is a CloudWatch alarm notification;
+/// `None` for anything else (log subscriptions, S3 notifications), which is read as before.
+pub fn alarm_changes(event: &Value) -> Option<Vec<logcore::alert::alarm::AlarmChange>> {
+    let records = event.get("Records")?.as_array()?;
+    if records.is_empty() {
+        return None;
+    }
+    records
+        .iter()
+        .map(|r| {
+            let message = r.pointer("/Sns/Message")?.as_str()?;
+            logcore::alert::alarm::parse(message)
+        })
+        .collect()
 }
 
 fn add(to: &mut Summary, s: &Summary) {

@@ -489,3 +489,96 @@ async fn an_unreadable_object_fails_the_invocation() {
     assert_eq!(s.objects_failed, 1);
     std::fs::remove_dir_all(root).unwrap();
 }
+
+fn alarm_event(state: &str, description: &str) -> Value {
+    let message = json!({
+        "AlarmName": "logpipe-prod-alert-checkout-errors@/ecs/checkout-api",
+        "AlarmDescription": description,
+        "AWSAccountId": "123456789012",
+        "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [14.0 (02/12/26 10:00:00)] was greater than or equal to the threshold (10.0).",
+        "StateChangeTime": "2026-12-02T10:05:00.000+0000",
+        "Region": "EU - Ireland",
+        "AlarmArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:logpipe-prod-alert-checkout-errors@/ecs/checkout-api",
+        "OldStateValue": "OK",
+        "Trigger": {"MetricName": "checkout-errors@/ecs/checkout-api", "Namespace": "logpipe/alerts",
+            "Statistic": "SUM", "Dimensions": [], "Period": 300, "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 10.0}
+    });
+    json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "Sns": {"Type": "Notification", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:logpipe-prod-alarms",
+            "Subject": format!("{state}: \"checkout-errors\" in EU - Ireland"), "Message": message.to_string(),
+            "Timestamp": "2026-12-02T10:05:00.100Z"}}]})
+}
+
+#[tokio::test]
+async fn an_alarm_of_a_rule_posts_with_the_rules_mention_and_its_recovery_without() {
+    let rules = r#"[{"name":"checkout-errors","kind":"threshold","log_groups":["/ecs/checkout*"],"count":10,"minutes":5,"mention":["<!subteam^S0ONCALL>"]}]"#;
+    let cfg = Config::from_env(logcore::env::pairs(&[
+        ("SLACK_SSM_PARAMETER", "/t"),
+        ("ALERT_RULES", rules),
+    ]))
+    .unwrap();
+    let watches = cfg.watches.clone();
+    let naming = logcore::alert::watch::Naming {
+        prefix: "logpipe-prod-alert-".into(),
+        namespace: "logpipe/alerts".into(),
+        actions: Vec::new(),
+    };
+    let alarm =
+        &logcore::alert::watch::desired(&watches, &["/ecs/checkout-api".into()], &naming).alarms[0];
+    let slack = FakeSlack::scripted(vec![]);
+    let n = notifier_with(cfg, Arc::clone(&slack), DirStore::new(tempdir()));
+    let (r, s) = n
+        .handle(&alarm_event("ALARM", &alarm.description), later(), NOW)
+        .await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!((s.alarm_changes, s.messages_sent, s.events), (1, 1, 0));
+    let (r, _) = n
+        .handle(&alarm_event("OK", &alarm.description), later(), NOW)
+        .await;
+    assert!(r.is_ok());
+    let posts = slack.posts();
+    let first = posts[0].1.to_string();
+    assert!(
+        first.contains("<!subteam^S0ONCALL>") && first.contains("*14* matching events in 5 min"),
+        "{first}"
+    );
+    assert!(first.contains("logs-insights"), "{first}");
+    let second = posts[1].1.to_string();
+    assert!(
+        second.contains("OK — checkout-errors") && !second.contains("subteam"),
+        "{second}"
+    );
+}
+
+#[tokio::test]
+async fn an_undelivered_alarm_change_fails_the_invocation_and_a_foreign_alarm_cannot_mention() {
+    let slack = FakeSlack::scripted(vec![reply(404, "channel_not_found", None)]);
+    let n = notifier(Arc::clone(&slack));
+    let (r, s) = n
+        .handle(
+            &alarm_event("ALARM", "Dead letters <!channel>"),
+            later(),
+            NOW,
+        )
+        .await;
+    assert!(r
+        .unwrap_err()
+        .0
+        .contains("1 of 1 alarm changes not delivered"));
+    assert_eq!((s.messages_failed, s.alarm_changes), (1, 0));
+    let (r, _) = n
+        .handle(
+            &alarm_event("ALARM", "Dead letters <!channel>"),
+            later(),
+            NOW,
+        )
+        .await;
+    assert!(r.is_ok());
+    let text = slack.posts()[1].1.to_string();
+    assert!(
+        !text.contains("<!channel>") && text.contains("&lt;!channel&gt;"),
+        "{text}"
+    );
+}
