@@ -6,6 +6,7 @@
 //!   client ([`HttpSearch`]: SigV4 for `es`/`aoss`, a secret's basic auth or API key, or none; any method and
 //!   path) behind [`SearchApi`];
 //! - [`http`]: one HTTP answer ([`Reply`]) and how a reqwest response becomes one;
+//! - [`logs`]: CloudWatch Logs listings several functions make;
 //! - [`secrets`]: a value from Secrets Manager or SSM Parameter Store, read once at cold start.
 //!
 //! Functions depend on this crate and on `logcore`, never on one another.
@@ -13,6 +14,7 @@
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod logs;
 pub mod search;
 pub mod secrets;
 pub mod store;

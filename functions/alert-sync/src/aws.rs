@@ -30,17 +30,7 @@ const COMPARISONS: [&str; 2] = ["GreaterThanOrEqualToThreshold", "LessThanThresh
 
 impl Cloud for AwsCloud {
     async fn groups(&self) -> Result<Vec<String>, CallError> {
-        let mut pages = self.logs.describe_log_groups().into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| CallError::from_sdk("DescribeLogGroups", &e))?;
-            out.extend(
-                page.log_groups()
-                    .iter()
-                    .filter_map(|g| g.log_group_name().map(str::to_string)),
-            );
-        }
-        Ok(out)
+        logpipe_io::logs::log_groups(&self.logs, None).await
     }
 
     async fn filters(&self, prefix: &str) -> Result<Vec<MetricFilter>, CallError> {

@@ -20,22 +20,7 @@ impl AwsLogs {
 
 impl Logs for AwsLogs {
     async fn groups(&self, prefix: Option<&str>) -> Result<Vec<String>, CallError> {
-        let mut pages = self
-            .client
-            .describe_log_groups()
-            .set_log_group_name_prefix(prefix.map(str::to_string))
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| CallError::from_sdk("DescribeLogGroups", &e))?;
-            out.extend(
-                page.log_groups()
-                    .iter()
-                    .filter_map(|g| g.log_group_name().map(str::to_string)),
-            );
-        }
-        Ok(out)
+        logpipe_io::logs::log_groups(&self.client, prefix).await
     }
 
     async fn filters(&self, group: &str) -> Result<Vec<Filter>, CallError> {
