@@ -56,8 +56,6 @@ pub struct Watch {
     /// The metric filter's pattern; `None` (absence only): any event, from `IncomingLogEvents`.
     pub filter_pattern: Option<String>,
     pub minutes: u32,
-    /// Destinations named by the rule (empty: the default one).
-    pub destinations: Vec<String>,
     /// Slack mentions posted with the alarm (from configuration only).
     pub mention: Vec<String>,
 }
@@ -220,8 +218,14 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
                 format!("mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"),
             ));
         }
-        if s.destinations.iter().any(|d| d.trim().is_empty()) {
-            return Err(bad(&name, "a destination name is empty"));
+        if !s.destinations.is_empty() {
+            // Refused rather than ignored: an alarm meant for another channel must not land in this one
+            // silently.
+            return Err(bad(
+                &name,
+                "destinations: routing to several Slack destinations is not built yet; \
+                 every alert posts to the notifier's one destination",
+            ));
         }
         out.push(Watch {
             name,
@@ -229,7 +233,6 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
             log_groups: s.log_groups.iter().map(|g| GroupGlob::new(g)).collect(),
             filter_pattern,
             minutes,
-            destinations: s.destinations,
             mention: s.mention,
         });
     }

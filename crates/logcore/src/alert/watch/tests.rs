@@ -40,7 +40,7 @@ const RULES: &str = r#"[
   {"name": "checkout-errors", "kind": "threshold", "log_groups": ["/ecs/checkout*"],
    "levels": "ERROR,FATAL", "count": 10, "minutes": 5},
   {"name": "fleet-errors", "kind": "threshold", "log_groups": ["/ecs/*"], "filter_pattern": "{ $.level = \"error\" }",
-   "count": 100, "minutes": 15, "per": "all", "destinations": ["oncall"], "mention": ["<!subteam^S0ONCALL>"]},
+   "count": 100, "minutes": 15, "per": "all", "mention": ["<!subteam^S0ONCALL>"]},
   {"name": "billing-silent", "kind": "absence", "log_groups": ["/ecs/billing"], "minutes": 30},
   {"name": "no-heartbeat", "kind": "absence", "log_groups": ["/aws/lambda/cron"], "filter_pattern": "\"heartbeat\"", "minutes": 60}
 ]"#;
@@ -67,7 +67,6 @@ fn the_rule_format_reads_every_kind_and_skips_each_rules() {
             per: Per::All
         }
     );
-    assert_eq!(w[1].destinations, vec!["oncall"]);
     assert_eq!(w[1].mention, vec!["<!subteam^S0ONCALL>"]);
     assert_eq!(w[2].kind, WatchKind::Absence);
     assert_eq!(w[2].filter_pattern, None);
