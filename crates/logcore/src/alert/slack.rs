@@ -175,13 +175,7 @@ pub fn insights_link(
     start_ms: i64,
     end_ms: i64,
 ) -> String {
-    let iso = |ms: i64| {
-        let d = DateTimeParts::from_millis(ms);
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            d.year, d.month, d.day, d.hour, d.minute, d.second, d.millis
-        )
-    };
+    let iso = |ms: i64| DateTimeParts::from_millis(ms).rfc3339();
     // `~` `(` `)` `'` once URI-encoded (%7E %28 %29 %27), then again with `%` written `$`.
     let (t, open, close, q) = ("$257E", "$2528", "$2529", "$2527");
     let mut detail = format!(
