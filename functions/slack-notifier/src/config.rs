@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use logcore::alert::slack::Format;
-use logcore::alert::watch::Watch;
 use logcore::alert::{RuleError, Rules, DEFAULT_LEVELS, DEFAULT_PATTERN};
 use logcore::env::{ConfigError, Env};
 use logcore::retry::Backoff;
@@ -107,9 +106,6 @@ pub struct Config {
     pub secret: SecretSource,
     pub api_url: String,
     pub rules: Rules,
-    /// The threshold and absence rules of `ALERT_RULES`: their alarms' messages name the rule and mention
-    /// whom the rule says.
-    pub watches: Vec<Watch>,
     pub format: Format,
     /// Repeats within this window are counted, not sent (0: off).
     pub suppress_window: Duration,
@@ -130,7 +126,6 @@ impl Config {
             api_url: SLACK_API_URL.into(),
             rules: Rules::new("", "", DEFAULT_LEVELS, Some(DEFAULT_PATTERN), None, None)
                 .expect("the default rules compile"),
-            watches: Vec::new(),
             format: Format::default(),
             suppress_window: Duration::from_secs(600),
             min_interval: Duration::from_millis(1000),
@@ -192,8 +187,6 @@ impl Config {
             };
             env.err(name, "", e.to_string())
         })?;
-        c.watches = logcore::alert::watch::parse(&env.get_raw("ALERT_RULES").unwrap_or_default())
-            .map_err(|e| env.err("ALERT_RULES", "", e.to_string()))?;
         let num = |name: &'static str, default: usize, min: usize, max: usize| {
             env.num(name, min, max).map(|v| v.unwrap_or(default))
         };

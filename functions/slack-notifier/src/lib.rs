@@ -232,12 +232,12 @@ impl<S: Store, K: Slack> Notifier<S, K> {
         let mut failures = Vec::new();
         for a in changes {
             let mention = logcore::alert::watch::Marker::read(&a.description)
-                .and_then(|m| self.cfg.watches.iter().find(|w| w.name == m.rule))
+                .and_then(|m| self.cfg.rules.watches.iter().find(|w| w.name == m.rule))
                 .map(|w| w.mention.clone())
                 .unwrap_or_default();
             let msg = logcore::alert::alarm::message(
                 a,
-                &self.cfg.watches,
+                &self.cfg.rules.watches,
                 &self.cfg.format.default_region,
                 &mention,
             );

@@ -519,7 +519,7 @@ async fn an_alarm_of_a_rule_posts_with_the_rules_mention_and_its_recovery_withou
         ("ALERT_RULES", rules),
     ]))
     .unwrap();
-    let watches = cfg.watches.clone();
+    let watches = cfg.rules.watches.clone();
     let naming = logcore::alert::watch::Naming {
         prefix: "logpipe-prod-alert-".into(),
         namespace: "logpipe/alerts".into(),

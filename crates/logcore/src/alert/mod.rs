@@ -325,6 +325,9 @@ pub struct Rules {
     pub exclude_groups: Vec<GroupGlob>,
     pub overrides: Vec<(Vec<GroupGlob>, Rule)>,
     pub default: Rule,
+    /// The threshold and absence rules of the same text: CloudWatch evaluates them ([`watch`]); the
+    /// notifier names them and their mentions in their alarms' messages.
+    pub watches: Vec<watch::Watch>,
 }
 
 #[derive(serde::Deserialize)]
@@ -350,12 +353,13 @@ impl Rules {
     ) -> Result<Rules, RuleError> {
         let default = Rule::new(levels, pattern, exclude)?;
         let mut ov = Vec::new();
+        let mut watches = Vec::new();
         if let Some(text) = overrides.map(str::trim).filter(|t| !t.is_empty()) {
             let items: Vec<serde_json::Value> =
                 serde_json::from_str(text).map_err(|e| RuleError::Rules(e.to_string()))?;
             // The threshold and absence rules are checked here too, so that a bad one stops the notifier's
             // cold start as it stops the sync, but only `each` rules decide which events post.
-            watch::parse(text)?;
+            watches = watch::parse(text)?;
             for (i, mut item) in items.into_iter().enumerate() {
                 let kind = item.get("kind").and_then(serde_json::Value::as_str);
                 if !matches!(kind, None | Some("each")) {
@@ -384,6 +388,7 @@ impl Rules {
             exclude_groups: globs(exclude_groups),
             overrides: ov,
             default,
+            watches,
         })
     }
 
