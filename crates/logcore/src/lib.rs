@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod audit;
 pub mod bulk;
+pub mod cfn;
 pub mod codec;
 pub mod cwl;
 pub mod document;

@@ -8,9 +8,11 @@
 //! - [`http`]: one HTTP answer ([`Reply`]) and how a reqwest response becomes one;
 //! - [`logs`]: CloudWatch Logs listings several functions make;
 //! - [`secrets`]: a value from Secrets Manager or SSM Parameter Store, read once at cold start.
+//! - [`cfn`]: the answer to a CloudFormation custom resource request.
 //!
 //! Functions depend on this crate and on `logcore`, never on one another.
 
+pub mod cfn;
 pub mod error;
 pub mod http;
 pub mod lambda;

@@ -2,14 +2,24 @@
 //! absence rules (`ALERT_RULES`, see `logcore::alert::watch`) what the rules say. It lists the account's log
 //! groups, logpipe's filters and alarms (by name prefix), plans the changes, and applies them unless asked
 //! for a dry run. Generic over [`Cloud`], with the AWS implementation in [`aws`].
+//!
+//! As a function it runs on a schedule (the rules as its environment says) and as a CloudFormation custom
+//! resource (the rules as the resource's properties say, so that a rollback restores the old ones): Create
+//! and Update sync and answer FAILED with the reason when the rules are invalid or a change fails; Delete
+//! removes every filter and alarm of the resource's prefix and always answers SUCCESS (a stack is never
+//! kept from being deleted by what it left in CloudWatch; the failures are logged).
 
 pub mod aws;
 
 use std::future::Future;
 
 use logcore::alert::watch::{self, Alarm, Change, Existing, MetricFilter, Naming, Watch};
+use logcore::cfn::{Request, RequestType};
+use logcore::runtime::Common;
+use logpipe_io::cfn::Respond;
 use logpipe_io::CallError;
 use serde::Serialize;
+use serde_json::Value;
 
 /// The default namespace of the rules' metrics.
 pub const DEFAULT_NAMESPACE: &str = "logpipe/alerts";
@@ -20,6 +30,14 @@ pub const ENV_VARS: &[&str] = &[
     "ALERT_NAME_PREFIX",
     "ALERT_METRIC_NAMESPACE",
     "ALARM_TOPIC_ARN",
+];
+
+/// The custom resource's properties, and the variables they stand for.
+pub const PROPERTIES: &[(&str, &str)] = &[
+    ("AlertRules", "ALERT_RULES"),
+    ("AlertNamePrefix", "ALERT_NAME_PREFIX"),
+    ("AlertMetricNamespace", "ALERT_METRIC_NAMESPACE"),
+    ("AlarmTopicArn", "ALARM_TOPIC_ARN"),
 ];
 
 /// What the sync needs: the rules, and where their filters and alarms live.
@@ -37,33 +55,219 @@ impl Config {
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, logcore::env::ConfigError> {
         let env = logcore::env::Env::new(&var);
-        let prefix = env.get("ALERT_NAME_PREFIX").ok_or_else(|| {
+        let prefix = prefix(&env)?;
+        let watches = watch::parse(&env.get_raw("ALERT_RULES").unwrap_or_default())
+            .map_err(|e| env.err("ALERT_RULES", "", e.to_string()))?;
+        Ok(Config {
+            watches,
+            naming: naming(&env, prefix),
+        })
+    }
+
+    /// From a custom resource's properties (see [`PROPERTIES`]) instead of the environment.
+    pub fn from_request(r: &Request) -> Result<Config, logcore::env::ConfigError> {
+        Config::from_env(|k| property(r, k))
+    }
+}
+
+/// The property of a custom resource request that stands for variable `k`.
+fn property(r: &Request, k: &str) -> Option<String> {
+    let (p, _) = PROPERTIES.iter().find(|(_, v)| *v == k)?;
+    r.property(p).map(str::to_owned)
+}
+
+fn naming(env: &logcore::env::Env<'_>, prefix: String) -> Naming {
+    Naming {
+        prefix,
+        namespace: env
+            .get("ALERT_METRIC_NAMESPACE")
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
+        actions: env.get("ALARM_TOPIC_ARN").into_iter().collect(),
+    }
+}
+
+/// `ALERT_NAME_PREFIX`: required, and long enough not to claim others' filters and alarms.
+fn prefix(env: &logcore::env::Env<'_>) -> Result<String, logcore::env::ConfigError> {
+    let prefix = env.get("ALERT_NAME_PREFIX").ok_or_else(|| {
             env.err(
                 "ALERT_NAME_PREFIX",
                 "",
                 "required: the prefix of the metric filters and alarms logpipe owns (logpipe-<env>-alert-)",
             )
         })?;
-        if prefix.len() < 4 || prefix.len() > 96 {
-            return Err(env.err(
-                "ALERT_NAME_PREFIX",
-                &prefix,
-                "4 to 96 characters: a short prefix would claim others' filters and alarms",
-            ));
-        }
-        let watches = watch::parse(&env.get_raw("ALERT_RULES").unwrap_or_default())
-            .map_err(|e| env.err("ALERT_RULES", "", e.to_string()))?;
-        Ok(Config {
-            watches,
-            naming: Naming {
-                prefix,
-                namespace: env
-                    .get("ALERT_METRIC_NAMESPACE")
-                    .unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
-                actions: env.get("ALARM_TOPIC_ARN").into_iter().collect(),
-            },
+    if prefix.len() < 4 || prefix.len() > 96 {
+        return Err(env.err(
+            "ALERT_NAME_PREFIX",
+            &prefix,
+            "4 to 96 characters: a short prefix would claim others' filters and alarms",
+        ));
+    }
+    Ok(prefix)
+}
+
+/// The function's settings: its report's, and the sync's from the environment, kept even when invalid so
+/// that a custom resource request is still answered (with the rules of its own properties).
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub common: Common,
+    pub config: Result<Config, String>,
+}
+
+impl Function {
+    /// `METRICS_NAMESPACE` and `AWS_LAMBDA_FUNCTION_NAME` (see `Common`), and [`Config::from_env`].
+    pub fn from_env(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Function, logcore::env::ConfigError> {
+        let env = logcore::env::Env::new(&var);
+        Ok(Function {
+            common: Common::from_env(&env, "logpipe-alert-sync", None)?,
+            config: Config::from_env(&var).map_err(|e| e.to_string()),
         })
     }
+}
+
+/// A failed invocation: Lambda retries it (a custom resource request too, which CloudFormation sends
+/// asynchronously), and the schedule runs again.
+#[derive(Debug)]
+pub struct HandleError(pub String);
+
+impl std::fmt::Display for HandleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+/// One invocation: a custom resource request (answered at its `ResponseURL`), or anything else (the
+/// schedule) as a sync with the environment's rules.
+pub async fn handle<C: Cloud, R: Respond>(
+    f: &Function,
+    cloud: &C,
+    respond: &R,
+    event: &Value,
+) -> (Result<(), HandleError>, Summary) {
+    let request = match Request::from_event(event) {
+        None => return scheduled(f, cloud).await,
+        Some(Err(e)) => return (Err(HandleError(e)), Summary::default()),
+        Some(Ok(r)) => r,
+    };
+    let (physical, outcome) = match request.request_type {
+        RequestType::Create | RequestType::Update => deploy(cloud, &request).await,
+        RequestType::Delete => remove(cloud, &request).await,
+    };
+    let (failure, summary) = match outcome {
+        Ok(summary) => (None, summary),
+        Err((reason, summary)) => (Some(reason), summary),
+    };
+    let response = request.response(&physical, failure.as_deref());
+    tracing::info!(
+        request = ?request.request_type,
+        status = response.status,
+        reason = response.reason.as_deref().unwrap_or(""),
+        "custom resource answered"
+    );
+    match respond.respond(&request.response_url, &response).await {
+        Ok(()) => (Ok(()), summary),
+        Err(e) => (
+            Err(HandleError(format!(
+                "custom resource {} of stack {}: the response could not be sent: {e}",
+                request.logical_resource_id, request.stack_id
+            ))),
+            summary,
+        ),
+    }
+}
+
+type Answer = Result<Summary, (String, Summary)>;
+
+/// Create or Update: sync with the request's rules. The physical id is the prefix, so that a new prefix is
+/// a replacement (CloudFormation then deletes the old one's filters and alarms through a Delete).
+async fn deploy<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
+    let cfg = match Config::from_request(r) {
+        Ok(c) => c,
+        Err(e) => {
+            let physical = r
+                .physical_resource_id
+                .clone()
+                .unwrap_or_else(|| r.logical_resource_id.clone());
+            return (physical, Err((e.to_string(), Summary::default())));
+        }
+    };
+    let physical = cfg.naming.prefix.clone();
+    let answer = match sync(cloud, &cfg.watches, &cfg.naming, false).await {
+        Err(e) => Err((format!("alert sync: {e}"), Summary::default())),
+        Ok(o) if o.failures.is_empty() => Ok(o.summary),
+        Ok(o) => Err((failed(&o), o.summary)),
+    };
+    (physical, answer)
+}
+
+/// Delete: every filter and alarm of the request's prefix goes; SUCCESS whatever happens.
+async fn remove<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
+    let physical = r
+        .physical_resource_id
+        .clone()
+        .unwrap_or_else(|| r.logical_resource_id.clone());
+    let env_of = |k: &str| property(r, k);
+    let env = logcore::env::Env::new(&env_of);
+    let prefix = match prefix(&env) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "custom resource deleted without a valid prefix: nothing removed");
+            return (physical, Ok(Summary::default()));
+        }
+    };
+    let naming = naming(&env, prefix);
+    let summary = match sync(cloud, &[], &naming, false).await {
+        Ok(o) => {
+            for f in &o.failures {
+                tracing::error!(failure = %f, prefix = %naming.prefix, "left in place on delete");
+            }
+            o.summary
+        }
+        Err(e) => {
+            tracing::error!(error = %e, prefix = %naming.prefix, "nothing removed on delete");
+            Summary {
+                failed: 1,
+                ..Summary::default()
+            }
+        }
+    };
+    (physical, Ok(summary))
+}
+
+async fn scheduled<C: Cloud>(f: &Function, cloud: &C) -> (Result<(), HandleError>, Summary) {
+    let cfg = match &f.config {
+        Ok(c) => c,
+        Err(e) => return (Err(HandleError(e.clone())), Summary::default()),
+    };
+    match sync(cloud, &cfg.watches, &cfg.naming, false).await {
+        Err(e) => (
+            Err(HandleError(format!("alert sync: {e}"))),
+            Summary {
+                failed: 1,
+                ..Summary::default()
+            },
+        ),
+        Ok(o) if o.failures.is_empty() => (Ok(()), o.summary),
+        Ok(o) => (Err(HandleError(failed(&o))), o.summary),
+    }
+}
+
+/// The reason of a sync whose changes failed: how many, and the first.
+fn failed(o: &Outcome) -> String {
+    format!(
+        "alert sync: {} of {} changes failed; first: {}",
+        o.failures.len(),
+        o.changes.len(),
+        o.failures.first().map_or("", String::as_str)
+    )
+}
+
+/// The invocation's report line.
+pub fn report(f: &Function, request_id: &str, s: &Summary) {
+    f.common.report(request_id, "invocation summary", s);
 }
 
 /// CloudWatch Logs and CloudWatch, as far as the sync uses them.

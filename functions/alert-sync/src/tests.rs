@@ -189,3 +189,203 @@ fn configuration_needs_an_owned_prefix_and_valid_rules() {
     assert_eq!(c.naming.namespace, DEFAULT_NAMESPACE);
     assert_eq!(c.naming.actions, vec!["arn:aws:sns:us-east-1:1:t"]);
 }
+
+/// The response URL, recorded; `refuse` answers as S3 does to an expired pre-signed URL.
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<(String, logcore::cfn::Response)>>,
+    refuse: bool,
+}
+
+impl Respond for Recorder {
+    async fn respond(&self, url: &str, r: &logcore::cfn::Response) -> Result<(), CallError> {
+        if self.refuse {
+            return Err(CallError::permanent(
+                "custom resource response refused: HTTP 403: AccessDenied",
+            ));
+        }
+        self.sent.lock().unwrap().push((url.into(), r.clone()));
+        Ok(())
+    }
+}
+
+fn request(kind: &str, props: serde_json::Value) -> serde_json::Value {
+    let mut p =
+        serde_json::json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:sync"});
+    p.as_object_mut()
+        .unwrap()
+        .extend(props.as_object().unwrap().clone());
+    let mut e = serde_json::json!({
+        "RequestType": kind,
+        "ResponseURL": "https://cfn-response.example/r?X-Amz-Signature=1",
+        "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/logpipe-t/1",
+        "RequestId": "req-1",
+        "LogicalResourceId": "AlertSync",
+        "ResourceType": "Custom::AlertSync",
+        "ResourceProperties": p,
+    });
+    if kind != "Create" {
+        e["PhysicalResourceId"] = "logpipe-t-alert-".into();
+    }
+    e
+}
+
+fn function(env: &[(&str, &str)]) -> Function {
+    Function::from_env(logcore::env::pairs(env)).unwrap()
+}
+
+fn props(rules: &str) -> serde_json::Value {
+    serde_json::json!({
+        "AlertRules": rules,
+        "AlertNamePrefix": "logpipe-t-alert-",
+        "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:logpipe-t-alarms",
+    })
+}
+
+#[tokio::test]
+async fn a_deploy_syncs_the_resources_rules_and_answers_success() {
+    let cloud = MemCloud {
+        groups: vec!["/a1".into(), "/b".into()],
+        ..MemCloud::default()
+    };
+    // The environment's rules differ (a rollback of the function lags the resource's): the request's win.
+    let f = function(&[
+        ("ALERT_NAME_PREFIX", "logpipe-t-alert-"),
+        ("ALERT_RULES", "[]"),
+    ]);
+    let rec = Recorder::default();
+    let (r, s) = handle(&f, &cloud, &rec, &request("Create", props(RULES))).await;
+    r.unwrap();
+    assert_eq!((s.filters_put, s.alarms_put), (1, 1));
+    let sent = rec.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].0,
+        "https://cfn-response.example/r?X-Amz-Signature=1"
+    );
+    assert_eq!(sent[0].1.status, "SUCCESS");
+    assert_eq!(sent[0].1.physical_resource_id, "logpipe-t-alert-");
+    assert_eq!(sent[0].1.request_id, "req-1");
+    let alarm = cloud.state.lock().unwrap().alarms[0].clone();
+    assert_eq!(
+        alarm.actions,
+        vec!["arn:aws:sns:us-east-1:123456789012:logpipe-t-alarms"]
+    );
+
+    // An Update without the rule removes its filter and alarm.
+    let (r, s) = handle(&f, &cloud, &rec, &request("Update", props("[]"))).await;
+    r.unwrap();
+    assert_eq!((s.filters_deleted, s.alarms_deleted), (1, 1));
+    assert!(cloud.state.lock().unwrap().alarms.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_rules_or_failed_changes_answer_failed_with_the_reason() {
+    let cloud = MemCloud {
+        groups: vec!["/a1".into()],
+        fail_group: Some("/a1".into()),
+        ..MemCloud::default()
+    };
+    let f = function(&[]);
+    let rec = Recorder::default();
+    let bad = r#"[{"name":"errors","kind":"threshold","log_groups":["/a*"],"minutes":5}]"#;
+    let (r, _) = handle(&f, &cloud, &rec, &request("Create", props(bad))).await;
+    r.unwrap();
+    let (r, s) = handle(&f, &cloud, &rec, &request("Update", props(RULES))).await;
+    r.unwrap();
+    assert_eq!(s.failed, 1);
+    let sent = rec.sent.lock().unwrap().clone();
+    assert_eq!(sent[0].1.status, "FAILED");
+    let why = sent[0].1.reason.clone().unwrap();
+    assert!(
+        why.contains("ALERT_RULES") && why.contains("count"),
+        "{why}"
+    );
+    // A Create that failed has no prefix to name it by: its logical id.
+    assert_eq!(sent[0].1.physical_resource_id, "AlertSync");
+    assert_eq!(sent[1].1.status, "FAILED");
+    let why = sent[1].1.reason.clone().unwrap();
+    assert!(
+        why.contains("1 of 2 changes failed") && why.contains("/a1"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn a_delete_removes_only_its_prefixs_and_always_succeeds() {
+    let cloud = MemCloud {
+        groups: vec!["/a1".into()],
+        ..MemCloud::default()
+    };
+    let f = function(&[]);
+    let rec = Recorder::default();
+    handle(&f, &cloud, &rec, &request("Create", props(RULES)))
+        .await
+        .0
+        .unwrap();
+    let other = Naming {
+        prefix: "logpipe-u-alert-".into(),
+        ..naming()
+    };
+    sync(&cloud, &parse(RULES).unwrap(), &other, false)
+        .await
+        .unwrap();
+    let (r, s) = handle(&f, &cloud, &rec, &request("Delete", props(RULES))).await;
+    r.unwrap();
+    assert_eq!((s.filters_deleted, s.alarms_deleted), (1, 1));
+    let st = cloud.state.lock().unwrap().clone();
+    assert_eq!(st.alarms.len(), 1);
+    assert!(st.alarms[0].name.starts_with("logpipe-u-alert-"));
+    assert_eq!(rec.sent.lock().unwrap()[1].1.status, "SUCCESS");
+
+    // A resource that never had a valid prefix deletes nothing, and succeeds.
+    let (r, _) = handle(
+        &f,
+        &cloud,
+        &rec,
+        &request("Delete", serde_json::json!({"AlertNamePrefix": "x"})),
+    )
+    .await;
+    r.unwrap();
+    assert_eq!(cloud.state.lock().unwrap().alarms.len(), 1);
+    assert_eq!(rec.sent.lock().unwrap()[2].1.status, "SUCCESS");
+}
+
+#[tokio::test]
+async fn the_schedule_syncs_the_environments_rules_and_unsent_answers_fail_the_invocation() {
+    let cloud = MemCloud {
+        groups: vec!["/a1".into()],
+        ..MemCloud::default()
+    };
+    let rec = Recorder::default();
+    let schedule =
+        serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let f = function(&[
+        ("ALERT_NAME_PREFIX", "logpipe-t-alert-"),
+        ("ALERT_RULES", RULES),
+    ]);
+    let (r, s) = handle(&f, &cloud, &rec, &schedule).await;
+    r.unwrap();
+    assert_eq!(s.alarms_put, 1);
+    assert!(rec.sent.lock().unwrap().is_empty());
+
+    // An invalid environment fails the scheduled run, with the reason.
+    let e = handle(&function(&[]), &cloud, &rec, &schedule)
+        .await
+        .0
+        .unwrap_err();
+    assert!(e.to_string().contains("ALERT_NAME_PREFIX"), "{e}");
+
+    let refusing = Recorder {
+        refuse: true,
+        ..Recorder::default()
+    };
+    let e = handle(&f, &cloud, &refusing, &request("Update", props(RULES)))
+        .await
+        .0
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("AlertSync") && e.to_string().contains("403"),
+        "{e}"
+    );
+}
