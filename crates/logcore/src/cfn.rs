@@ -43,6 +43,14 @@ impl Request {
         }))
     }
 
+    /// The resource's physical id as CloudFormation knows it, or its logical id when it has none yet
+    /// (a Create, or a request that failed before one was chosen).
+    pub fn physical_or_logical(&self) -> String {
+        self.physical_resource_id
+            .clone()
+            .unwrap_or_else(|| self.logical_resource_id.clone())
+    }
+
     /// A string property of the resource.
     pub fn property(&self, name: &str) -> Option<&str> {
         self.resource_properties.get(name).and_then(Value::as_str)

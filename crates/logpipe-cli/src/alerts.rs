@@ -63,12 +63,5 @@ pub fn run(cmd: AlertsCommand) -> Result<(), String> {
         out.changes.len(),
         if args.dry_run { " planned" } else { "" }
     );
-    match out.failures.first() {
-        None => Ok(()),
-        Some(first) => Err(format!(
-            "{} of {} changes failed; first: {first}",
-            out.failures.len(),
-            out.changes.len()
-        )),
-    }
+    out.failure().map_or(Ok(()), Err)
 }

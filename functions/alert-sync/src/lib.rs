@@ -20,17 +20,24 @@ use logpipe_io::cfn::Respond;
 use logpipe_io::CallError;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::time::Instant;
 
 /// The default namespace of the rules' metrics.
 pub const DEFAULT_NAMESPACE: &str = "logpipe/alerts";
 
-/// Every variable the sync reads.
+/// Every variable the function reads: the sync's ([`Config`]) and its report's and deadline's
+/// ([`Function`]; the template's environment must match this list).
 pub const ENV_VARS: &[&str] = &[
     "ALERT_RULES",
     "ALERT_NAME_PREFIX",
     "ALERT_METRIC_NAMESPACE",
     "ALARM_TOPIC_ARN",
+    "METRICS_NAMESPACE",
+    "DEADLINE_MARGIN_MS",
 ];
+
+/// Time kept free before the deadline: the report line after the custom resource's answer.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(2000);
 
 /// The custom resource's properties, and the variables they stand for.
 pub const PROPERTIES: &[(&str, &str)] = &[
@@ -114,13 +121,14 @@ pub struct Function {
 }
 
 impl Function {
-    /// `METRICS_NAMESPACE` and `AWS_LAMBDA_FUNCTION_NAME` (see `Common`), and [`Config::from_env`].
+    /// `METRICS_NAMESPACE`, `DEADLINE_MARGIN_MS` and `AWS_LAMBDA_FUNCTION_NAME` (see `Common`), and
+    /// [`Config::from_env`].
     pub fn from_env(
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Function, logcore::env::ConfigError> {
         let env = logcore::env::Env::new(&var);
         Ok(Function {
-            common: Common::from_env(&env, "logpipe-alert-sync", None)?,
+            common: Common::from_env(&env, "logpipe-alert-sync", Some(DEADLINE_MARGIN))?,
             config: Config::from_env(&var).map_err(|e| e.to_string()),
         })
     }
@@ -146,6 +154,7 @@ pub async fn handle<C: Cloud, R: Respond>(
     cloud: &C,
     respond: &R,
     event: &Value,
+    deadline: Instant,
 ) -> (Result<(), HandleError>, Summary) {
     let request = match Request::from_event(event) {
         None => return scheduled(f, cloud).await,
@@ -167,7 +176,13 @@ pub async fn handle<C: Cloud, R: Respond>(
         reason = response.reason.as_deref().unwrap_or(""),
         "custom resource answered"
     );
-    match respond.respond(&request.response_url, &response).await {
+    let limit = deadline
+        .checked_sub(f.common.deadline_margin)
+        .unwrap_or(deadline);
+    match respond
+        .respond(&request.response_url, &response, limit)
+        .await
+    {
         Ok(()) => (Ok(()), summary),
         Err(e) => (
             Err(HandleError(format!(
@@ -187,28 +202,26 @@ async fn deploy<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
     let cfg = match Config::from_request(r) {
         Ok(c) => c,
         Err(e) => {
-            let physical = r
-                .physical_resource_id
-                .clone()
-                .unwrap_or_else(|| r.logical_resource_id.clone());
-            return (physical, Err((e.to_string(), Summary::default())));
+            return (
+                r.physical_or_logical(),
+                Err((e.to_string(), Summary::default())),
+            );
         }
     };
     let physical = cfg.naming.prefix.clone();
     let answer = match sync(cloud, &cfg.watches, &cfg.naming, false).await {
-        Err(e) => Err((format!("alert sync: {e}"), Summary::default())),
-        Ok(o) if o.failures.is_empty() => Ok(o.summary),
-        Ok(o) => Err((failed(&o), o.summary)),
+        Err(u) => Err((u.to_string(), u.summary)),
+        Ok(o) => match o.failure() {
+            None => Ok(o.summary),
+            Some(why) => Err((why, o.summary)),
+        },
     };
     (physical, answer)
 }
 
 /// Delete: every filter and alarm of the request's prefix goes; SUCCESS whatever happens.
 async fn remove<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
-    let physical = r
-        .physical_resource_id
-        .clone()
-        .unwrap_or_else(|| r.logical_resource_id.clone());
+    let physical = r.physical_or_logical();
     let env_of = |k: &str| property(r, k);
     let env = logcore::env::Env::new(&env_of);
     let prefix = match prefix(&env) {
@@ -226,12 +239,9 @@ async fn remove<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
             }
             o.summary
         }
-        Err(e) => {
-            tracing::error!(error = %e, prefix = %naming.prefix, "nothing removed on delete");
-            Summary {
-                failed: 1,
-                ..Summary::default()
-            }
+        Err(u) => {
+            tracing::error!(error = %u.error, prefix = %naming.prefix, "nothing removed on delete");
+            u.summary
         }
     };
     (physical, Ok(summary))
@@ -243,26 +253,12 @@ async fn scheduled<C: Cloud>(f: &Function, cloud: &C) -> (Result<(), HandleError
         Err(e) => return (Err(HandleError(e.clone())), Summary::default()),
     };
     match sync(cloud, &cfg.watches, &cfg.naming, false).await {
-        Err(e) => (
-            Err(HandleError(format!("alert sync: {e}"))),
-            Summary {
-                failed: 1,
-                ..Summary::default()
-            },
+        Err(u) => (Err(HandleError(u.to_string())), u.summary),
+        Ok(o) => (
+            o.failure().map_or(Ok(()), |why| Err(HandleError(why))),
+            o.summary,
         ),
-        Ok(o) if o.failures.is_empty() => (Ok(()), o.summary),
-        Ok(o) => (Err(HandleError(failed(&o))), o.summary),
     }
-}
-
-/// The reason of a sync whose changes failed: how many, and the first.
-fn failed(o: &Outcome) -> String {
-    format!(
-        "alert sync: {} of {} changes failed; first: {}",
-        o.failures.len(),
-        o.changes.len(),
-        o.failures.first().map_or("", String::as_str)
-    )
 }
 
 /// The invocation's report line.
@@ -318,6 +314,46 @@ pub struct Outcome {
     pub failures: Vec<String>,
 }
 
+impl Outcome {
+    /// The reason of a sync whose changes failed (how many, and the first), `None` when all applied.
+    pub fn failure(&self) -> Option<String> {
+        let first = self.failures.first()?;
+        Some(format!(
+            "alert sync: {} of {} changes failed; first: {first}",
+            self.failures.len(),
+            self.changes.len(),
+        ))
+    }
+}
+
+/// A sync that could not list what exists: no plan was made and nothing changed. Its summary counts the
+/// failure, so every caller reports it the same way.
+#[derive(Debug)]
+pub struct Unlisted {
+    pub error: CallError,
+    pub summary: Summary,
+}
+
+impl std::fmt::Display for Unlisted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "alert sync: {}", self.error)
+    }
+}
+
+impl std::error::Error for Unlisted {}
+
+impl From<CallError> for Unlisted {
+    fn from(error: CallError) -> Unlisted {
+        Unlisted {
+            error,
+            summary: Summary {
+                failed: 1,
+                ..Summary::default()
+            },
+        }
+    }
+}
+
 /// One line of a plan, for people.
 pub fn describe(c: &Change) -> String {
     match c {
@@ -337,13 +373,14 @@ pub fn describe(c: &Change) -> String {
 }
 
 /// Sync once: plan, and apply unless `dry_run`. A failed listing ends the sync (no plan can be made
-/// without it); a failed change is counted and reported, and the others are still applied.
+/// without it) and is counted as one failure; a failed change is counted and reported, and the others
+/// are still applied.
 pub async fn sync<C: Cloud>(
     cloud: &C,
     watches: &[Watch],
     naming: &Naming,
     dry_run: bool,
-) -> Result<Outcome, CallError> {
+) -> Result<Outcome, Unlisted> {
     let groups = cloud.groups().await?;
     let desired = watch::desired(watches, &groups, naming);
     let existing = Existing {

@@ -11,10 +11,17 @@ struct MemCloud {
     state: Mutex<Existing>,
     calls: Mutex<Vec<String>>,
     fail_group: Option<String>,
+    /// Listing the log groups fails (throttled), as DescribeLogGroups does under a storm of calls.
+    unlisted: bool,
 }
 
 impl Cloud for MemCloud {
     async fn groups(&self) -> Result<Vec<String>, CallError> {
+        if self.unlisted {
+            return Err(CallError::throttled(
+                "describe log groups: ThrottlingException: Rate exceeded",
+            ));
+        }
         Ok(self.groups.clone())
     }
     async fn filters(&self, prefix: &str) -> Result<Vec<MetricFilter>, CallError> {
@@ -198,7 +205,12 @@ struct Recorder {
 }
 
 impl Respond for Recorder {
-    async fn respond(&self, url: &str, r: &logcore::cfn::Response) -> Result<(), CallError> {
+    async fn respond(
+        &self,
+        url: &str,
+        r: &logcore::cfn::Response,
+        _deadline: tokio::time::Instant,
+    ) -> Result<(), CallError> {
         if self.refuse {
             return Err(CallError::permanent(
                 "custom resource response refused: HTTP 403: AccessDenied",
@@ -254,7 +266,7 @@ async fn a_deploy_syncs_the_resources_rules_and_answers_success() {
         ("ALERT_RULES", "[]"),
     ]);
     let rec = Recorder::default();
-    let (r, s) = handle(&f, &cloud, &rec, &request("Create", props(RULES))).await;
+    let (r, s) = handle(&f, &cloud, &rec, &request("Create", props(RULES)), later()).await;
     r.unwrap();
     assert_eq!((s.filters_put, s.alarms_put), (1, 1));
     let sent = rec.sent.lock().unwrap().clone();
@@ -273,7 +285,7 @@ async fn a_deploy_syncs_the_resources_rules_and_answers_success() {
     );
 
     // An Update without the rule removes its filter and alarm.
-    let (r, s) = handle(&f, &cloud, &rec, &request("Update", props("[]"))).await;
+    let (r, s) = handle(&f, &cloud, &rec, &request("Update", props("[]")), later()).await;
     r.unwrap();
     assert_eq!((s.filters_deleted, s.alarms_deleted), (1, 1));
     assert!(cloud.state.lock().unwrap().alarms.is_empty());
@@ -289,9 +301,9 @@ async fn invalid_rules_or_failed_changes_answer_failed_with_the_reason() {
     let f = function(&[]);
     let rec = Recorder::default();
     let bad = r#"[{"name":"errors","kind":"threshold","log_groups":["/a*"],"minutes":5}]"#;
-    let (r, _) = handle(&f, &cloud, &rec, &request("Create", props(bad))).await;
+    let (r, _) = handle(&f, &cloud, &rec, &request("Create", props(bad)), later()).await;
     r.unwrap();
-    let (r, s) = handle(&f, &cloud, &rec, &request("Update", props(RULES))).await;
+    let (r, s) = handle(&f, &cloud, &rec, &request("Update", props(RULES)), later()).await;
     r.unwrap();
     assert_eq!(s.failed, 1);
     let sent = rec.sent.lock().unwrap().clone();
@@ -319,7 +331,7 @@ async fn a_delete_removes_only_its_prefixs_and_always_succeeds() {
     };
     let f = function(&[]);
     let rec = Recorder::default();
-    handle(&f, &cloud, &rec, &request("Create", props(RULES)))
+    handle(&f, &cloud, &rec, &request("Create", props(RULES)), later())
         .await
         .0
         .unwrap();
@@ -330,7 +342,7 @@ async fn a_delete_removes_only_its_prefixs_and_always_succeeds() {
     sync(&cloud, &parse(RULES).unwrap(), &other, false)
         .await
         .unwrap();
-    let (r, s) = handle(&f, &cloud, &rec, &request("Delete", props(RULES))).await;
+    let (r, s) = handle(&f, &cloud, &rec, &request("Delete", props(RULES)), later()).await;
     r.unwrap();
     assert_eq!((s.filters_deleted, s.alarms_deleted), (1, 1));
     let st = cloud.state.lock().unwrap().clone();
@@ -344,6 +356,7 @@ async fn a_delete_removes_only_its_prefixs_and_always_succeeds() {
         &cloud,
         &rec,
         &request("Delete", serde_json::json!({"AlertNamePrefix": "x"})),
+        later(),
     )
     .await;
     r.unwrap();
@@ -364,13 +377,13 @@ async fn the_schedule_syncs_the_environments_rules_and_unsent_answers_fail_the_i
         ("ALERT_NAME_PREFIX", "logpipe-t-alert-"),
         ("ALERT_RULES", RULES),
     ]);
-    let (r, s) = handle(&f, &cloud, &rec, &schedule).await;
+    let (r, s) = handle(&f, &cloud, &rec, &schedule, later()).await;
     r.unwrap();
     assert_eq!(s.alarms_put, 1);
     assert!(rec.sent.lock().unwrap().is_empty());
 
     // An invalid environment fails the scheduled run, with the reason.
-    let e = handle(&function(&[]), &cloud, &rec, &schedule)
+    let e = handle(&function(&[]), &cloud, &rec, &schedule, later())
         .await
         .0
         .unwrap_err();
@@ -380,12 +393,64 @@ async fn the_schedule_syncs_the_environments_rules_and_unsent_answers_fail_the_i
         refuse: true,
         ..Recorder::default()
     };
-    let e = handle(&f, &cloud, &refusing, &request("Update", props(RULES)))
-        .await
-        .0
-        .unwrap_err();
+    let e = handle(
+        &f,
+        &cloud,
+        &refusing,
+        &request("Update", props(RULES)),
+        later(),
+    )
+    .await
+    .0
+    .unwrap_err();
     assert!(
         e.to_string().contains("AlertSync") && e.to_string().contains("403"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_sync_that_cannot_list_counts_one_failure_for_every_caller() {
+    let cloud = MemCloud {
+        groups: vec!["/a1".into()],
+        unlisted: true,
+        ..MemCloud::default()
+    };
+    let u = sync(&cloud, &parse(RULES).unwrap(), &naming(), false)
+        .await
+        .unwrap_err();
+    assert_eq!(u.summary.failed, 1);
+    assert!(u.to_string().contains("ThrottlingException"), "{u}");
+    assert!(cloud.calls.lock().unwrap().is_empty());
+
+    let f = function(&[
+        ("ALERT_NAME_PREFIX", "logpipe-t-alert-"),
+        ("ALERT_RULES", RULES),
+    ]);
+    let rec = Recorder::default();
+    let schedule = serde_json::json!({"source": "aws.events", "detail": {}});
+    let (r, s) = handle(&f, &cloud, &rec, &schedule, later()).await;
+    assert!(r.unwrap_err().to_string().contains("Rate exceeded"));
+    assert_eq!(s.failed, 1);
+
+    // Create answers FAILED with the reason; Delete still answers SUCCESS, and counts what it could not do.
+    let (r, s) = handle(&f, &cloud, &rec, &request("Create", props(RULES)), later()).await;
+    r.unwrap();
+    assert_eq!(s.failed, 1);
+    let (r, s) = handle(&f, &cloud, &rec, &request("Delete", props(RULES)), later()).await;
+    r.unwrap();
+    assert_eq!(s.failed, 1);
+    let sent = rec.sent.lock().unwrap().clone();
+    assert_eq!(sent[0].1.status, "FAILED");
+    assert!(sent[0]
+        .1
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("ThrottlingException")));
+    assert_eq!(sent[1].1.status, "SUCCESS");
+}
+
+/// A deadline well ahead: these invocations never come near theirs.
+fn later() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
 }
