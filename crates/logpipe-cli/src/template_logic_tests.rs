@@ -104,6 +104,7 @@ impl Deployment {
                     "AWS::AccountId" => V::S("123456789012".into()),
                     "AWS::Region" => V::S("eu-west-1".into()),
                     "AWS::Partition" => V::S("aws".into()),
+                    "AWS::NoValue" => V::S("<NoValue>".into()),
                     _ => match self.params.get(name) {
                         Some(v) => v.clone(),
                         None if resources(&self.t).contains_key(name) => V::S(format!("<{name}>")),
@@ -293,6 +294,74 @@ fn logs_may_invoke_the_notifier_whenever_a_filter_can_point_at_it() {
         ("AutoSubscribeAlertPatterns", "/ecs/*"),
     ]);
     assert!(!no_slack.creates("SlackNotifierLogsPermission"));
+}
+
+/// Alert rules bring the sync (function, custom resource, role) in central mode only; the notifier takes
+/// alarm state changes as AlarmsToSlack says, the rules' alarms alone by default.
+#[test]
+fn alert_rules_bring_the_sync_and_the_notifier_takes_the_alarms_asked_for() {
+    const RULES: (&str, &str) = (
+        "AlertRules",
+        r#"[{"name":"errors","kind":"threshold","log_groups":["/ecs/*"],"count":5,"minutes":5}]"#,
+    );
+    let sync = [
+        "AlertSyncFunction",
+        "AlertSync",
+        "AlertSyncRole",
+        "AlertSyncLogGroup",
+    ];
+    let none = Deployment::new(&[SLACK]);
+    assert!(sync.iter().all(|id| !none.creates(id)));
+    assert!(!none.creates("SlackNotifierAlarmSubscription"));
+    // Without rules, logpipe's own alarms still reach Slack when asked.
+    let own = Deployment::new(&[SLACK, ("AlarmsToSlack", "all")]);
+    assert!(own.creates("SlackNotifierAlarmSubscription") && !own.creates("AlertSync"));
+
+    let rules = Deployment::new(&[SLACK, RULES]);
+    assert_eq!(rules.refused(), Vec::<String>::new());
+    assert!(sync.iter().all(|id| rules.creates(id)));
+    assert!(
+        rules.creates("SlackNotifierAlarmSubscription")
+            && rules.creates("SlackNotifierAlarmPermission")
+    );
+    assert_eq!(
+        rules.property("SlackNotifierAlarmSubscription", "FilterPolicyScope"),
+        "MessageBody"
+    );
+    assert_eq!(
+        rules.property("AlertSync", "AlertNamePrefix"),
+        "logpipe-dev-alert-"
+    );
+    assert_eq!(rules.property("AlertSync", "AlarmTopicArn"), "<AlarmTopic>");
+
+    let all = Deployment::new(&[SLACK, RULES, ("AlarmsToSlack", "all")]);
+    assert!(all.creates("SlackNotifierAlarmSubscription"));
+    assert_eq!(
+        all.property("SlackNotifierAlarmSubscription", "FilterPolicyScope"),
+        "<NoValue>"
+    );
+    let off = Deployment::new(&[SLACK, RULES, ("AlarmsToSlack", "none")]);
+    assert!(
+        !off.creates("SlackNotifierAlarmSubscription")
+            && !off.creates("SlackNotifierAlarmPermission")
+    );
+    assert!(
+        off.creates("AlertSync"),
+        "the alarms still reach the alarm topic"
+    );
+    // No Slack: the alarms go to the topic (e-mail) and the sync still runs.
+    let mail = Deployment::new(&[RULES, ("AlarmEmail", "oncall@example.com")]);
+    assert!(mail.creates("AlertSync") && !mail.creates("SlackNotifierAlarmSubscription"));
+    // A workload account (source mode) has no alarm topic: no sync there.
+    let source = Deployment::new(&[
+        RULES,
+        ("Mode", "source"),
+        (
+            "CentralDestinationArn",
+            "arn:aws:logs:eu-west-1:210987654321:destination:logpipe-dev",
+        ),
+    ]);
+    assert!(!source.creates("AlertSync"));
 }
 
 #[test]

@@ -239,6 +239,7 @@ fn code_env_vars(bin: &str) -> Option<Vec<&'static str>> {
         "slack-notifier" => slack_notifier::config::ENV_VARS.to_vec(),
         "log-subscriber" => log_subscriber::config::ENV_VARS.to_vec(),
         "canary" => canary::config::ENV_VARS.to_vec(),
+        "alert-sync" => alert_sync::ENV_VARS.to_vec(),
         _ => return None,
     })
 }
@@ -249,6 +250,7 @@ fn required_env(bin: &str) -> &'static [&'static str] {
         "s3-search-forwarder" => &["SEARCH_URL"],
         "log-subscriber" => &["SUBSCRIPTIONS"],
         "canary" => &["CANARY_LOG_GROUP", "BUCKET"],
+        "alert-sync" => &["ALERT_NAME_PREFIX", "ALERT_RULES", "ALARM_TOPIC_ARN"],
         _ => &[],
     }
 }
@@ -476,6 +478,12 @@ fn config_readers_read_exactly_their_listed_variables() {
         |v| canary::Config::from_env(v),
     ));
     check("canary", c);
+    check(
+        "alert-sync",
+        asked(&[("ALERT_NAME_PREFIX", "logpipe-t-alert-")], |v| {
+            alert_sync::Function::from_env(v)
+        }),
+    );
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -726,6 +734,13 @@ fn sample_value(t: &Value, v: &Value, on: &[&str]) -> Option<String> {
             };
             Some(match (name, default.as_str()) {
                 ("SearchUrl", _) => "https://search-logs.eu-west-1.es.amazonaws.com".into(),
+                // One rule of each kind, read by both the notifier and the sync.
+                ("AlertRules", _) => concat!(
+                    r#"[{"log_groups":["/ecs/batch"],"levels":"WARN,ERROR"},"#,
+                    r#"{"name":"checkout-errors","kind":"threshold","log_groups":["/ecs/checkout*"],"count":10,"minutes":5},"#,
+                    r#"{"name":"billing-silent","kind":"absence","log_groups":["/ecs/billing"],"minutes":30}]"#
+                )
+                .into(),
                 (_, "") => format!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:{name}"),
                 (_, d) => d.into(),
             })
@@ -864,6 +879,14 @@ fn template_environments_are_accepted_by_the_functions() {
                     }
                 })
                 .map_err(|e| e.to_string()),
+            "alert-sync" => alert_sync::Function::from_env(var)
+                .map_err(|e| e.to_string())
+                .and_then(|f| f.config)
+                .map(|c| {
+                    assert_eq!(c.watches.len(), 2, "{id}: the threshold and absence rules");
+                    assert_eq!(c.naming.prefix, "logpipe-dev-alert-");
+                    assert_eq!(c.naming.actions.len(), 1, "{id}: the alarm topic");
+                }),
             other => Err(format!("unknown binary {other}")),
         };
         assert_eq!(result, Ok(()), "{id} with {vars:?}");
@@ -941,4 +964,95 @@ fn transforms_write_oversize_documents_where_their_streams_write() {
         checked += 1;
     }
     assert_eq!(checked, 3, "app, audit and collector streams");
+}
+
+/// The custom resource stands for the sync's environment (a rollback restores the old rules only if every
+/// variable is also a property, with the same value); the alarms the role may touch, the alarms the
+/// notifier is sent and the alarms the sync names share one prefix; the role reaches nothing else.
+#[test]
+fn the_alert_sync_resource_mirrors_its_function_and_one_prefix_scopes_everything() {
+    let t = load_template();
+    let res = resources(&t);
+    let cr = &res["AlertSync"];
+    assert_eq!(rtype(cr), "Custom::AlertSync");
+    assert_eq!(
+        getatt_arn(&props(cr)["ServiceToken"]).as_deref(),
+        Some("AlertSyncFunction")
+    );
+    let func = &res["AlertSyncFunction"];
+    let vars = &props(func)["Environment"]["Variables"];
+    for (property, var) in alert_sync::PROPERTIES {
+        assert_eq!(
+            props(cr)[*property],
+            vars[*var],
+            "AlertSync.{property} is the function's {var}"
+        );
+    }
+    let keys: BTreeSet<String> = props(cr)
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str().map(String::from))
+        .collect();
+    let mut want: BTreeSet<String> = alert_sync::PROPERTIES
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    want.extend(["ServiceToken".into(), "ServiceTimeout".into()]);
+    assert_eq!(keys, want);
+    // CloudFormation waits for the answer at most ServiceTimeout: longer than one run of the function.
+    let wait = props(cr)["ServiceTimeout"].as_u64().unwrap();
+    let run = props(func)["Timeout"].as_u64().unwrap();
+    assert!(wait > run, "ServiceTimeout {wait} s, Timeout {run} s");
+
+    let prefix = match tagged(&vars["ALERT_NAME_PREFIX"]) {
+        Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_string(),
+        other => panic!("ALERT_NAME_PREFIX: {other:?}"),
+    };
+    assert_eq!(prefix, "logpipe-${Environment}-alert-");
+    let role = &res[&getatt_arn(&props(func)["Role"]).unwrap()];
+    let mut cloudwatch = Vec::new();
+    for s in statements(&props(role)["Policies"]) {
+        let actions = strings(&s["Action"]);
+        let resource = match tagged(&s["Resource"]) {
+            Some((tag, v)) if tag == "Sub" => v.as_str().unwrap().to_string(),
+            _ => panic!("{actions:?}: a !Sub resource"),
+        };
+        for a in &actions {
+            assert!(
+                a.starts_with("logs:") || a.starts_with("cloudwatch:"),
+                "AlertSyncRole: {a}"
+            );
+            if a.starts_with("cloudwatch:") {
+                assert_eq!(
+                    resource,
+                    format!("arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{prefix}*"),
+                    "{a}"
+                );
+                cloudwatch.push(a.clone());
+            }
+        }
+    }
+    cloudwatch.sort();
+    assert_eq!(
+        cloudwatch,
+        [
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:PutMetricAlarm"
+        ]
+    );
+    // The notifier's filter on the rules' alarms: their name prefix, in the message body.
+    let sub = props(&res["SlackNotifierAlarmSubscription"]);
+    let policy = &tagged(&sub["FilterPolicy"])
+        .unwrap()
+        .1
+        .as_sequence()
+        .unwrap()[1];
+    let filtered = &policy["AlarmName"][0]["prefix"];
+    assert_eq!(
+        tagged(filtered).map(|(tag, v)| (tag, v.as_str().unwrap().to_string())),
+        Some(("Sub".into(), prefix))
+    );
+    assert_eq!(ref_of(&sub["TopicArn"]), ref_of(&vars["ALARM_TOPIC_ARN"]));
 }
