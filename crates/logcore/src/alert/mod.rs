@@ -7,7 +7,6 @@ pub mod slack;
 pub mod watch;
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 
 use regex::Regex;
 use serde_json::value::RawValue;
@@ -408,10 +407,14 @@ impl Rules {
 }
 
 /// The fingerprint of a message for repeat suppression: the log group and the message with numbers, hex
-/// ids and UUIDs blanked, so `order 1042 failed` and `order 1043 failed` are one message.
+/// ids and UUIDs blanked, so `order 1042 failed` and `order 1043 failed` are one message. The first 8 bytes
+/// of a SHA-256: stable across builds and toolchains (std's `DefaultHasher` is not), because fingerprints
+/// are keys of the suppression table that every container, and the next release, shares.
 pub fn fingerprint(log_group: &str, message: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    log_group.hash(&mut h);
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update((log_group.len() as u64).to_be_bytes());
+    h.update(log_group.as_bytes());
     let mut norm = String::with_capacity(message.len().min(1024));
     let mut in_token = false;
     for word in message
@@ -435,8 +438,11 @@ pub fn fingerprint(log_group: &str, message: &str) -> u64 {
         }
         norm.push_str(sep);
     }
-    norm.hash(&mut h);
-    h.finish()
+    h.update(norm.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
 }
 
 /// Numbers, hex ids and UUID-like tokens: what changes between repeats of one message.
@@ -525,6 +531,46 @@ pub struct Group {
     pub last_ms: i64,
     /// Fingerprints of the events this group's message stands for (to record once it is delivered).
     pub fingerprints: Vec<u64>,
+    /// The fingerprint of each of `shown`, in the same order.
+    pub shown_fingerprints: Vec<u64>,
+}
+
+impl Group {
+    /// Take out the alerts whose fingerprints another container has claimed (it posts them): they count as
+    /// suppressed repeats, and leave the shown events and the fingerprints. Returns how many were taken out.
+    pub fn withdraw(&mut self, claimed_elsewhere: &std::collections::HashSet<u64>) -> u64 {
+        if claimed_elsewhere.is_empty() {
+            return 0;
+        }
+        let before = self.fingerprints.len();
+        self.fingerprints
+            .retain(|fp| !claimed_elsewhere.contains(fp));
+        let n = (before - self.fingerprints.len()) as u64;
+        // Each remembered fingerprint stands for exactly one counted alert (later ones of the same
+        // fingerprint were counted as suppressed already).
+        self.total -= n.min(self.total);
+        self.suppressed += n;
+        let mut kept = Vec::with_capacity(self.shown.len());
+        let mut kept_fps = Vec::with_capacity(self.shown.len());
+        for (ev, fp) in self.shown.drain(..).zip(self.shown_fingerprints.drain(..)) {
+            if !claimed_elsewhere.contains(&fp) {
+                kept.push(ev);
+                kept_fps.push(fp);
+            }
+        }
+        self.shown = kept;
+        self.shown_fingerprints = kept_fps;
+        if let (Some(first), Some(last)) = (
+            self.shown.iter().map(|e| e.timestamp_ms).min(),
+            self.shown.iter().map(|e| e.timestamp_ms).max(),
+        ) {
+            if self.total == self.shown.len() as u64 {
+                self.first_ms = first;
+                self.last_ms = last;
+            }
+        }
+        n
+    }
 }
 
 /// Distinct messages one [`Grouper`] remembers.
@@ -565,6 +611,7 @@ impl Grouper {
                     first_ms: ev.timestamp_ms,
                     last_ms: ev.timestamp_ms,
                     fingerprints: Vec::new(),
+                    shown_fingerprints: Vec::new(),
                 });
                 self.groups.len() - 1
             }
@@ -585,6 +632,7 @@ impl Grouper {
         g.last_ms = g.last_ms.max(ev.timestamp_ms);
         if g.shown.len() < self.max_shown {
             g.shown.push(ev);
+            g.shown_fingerprints.push(fp);
         }
         true
     }

@@ -288,6 +288,97 @@ fn grouper_groups_per_log_group_in_order_and_caps_what_it_shows() {
 }
 
 #[test]
+fn fingerprints_are_stable_across_builds() {
+    // A SHA-256 of the group and the normalised message: the same value from every build and toolchain,
+    // because the suppression table keys on it across containers and releases.
+    assert_eq!(
+        fingerprint("/ecs/api", "order 1042 failed"),
+        fingerprint("/ecs/api", "order 7 failed")
+    );
+    // Pinned: a change here changes every key of every deployed suppression table (one repeat each).
+    // Checked with Python: sha256(be64(8) + b"/ecs/api" + b"order # failed")[:8].
+    assert_eq!(
+        fingerprint("/ecs/api", "order 1042 failed"),
+        0x2721_443c_e68b_7281
+    );
+    // The group is length-prefixed: ("/a", "b c") and ("/ab", " c") differ.
+    assert_ne!(fingerprint("/a", "bc"), fingerprint("/ab", "c"));
+}
+
+#[test]
+fn withdrawn_alerts_become_suppressed_and_leave_the_message() {
+    let mut g = Grouper::new(2);
+    let events = [
+        ev("/ecs/api", 1_000, "ERROR a"),
+        ev("/ecs/api", 2_000, "ERROR b"),
+        ev("/ecs/api", 3_000, "ERROR c"),
+        ev("/ecs/api", 4_000, "ERROR a"),
+    ];
+    let fps: Vec<u64> = events
+        .iter()
+        .map(|e| fingerprint(&e.log_group, &e.message))
+        .collect();
+    for (e, fp) in events.into_iter().zip(&fps) {
+        g.add(e, *fp, false);
+    }
+    let mut group = g.finish().0.remove(0);
+    assert_eq!(
+        (group.total, group.suppressed, group.shown.len()),
+        (3, 1, 2)
+    );
+    let held: std::collections::HashSet<u64> = [fps[0]].into();
+    assert_eq!(group.withdraw(&held), 1);
+    assert_eq!((group.total, group.suppressed), (2, 2));
+    assert_eq!(group.shown.len(), 1);
+    assert_eq!(group.shown[0].message, "ERROR b");
+    assert_eq!(group.shown_fingerprints, [fps[1]]);
+    assert_eq!(group.fingerprints, [fps[1], fps[2]]);
+    // Everything claimed elsewhere: nothing left to post.
+    let all: std::collections::HashSet<u64> = fps.iter().copied().collect();
+    group.withdraw(&all);
+    assert_eq!(
+        (group.total, group.suppressed, group.shown.len()),
+        (0, 4, 0)
+    );
+}
+
+proptest! {
+    /// Withdrawing never loses a count: new + suppressed stays the same, shown events keep their
+    /// fingerprints, and nothing withdrawn stays.
+    #[test]
+    fn withdraw_keeps_every_alert_counted(
+        msgs in proptest::collection::vec("ERROR [a-d] [0-9]?", 1..40),
+        held_mask in any::<u64>(),
+        max_shown in 1usize..6,
+    ) {
+        let mut g = Grouper::new(max_shown);
+        for (i, m) in msgs.iter().enumerate() {
+            let e = ev("/g", i as i64, m);
+            let fp = fingerprint(&e.log_group, &e.message);
+            g.add(e, fp, false);
+        }
+        let mut group = g.finish().0.remove(0);
+        let before = group.total + group.suppressed;
+        let held: std::collections::HashSet<u64> = group
+            .fingerprints
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| held_mask >> (i % 64) & 1 == 1)
+            .map(|(_, fp)| *fp)
+            .collect();
+        let n = group.withdraw(&held);
+        prop_assert_eq!(n as usize, held.len());
+        prop_assert_eq!(group.total + group.suppressed, before);
+        prop_assert_eq!(group.shown.len(), group.shown_fingerprints.len());
+        for (e, fp) in group.shown.iter().zip(&group.shown_fingerprints) {
+            prop_assert_eq!(*fp, fingerprint(&e.log_group, &e.message));
+            prop_assert!(!held.contains(fp));
+        }
+        prop_assert!(group.fingerprints.iter().all(|fp| !held.contains(fp)));
+    }
+}
+
+#[test]
 fn escaping_defuses_mentions_and_links() {
     assert_eq!(
         slack::escape("<!channel> & <@U123|bob> <https://evil|click> @here @Everyone a@b"),
