@@ -494,6 +494,8 @@ enum Trigger {
     Subscription,
     /// An `Events` entry of this type.
     Event(&'static str),
+    /// A custom resource whose `ServiceToken` is the function.
+    CustomResource,
     /// Accepted by the function's code; not how the template wires it.
     Other,
 }
@@ -555,6 +557,16 @@ const EVENTS: &[(&str, &str, Trigger)] = &[
         "LogSubscriberFunction",
         Trigger::Event("Schedule"),
     ),
+    (
+        "sns-cloudwatch-alarm.json",
+        "SlackNotifierFunction",
+        Trigger::Event("SNS"),
+    ),
+    (
+        "cloudformation-alert-sync-create.json",
+        "AlertSyncFunction",
+        Trigger::CustomResource,
+    ),
 ];
 
 fn wired(res: &BTreeMap<String, Mapping>, func: &str, trigger: Trigger) -> bool {
@@ -597,6 +609,10 @@ fn wired(res: &BTreeMap<String, Mapping>, func: &str, trigger: Trigger) -> bool 
                                 == Some(func)
                     }))
         }
+        Trigger::CustomResource => res.values().any(|r| {
+            rtype(r).starts_with("Custom::")
+                && props(r).get("ServiceToken").and_then(getatt_arn).as_deref() == Some(func)
+        }),
         Trigger::Other => res.contains_key(func),
     }
 }
@@ -1055,4 +1071,59 @@ fn the_alert_sync_resource_mirrors_its_function_and_one_prefix_scopes_everything
         Some(("Sub".into(), prefix))
     );
     assert_eq!(ref_of(&sub["TopicArn"]), ref_of(&vars["ALARM_TOPIC_ARN"]));
+}
+
+/// The notifier's shared repeat memory: the table the code writes (its key and TTL attributes), on demand,
+/// the notifier's variable naming it, and the role allowed the three conditional writes on it and nothing
+/// else of DynamoDB.
+#[test]
+fn the_suppression_table_is_what_the_notifier_writes() {
+    use slack_notifier::memory::dynamodb::{KEY_ATTRIBUTE, TTL_ATTRIBUTE};
+    let res = resources(&load_template());
+    let table = &res["SuppressionTable"];
+    assert_eq!(rtype(table), "AWS::DynamoDB::Table");
+    assert_eq!(table["Condition"].as_str(), Some("HasSlack"));
+    let p = props(table);
+    assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        p["KeySchema"][0]["AttributeName"].as_str(),
+        Some(KEY_ATTRIBUTE)
+    );
+    assert_eq!(p["KeySchema"][0]["KeyType"].as_str(), Some("HASH"));
+    assert_eq!(p["KeySchema"].as_sequence().map(Vec::len), Some(1));
+    assert_eq!(
+        p["AttributeDefinitions"][0]["AttributeName"].as_str(),
+        Some(KEY_ATTRIBUTE)
+    );
+    assert_eq!(
+        p["AttributeDefinitions"][0]["AttributeType"].as_str(),
+        Some("S")
+    );
+    let ttl = &p["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some(TTL_ATTRIBUTE));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+
+    let notifier = &res["SlackNotifierFunction"];
+    let vars = &props(notifier)["Environment"]["Variables"];
+    assert_eq!(
+        ref_of(&vars["SUPPRESS_TABLE"]).as_deref(),
+        Some("SuppressionTable")
+    );
+    let role = &res[&getatt_arn(&props(notifier)["Role"]).unwrap()];
+    let dynamodb: Vec<(Vec<String>, Option<String>)> = statements(&props(role)["Policies"])
+        .into_iter()
+        .map(|s| (strings(&s["Action"]), getatt_arn(&s["Resource"])))
+        .filter(|(a, _)| a.iter().any(|a| a.starts_with("dynamodb:")))
+        .collect();
+    assert_eq!(
+        dynamodb,
+        [(
+            vec![
+                "dynamodb:PutItem".to_string(),
+                "dynamodb:UpdateItem".into(),
+                "dynamodb:DeleteItem".into()
+            ],
+            Some("SuppressionTable".into())
+        )]
+    );
 }

@@ -25,6 +25,7 @@ pub const ENV_VARS: &[&str] = &[
     "ALERT_MAX_SHOWN",
     "ALERT_MAX_MESSAGE_CHARS",
     "SUPPRESS_WINDOW_SECONDS",
+    "SUPPRESS_TABLE",
     "SLACK_MIN_INTERVAL_MS",
     "REQUEST_TIMEOUT_MS",
     "MAX_ATTEMPTS",
@@ -109,6 +110,9 @@ pub struct Config {
     pub format: Format,
     /// Repeats within this window are counted, not sent (0: off).
     pub suppress_window: Duration,
+    /// The DynamoDB table of the repeat memory all containers share (`SUPPRESS_TABLE`); without one, each
+    /// container remembers alone.
+    pub suppress_table: Option<String>,
     /// Slack takes about one message per second per webhook: the least time between two posts.
     pub min_interval: Duration,
     pub request_timeout: Duration,
@@ -128,6 +132,7 @@ impl Config {
                 .expect("the default rules compile"),
             format: Format::default(),
             suppress_window: Duration::from_secs(600),
+            suppress_table: None,
             min_interval: Duration::from_millis(1000),
             request_timeout: Duration::from_secs(10),
             backoff: Backoff {
@@ -198,6 +203,7 @@ impl Config {
         let secs = |n: usize| Duration::from_secs(n as u64);
         let millis = |n: usize| Duration::from_millis(n as u64);
         c.suppress_window = secs(num("SUPPRESS_WINDOW_SECONDS", 600, 0, 86_400)?);
+        c.suppress_table = env.get("SUPPRESS_TABLE");
         c.min_interval = millis(num("SLACK_MIN_INTERVAL_MS", 1000, 0, 60_000)?);
         c.request_timeout = millis(num("REQUEST_TIMEOUT_MS", 10_000, 100, 300_000)?);
         c.backoff.max_attempts = num("MAX_ATTEMPTS", 6, 1, 100)? as u32;

@@ -9,16 +9,18 @@
 
 pub mod aws;
 pub mod config;
+pub mod memory;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use logcore::alert::slack;
-use logcore::alert::{fingerprint, AlertEvent, Decision, Grouper, Suppressor};
+use logcore::alert::{fingerprint, AlertEvent, Decision, Group, Grouper, Suppressor};
 use logcore::cwl::{MessageType, Payload};
 use logcore::s3event::{Invocation, ObjectRef};
 use logpipe_io::{Opened, Store};
+use memory::{Claim, NoSharedMemory, SharedMemory};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -100,6 +102,11 @@ logcore::counts! {
         pub slack_retries: u64 => "SlackRetries",
         /// CloudWatch alarm state changes posted (an SNS notification of an alarm action).
         pub alarm_changes: u64 => "AlarmChangesPosted",
+        /// Alerts another container had claimed or posted within the window (counted in `suppressed` too).
+        pub claimed_elsewhere: u64 => "AlertsClaimedElsewhere",
+        /// Calls to the shared suppression memory that failed: the alert is posted all the same (a repeat
+        /// rather than a loss).
+        pub memory_errors: u64 => "SuppressionMemoryErrors",
     }
 }
 
@@ -122,14 +129,19 @@ impl Summary {
 pub struct InvocationError(pub String);
 
 /// The notifier with what it keeps from one invocation to the next in its container: the repeat
-/// suppressor and Slack's pace (its rate and its Retry-After windows are per webhook, not per invocation).
-pub struct Notifier<S, K> {
+/// suppressor and Slack's pace (its rate and its Retry-After windows are per webhook, not per invocation),
+/// and the repeat memory it shares with every other container ([`memory`]), when there is one.
+pub struct Notifier<S, K, M = NoSharedMemory> {
     pub cfg: Config,
     pub store: Arc<S>,
     pub slack: Arc<K>,
+    pub memory: M,
     suppressor: Mutex<Suppressor>,
     pace: tokio::sync::Mutex<Pace>,
 }
+
+/// Claims in flight at once in the shared memory.
+const CLAIMS_IN_FLIGHT: usize = 16;
 
 /// When the next post to Slack may start.
 #[derive(Debug, Default)]
@@ -148,12 +160,21 @@ impl Pace {
 }
 
 impl<S: Store, K: Slack> Notifier<S, K> {
+    /// A notifier whose repeat memory is its container's alone.
     pub fn new(cfg: Config, store: Arc<S>, slack: Arc<K>) -> Self {
+        Notifier::with_memory(cfg, store, slack, NoSharedMemory)
+    }
+}
+
+impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
+    /// A notifier that shares its repeat memory with every container through `memory`.
+    pub fn with_memory(cfg: Config, store: Arc<S>, slack: Arc<K>, memory: M) -> Self {
         let window = cfg.suppress_window.as_millis() as i64;
         Notifier {
             cfg,
             store,
             slack,
+            memory,
             suppressor: Mutex::new(Suppressor::new(window, 50_000)),
             pace: tokio::sync::Mutex::new(Pace::default()),
         }
@@ -173,6 +194,23 @@ impl<S: Store, K: Slack> Notifier<S, K> {
         deadline: Instant,
         now_ms: i64,
     ) -> (Result<Value, InvocationError>, Summary) {
+        self.handle_as("", event, deadline, now_ms).await
+    }
+
+    /// Handle one invocation as `request_id`: the owner of its claims in the shared memory (Lambda retries
+    /// an invocation with the same id, so the retry may take its own undelivered claims again); `""` for
+    /// an invocation of its own.
+    pub async fn handle_as(
+        &self,
+        request_id: &str,
+        event: &Value,
+        deadline: Instant,
+        now_ms: i64,
+    ) -> (Result<Value, InvocationError>, Summary) {
+        let owner = match request_id {
+            "" => format!("local-{:016x}", fastrand::u64(..)),
+            id => id.to_string(),
+        };
         let mut summary = Summary::default();
         if let Some(changes) = alarm_changes(event) {
             return self.post_alarms(&changes, deadline, summary).await;
@@ -185,9 +223,15 @@ impl<S: Store, K: Slack> Notifier<S, K> {
             self.read_objects(event, &snapshot, &mut grouper, &mut summary, now_ms)
                 .await
         };
-        let (groups, _repeats_only) = grouper.finish();
+        let (mut groups, _repeats_only) = grouper.finish();
         let mut failures = Vec::new();
-        for g in &groups {
+        for g in &mut groups {
+            let claimed = self.claim(g, &owner, deadline, now_ms, &mut summary).await;
+            if g.total == 0 {
+                tracing::info!(log_group = %g.log_group, suppressed = g.suppressed,
+                    "every alert of the group is another container's to post");
+                continue;
+            }
             let msg = slack::message(g, &self.cfg.format);
             match self.deliver(&msg, deadline, &mut summary).await {
                 Ok(()) => {
@@ -195,9 +239,13 @@ impl<S: Store, K: Slack> Notifier<S, K> {
                     if let Ok(mut s) = self.suppressor.lock() {
                         s.record_sent(g.fingerprints.iter().copied(), now_ms);
                     }
+                    let until = now_ms + self.cfg.suppress_window.as_millis() as i64;
+                    self.settle(&claimed, &owner, Some(until), &mut summary)
+                        .await;
                     tracing::info!(log_group = %g.log_group, alerts = g.total, suppressed = g.suppressed, "alert sent");
                 }
                 Err(e) => {
+                    self.settle(&claimed, &owner, None, &mut summary).await;
                     summary.messages_failed += 1;
                     tracing::error!(log_group = %g.log_group, alerts = g.total, error = %e,
                         "alert not delivered; the invocation fails so it is retried");
@@ -219,6 +267,90 @@ impl<S: Store, K: Slack> Notifier<S, K> {
             })),
         };
         (result, summary)
+    }
+
+    /// Claim the group's new alerts in the shared memory. Those another container holds leave the group
+    /// (counted as suppressed: it posts them, or did within the window). Returns the fingerprints claimed.
+    /// A claim that fails (the table cannot be reached) suppresses nothing: a repeat rather than a loss.
+    async fn claim(
+        &self,
+        g: &mut Group,
+        owner: &str,
+        deadline: Instant,
+        now_ms: i64,
+        summary: &mut Summary,
+    ) -> Vec<u64> {
+        use futures_util::StreamExt;
+        if !self.memory.enabled() || self.cfg.suppress_window.is_zero() {
+            return Vec::new();
+        }
+        // The lease ends with the invocation: past its deadline nobody is posting under this claim.
+        let lease_until = now_ms
+            + deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i64;
+        let claims: Vec<(u64, Result<Claim, CallError>)> =
+            futures_util::stream::iter(g.fingerprints.clone())
+                .map(|fp| async move {
+                    let key = memory::key(fp);
+                    (
+                        fp,
+                        self.memory.claim(&key, owner, now_ms, lease_until).await,
+                    )
+                })
+                .buffer_unordered(CLAIMS_IN_FLIGHT)
+                .collect()
+                .await;
+        let mut ours = Vec::new();
+        let mut held = std::collections::HashSet::new();
+        for (fp, claim) in claims {
+            match claim {
+                Ok(Claim::Ours) => ours.push(fp),
+                Ok(Claim::Held) => {
+                    held.insert(fp);
+                }
+                Err(e) => {
+                    if summary.memory_errors == 0 {
+                        tracing::warn!(error = %e, log_group = %g.log_group,
+                            "shared suppression memory unreachable; posting without it");
+                    }
+                    summary.memory_errors += 1;
+                }
+            }
+        }
+        let withdrawn = g.withdraw(&held);
+        summary.suppressed += withdrawn;
+        summary.claimed_elsewhere += withdrawn;
+        ours
+    }
+
+    /// After a post: confirm the claims for the window (`Some(until)`), or release them (`None`) so that the
+    /// retry posts. Failures are counted; a claim neither confirmed nor released lapses with its lease.
+    async fn settle(
+        &self,
+        claimed: &[u64],
+        owner: &str,
+        until: Option<i64>,
+        summary: &mut Summary,
+    ) {
+        use futures_util::StreamExt;
+        let results: Vec<Result<(), CallError>> = futures_util::stream::iter(claimed)
+            .map(|fp| async move {
+                let key = memory::key(*fp);
+                match until {
+                    Some(until) => self.memory.confirm(&key, owner, until).await,
+                    None => self.memory.release(&key, owner).await,
+                }
+            })
+            .buffer_unordered(CLAIMS_IN_FLIGHT)
+            .collect()
+            .await;
+        for e in results.into_iter().filter_map(Result::err) {
+            if summary.memory_errors == 0 {
+                tracing::warn!(error = %e, "shared suppression memory: a claim left to lapse");
+            }
+            summary.memory_errors += 1;
+        }
     }
 
     /// Post each alarm state change: never suppressed (an OK follows its ALARM), a failed post fails the

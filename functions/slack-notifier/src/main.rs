@@ -7,6 +7,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use logpipe_io::lambda::{cold_start, deadline, log_init_error};
 use logpipe_io::store::S3Store;
 use slack_notifier::aws::{load_target, HttpSlack};
+use slack_notifier::memory::dynamodb::DynamoTable;
 use slack_notifier::{report, Config, Notifier};
 
 #[tokio::main]
@@ -17,12 +18,21 @@ async fn main() -> Result<(), Error> {
         .inspect_err(log_init_error("cannot read the Slack secret"))?;
     let slack = Arc::new(HttpSlack::new(target, cfg.request_timeout)?);
     let store = Arc::new(S3Store::from_env(&sdk));
-    let notifier = Arc::new(Notifier::new(cfg, store, slack));
+    let memory = cfg
+        .suppress_table
+        .as_deref()
+        .map(|t| DynamoTable::new(&sdk, t));
+    let notifier = Arc::new(Notifier::with_memory(cfg, store, slack, memory));
     let notifier = &notifier;
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
             let (result, summary) = notifier
-                .handle(&ev.payload, deadline(&ev.context), logcore::time::now_ms())
+                .handle_as(
+                    &ev.context.request_id,
+                    &ev.payload,
+                    deadline(&ev.context),
+                    logcore::time::now_ms(),
+                )
                 .await;
             report(&notifier.cfg, &ev.context.request_id, &summary);
             result.map_err(Error::from)

@@ -7,11 +7,15 @@ use logpipe_io::store::DirStore;
 use serde_json::json;
 use std::collections::VecDeque;
 
-/// Answers posts from a script (then 200 ok), and keeps every message with the time it arrived.
+mod shared;
+
+/// Answers posts from a script (then 200 ok), after `delay`, and keeps every message with the time it
+/// arrived.
 #[derive(Default)]
 struct FakeSlack {
     script: Mutex<VecDeque<Result<Reply, CallError>>>,
     posts: Mutex<Vec<(Instant, Value)>>,
+    delay: Duration,
 }
 
 fn reply(status: u16, body: &str, retry_after: Option<u64>) -> Result<Reply, CallError> {
@@ -26,7 +30,7 @@ impl FakeSlack {
     fn scripted(replies: Vec<Result<Reply, CallError>>) -> Arc<Self> {
         Arc::new(FakeSlack {
             script: Mutex::new(replies.into()),
-            posts: Mutex::default(),
+            ..FakeSlack::default()
         })
     }
     fn posts(&self) -> Vec<(Instant, Value)> {
@@ -41,6 +45,7 @@ impl Slack for FakeSlack {
             .unwrap()
             .push((Instant::now(), message.clone()));
         let next = self.script.lock().unwrap().pop_front();
+        tokio::time::sleep(self.delay).await;
         next.unwrap_or_else(|| reply(200, "ok", None))
     }
 }
