@@ -1,7 +1,8 @@
 //! The sample events under `events/`, generated so that they stay real-shaped and in sync with the code:
 //! Firehose transformation events for the transforms, and S3 object-created notifications (direct, through
-//! SNS, through SQS, from EventBridge) for the search forwarder. All in the shape `sam local generate-event`
-//! produces, so `sam local invoke -e events/….json` takes them too.
+//! SNS, through SQS, from EventBridge) for the search forwarder, a CloudWatch alarm state change for the
+//! notifier and a custom resource request for the alert sync. All in the shape `sam local generate-event`
+//! produces (and CloudWatch and CloudFormation send), so `sam local invoke -e events/….json` takes them too.
 
 use std::path::Path;
 
@@ -20,6 +21,9 @@ pub const SAMPLE_KEY_PARTITIONED: &str =
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
 const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:logpipe-new-objects";
+const ALARM_TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:logpipe-dev-alarms";
+/// The threshold rule of the alarm and custom resource samples.
+const SAMPLE_RULES: &str = r#"[{"name":"checkout-errors","kind":"threshold","log_groups":["/ecs/shop-api"],"count":10,"minutes":5}]"#;
 
 /// The sample files: name and pretty-printed JSON.
 pub fn sample_event_files() -> Result<Vec<(&'static str, String)>, String> {
@@ -53,6 +57,11 @@ pub fn sample_event_files() -> Result<Vec<(&'static str, String)>, String> {
             pretty(&create_log_group())?,
         ),
         ("eventbridge-scheduled.json", pretty(&scheduled())?),
+        ("sns-cloudwatch-alarm.json", pretty(&sns_alarm()?)?),
+        (
+            "cloudformation-alert-sync-create.json",
+            pretty(&alert_sync_create())?,
+        ),
     ])
 }
 
@@ -349,6 +358,89 @@ fn create_log_group() -> Value {
     })
 }
 
+/// The alarm of [`SAMPLE_RULES`] going to ALARM, as the alarm topic delivers it to the notifier: CloudWatch's
+/// own message (the description logpipe wrote, a `+0000` offset, the datapoints only in the reason).
+fn sns_alarm() -> Result<Value, String> {
+    use logcore::alert::watch;
+    let rules = watch::parse(SAMPLE_RULES).map_err(|e| e.to_string())?;
+    let naming = watch::Naming {
+        prefix: "logpipe-dev-alert-".into(),
+        namespace: "logpipe/dev/alerts".into(),
+        actions: vec![ALARM_TOPIC.into()],
+    };
+    let desired = watch::desired(&rules, &["/ecs/shop-api".into()], &naming);
+    let alarm = desired
+        .alarms
+        .first()
+        .ok_or("the sample rule makes no alarm")?;
+    let message = json!({
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description,
+        "AWSAccountId": ACCOUNT,
+        "AlarmConfigurationUpdatedTimestamp": "2025-11-21T09:00:00.000+0000",
+        "NewStateValue": "ALARM",
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [14.0 (21/11/25 10:00:00)] was greater than or equal to the threshold (10.0) (minimum 1 datapoint for OK -> ALARM transition).",
+        "StateChangeTime": "2025-11-21T10:05:12.345+0000",
+        "Region": "EU (Ireland)",
+        "AlarmArn": format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{}", alarm.name),
+        "OldStateValue": "OK",
+        "OKActions": [ALARM_TOPIC],
+        "AlarmActions": [ALARM_TOPIC],
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": alarm.metric_name, "Namespace": alarm.namespace, "StatisticType": "Statistic",
+            "Statistic": "SUM", "Unit": null, "Dimensions": [], "Period": alarm.period_seconds,
+            "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
+            "ComparisonOperator": alarm.comparison, "Threshold": f64::from(alarm.threshold),
+            "TreatMissingData": "notBreaching", "EvaluateLowSampleCountPercentile": ""
+        }
+    });
+    let sub = format!("{ALARM_TOPIC}:7d1f3a52-9c0e-4b8e-a4c1-2f6e8d9b0a13");
+    Ok(json!({"Records": [{
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": sub,
+        "EventSource": "aws:sns",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "c2a4f6e8-0b1d-5f3a-9c7e-1d3b5f7a9c0e",
+            "TopicArn": ALARM_TOPIC,
+            "Subject": format!("ALARM: \"{}\" in EU (Ireland)", alarm.name),
+            "Message": message.to_string(),
+            "Timestamp": "2025-11-21T10:05:12.400Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLE",
+            "SigningCertUrl": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-EXAMPLE.pem",
+            "UnsubscribeUrl": format!("https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={sub}"),
+            "MessageAttributes": {}
+        }
+    }]}))
+}
+
+/// CloudFormation's Create request to the alert sync's custom resource (`AlertSync`): the resource's
+/// properties as strings, and the pre-signed URL to answer at.
+fn alert_sync_create() -> Value {
+    let stack = format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/logpipe-dev/5b9a0c30-c6b9-11f0-9a1b-0a1b2c3d4e5f");
+    let token =
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:logpipe-dev-AlertSyncFunction-EXAMPLE");
+    json!({
+        "RequestType": "Create",
+        "ServiceToken": token,
+        "ResponseURL": "https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com/arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3Astack/logpipe-dev/5b9a0c30-c6b9-11f0-9a1b-0a1b2c3d4e5f%7CAlertSync%7C0d7e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20251121T100000Z&X-Amz-SignedHeaders=host&X-Amz-Expires=7200&X-Amz-Credential=EXAMPLE%2F20251121%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Signature=EXAMPLE",
+        "StackId": stack,
+        "RequestId": "0d7e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6",
+        "LogicalResourceId": "AlertSync",
+        "ResourceType": "Custom::AlertSync",
+        "ResourceProperties": {
+            "ServiceToken": token,
+            "ServiceTimeout": "1200",
+            "AlertRules": SAMPLE_RULES,
+            "AlertNamePrefix": "logpipe-dev-alert-",
+            "AlertMetricNamespace": "logpipe/dev/alerts",
+            "AlarmTopicArn": ALARM_TOPIC
+        }
+    })
+}
+
 /// The hourly schedule's event (EventBridge Scheduler rule), for the log subscriber's reconciliation.
 fn scheduled() -> Value {
     json!({
@@ -462,6 +554,48 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    /// The alarm sample posts one alarm message naming its rule; the custom resource sample is a request
+    /// whose properties the alert sync reads as its configuration.
+    #[tokio::test]
+    async fn alarm_and_custom_resource_samples_are_accepted() {
+        let read = |name: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(events_dir().join(name)).unwrap())
+                .unwrap()
+        };
+        let mut cfg =
+            slack_notifier::Config::new(slack_notifier::config::SecretSource::Ssm("/x".into()));
+        cfg.min_interval = std::time::Duration::ZERO;
+        cfg.rules =
+            logcore::alert::Rules::new("", "", "ERROR", None, None, Some(SAMPLE_RULES)).unwrap();
+        let slack = Arc::new(Recorder::default());
+        let store = Arc::new(DirStore::new(std::env::temp_dir()));
+        let n = slack_notifier::Notifier::new(cfg, store, Arc::clone(&slack));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (r, s) = n
+            .handle(
+                &read("sns-cloudwatch-alarm.json"),
+                deadline,
+                1_763_719_300_000,
+            )
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!((s.alarm_changes, s.messages_sent), (1, 1));
+        let text = slack.0.lock().unwrap()[0].to_string();
+        assert!(
+            text.contains("checkout-errors") && text.contains("/ecs/shop-api"),
+            "{text}"
+        );
+
+        let request =
+            logcore::cfn::Request::from_event(&read("cloudformation-alert-sync-create.json"))
+                .unwrap()
+                .unwrap();
+        let sync = alert_sync::Config::from_request(&request).unwrap();
+        assert_eq!(sync.watches.len(), 1);
+        assert_eq!(sync.naming.prefix, "logpipe-dev-alert-");
+        assert_eq!(sync.naming.actions, [ALARM_TOPIC]);
     }
 
     #[test]
