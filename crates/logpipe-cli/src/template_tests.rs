@@ -1074,8 +1074,8 @@ fn the_alert_sync_resource_mirrors_its_function_and_one_prefix_scopes_everything
 }
 
 /// The notifier's shared repeat memory: the table the code writes (its key and TTL attributes), on demand,
-/// the notifier's variable naming it, and the role allowed the three conditional writes on it and nothing
-/// else of DynamoDB.
+/// the notifier's variable naming it, and the role allowed the three conditional writes and the one read
+/// (an alarm's thread) on it, and nothing else of DynamoDB.
 #[test]
 fn the_suppression_table_is_what_the_notifier_writes() {
     use slack_notifier::memory::dynamodb::{KEY_ATTRIBUTE, TTL_ATTRIBUTE};
@@ -1121,7 +1121,8 @@ fn the_suppression_table_is_what_the_notifier_writes() {
             vec![
                 "dynamodb:PutItem".to_string(),
                 "dynamodb:UpdateItem".into(),
-                "dynamodb:DeleteItem".into()
+                "dynamodb:DeleteItem".into(),
+                "dynamodb:GetItem".into()
             ],
             Some("SuppressionTable".into())
         )]

@@ -4,6 +4,9 @@
 //!
 //! As Slack does, a 429 with Retry-After opens a window: every request inside it is answered 429 again,
 //! with the seconds still to wait, whatever the script says next (the script is not consumed).
+//!
+//! A `200 ok` to `chat.postMessage` (a path ending so) is answered as the Web API answers it: JSON with
+//! `ok`, the channel's id (a `#name` becomes an id, as Slack resolves it) and a new message `ts`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,8 @@ pub struct Received {
     pub auth: Option<String>,
     pub body: Value,
     pub status: u16,
+    /// The body it answered.
+    pub answer: String,
     /// When it arrived.
     pub at: std::time::Instant,
 }
@@ -86,23 +91,32 @@ impl SlackServer {
                             }
                             answer
                         };
+                        let body: Value = serde_json::from_slice(&req.body).expect("a JSON body");
+                        let (answer, content_type) = match (status, text) {
+                            (200, "ok") if req.path.ends_with("/chat.postMessage") => {
+                                (web_api_answer(&body), "application/json; charset=utf-8")
+                            }
+                            (_, text) => (text.to_string(), "text/plain"),
+                        };
                         rec.lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .push(Received {
                                 auth: req.header("authorization").map(str::to_string),
                                 path: req.path,
-                                body: serde_json::from_slice(&req.body).expect("a JSON body"),
+                                body,
                                 status,
+                                answer: answer.clone(),
                                 at: now,
                             });
                         tokio::time::sleep(delay).await;
+                        let text = answer.as_str();
                         let extra = retry_after
                             .map(|s| format!("retry-after: {s}\r\n"))
                             .unwrap_or_default();
                         let w = write_response(
                             r.get_mut(),
                             status,
-                            "text/plain",
+                            content_type,
                             &extra,
                             text.as_bytes(),
                         );
@@ -127,4 +141,34 @@ impl SlackServer {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
+
+/// `chat.postMessage`'s answer to a posted message: the channel's id (`#alerts` → `C0ALERTS`) and a `ts`
+/// unique to this process, seconds and a sequence as Slack writes them.
+fn web_api_answer(body: &Value) -> String {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let channel = body["channel"].as_str().unwrap_or("");
+    let id = match channel.strip_prefix('#') {
+        Some(name) => format!(
+            "C0{}",
+            name.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        ),
+        None => channel.to_string(),
+    };
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ts = format!(
+        "{secs}.{:06}",
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut message = serde_json::json!({"type": "message", "subtype": "bot_message",
+        "text": body["text"], "ts": ts, "bot_id": "B0LOGPIPE"});
+    if let Some(parent) = body.get("thread_ts") {
+        message["thread_ts"] = parent.clone();
+    }
+    serde_json::json!({"ok": true, "channel": id, "ts": ts, "message": message}).to_string()
 }

@@ -57,8 +57,10 @@ impl Slack for HttpSlack {
                 token,
                 channel,
             } => {
+                // A reply in a thread names the channel (the id Slack answered with) itself.
                 if let Some(m) = body.as_object_mut() {
-                    m.insert("channel".into(), Value::String(channel.clone()));
+                    m.entry("channel")
+                        .or_insert_with(|| Value::String(channel.clone()));
                 }
                 self.client.post(api_url).bearer_auth(token)
             }

@@ -20,7 +20,7 @@ use logcore::alert::{fingerprint, AlertEvent, Decision, Group, Grouper, Suppress
 use logcore::cwl::{MessageType, Payload};
 use logcore::s3event::{Invocation, ObjectRef};
 use logpipe_io::{Opened, Store};
-use memory::{Claim, NoSharedMemory, SharedMemory};
+use memory::{Claim, NoSharedMemory, SharedMemory, Thread};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -107,6 +107,8 @@ logcore::counts! {
         /// Calls to the shared suppression memory that failed: the alert is posted all the same (a repeat
         /// rather than a loss).
         pub memory_errors: u64 => "SuppressionMemoryErrors",
+        /// Alarm changes posted in the thread of the alarm's ALARM message.
+        pub threaded: u64,
     }
 }
 
@@ -137,11 +139,16 @@ pub struct Notifier<S, K, M = NoSharedMemory> {
     pub slack: Arc<K>,
     pub memory: M,
     suppressor: Mutex<Suppressor>,
+    /// Alarm name → the thread its ALARM message opened, and until when it is kept.
+    threads: Mutex<std::collections::HashMap<String, (Thread, i64)>>,
     pace: tokio::sync::Mutex<Pace>,
 }
 
 /// Claims in flight at once in the shared memory.
 const CLAIMS_IN_FLIGHT: usize = 16;
+
+/// How long an alarm's thread is remembered: an absence alarm may stay in ALARM for days.
+const THREAD_KEPT_MS: i64 = 14 * 24 * 3600 * 1000;
 
 /// When the next post to Slack may start.
 #[derive(Debug, Default)]
@@ -176,6 +183,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             slack,
             memory,
             suppressor: Mutex::new(Suppressor::new(window, 50_000)),
+            threads: Mutex::default(),
             pace: tokio::sync::Mutex::new(Pace::default()),
         }
     }
@@ -213,7 +221,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         };
         let mut summary = Summary::default();
         if let Some(changes) = alarm_changes(event) {
-            return self.post_alarms(&changes, deadline, summary).await;
+            return self.post_alarms(&changes, deadline, now_ms, summary).await;
         }
         let mut grouper = Grouper::new(self.cfg.format.max_shown);
         let snapshot = self.suppressor();
@@ -234,7 +242,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             }
             let msg = slack::message(g, &self.cfg.format);
             match self.deliver(&msg, deadline, &mut summary).await {
-                Ok(()) => {
+                Ok(_) => {
                     summary.messages_sent += 1;
                     if let Ok(mut s) = self.suppressor.lock() {
                         s.record_sent(g.fingerprints.iter().copied(), now_ms);
@@ -355,10 +363,15 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
 
     /// Post each alarm state change: never suppressed (an OK follows its ALARM), a failed post fails the
     /// invocation so SNS's retries and the on-failure destination keep it.
+    ///
+    /// An ALARM opens a thread where Slack's API has them (`chat.postMessage` answers the message's channel
+    /// and `ts`; a webhook answers `ok`): the alarm's later changes (its recovery) are posted in it, by
+    /// whichever container receives them when the shared memory is a table.
     async fn post_alarms(
         &self,
         changes: &[logcore::alert::alarm::AlarmChange],
         deadline: Instant,
+        now_ms: i64,
         mut summary: Summary,
     ) -> (Result<Value, InvocationError>, Summary) {
         let mut failures = Vec::new();
@@ -367,17 +380,32 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                 .and_then(|m| self.cfg.rules.watches.iter().find(|w| w.name == m.rule))
                 .map(|w| w.mention.clone())
                 .unwrap_or_default();
-            let msg = logcore::alert::alarm::message(
+            let mut msg = logcore::alert::alarm::message(
                 a,
                 &self.cfg.rules.watches,
                 &self.cfg.format.default_region,
                 &mention,
             );
+            let opens = a.new_state == "ALARM";
+            let thread = match opens {
+                true => None,
+                false => self.thread_of(&a.name, now_ms, &mut summary).await,
+            };
+            if let (Some(t), Some(m)) = (&thread, msg.as_object_mut()) {
+                m.insert("thread_ts".into(), Value::String(t.ts.clone()));
+                m.insert("channel".into(), Value::String(t.channel.clone()));
+            }
             match self.deliver(&msg, deadline, &mut summary).await {
-                Ok(()) => {
+                Ok(reply) => {
                     summary.alarm_changes += 1;
                     summary.messages_sent += 1;
-                    tracing::info!(alarm = %a.name, state = %a.new_state, "alarm change sent");
+                    summary.threaded += u64::from(thread.is_some());
+                    if opens {
+                        if let Some(t) = posted_thread(&reply) {
+                            self.remember_thread(&a.name, t, now_ms, &mut summary).await;
+                        }
+                    }
+                    tracing::info!(alarm = %a.name, state = %a.new_state, threaded = thread.is_some(), "alarm change sent");
                 }
                 Err(e) => {
                     summary.messages_failed += 1;
@@ -497,14 +525,54 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         }
     }
 
+    /// The thread an alarm's ALARM message opened: this container's memory, else the shared one.
+    async fn thread_of(&self, alarm: &str, now_ms: i64, summary: &mut Summary) -> Option<Thread> {
+        let local = self
+            .threads
+            .lock()
+            .ok()
+            .and_then(|t| t.get(alarm).filter(|(_, until)| *until >= now_ms).cloned());
+        if let Some((t, _)) = local {
+            return Some(t);
+        }
+        match self.memory.thread(&memory::thread_key(alarm), now_ms).await {
+            Ok(t) => t,
+            Err(e) => {
+                summary.memory_errors += 1;
+                tracing::warn!(alarm, error = %e, "thread unknown; posting the change on its own");
+                None
+            }
+        }
+    }
+
+    async fn remember_thread(&self, alarm: &str, t: Thread, now_ms: i64, summary: &mut Summary) {
+        let until = now_ms + THREAD_KEPT_MS;
+        let key = memory::thread_key(alarm);
+        if let Err(e) = self.memory.remember_thread(&key, &t, until).await {
+            summary.memory_errors += 1;
+            tracing::warn!(alarm, error = %e, "thread not remembered in the shared memory");
+        }
+        if let Ok(mut local) = self.threads.lock() {
+            // Bounded: the oldest half goes when full (alarms are few; this is a cache of the table).
+            if local.len() >= 10_000 {
+                let mut untils: Vec<i64> = local.values().map(|(_, u)| *u).collect();
+                untils.sort_unstable();
+                let cut = untils[untils.len() / 2];
+                local.retain(|_, (_, u)| *u > cut);
+            }
+            local.insert(alarm.to_string(), (t, until));
+        }
+    }
+
     /// Post one message: wait for Slack's pace, retry 429 (after `Retry-After`), 5xx and timeouts with
-    /// backoff while an attempt can end before the deadline; permanent errors end at once.
+    /// backoff while an attempt can end before the deadline; permanent errors end at once. Returns Slack's
+    /// answer to the post it took.
     async fn deliver(
         &self,
         msg: &Value,
         deadline: Instant,
         summary: &mut Summary,
-    ) -> Result<(), String> {
+    ) -> Result<Reply, String> {
         let cfg = &self.cfg;
         let limit = deadline
             .checked_sub(cfg.common.deadline_margin)
@@ -537,7 +605,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                 Err(_) => (None, format!("timed out after {:?}", cfg.request_timeout)),
                 Ok(Err(e)) => (None, e.to_string()),
                 Ok(Ok(reply)) => match classify(&reply) {
-                    Verdict::Delivered => return Ok(()),
+                    Verdict::Delivered => return Ok(reply),
                     Verdict::Permanent(e) => return Err(e),
                     Verdict::Retry(after, why) => (after, why),
                 },
@@ -562,6 +630,16 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The thread a `chat.postMessage` answer names (`{"ok": true, "channel", "ts"}`); none for a webhook's `ok`.
+pub fn posted_thread(reply: &Reply) -> Option<Thread> {
+    let v: Value = serde_json::from_slice(&reply.body).ok()?;
+    let field = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    Some(Thread {
+        channel: field("channel")?.to_string(),
+        ts: field("ts")?.to_string(),
+    })
 }
 
 /// The alarm state changes of an SNS invocation whose every record is a CloudWatch alarm notification;

@@ -208,3 +208,66 @@ async fn two_notifiers_on_one_table_post_once_and_a_cold_start_posts_nothing() {
     assert_eq!(s.messages_sent, 1);
     assert_eq!(slack.received().len(), 2);
 }
+
+fn alarm(state: &str) -> Value {
+    let name = "logpipe-dev-alert-checkout-errors@/ecs/checkout-api";
+    let message = json!({
+        "AlarmName": name,
+        "AlarmDescription": "logpipe alert",
+        "AWSAccountId": "123456789012",
+        "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [14.0 (21/11/25 10:00:00)] was greater than or equal to the threshold (10.0).",
+        "StateChangeTime": "2025-11-21T10:05:00.000+0000",
+        "Region": "EU (Ireland)",
+        "AlarmArn": format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"),
+        "OldStateValue": if state == "OK" { "ALARM" } else { "OK" },
+        "Trigger": {"MetricName": "checkout-errors@/ecs/checkout-api", "Namespace": "logpipe/dev/alerts",
+            "Statistic": "SUM", "Dimensions": [], "Period": 300, "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 10.0}
+    });
+    json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "Sns": {"Type": "Notification", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:logpipe-dev-alarms",
+            "Message": message.to_string(), "Timestamp": "2025-11-21T10:05:00.100Z"}}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_reaches_the_alarms_thread_from_a_cold_container() {
+    let Some(moto) = moto_url() else { return };
+    let sdk = sdk_config(&moto).await;
+    let (_, name) = table(&sdk).await;
+    let slack = SlackServer::start(vec![]).await;
+    let container = || {
+        let cfg = Config::new(SecretSource::Ssm("unused".into()));
+        let target = Target::Bot {
+            api_url: format!("{}/api/chat.postMessage", slack.url),
+            token: "xoxb-test".into(),
+            channel: "#alerts".into(),
+        };
+        let http = Arc::new(HttpSlack::new(target, Duration::from_secs(5)).unwrap());
+        Notifier::with_memory(
+            cfg,
+            Arc::new(S3Store::new(&sdk, true)),
+            http,
+            DynamoTable::new(&sdk, &name),
+        )
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (r, _) = container()
+        .handle_as("req-1", &alarm("ALARM"), deadline, NOW)
+        .await;
+    r.unwrap();
+    let (r, s) = container()
+        .handle_as("req-2", &alarm("OK"), deadline, NOW + 3_600_000)
+        .await;
+    r.unwrap();
+    assert_eq!(s.threaded, 1);
+    let got = slack.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].auth.as_deref(), Some("Bearer xoxb-test"));
+    assert_eq!(got[0].body["channel"], "#alerts");
+    assert!(got[0].body.get("thread_ts").is_none());
+    // The stand-in answered the first post with the channel's id and a ts: the recovery replies there.
+    assert_eq!(got[1].body["channel"], "C0ALERTS");
+    let first: Value = serde_json::from_str(&got[0].answer).unwrap();
+    assert_eq!(got[1].body["thread_ts"], first["ts"]);
+}

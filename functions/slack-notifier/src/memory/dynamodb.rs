@@ -8,13 +8,16 @@
 //! | `state` | `claimed` (being posted) or `sent` (Slack took it) |
 //! | `until_ms` | when the lease or the suppression ends, ms since the epoch |
 //! | `expires_at` | the same in seconds, for DynamoDB's TTL (which deletes lazily, so conditions read `until_ms`) |
+//!
+//! and one item per alarm whose ALARM message opened a Slack thread: `pk` `thread:<alarm name>`, `channel`,
+//! `ts`, `until_ms`, `expires_at`.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use logpipe_io::CallError;
 
-use super::{Claim, SharedMemory};
+use super::{Claim, SharedMemory, Thread};
 
 /// The table's partition key (type S), as the template declares it.
 pub const KEY_ATTRIBUTE: &str = "pk";
@@ -147,5 +150,51 @@ impl SharedMemory for DynamoTable {
             }
             Err(e) => Err(CallError::from_sdk(self.what("releasing", key), &e)),
         }
+    }
+
+    async fn thread(&self, key: &str, now_ms: i64) -> Result<Option<Thread>, CallError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| CallError::from_sdk(self.what("reading the thread of", key), &e))?;
+        let Some(item) = got.item else {
+            return Ok(None);
+        };
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        let until = item
+            .get("until_ms")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok());
+        Ok(match (text("channel"), text("ts"), until) {
+            (Some(channel), Some(ts), Some(until)) if until >= now_ms => {
+                Some(Thread { channel, ts })
+            }
+            _ => None,
+        })
+    }
+
+    async fn remember_thread(
+        &self,
+        key: &str,
+        thread: &Thread,
+        until_ms: i64,
+    ) -> Result<(), CallError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY_ATTRIBUTE, s(key))
+            .item("channel", s(&thread.channel))
+            .item("ts", s(&thread.ts))
+            .item("until_ms", n(until_ms))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(until_ms)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| CallError::from_sdk(self.what("remembering the thread of", key), &e))
     }
 }

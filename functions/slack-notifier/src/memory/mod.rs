@@ -8,6 +8,9 @@
 //! lapses with its lease, and the retry of the same invocation (same request id, same owner) may take its
 //! own unconfirmed claim again.
 //!
+//! The same table remembers the Slack thread of each alarm's ALARM message (its channel and `ts`), so that the
+//! recovery is posted in that thread by whichever container receives it.
+//!
 //! The table is DynamoDB ([`dynamodb`]); [`LocalTable`] keeps the same conditions in memory for tests and
 //! local runs; without a table ([`NoSharedMemory`]) each container's own memory
 //! (`logcore::alert::Suppressor`) decides alone, as before.
@@ -29,7 +32,19 @@ pub enum Claim {
     Held,
 }
 
-/// The shared memory of alerts posted, keyed by fingerprint.
+/// A Slack message's thread: the channel's id and the parent message's `ts` (`chat.postMessage` answers both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// The table key of an alarm's thread (never a fingerprint's: those are 16 hex digits).
+pub fn thread_key(alarm: &str) -> String {
+    format!("thread:{alarm}")
+}
+
+/// The shared memory of alerts posted (keyed by fingerprint) and of alarms' threads (by alarm name).
 pub trait SharedMemory: Send + Sync + 'static {
     /// Whether there is a shared memory at all (without one, nothing is claimed).
     fn enabled(&self) -> bool {
@@ -54,6 +69,19 @@ pub trait SharedMemory: Send + Sync + 'static {
     /// Slack did not take it: the claim goes, so the next try posts it.
     fn release(&self, key: &str, owner: &str)
         -> impl Future<Output = Result<(), CallError>> + Send;
+    /// The thread remembered under `key` ([`thread_key`]), while it is current at `now_ms`.
+    fn thread(
+        &self,
+        key: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<Thread>, CallError>> + Send;
+    /// Remember a thread under `key` until `until_ms` (replacing any other).
+    fn remember_thread(
+        &self,
+        key: &str,
+        thread: &Thread,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
 }
 
 /// The table key of a fingerprint.
@@ -76,6 +104,12 @@ impl SharedMemory for NoSharedMemory {
         Ok(())
     }
     async fn release(&self, _: &str, _: &str) -> Result<(), CallError> {
+        Ok(())
+    }
+    async fn thread(&self, _: &str, _: i64) -> Result<Option<Thread>, CallError> {
+        Ok(None)
+    }
+    async fn remember_thread(&self, _: &str, _: &Thread, _: i64) -> Result<(), CallError> {
         Ok(())
     }
 }
@@ -101,6 +135,7 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct LocalTable {
     entries: Mutex<HashMap<String, Entry>>,
+    threads: Mutex<HashMap<String, (Thread, i64)>>,
 }
 
 impl LocalTable {
@@ -152,6 +187,24 @@ impl SharedMemory for LocalTable {
         }
         Ok(())
     }
+
+    async fn thread(&self, key: &str, now_ms: i64) -> Result<Option<Thread>, CallError> {
+        let t = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(t.get(key)
+            .filter(|(_, until)| *until >= now_ms)
+            .map(|(th, _)| th.clone()))
+    }
+
+    async fn remember_thread(
+        &self,
+        key: &str,
+        thread: &Thread,
+        until_ms: i64,
+    ) -> Result<(), CallError> {
+        let mut t = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        t.insert(key.to_string(), (thread.clone(), until_ms));
+        Ok(())
+    }
 }
 
 impl<T: SharedMemory> SharedMemory for std::sync::Arc<T> {
@@ -182,6 +235,21 @@ impl<T: SharedMemory> SharedMemory for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<(), CallError>> + Send {
         (**self).release(key, owner)
     }
+    fn thread(
+        &self,
+        key: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<Option<Thread>, CallError>> + Send {
+        (**self).thread(key, now_ms)
+    }
+    fn remember_thread(
+        &self,
+        key: &str,
+        thread: &Thread,
+        until_ms: i64,
+    ) -> impl Future<Output = Result<(), CallError>> + Send {
+        (**self).remember_thread(key, thread, until_ms)
+    }
 }
 
 /// A table or none, as the configuration says (`SUPPRESS_TABLE`).
@@ -210,6 +278,23 @@ impl<T: SharedMemory> SharedMemory for Option<T> {
     async fn release(&self, key: &str, owner: &str) -> Result<(), CallError> {
         match self {
             Some(t) => t.release(key, owner).await,
+            None => Ok(()),
+        }
+    }
+    async fn thread(&self, key: &str, now_ms: i64) -> Result<Option<Thread>, CallError> {
+        match self {
+            Some(t) => t.thread(key, now_ms).await,
+            None => Ok(None),
+        }
+    }
+    async fn remember_thread(
+        &self,
+        key: &str,
+        thread: &Thread,
+        until_ms: i64,
+    ) -> Result<(), CallError> {
+        match self {
+            Some(t) => t.remember_thread(key, thread, until_ms).await,
             None => Ok(()),
         }
     }

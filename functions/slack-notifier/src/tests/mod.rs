@@ -8,6 +8,7 @@ use serde_json::json;
 use std::collections::VecDeque;
 
 mod shared;
+mod threads;
 
 /// Answers posts from a script (then 200 ok), after `delay`, and keeps every message with the time it
 /// arrived.

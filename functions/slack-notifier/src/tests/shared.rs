@@ -2,7 +2,7 @@
 //! conditions in memory; the same against DynamoDB on moto is `tests/moto_suppression.rs`).
 
 use super::*;
-use crate::memory::{key, Claim, Entry, LocalTable};
+use crate::memory::{key, Claim, Entry, LocalTable, Thread};
 
 type Shared = Notifier<DirStore, FakeSlack, Arc<LocalTable>>;
 
@@ -204,6 +204,16 @@ impl SharedMemory for Unreachable {
     }
     async fn release(&self, _: &str, _: &str) -> Result<(), CallError> {
         Ok(())
+    }
+    async fn thread(&self, _: &str, _: i64) -> Result<Option<Thread>, CallError> {
+        Err(CallError::throttled(
+            "reading a thread: ThrottlingException",
+        ))
+    }
+    async fn remember_thread(&self, _: &str, _: &Thread, _: i64) -> Result<(), CallError> {
+        Err(CallError::throttled(
+            "remembering a thread: ThrottlingException",
+        ))
     }
 }
 
