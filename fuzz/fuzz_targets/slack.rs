@@ -1,10 +1,10 @@
 //! The Slack formatter on arbitrary log text, log group and stream names: never a panic, and every message
 //! is valid JSON within Slack's limits (50 blocks, 3,000 characters a section, one closed code block) with
-//! no mention, broadcast or link that the log text brought.
+//! no mention, broadcast or link that the log text brought (with configured mentions: those only).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logcore::alert::slack::{message, validate, Format};
+use logcore::alert::slack::{mention, message, validate, validate_mentioning, Format};
 use logcore::alert::{fingerprint, AlertEvent, Grouper};
 
 fuzz_target!(|data: &[u8]| {
@@ -33,6 +33,13 @@ fuzz_target!(|data: &[u8]| {
         let back: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         if let Err(e) = validate(&back) {
             panic!("invalid message: {e}");
+        }
+        // With configured mentions, those and only those stand as mentions, even at the length limits.
+        let who = ["<!subteam^S0ONCALL>".to_string(), "<@U0LEAD>".to_string()];
+        let mut mentioned = back;
+        mention(&mut mentioned, &who);
+        if let Err(e) = validate_mentioning(&mentioned, &who) {
+            panic!("invalid mentioned message: {e}");
         }
     }
 });

@@ -317,13 +317,76 @@ pub enum Decision {
     NoMatch,
 }
 
-/// The rules of one deployment: which log groups, and per log group (first matching override) which events.
+/// The destination of every message no rule routes elsewhere: the notifier's own Slack secret.
+pub const DEFAULT_DESTINATION: &str = "default";
+
+/// Where the messages of a rule's log groups go, and whom they mention (from configuration only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Destination names: [`DEFAULT_DESTINATION`] or a named one of the notifier's configuration.
+    pub destinations: Vec<String>,
+    pub mention: Vec<String>,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Route {
+            destinations: vec![DEFAULT_DESTINATION.to_string()],
+            mention: Vec::new(),
+        }
+    }
+}
+
+/// Whether a destination name is one configuration can give: 1 to 64 of `a-z 0-9 - _`.
+pub fn valid_destination(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// A rule's `destinations` and `mention`, checked: names of destinations, mentions Slack renders as such.
+fn route_of(
+    rule: &str,
+    destinations: Option<Vec<String>>,
+    mention: Option<Vec<String>>,
+) -> Result<Route, RuleError> {
+    let bad = |why: String| RuleError::Rules(format!("rule {rule}: {why}"));
+    let destinations = match destinations {
+        None => Route::default().destinations,
+        Some(d) if d.is_empty() => return Err(bad("destinations is empty".into())),
+        Some(d) => d,
+    };
+    if let Some(d) = destinations.iter().find(|d| !valid_destination(d)) {
+        return Err(bad(format!(
+            "destination {d:?} is not a name of 1 to 64 of a-z, 0-9, - and _"
+        )));
+    }
+    let mention = mention.unwrap_or_default();
+    if let Some(m) = mention.iter().find(|m| !watch::valid_mention(m)) {
+        return Err(bad(format!(
+            "mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"
+        )));
+    }
+    Ok(Route {
+        destinations,
+        mention,
+    })
+}
+
+/// The rules of one deployment: which log groups, and per log group (first matching override) which events,
+/// where their messages go and whom they mention.
 #[derive(Debug, Clone)]
 pub struct Rules {
     pub include_groups: Vec<GroupGlob>,
     pub exclude_groups: Vec<GroupGlob>,
     pub overrides: Vec<(Vec<GroupGlob>, Rule)>,
+    /// The route of each override, in the same order.
+    pub routes: Vec<Route>,
     pub default: Rule,
+    /// Mentions per level (`ALERT_MENTIONS`): a message with an alert of that level mentions them.
+    pub level_mentions: Vec<(&'static str, Vec<String>)>,
     /// The threshold and absence rules of the same text: CloudWatch evaluates them ([`watch`]); the
     /// notifier names them and their mentions in their alarms' messages.
     pub watches: Vec<watch::Watch>,
@@ -336,6 +399,8 @@ struct RuleSpec {
     levels: Option<String>,
     pattern: Option<String>,
     exclude: Option<String>,
+    destinations: Option<Vec<String>>,
+    mention: Option<Vec<String>>,
 }
 
 impl Rules {
@@ -352,6 +417,7 @@ impl Rules {
     ) -> Result<Rules, RuleError> {
         let default = Rule::new(levels, pattern, exclude)?;
         let mut ov = Vec::new();
+        let mut routes = Vec::new();
         let mut watches = Vec::new();
         if let Some(text) = overrides.map(str::trim).filter(|t| !t.is_empty()) {
             let items: Vec<serde_json::Value> =
@@ -371,6 +437,11 @@ impl Rules {
                 }
                 let s: RuleSpec = serde_json::from_value(item)
                     .map_err(|e| RuleError::Rules(format!("rule #{}: {e}", i + 1)))?;
+                routes.push(route_of(
+                    &format!("#{}", i + 1),
+                    s.destinations.clone(),
+                    s.mention.clone(),
+                )?);
                 let rule = Rule::new(
                     s.levels.as_deref().unwrap_or(levels),
                     s.pattern.as_deref().or(pattern),
@@ -386,9 +457,77 @@ impl Rules {
             include_groups: globs(include_groups),
             exclude_groups: globs(exclude_groups),
             overrides: ov,
+            routes,
             default,
+            level_mentions: Vec::new(),
             watches,
         })
+    }
+
+    /// Read `ALERT_MENTIONS`: a JSON object of level → mentions, `{"FATAL": ["<!subteam^S0ONCALL>"]}`.
+    pub fn set_level_mentions(&mut self, text: &str) -> Result<(), RuleError> {
+        let text = text.trim();
+        if text.is_empty() {
+            self.level_mentions.clear();
+            return Ok(());
+        }
+        let map: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_str(text).map_err(|e| RuleError::Rules(format!("mentions: {e}")))?;
+        let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
+        for (level, who) in map {
+            let l = normalise_level(&level).ok_or_else(|| RuleError::Level(level.clone()))?;
+            if let Some(m) = who.iter().find(|m| !watch::valid_mention(m)) {
+                return Err(RuleError::Rules(format!(
+                    "mentions of {l}: {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"
+                )));
+            }
+            match out.iter_mut().find(|(k, _)| *k == l) {
+                Some((_, v)) => v.extend(who),
+                None => out.push((l, who)),
+            }
+        }
+        self.level_mentions = out;
+        Ok(())
+    }
+
+    /// The route of a log group's messages: its override's, else the default destination.
+    pub fn route(&self, log_group: &str) -> std::borrow::Cow<'_, Route> {
+        match self
+            .overrides
+            .iter()
+            .position(|(gs, _)| gs.iter().any(|g| g.matches(log_group)))
+        {
+            Some(i) => std::borrow::Cow::Borrowed(&self.routes[i]),
+            None => std::borrow::Cow::Owned(Route::default()),
+        }
+    }
+
+    /// Whom a message of `route` with alerts of `levels` mentions: the rule's, then the levels', once each.
+    pub fn mentions(&self, route: &Route, levels: &[&'static str]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let by_level = self
+            .level_mentions
+            .iter()
+            .filter(|(l, _)| levels.contains(l))
+            .flat_map(|(_, who)| who);
+        for m in route.mention.iter().chain(by_level) {
+            if !out.contains(m) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+
+    /// Every destination a rule names (each rules' and CloudWatch rules'), the default included.
+    pub fn destinations(&self) -> std::collections::BTreeSet<&str> {
+        let mut out: std::collections::BTreeSet<&str> = [DEFAULT_DESTINATION].into();
+        for r in &self.routes {
+            out.extend(r.destinations.iter().map(String::as_str));
+        }
+        for w in &self.watches {
+            out.extend(w.destinations.iter().map(String::as_str));
+        }
+        out
     }
 
     pub fn decide(&self, log_group: &str, message: &str) -> Decision {
@@ -439,6 +578,22 @@ pub fn fingerprint(log_group: &str, message: &str) -> u64 {
         norm.push_str(sep);
     }
     h.update(norm.as_bytes());
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// The fingerprint of a message at a destination: repeats are per destination (a message one channel has
+/// seen is news to another). The default destination keeps the plain fingerprint.
+pub fn routed(fp: u64, destination: &str) -> u64 {
+    if destination == DEFAULT_DESTINATION {
+        return fp;
+    }
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(fp.to_be_bytes());
+    h.update(destination.as_bytes());
     let digest = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -533,6 +688,8 @@ pub struct Group {
     pub fingerprints: Vec<u64>,
     /// The fingerprint of each of `shown`, in the same order.
     pub shown_fingerprints: Vec<u64>,
+    /// The levels of its alerts (repeats left out), each once: for the levels' mentions.
+    pub levels: Vec<&'static str>,
 }
 
 impl Group {
@@ -612,6 +769,7 @@ impl Grouper {
                     last_ms: ev.timestamp_ms,
                     fingerprints: Vec::new(),
                     shown_fingerprints: Vec::new(),
+                    levels: Vec::new(),
                 });
                 self.groups.len() - 1
             }
@@ -628,6 +786,11 @@ impl Grouper {
             g.fingerprints.push(fp);
         }
         g.total += 1;
+        if let Some(l) = level_of(&ev.message) {
+            if !g.levels.contains(&l) {
+                g.levels.push(l);
+            }
+        }
         g.first_ms = g.first_ms.min(ev.timestamp_ms);
         g.last_ms = g.last_ms.max(ev.timestamp_ms);
         if g.shown.len() < self.max_shown {
@@ -644,5 +807,7 @@ impl Grouper {
     }
 }
 
+#[cfg(test)]
+mod route_tests;
 #[cfg(test)]
 mod tests;

@@ -298,6 +298,26 @@ pub fn message(g: &Group, f: &Format) -> Value {
     json!({"text": fallback, "blocks": blocks})
 }
 
+/// Put configured mentions on a message of [`message`]: first in the notification text (what pings people)
+/// and first in the context line under the header. Only mentions from configuration (checked by
+/// `watch::valid_mention` when read) ever get here; log text stays escaped.
+pub fn mention(m: &mut Value, who: &[String]) {
+    if who.is_empty() {
+        return;
+    }
+    let line = who.join(" ");
+    if let Some(text) = m["text"].as_str() {
+        let mut t = format!("{line} {text}");
+        if t.chars().count() > MAX_FALLBACK_CHARS {
+            t = cut_chars(&t, MAX_FALLBACK_CHARS - 1) + "…";
+        }
+        m["text"] = Value::String(t);
+    }
+    if let Some(els) = m["blocks"][1]["elements"].as_array_mut() {
+        els.insert(0, json!({"type": "mrkdwn", "text": line}));
+    }
+}
+
 /// Text in a `plain_text` field (Slack shows it as it is; only broadcast words need defusing).
 fn neutral(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -385,6 +405,11 @@ fn event_text(ev: &super::AlertEvent, region: &str, f: &Format) -> String {
 /// most), and no `<…>` but our own console links, no broadcast word that would notify. The property tests
 /// and the fuzz target hold every message to it.
 pub fn validate(m: &Value) -> Result<(), String> {
+    validate_mentioning(m, &[])
+}
+
+/// [`validate`], where the configured mentions `who` (and only they) may stand as `<…>`.
+pub fn validate_mentioning(m: &Value, who: &[String]) -> Result<(), String> {
     let blocks = m["blocks"].as_array().ok_or("no blocks")?;
     if blocks.is_empty() || blocks.len() > MAX_BLOCKS {
         return Err(format!("{} blocks", blocks.len()));
@@ -393,7 +418,7 @@ pub fn validate(m: &Value) -> Result<(), String> {
     if fallback.chars().count() > MAX_FALLBACK_CHARS {
         return Err("fallback text too long".into());
     }
-    check_mrkdwn(fallback)?;
+    check_mrkdwn(fallback, who)?;
     for b in blocks {
         match b["type"].as_str() {
             Some("header") => {
@@ -411,7 +436,7 @@ pub fn validate(m: &Value) -> Result<(), String> {
                 if t.matches("```").count() != 2 {
                     return Err(format!("code block not closed exactly once: {t:?}"));
                 }
-                check_mrkdwn(t)?;
+                check_mrkdwn(t, who)?;
             }
             Some("context") => {
                 let els = b["elements"].as_array().ok_or("context without elements")?;
@@ -423,7 +448,7 @@ pub fn validate(m: &Value) -> Result<(), String> {
                     if t.chars().count() > MAX_CONTEXT_CHARS {
                         return Err("context element too long".into());
                     }
-                    check_mrkdwn(t)?;
+                    check_mrkdwn(t, who)?;
                 }
             }
             other => return Err(format!("unexpected block type {other:?}")),
@@ -432,8 +457,8 @@ pub fn validate(m: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Only our own console links may use `<…>`.
-fn check_mrkdwn(t: &str) -> Result<(), String> {
+/// Only our own console links, and the configured mentions `who`, may use `<…>`.
+fn check_mrkdwn(t: &str, who: &[String]) -> Result<(), String> {
     let mut rest = t;
     while let Some(i) = rest.find('<') {
         let after = &rest[i + 1..];
@@ -441,7 +466,10 @@ fn check_mrkdwn(t: &str) -> Result<(), String> {
             .find('>')
             .ok_or_else(|| format!("unclosed < in {t:?}"))?;
         let link = &after[..end];
-        if !link.starts_with("https://") || !link.contains(".console.") {
+        let mentioned = who
+            .iter()
+            .any(|m| m.strip_prefix('<').and_then(|m| m.strip_suffix('>')) == Some(link));
+        if !mentioned && (!link.starts_with("https://") || !link.contains(".console.")) {
             return Err(format!("raw <{link}> in {t:?}"));
         }
         rest = &after[end + 1..];

@@ -58,6 +58,8 @@ pub struct Watch {
     pub minutes: u32,
     /// Slack mentions posted with the alarm (from configuration only).
     pub mention: Vec<String>,
+    /// Where its alarms' messages go (the notifier's destination names); empty: the default one.
+    pub destinations: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -218,13 +220,10 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
                 format!("mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"),
             ));
         }
-        if !s.destinations.is_empty() {
-            // Refused rather than ignored: an alarm meant for another channel must not land in this one
-            // silently.
+        if let Some(d) = s.destinations.iter().find(|d| !super::valid_destination(d)) {
             return Err(bad(
                 &name,
-                "destinations: routing to several Slack destinations is not built yet; \
-                 every alert posts to the notifier's one destination",
+                format!("destination {d:?} is not a name of 1 to 64 of a-z, 0-9, - and _"),
             ));
         }
         out.push(Watch {
@@ -234,6 +233,7 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
             filter_pattern,
             minutes,
             mention: s.mention,
+            destinations: s.destinations,
         });
     }
     Ok(out)
