@@ -11,14 +11,41 @@ use logpipe_io::{secrets, CallError, Reply};
 use crate::config::{target_from_secret, Config, SecretSource, Target};
 use crate::Slack;
 
-/// Read the Slack secret and turn it into a target. Errors name the secret, never its value.
+/// Read the default destination's Slack secret and turn it into a target. Errors name the secret, never
+/// its value.
 pub async fn load_target(cfg: &Config, sdk: &aws_config::SdkConfig) -> Result<Target, CallError> {
-    let (value, what) = match &cfg.secret {
+    read_target(&cfg.secret, &cfg.api_url, sdk, "the Slack secret").await
+}
+
+/// The targets of the named destinations (`SLACK_DESTINATIONS`), each read from its secret; an error names
+/// the destination and the secret.
+pub async fn load_destinations(
+    cfg: &Config,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Vec<(String, Target)>, CallError> {
+    let mut out = Vec::new();
+    for (name, source) in &cfg.destinations {
+        let what = format!("the Slack secret of destination {name:?}");
+        out.push((
+            name.clone(),
+            read_target(source, &cfg.api_url, sdk, &what).await?,
+        ));
+    }
+    Ok(out)
+}
+
+async fn read_target(
+    source: &SecretSource,
+    api_url: &str,
+    sdk: &aws_config::SdkConfig,
+    what: &str,
+) -> Result<Target, CallError> {
+    let (value, name) = match source {
         SecretSource::SecretsManager(arn) => (secrets::secret_string(sdk, arn).await, arn),
         SecretSource::Ssm(name) => (secrets::parameter(sdk, name).await, name),
     };
-    let value = value.map_err(|e| e.context("reading the Slack secret"))?;
-    target_from_secret(&value, &cfg.api_url).map_err(|e| CallError::config(format!("{what}: {e}")))
+    let value = value.map_err(|e| e.context(format!("reading {what}")))?;
+    target_from_secret(&value, api_url).map_err(|e| CallError::config(format!("{name}: {e}")))
 }
 
 /// Slack over HTTPS.

@@ -22,6 +22,8 @@ pub const ENV_VARS: &[&str] = &[
     "ALERT_PATTERN",
     "ALERT_EXCLUDE_PATTERN",
     "ALERT_RULES",
+    "ALERT_MENTIONS",
+    "SLACK_DESTINATIONS",
     "ALERT_MAX_SHOWN",
     "ALERT_MAX_MESSAGE_CHARS",
     "SUPPRESS_WINDOW_SECONDS",
@@ -102,9 +104,25 @@ pub enum SecretSource {
     Ssm(String),
 }
 
+impl SecretSource {
+    /// A reference as `SLACK_DESTINATIONS` gives it: an SSM parameter name (`/…`), else a Secrets Manager
+    /// secret (ARN or name).
+    pub fn parse(reference: &str) -> Option<SecretSource> {
+        let r = reference.trim();
+        match r {
+            "" => None,
+            r if r.starts_with('/') => Some(SecretSource::Ssm(r.to_string())),
+            r => Some(SecretSource::SecretsManager(r.to_string())),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The default destination's secret.
     pub secret: SecretSource,
+    /// The named destinations the rules may route to (`SLACK_DESTINATIONS`), each with its secret.
+    pub destinations: Vec<(String, SecretSource)>,
     pub api_url: String,
     pub rules: Rules,
     pub format: Format,
@@ -127,6 +145,7 @@ impl Config {
     pub fn new(secret: SecretSource) -> Self {
         Config {
             secret,
+            destinations: Vec::new(),
             api_url: SLACK_API_URL.into(),
             rules: Rules::new("", "", DEFAULT_LEVELS, Some(DEFAULT_PATTERN), None, None)
                 .expect("the default rules compile"),
@@ -192,6 +211,27 @@ impl Config {
             };
             env.err(name, "", e.to_string())
         })?;
+        if let Some(m) = env.get_raw("ALERT_MENTIONS") {
+            c.rules
+                .set_level_mentions(&m)
+                .map_err(|e| env.err("ALERT_MENTIONS", "", e.to_string()))?;
+        }
+        c.destinations = destinations(&env)?;
+        // Every destination a rule names must be configured: an alert meant for another channel never lands
+        // in this one, nor nowhere.
+        for d in c.rules.destinations() {
+            if d != logcore::alert::DEFAULT_DESTINATION
+                && !c.destinations.iter().any(|(n, _)| n == d)
+            {
+                return Err(env.err(
+                    "ALERT_RULES",
+                    "",
+                    format!(
+                        "a rule routes to destination {d:?}, which SLACK_DESTINATIONS does not name"
+                    ),
+                ));
+            }
+        }
         let num = |name: &'static str, default: usize, min: usize, max: usize| {
             env.num(name, min, max).map(|v| v.unwrap_or(default))
         };
@@ -217,6 +257,41 @@ impl Config {
         c.common = Common::from_env(&env, "slack-notifier", Some(DEADLINE_MARGIN))?;
         Ok(c)
     }
+}
+
+/// `SLACK_DESTINATIONS`: a JSON object of destination name → secret reference (a Secrets Manager ARN or
+/// name, or an SSM parameter name starting with `/`), `{"payments": "/logpipe/prod/slack/payments"}`.
+fn destinations(env: &Env<'_>) -> Result<Vec<(String, SecretSource)>, ConfigError> {
+    let Some(text) = env
+        .get_raw("SLACK_DESTINATIONS")
+        .filter(|t| !t.trim().is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let err = |why: String| env.err("SLACK_DESTINATIONS", "", why);
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| {
+            err(format!(
+                "a JSON object of destination name to secret ARN or SSM parameter name: {e}"
+            ))
+        })?;
+    let mut out = Vec::new();
+    for (name, reference) in map {
+        if name == logcore::alert::DEFAULT_DESTINATION {
+            return Err(err(
+                "\"default\" is the SLACK_SECRET_ARN / SLACK_SSM_PARAMETER destination".into(),
+            ));
+        }
+        if !logcore::alert::valid_destination(&name) {
+            return Err(err(format!(
+                "destination {name:?} is not a name of 1 to 64 of a-z, 0-9, - and _"
+            )));
+        }
+        let source = SecretSource::parse(&reference)
+            .ok_or_else(|| err(format!("destination {name:?} has no secret")))?;
+        out.push((name, source));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -258,6 +333,71 @@ mod tests {
         assert!(e.to_string().contains("ALERT_MAX_SHOWN"), "{e}");
         let e = from(&[("SLACK_SECRET_ARN", "a"), ("ALERT_PATTERN", "(")]).unwrap_err();
         assert!(e.to_string().contains("ALERT_PATTERN"), "{e}");
+    }
+
+    #[test]
+    fn destinations_are_named_secrets_and_every_routed_one_must_exist() {
+        let rules = r#"[{"log_groups": ["/ecs/pay*"], "destinations": ["payments"]},
+            {"name": "silent", "kind": "absence", "log_groups": ["/ecs/a"], "minutes": 5, "destinations": ["oncall"]}]"#;
+        let c = from(&[
+            ("SLACK_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:s"),
+            ("ALERT_RULES", rules),
+            (
+                "SLACK_DESTINATIONS",
+                r#"{"payments": "/logpipe/prod/slack/payments", "oncall": "arn:aws:secretsmanager:eu-west-1:1:secret:oncall", "spare": "spare-name"}"#,
+            ),
+            ("ALERT_MENTIONS", r#"{"FATAL": ["<!subteam^S0ONCALL>"]}"#),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.destinations,
+            [
+                (
+                    "oncall".to_string(),
+                    SecretSource::SecretsManager(
+                        "arn:aws:secretsmanager:eu-west-1:1:secret:oncall".into()
+                    )
+                ),
+                (
+                    "payments".to_string(),
+                    SecretSource::Ssm("/logpipe/prod/slack/payments".into())
+                ),
+                (
+                    "spare".to_string(),
+                    SecretSource::SecretsManager("spare-name".into())
+                ),
+            ]
+        );
+        assert_eq!(c.rules.level_mentions.len(), 1);
+        let e = from(&[
+            ("SLACK_SECRET_ARN", "a"),
+            ("ALERT_RULES", rules),
+            ("SLACK_DESTINATIONS", r#"{"payments": "/p"}"#),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ALERT_RULES") && e.contains("\"oncall\""), "{e}");
+        for (bad, why) in [
+            (r#"{"default": "/d"}"#, "SLACK_SECRET_ARN"),
+            (r#"{"Pay Ments": "/d"}"#, "\"Pay Ments\""),
+            (r#"{"p": " "}"#, "no secret"),
+            (r#"["/d"]"#, "JSON object"),
+        ] {
+            let e = from(&[("SLACK_SECRET_ARN", "a"), ("SLACK_DESTINATIONS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("SLACK_DESTINATIONS") && e.contains(why),
+                "{bad}: {e}"
+            );
+        }
+        let e = from(&[
+            ("SLACK_SECRET_ARN", "a"),
+            ("ALERT_MENTIONS", r#"{"ERROR": ["@here"]}"#),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ALERT_MENTIONS"), "{e}");
     }
 
     #[test]

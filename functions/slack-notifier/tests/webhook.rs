@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use logpipe_io::store::S3Store;
 use serde_json::{json, Value};
-use slack_notifier::aws::{load_target, HttpSlack};
+use slack_notifier::aws::{load_destinations, load_target, HttpSlack};
 use slack_notifier::config::SecretSource;
 use slack_notifier::{Config, Notifier};
 use test_support::slack_server::{ok, Answer, Received, SlackServer};
@@ -279,4 +279,97 @@ async fn errors_in_a_new_s3_object_are_alerted() {
     let got = slack.received();
     assert_eq!(got.len(), 1);
     assert_eq!(header(&got[0]), "1 error in /ecs/jobs at once");
+}
+
+/// Named destinations read from their secrets on moto (a bot token in Secrets Manager, a webhook in an SSM
+/// SecureString), posted to by the rule that routes to them; a destination whose secret is missing stops
+/// the cold start with its name and the secret's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_destinations_come_from_their_secrets_and_get_their_rules_messages() {
+    let Some(moto) = support::moto_url() else {
+        return;
+    };
+    let sdk = support::sdk_config(&moto).await;
+    let slack = SlackServer::start(vec![]).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let oncall = sm
+        .create_secret()
+        .name(support::unique("logpipe/t/slack/oncall"))
+        .secret_string(json!({"bot_token": "xoxb-oncall", "channel": "#oncall"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let param = format!("/{}", support::unique("logpipe/t/slack/payments"));
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(&param)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(format!("{}/services/T0/B0/payments", slack.url))
+        .send()
+        .await
+        .unwrap();
+    let rules = r#"[{"log_groups": ["/ecs/pay*"], "destinations": ["payments"]},
+        {"log_groups": ["/ecs/core*"], "destinations": ["oncall"], "mention": ["<!subteam^S0ONCALL>"]}]"#;
+    let destinations = json!({"payments": param, "oncall": oncall}).to_string();
+    let mut cfg = Config::from_env(|k| match k {
+        "SLACK_SSM_PARAMETER" => Some("/unused".into()),
+        "ALERT_RULES" => Some(rules.into()),
+        "SLACK_DESTINATIONS" => Some(destinations.clone()),
+        _ => None,
+    })
+    .unwrap();
+    cfg.api_url = format!("{}/api/chat.postMessage", slack.url);
+    cfg.min_interval = Duration::from_millis(10);
+    let named = load_destinations(&cfg, &sdk).await.unwrap();
+    assert_eq!(named.len(), 2);
+    let default = Arc::new(
+        HttpSlack::new(
+            slack_notifier::Target::Webhook {
+                url: format!("{}/services/T0/B0/default", slack.url),
+            },
+            Duration::from_secs(5),
+        )
+        .unwrap(),
+    );
+    let timeout = cfg.request_timeout;
+    let mut n = Notifier::new(cfg.clone(), Arc::new(S3Store::new(&sdk, true)), default);
+    for (name, target) in named {
+        n = n.with_destination(&name, Arc::new(HttpSlack::new(target, timeout).unwrap()));
+    }
+    for group in ["/ecs/pay-api", "/ecs/core-db", "/ecs/web"] {
+        let (r, _) = n
+            .handle(&awslogs(group, &["ERROR down"]), deadline(30), 0)
+            .await;
+        r.unwrap();
+    }
+    let got = slack.received();
+    let at: Vec<(&str, &str)> = got
+        .iter()
+        .map(|r| (r.path.as_str(), r.body["text"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(at.len(), 3, "{at:?}");
+    assert_eq!(at[0].0, "/services/T0/B0/payments");
+    assert!(at[0].1.contains("/ecs/pay-api"));
+    assert_eq!(at[1].0, "/api/chat.postMessage");
+    assert_eq!(got[1].auth.as_deref(), Some("Bearer xoxb-oncall"));
+    assert_eq!(got[1].body["channel"], "#oncall");
+    assert!(
+        at[1]
+            .1
+            .starts_with("<!subteam^S0ONCALL> 1 error in /ecs/core-db"),
+        "{}",
+        at[1].1
+    );
+    assert_eq!(at[2].0, "/services/T0/B0/default");
+
+    let mut missing = cfg.clone();
+    missing.destinations[0].1 = SecretSource::SecretsManager("logpipe-no-such-oncall".into());
+    let e = load_destinations(&missing, &sdk).await.unwrap_err();
+    assert!(
+        e.message.contains("destination \"oncall\"")
+            && e.message.contains("logpipe-no-such-oncall"),
+        "{e}"
+    );
 }

@@ -39,9 +39,9 @@ pub struct Thread {
     pub ts: String,
 }
 
-/// The table key of an alarm's thread (never a fingerprint's: those are 16 hex digits).
-pub fn thread_key(alarm: &str) -> String {
-    format!("thread:{alarm}")
+/// The table key of an alarm's thread at a destination (never a fingerprint's: those are 16 hex digits).
+pub fn thread_key(destination: &str, alarm: &str) -> String {
+    format!("thread:{destination}:{alarm}")
 }
 
 /// The shared memory of alerts posted (keyed by fingerprint) and of alarms' threads (by alarm name).

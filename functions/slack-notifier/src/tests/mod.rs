@@ -2,11 +2,14 @@
 
 use super::*;
 use crate::config::SecretSource;
+use logcore::alert::fingerprint;
 use logcore::synth::{self, Event};
 use logpipe_io::store::DirStore;
 use serde_json::json;
 use std::collections::VecDeque;
+use std::time::Duration;
 
+mod routing;
 mod shared;
 mod threads;
 
@@ -572,7 +575,7 @@ async fn an_undelivered_alarm_change_fails_the_invocation_and_a_foreign_alarm_ca
     assert!(r
         .unwrap_err()
         .0
-        .contains("1 of 1 alarm changes not delivered"));
+        .contains("1 of 1 alarm change messages not delivered"));
     assert_eq!((s.messages_failed, s.alarm_changes), (1, 0));
     let (r, _) = n
         .handle(

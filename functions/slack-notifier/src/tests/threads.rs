@@ -104,7 +104,10 @@ async fn a_webhook_opens_no_thread_and_an_old_thread_is_not_reused() {
     assert!(slack.posts()[1].1.get("thread_ts").is_none());
 
     // A thread older than what is kept (14 days) is not replied to.
-    let key = crate::memory::thread_key("logpipe-prod-alert-checkout-errors@/ecs/checkout-api");
+    let key = crate::memory::thread_key(
+        "default",
+        "logpipe-prod-alert-checkout-errors@/ecs/checkout-api",
+    );
     let old = Thread {
         channel: "C0ALERTS01".into(),
         ts: "1700000000.000001".into(),
