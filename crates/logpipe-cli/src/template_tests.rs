@@ -750,9 +750,11 @@ fn sample_value(t: &Value, v: &Value, on: &[&str]) -> Option<String> {
             };
             Some(match (name, default.as_str()) {
                 ("SearchUrl", _) => "https://search-logs.eu-west-1.es.amazonaws.com".into(),
+                ("SlackDestinations", _) => r#"{"payments":"logpipe/dev/slack/payments"}"#.into(),
+                ("AlertMentions", _) => r#"{"FATAL":["<!subteam^S0ONCALL>"]}"#.into(),
                 // One rule of each kind, read by both the notifier and the sync.
                 ("AlertRules", _) => concat!(
-                    r#"[{"log_groups":["/ecs/batch"],"levels":"WARN,ERROR"},"#,
+                    r#"[{"log_groups":["/ecs/batch"],"levels":"WARN,ERROR","destinations":["payments","default"]},"#,
                     r#"{"name":"checkout-errors","kind":"threshold","log_groups":["/ecs/checkout*"],"count":10,"minutes":5},"#,
                     r#"{"name":"billing-silent","kind":"absence","log_groups":["/ecs/billing"],"minutes":30}]"#
                 )
@@ -878,7 +880,15 @@ fn template_environments_are_accepted_by_the_functions() {
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             "slack-notifier" => slack_notifier::Config::from_env(var)
-                .map(|_| ())
+                .map(|c| {
+                    assert_eq!(c.destinations.len(), 1, "{id}: the sample destination");
+                    assert_eq!(
+                        c.rules.route("/ecs/batch").destinations,
+                        ["payments", "default"]
+                    );
+                    assert_eq!(c.rules.level_mentions.len(), 1);
+                    assert!(c.suppress_table.is_some(), "{id}: the suppression table");
+                })
                 .map_err(|e| e.to_string()),
             "log-subscriber" => log_subscriber::Config::from_env(var)
                 .map(|c| assert!(!c.rules.is_empty(), "{id}: no rule in {vars:?}"))
