@@ -63,6 +63,8 @@ pub enum Part {
     Canary,
     /// The CloudWatch Logs transform on the largest events (1 MB each), in the shapes JSON escapes worst.
     Megabyte,
+    /// The Slack notifier reading, deciding on and grouping subscription payloads (one and three destinations).
+    Notify,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -231,6 +233,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     if want(Part::Canary) {
         canary_scan(args.iterations.min(5))?;
+    }
+    if want(Part::Notify) {
+        crate::bench_notify::bench(args.iterations)?;
     }
     Ok(())
 }

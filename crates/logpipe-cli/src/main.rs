@@ -6,6 +6,7 @@ mod alerts;
 mod athena_tests;
 mod bench;
 mod bench_forward;
+mod bench_notify;
 mod bulk_sink;
 #[cfg(test)]
 mod docs_tests;
