@@ -72,41 +72,54 @@ fn awslogs(group: &str, message: &str) -> Value {
 
 const NOW: i64 = 1_763_719_300_000;
 
+async fn claim(t: &DynamoTable, key: &str, owner: &str, now: i64, until: i64) -> Claim {
+    t.claim(key, owner, now, until).await.unwrap()
+}
+
+/// A container: its own Slack client for `target`, its own memory, the shared table.
+fn container(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    target: Target,
+) -> Notifier<S3Store, HttpSlack, DynamoTable> {
+    let cfg = Config::new(SecretSource::Ssm("unused".into()));
+    let http = Arc::new(HttpSlack::new(target, Duration::from_secs(5)).unwrap());
+    Notifier::with_memory(
+        cfg,
+        Arc::new(S3Store::new(sdk, true)),
+        http,
+        DynamoTable::new(sdk, table),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_confirm_and_release_with_dynamodbs_conditions() {
     let Some(moto) = moto_url() else { return };
     let sdk = sdk_config(&moto).await;
     let (ddb, name) = table(&sdk).await;
     let t = DynamoTable::new(&sdk, &name);
+    assert_eq!(claim(&t, "k", "a", NOW, NOW + 60_000).await, Claim::Ours);
     assert_eq!(
-        t.claim("k", "a", NOW, NOW + 60_000).await.unwrap(),
-        Claim::Ours
-    );
-    assert_eq!(
-        t.claim("k", "b", NOW + 1, NOW + 60_000).await.unwrap(),
+        claim(&t, "k", "b", NOW + 1, NOW + 60_000).await,
         Claim::Held
     );
     // Its own unconfirmed claim: the retry of the same invocation takes it again.
     assert_eq!(
-        t.claim("k", "a", NOW + 2, NOW + 60_000).await.unwrap(),
+        claim(&t, "k", "a", NOW + 2, NOW + 60_000).await,
         Claim::Ours
     );
     t.confirm("k", "a", NOW + 600_000).await.unwrap();
     // Confirmed: nobody, not even its owner, claims it inside the window.
     assert_eq!(
-        t.claim("k", "a", NOW + 3, NOW + 60_000).await.unwrap(),
+        claim(&t, "k", "a", NOW + 3, NOW + 60_000).await,
         Claim::Held
     );
     assert_eq!(
-        t.claim("k", "b", NOW + 599_999, NOW + 700_000)
-            .await
-            .unwrap(),
+        claim(&t, "k", "b", NOW + 599_999, NOW + 700_000).await,
         Claim::Held
     );
     assert_eq!(
-        t.claim("k", "b", NOW + 600_001, NOW + 700_000)
-            .await
-            .unwrap(),
+        claim(&t, "k", "b", NOW + 600_001, NOW + 700_000).await,
         Claim::Ours
     );
     // The item as DynamoDB keeps it: the TTL attribute is a number of seconds.
@@ -127,16 +140,12 @@ async fn claims_confirm_and_release_with_dynamodbs_conditions() {
     // Released by its owner only, and only while unconfirmed.
     t.release("k", "a").await.unwrap();
     assert_eq!(
-        t.claim("k", "c", NOW + 600_002, NOW + 700_000)
-            .await
-            .unwrap(),
+        claim(&t, "k", "c", NOW + 600_002, NOW + 700_000).await,
         Claim::Held
     );
     t.release("k", "b").await.unwrap();
     assert_eq!(
-        t.claim("k", "c", NOW + 600_003, NOW + 700_000)
-            .await
-            .unwrap(),
+        claim(&t, "k", "c", NOW + 600_003, NOW + 700_000).await,
         Claim::Ours
     );
     let ttl = ddb
@@ -158,17 +167,8 @@ async fn two_notifiers_on_one_table_post_once_and_a_cold_start_posts_nothing() {
     let slow = || Answer(200, None, "ok", Duration::from_millis(1500));
     let slack = SlackServer::start(vec![slow(), slow(), slow()]).await;
     let container = || {
-        let cfg = Config::new(SecretSource::Ssm("unused".into()));
-        let target = Target::Webhook {
-            url: format!("{}/services/T0/B0/xyz", slack.url),
-        };
-        let http = Arc::new(HttpSlack::new(target, Duration::from_secs(5)).unwrap());
-        Notifier::with_memory(
-            cfg,
-            Arc::new(S3Store::new(&sdk, true)),
-            http,
-            DynamoTable::new(&sdk, &name),
-        )
+        let url = format!("{}/services/T0/B0/xyz", slack.url);
+        container(&sdk, &name, Target::Webhook { url })
     };
     let (a, b) = (container(), container());
     let ev = awslogs("/ecs/api", "ERROR payment 1042 declined");
@@ -237,19 +237,12 @@ async fn a_recovery_reaches_the_alarms_thread_from_a_cold_container() {
     let (_, name) = table(&sdk).await;
     let slack = SlackServer::start(vec![]).await;
     let container = || {
-        let cfg = Config::new(SecretSource::Ssm("unused".into()));
         let target = Target::Bot {
             api_url: format!("{}/api/chat.postMessage", slack.url),
             token: "xoxb-test".into(),
             channel: "#alerts".into(),
         };
-        let http = Arc::new(HttpSlack::new(target, Duration::from_secs(5)).unwrap());
-        Notifier::with_memory(
-            cfg,
-            Arc::new(S3Store::new(&sdk, true)),
-            http,
-            DynamoTable::new(&sdk, &name),
-        )
+        container(&sdk, &name, target)
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let (r, _) = container()

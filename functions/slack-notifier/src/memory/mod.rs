@@ -19,7 +19,7 @@ pub mod dynamodb;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use logpipe_io::CallError;
 
@@ -131,11 +131,12 @@ impl Entry {
     }
 }
 
-/// The table in memory, with DynamoDB's conditions: for tests and local runs of several notifiers.
-#[derive(Debug, Default)]
+/// The table in memory, with DynamoDB's conditions: for tests and local runs of several notifiers. Clones
+/// share one table, as containers share one DynamoDB table.
+#[derive(Debug, Default, Clone)]
 pub struct LocalTable {
-    entries: Mutex<HashMap<String, Entry>>,
-    threads: Mutex<HashMap<String, (Thread, i64)>>,
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    threads: Arc<Mutex<HashMap<String, (Thread, i64)>>>,
 }
 
 impl LocalTable {
@@ -204,51 +205,6 @@ impl SharedMemory for LocalTable {
         let mut t = self.threads.lock().unwrap_or_else(|p| p.into_inner());
         t.insert(key.to_string(), (thread.clone(), until_ms));
         Ok(())
-    }
-}
-
-impl<T: SharedMemory> SharedMemory for std::sync::Arc<T> {
-    fn enabled(&self) -> bool {
-        (**self).enabled()
-    }
-    fn claim(
-        &self,
-        key: &str,
-        owner: &str,
-        now_ms: i64,
-        lease_until_ms: i64,
-    ) -> impl Future<Output = Result<Claim, CallError>> + Send {
-        (**self).claim(key, owner, now_ms, lease_until_ms)
-    }
-    fn confirm(
-        &self,
-        key: &str,
-        owner: &str,
-        until_ms: i64,
-    ) -> impl Future<Output = Result<(), CallError>> + Send {
-        (**self).confirm(key, owner, until_ms)
-    }
-    fn release(
-        &self,
-        key: &str,
-        owner: &str,
-    ) -> impl Future<Output = Result<(), CallError>> + Send {
-        (**self).release(key, owner)
-    }
-    fn thread(
-        &self,
-        key: &str,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<Option<Thread>, CallError>> + Send {
-        (**self).thread(key, now_ms)
-    }
-    fn remember_thread(
-        &self,
-        key: &str,
-        thread: &Thread,
-        until_ms: i64,
-    ) -> impl Future<Output = Result<(), CallError>> + Send {
-        (**self).remember_thread(key, thread, until_ms)
     }
 }
 

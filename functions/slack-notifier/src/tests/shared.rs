@@ -4,10 +4,10 @@
 use super::*;
 use crate::memory::{key, Claim, Entry, LocalTable, Thread};
 
-type Shared = Notifier<DirStore, FakeSlack, Arc<LocalTable>>;
+pub(super) type Shared = Notifier<DirStore, FakeSlack, LocalTable>;
 
 /// A container: its own Slack (answering after `delay`), its own memory, the shared table.
-fn container(table: &Arc<LocalTable>, delay: Duration) -> (Shared, Arc<FakeSlack>) {
+pub(super) fn container(table: &LocalTable, delay: Duration) -> (Shared, Arc<FakeSlack>) {
     let slack = Arc::new(FakeSlack {
         delay,
         ..FakeSlack::default()
@@ -17,7 +17,7 @@ fn container(table: &Arc<LocalTable>, delay: Duration) -> (Shared, Arc<FakeSlack
         cfg,
         Arc::new(DirStore::new(tempdir())),
         Arc::clone(&slack),
-        Arc::clone(table),
+        table.clone(),
     );
     (n, slack)
 }
@@ -28,7 +28,7 @@ fn fp_of(group: &str, message: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn two_containers_racing_on_one_fingerprint_post_once() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     // Slack takes a second to answer: the second container claims while the first is still posting.
     let (a, slack_a) = container(&table, Duration::from_secs(1));
     let (b, slack_b) = container(&table, Duration::from_secs(1));
@@ -64,7 +64,7 @@ async fn two_containers_racing_on_one_fingerprint_post_once() {
 
 #[tokio::test]
 async fn a_cold_start_inside_the_window_posts_nothing() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     let (a, slack_a) = container(&table, Duration::ZERO);
     a.handle_as(
         "req-a",
@@ -96,7 +96,7 @@ async fn a_cold_start_inside_the_window_posts_nothing() {
 
 #[tokio::test]
 async fn only_the_repeats_leave_a_message_and_new_alerts_still_post() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     let (a, _) = container(&table, Duration::ZERO);
     a.handle_as("req-a", &awslogs("/ecs/api", &["ERROR a"]), later(), NOW)
         .await
@@ -123,7 +123,7 @@ async fn only_the_repeats_leave_a_message_and_new_alerts_still_post() {
 
 #[tokio::test]
 async fn an_undelivered_alert_is_released_so_the_next_try_posts_it() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     let (a, slack_a) = container(&table, Duration::ZERO);
     *slack_a.script.lock().unwrap() = vec![reply(404, "no_service", None)].into();
     let ev = awslogs("/ecs/api", &["ERROR boom"]);
@@ -145,7 +145,7 @@ async fn an_undelivered_alert_is_released_so_the_next_try_posts_it() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_crash_lapses_and_its_own_retry_may_take_it() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     let k = fp_of("/ecs/api", "ERROR boom");
     // req-a claimed and died before posting: its lease runs to its deadline, 60 s on.
     assert_eq!(

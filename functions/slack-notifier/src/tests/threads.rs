@@ -1,6 +1,7 @@
 //! An alarm's recovery in the thread its ALARM message opened: `chat.postMessage` answers the channel and
 //! `ts` of the message; a webhook answers `ok` and opens no thread.
 
+use super::shared::{container, Shared};
 use super::*;
 use crate::memory::{LocalTable, Thread};
 
@@ -15,27 +16,16 @@ fn posted(ts: &str) -> Result<Reply, CallError> {
     )
 }
 
-fn bot(
-    table: &Arc<LocalTable>,
-    replies: Vec<Result<Reply, CallError>>,
-) -> (
-    Notifier<DirStore, FakeSlack, Arc<LocalTable>>,
-    Arc<FakeSlack>,
-) {
-    let slack = FakeSlack::scripted(replies);
-    let cfg = Config::new(SecretSource::Ssm("/test".into()));
-    let n = Notifier::with_memory(
-        cfg,
-        Arc::new(DirStore::new(tempdir())),
-        Arc::clone(&slack),
-        Arc::clone(table),
-    );
+/// A container on the shared table whose Slack answers from `replies`.
+fn bot(table: &LocalTable, replies: Vec<Result<Reply, CallError>>) -> (Shared, Arc<FakeSlack>) {
+    let (n, slack) = container(table, Duration::ZERO);
+    *slack.script.lock().unwrap() = replies.into();
     (n, slack)
 }
 
 #[tokio::test]
 async fn a_recovery_goes_to_the_alarms_thread_whichever_container_gets_it() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     let (a, slack_a) = bot(&table, vec![posted("1763719500.000100")]);
     let (r, s) = a
         .handle_as("req-1", &alarm_event("ALARM", "Dead letters"), later(), NOW)
@@ -91,7 +81,7 @@ async fn a_recovery_goes_to_the_alarms_thread_whichever_container_gets_it() {
 
 #[tokio::test]
 async fn a_webhook_opens_no_thread_and_an_old_thread_is_not_reused() {
-    let table = Arc::new(LocalTable::default());
+    let table = LocalTable::default();
     let (n, slack) = bot(&table, vec![]);
     n.handle_as("req-1", &alarm_event("ALARM", "Dead letters"), later(), NOW)
         .await
