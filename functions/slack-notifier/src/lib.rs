@@ -205,7 +205,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             }
             let mut msg = slack::message(g, &self.cfg.format);
             let route = self.cfg.rules.route(&g.log_group);
-            slack::mention(&mut msg, &self.cfg.rules.mentions(&route, &g.levels));
+            slack::mention(&mut msg, &self.cfg.rules.mentions(route, &g.levels));
             match self.deliver(dest, &msg, deadline, &mut summary).await {
                 Ok(_) => {
                     summary.messages_sent += 1;
@@ -264,7 +264,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                 .saturating_duration_since(Instant::now())
                 .as_millis() as i64;
         let claims: Vec<(u64, Result<Claim, CallError>)> =
-            futures_util::stream::iter(g.fingerprints.clone())
+            futures_util::stream::iter(g.fingerprints.iter().copied())
                 .map(|fp| async move {
                     let key = memory::key(fp);
                     (

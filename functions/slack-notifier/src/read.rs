@@ -13,6 +13,15 @@ use serde_json::Value;
 use crate::memory::SharedMemory;
 use crate::{Config, Notifier, Slack, Summary};
 
+/// What an alert brings to each destination's group: its fingerprint, its level (read once, by the rules)
+/// and the time it is judged at.
+#[derive(Debug, Clone, Copy)]
+struct Alert {
+    fp: u64,
+    level: Option<&'static str>,
+    now_ms: i64,
+}
+
 /// One [`Grouper`] per destination: the alerts of one invocation, per destination and log group.
 #[derive(Debug, Default)]
 pub struct Groupers {
@@ -34,20 +43,19 @@ impl Groupers {
         &mut self,
         destination: &str,
         ev: AlertEvent,
-        fp: u64,
+        at: Alert,
         snapshot: &Suppressor,
         summary: &mut Summary,
-        now_ms: i64,
     ) {
-        let fp = routed(fp, destination);
-        let repeat = snapshot.is_repeat(fp, now_ms);
+        let fp = routed(at.fp, destination);
+        let repeat = snapshot.is_repeat(fp, at.now_ms);
         summary.alerts += 1;
         let max_shown = self.max_shown;
         let g = self
             .by_destination
             .entry(destination.to_string())
             .or_insert_with(|| Grouper::new(max_shown));
-        if !g.add(ev, fp, repeat) {
+        if !g.add_at_level(ev, fp, repeat, at.level) {
             summary.suppressed += 1;
         }
     }
@@ -184,21 +192,25 @@ fn consider(
     now_ms: i64,
 ) {
     summary.events += 1;
-    let d = cfg.rules.decide(&ev.log_group, &ev.message);
-    summary.count(d);
-    if d != Decision::Alert {
+    let j = cfg.rules.judge(&ev.log_group, &ev.message);
+    summary.count(j.decision);
+    if j.decision != Decision::Alert {
         return;
     }
     let fp = fingerprint(&ev.log_group, &ev.message);
-    let route = cfg.rules.route(&ev.log_group);
-    let (last, others) = match route.destinations.split_last() {
-        Some(split) => split,
-        None => return,
+    // A route has at least one destination (the rules refuse an empty list).
+    let Some((last, others)) = j.route.destinations.split_last() else {
+        return;
+    };
+    let at = Alert {
+        fp,
+        level: j.level,
+        now_ms,
     };
     for dest in others {
-        groupers.add(dest, ev.clone(), fp, snapshot, summary, now_ms);
+        groupers.add(dest, ev.clone(), at, snapshot, summary);
     }
-    groupers.add(last, ev, fp, snapshot, summary, now_ms);
+    groupers.add(last, ev, at, snapshot, summary);
 }
 
 /// Read one object (a blocking thread): every unit becomes an event to decide on. Documents of the

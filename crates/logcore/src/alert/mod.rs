@@ -278,15 +278,22 @@ impl Rule {
 
     /// Whether the event alerts under this rule, and why not when it does not.
     pub fn decide(&self, message: &str) -> Decision {
+        self.decide_leveled(message).0
+    }
+
+    /// [`Rule::decide`], and the message's level when it was read (not for an excluded message).
+    fn decide_leveled(&self, message: &str) -> (Decision, Option<&'static str>) {
         if self.exclude.as_ref().is_some_and(|r| r.is_match(message)) {
-            return Decision::Excluded;
+            return (Decision::Excluded, None);
         }
-        match level_of(message) {
+        let level = level_of(message);
+        let d = match level {
             Some(l) if self.levels.contains(&l) => Decision::Alert,
             Some(_) => Decision::BelowLevel,
             None if self.pattern.as_ref().is_some_and(|r| r.is_match(message)) => Decision::Alert,
             None => Decision::NoMatch,
-        }
+        };
+        (d, level)
     }
 }
 
@@ -315,6 +322,16 @@ pub enum Decision {
     BelowLevel,
     /// No level, and the pattern did not match.
     NoMatch,
+}
+
+/// What [`Rules::judge`] says of one event.
+#[derive(Debug, Clone, Copy)]
+pub struct Judgement<'a> {
+    pub decision: Decision,
+    /// The message's level, when it has one (not read for skipped groups or excluded messages).
+    pub level: Option<&'static str>,
+    /// Where the group's messages go (the default route for a skipped group, which has none).
+    pub route: &'a Route,
 }
 
 /// The destination of every message no rule routes elsewhere: the notifier's own Slack secret.
@@ -387,6 +404,8 @@ pub struct Rules {
     pub default: Rule,
     /// Mentions per level (`ALERT_MENTIONS`): a message with an alert of that level mentions them.
     pub level_mentions: Vec<(&'static str, Vec<String>)>,
+    /// The route of the log groups no override matches.
+    default_route: Route,
     /// The threshold and absence rules of the same text: CloudWatch evaluates them ([`watch`]); the
     /// notifier names them and their mentions in their alarms' messages.
     pub watches: Vec<watch::Watch>,
@@ -460,6 +479,7 @@ impl Rules {
             routes,
             default,
             level_mentions: Vec::new(),
+            default_route: Route::default(),
             watches,
         })
     }
@@ -490,16 +510,17 @@ impl Rules {
         Ok(())
     }
 
-    /// The route of a log group's messages: its override's, else the default destination.
-    pub fn route(&self, log_group: &str) -> std::borrow::Cow<'_, Route> {
-        match self
-            .overrides
+    /// The override a log group falls under (the first whose globs match), by index.
+    fn override_of(&self, log_group: &str) -> Option<usize> {
+        self.overrides
             .iter()
             .position(|(gs, _)| gs.iter().any(|g| g.matches(log_group)))
-        {
-            Some(i) => std::borrow::Cow::Borrowed(&self.routes[i]),
-            None => std::borrow::Cow::Owned(Route::default()),
-        }
+    }
+
+    /// The route of a log group's messages: its override's, else the default destination.
+    pub fn route(&self, log_group: &str) -> &Route {
+        self.override_of(log_group)
+            .map_or(&self.default_route, |i| &self.routes[i])
     }
 
     /// Whom a message of `route` with alerts of `levels` mentions: the rule's, then the levels', once each.
@@ -531,17 +552,30 @@ impl Rules {
     }
 
     pub fn decide(&self, log_group: &str, message: &str) -> Decision {
+        self.judge(log_group, message).decision
+    }
+
+    /// What the rules say of one event, with one look at the log group's globs: whether it alerts, the
+    /// message's level when it was read, and where the group's messages go.
+    pub fn judge(&self, log_group: &str, message: &str) -> Judgement<'_> {
         let included = self.include_groups.is_empty()
             || self.include_groups.iter().any(|g| g.matches(log_group));
         if !included || self.exclude_groups.iter().any(|g| g.matches(log_group)) {
-            return Decision::GroupSkipped;
+            return Judgement {
+                decision: Decision::GroupSkipped,
+                level: None,
+                route: &self.default_route,
+            };
         }
-        let rule = self
-            .overrides
-            .iter()
-            .find(|(gs, _)| gs.iter().any(|g| g.matches(log_group)))
-            .map_or(&self.default, |(_, r)| r);
-        rule.decide(message)
+        let i = self.override_of(log_group);
+        let route = i.map_or(&self.default_route, |i| &self.routes[i]);
+        let rule = i.map_or(&self.default, |i| &self.overrides[i].1);
+        let (decision, level) = rule.decide_leveled(message);
+        Judgement {
+            decision,
+            level,
+            route,
+        }
     }
 }
 
@@ -754,6 +788,18 @@ impl Grouper {
     /// Add an alert-worthy event; `repeat` says the suppressor has seen its fingerprint within the window.
     /// Returns whether it counts as a new alert (false: suppressed as a repeat).
     pub fn add(&mut self, ev: AlertEvent, fp: u64, repeat: bool) -> bool {
+        let level = level_of(&ev.message);
+        self.add_at_level(ev, fp, repeat, level)
+    }
+
+    /// [`Grouper::add`] for an event whose level the caller has read already (`Rules::judge`).
+    pub fn add_at_level(
+        &mut self,
+        ev: AlertEvent,
+        fp: u64,
+        repeat: bool,
+        level: Option<&'static str>,
+    ) -> bool {
         let i = match self.index.get(&ev.log_group) {
             Some(&i) => i,
             None => {
@@ -786,7 +832,7 @@ impl Grouper {
             g.fingerprints.push(fp);
         }
         g.total += 1;
-        if let Some(l) = level_of(&ev.message) {
+        if let Some(l) = level {
             if !g.levels.contains(&l) {
                 g.levels.push(l);
             }

@@ -47,7 +47,7 @@ fn a_rule_routes_its_groups_and_the_rest_go_to_the_default() {
     assert_eq!(pay.destinations, ["payments", "default"]);
     assert_eq!(pay.mention, ["<@U0PAYLEAD>"]);
     assert_eq!(r.route("/ecs/batch").destinations, [DEFAULT_DESTINATION]);
-    assert_eq!(r.route("/ecs/other").into_owned(), Route::default());
+    assert_eq!(*r.route("/ecs/other"), Route::default());
     assert_eq!(
         r.destinations().into_iter().collect::<Vec<_>>(),
         ["default", "oncall", "payments"]
@@ -59,18 +59,18 @@ fn a_rule_routes_its_groups_and_the_rest_go_to_the_default() {
 fn mentions_come_from_the_rule_and_the_levels_present_once_each() {
     let r = rules();
     let pay = r.route("/ecs/pay-api");
-    assert_eq!(r.mentions(&pay, &["ERROR"]), ["<@U0PAYLEAD>"]);
+    assert_eq!(r.mentions(pay, &["ERROR"]), ["<@U0PAYLEAD>"]);
     assert_eq!(
-        r.mentions(&pay, &["FATAL", "ERROR"]),
+        r.mentions(pay, &["FATAL", "ERROR"]),
         ["<@U0PAYLEAD>", "<!subteam^S0ONCALL>"]
     );
     let other = r.route("/ecs/other");
     // Levels' mentions in the configuration's order of level names.
     assert_eq!(
-        r.mentions(&other, &["FATAL", "CRITICAL"]),
+        r.mentions(other, &["FATAL", "CRITICAL"]),
         ["<!here>", "<!subteam^S0ONCALL>"]
     );
-    assert!(r.mentions(&other, &["ERROR"]).is_empty());
+    assert!(r.mentions(other, &["ERROR"]).is_empty());
 }
 
 #[test]
