@@ -282,11 +282,7 @@ fn destinations(env: &Env<'_>) -> Result<Vec<(String, SecretSource)>, ConfigErro
                 "\"default\" is the SLACK_SECRET_ARN / SLACK_SSM_PARAMETER destination".into(),
             ));
         }
-        if !logcore::alert::valid_destination(&name) {
-            return Err(err(format!(
-                "destination {name:?} is not a name of 1 to 64 of a-z, 0-9, - and _"
-            )));
-        }
+        logcore::alert::check_destinations([name.as_str()]).map_err(err)?;
         let source = SecretSource::parse(&reference)
             .ok_or_else(|| err(format!("destination {name:?} has no secret")))?;
         out.push((name, source));

@@ -363,6 +363,16 @@ pub fn valid_destination(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The first name that is not a valid destination name, refused with the reason.
+pub fn check_destinations<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    match names.into_iter().find(|d| !valid_destination(d)) {
+        Some(d) => Err(format!(
+            "destination {d:?} is not a name of 1 to 64 of a-z, 0-9, - and _"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A rule's `destinations` and `mention`, checked: names of destinations, mentions Slack renders as such.
 fn route_of(
     rule: &str,
@@ -375,17 +385,9 @@ fn route_of(
         Some(d) if d.is_empty() => return Err(bad("destinations is empty".into())),
         Some(d) => d,
     };
-    if let Some(d) = destinations.iter().find(|d| !valid_destination(d)) {
-        return Err(bad(format!(
-            "destination {d:?} is not a name of 1 to 64 of a-z, 0-9, - and _"
-        )));
-    }
+    check_destinations(destinations.iter().map(String::as_str)).map_err(bad)?;
     let mention = mention.unwrap_or_default();
-    if let Some(m) = mention.iter().find(|m| !watch::valid_mention(m)) {
-        return Err(bad(format!(
-            "mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"
-        )));
-    }
+    watch::check_mentions(&mention).map_err(bad)?;
     Ok(Route {
         destinations,
         mention,
@@ -496,11 +498,8 @@ impl Rules {
         let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
         for (level, who) in map {
             let l = normalise_level(&level).ok_or_else(|| RuleError::Level(level.clone()))?;
-            if let Some(m) = who.iter().find(|m| !watch::valid_mention(m)) {
-                return Err(RuleError::Rules(format!(
-                    "mentions of {l}: {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"
-                )));
-            }
+            watch::check_mentions(&who)
+                .map_err(|why| RuleError::Rules(format!("mentions of {l}: {why}")))?;
             match out.iter_mut().find(|(k, _)| *k == l) {
                 Some((_, v)) => v.extend(who),
                 None => out.push((l, who)),
@@ -584,10 +583,6 @@ impl Rules {
 /// of a SHA-256: stable across builds and toolchains (std's `DefaultHasher` is not), because fingerprints
 /// are keys of the suppression table that every container, and the next release, shares.
 pub fn fingerprint(log_group: &str, message: &str) -> u64 {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update((log_group.len() as u64).to_be_bytes());
-    h.update(log_group.as_bytes());
     let mut norm = String::with_capacity(message.len().min(1024));
     let mut in_token = false;
     for word in message
@@ -611,11 +606,11 @@ pub fn fingerprint(log_group: &str, message: &str) -> u64 {
         }
         norm.push_str(sep);
     }
-    h.update(norm.as_bytes());
-    let digest = h.finalize();
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first)
+    sha256_u64(&[
+        &(log_group.len() as u64).to_be_bytes(),
+        log_group.as_bytes(),
+        norm.as_bytes(),
+    ])
 }
 
 /// The fingerprint of a message at a destination: repeats are per destination (a message one channel has
@@ -624,10 +619,16 @@ pub fn routed(fp: u64, destination: &str) -> u64 {
     if destination == DEFAULT_DESTINATION {
         return fp;
     }
+    sha256_u64(&[&fp.to_be_bytes(), destination.as_bytes()])
+}
+
+/// The first 8 bytes of the SHA-256 of `parts` one after the other, big-endian.
+fn sha256_u64(parts: &[&[u8]]) -> u64 {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    h.update(fp.to_be_bytes());
-    h.update(destination.as_bytes());
+    for p in parts {
+        h.update(p);
+    }
     let digest = h.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);

@@ -104,6 +104,17 @@ pub fn valid_mention(m: &str) -> bool {
     }
 }
 
+/// The first of `mentions` that is not a mention Slack renders as one ([`valid_mention`]), refused with the
+/// reason.
+pub fn check_mentions(mentions: &[String]) -> Result<(), String> {
+    match mentions.iter().find(|m| !valid_mention(m)) {
+        Some(m) => Err(format!(
+            "mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The default filter pattern of `levels`: each level's word as a term, in upper, lower and title case
 /// (`?"ERROR" ?"error" ?"Error"`), which a JSON field or a text line carrying the level contains.
 pub fn level_pattern(levels: &str) -> Result<String, RuleError> {
@@ -214,18 +225,9 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
                 }
             },
         };
-        if let Some(m) = s.mention.iter().find(|m| !valid_mention(m)) {
-            return Err(bad(
-                &name,
-                format!("mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"),
-            ));
-        }
-        if let Some(d) = s.destinations.iter().find(|d| !super::valid_destination(d)) {
-            return Err(bad(
-                &name,
-                format!("destination {d:?} is not a name of 1 to 64 of a-z, 0-9, - and _"),
-            ));
-        }
+        check_mentions(&s.mention).map_err(|why| bad(&name, why))?;
+        super::check_destinations(s.destinations.iter().map(String::as_str))
+            .map_err(|why| bad(&name, why))?;
         out.push(Watch {
             name,
             kind,
