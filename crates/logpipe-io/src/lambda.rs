@@ -22,6 +22,12 @@ pub fn deadline(ctx: &lambda_runtime::Context) -> Instant {
     Instant::now() + logcore::time::until_epoch_ms(ctx.deadline)
 }
 
+/// When a function stops starting work: `margin` (its `DEADLINE_MARGIN_MS`) before the invocation's
+/// deadline, so that what is in flight, the answer and the report finish in time.
+pub fn stop_at(deadline: Instant, margin: std::time::Duration) -> Instant {
+    deadline.checked_sub(margin).unwrap_or(deadline)
+}
+
 /// Log why a client could not be built at cold start, and hand the error on (the runtime reports it as
 /// the init error).
 pub fn log_init_error<E: Display>(what: &'static str) -> impl FnOnce(&E) {

@@ -176,9 +176,7 @@ pub async fn handle<C: Cloud, R: Respond>(
         reason = response.reason.as_deref().unwrap_or(""),
         "custom resource answered"
     );
-    let limit = deadline
-        .checked_sub(f.common.deadline_margin)
-        .unwrap_or(deadline);
+    let limit = logpipe_io::lambda::stop_at(deadline, f.common.deadline_margin);
     match respond
         .respond(&request.response_url, &response, limit)
         .await

@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use log_subscriber::aws::AwsLogs;
 use log_subscriber::{handle, report, Config};
-use logpipe_io::lambda::{cold_start, deadline};
+use logpipe_io::lambda::{cold_start, deadline, stop_at};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
         move |ev: LambdaEvent<serde_json::Value>| async move {
             // The call in flight and the report finish inside the margin.
             let end = deadline(&ev.context);
-            let stop_at = end.checked_sub(cfg.common.deadline_margin).unwrap_or(end);
+            let stop_at = stop_at(end, cfg.common.deadline_margin);
             let (result, summary) = handle(cfg, logs, &ev.payload, stop_at).await;
             report(cfg, &ev.context.request_id, &summary);
             result.map_err(Error::from)

@@ -139,9 +139,7 @@ pub async fn forward_object<S: Store, E: Search>(
         tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool, resume))
     };
 
-    let stop_at = deadline
-        .checked_sub(cfg.common.deadline_margin)
-        .unwrap_or(deadline);
+    let stop_at = logpipe_io::lambda::stop_at(deadline, cfg.common.deadline_margin);
     let mut progress = Progress::new(resume);
     let mut inflight = FuturesUnordered::new();
     let mut open = true;

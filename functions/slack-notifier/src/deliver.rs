@@ -95,9 +95,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         summary: &mut Summary,
     ) -> Result<Reply, String> {
         let cfg = &self.cfg;
-        let limit = deadline
-            .checked_sub(cfg.common.deadline_margin)
-            .unwrap_or(deadline);
+        let limit = logpipe_io::lambda::stop_at(deadline, cfg.common.deadline_margin);
         let mut rng = fastrand::Rng::new();
         let mut attempts = 0u32;
         let mut pace = dest.pace.lock().await;
