@@ -38,6 +38,7 @@ impl V {
 }
 
 /// The template with one set of parameter values (the defaults, overridden by `with`).
+#[derive(Clone)]
 struct Deployment {
     t: Value,
     params: BTreeMap<String, V>,
@@ -107,8 +108,21 @@ impl Deployment {
                     "AWS::NoValue" => V::S("<NoValue>".into()),
                     _ => match self.params.get(name) {
                         Some(v) => v.clone(),
-                        None if resources(&self.t).contains_key(name) => V::S(format!("<{name}>")),
-                        None => panic!("Ref {name}"),
+                        None => match resources(&self.t).get(name) {
+                            // A log group's Ref is its name, known before deployment when the template
+                            // gives it.
+                            Some(r)
+                                if r.get("Type").and_then(Value::as_str)
+                                    == Some("AWS::Logs::LogGroup")
+                                    && r.get("Properties")
+                                        .and_then(|p| p.get("LogGroupName"))
+                                        .is_some() =>
+                            {
+                                self.eval(&r["Properties"]["LogGroupName"])
+                            }
+                            Some(_) => V::S(format!("<{name}>")),
+                            None => panic!("Ref {name}"),
+                        },
                     },
                 }
             }
@@ -217,6 +231,53 @@ impl Deployment {
         let res = resources(&self.t);
         let r = res.get(id).unwrap_or_else(|| panic!("no resource {id}"));
         self.eval(&r["Properties"][name]).s()
+    }
+
+    /// Every group-level subscription filter this deployment creates, as (log group, destination), those
+    /// of a `Fn::ForEach` once per member of its list.
+    fn group_filters(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |d: &Deployment, r: &Value| {
+            let created = match r.get("Condition").and_then(Value::as_str) {
+                None => true,
+                Some(c) => d.condition(c).b(),
+            };
+            if created && r["Type"].as_str() == Some("AWS::Logs::SubscriptionFilter") {
+                out.push((
+                    d.eval(&r["Properties"]["LogGroupName"]).s(),
+                    d.eval(&r["Properties"]["DestinationArn"]).s(),
+                ));
+            }
+        };
+        for (k, v) in self.t["Resources"].as_mapping().expect("Resources") {
+            let k = k.as_str().expect("string keys");
+            if !k.starts_with("Fn::ForEach::") {
+                add(self, v);
+                continue;
+            }
+            let each = v
+                .as_sequence()
+                .expect("Fn::ForEach [id, collection, {resources}]");
+            let var = each[0].as_str().expect("the loop variable");
+            for member in self.eval(&each[1]).list() {
+                let mut d = self.clone();
+                d.params.insert(var.to_string(), V::S(member));
+                for r in each[2].as_mapping().expect("resources").values() {
+                    add(&d, r);
+                }
+            }
+        }
+        out
+    }
+
+    /// The log groups the account policy leaves out (its `LogGroupName NOT IN [...]`).
+    fn policy_exclusions(&self) -> Vec<String> {
+        let criteria = self.property("AppAccountPolicy", "SelectionCriteria");
+        let list = criteria
+            .strip_prefix("LogGroupName NOT IN [")
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or_else(|| panic!("{criteria}"));
+        serde_json::from_str(&format!("[{list}]")).expect("a JSON list")
     }
 
     /// The descriptions of the rule assertions these parameters break.
@@ -439,11 +500,7 @@ fn the_account_policy_leaves_out_logpipes_groups_and_the_audit_groups() {
     assert!(!Deployment::new(&[]).creates("AppAccountPolicy"));
 
     let criteria = d.property("AppAccountPolicy", "SelectionCriteria");
-    let list = criteria
-        .strip_prefix("LogGroupName NOT IN [")
-        .and_then(|r| r.strip_suffix(']'))
-        .unwrap_or_else(|| panic!("{criteria}"));
-    let excluded: Vec<String> = serde_json::from_str(&format!("[{list}]")).expect("a JSON list");
+    let excluded = d.policy_exclusions();
     let mut ours: Vec<String> = resources(&d.t)
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Logs::LogGroup"))
@@ -536,4 +593,68 @@ fn the_account_policy_refuses_double_delivery() {
         ]),
         Vec::<String>::new()
     );
+}
+
+/// Every attachment mode delivers each group once: no group the account policy covers also has a
+/// group-level filter to the policy's destination (the canary's heartbeat group included, whose heartbeats
+/// must prove the policy itself), and no group has two filters to one destination.
+#[test]
+fn every_attachment_mode_delivers_each_group_once() {
+    const DEST: &str = "arn:aws:logs:eu-west-1:123456789012:destination:logpipe";
+    let heartbeat = "/logpipe/dev/heartbeat".to_string();
+    let shapes: [&[(&str, &str)]; 4] = [
+        &[],
+        &[
+            SLACK,
+            ("AuditLogGroups", "/aws/rds/cluster/shop/audit"),
+            ("AlertLogGroups", "/ecs/api,/ecs/web"),
+            ("AutoSubscribe", "true"),
+            ("AutoSubscribeAlertPatterns", "/ecs/*"),
+        ],
+        &[("Canary", "false")],
+        &[("Mode", "source"), ("CentralDestinationArn", DEST)],
+    ];
+    for mode in ["groups", "account-policy"] {
+        for shape in shapes {
+            let mut with = vec![("AppAttachment", mode)];
+            if mode == "groups" && !shape.iter().any(|(n, _)| *n == "Mode") {
+                with.push(("AppLogGroups", "/ecs/api,/aws/lambda/checkout"));
+            }
+            with.extend_from_slice(shape);
+            let d = Deployment::new(&with);
+            assert_eq!(d.refused(), Vec::<String>::new(), "{with:?}");
+            let filters = d.group_filters();
+            let mut seen = std::collections::BTreeSet::new();
+            for f in &filters {
+                assert!(seen.insert(f), "{with:?}: two filters {f:?}");
+            }
+            let canary = d.creates("CanaryFunction");
+            if d.creates("AppAccountPolicy") {
+                let doc: serde_json::Value =
+                    serde_json::from_str(&d.property("AppAccountPolicy", "PolicyDocument"))
+                        .expect("JSON");
+                let to = doc["DestinationArn"].as_str().expect("a destination");
+                let excluded = d.policy_exclusions();
+                for (group, dest) in &filters {
+                    assert!(
+                        dest != to || excluded.contains(group),
+                        "{with:?}: {group} is delivered by the account policy and by a filter of its own"
+                    );
+                }
+                if canary {
+                    assert!(
+                        !excluded.contains(&heartbeat),
+                        "{with:?}: the policy must deliver the heartbeats"
+                    );
+                }
+            } else if canary {
+                assert!(
+                    filters
+                        .iter()
+                        .any(|(g, dest)| *g == heartbeat && dest == "<AppDeliveryStream.Arn>"),
+                    "{with:?}: the heartbeat group must reach the app stream: {filters:?}"
+                );
+            }
+        }
+    }
 }
