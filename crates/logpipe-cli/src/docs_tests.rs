@@ -1,5 +1,7 @@
 //! The documentation's links: every relative link of every Markdown file in the repository names a file
-//! inside it, and every `#anchor` a heading of that file. No link leaves the repository.
+//! inside it, and every `#anchor` a heading of that file. No link leaves the repository. And every
+//! function's public interface is documented beside it: each variable its configuration reads and each
+//! metric its report line emits, from the code's own lists.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -138,8 +140,92 @@ fn every_link_stays_inside_the_repository_and_resolves() {
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
+/// The EMF metric names of a `counts!` summary (nested counts included), from the declaration itself.
+fn metric_names<S: logcore::report::Metrics + Default>() -> Vec<&'static str> {
+    let mut out = Vec::new();
+    S::default().metrics(&mut out);
+    out.into_iter().map(|m| m.name).collect()
+}
+
+/// The metrics each function's report line emits, by binary (the directory under `functions/`).
+fn code_metrics(bin: &str) -> Option<Vec<&'static str>> {
+    use firehose_transform::Summary;
+    use logcore::{audit::AuditStats, document::DocStats};
+    Some(match bin {
+        "firehose-cwl-transform" => metric_names::<Summary<DocStats>>(),
+        "aurora-audit-transform" => metric_names::<Summary<AuditStats>>(),
+        "s3-search-forwarder" => metric_names::<s3_search_forwarder::Summary>(),
+        "slack-notifier" => metric_names::<slack_notifier::Summary>(),
+        "log-subscriber" => metric_names::<log_subscriber::Summary>(),
+        "canary" => metric_names::<canary::Summary>(),
+        "alert-sync" => metric_names::<alert_sync::Summary>(),
+        _ => return None,
+    })
+}
+
+/// Whether `text` names `name` as a whole word (`BytesIn` is not named by `BytesInput`).
+fn names(text: &str, name: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(word)
+            && !text[i + name.len()..].chars().next().is_some_and(word)
+    })
+}
+
+/// A function's README, and for the audit transform the CloudWatch Logs transform's too: both are
+/// `crates/firehose-transform`, whose shared variables and metrics that page documents (the audit page
+/// says so and links there). Nothing else counts: a variable named in passing on another page is not
+/// documented for this function.
+fn documentation_of(dir: &Path) -> String {
+    let read = |d: &Path| {
+        let readme = d.join("README.md");
+        std::fs::read_to_string(&readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()))
+    };
+    let mut text = read(dir);
+    if dir.ends_with("aurora-audit-transform") {
+        text.push_str(&read(&dir.with_file_name("firehose-cwl-transform")));
+    }
+    text
+}
+
+#[test]
+fn every_functions_variables_and_metrics_are_documented_beside_it() {
+    let root = root();
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("Cargo.toml").exists() {
+            continue;
+        }
+        let bin = dir.file_name().unwrap().to_string_lossy().to_string();
+        let vars = crate::template_tests::code_env_vars(&bin)
+            .unwrap_or_else(|| panic!("functions/{bin}: no variable list (code_env_vars)"));
+        let metrics = code_metrics(&bin)
+            .unwrap_or_else(|| panic!("functions/{bin}: no metric list (code_metrics)"));
+        assert!(!metrics.is_empty(), "{bin}: a report without metrics");
+        let docs = documentation_of(&dir);
+        for v in vars {
+            if !names(&docs, v) {
+                missing.push(format!("functions/{bin}/README.md: variable {v}"));
+            }
+        }
+        for m in metrics {
+            if !names(&docs, m) {
+                missing.push(format!("functions/{bin}/README.md: metric {m}"));
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 7, "{seen} functions");
+    assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
+}
+
 #[test]
 fn slugs_are_githubs() {
+    assert!(names("metrics `BytesIn`, `BytesOut`", "BytesIn"));
+    assert!(!names("`BytesInput` and X_BytesIn", "BytesIn"));
+    assert!(names("BytesIn", "BytesIn"));
     assert_eq!(
         slug(" Deploy to AWS (`template.yaml`, `samconfig.toml`)"),
         "deploy-to-aws-templateyaml-samconfigtoml"

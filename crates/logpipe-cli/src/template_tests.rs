@@ -229,7 +229,7 @@ fn env_names(r: &Mapping) -> BTreeSet<String> {
 }
 
 /// The variables each function's code reads (besides the AWS_* ones Lambda sets), by binary.
-fn code_env_vars(bin: &str) -> Option<Vec<&'static str>> {
+pub(crate) fn code_env_vars(bin: &str) -> Option<Vec<&'static str>> {
     use firehose_transform::{Audit, Documents, Render};
     let t = firehose_transform::config::ENV_VARS;
     Some(match bin {
