@@ -255,7 +255,16 @@ pub async fn reconcile<L: Logs>(
             logs.account_policies()
         })
         .await
-        .map_err(|e| e.context("reading the account's subscription filter policies"))?;
+        .map_err(|mut e| {
+            e.message = format!(
+                "reading the account's subscription filter policies: {}; nothing was attached, since a \
+                 policy may already deliver these groups. To run without reading them, set \
+                 ACCOUNT_POLICIES=false (the template's AutoSubscribeAccountPolicies=false, or \
+                 `logpipe subscribe --no-account-policies`)",
+                e.message
+            );
+            e
+        })?;
         for policy in &p {
             tracing::info!(policy = %policy.name, destination = %policy.destination_arn,
                 excluded = policy.excluded.len(), "account-level subscription filter policy");

@@ -359,6 +359,14 @@ async fn unreadable_account_policies_fail_the_run() {
             .contains("reading the account's subscription filter policies"),
         "{e}"
     );
+    // The way out is named: the variable, the template's parameter and the command's flag.
+    for opt_out in [
+        "ACCOUNT_POLICIES=false",
+        "AutoSubscribeAccountPolicies=false",
+        "--no-account-policies",
+    ] {
+        assert!(e.message.contains(opt_out), "{opt_out} in {e}");
+    }
     assert!(logs.names("/ecs/api").is_empty());
     let mut off = cfg();
     off.account_policies = false;
