@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use logcore::alert::watch::{desired, parse, plan, Change, Existing, Naming, MAX_ALARM_NAME, MAX_DESCRIPTION, MAX_METRIC_NAME};
-use logcore::alert::watch::valid_mention;
+use logcore::alert::valid_mention;
 use logcore::alert::{valid_destination, Rules};
 
 fuzz_target!(|data: &[u8]| {

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use logcore::audit::pgaudit::{self, LinePrefix};
 use logcore::audit::redact::{mask_literals, Dialect, Redactor};
 use logcore::audit::{mysql, write_audit_event, AuditConfig, AuditContext, AuditStats, EngineSetting};
-use logcore::cwl::{LogEvent, MessageType, Payload};
+use logcore::logs::cwl::{LogEvent, MessageType, Payload};
 
 /// Redactors compile their rules once, not per input.
 static CONFIGS: std::sync::LazyLock<[AuditConfig; 2]> = std::sync::LazyLock::new(|| {

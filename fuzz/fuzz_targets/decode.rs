@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logcore::codec::{decode_base64, gunzip_capped, gzip};
-use logcore::cwl::{decompress, peek_hops, Payload};
-use logcore::document::{write_event, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext};
+use logcore::base::codec::{decode_base64, gunzip_capped, gzip};
+use logcore::logs::cwl::{decompress, peek_hops, Payload};
+use logcore::logs::document::{write_event, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext};
 
 const CAP: usize = 1 << 20;
 

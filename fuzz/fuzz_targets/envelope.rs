@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logcore::firehose::PartitionKeys;
-use logcore::s3event::{decode_key, parse_invocation};
-use logcore::s3prefix::S3Prefix;
+use logcore::transform::firehose::PartitionKeys;
+use logcore::logs::s3event::{decode_key, parse_invocation};
+use logcore::transform::s3prefix::S3Prefix;
 
 fuzz_target!(|data: &[u8]| {
     let first = parse_invocation(data);

@@ -5,9 +5,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use logcore::bulk::{check_index_name, Batch, DocBuilder, IndexTemplate, Origin, UnitOutcome};
-use logcore::document::JsonLimits;
-use logcore::framing::{decoder, Framer};
+use logcore::search::bulk::{check_index_name, Batch, DocBuilder, IndexTemplate, Origin, UnitOutcome};
+use logcore::logs::document::JsonLimits;
+use logcore::logs::framing::{decoder, Framer};
 
 const CAP: usize = 256;
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 use firehose_transform::{handle, Config, PutEntry, Reingest};
 use logpipe_io::CallError;
 use libfuzzer_sys::fuzz_target;
-use logcore::codec::{encode_base64, gzip};
-use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
-use logcore::retry::Backoff;
+use logcore::base::codec::{encode_base64, gzip};
+use logcore::transform::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
+use logcore::base::retry::Backoff;
 
 struct Sink {
     reject: u8,
@@ -91,7 +91,7 @@ fuzz_target!(|input: &[u8]| {
         part_output_budget: 1024,
         max_decompressed: 1 << 20,
         backoff: Backoff { base: Duration::from_micros(10), max_delay: Duration::from_micros(50), max_attempts: 3 },
-        common: logcore::runtime::Common::new("fuzz", Duration::ZERO),
+        common: logcore::base::runtime::Common::new("fuzz", Duration::ZERO),
         ..Config::default()
     };
     cfg.call_timeout = Duration::from_millis(100);
@@ -99,7 +99,7 @@ fuzz_target!(|input: &[u8]| {
     if mode & 1 == 1 {
         cfg.oversize = Some(firehose_transform::config::Oversize {
             bucket: "b".into(),
-            prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").expect("prefix"),
+            prefix: logcore::transform::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").expect("prefix"),
         });
     }
     let store = logpipe_io::store::MemStore::default();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aws_sdk_firehose::primitives::Blob;
-use logcore::firehose::Source;
+use logcore::transform::firehose::Source;
 
 use logpipe_io::CallError;
 

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use logcore::filter::MessageFilter;
-use logcore::firehose::RESPONSE_LIMIT;
-use logcore::retry::Backoff;
-use logcore::runtime::Common;
-use logcore::s3prefix::S3Prefix;
+use logcore::base::retry::Backoff;
+use logcore::base::runtime::Common;
+use logcore::transform::filter::MessageFilter;
+use logcore::transform::firehose::RESPONSE_LIMIT;
+use logcore::transform::s3prefix::S3Prefix;
 
-pub use logcore::env::{ConfigError, Env};
+pub use logcore::base::env::{ConfigError, Env};
 
 use crate::render::{Documents, Render};
 
@@ -61,7 +61,7 @@ impl PartitionKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Oversize {
     pub bucket: String,
-    /// The delivery stream's `Prefix`, evaluated for the record (see [`logcore::s3prefix`]).
+    /// The delivery stream's `Prefix`, evaluated for the record (see [`logcore::transform::s3prefix`]).
     pub prefix: S3Prefix,
 }
 
@@ -101,7 +101,7 @@ impl<R: Render + Default> Default for Config<R> {
             region: None,
             filter: MessageFilter::default(),
             partition_keys: Vec::new(),
-            max_decompressed: logcore::codec::DEFAULT_MAX_DECOMPRESSED,
+            max_decompressed: logcore::base::codec::DEFAULT_MAX_DECOMPRESSED,
             max_hops: 3,
             response_limit: RESPONSE_LIMIT,
             part_output_budget: 1024 * 1024,
@@ -228,8 +228,8 @@ impl<R: Render + Default> Config<R> {
 mod tests {
     use super::*;
     use crate::render::Audit;
-    use logcore::document::{JsonLimits, OutputFormat};
-    use logcore::env::pairs as env;
+    use logcore::base::env::pairs as env;
+    use logcore::logs::document::{JsonLimits, OutputFormat};
 
     #[test]
     fn defaults() {

@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use logcore::codec::{base64_len, decode_base64, gzip};
-use logcore::cwl::{decompress, LogEvent, MessageType, Payload};
-use logcore::firehose::{
+use logcore::base::codec::{base64_len, decode_base64, gzip};
+use logcore::base::time::DateTimeParts;
+use logcore::logs::cwl::{decompress, LogEvent, MessageType, Payload};
+use logcore::transform::firehose::{
     PartitionKeys, RecordResult, ResponseBudget, ResponseWriter, Source, TransformEvent,
     TransformRecord, TransformResponse,
 };
-use logcore::reingest::{encode_parts, split_parts};
-use logcore::time::DateTimeParts;
+use logcore::transform::reingest::{encode_parts, split_parts};
 use logpipe_io::Store;
 use serde::Serialize;
 use sha2::Digest;
@@ -22,12 +22,12 @@ use crate::render::Render;
 use crate::sink::{limits_for, put_all, PutEntry, Reingest};
 
 logcore::counts! {
-    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`). Every
+    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::base::report`). Every
     /// record ends in exactly one of `ok`, `dropped` or `failed`, and every log event of a decoded
     /// DATA_MESSAGE in exactly one of `events_out`, `events_excluded`, `events_reingested`,
     /// `events_written` or `events_failed`.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-    pub struct Summary<S = logcore::document::DocStats> {
+    pub struct Summary<S = logcore::logs::document::DocStats> {
         pub records_in: u64 => "RecordsIn",
         pub ok: u64 => "RecordsOk",
         /// Records answered `Dropped`: control messages, payloads with no event left after filtering,
@@ -102,7 +102,7 @@ pub struct Written {
 
 /// Everything one invocation produced.
 #[derive(Debug)]
-pub struct Outcome<S = logcore::document::DocStats> {
+pub struct Outcome<S = logcore::logs::document::DocStats> {
     pub response: TransformResponse,
     pub summary: Summary<S>,
     pub failures: Vec<Failure>,
@@ -309,7 +309,7 @@ fn answer_order(event: &TransformEvent) -> Vec<usize> {
         .records
         .iter()
         .enumerate()
-        .map(|(i, r)| (logcore::cwl::peek_hops(r.data.as_bytes()), i))
+        .map(|(i, r)| (logcore::logs::cwl::peek_hops(r.data.as_bytes()), i))
         .collect();
     if order.iter().any(|&(h, _)| h > 0) {
         order.sort_by_key(|&(h, i)| (std::cmp::Reverse(h), i));
@@ -448,7 +448,7 @@ fn plan_direct(
         h.update(payload.log_events[i].id.as_bytes());
         h.update([0]);
     }
-    let digest = logcore::codec::hex(&h.finalize()[..12]);
+    let digest = logcore::base::codec::hex(&h.finalize()[..12]);
     let arrival = record
         .approximate_arrival_timestamp
         .or_else(|| {
@@ -457,7 +457,7 @@ fn plan_direct(
                 .as_ref()
                 .and_then(|m| m.approximate_arrival_timestamp)
         })
-        .unwrap_or_else(logcore::time::now_ms);
+        .unwrap_or_else(logcore::base::time::now_ms);
     let prefix = oversize
         .prefix
         .render(arrival, keys, &digest[..11])

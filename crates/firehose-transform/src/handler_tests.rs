@@ -2,11 +2,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use logcore::codec::{decode_base64, encode_base64, gzip};
-use logcore::cwl::{decompress, Payload};
-use logcore::firehose::{ParsedResponse, Source, TransformEvent};
-use logcore::retry::Backoff;
+use logcore::base::codec::{decode_base64, encode_base64, gzip};
+use logcore::base::retry::Backoff;
+use logcore::logs::cwl::{decompress, Payload};
 use logcore::synth::{self, Event, MessageGen, SourceKind};
+use logcore::transform::firehose::{ParsedResponse, Source, TransformEvent};
 use proptest::prelude::*;
 use tokio::time::Instant;
 
@@ -119,7 +119,7 @@ fn data_record(
     seq: u64,
     events: &[Event],
     source: SourceKind,
-) -> logcore::firehose::TransformRecord {
+) -> logcore::transform::firehose::TransformRecord {
     let p = synth::data_payload("/ecs/api", "ecs/api/1", events);
     synth::record(
         synth::record_id(seq),
@@ -158,7 +158,8 @@ fn run_in(event: &TransformEvent, cfg: &Config, sink: &FakeSink, store: &MemStor
 fn oversize() -> Oversize {
     Oversize {
         bucket: "logs-bucket".into(),
-        prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").unwrap(),
+        prefix: logcore::transform::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/")
+            .unwrap(),
     }
 }
 
@@ -175,7 +176,7 @@ fn written_docs(store: &MemStore) -> Vec<(String, serde_json::Value)> {
     out
 }
 
-fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
+fn parse(out: &Outcome) -> BTreeMap<String, logcore::transform::firehose::ResponseRecord> {
     let wire = serde_json::to_vec(&out.response).unwrap();
     assert_eq!(wire.len(), out.response.len());
     let parsed: ParsedResponse = serde_json::from_slice(&wire).unwrap();
@@ -189,7 +190,7 @@ fn parse(out: &Outcome) -> BTreeMap<String, logcore::firehose::ResponseRecord> {
     map
 }
 
-fn docs_of(r: &logcore::firehose::ResponseRecord) -> Vec<serde_json::Value> {
+fn docs_of(r: &logcore::transform::firehose::ResponseRecord) -> Vec<serde_json::Value> {
     let data = decode_base64(r.data.as_ref().unwrap().as_bytes()).unwrap();
     assert!(data.ends_with(b"\n"));
     data.split(|&b| b == b'\n')
@@ -855,7 +856,7 @@ proptest! {
         }
         let ev = synth::event(source, records);
         let mut cfg = Config { response_limit: limit, oversize: Some(oversize()), ..Config::default() };
-        if exclude { cfg.filter = logcore::filter::MessageFilter::new(None, Some("SKIPME")).unwrap(); }
+        if exclude { cfg.filter = logcore::transform::filter::MessageFilter::new(None, Some("SKIPME")).unwrap(); }
         let rng = Mutex::new(fastrand::Rng::with_seed(seed));
         let sink = FakeSink::with(Box::new(move |_, _| (rng.lock().unwrap().u32(..100) < fail_pct).then(|| "ProvisionedThroughputExceededException: slow".into())));
         let store = MemStore::default();
@@ -975,12 +976,14 @@ fn to_completion(
             .unwrap()
             .into_iter()
             .enumerate()
-            .map(|(i, (_, e))| logcore::firehose::TransformRecord {
-                record_id: format!("again-{round}-{i}"),
-                approximate_arrival_timestamp: Some(1_763_700_000_000),
-                data: encode_base64(&e.data),
-                kinesis_record_metadata: None,
-            })
+            .map(
+                |(i, (_, e))| logcore::transform::firehose::TransformRecord {
+                    record_id: format!("again-{round}-{i}"),
+                    approximate_arrival_timestamp: Some(1_763_700_000_000),
+                    data: encode_base64(&e.data),
+                    kinesis_record_metadata: None,
+                },
+            )
             .collect();
         if again.is_empty() {
             break;
@@ -1001,7 +1004,7 @@ fn to_completion(
 /// delivery stream writes, and counted.
 #[test]
 fn megabyte_events_of_every_shape_are_delivered() {
-    let shapes = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES);
+    let shapes = synth::worst_case_messages(logcore::logs::cwl::MAX_MESSAGE_BYTES);
     let ev = synth::event_per_message(shapes.iter().map(|(_, m)| m.clone()), 1_763_700_000_000);
     let cfg: Config = Config {
         oversize: Some(oversize()),
@@ -1113,7 +1116,7 @@ fn oversize_documents_without_a_bucket_after_a_failed_write_and_partitioned() {
         partition_keys: vec![PartitionKey::LogGroup, PartitionKey::Date],
         oversize: Some(Oversize {
             bucket: "logs-bucket".into(),
-            prefix: logcore::s3prefix::S3Prefix::parse(
+            prefix: logcore::transform::s3prefix::S3Prefix::parse(
                 "logs/!{partitionKeyFromLambda:log_group}/!{partitionKeyFromLambda:date}/",
             )
             .unwrap(),

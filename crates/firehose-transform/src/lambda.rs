@@ -2,14 +2,14 @@
 //! built once, then `lambda_runtime::run`.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use logcore::firehose::TransformEvent;
+use logcore::transform::firehose::TransformEvent;
 
 use crate::aws::AwsReingest;
 use logpipe_io::lambda::{cold_start, deadline};
 
 use crate::{run_invocation, Config, Render};
 
-pub use logcore::runtime::tune_allocator;
+pub use logcore::base::runtime::tune_allocator;
 
 /// Serve Firehose transformation invocations with renderer `R` until the runtime stops.
 pub async fn serve<R: Render + Default>() -> Result<(), Error> {

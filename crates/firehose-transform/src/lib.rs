@@ -17,7 +17,7 @@ pub mod sink;
 
 pub use config::Config;
 pub use handler::{handle, Outcome, Summary, Written};
-use logcore::firehose::{TransformEvent, TransformResponse};
+use logcore::transform::firehose::{TransformEvent, TransformResponse};
 pub use render::{Audit, Documents, Render};
 pub use sink::{PutEntry, Reingest};
 

@@ -1,10 +1,10 @@
 //! What a transform writes for each log event: the CloudWatch Logs document, or the audit document.
 
 use logcore::audit::{AuditConfig, AuditContext, AuditStats, EngineSetting};
-use logcore::cwl::{LogEvent, Payload};
-use logcore::document::{write_event, DocStats, DocumentConfig, JsonLimits, PayloadContext};
+use logcore::logs::cwl::{LogEvent, Payload};
+use logcore::logs::document::{write_event, DocStats, DocumentConfig, JsonLimits, PayloadContext};
 
-use logcore::env::{ConfigError, Env};
+use logcore::base::env::{ConfigError, Env};
 
 /// Turns the log events of one payload into NDJSON lines.
 pub trait Render: Send + Sync + Sized {
@@ -18,7 +18,7 @@ pub trait Render: Send + Sync + Sized {
         + PartialEq
         + Eq
         + serde::Serialize
-        + logcore::report::Metrics;
+        + logcore::base::report::Metrics;
     /// The environment variables [`Render::from_env`] reads.
     const ENV_VARS: &'static [&'static str];
 
@@ -28,7 +28,7 @@ pub trait Render: Send + Sync + Sized {
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError>;
 }
 
-/// CloudWatch Logs documents (DESIGN.md, "The output document").
+/// CloudWatch Logs documents (docs/design.md, "The output document").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Documents(pub DocumentConfig);
 

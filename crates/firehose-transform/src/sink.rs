@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use logcore::firehose::Source;
-use logcore::reingest::{PutLimits, FIREHOSE_LIMITS, KINESIS_LIMITS};
-use logcore::retry::Backoff;
+use logcore::base::retry::Backoff;
+use logcore::transform::firehose::Source;
+use logcore::transform::reingest::{PutLimits, FIREHOSE_LIMITS, KINESIS_LIMITS};
 use tokio::time::Instant;
 
 /// One record to put back.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use firehose_transform::aws::AwsReingest;
 use firehose_transform::config::Oversize;
 use firehose_transform::{handle, Config};
-use logcore::codec::decode_base64;
-use logcore::cwl::{decompress, Payload};
-use logcore::firehose::{ParsedResponse, TransformEvent, RESPONSE_LIMIT};
+use logcore::base::codec::decode_base64;
+use logcore::logs::cwl::{decompress, Payload};
 use logcore::synth::{self, SourceKind};
+use logcore::transform::firehose::{ParsedResponse, TransformEvent, RESPONSE_LIMIT};
 use logpipe_io::store::{MemStore, S3Store};
 use test_support::fault_proxy::{FaultProxy, Faults};
 use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
@@ -317,12 +317,15 @@ async fn oversize_documents_are_written_to_s3() {
     let s3 = aws_sdk_s3::Client::new(&sdk);
     let bucket = unique("oversize");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let message = "\u{1}".repeat(logcore::cwl::MAX_MESSAGE_BYTES);
+    let message = "\u{1}".repeat(logcore::logs::cwl::MAX_MESSAGE_BYTES);
     let event = synth::event_per_message([message.clone()], 1_763_700_000_000);
     let cfg: Config = Config {
         oversize: Some(Oversize {
             bucket: bucket.clone(),
-            prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/").unwrap(),
+            prefix: logcore::transform::s3prefix::S3Prefix::parse(
+                "logs/!{timestamp:yyyy/MM/dd/HH}/",
+            )
+            .unwrap(),
         }),
         ..Config::default()
     };
@@ -355,7 +358,7 @@ async fn oversize_documents_are_written_to_s3() {
     );
     let body = test_support::body(&s3, &bucket, &keys[0]).await;
     let ndjson = decompress(&body, usize::MAX).unwrap();
-    assert!(ndjson.len() > 6 * logcore::cwl::MAX_MESSAGE_BYTES);
+    assert!(ndjson.len() > 6 * logcore::logs::cwl::MAX_MESSAGE_BYTES);
     let doc: serde_json::Value = serde_json::from_slice(&ndjson).unwrap();
     assert_eq!(doc["message"].as_str().unwrap(), message);
     assert_eq!(doc["event"]["id"], synth::event_id(1_763_700_000_000, 0));

@@ -1,30 +1,28 @@
-//! Pure core of logpipe, shared by every Lambda function and the CLI.
+//! Pure core of logpipe, shared by every Lambda function and the CLI: no AWS SDK and no network. Its folders
+//! are the pipeline's areas, each used by the parts named (a helper two areas use lives in the lower one):
 //!
-//! No AWS SDK and no network here: codecs (base64, gzip with a bomb guard), CloudWatch Logs subscription
-//! payloads, the output document, Firehose transformation events and responses with exact size accounting,
-//! re-ingestion planning, message filters, the retry policy and CloudWatch EMF metrics; for the search forwarder,
-//! S3/SNS/SQS/EventBridge envelopes, the framing reader of log objects, and `_bulk` bodies and responses.
+//! - [`base`]: codecs, time, configuration, retries, the report line and EMF, shared settings, the custom
+//!   resource protocol. Every function.
+//! - [`logs`]: CloudWatch Logs payloads, the output document, levels, log group globs, log object
+//!   notifications and framing. The transforms, the forwarder, the notifier, the log subscriber.
+//! - [`transform`]: the Firehose answer with exact size accounting, re-ingestion, filters, S3 prefixes. The
+//!   Firehose transforms.
+//! - [`audit`]: Aurora/RDS MySQL audit lines and pgaudit entries to documents, redaction and masking. The
+//!   audit transform.
+//! - [`search`]: `_bulk` bodies and responses, ids, index names, dead letters, index setup. The search
+//!   forwarder, the canary, `logpipe search`.
+//! - [`alert`]: rules, fingerprints, suppression, grouping, CloudWatch rules, Slack messages, alarm changes.
+//!   The notifier, the alert sync, the log subscriber's CLI.
+//! - `synth` (feature `synth`): generators of realistic payloads and events for samples, tests and benchmarks;
+//!   only the CLI and tests enable it, so no function compiles it.
 
 pub mod alert;
 pub mod audit;
-pub mod bulk;
-pub mod cfn;
-pub mod codec;
-pub mod cwl;
-pub mod document;
-pub mod emf;
-pub mod env;
-pub mod filter;
-pub mod firehose;
-pub mod framing;
-pub mod index_setup;
-pub mod reingest;
-pub mod report;
-pub mod retry;
-pub mod runtime;
-pub mod s3event;
-pub mod s3prefix;
+pub mod base;
+pub mod logs;
+pub mod search;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
-pub mod time;
+pub mod transform;
 
-pub use codec::DecodeError;
+pub use base::codec::DecodeError;

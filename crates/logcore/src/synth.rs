@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
-use crate::codec::encode_base64;
-use crate::cwl::{LogEvent, MessageType, Payload};
-use crate::firehose::{KinesisRecordMetadata, TransformEvent, TransformRecord};
+use crate::base::codec::encode_base64;
+use crate::logs::cwl::{LogEvent, MessageType, Payload};
+use crate::transform::firehose::{KinesisRecordMetadata, TransformEvent, TransformRecord};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-west-1";
@@ -42,7 +42,7 @@ pub struct Event {
 /// Messages of `n` bytes (at most) in the shapes JSON escapes worst (quotes and backslashes double,
 /// control characters become six bytes each), line breaks, multi-byte UTF-8, and a JSON message nested
 /// deeper than the `json` depth cap whose subtree is kept as escaped text. With
-/// [`crate::cwl::MAX_MESSAGE_BYTES`], the largest events CloudWatch Logs accepts.
+/// [`crate::logs::cwl::MAX_MESSAGE_BYTES`], the largest events CloudWatch Logs accepts.
 pub fn worst_case_messages(n: usize) -> Vec<(&'static str, String)> {
     let fill = |unit: &str| unit.repeat(n / unit.len());
     let json = {
@@ -375,7 +375,7 @@ pub fn audit_events(kind: AuditKind, n: usize, t0_ms: i64, seed: u64) -> Vec<Eve
                     }
                 }
                 AuditKind::Postgres => {
-                    let t = crate::time::DateTimeParts::from_millis(ts);
+                    let t = crate::base::time::DateTimeParts::from_millis(ts);
                     let prefix = format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC:{ip}({}):{user}@shop:[{}]:", t.year, t.month, t.day, t.hour, t.minute, t.second, 40000 + conn, 20000 + conn);
                     match rng.u8(0..20) {
                         0 => format!("{prefix}LOG:  connection authorized: user={user} database=shop application_name=psql SSL enabled (protocol=TLSv1.3)"),
@@ -446,7 +446,7 @@ mod tests {
             .all(|r| r.kinesis_record_metadata.is_some()));
         assert_eq!(
             a.source().unwrap(),
-            crate::firehose::Source::KinesisStream {
+            crate::transform::firehose::Source::KinesisStream {
                 name: "logpipe-central".into(),
                 arn: KINESIS_STREAM_ARN.into()
             }

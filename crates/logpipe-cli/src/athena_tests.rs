@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use logcore::s3prefix::S3Prefix;
+use logcore::transform::s3prefix::S3Prefix;
 use serde_json::{json, Value as Json};
 use serde_norway::{Mapping, Value};
 
@@ -210,8 +210,8 @@ fn partition_projection_is_where_the_streams_write_in_both_layouts() {
                     1_796_194_159_123,
                     4_102_444_799_999,
                 ] {
-                    let day = logcore::time::DateTimeParts::from_millis(t).date();
-                    let values: logcore::firehose::PartitionKeys = [
+                    let day = logcore::base::time::DateTimeParts::from_millis(t).date();
+                    let values: logcore::transform::firehose::PartitionKeys = [
                         ("log_group".to_string(), "ecs/shop-api".to_string()),
                         ("date".to_string(), day),
                     ]
@@ -285,7 +285,7 @@ fn replayed() -> (tempdir::Dir, BTreeMap<&'static str, Vec<Json>>) {
         let mut out = Vec::new();
         for f in walk(&d.join(top)) {
             let body = std::fs::read(&f).unwrap();
-            let text = logcore::cwl::decompress(&body, usize::MAX).unwrap();
+            let text = logcore::logs::cwl::decompress(&body, usize::MAX).unwrap();
             out.extend(
                 text.split(|&b| b == b'\n')
                     .filter(|l| !l.is_empty())
@@ -436,8 +436,8 @@ fn every_column_is_a_field_of_the_documents_the_transforms_write() {
 /// in an audit group. Made by the transforms' own renderers, so a field they start writing shows here.
 fn documents_of_every_shape() -> BTreeMap<&'static str, Vec<Json>> {
     use logcore::audit::{redact::Redactor, AuditConfig, AuditContext, AuditStats};
-    use logcore::cwl::{LogEvent, MessageType, Payload};
-    use logcore::document::{DocStats, DocumentConfig, JsonLimits, PayloadContext};
+    use logcore::logs::cwl::{LogEvent, MessageType, Payload};
+    use logcore::logs::document::{DocStats, DocumentConfig, JsonLimits, PayloadContext};
 
     let payload = |group: &str| Payload {
         hops: 0,
@@ -484,7 +484,7 @@ fn documents_of_every_shape() -> BTreeMap<&'static str, Vec<Json>> {
     let ctx = PayloadContext::new(&p, cfg.region.as_deref());
     let (mut out, mut stats) = (Vec::new(), DocStats::default());
     for (i, m) in app_messages.iter().enumerate() {
-        logcore::document::write_event(&cfg, &ctx, &event(i, m), &mut out, &mut stats);
+        logcore::logs::document::write_event(&cfg, &ctx, &event(i, m), &mut out, &mut stats);
     }
     assert_eq!(stats.json_truncated, 1, "the key cap cut one message");
     let app = lines(&out);
@@ -980,11 +980,12 @@ fn named_queries_return_the_expected_rows_on_the_replayed_archive() {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        let body = logcore::cwl::decompress(&std::fs::read(&f).unwrap(), usize::MAX).unwrap();
+        let body = logcore::logs::cwl::decompress(&std::fs::read(&f).unwrap(), usize::MAX).unwrap();
         for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let d: Json = serde_json::from_slice(line).unwrap();
             if let Some(hb) = d["json"]["logpipe_canary"].as_str() {
-                let t = logcore::time::parse_rfc3339_ms(d["@timestamp"].as_str().unwrap()).unwrap();
+                let t = logcore::base::time::parse_rfc3339_ms(d["@timestamp"].as_str().unwrap())
+                    .unwrap();
                 let key = f
                     .strip_prefix(root.join("app"))
                     .unwrap()

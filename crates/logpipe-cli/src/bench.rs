@@ -121,7 +121,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         for _ in 0..=args.iterations {
             let start = Instant::now();
             for r in &event.records {
-                hops += u64::from(logcore::cwl::peek_hops(r.data.as_bytes()));
+                hops += u64::from(logcore::logs::cwl::peek_hops(r.data.as_bytes()));
             }
             times.push(start.elapsed());
         }
@@ -137,15 +137,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if want(Part::Megabyte) {
         // One record per shape, in one invocation: the answer fills, records go back, and the two whose
         // documents no response can carry are written to S3 (to memory here).
-        let messages = synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES)
+        let messages = synth::worst_case_messages(logcore::logs::cwl::MAX_MESSAGE_BYTES)
             .into_iter()
             .map(|(_, m)| m);
         let event = synth::event_per_message(messages, 1_763_700_000_000);
         let cfg = Config::<Documents> {
             oversize: Some(firehose_transform::config::Oversize {
                 bucket: "bench".into(),
-                prefix: logcore::s3prefix::S3Prefix::parse("logs/!{timestamp:yyyy/MM/dd/HH}/")
-                    .map_err(|e| e.to_string())?,
+                prefix: logcore::transform::s3prefix::S3Prefix::parse(
+                    "logs/!{timestamp:yyyy/MM/dd/HH}/",
+                )
+                .map_err(|e| e.to_string())?,
             }),
             ..Config::default()
         };
@@ -258,7 +260,7 @@ fn canary_scan(iterations: usize) -> Result<(), String> {
     // Firehose's objects are gzip; several members, as it concatenates them.
     let object: Vec<u8> = text
         .chunks(8 << 20)
-        .flat_map(|c| logcore::codec::gzip(c, 6))
+        .flat_map(|c| logcore::base::codec::gzip(c, 6))
         .collect();
     let ids: Vec<Vec<u8>> = (0..5)
         .map(|i| canary::new_id(1_795_420_800_000 + i).into_bytes())
@@ -424,7 +426,7 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
 /// Time the whole handler on `event` and print the figures.
 fn time_handler<R: Render>(
     rt: &tokio::runtime::Runtime,
-    event: &logcore::firehose::TransformEvent,
+    event: &logcore::transform::firehose::TransformEvent,
     cfg: &Config<R>,
     iterations: usize,
     name: &str,

@@ -234,7 +234,7 @@ mod tests {
         ] {
             let (raw, _) = write_object(&path, chunk, target).unwrap();
             let gz = std::fs::read(&path).unwrap();
-            let plain = logcore::codec::gunzip_capped(&gz, 1 << 20).unwrap();
+            let plain = logcore::base::codec::gunzip_capped(&gz, 1 << 20).unwrap();
             assert_eq!(raw, plain.len() as u64);
             assert_eq!(plain, want, "target {target}");
         }

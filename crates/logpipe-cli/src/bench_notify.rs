@@ -47,7 +47,7 @@ fn payloads() -> Vec<Value> {
 }
 
 fn routed() -> Result<Config, String> {
-    Config::from_env(logcore::env::pairs(&[
+    Config::from_env(logcore::base::env::pairs(&[
         ("SLACK_SSM_PARAMETER", "/bench"),
         (
             "ALERT_RULES",

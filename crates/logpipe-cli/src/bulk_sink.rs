@@ -91,7 +91,7 @@ mod tests {
             serve_sink(s).unwrap();
         });
         let mut c = TcpStream::connect(addr).unwrap();
-        let body = logcore::codec::gzip(
+        let body = logcore::base::codec::gzip(
             b"{\"create\":{}}\n{\"a\":1}\n{\"create\":{}}\n{\"b\":1}\n",
             1,
         );
@@ -118,7 +118,7 @@ mod tests {
             let mut payload = vec![0; len];
             r.read_exact(&mut payload).unwrap();
             assert_eq!(
-                logcore::bulk::parse_bulk_response(&payload, 2)
+                logcore::search::bulk::parse_bulk_response(&payload, 2)
                     .unwrap()
                     .len(),
                 2

@@ -141,7 +141,7 @@ fn every_link_stays_inside_the_repository_and_resolves() {
 }
 
 /// The EMF metric names of a `counts!` summary (nested counts included), from the declaration itself.
-fn metric_names<S: logcore::report::Metrics + Default>() -> Vec<&'static str> {
+fn metric_names<S: logcore::base::report::Metrics + Default>() -> Vec<&'static str> {
     let mut out = Vec::new();
     S::default().metrics(&mut out);
     out.into_iter().map(|m| m.name).collect()
@@ -150,7 +150,7 @@ fn metric_names<S: logcore::report::Metrics + Default>() -> Vec<&'static str> {
 /// The metrics each function's report line emits, by binary (the directory under `functions/`).
 fn code_metrics(bin: &str) -> Option<Vec<&'static str>> {
     use firehose_transform::Summary;
-    use logcore::{audit::AuditStats, document::DocStats};
+    use logcore::{audit::AuditStats, logs::document::DocStats};
     Some(match bin {
         "firehose-cwl-transform" => metric_names::<Summary<DocStats>>(),
         "aurora-audit-transform" => metric_names::<Summary<AuditStats>>(),

@@ -84,7 +84,7 @@ pub fn run(args: ForwardArgs) -> Result<(), String> {
                 args.bucket_dir.display()
             )
         })?;
-        objects.push(logcore::s3event::ObjectRef {
+        objects.push(logcore::logs::s3event::ObjectRef {
             bucket: BUCKET.into(),
             key,
             version_id: None,
@@ -167,7 +167,7 @@ async fn forward_all<E: Search>(
     cfg: &Config,
     store: &Arc<DirStore>,
     search: &Arc<E>,
-    objects: &[logcore::s3event::ObjectRef],
+    objects: &[logcore::logs::s3event::ObjectRef],
 ) -> (Summary, Vec<String>) {
     // A local run has no Lambda deadline; a day bounds it all the same.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(86_400);

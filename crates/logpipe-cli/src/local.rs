@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use firehose_transform::{handle, Config, Outcome, PutEntry, Reingest, Render, Written};
-use logcore::codec::{decode_base64, encode_base64};
-use logcore::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
+use logcore::base::codec::{decode_base64, encode_base64};
+use logcore::transform::firehose::{ParsedResponse, Source, TransformEvent, TransformRecord};
 use logpipe_io::store::MemStore;
 use logpipe_io::CallError;
 
@@ -95,7 +95,7 @@ pub async fn run_to_completion<R: Render>(
                 approximate_arrival_timestamp: None,
                 data: encode_base64(&e.data),
                 kinesis_record_metadata: event.source_kinesis_stream_arn.as_ref().map(|_| {
-                    logcore::firehose::KinesisRecordMetadata {
+                    logcore::transform::firehose::KinesisRecordMetadata {
                         shard_id: None,
                         partition_key: Some(e.partition_key.clone()),
                         approximate_arrival_timestamp: None,

@@ -29,8 +29,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use firehose_transform::{Audit, Config, Documents, Render, Summary};
-use logcore::firehose::TransformEvent;
 use logcore::synth::{self, SourceKind};
+use logcore::transform::firehose::TransformEvent;
 
 #[derive(Parser)]
 #[command(

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firehose_transform::{Audit, Config as TransformConfig, Documents, Render};
-use logcore::firehose::TransformRecord;
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
 use logcore::synth::{self, Event, SourceKind};
+use logcore::transform::firehose::TransformRecord;
 use logpipe_io::store::DirStore;
 use s3_search_forwarder::forward::forward_object;
 use s3_search_forwarder::{Config as ForwarderConfig, Search, Store};
@@ -235,7 +235,7 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
 
 fn replay<R: Render>(
     args: &ReplayArgs,
-    tcfg: Result<TransformConfig<R>, logcore::env::ConfigError>,
+    tcfg: Result<TransformConfig<R>, logcore::base::env::ConfigError>,
 ) -> Result<Totals, String> {
     let mut tcfg = tcfg.map_err(|e| e.to_string())?;
     if args.out_dir.exists() {
@@ -263,7 +263,8 @@ fn replay<R: Render>(
         let text = format!("{prefix}/!{{timestamp:yyyy/MM/dd/HH}}/");
         tcfg.oversize = Some(firehose_transform::config::Oversize {
             bucket: args.s3_bucket.clone().unwrap_or_else(|| BUCKET.to_string()),
-            prefix: logcore::s3prefix::S3Prefix::parse(&text).map_err(|e| e.to_string())?,
+            prefix: logcore::transform::s3prefix::S3Prefix::parse(&text)
+                .map_err(|e| e.to_string())?,
         });
     }
     let input = Input::open(&args.file)?;
@@ -444,13 +445,16 @@ impl Input {
 /// `timestamp`, else 1 ms after the previous one.
 fn event_time(line: &str, previous: i64) -> i64 {
     let token = line.split_whitespace().next().unwrap_or_default();
-    if let Some(t) = logcore::time::parse_rfc3339_ms(token.trim_matches(['[', ']'])) {
+    if let Some(t) = logcore::base::time::parse_rfc3339_ms(token.trim_matches(['[', ']'])) {
         return t;
     }
     if line.starts_with('{') {
         if let Ok(v) = serde_json::from_str::<Value>(line) {
             for k in ["@timestamp", "time", "timestamp"] {
-                if let Some(t) = v[k].as_str().and_then(logcore::time::parse_rfc3339_ms) {
+                if let Some(t) = v[k]
+                    .as_str()
+                    .and_then(logcore::base::time::parse_rfc3339_ms)
+                {
                     return t;
                 }
             }
@@ -490,7 +494,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
         let mut records: Vec<TransformRecord> = Vec::new();
         let mut record_bytes = 0usize;
         let mut object: Vec<u8> = Vec::new();
-        let mut clock = logcore::time::now_ms();
+        let mut clock = logcore::base::time::now_ms();
         loop {
             let line = input.next_line(&mut buf)?;
             if let Some(line) = &line {
@@ -539,7 +543,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             if !object.is_empty() && (end || object.len() >= self.object_bytes) {
                 let body = std::mem::take(&mut object);
                 let size = body.len() as u64;
-                let gz = logcore::codec::gzip(&body, 6);
+                let gz = logcore::base::codec::gzip(&body, 6);
                 self.deliver(None, gz, size, fcfg, search, notifier, &mut t)
                     .await?;
             }
@@ -561,7 +565,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
     /// transform wrote itself (documents too large for a response), to be delivered.
     async fn transform(
         &self,
-        ev: logcore::firehose::TransformEvent,
+        ev: logcore::transform::firehose::TransformEvent,
         t: &mut Totals,
         object: &mut Vec<u8>,
     ) -> Result<Vec<(firehose_transform::Written, Vec<u8>)>, String> {
@@ -603,8 +607,8 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
         notifier: &slack_notifier::Notifier<S, K>,
         t: &mut Totals,
     ) -> Result<(), String> {
-        let now = logcore::time::now_ms();
-        let stamp = logcore::time::DateTimeParts::from_millis(now).rfc3339();
+        let now = logcore::base::time::now_ms();
+        let stamp = logcore::base::time::DateTimeParts::from_millis(now).rfc3339();
         let key = key.unwrap_or_else(|| {
             format!(
                 "{}/{}/{}/{}/{}/logpipe-replay-{:06}.gz",
@@ -758,7 +762,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("big.log");
         let shapes: Vec<String> =
-            logcore::synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES - 20)
+            logcore::synth::worst_case_messages(logcore::logs::cwl::MAX_MESSAGE_BYTES - 20)
                 .into_iter()
                 .filter(|(_, m)| !m.contains('\n'))
                 .map(|(shape, m)| {

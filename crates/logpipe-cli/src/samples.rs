@@ -27,7 +27,7 @@ const SAMPLE_RULES: &str = r#"[{"name":"checkout-errors","kind":"threshold","log
 
 /// The sample files: name and pretty-printed JSON.
 pub fn sample_event_files() -> Result<Vec<(&'static str, String)>, String> {
-    let transform = |ev: &logcore::firehose::TransformEvent| pretty(ev);
+    let transform = |ev: &logcore::transform::firehose::TransformEvent| pretty(ev);
     let cwl_direct = cwl_event(SourceKind::DirectPut);
     let cwl_kinesis = cwl_event(SourceKind::Kinesis);
     Ok(vec![
@@ -97,7 +97,7 @@ pub fn sample_events(dir: &Path, check: bool) -> Result<(), String> {
 }
 
 /// Application (ECS) and Lambda log events and a control message, as one Firehose event.
-fn cwl_event(source: SourceKind) -> logcore::firehose::TransformEvent {
+fn cwl_event(source: SourceKind) -> logcore::transform::firehose::TransformEvent {
     use synth::{control_payload, data_payload, event, record, record_data, record_id, Event};
     let json_events = vec![
         Event { id: synth::event_id(1_763_719_200_000, 1), timestamp: 1_763_719_200_000, message: r#"{"level":"info","msg":"request completed","http":{"method":"GET","path":"/api/v1/orders","status":200},"duration_ms":12.5,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"#.into() },
@@ -158,7 +158,7 @@ fn cwl_subscription() -> Value {
 }
 
 /// Twelve generated audit lines of one engine and a control message.
-fn audit_event(kind: synth::AuditKind, seed: u64) -> logcore::firehose::TransformEvent {
+fn audit_event(kind: synth::AuditKind, seed: u64) -> logcore::transform::firehose::TransformEvent {
     use synth::{control_payload, data_payload, event, record, record_data, record_id};
     let events = synth::audit_events(kind, 12, 1_763_719_200_000, seed);
     let mut p = data_payload(kind.log_group(), "shop-db-instance-1", &events);
@@ -458,7 +458,7 @@ fn scheduled() -> Value {
 
 fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
-    logcore::codec::hex(&md5::Md5::digest(data))
+    logcore::base::codec::hex(&md5::Md5::digest(data))
 }
 
 #[cfg(test)]
@@ -519,7 +519,7 @@ mod tests {
             &*store,
             SAMPLE_BUCKET,
             SAMPLE_KEY,
-            logcore::codec::gzip(format!("{doc}\n").as_bytes(), 6),
+            logcore::base::codec::gzip(format!("{doc}\n").as_bytes(), 6),
         )
         .await
         .unwrap();
@@ -589,7 +589,7 @@ mod tests {
         );
 
         let request =
-            logcore::cfn::Request::from_event(&read("cloudformation-alert-sync-create.json"))
+            logcore::base::cfn::Request::from_event(&read("cloudformation-alert-sync-create.json"))
                 .unwrap()
                 .unwrap();
         let sync = alert_sync::Config::from_request(&request).unwrap();
@@ -608,7 +608,7 @@ mod tests {
         let enc = encode_key(SAMPLE_KEY_PARTITIONED);
         assert!(enc.contains("log_group%3D/ecs/shop-api/"), "{enc}");
         assert_eq!(
-            logcore::s3event::decode_key(&enc).unwrap(),
+            logcore::logs::s3event::decode_key(&enc).unwrap(),
             SAMPLE_KEY_PARTITIONED
         );
         assert_eq!(encode_key("a b+c/ü"), "a%20b%2Bc/%C3%BC");
@@ -637,7 +637,7 @@ mod tests {
     /// the bucket) are read and every document is indexed.
     #[tokio::test]
     async fn forwarder_samples_are_accepted_by_the_handler() {
-        let cwl: logcore::firehose::TransformEvent =
+        let cwl: logcore::transform::firehose::TransformEvent =
             serde_json::from_str(&pretty(&cwl_event(SourceKind::DirectPut)).unwrap()).unwrap();
         let cfg = firehose_transform::Config::<firehose_transform::Documents>::default();
         let passes = crate::local::run_to_completion(cwl, &cfg).await.unwrap();
@@ -652,9 +652,14 @@ mod tests {
         ));
         let store = Arc::new(DirStore::new(&root));
         for key in [SAMPLE_KEY, SAMPLE_KEY_PARTITIONED] {
-            logpipe_io::Store::put(&*store, SAMPLE_BUCKET, key, logcore::codec::gzip(&docs, 6))
-                .await
-                .unwrap();
+            logpipe_io::Store::put(
+                &*store,
+                SAMPLE_BUCKET,
+                key,
+                logcore::base::codec::gzip(&docs, 6),
+            )
+            .await
+            .unwrap();
         }
         let fcfg = Config::new("http://127.0.0.1:9");
         for (name, objects, ignored, sqs) in [

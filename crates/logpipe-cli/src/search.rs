@@ -1,7 +1,7 @@
 //! `logpipe search setup`: install (or show, with --dry-run) the index templates, mappings and retention
 //! policy the forwarder installs at cold start, with the forwarder's code and settings.
 
-use logcore::index_setup::{views, Kind, Layout};
+use logcore::search::index_setup::{views, Kind, Layout};
 use logpipe_io::Endpoint;
 use logpipe_io::HttpSearch;
 use s3_search_forwarder::setup::{self, Action, Step};
@@ -148,7 +148,7 @@ pub fn render(steps: &[Step], dry_run: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logcore::index_setup::Hosting;
+    use logcore::search::index_setup::Hosting;
     use test_support::engine_api::{EngineApi, Flavor};
 
     fn args(url: &str, dry_run: bool) -> SetupArgs {

@@ -641,7 +641,8 @@ fn every_sample_event_belongs_to_a_function_wired_to_its_trigger() {
 async fn transform_samples_are_accepted_by_their_handlers() {
     async fn run<R: firehose_transform::Render + Default>(file: &str) -> (u64, u64, u64) {
         let text = std::fs::read_to_string(root().join("events").join(file)).unwrap();
-        let event: logcore::firehose::TransformEvent = serde_json::from_str(&text).unwrap();
+        let event: logcore::transform::firehose::TransformEvent =
+            serde_json::from_str(&text).unwrap();
         let cfg = firehose_transform::Config::<R>::default();
         let passes = crate::local::run_to_completion(event, &cfg).await.unwrap();
         let s = &passes[0].outcome.summary;
@@ -959,7 +960,7 @@ fn transforms_write_oversize_documents_where_their_streams_write() {
             let want = sample_value(&t, &dest["Prefix"], on).unwrap();
             let got = sample_value(&t, &vars["OVERSIZE_PREFIX"], on).unwrap();
             assert_eq!(got, want, "{sid} / {lambda} with {on:?}");
-            let prefix = logcore::s3prefix::S3Prefix::parse(&got)
+            let prefix = logcore::transform::s3prefix::S3Prefix::parse(&got)
                 .unwrap_or_else(|e| panic!("{lambda}: {e}"));
             let literal = got.split("!{").next().unwrap();
             assert!(!literal.is_empty() && literal.ends_with('/'), "{got}");

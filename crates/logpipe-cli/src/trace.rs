@@ -4,8 +4,8 @@
 use canary::aws::AwsLogs;
 use canary::config::parse_prefixes;
 use canary::trace::{trace, Query, TraceConfig};
-use logcore::bulk::IndexTemplate;
-use logcore::env::Env;
+use logcore::base::env::Env;
+use logcore::search::bulk::IndexTemplate;
 use logpipe_io::store::S3Store;
 use logpipe_io::Endpoint;
 use logpipe_io::HttpSearch;
@@ -49,7 +49,7 @@ pub fn run(args: TraceArgs) -> Result<(), String> {
     } else {
         Query::parse(&args.query)?
     };
-    let now = logcore::time::now_ms();
+    let now = logcore::base::time::now_ms();
     let since = parse_since(&args.since)?;
     let index = match args.index {
         Some(i) => i,

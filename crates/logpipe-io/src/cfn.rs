@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use logcore::cfn::Response;
-use logcore::retry::Backoff;
+use logcore::base::cfn::Response;
+use logcore::base::retry::Backoff;
 use tokio::time::Instant;
 
 use crate::http::{read_reply, transport_hiding_url};

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 pub async fn cold_start<C, E: Display>(
     from_env: impl FnOnce(fn(&str) -> Option<String>) -> Result<C, E>,
 ) -> Result<(C, aws_config::SdkConfig), E> {
-    let cfg = logcore::runtime::start(from_env)?;
+    let cfg = logcore::base::runtime::start(from_env)?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     Ok((cfg, sdk))
 }
@@ -19,7 +19,7 @@ pub async fn cold_start<C, E: Display>(
 /// When the invocation times out, on the tokio clock: Lambda gives it as milliseconds since the epoch.
 /// Each function stops starting work its `DEADLINE_MARGIN_MS` before this.
 pub fn deadline(ctx: &lambda_runtime::Context) -> Instant {
-    Instant::now() + logcore::time::until_epoch_ms(ctx.deadline)
+    Instant::now() + logcore::base::time::until_epoch_ms(ctx.deadline)
 }
 
 /// When a function stops starting work: `margin` (its `DEADLINE_MARGIN_MS`) before the invocation's

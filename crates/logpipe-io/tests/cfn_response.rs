@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use logcore::cfn::Response;
+use logcore::base::cfn::Response;
 use logpipe_io::cfn::{HttpRespond, Respond};
 use test_support::http::{read_request, write_response, Request};
 use tokio::io::BufReader;
@@ -78,7 +78,7 @@ async fn s3_standin(script: Vec<Answer>, default: Answer) -> (String, Arc<Mutex<
 }
 
 fn response() -> Response {
-    let req = logcore::cfn::Request::from_event(&serde_json::json!({
+    let req = logcore::base::cfn::Request::from_event(&serde_json::json!({
         "RequestType": "Create", "ResponseURL": "https://unused", "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
         "RequestId": "r-1", "LogicalResourceId": "AlertSync", "ResourceProperties": {},
     }))

@@ -114,7 +114,7 @@ async fn serve(sock: TcpStream, st: Arc<Mutex<State>>) -> std::io::Result<()> {
                     tokio::time::sleep(d).await;
                 }
                 let body = if req.header("content-encoding") == Some("gzip") {
-                    logcore::codec::gunzip_capped(&req.body, 1 << 30).expect("a gzip body")
+                    logcore::base::codec::gunzip_capped(&req.body, 1 << 30).expect("a gzip body")
                 } else {
                     req.body
                 };

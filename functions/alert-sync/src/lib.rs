@@ -14,8 +14,8 @@ pub mod aws;
 use std::future::Future;
 
 use logcore::alert::watch::{self, Alarm, Change, Existing, MetricFilter, Naming, Watch};
-use logcore::cfn::{Request, RequestType};
-use logcore::runtime::Common;
+use logcore::base::cfn::{Request, RequestType};
+use logcore::base::runtime::Common;
 use logpipe_io::cfn::Respond;
 use logpipe_io::CallError;
 use serde::Serialize;
@@ -60,8 +60,8 @@ impl Config {
     /// and `ALARM_TOPIC_ARN` (the alarms' ALARM and OK actions).
     pub fn from_env(
         var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, logcore::env::ConfigError> {
-        let env = logcore::env::Env::new(&var);
+    ) -> Result<Config, logcore::base::env::ConfigError> {
+        let env = logcore::base::env::Env::new(&var);
         let prefix = prefix(&env)?;
         let watches = watch::parse(&env.get_raw("ALERT_RULES").unwrap_or_default())
             .map_err(|e| env.err("ALERT_RULES", "", e.to_string()))?;
@@ -72,7 +72,7 @@ impl Config {
     }
 
     /// From a custom resource's properties (see [`PROPERTIES`]) instead of the environment.
-    pub fn from_request(r: &Request) -> Result<Config, logcore::env::ConfigError> {
+    pub fn from_request(r: &Request) -> Result<Config, logcore::base::env::ConfigError> {
         Config::from_env(|k| property(r, k))
     }
 }
@@ -83,7 +83,7 @@ fn property(r: &Request, k: &str) -> Option<String> {
     r.property(p).map(str::to_owned)
 }
 
-fn naming(env: &logcore::env::Env<'_>, prefix: String) -> Naming {
+fn naming(env: &logcore::base::env::Env<'_>, prefix: String) -> Naming {
     Naming {
         prefix,
         namespace: env
@@ -94,7 +94,7 @@ fn naming(env: &logcore::env::Env<'_>, prefix: String) -> Naming {
 }
 
 /// `ALERT_NAME_PREFIX`: required, and long enough not to claim others' filters and alarms.
-fn prefix(env: &logcore::env::Env<'_>) -> Result<String, logcore::env::ConfigError> {
+fn prefix(env: &logcore::base::env::Env<'_>) -> Result<String, logcore::base::env::ConfigError> {
     let prefix = env.get("ALERT_NAME_PREFIX").ok_or_else(|| {
             env.err(
                 "ALERT_NAME_PREFIX",
@@ -125,8 +125,8 @@ impl Function {
     /// [`Config::from_env`].
     pub fn from_env(
         var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Function, logcore::env::ConfigError> {
-        let env = logcore::env::Env::new(&var);
+    ) -> Result<Function, logcore::base::env::ConfigError> {
+        let env = logcore::base::env::Env::new(&var);
         Ok(Function {
             common: Common::from_env(&env, "logpipe-alert-sync", Some(DEADLINE_MARGIN))?,
             config: Config::from_env(&var).map_err(|e| e.to_string()),
@@ -221,7 +221,7 @@ async fn deploy<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
 async fn remove<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
     let physical = r.physical_or_logical();
     let env_of = |k: &str| property(r, k);
-    let env = logcore::env::Env::new(&env_of);
+    let env = logcore::base::env::Env::new(&env_of);
     let prefix = match prefix(&env) {
         Ok(p) => p,
         Err(e) => {

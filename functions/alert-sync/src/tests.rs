@@ -172,7 +172,7 @@ async fn a_failed_change_is_reported_and_the_others_still_apply() {
 
 #[test]
 fn configuration_needs_an_owned_prefix_and_valid_rules() {
-    let from = |v: &[(&str, &str)]| Config::from_env(logcore::env::pairs(v));
+    let from = |v: &[(&str, &str)]| Config::from_env(logcore::base::env::pairs(v));
     let e = from(&[("ALERT_RULES", RULES)]).unwrap_err().to_string();
     assert!(e.contains("ALERT_NAME_PREFIX"), "{e}");
     let e = from(&[("ALERT_NAME_PREFIX", "lp")])
@@ -200,7 +200,7 @@ fn configuration_needs_an_owned_prefix_and_valid_rules() {
 /// The response URL, recorded; `refuse` answers as S3 does to an expired pre-signed URL.
 #[derive(Default)]
 struct Recorder {
-    sent: Mutex<Vec<(String, logcore::cfn::Response)>>,
+    sent: Mutex<Vec<(String, logcore::base::cfn::Response)>>,
     refuse: bool,
 }
 
@@ -208,7 +208,7 @@ impl Respond for Recorder {
     async fn respond(
         &self,
         url: &str,
-        r: &logcore::cfn::Response,
+        r: &logcore::base::cfn::Response,
         _deadline: tokio::time::Instant,
     ) -> Result<(), CallError> {
         if self.refuse {
@@ -243,7 +243,7 @@ fn request(kind: &str, props: serde_json::Value) -> serde_json::Value {
 }
 
 fn function(env: &[(&str, &str)]) -> Function {
-    Function::from_env(logcore::env::pairs(env)).unwrap()
+    Function::from_env(logcore::base::env::pairs(env)).unwrap()
 }
 
 fn props(rules: &str) -> serde_json::Value {

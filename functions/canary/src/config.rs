@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use logcore::bulk::IndexTemplate;
-use logcore::env::{ConfigError, Env};
-use logcore::runtime::Common;
+use logcore::base::env::{ConfigError, Env};
+use logcore::base::runtime::Common;
+use logcore::search::bulk::IndexTemplate;
 use logpipe_io::Endpoint;
 
 use crate::scan::KeyPrefix;
@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_env(logcore::env::pairs(vars))
+        Config::from_env(logcore::base::env::pairs(vars))
     }
 
     #[test]

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
             let (summary, outcomes) =
-                run(cfg, logs, objects, search, logcore::time::now_ms()).await?;
+                run(cfg, logs, objects, search, logcore::base::time::now_ms()).await?;
             report(cfg, &ev.context.request_id, &summary, &outcomes);
             Ok::<_, Error>(())
         },

@@ -79,7 +79,7 @@ impl Heartbeat {
     pub fn message(&self) -> String {
         json!({
             "logpipe_canary": self.id,
-            "written_at": logcore::time::DateTimeParts::from_millis(self.written_ms).rfc3339(),
+            "written_at": logcore::base::time::DateTimeParts::from_millis(self.written_ms).rfc3339(),
         })
         .to_string()
     }
@@ -136,7 +136,7 @@ pub enum Outcome {
 }
 
 logcore::counts! {
-    /// Counts of one run: its report line (summary and EMF metrics, see `logcore::report`).
+    /// Counts of one run: its report line (summary and EMF metrics, see `logcore::base::report`).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary {
         pub written: u64 => "HeartbeatsWritten",

@@ -23,7 +23,7 @@ pub fn report(cfg: &Config, request_id: &str, summary: &Summary, outcomes: &[Out
                     .iter()
                     .map(|(hop, ms)| (latency_metric(*hop), *ms as f64, "Milliseconds"))
                     .collect();
-                logcore::emf::print(
+                logcore::base::emf::print(
                     &cfg.common.metrics_namespace,
                     &cfg.common.function_name,
                     &metrics,
@@ -35,7 +35,7 @@ pub fn report(cfg: &Config, request_id: &str, summary: &Summary, outcomes: &[Out
             } => {
                 tracing::error!(
                     heartbeat = %heartbeat.id,
-                    written_at = %logcore::time::DateTimeParts::from_millis(heartbeat.written_ms).rfc3339(),
+                    written_at = %logcore::base::time::DateTimeParts::from_millis(heartbeat.written_ms).rfc3339(),
                     last_hop = %last_hop.map_or("none (not in CloudWatch Logs)".to_string(), |h| h.to_string()),
                     object = heartbeat.s3.as_ref().map(|o| o.key.as_str()),
                     // Not zero: the S3 hop may have it in an object not read yet (MAX_SCAN_BYTES).

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use logcore::time::DateTimeParts;
+use logcore::base::time::DateTimeParts;
 use memchr::memmem::Finder;
 
 /// Why an object could not be scanned.
@@ -238,12 +238,13 @@ mod tests {
     /// and after the heartbeat: the heartbeat is found in either place, within the default cap.
     #[test]
     fn heartbeats_are_found_around_megabyte_documents() {
-        let huge = serde_json::json!({"message": "\u{1}".repeat(logcore::cwl::MAX_MESSAGE_BYTES)})
-            .to_string();
+        let huge =
+            serde_json::json!({"message": "\u{1}".repeat(logcore::logs::cwl::MAX_MESSAGE_BYTES)})
+                .to_string();
         assert!(huge.len() > 6_000_000);
         let beat = r#"{"message":"logpipe-canary heartbeat 42"}"#;
         for text in [format!("{huge}\n{beat}\n"), format!("{beat}\n{huge}\n")] {
-            let gz = logcore::codec::gzip(text.as_bytes(), 1);
+            let gz = logcore::base::codec::gzip(text.as_bytes(), 1);
             let got = scan(&gz, &[b"heartbeat 42", b"heartbeat 43"], 256 << 20).unwrap();
             assert_eq!(got, vec![true, false]);
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use logcore::time::{parse_rfc3339_ms, DateTimeParts};
+use logcore::base::time::{parse_rfc3339_ms, DateTimeParts};
 use serde_json::Value;
 
 use crate::scan::KeyPrefix;

@@ -1,10 +1,10 @@
 //! What to subscribe: rules read from `SUBSCRIPTIONS` (JSON), each a filter name, the log groups it
 //! applies to, and where it points.
 
-use logcore::alert::GroupGlob;
-use logcore::env::{ConfigError, Env};
-use logcore::retry::Backoff;
-use logcore::runtime::Common;
+use logcore::base::env::{ConfigError, Env};
+use logcore::base::retry::Backoff;
+use logcore::base::runtime::Common;
+use logcore::logs::glob::GroupGlob;
 use regex::Regex;
 use serde::Deserialize;
 

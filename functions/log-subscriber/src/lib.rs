@@ -47,7 +47,7 @@ pub trait Logs: Send + Sync + 'static {
 }
 
 logcore::counts! {
-    /// Counts of one run: its report line (summary and EMF metrics, see `logcore::report`).
+    /// Counts of one run: its report line (summary and EMF metrics, see `logcore::base::report`).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary {
         pub groups: u64,

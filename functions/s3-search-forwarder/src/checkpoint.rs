@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use logcore::bulk::Origin;
+use logcore::search::bulk::Origin;
 use serde::{Deserialize, Serialize};
 
 /// Largest checkpoint object read (they are about 200 bytes).

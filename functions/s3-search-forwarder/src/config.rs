@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use logcore::bulk::{IndexTemplate, SeparateGroups};
-use logcore::document::JsonLimits;
-use logcore::env::{ConfigError, Env};
-use logcore::index_setup::Layout;
-use logcore::retry::Backoff;
-use logcore::runtime::Common;
+use logcore::base::env::{ConfigError, Env};
+use logcore::base::retry::Backoff;
+use logcore::base::runtime::Common;
+use logcore::logs::document::JsonLimits;
+use logcore::search::bulk::{IndexTemplate, SeparateGroups};
+use logcore::search::index_setup::Layout;
 pub use logpipe_io::search::{Auth, Endpoint};
 
 /// Time kept free before the deadline: requests in flight, dead letters and the checkpoint finish.
@@ -124,7 +124,7 @@ impl Config {
                 max_delay: Duration::from_secs(10),
                 max_attempts: 10,
             },
-            max_doc_bytes: logcore::document::MAX_DOCUMENT_BYTES,
+            max_doc_bytes: logcore::logs::document::MAX_DOCUMENT_BYTES,
             max_object_bytes: 64 << 30,
             dead_letter_bucket: None,
             dead_letter_prefix: "failed/".into(),
@@ -280,7 +280,7 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_env(logcore::env::pairs(vars))
+        Config::from_env(logcore::base::env::pairs(vars))
     }
 
     #[test]

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use logcore::bulk::{Batch, DeadLetter, DocBuilder, ItemOutcome, Origin, UnitOutcome};
-use logcore::framing::{decoder, Framer};
-use logcore::s3event::ObjectRef;
+use logcore::logs::framing::{decoder, Framer};
+use logcore::logs::s3event::ObjectRef;
+use logcore::search::bulk::{Batch, DeadLetter, DocBuilder, ItemOutcome, Origin, UnitOutcome};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -415,7 +415,7 @@ fn read_object(
     let mut dead = DeadBuf::default();
     let mut gzipper = cfg
         .gzip
-        .then(|| logcore::codec::Gzipper::new(cfg.gzip_level));
+        .then(|| logcore::base::codec::Gzipper::new(cfg.gzip_level));
     let mut send_batch = |batch: Batch, at: Checkpoint| -> bool {
         let gz = gzipper.as_mut().map(|g| g.gzip(&batch.body));
         tx.blocking_send(Msg::Batch(batch, gz, at)).is_ok()
@@ -620,7 +620,7 @@ fn waiting(work: &[(Batch, Option<Vec<u8>>)]) -> usize {
 /// The request body of a batch: gzip-compressed when the configuration says so.
 fn request_body(cfg: &Config, batch: &Batch) -> Vec<u8> {
     if cfg.gzip {
-        logcore::codec::gzip(&batch.body, cfg.gzip_level)
+        logcore::base::codec::gzip(&batch.body, cfg.gzip_level)
     } else {
         batch.body.clone()
     }
@@ -684,7 +684,7 @@ fn dead_letter(
     }
     .write(&mut res.dead);
     res.dead_count += 1;
-    if let Some(cause) = logcore::index_setup::cluster_cause(error_type, reason) {
+    if let Some(cause) = logcore::search::index_setup::cluster_cause(error_type, reason) {
         // Not the document: the cluster refuses writes (alarmed apart from mapping errors).
         if res.cluster_refused == 0 {
             tracing::error!(

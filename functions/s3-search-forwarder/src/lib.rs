@@ -15,7 +15,7 @@ pub mod setup;
 
 use std::future::Future;
 
-use logcore::s3event::{Invocation, ObjectRef};
+use logcore::logs::s3event::{Invocation, ObjectRef};
 pub use logpipe_io::{CallError, Opened, Reply, Store};
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ pub trait Search: Send + Sync + 'static {
 }
 
 logcore::counts! {
-    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`).
+    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::base::report`).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary {
         pub messages: u64,
@@ -118,7 +118,7 @@ pub async fn handle<S: Store, E: Search>(
     deadline: tokio::time::Instant,
 ) -> (Result<Response, InvocationError>, Summary) {
     let mut summary = Summary::default();
-    let invocation = match logcore::s3event::parse_invocation_value(event) {
+    let invocation = match logcore::logs::s3event::parse_invocation_value(event) {
         Ok(i) => i,
         Err(e) => {
             tracing::error!(error = %e, "unreadable event");

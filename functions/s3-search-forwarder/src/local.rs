@@ -48,7 +48,7 @@ impl NdjsonSink {
 impl Search for NdjsonSink {
     async fn bulk(&self, body: Vec<u8>, gzip: bool) -> Result<Reply, CallError> {
         let body = if gzip {
-            logcore::codec::gunzip_capped(&body, usize::MAX)
+            logcore::base::codec::gunzip_capped(&body, usize::MAX)
                 .map_err(|e| CallError::permanent(format!("the bulk body is not gzip: {e}")))?
         } else {
             body
@@ -77,13 +77,15 @@ mod tests {
     fn replies_take_every_action() {
         let body = b"{\"create\":{}}\n{\"a\":1}\n{\"create\":{}}\n{\"b\":2}\n";
         assert_eq!(count_actions(body), 2);
-        let outcomes = logcore::bulk::parse_bulk_response(&created_reply(2), 2).unwrap();
+        let outcomes = logcore::search::bulk::parse_bulk_response(&created_reply(2), 2).unwrap();
         assert!(outcomes
             .iter()
-            .all(|o| *o == logcore::bulk::ItemOutcome::Created));
-        assert!(logcore::bulk::parse_bulk_response(&created_reply(0), 0)
-            .unwrap()
-            .is_empty());
+            .all(|o| *o == logcore::search::bulk::ItemOutcome::Created));
+        assert!(
+            logcore::search::bulk::parse_bulk_response(&created_reply(0), 0)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     /// Writes into a shared buffer, so the test can read what the sink wrote.
@@ -105,13 +107,13 @@ mod tests {
         let sink = NdjsonSink::new(Box::new(buf.clone()));
         let body = b"{\"create\":{}}\n{\"a\":1}\n".to_vec();
         let r = sink
-            .bulk(logcore::codec::gzip(&body, 1), true)
+            .bulk(logcore::base::codec::gzip(&body, 1), true)
             .await
             .unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(
-            logcore::bulk::parse_bulk_response(&r.body, 1).unwrap(),
-            vec![logcore::bulk::ItemOutcome::Created]
+            logcore::search::bulk::parse_bulk_response(&r.body, 1).unwrap(),
+            vec![logcore::search::bulk::ItemOutcome::Created]
         );
         sink.bulk(body.clone(), false).await.unwrap();
         assert_eq!(*buf.0.lock().unwrap(), [body.clone(), body].concat());

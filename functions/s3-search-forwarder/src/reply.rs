@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use logcore::bulk::{parse_bulk_response, ItemOutcome};
+use logcore::search::bulk::{parse_bulk_response, ItemOutcome};
 
 use crate::{CallError, Reply};
 

@@ -1,9 +1,9 @@
-//! Installing what `logcore::index_setup` describes: detect the engine (`GET /`), read what is installed,
+//! Installing what `logcore::search::index_setup` describes: detect the engine (`GET /`), read what is installed,
 //! and create or replace only what is missing or outdated. `logpipe search setup` runs it (with a dry run),
 //! and the forwarder at cold start, where one `GET` of the template holding the marker tells that all is
 //! current.
 
-use logcore::index_setup::{
+use logcore::search::index_setup::{
     self, Hosting, Kind, Layout, Resource, SearchEngine, APP_TEMPLATE, AUDIT_TEMPLATE,
 };
 

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
 use serde_json::{json, Value};
 
 use logpipe_io::store::MemStore;
@@ -73,7 +73,7 @@ impl Search for FakeSearch {
             (!f.is_empty()).then(|| f.remove(0))
         };
         let body = if gzip {
-            logcore::codec::gunzip_capped(&body, 1 << 30).expect("gzip body")
+            logcore::base::codec::gunzip_capped(&body, 1 << 30).expect("gzip body")
         } else {
             body
         };
@@ -162,8 +162,8 @@ fn object() -> (Vec<u8>, usize) {
     // Units: the `{a}{b}` lines are two each.
     let units = lines.len() + (0..50).filter(|i| i % 6 == 5).count();
     let plain: Vec<u8> = lines.join(&b'\n');
-    let mut gz = logcore::codec::gzip(&plain[..plain.len() / 2], 6);
-    gz.extend(logcore::codec::gzip(&plain[plain.len() / 2..], 6));
+    let mut gz = logcore::base::codec::gzip(&plain[..plain.len() / 2], 6);
+    gz.extend(logcore::base::codec::gzip(&plain[plain.len() / 2..], 6));
     (gz, units)
 }
 
@@ -373,7 +373,7 @@ async fn own_dead_letters_and_read_errors() {
         .await
         .0
         .is_err());
-    let mut corrupt = logcore::codec::gzip(b"line one\nline two\n", 6);
+    let mut corrupt = logcore::base::codec::gzip(b"line one\nline two\n", 6);
     let n = corrupt.len();
     corrupt[n / 2] ^= 0xff;
     corrupt.truncate(n - 3);
@@ -399,7 +399,7 @@ fn transform_documents(n: usize) -> Vec<u8> {
         ));
         plain.push('\n');
     }
-    logcore::codec::gzip(plain.as_bytes(), 6)
+    logcore::base::codec::gzip(plain.as_bytes(), 6)
 }
 
 /// A cluster that answers every request correctly, after 100 ms: an object that needs 15 requests cannot
@@ -449,7 +449,7 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
         assert_eq!(s.checkpoints_written, 1, "invocation {invocations}: {s:?}");
         let ck = checkpoint::key(
             "checkpoints/",
-            &logcore::bulk::Origin::new("logs", "app/slow.gz", "etag-1", ""),
+            &logcore::search::bulk::Origin::new("logs", "app/slow.gz", "etag-1", ""),
         );
         let saved = store.body("logs", &ck).unwrap();
         let saved = checkpoint::Checkpoint::parse(&saved).unwrap();
@@ -493,7 +493,7 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
     store.insert("logs", "a.gz", transform_documents(30));
     let ck = checkpoint::key(
         "checkpoints/",
-        &logcore::bulk::Origin::new("logs", "a.gz", "etag-1", ""),
+        &logcore::search::bulk::Origin::new("logs", "a.gz", "etag-1", ""),
     );
     let search = Arc::new(FakeSearch::default());
     store.insert(

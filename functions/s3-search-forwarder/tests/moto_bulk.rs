@@ -106,8 +106,8 @@ async fn every_fault_indexed_plus_dead_lettered_equals_lines() {
     let expected = units(&lines);
     let plain = lines.join("\n") + "\n";
     // Firehose writes several gzip members into one object.
-    let mut gz = logcore::codec::gzip(&plain.as_bytes()[..plain.len() / 3], 6);
-    gz.extend(logcore::codec::gzip(
+    let mut gz = logcore::base::codec::gzip(&plain.as_bytes()[..plain.len() / 3], 6);
+    gz.extend(logcore::base::codec::gzip(
         &plain.as_bytes()[plain.len() / 3..],
         6,
     ));

@@ -93,7 +93,7 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     let key = "2026/11/22/10/app-logs-1.gz";
     let sdk = support::sdk_config(&moto).await;
     let s3 = support::s3_client(&sdk);
-    support::bucket_with(&s3, &bucket, key, logcore::codec::gzip(&body, 6)).await;
+    support::bucket_with(&s3, &bucket, key, logcore::base::codec::gzip(&body, 6)).await;
 
     let mut cfg = Config::new(&search);
     cfg.index = format!("{prefix}-{{log.group}}-%Y.%m.%d").parse().unwrap();
@@ -171,19 +171,19 @@ async fn megabyte_documents_are_indexed_intact() {
         return;
     };
     let prefix = support::unique("lp1mb");
-    let shapes = logcore::synth::worst_case_messages(logcore::cwl::MAX_MESSAGE_BYTES);
+    let shapes = logcore::synth::worst_case_messages(logcore::logs::cwl::MAX_MESSAGE_BYTES);
     let events =
         logcore::synth::events_of(shapes.iter().map(|(_, m)| m.clone()), 1_763_800_000_000);
     let payload = logcore::synth::data_payload("/ecs/api", "web/1", &events);
-    let cfg_doc = logcore::document::DocumentConfig {
-        json: Some(logcore::document::JsonLimits::default()),
+    let cfg_doc = logcore::logs::document::DocumentConfig {
+        json: Some(logcore::logs::document::JsonLimits::default()),
         ..Default::default()
     };
-    let ctx = logcore::document::PayloadContext::new(&payload, Some("eu-west-1"));
+    let ctx = logcore::logs::document::PayloadContext::new(&payload, Some("eu-west-1"));
     let mut body = Vec::new();
-    let mut stats = logcore::document::DocStats::default();
+    let mut stats = logcore::logs::document::DocStats::default();
     for ev in &payload.log_events {
-        logcore::document::write_event(&cfg_doc, &ctx, ev, &mut body, &mut stats);
+        logcore::logs::document::write_event(&cfg_doc, &ctx, ev, &mut body, &mut stats);
     }
     assert!(body.len() > 10 << 20);
 
@@ -192,7 +192,7 @@ async fn megabyte_documents_are_indexed_intact() {
     let sdk = support::sdk_config(&moto).await;
     let store = Arc::new(S3Store::new(&sdk, true));
     let s3 = support::s3_client(&sdk);
-    support::bucket_with(&s3, &bucket, key, logcore::codec::gzip(&body, 1)).await;
+    support::bucket_with(&s3, &bucket, key, logcore::base::codec::gzip(&body, 1)).await;
     let mut cfg = Config::new(&search);
     cfg.index = format!("{prefix}-%Y.%m.%d").parse().unwrap();
     let engine = Arc::new(s3_search_forwarder::aws::connect(&cfg, &sdk).await.unwrap());

@@ -9,7 +9,7 @@ use test_support as support;
 
 use std::sync::Arc;
 
-use logcore::index_setup::{self, Hosting, Kind, Layout};
+use logcore::search::index_setup::{self, Hosting, Kind, Layout};
 use logpipe_io::store::DirStore;
 use logpipe_io::HttpSearch;
 use s3_search_forwarder::config::{Auth, Endpoint};
@@ -274,7 +274,7 @@ async fn templates_govern_new_indices_on_osmem() {
         .put(
             "logs",
             "logs/x.gz",
-            logcore::codec::gzip(body.as_bytes(), 6),
+            logcore::base::codec::gzip(body.as_bytes(), 6),
         )
         .await
         .unwrap();

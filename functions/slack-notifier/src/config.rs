@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use logcore::alert::slack::Format;
 use logcore::alert::{RuleError, Rules, DEFAULT_LEVELS, DEFAULT_PATTERN};
-use logcore::env::{ConfigError, Env};
-use logcore::retry::Backoff;
-use logcore::runtime::Common;
+use logcore::base::env::{ConfigError, Env};
+use logcore::base::retry::Backoff;
+use logcore::base::runtime::Common;
 
 /// Time kept free before the deadline: the post in flight and the report finish.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(2000);
@@ -160,7 +160,7 @@ impl Config {
                 max_attempts: 6,
             },
             max_object_bytes: 64 << 30,
-            max_doc_bytes: logcore::document::MAX_DOCUMENT_BYTES,
+            max_doc_bytes: logcore::logs::document::MAX_DOCUMENT_BYTES,
             common: Common::new("slack-notifier", DEADLINE_MARGIN),
         }
     }
@@ -250,7 +250,7 @@ impl Config {
         c.max_object_bytes = num("MAX_OBJECT_BYTES", 64 << 30, 1, usize::MAX)? as u64;
         c.max_doc_bytes = num(
             "MAX_DOC_BYTES",
-            logcore::document::MAX_DOCUMENT_BYTES,
+            logcore::logs::document::MAX_DOCUMENT_BYTES,
             1024,
             256 << 20,
         )?;
@@ -295,7 +295,7 @@ mod tests {
     use super::*;
 
     fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_env(logcore::env::pairs(vars))
+        Config::from_env(logcore::base::env::pairs(vars))
     }
 
     #[test]

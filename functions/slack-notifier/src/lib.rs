@@ -45,7 +45,7 @@ pub trait Slack: Send + Sync + 'static {
 }
 
 logcore::counts! {
-    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::report`).
+    /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::base::report`).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary {
         /// Log events read (subscription events, or documents/lines of S3 objects).

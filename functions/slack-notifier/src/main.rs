@@ -39,7 +39,7 @@ async fn main() -> Result<(), Error> {
                     &ev.context.request_id,
                     &ev.payload,
                     deadline(&ev.context),
-                    logcore::time::now_ms(),
+                    logcore::base::time::now_ms(),
                 )
                 .await;
             report(&notifier.cfg, &ev.context.request_id, &summary);

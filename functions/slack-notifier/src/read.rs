@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use logcore::alert::{fingerprint, routed, AlertEvent, Decision, Group, Grouper, Suppressor};
-use logcore::cwl::{MessageType, Payload};
-use logcore::s3event::{Invocation, ObjectRef};
+use logcore::logs::cwl::{MessageType, Payload};
+use logcore::logs::s3event::{Invocation, ObjectRef};
 use logpipe_io::{Opened, Store};
 use serde_json::Value;
 
@@ -79,9 +79,9 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         summary: &mut Summary,
         now_ms: i64,
     ) -> Result<(), String> {
-        let gz = logcore::codec::decode_base64(data.as_bytes())
+        let gz = logcore::base::codec::decode_base64(data.as_bytes())
             .map_err(|e| format!("awslogs.data: {e}"))?;
-        let json = logcore::cwl::decompress(&gz, self.cfg.max_object_bytes as usize)
+        let json = logcore::logs::cwl::decompress(&gz, self.cfg.max_object_bytes as usize)
             .map_err(|e| format!("awslogs.data: {e}"))?;
         let p = Payload::parse(&json).map_err(|e| format!("awslogs.data: {e}"))?;
         if p.message_type == MessageType::Control {
@@ -111,7 +111,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         summary: &mut Summary,
         now_ms: i64,
     ) -> Result<(), String> {
-        let inv = logcore::s3event::parse_invocation_value(event)
+        let inv = logcore::logs::s3event::parse_invocation_value(event)
             .map_err(|e| format!("unreadable event: {e}"))?;
         let mut objects = Vec::new();
         match inv {
@@ -229,12 +229,12 @@ fn read_object(
         .last_modified
         .as_deref()
         .or(obj.event_time.as_deref())
-        .and_then(logcore::time::parse_rfc3339_ms)
+        .and_then(logcore::base::time::parse_rfc3339_ms)
         .unwrap_or(now_ms);
     let bridge = tokio_util::io::SyncIoBridge::new(opened.body);
-    let (_, dec) = logcore::framing::decoder(bridge, cfg.max_object_bytes)
+    let (_, dec) = logcore::logs::framing::decoder(bridge, cfg.max_object_bytes)
         .map_err(|e| format!("reading the object: {e}"))?;
-    let mut framer = logcore::framing::Framer::new(dec, cfg.max_doc_bytes);
+    let mut framer = logcore::logs::framing::Framer::new(dec, cfg.max_doc_bytes);
     loop {
         let unit = match framer.next_unit() {
             Ok(Some(u)) => u,
@@ -278,7 +278,7 @@ pub fn event_of(text: &str, obj: &ObjectRef, fallback_ms: i64) -> AlertEvent {
         account: s("/cloud/account/id").unwrap_or_default(),
         region: s("/cloud/region").or_else(|| obj.region.clone()),
         timestamp_ms: s("/@timestamp")
-            .and_then(|t| logcore::time::parse_rfc3339_ms(&t))
+            .and_then(|t| logcore::base::time::parse_rfc3339_ms(&t))
             .unwrap_or(fallback_ms),
         id: s("/event/id").unwrap_or_default(),
         message: s("/message").unwrap_or_default(),

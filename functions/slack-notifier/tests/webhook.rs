@@ -99,7 +99,9 @@ async fn faults_are_retried_and_messages_arrive_once_in_order() {
     let started = std::time::Instant::now();
     for group in ["/ecs/a", "/ecs/b", "/ecs/c"] {
         let ev = awslogs(group, &["ERROR <!channel> it broke @here", "INFO fine"]);
-        let (r, s) = n.handle(&ev, deadline(30), logcore::time::now_ms()).await;
+        let (r, s) = n
+            .handle(&ev, deadline(30), logcore::base::time::now_ms())
+            .await;
         results.push((r.is_ok(), s.messages_sent, s.slack_retries));
     }
     assert_eq!(results, [(true, 1, 1), (true, 1, 2), (true, 1, 0)]);
@@ -259,7 +261,7 @@ async fn errors_in_a_new_s3_object_are_alerted() {
     s3.put_object()
         .bucket(&bucket)
         .key(key)
-        .body(logcore::codec::gzip(body.as_bytes(), 6).into())
+        .body(logcore::base::codec::gzip(body.as_bytes(), 6).into())
         .send()
         .await
         .unwrap();

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use firehose_transform::{PutEntry, Reingest};
-use logcore::firehose::Source;
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
+use logcore::transform::firehose::Source;
 use logpipe_io::CallError;
 use logpipe_io::{Opened, Store};
 

@@ -25,8 +25,10 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use firehose_transform::{Audit, Config as TransformConfig, Documents, Render};
-use logcore::firehose::{KinesisRecordMetadata, ParsedResponse, TransformEvent, TransformRecord};
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
+use logcore::transform::firehose::{
+    KinesisRecordMetadata, ParsedResponse, TransformEvent, TransformRecord,
+};
 use logpipe_io::store::S3Store;
 use serde_json::{json, Value};
 use test_support::bulk_server::{BulkServer, Fault};
@@ -443,7 +445,7 @@ fn transform_record(
     TransformRecord {
         record_id: format!("e2e-{seq:012}"),
         approximate_arrival_timestamp: Some(1_763_700_000_000),
-        data: logcore::codec::encode_base64(data),
+        data: logcore::base::codec::encode_base64(data),
         kinesis_record_metadata: kinesis,
     }
 }
@@ -684,7 +686,7 @@ impl Firehose<'_> {
             match r.result.as_str() {
                 "Ok" => {
                     let data = r.data.as_deref().ok_or("an Ok record without data")?;
-                    let docs = logcore::codec::decode_base64(data.as_bytes())
+                    let docs = logcore::base::codec::decode_base64(data.as_bytes())
                         .map_err(|e| format!("record {}: {e}", r.record_id))?;
                     let object = self.objects.entry(prefix).or_default();
                     object.extend_from_slice(&docs);
@@ -722,7 +724,7 @@ impl Firehose<'_> {
             &self.aws.s3,
             &self.aws.bucket,
             &key,
-            logcore::codec::gzip(&docs, 6),
+            logcore::base::codec::gzip(&docs, 6),
         )
         .await?;
         self.report.objects += 1;
@@ -784,7 +786,7 @@ async fn list(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec
 async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
     let body = get_raw(s3, bucket, key).await?;
     if body.starts_with(&[0x1f, 0x8b]) {
-        logcore::codec::gunzip_capped(&body, 1 << 30).map_err(|e| format!("{key}: {e}"))
+        logcore::base::codec::gunzip_capped(&body, 1 << 30).map_err(|e| format!("{key}: {e}"))
     } else {
         Ok(body)
     }
@@ -1026,7 +1028,7 @@ async fn notify(
             for _ in 0..ASYNC_ATTEMPTS {
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
                 let (result, s) = notifier
-                    .handle(&event, deadline, logcore::time::now_ms())
+                    .handle(&event, deadline, logcore::base::time::now_ms())
                     .await;
                 report.notifier_invocations += 1;
                 add_notifier(&mut report.notifier, &s);
@@ -1108,11 +1110,11 @@ async fn collect(
         for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let v: Value = serde_json::from_slice(line).map_err(|e| format!("{key}: {e}"))?;
             let raw = v["rawData"].as_str().unwrap_or_default();
-            let events = logcore::codec::decode_base64(raw.as_bytes())
+            let events = logcore::base::codec::decode_base64(raw.as_bytes())
                 .ok()
-                .and_then(|gz| logcore::cwl::decompress(&gz, 64 << 20).ok())
+                .and_then(|gz| logcore::logs::cwl::decompress(&gz, 64 << 20).ok())
                 .and_then(|json| {
-                    logcore::cwl::Payload::parse(&json).ok().map(|p| {
+                    logcore::logs::cwl::Payload::parse(&json).ok().map(|p| {
                         p.log_events
                             .iter()
                             .map(|e| e.id.to_string())
@@ -1238,8 +1240,8 @@ mod tests {
 
     #[test]
     fn gzip_members_are_split_back() {
-        let a = logcore::codec::gzip(b"first record", 1);
-        let b = logcore::codec::gzip(b"second", 6);
+        let a = logcore::base::codec::gzip(b"first record", 1);
+        let b = logcore::base::codec::gzip(b"second", 6);
         let both = [a.clone(), b.clone()].concat();
         assert_eq!(gzip_members(&both).unwrap(), vec![&a[..], &b[..]]);
         assert!(gzip_members(b"plain").is_err());

@@ -146,8 +146,8 @@ impl Mix {
 
         mix.malformed = vec![
             b"not a subscription payload".to_vec(),
-            logcore::codec::gzip(br#"{"messageType":"DATA_MESSAGE","logEvents":"#, 6),
-            logcore::codec::gzip(br#"{"hello":"world"}"#, 6),
+            logcore::base::codec::gzip(br#"{"messageType":"DATA_MESSAGE","logEvents":"#, 6),
+            logcore::base::codec::gzip(br#"{"hello":"world"}"#, 6),
         ];
         mix
     }
@@ -157,7 +157,7 @@ impl Mix {
     /// notifier reads them too, and audit lines of both engines whose statement is 1 MB of control
     /// characters or quotes.
     pub fn with_megabyte_events(mut self) -> Mix {
-        let max = logcore::cwl::MAX_MESSAGE_BYTES;
+        let max = logcore::logs::cwl::MAX_MESSAGE_BYTES;
         let mut t = 1_763_800_000_000i64;
         let mut seq = 1u64 << 41;
         let mut own = |message: String| {

@@ -15,8 +15,8 @@ use canary::aws::AwsLogs;
 use canary::trace::{trace, Query, TraceConfig};
 use canary::{run, Config, Hop, Logs, Outcome};
 use firehose_transform::{Documents, PutEntry, Reingest};
-use logcore::firehose::{ParsedResponse, Source};
 use logcore::synth;
+use logcore::transform::firehose::{ParsedResponse, Source};
 use logpipe_io::store::S3Store;
 use logpipe_io::CallError;
 use logpipe_io::HttpSearch;
@@ -170,7 +170,7 @@ impl Services {
         let mut docs = Vec::new();
         for r in parsed.records {
             assert_eq!(r.result, "Ok");
-            docs.extend(logcore::codec::decode_base64(r.data.unwrap().as_bytes()).unwrap());
+            docs.extend(logcore::base::codec::decode_base64(r.data.unwrap().as_bytes()).unwrap());
         }
         let n = {
             let mut n = self.objects.lock().unwrap();
@@ -179,14 +179,14 @@ impl Services {
         };
         let key = format!(
             "{}logpipe-test-app-{n}.gz",
-            canary::scan::KeyPrefix::default().at(logcore::time::now_ms())
+            canary::scan::KeyPrefix::default().at(logcore::base::time::now_ms())
         );
         self.s3
             .client()
             .put_object()
             .bucket(&self.cfg.bucket)
             .key(&key)
-            .body(logcore::codec::gzip(&docs, 6).into())
+            .body(logcore::base::codec::gzip(&docs, 6).into())
             .send()
             .await
             .unwrap();
@@ -214,7 +214,7 @@ async fn delivered_late_and_missing_on_moto_and_osmem() {
     let (Some(moto), Some(search)) = (support::moto_url(), support::search_url()) else {
         return;
     };
-    let t0 = logcore::time::now_ms();
+    let t0 = logcore::base::time::now_ms();
 
     // Delivered in time: through the transform and the forwarder before the next run.
     let s = Services::new(&moto, &search, &support::unique("lpc-ok")).await;
@@ -336,7 +336,7 @@ async fn a_refused_heartbeat_is_a_write_failure() {
         return;
     };
     let s = Services::new(&moto, &search, &support::unique("lpc-refused")).await;
-    let now = logcore::time::now_ms();
+    let now = logcore::base::time::now_ms();
     for (at, why) in [
         (now - 15 * 24 * 60 * MIN, "too old"),
         (now + 3 * 60 * MIN, "too new"),

@@ -85,9 +85,9 @@ fn change_time(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let n = b.len();
     if n > 5 && matches!(b[n - 5], b'+' | b'-') && b[n - 4..].iter().all(u8::is_ascii_digit) {
-        return crate::time::parse_rfc3339_ms(&format!("{}:{}", &s[..n - 2], &s[n - 2..]));
+        return crate::base::time::parse_rfc3339_ms(&format!("{}:{}", &s[..n - 2], &s[n - 2..]));
     }
-    crate::time::parse_rfc3339_ms(s)
+    crate::base::time::parse_rfc3339_ms(s)
 }
 
 /// The first datapoint of the reason: `[12.0 (…)]`, or `(12.0)` after "datapoint".
@@ -141,7 +141,11 @@ pub fn message(
             }),
             _,
         ) => vec![g.clone()],
-        (_, Some(w)) => w.log_groups.iter().map(|g| g.0.clone()).collect(),
+        (_, Some(w)) => w
+            .log_groups
+            .iter()
+            .map(|g| g.as_str().to_string())
+            .collect(),
         _ => a
             .dimensions
             .iter()

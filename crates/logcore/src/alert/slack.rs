@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::Group;
-use crate::time::DateTimeParts;
+use crate::base::time::DateTimeParts;
 
 /// Slack's limits: blocks per message, characters of a section's text, of a header, of a context element.
 pub const MAX_BLOCKS: usize = 50;
@@ -300,7 +300,7 @@ pub fn message(g: &Group, f: &Format) -> Value {
 
 /// Put configured mentions on a message of [`message`]: first in the notification text (what pings people)
 /// and first in the context line under the header. Only mentions from configuration (checked by
-/// `watch::valid_mention` when read) ever get here; log text stays escaped.
+/// `common::valid_mention` when read) ever get here; log text stays escaped.
 pub fn mention(m: &mut Value, who: &[String]) {
     if who.is_empty() {
         return;
@@ -369,7 +369,7 @@ fn event_text(ev: &super::AlertEvent, region: &str, f: &Format) -> String {
         // Backtick runs broken as in the message: a stream named "```" would open a code block.
         head.push_str(&escape(&code_safe(&cut_chars(&ev.log_stream, 200))));
     }
-    if let Some(l) = super::level_of(&ev.message) {
+    if let Some(l) = crate::logs::level::level_of(&ev.message) {
         head.push_str("  ·  *");
         head.push_str(l);
         head.push('*');

@@ -1,40 +1,8 @@
 use super::slack::{self, Format};
 use super::*;
+use crate::logs::level::level_of;
 use proptest::prelude::*;
 use serde_json::json;
-
-/// `level_of` as it was written first: a full parse into a `Value` (null fields absent), then the text scan.
-fn reference_level_of(message: &str) -> Option<&'static str> {
-    let t = message.trim_start();
-    if t.starts_with('{') && t.len() <= 256 * 1024 {
-        if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(t) {
-            let field = [
-                "level",
-                "severity",
-                "levelname",
-                "log.level",
-                "lvl",
-                "loglevel",
-            ]
-            .iter()
-            .find_map(|k| m.get(*k).filter(|v| !v.is_null()))
-            .or_else(|| m.get("log").and_then(|l| l.get("level")));
-            return match field {
-                Some(serde_json::Value::String(s)) => normalise_level(s),
-                Some(serde_json::Value::Number(n)) => n.as_i64().and_then(numeric_level),
-                _ => None,
-            };
-        }
-    }
-    let mut end = t.len().min(200);
-    while !t.is_char_boundary(end) {
-        end -= 1;
-    }
-    t[..end]
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
-        .find_map(normalise_level)
-}
 
 fn ev(group: &str, ts: i64, message: &str) -> AlertEvent {
     AlertEvent {
@@ -50,54 +18,6 @@ fn ev(group: &str, ts: i64, message: &str) -> AlertEvent {
 
 fn defaults() -> Rules {
     Rules::new("", "", DEFAULT_LEVELS, Some(DEFAULT_PATTERN), None, None).unwrap()
-}
-
-#[test]
-fn levels_from_json_fields_numbers_and_text() {
-    for (msg, want) in [
-        (r#"{"level":"error","msg":"x"}"#, Some("ERROR")),
-        (r#"{"severity":"WARNING"}"#, Some("WARN")),
-        (r#"{"levelname":"CRITICAL"}"#, Some("CRITICAL")),
-        (r#"{"log.level":"fatal"}"#, Some("FATAL")),
-        (r#"{"log":{"level":"info"}}"#, Some("INFO")),
-        (r#"{"level":50,"msg":"pino"}"#, Some("ERROR")),
-        (r#"{"level":"verbose"}"#, None),
-        (r#"{"msg":"ERROR in text of a JSON message"}"#, None),
-        ("ERROR Unhandled exception", Some("ERROR")),
-        ("[ERROR]\t2025-11-21T10:00:00Z\treq\tboom", Some("ERROR")),
-        (
-            "2025-11-21T10:01:00.015Z\t8f5a1b2c\tINFO\tprocessing",
-            Some("INFO"),
-        ),
-        ("2025-11-21 10:00:00 WARN pool low", Some("WARN")),
-        ("START RequestId: 8f5a Version: $LATEST", None),
-        ("an error happened", None),
-        ("", None),
-    ] {
-        assert_eq!(level_of(msg), want, "{msg}");
-        assert_eq!(
-            ecs_level(msg),
-            want.map(|w| if w == "WARN" {
-                "warn".to_string()
-            } else {
-                w.to_lowercase()
-            })
-            .as_deref()
-            .map(|l| match l {
-                "trace" => "trace",
-                "debug" => "debug",
-                "info" => "info",
-                "notice" => "notice",
-                "warn" => "warn",
-                "error" => "error",
-                "critical" => "critical",
-                "alert" => "alert",
-                "emergency" => "emergency",
-                _ => "fatal",
-            }),
-            "{msg}"
-        );
-    }
 }
 
 #[test]
@@ -191,25 +111,6 @@ fn the_notifier_reads_each_rules_and_checks_but_skips_cloudwatchs() {
     let bad = text.replace("\"minutes\": 30", "\"minutes\": 0");
     let e = Rules::new("", "", "ERROR", None, None, Some(&bad)).unwrap_err();
     assert!(e.to_string().contains("rule \"quiet\": minutes 0"), "{e}");
-}
-
-#[test]
-fn globs() {
-    for (p, g, want) in [
-        ("/ecs/*", "/ecs/api", true),
-        ("/ecs/*", "/ecs/", true),
-        ("/ecs/*", "/ecsx", false),
-        ("*-prod", "/ecs/api-prod", true),
-        ("*-prod", "/ecs/api-prod2", false),
-        ("/a/*/b*", "/a/x/y/bz", true),
-        ("/a/*/b*", "/a/b", false),
-        ("exact", "exact", true),
-        ("exact", "exactly", false),
-        ("*", "", true),
-        ("a*a", "a", false),
-    ] {
-        assert_eq!(GroupGlob::new(p).matches(g), want, "{p} ~ {g}");
-    }
 }
 
 #[test]
@@ -482,7 +383,8 @@ fn long_messages_are_truncated_with_a_marker() {
 /// Slack's limit, the marker with the full length, a message Slack takes.
 #[test]
 fn megabyte_messages_are_truncated_with_a_marker() {
-    for (shape, body) in crate::synth::worst_case_messages(crate::cwl::MAX_MESSAGE_BYTES - 10) {
+    for (shape, body) in crate::synth::worst_case_messages(crate::logs::cwl::MAX_MESSAGE_BYTES - 10)
+    {
         let msg = format!("ERROR {body} end");
         let g = group_of(vec![ev("/g", 0, &msg)], 5);
         let m = slack::message(&g, &Format::default());
@@ -561,48 +463,6 @@ proptest! {
         let _ = fingerprint("/g", &s);
     }
 
-    /// Whatever the line, the fast path (no level key: no parse) gives what a full parse gives.
-    #[test]
-    fn level_of_is_the_full_parse(s in prop_oneof![
-        "\\{[ -~]{0,80}",
-        "\\{\"(msg|level|log|x)\":\"(ERROR|info|WARN x|y)\"( ,\"a\":1)?\\}",
-        "\\{\"msg\":\"(ERROR|INFO) [a-z ]{0,10}\"\\}[ a-z]{0,3}",
-    ]) {
-        prop_assert_eq!(level_of(&s), reference_level_of(&s), "{}", s);
-    }
-
-    /// The borrowed reading of JSON level fields finds what a full parse into a Value finds.
-    #[test]
-    fn json_levels_as_a_full_parse_reads_them(
-        key in prop::sample::select(vec!["level", "severity", "levelname", "log.level", "lvl", "loglevel", "msg"]),
-        value in prop_oneof![
-            prop::sample::select(vec!["error", "WARN", "Info", "fatal", "verbose", "err"]).prop_map(|s| json!(s)),
-            prop::sample::select(vec![10i64, 30, 50, 60, 99]).prop_map(|n| json!(n)),
-            Just(json!(null)), Just(json!({"x": 1})), Just(json!([1]))
-        ],
-        nested in proptest::option::of(prop::sample::select(vec!["error", "debug", "x"])),
-        other in "[a-z]{0,8}",
-    ) {
-        let mut obj = serde_json::Map::new();
-        obj.insert("other".into(), json!(other));
-        obj.insert(key.to_string(), value);
-        if let Some(n) = nested { obj.insert("log".into(), json!({"level": n})); }
-        let text = serde_json::Value::Object(obj).to_string();
-        // The reference: a full parse (a null field counts as absent).
-        let reference = {
-            let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
-            let field = ["level", "severity", "levelname", "log.level", "lvl", "loglevel"]
-                .iter()
-                .find_map(|k| m.get(*k).filter(|v| !v.is_null()))
-                .or_else(|| m.get("log").and_then(|l| l.get("level")));
-            match field {
-                Some(serde_json::Value::String(s)) => normalise_level(s),
-                Some(serde_json::Value::Number(n)) => n.as_i64().and_then(numeric_level),
-                _ => None,
-            }
-        };
-        prop_assert_eq!(level_of(&text), reference, "{}", text);
-    }
 }
 
 /// The console's reading of a Logs Insights link: the fragment's `$` back to `%` and URI-decoded once,
@@ -687,7 +547,7 @@ proptest! {
         prop_assert_eq!(get("editorString"), query);
         prop_assert_eq!(get("timeType"), "ABSOLUTE");
         prop_assert_eq!(get("tz"), "UTC");
-        let ms = |s: String| crate::time::parse_rfc3339_ms(&s).unwrap();
+        let ms = |s: String| crate::base::time::parse_rfc3339_ms(&s).unwrap();
         prop_assert_eq!(ms(get("start")), start);
         prop_assert_eq!(ms(get("end")), start + len);
     }

@@ -20,7 +20,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{GroupGlob, RuleError};
+use super::common::{check_destinations, check_mentions, RuleError, DEFAULT_LEVELS};
+use crate::logs::glob::GroupGlob;
 
 /// Longest alarm name CloudWatch takes.
 pub const MAX_ALARM_NAME: usize = 255;
@@ -85,42 +86,13 @@ fn bad(rule: &str, why: impl std::fmt::Display) -> RuleError {
     RuleError::Rules(format!("rule {rule:?}: {why}"))
 }
 
-/// Whether a Slack mention is one Slack renders as a mention, and nothing else: `<!here>`, `<!channel>`,
-/// `<!subteam^ID>` (a user group), `<@U…>`/`<@W…>` (a user).
-pub fn valid_mention(m: &str) -> bool {
-    let id = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    };
-    match m.strip_prefix('<').and_then(|m| m.strip_suffix('>')) {
-        Some("!here") | Some("!channel") => true,
-        Some(inner) => match (inner.strip_prefix("!subteam^"), inner.strip_prefix('@')) {
-            (Some(team), _) => id(team) && team.starts_with('S'),
-            (_, Some(user)) => id(user) && (user.starts_with('U') || user.starts_with('W')),
-            _ => false,
-        },
-        None => false,
-    }
-}
-
-/// The first of `mentions` that is not a mention Slack renders as one ([`valid_mention`]), refused with the
-/// reason.
-pub fn check_mentions(mentions: &[String]) -> Result<(), String> {
-    match mentions.iter().find(|m| !valid_mention(m)) {
-        Some(m) => Err(format!(
-            "mention {m:?} is not <!here>, <!channel>, <!subteam^S…> or <@U…>"
-        )),
-        None => Ok(()),
-    }
-}
-
 /// The default filter pattern of `levels`: each level's word as a term, in upper, lower and title case
 /// (`?"ERROR" ?"error" ?"Error"`), which a JSON field or a text line carrying the level contains.
 pub fn level_pattern(levels: &str) -> Result<String, RuleError> {
     let mut terms = Vec::new();
     for l in levels.split(',').map(str::trim).filter(|l| !l.is_empty()) {
-        let up = super::normalise_level(l).ok_or_else(|| RuleError::Level(l.to_string()))?;
+        let up = crate::logs::level::normalise_level(l)
+            .ok_or_else(|| RuleError::Level(l.to_string()))?;
         let lower = up.to_ascii_lowercase();
         let title = format!("{}{}", &up[..1], &lower[1..]);
         for w in [up.to_string(), lower, title] {
@@ -221,12 +193,12 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
             (None, None) => match kind {
                 WatchKind::Absence => None,
                 WatchKind::Threshold { .. } => {
-                    Some(level_pattern(super::DEFAULT_LEVELS).map_err(|e| bad(&name, e))?)
+                    Some(level_pattern(DEFAULT_LEVELS).map_err(|e| bad(&name, e))?)
                 }
             },
         };
         check_mentions(&s.mention).map_err(|why| bad(&name, why))?;
-        super::check_destinations(s.destinations.iter().map(String::as_str))
+        check_destinations(s.destinations.iter().map(String::as_str))
             .map_err(|why| bad(&name, why))?;
         out.push(Watch {
             name,
@@ -308,7 +280,7 @@ fn fit(base: &str, max: usize) -> String {
         return base.to_string();
     }
     use sha2::Digest;
-    let hash = crate::codec::hex(&sha2::Sha256::digest(base.as_bytes())[..8]);
+    let hash = crate::base::codec::hex(&sha2::Sha256::digest(base.as_bytes())[..8]);
     let mut cut = max - hash.len() - 1;
     while !base.is_char_boundary(cut) {
         cut -= 1;
@@ -340,7 +312,7 @@ fn describe(w: &Watch, scope: Option<&str>) -> String {
         None => w
             .log_groups
             .iter()
-            .map(|g| g.0.as_str())
+            .map(GroupGlob::as_str)
             .collect::<Vec<_>>()
             .join(", "),
     };

@@ -19,9 +19,11 @@ pub mod redact;
 
 use std::borrow::Cow;
 
-use crate::cwl::{LogEvent, Payload};
-use crate::document::{write_cloud_and_filters, write_json_namespace, write_json_str, JsonLimits};
-use crate::time::write_rfc3339_micros;
+use crate::base::time::write_rfc3339_micros;
+use crate::logs::cwl::{LogEvent, Payload};
+use crate::logs::document::{
+    write_cloud_and_filters, write_json_namespace, write_json_str, JsonLimits,
+};
 use pgaudit::LinePrefix;
 use redact::{mask_literals, Dialect, Redactor, MARKER};
 

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::AuditError;
-use crate::time::epoch_seconds;
+use crate::base::time::epoch_seconds;
 
 /// One parsed audit record. Borrowed from the line except where unescaping changed the object.
 #[derive(Debug, Clone, PartialEq, Eq)]

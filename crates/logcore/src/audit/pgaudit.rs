@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use super::AuditError;
-use crate::time::epoch_seconds;
+use crate::base::time::epoch_seconds;
 
 /// The RDS and Aurora default `log_line_prefix`.
 pub const RDS_DEFAULT_PREFIX: &str = "%t:%r:%u@%d:[%p]:";

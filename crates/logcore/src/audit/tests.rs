@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::*;
-use crate::cwl::{LogEvent, MessageType, Payload};
+use crate::logs::cwl::{LogEvent, MessageType, Payload};
 
 fn payload(group: &str) -> Payload<'static> {
     Payload {
@@ -329,7 +329,7 @@ fn generated_lines_all_parse_and_no_secret_survives() {
 /// document holds them twice (`message`, `db.statement`) and stays within the documented bound.
 #[test]
 fn megabyte_statements_stay_within_the_document_bound() {
-    let room = crate::cwl::MAX_MESSAGE_BYTES - 200;
+    let room = crate::logs::cwl::MAX_MESSAGE_BYTES - 200;
     for (shape, unit) in [
         ("control characters", "\u{1}"),
         ("quotes", "\"\""),
@@ -341,7 +341,7 @@ fn megabyte_statements_stay_within_the_document_bound() {
         let my_body = body.replace('\\', "\\\\").replace('\'', "\\'");
         let my = format!("1763719200123456,ip-10-0-1-23,app,10.0.1.50,42,1337,QUERY,shop,'INSERT INTO orders VALUES (\\'{}\\')',0", &my_body[..my_body.len().min(room)]);
         for (group, line) in [(PG, pg), (MYSQL, my)] {
-            assert!(line.len() <= crate::cwl::MAX_MESSAGE_BYTES, "{shape}");
+            assert!(line.len() <= crate::logs::cwl::MAX_MESSAGE_BYTES, "{shape}");
             let p = payload(group);
             let cfg = AuditConfig::default();
             let ctx = AuditContext::new(&p, &cfg, Some("eu-west-1"));
@@ -353,7 +353,7 @@ fn megabyte_statements_stay_within_the_document_bound() {
             let mut out = Vec::new();
             write_audit_event(&cfg, &ctx, &ev, &mut out, &mut AuditStats::default());
             assert!(
-                out.len() <= crate::document::MAX_DOCUMENT_BYTES
+                out.len() <= crate::logs::document::MAX_DOCUMENT_BYTES
                     && out.len() <= 12 * line.len() + 4096,
                 "{group} {shape}: {} bytes for a {}-byte line",
                 out.len(),

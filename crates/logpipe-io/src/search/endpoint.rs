@@ -1,8 +1,8 @@
 //! Where the search engine is and how requests to it are authenticated, from the variables every part
 //! that talks to it reads (the forwarder, the canary, `logpipe trace` and `logpipe search`).
 
-use logcore::env::{ConfigError, Env};
-use logcore::index_setup::Hosting;
+use logcore::base::env::{ConfigError, Env};
+use logcore::search::index_setup::Hosting;
 
 /// How requests to the search engine are authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
 
 use super::{Opened, Store};
 use crate::CallError;
@@ -108,8 +108,9 @@ impl Store for DirStore {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
         Ok(Opened {
             body: Box::pin(file),
-            last_modified: modified
-                .map(|d| logcore::time::DateTimeParts::from_millis(d.as_millis() as i64).rfc3339()),
+            last_modified: modified.map(|d| {
+                logcore::base::time::DateTimeParts::from_millis(d.as_millis() as i64).rfc3339()
+            }),
             // Like an S3 ETag, it changes with the content (size and modification time), so a rewritten
             // file gets new document ids and the same file replayed gets the same ones.
             etag: Some(format!(

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
 
 use super::{Opened, Store};
 use crate::CallError;

@@ -10,7 +10,7 @@ mod s3;
 use std::future::Future;
 use std::pin::Pin;
 
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
 use tokio::io::AsyncRead;
 
 use crate::CallError;

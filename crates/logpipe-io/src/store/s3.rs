@@ -1,6 +1,6 @@
 //! S3 through the AWS SDK for Rust.
 
-use logcore::s3event::ObjectRef;
+use logcore::logs::s3event::ObjectRef;
 
 use super::{Opened, Store};
 use crate::CallError;

@@ -260,7 +260,7 @@ async fn no_post_inside_a_retry_after_window_across_messages_and_invocations() {
         &store,
         "logs",
         "app/x.gz",
-        logcore::codec::gzip(docs.as_bytes(), 6),
+        logcore::base::codec::gzip(docs.as_bytes(), 6),
     )
     .await
     .unwrap();
@@ -434,7 +434,7 @@ async fn s3_objects_from_the_sns_fan_out() {
         &store,
         "logs",
         "app/2025/11/21/x.gz",
-        logcore::codec::gzip(docs.as_bytes(), 6),
+        logcore::base::codec::gzip(docs.as_bytes(), 6),
     )
     .await
     .unwrap();
@@ -523,7 +523,7 @@ fn alarm_event(state: &str, description: &str) -> Value {
 #[tokio::test]
 async fn an_alarm_of_a_rule_posts_with_the_rules_mention_and_its_recovery_without() {
     let rules = r#"[{"name":"checkout-errors","kind":"threshold","log_groups":["/ecs/checkout*"],"count":10,"minutes":5,"mention":["<!subteam^S0ONCALL>"]}]"#;
-    let cfg = Config::from_env(logcore::env::pairs(&[
+    let cfg = Config::from_env(logcore::base::env::pairs(&[
         ("SLACK_SSM_PARAMETER", "/t"),
         ("ALERT_RULES", rules),
     ]))

@@ -18,7 +18,7 @@ struct Routed {
 }
 
 fn routed(payments_script: Vec<Result<Reply, CallError>>) -> Routed {
-    let cfg = Config::from_env(logcore::env::pairs(&[
+    let cfg = Config::from_env(logcore::base::env::pairs(&[
         ("SLACK_SSM_PARAMETER", "/t"),
         ("ALERT_RULES", RULES),
         (

@@ -89,7 +89,7 @@ fn a_rules_alarm_names_rule_groups_count_and_links_the_window() {
     assert_eq!(region, "eu-west-1");
     assert_eq!(groups, vec!["/ecs/checkout-api"]);
     let get = |k: &str| fields.iter().find(|(f, _)| f == k).unwrap().1.clone();
-    let ms = |k: &str| crate::time::parse_rfc3339_ms(&get(k)).unwrap();
+    let ms = |k: &str| crate::base::time::parse_rfc3339_ms(&get(k)).unwrap();
     assert_eq!(
         (ms("start"), ms("end")),
         (1_796_205_900_123 - 300_000, 1_796_205_900_123)

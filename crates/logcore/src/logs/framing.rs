@@ -414,8 +414,8 @@ mod tests {
     #[test]
     fn decoder_detects_and_caps() {
         let plain = b"{\"a\":1}\nline\n".repeat(100);
-        let mut gz = crate::codec::gzip(&plain[..700], 6);
-        gz.extend(crate::codec::gzip(&plain[700..], 1)); // two members, as Firehose writes
+        let mut gz = crate::base::codec::gzip(&plain[..700], 6);
+        gz.extend(crate::base::codec::gzip(&plain[700..], 1)); // two members, as Firehose writes
         for (bytes, want) in [
             (&gz[..], Compression::Gzip),
             (&plain[..], Compression::None),

@@ -17,8 +17,8 @@
 
 use std::fmt;
 
-use crate::firehose::PartitionKeys;
-use crate::time::DateTimeParts;
+use crate::base::time::DateTimeParts;
+use crate::transform::firehose::PartitionKeys;
 
 /// A parsed prefix expression.
 #[derive(Debug, Clone, PartialEq, Eq)]

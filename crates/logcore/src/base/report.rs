@@ -81,7 +81,7 @@ impl<T: Metrics> Field for T {
 ///     }
 /// }
 /// let mut m = Vec::new();
-/// logcore::report::Metrics::metrics(&Summary { objects: 2, bytes: 9, retries: 1 }, &mut m);
+/// logcore::base::report::Metrics::metrics(&Summary { objects: 2, bytes: 9, retries: 1 }, &mut m);
 /// assert_eq!(m.len(), 2);
 /// ```
 #[macro_export]
@@ -103,10 +103,10 @@ macro_rules! counts {
             )*
         }
 
-        impl $(<$g: $crate::report::Metrics>)? $crate::report::Metrics for $name $(<$g>)? {
-            fn metrics(&self, out: &mut Vec<$crate::report::Metric>) {
+        impl $(<$g: $crate::base::report::Metrics>)? $crate::base::report::Metrics for $name $(<$g>)? {
+            fn metrics(&self, out: &mut Vec<$crate::base::report::Metric>) {
                 $(
-                    $crate::report::Field::collect(
+                    $crate::base::report::Field::collect(
                         &self.$field,
                         $crate::counts!(@metric $($metric $($unit)?)?),
                         out,
@@ -116,8 +116,8 @@ macro_rules! counts {
         }
     };
     (@metric) => { None };
-    (@metric $metric:literal) => { Some(($metric, $crate::report::MetricUnit::Count)) };
-    (@metric $metric:literal $unit:ident) => { Some(($metric, $crate::report::MetricUnit::$unit)) };
+    (@metric $metric:literal) => { Some(($metric, $crate::base::report::MetricUnit::Count)) };
+    (@metric $metric:literal $unit:ident) => { Some(($metric, $crate::base::report::MetricUnit::$unit)) };
 }
 
 /// Where a function's reports go: the EMF namespace and the function's name (the metrics' dimension).
@@ -153,7 +153,7 @@ pub fn line<R: Serialize + Metrics>(
         .iter()
         .map(|m| (m.name, m.value, m.unit.as_str()))
         .collect();
-    let mut root = crate::emf::record(
+    let mut root = crate::base::emf::record(
         to.namespace,
         &[("FunctionName", to.function_name)],
         &defs,
@@ -172,7 +172,7 @@ pub fn emit<R: Serialize + Metrics>(
     message: &str,
     summary: &R,
 ) {
-    let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
+    let now = u64::try_from(crate::base::time::now_ms()).unwrap_or(0);
     println!("{}", line(to, request_id, message, summary, now));
 }
 

@@ -245,7 +245,7 @@ fn is_lower(c: char) -> bool {
 /// hash of `raw`, the text it was made from.
 fn shorten(text: &mut String, raw: &str, max: usize) {
     let digest = sha2::Sha256::digest(raw.as_bytes());
-    let hash = crate::codec::hex(&digest[..4]);
+    let hash = crate::base::codec::hex(&digest[..4]);
     let mut cut = max.saturating_sub(hash.len() + 1).min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
@@ -264,7 +264,7 @@ fn shorten(text: &mut String, raw: &str, max: usize) {
 /// retention: `SEPARATE_GROUPS`, comma-separated globs, each with `=DAYS` or the family's retention.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeparateGroups {
-    rules: Vec<(crate::alert::GroupGlob, String, Option<u32>)>,
+    rules: Vec<(crate::logs::glob::GroupGlob, String, Option<u32>)>,
 }
 
 /// The index template of separated groups.
@@ -292,7 +292,11 @@ impl SeparateGroups {
             if glob.is_empty() {
                 return Err(format!("{entry:?}: no log group before '='"));
             }
-            rules.push((crate::alert::GroupGlob::new(glob), glob.to_string(), days));
+            rules.push((
+                crate::logs::glob::GroupGlob::new(glob),
+                glob.to_string(),
+                days,
+            ));
         }
         Ok(SeparateGroups { rules })
     }

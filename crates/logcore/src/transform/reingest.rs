@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::cwl::{LogEvent, Payload};
+use crate::logs::cwl::{LogEvent, Payload};
 
 /// Limits of one put call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub fn encode_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cwl::{decompress, MessageType};
+    use crate::logs::cwl::{decompress, MessageType};
     use proptest::prelude::*;
 
     #[test]

@@ -1,6 +1,6 @@
 //! Dead-letter records: the units and documents that cannot be indexed, with their reason.
 
-use crate::document::write_json_str;
+use crate::logs::document::write_json_str;
 
 use super::Origin;
 
@@ -24,12 +24,14 @@ pub struct DeadLetter<'a> {
 impl DeadLetter<'_> {
     /// Why, in one word: `unreadable` (the unit itself), `document` (the engine refused this document:
     /// mapping and the like), or the cluster-level reason the engine refused writes for
-    /// ([`crate::index_setup::cluster_cause`]: `shard_limit`, `write_block`, `index_closed`,
+    /// ([`crate::search::index_setup::cluster_cause`]: `shard_limit`, `write_block`, `index_closed`,
     /// `index_not_found`).
     pub fn cause(&self) -> &'static str {
         match self.error_type {
             None => "unreadable",
-            Some(t) => crate::index_setup::cluster_cause(t, self.reason).unwrap_or("document"),
+            Some(t) => {
+                crate::search::index_setup::cluster_cause(t, self.reason).unwrap_or("document")
+            }
         }
     }
 
@@ -72,7 +74,7 @@ impl DeadLetter<'_> {
             }
             Err(_) => {
                 out.extend_from_slice(b",\"base64\":\"");
-                crate::codec::encode_base64_append(self.data, out);
+                crate::base::codec::encode_base64_append(self.data, out);
                 out.push(b'"');
             }
         }

@@ -61,10 +61,10 @@ impl Common {
     /// From the variables, over the defaults of [`Common::new`]. A function that works against no
     /// deadline (`deadline_margin: None`, the canary) does not read `DEADLINE_MARGIN_MS`.
     pub fn from_env(
-        env: &crate::env::Env<'_>,
+        env: &crate::base::env::Env<'_>,
         function_name: &str,
         deadline_margin: Option<std::time::Duration>,
-    ) -> Result<Self, crate::env::ConfigError> {
+    ) -> Result<Self, crate::base::env::ConfigError> {
         let mut c = Common::new(function_name, deadline_margin.unwrap_or_default());
         if let Some(v) = env.get("METRICS_NAMESPACE") {
             c.metrics_namespace = v;
@@ -81,21 +81,21 @@ impl Common {
     }
 
     /// Where this function's reports go.
-    pub fn destination(&self) -> crate::report::Destination<'_> {
-        crate::report::Destination {
+    pub fn destination(&self) -> crate::base::report::Destination<'_> {
+        crate::base::report::Destination {
             namespace: &self.metrics_namespace,
             function_name: &self.function_name,
         }
     }
 
-    /// Print one invocation's report line (see [`crate::report`]).
-    pub fn report<R: serde::Serialize + crate::report::Metrics>(
+    /// Print one invocation's report line (see [`crate::base::report`]).
+    pub fn report<R: serde::Serialize + crate::base::report::Metrics>(
         &self,
         request_id: &str,
         message: &str,
         summary: &R,
     ) {
-        crate::report::emit(&self.destination(), request_id, message, summary);
+        crate::base::report::emit(&self.destination(), request_id, message, summary);
     }
 }
 
@@ -108,28 +108,33 @@ mod tests {
     fn common_settings_from_the_environment() {
         let none = |_: &str| None;
         let c = Common::from_env(
-            &crate::env::Env::new(&none),
+            &crate::base::env::Env::new(&none),
             "f",
             Some(Duration::from_secs(2)),
         )
         .unwrap();
         assert_eq!(c, Common::new("f", Duration::from_secs(2)));
         assert_eq!(c.metrics_namespace, "logpipe");
-        let vars = crate::env::pairs(&[
+        let vars = crate::base::env::pairs(&[
             ("METRICS_NAMESPACE", "acme/logs"),
             ("AWS_LAMBDA_FUNCTION_NAME", "prod-forwarder"),
             ("DEADLINE_MARGIN_MS", "750"),
         ]);
-        let c = Common::from_env(&crate::env::Env::new(&vars), "f", Some(Duration::ZERO)).unwrap();
+        let c = Common::from_env(
+            &crate::base::env::Env::new(&vars),
+            "f",
+            Some(Duration::ZERO),
+        )
+        .unwrap();
         assert_eq!(c.metrics_namespace, "acme/logs");
         assert_eq!(c.function_name, "prod-forwarder");
         assert_eq!(c.deadline_margin, Duration::from_millis(750));
-        let bad = crate::env::pairs(&[("DEADLINE_MARGIN_MS", "soon")]);
-        let e =
-            Common::from_env(&crate::env::Env::new(&bad), "f", Some(Duration::ZERO)).unwrap_err();
+        let bad = crate::base::env::pairs(&[("DEADLINE_MARGIN_MS", "soon")]);
+        let e = Common::from_env(&crate::base::env::Env::new(&bad), "f", Some(Duration::ZERO))
+            .unwrap_err();
         assert_eq!(e.name, "DEADLINE_MARGIN_MS");
         // Without a deadline, the variable is not read.
-        let c = Common::from_env(&crate::env::Env::new(&bad), "f", None).unwrap();
+        let c = Common::from_env(&crate::base::env::Env::new(&bad), "f", None).unwrap();
         assert_eq!(c.deadline_margin, Duration::ZERO);
     }
 }

@@ -2,7 +2,7 @@
 
 use sha2::Digest;
 
-use crate::document::write_json_str;
+use crate::logs::document::write_json_str;
 
 use super::index::date_prefix;
 
@@ -52,6 +52,6 @@ impl Origin {
             h.update(part);
         }
         h.update(offset.to_le_bytes());
-        crate::codec::hex(&h.finalize()[..20])
+        crate::base::codec::hex(&h.finalize()[..20])
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::document::JsonLimits;
-use crate::framing::Framer;
+use crate::logs::document::JsonLimits;
+use crate::logs::framing::Framer;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -126,7 +126,7 @@ fn unindexable_units_are_dead_letters() {
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["source"]["key"], "app/2026/11/21/x.gz");
     assert_eq!(
-        crate::codec::decode_base64(v["base64"].as_str().unwrap().as_bytes()).unwrap(),
+        crate::base::codec::decode_base64(v["base64"].as_str().unwrap().as_bytes()).unwrap(),
         b"caf\xe9 au lait"
     );
 
@@ -222,7 +222,7 @@ fn separated_groups_get_indices_of_their_own() {
         patterns[1],
         (None, vec!["logs-group-aws-rds-cluster*audit-*".to_string()])
     );
-    let matches = |p: &str, name: &str| crate::alert::GroupGlob::new(p).matches(name);
+    let matches = |p: &str, name: &str| crate::logs::glob::GroupGlob::new(p).matches(name);
     assert!(matches(&patterns[0].1[0], &names[0]) && !matches(&patterns[0].1[0], &names[1]));
     assert!(matches(&patterns[1].1[0], &names[2]));
     for bad in ["/a=0", "=5", "/a=x"] {

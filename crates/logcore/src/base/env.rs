@@ -72,7 +72,7 @@ impl<'a> Env<'a> {
     }
 }
 
-/// A variable reader over fixed pairs (tests and tools): `Config::from_env(logcore::env::pairs(&[…]))`.
+/// A variable reader over fixed pairs (tests and tools): `Config::from_env(logcore::base::env::pairs(&[…]))`.
 pub fn pairs<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'a {
     move |k| {
         vars.iter()

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, DecodeError};
+use crate::base::codec::{self, DecodeError};
 
 /// The longest message CloudWatch Logs accepts in one event: a `PutLogEvents` batch is at most 1,048,576
 /// bytes, counted as the UTF-8 of its messages plus 26 bytes per event, and one event at most 1 MB

@@ -215,7 +215,10 @@ impl Layout {
     pub fn marker(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
         let digest = sha2::Sha256::digest(&canonical);
-        format!("v{SCHEMA_VERSION}-{}", crate::codec::hex(&digest[..6]))
+        format!(
+            "v{SCHEMA_VERSION}-{}",
+            crate::base::codec::hex(&digest[..6])
+        )
     }
 }
 
@@ -245,7 +248,7 @@ fn searchable_text(keep: u32) -> Value {
     json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": keep}}})
 }
 
-/// The fields of every document (DESIGN.md's output document and the forwarder's wrapped documents).
+/// The fields of every document (docs/design.md's output document and the forwarder's wrapped documents).
 fn base_properties(engine: &SearchEngine) -> Value {
     json!({
         "@timestamp": {"type": "date"},

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::codec::base64_len;
-use crate::document::write_json_str;
+use crate::base::codec::base64_len;
+use crate::logs::document::write_json_str;
 
 /// Largest synchronous Lambda response, in bytes of the serialized JSON.
 pub const RESPONSE_LIMIT: usize = 6_291_456;
@@ -274,7 +274,7 @@ impl ResponseWriter {
         self.out.extend_from_slice(&prefix);
         // Encode straight into the buffer: base64 output is ASCII.
         let start = self.out.len();
-        crate::codec::encode_base64_append(data, &mut self.out);
+        crate::base::codec::encode_base64_append(data, &mut self.out);
         debug_assert_eq!(self.out.len() - start, base64_len(data.len()));
         self.out.extend_from_slice(&suffix);
     }

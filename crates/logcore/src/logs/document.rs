@@ -1,4 +1,4 @@
-//! The output document: one NDJSON line per log event (see DESIGN.md, "The output document").
+//! The output document: one NDJSON line per log event (see docs/design.md, "The output document").
 //!
 //! ```json
 //! {"@timestamp":"2026-11-21T10:00:00.000Z","message":"…","event":{"id":"…"},
@@ -18,11 +18,11 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::cwl::{LogEvent, Payload};
-use crate::time::DateTimeParts;
+use crate::base::time::DateTimeParts;
+use crate::logs::cwl::{LogEvent, Payload};
 
 /// The longest document a transform writes for one event CloudWatch Logs accepts
-/// ([`crate::cwl::MAX_MESSAGE_BYTES`]). JSON escaping makes a message at most six times longer (`\u0001`
+/// ([`crate::logs::cwl::MAX_MESSAGE_BYTES`]). JSON escaping makes a message at most six times longer (`\u0001`
 /// for each control character); an application document holds the message once (the `json` fields of a
 /// JSON message add less than its own escaping: a JSON message has no raw control characters), an audit
 /// document at most twice (`message` and `db.statement`); the other fields (names, ids, times) add a few
@@ -156,7 +156,7 @@ pub fn write_event(
     out.extend_from_slice(&ctx.tail[..ctx.log_end]);
     // `log.level` (ECS, lower case) from the JSON level field or the line's level word, as the Slack
     // notifier reads it: dashboards chart errors without parsing messages.
-    if let Some(level) = crate::alert::ecs_level(&ev.message) {
+    if let Some(level) = crate::logs::level::ecs_level(&ev.message) {
         out.extend_from_slice(b",\"level\":\"");
         out.extend_from_slice(level.as_bytes());
         out.push(b'"');
@@ -420,7 +420,7 @@ impl<'de> Visitor<'de> for KeySeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cwl::MessageType;
+    use crate::logs::cwl::MessageType;
     use proptest::prelude::*;
 
     fn payload(msgs: &[&'static str]) -> Payload<'static> {
@@ -575,8 +575,8 @@ mod tests {
 
     #[test]
     fn megabyte_events_give_documents_within_the_documented_bound() {
-        for (shape, msg) in crate::synth::worst_case_messages(crate::cwl::MAX_MESSAGE_BYTES) {
-            assert!(msg.len() <= crate::cwl::MAX_MESSAGE_BYTES, "{shape}");
+        for (shape, msg) in crate::synth::worst_case_messages(crate::logs::cwl::MAX_MESSAGE_BYTES) {
+            assert!(msg.len() <= crate::logs::cwl::MAX_MESSAGE_BYTES, "{shape}");
             let msg: &'static str = Box::leak(msg.into_boxed_str());
             let (s, _) = doc(&cfg(), msg);
             assert!(s.len() <= MAX_DOCUMENT_BYTES, "{shape}: {} bytes", s.len());

@@ -6,8 +6,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::document::{write_json_namespace, write_json_str, JsonLimits, JsonOutcome};
-use crate::framing::{Unit, UnitKind};
+use crate::logs::document::{write_json_namespace, write_json_str, JsonLimits, JsonOutcome};
+use crate::logs::framing::{Unit, UnitKind};
 
 use super::index::{date_prefix, IndexTemplate, SeparateGroups};
 use super::Origin;
@@ -289,7 +289,7 @@ impl DocBuilder {
         doc.extend_from_slice(&src.log_head);
         doc.extend_from_slice(b",\"offset\":");
         doc.extend_from_slice(unit.offset.to_string().as_bytes());
-        if let Some(level) = crate::alert::ecs_level(text) {
+        if let Some(level) = crate::logs::level::ecs_level(text) {
             doc.extend_from_slice(b",\"level\":\"");
             doc.extend_from_slice(level.as_bytes());
             doc.push(b'"');

@@ -43,7 +43,7 @@ pub fn record(
 
 /// Print one EMF line of `metrics` (name, value, unit) with the function's name as the dimension, stamped now.
 pub fn print(namespace: &str, function_name: &str, metrics: &[(&str, f64, &str)]) {
-    let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
+    let now = u64::try_from(crate::base::time::now_ms()).unwrap_or(0);
     println!(
         "{}",
         line(namespace, &[("FunctionName", function_name)], metrics, now)
