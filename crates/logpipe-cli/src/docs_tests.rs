@@ -221,6 +221,47 @@ fn every_functions_variables_and_metrics_are_documented_beside_it() {
     assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
 }
 
+/// The README's architecture diagram shows every function the template deploys (by its directory name)
+/// and every kind of store and stream it creates.
+#[test]
+fn the_readme_diagram_shows_every_function_and_store() {
+    let root = root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme
+        .find("```mermaid")
+        .expect("a mermaid diagram in the README");
+    let diagram = &readme[start..start + readme[start..].find("\n```\n").expect("closed")];
+    let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if !diagram.contains(&format!("{name} λ")) {
+            missing.push(format!("function {name}"));
+        }
+    }
+    // A store or stream kind the template creates, and how the diagram names it.
+    for (kind, shown) in [
+        ("AWS::S3::Bucket", "S3"),
+        ("AWS::DynamoDB::Table", "DynamoDB"),
+        ("AWS::SQS::Queue", "SQS"),
+        ("AWS::SNS::Topic", "SNS"),
+        ("AWS::Kinesis::Stream", "Kinesis"),
+        ("AWS::KinesisFirehose::DeliveryStream", "Firehose"),
+        ("AWS::Logs::Destination", "Logs destination"),
+        ("AWS::Logs::AccountPolicy", "account policy"),
+        ("AWS::Athena::WorkGroup", "Athena"),
+        ("AWS::CloudWatch::Alarm", "CloudWatch alarms"),
+    ] {
+        if template.contains(&format!("Type: {kind}\n")) && !diagram.contains(shown) {
+            missing.push(format!("{kind} ({shown})"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "missing from the README's diagram: {missing:?}"
+    );
+}
+
 #[test]
 fn slugs_are_githubs() {
     assert!(names("metrics `BytesIn`, `BytesOut`", "BytesIn"));
