@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Validate template.yaml offline: `sam validate --lint`, cfn-lint and checkov, each with zero errors or
 # warnings (checkov: every failed check is either fixed or skipped in the template with a written reason).
-# The structural rules (roles, DLQs, env vars vs code, events) are Rust tests: crates/logpipe-cli/src/template_tests.rs.
+# The structural rules (roles, DLQs, env vars vs code, events) are Rust tests: tests/contract/src/template_tests.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh sam checkov

@@ -1,36 +1,13 @@
-//! `logpipe`: run logpipe's Lambda handlers locally (no AWS account, no Docker), make sample and benchmark
-//! data, and benchmark.
+//! `logpipe`: the command line of [`logpipe_cli`]'s commands (wiring only).
 
-mod alerts;
-#[cfg(test)]
-mod athena_tests;
-mod bench;
-mod bench_forward;
-mod bench_notify;
-mod bulk_sink;
-#[cfg(test)]
-mod docs_tests;
-mod forward;
-mod local;
-mod measure;
-mod replay;
-mod samples;
-mod search;
-mod subscribe;
-#[cfg(test)]
-mod template_logic_tests;
-#[cfg(test)]
-mod template_tests;
-mod trace;
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use firehose_transform::{Audit, Config, Documents, Render, Summary};
+use firehose_transform::{Audit, Documents};
 use logcore::synth::{self, SourceKind};
-use logcore::transform::firehose::TransformEvent;
+use logpipe_cli::transform::transform;
+use logpipe_cli::{alerts, bench, bulk_sink, forward, replay, samples, search, subscribe, trace};
 
 #[derive(Parser)]
 #[command(
@@ -194,81 +171,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting tokio: {e}"))
-}
-
-pub fn read_event(path: &Path) -> Result<TransformEvent, String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| {
-        format!(
-            "{}: not a Firehose transformation event: {e}",
-            path.display()
-        )
-    })
-}
-
-fn transform<R: Render + Default>(
-    files: &[PathBuf],
-    print_response: bool,
-    quiet: bool,
-) -> Result<(), String> {
-    let cfg = Config::<R>::from_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    let rt = runtime()?;
-    let mut out = std::io::stdout().lock();
-    let mut lost = false;
-    for file in files {
-        let event = read_event(file)?;
-        let passes = rt.block_on(local::run_to_completion(event, &cfg))?;
-        for (i, pass) in passes.iter().enumerate() {
-            if !quiet {
-                let w = if print_response {
-                    writeln!(out, "{}", pass.outcome.response.as_str())
-                } else {
-                    out.write_all(&pass.documents)
-                };
-                w.map_err(|e| format!("writing output: {e}"))?;
-            }
-            for f in &pass.outcome.failures {
-                eprintln!(
-                    "logpipe: {}: ProcessingFailed: {}",
-                    file.display(),
-                    f.reason
-                );
-            }
-            let label = if i == 0 {
-                file.display().to_string()
-            } else {
-                format!("{} (re-ingested, hop {i})", file.display())
-            };
-            eprintln!("{}", summary_table::<R>(&label, &pass.outcome.summary));
-            lost |= pass.outcome.summary.failed > 0;
-        }
-    }
-    if lost {
-        eprintln!("logpipe: some records were answered ProcessingFailed (in AWS they go to the Firehose error prefix)");
-    }
-    Ok(())
-}
-
-fn summary_table<R: Render>(label: &str, s: &Summary<R::Stats>) -> String {
-    // The renderer's counters by their summary names (`json_messages` → "3 json messages").
-    let counters: Vec<String> = match serde_json::to_value(s.render) {
-        Ok(serde_json::Value::Object(m)) => m
-            .iter()
-            .map(|(name, v)| format!("{v} {}", name.replace('_', " ")))
-            .collect(),
-        _ => Vec::new(),
-    };
-    format!(
-        "{label}\n  records: {} in, {} ok, {} dropped ({} control, {} re-ingested), {} failed\n  events:  {} in, {} out, {} excluded, {} re-ingested, {} failed; {}\n  bytes:   {} compressed in, {} decompressed, {} NDJSON out, {} response",
-        s.records_in, s.ok, s.dropped, s.control_messages, s.reingested_records, s.failed,
-        s.events_in, s.events_out, s.events_excluded, s.events_reingested, s.events_failed, counters.join(", "),
-        s.bytes_in, s.bytes_decompressed, s.bytes_out, s.response_bytes
-    )
 }

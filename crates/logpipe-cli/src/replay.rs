@@ -665,10 +665,10 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
     }
 }
 
-/// Replay the example logs (`examples/`), each into its own directory under `root` (`app`, `mysql`,
-/// `postgresql`), as the tests of the archive's tables read them. Returns the three directories.
-#[cfg(test)]
-pub(crate) fn replay_examples(root: &Path) -> Result<[PathBuf; 3], String> {
+/// Replay the example logs (`examples/` of the checkout this was built from), each into its own directory
+/// under `root` (`app`, `mysql`, `postgresql`), as the contract tests of the archive's tables read them.
+/// Returns the three directories.
+pub fn replay_examples(root: &Path) -> Result<[PathBuf; 3], String> {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let dirs = [
         root.join("app"),

@@ -280,7 +280,7 @@ fn the_workgroup_keeps_results_encrypted_in_the_bucket_and_caps_each_query() {
 /// Replayed documents of the example logs, by table, and the directories they are in.
 fn replayed() -> (tempdir::Dir, BTreeMap<&'static str, Vec<Json>>) {
     let dir = tempdir::Dir::new("logpipe-athena");
-    let [app, mysql, pg] = crate::replay::replay_examples(dir.path()).unwrap();
+    let [app, mysql, pg] = logpipe_cli::replay::replay_examples(dir.path()).unwrap();
     let docs = |d: &Path, top: &str| -> Vec<Json> {
         let mut out = Vec::new();
         for f in walk(&d.join(top)) {

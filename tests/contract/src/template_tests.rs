@@ -644,7 +644,9 @@ async fn transform_samples_are_accepted_by_their_handlers() {
         let event: logcore::transform::firehose::TransformEvent =
             serde_json::from_str(&text).unwrap();
         let cfg = firehose_transform::Config::<R>::default();
-        let passes = crate::local::run_to_completion(event, &cfg).await.unwrap();
+        let passes = logpipe_cli::local::run_to_completion(event, &cfg)
+            .await
+            .unwrap();
         let s = &passes[0].outcome.summary;
         let docs: u64 = passes
             .iter()
