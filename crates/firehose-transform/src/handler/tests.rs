@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{Config, Oversize};
+use crate::config::{Config, Oversize, PartitionKey};
 use crate::sink::{PutEntry, Reingest};
 use logpipe_io::store::MemStore;
 use logpipe_io::CallError;

@@ -1,0 +1,166 @@
+//! One record of the event: decoded, its events rendered (those the filters keep), and answered `Ok` when
+//! its documents fit, `Dropped` when nothing is left to deliver, `ProcessingFailed` when it cannot be read;
+//! or planned for re-ingestion or a direct write.
+
+use logcore::base::codec::{base64_len, decode_base64};
+use logcore::base::time::DateTimeParts;
+use logcore::logs::cwl::{decompress, LogEvent, MessageType, Payload};
+use logcore::transform::firehose::{PartitionKeys, TransformRecord};
+
+use super::answer::Answer;
+use super::direct::plan_direct;
+use super::reingest::{plan_reingest, NotReingested};
+use super::{Invocation, Work};
+use crate::config::PartitionKey;
+use crate::render::Render;
+
+/// One record: decoded, rendered, and answered `Ok` with its documents when they fit, `Dropped` when
+/// nothing is left to deliver, `ProcessingFailed` when it cannot be read; or planned for re-ingestion.
+pub(super) fn take_record<R: Render>(
+    inv: &Invocation<'_, R>,
+    answer: &mut Answer<R::Stats>,
+    work: &mut Work<R::Stats>,
+    index: usize,
+    record: &TransformRecord,
+) {
+    let cfg = inv.cfg;
+    let s = &mut answer.s;
+    let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
+        s.bytes_in += gz.len() as u64;
+        decompress(&gz, cfg.max_decompressed)
+    }) {
+        Ok(json) => json,
+        Err(e) => return answer.fail(record, format!("record {}: {e}", record.record_id)),
+    };
+    s.bytes_decompressed += json.len() as u64;
+    let payload = match Payload::parse(&json) {
+        Ok(p) => p,
+        Err(e) => return answer.fail(record, format!("record {}: {e}", record.record_id)),
+    };
+    if payload.message_type == MessageType::Control {
+        answer.s.control_messages += 1;
+        return answer.drop_record(record);
+    }
+    answer.s.events_in += payload.log_events.len() as u64;
+    render(inv, work, &payload);
+    answer.s.events_excluded += (payload.log_events.len() - work.kept.len()) as u64;
+    if work.kept.is_empty() {
+        return answer.drop_record(record);
+    }
+    let keys = partition_keys(
+        &cfg.partition_keys,
+        &payload,
+        &payload.log_events[work.kept[0]],
+    );
+    let kept = work.kept.len() as u64;
+    if answer.try_ok(record, &work.docs, keys.as_ref(), kept) {
+        return;
+    }
+    // Does not fit in this response: put it back into the source, split if it is too large on its own;
+    // a document no response can carry goes to S3 directly.
+    let (largest, at) = largest_document(&work.ends);
+    let result = if base64_len(largest) > inv.alone_budget {
+        Err(NotReingested::TooLarge(format!(
+            "log event {} gives a {largest}-byte document, over what a {}-byte transformation response can carry in base64",
+            payload.log_events[work.kept[at]].id, cfg.response_limit
+        )))
+    } else {
+        plan_reingest(inv, work, index, record, &payload)
+    };
+    match result {
+        Ok(()) => {}
+        Err(NotReingested::TooLarge(reason)) => {
+            if let Some(oversize) = &cfg.oversize {
+                match plan_direct(
+                    oversize,
+                    work,
+                    index,
+                    record,
+                    &payload,
+                    keys.as_ref(),
+                    reason,
+                ) {
+                    Ok(d) => work.direct.push(d),
+                    Err(reason) => answer.fail_events(record, kept, reason),
+                }
+            } else {
+                answer.fail_events(
+                    record,
+                    kept,
+                    format!(
+                        "record {}: {reason}; set OVERSIZE_BUCKET and OVERSIZE_PREFIX to write such documents to S3 directly",
+                        record.record_id
+                    ),
+                );
+            }
+        }
+        Err(NotReingested::Other(reason)) => answer.fail_events(record, kept, reason),
+    }
+}
+
+/// The longest document of a record (from the ends of its documents), and its index.
+fn largest_document(ends: &[usize]) -> (usize, usize) {
+    let mut start = 0;
+    let mut best = (0, 0);
+    for (i, &end) in ends.iter().enumerate() {
+        if end - start > best.0 {
+            best = (end - start, i);
+        }
+        start = end;
+    }
+    best
+}
+
+/// The documents of the events the filters keep, into `work.docs` (with `work.ends` and `work.kept`).
+fn render<R: Render>(inv: &Invocation<'_, R>, work: &mut Work<R::Stats>, payload: &Payload<'_>) {
+    work.docs.clear();
+    work.ends.clear();
+    work.kept.clear();
+    let cfg = inv.cfg;
+    let ctx = cfg.render.context(payload, inv.region);
+    let filtering = !cfg.filter.is_noop();
+    for (i, ev) in payload.log_events.iter().enumerate() {
+        if filtering && !cfg.filter.keep(&ev.message) {
+            continue;
+        }
+        cfg.render.write(&ctx, ev, &mut work.docs, &mut work.stats);
+        work.ends.push(work.docs.len());
+        work.kept.push(i);
+    }
+}
+
+/// The partition keys of a record's documents (dynamic partitioning), from its payload and first event.
+pub(super) fn partition_keys(
+    keys: &[PartitionKey],
+    payload: &Payload<'_>,
+    first: &LogEvent<'_>,
+) -> Option<PartitionKeys> {
+    if keys.is_empty() {
+        return None;
+    }
+    let t = DateTimeParts::from_millis(first.timestamp);
+    let non_empty = |s: &str| {
+        if s.is_empty() {
+            "unknown".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    Some(
+        keys.iter()
+            .map(|k| {
+                let v = match k {
+                    PartitionKey::LogGroup => non_empty(payload.log_group.trim_start_matches('/')),
+                    PartitionKey::LogStream => non_empty(&payload.log_stream),
+                    PartitionKey::AccountId => non_empty(&payload.owner),
+                    PartitionKey::Year => format!("{:04}", t.year),
+                    PartitionKey::Month => format!("{:02}", t.month),
+                    PartitionKey::Day => format!("{:02}", t.day),
+                    PartitionKey::Hour => format!("{:02}", t.hour),
+                    PartitionKey::Date => t.date(),
+                };
+                (k.name().to_string(), v)
+            })
+            .collect(),
+    )
+}
