@@ -1,0 +1,335 @@
+//! One object, from S3 body to `_bulk` requests.
+//!
+//! A blocking thread reads the object (decompression, framing, documents, bulk bodies and their gzip) and
+//! hands finished batches to the async side through a channel of `in_flight` places, so memory is bounded
+//! by `in_flight` batches whatever the object's size. The async side keeps up to `in_flight` requests
+//! running and retries what the engine did not take. Dead letters are written to S3 as they come, under
+//! keys derived from the object and the offsets they hold, so a redelivered object writes the same keys.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use logcore::logs::s3event::ObjectRef;
+use logcore::search::bulk::{Batch, Origin};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+mod read;
+mod send;
+
+use read::{read_object, recycle, Pool};
+use send::{send_batch, BatchResult};
+
+use crate::checkpoint::{self, Checkpoint, Progress};
+use crate::{Config, Opened, Search, Store};
+
+/// What happened to one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectReport {
+    /// Units (documents or lines) read and handled by this delivery.
+    pub units: u64,
+    /// Units an earlier delivery finished (its checkpoint said so): read past, not sent.
+    pub units_resumed: u64,
+    pub blank_lines: u64,
+    /// Created by this delivery.
+    pub indexed: u64,
+    /// Answered 409: indexed by an earlier delivery.
+    pub already_indexed: u64,
+    /// Written to the dead-letter prefix (units that cannot be indexed, documents the engine refused).
+    pub dead_lettered: u64,
+    /// Of those, documents refused for reasons of the cluster (shard limit, write block, closed index).
+    pub refused_by_cluster: u64,
+    pub bulk_requests: u64,
+    pub bulk_retries: u64,
+    pub bytes_decompressed: u64,
+    /// A checkpoint was written: the next delivery resumes there.
+    pub checkpoint_written: bool,
+    /// The object no longer exists (nothing to index).
+    pub missing: bool,
+    /// The object was skipped: it is one of our own dead-letter or checkpoint objects.
+    pub skipped: bool,
+    /// Why the object is not fully indexed; it must be delivered again.
+    pub error: Option<String>,
+}
+
+enum Msg {
+    /// A batch, its gzip body when compressed, and where the object stands once the batch is done.
+    Batch(Batch, Option<Vec<u8>>, Checkpoint),
+    /// Dead-letter NDJSON, its first offset and its record count.
+    Dead(Vec<u8>, u64, u64),
+}
+
+/// What the reading side found.
+#[derive(Default)]
+struct ReadEnd {
+    units: u64,
+    resumed: u64,
+    blank_lines: u64,
+    bytes: u64,
+    /// The checkpoint does not describe this object: it must go.
+    stale_checkpoint: bool,
+    error: Option<String>,
+}
+
+/// Forward one object. Never panics on input; every outcome is in the report.
+///
+/// No request starts unless it can finish (`request_timeout`) before `deadline` less the margin; what is
+/// left then is reported in `error`, and the units finished so far are kept in a checkpoint, so the next
+/// delivery resumes there.
+pub async fn forward_object<S: Store, E: Search>(
+    cfg: &Config,
+    store: &Arc<S>,
+    search: &Arc<E>,
+    obj: &ObjectRef,
+    deadline: Instant,
+) -> ObjectReport {
+    let mut report = ObjectReport::default();
+    let dl_bucket = cfg
+        .dead_letter_bucket
+        .as_deref()
+        .unwrap_or(&obj.bucket)
+        .to_string();
+    if dl_bucket == obj.bucket
+        && (obj.key.starts_with(&cfg.dead_letter_prefix)
+            || obj.key.starts_with(&cfg.checkpoint_prefix))
+    {
+        report.skipped = true;
+        return report;
+    }
+    if let Err(e) = time_for_a_request(cfg, deadline) {
+        report.error = Some(format!("not started: {e}"));
+        return report;
+    }
+    let opened: Opened = match store.get(obj).await {
+        Ok(o) => o,
+        Err(e) if e.is_not_found() => {
+            report.missing = true;
+            return report;
+        }
+        Err(e) => {
+            report.error = Some(format!("reading the object: {e}"));
+            return report;
+        }
+    };
+    let version = opened
+        .version_id
+        .clone()
+        .or_else(|| obj.version_id.clone())
+        .or_else(|| opened.etag.clone())
+        .or_else(|| obj.etag.clone())
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_string();
+    let ts = opened
+        .last_modified
+        .clone()
+        .or_else(|| obj.event_time.clone())
+        .unwrap_or_default();
+    let src = Arc::new(Origin::new(&obj.bucket, &obj.key, &version, &ts));
+    let ck_key = checkpoint::key(&cfg.checkpoint_prefix, &src);
+    let (resume, ck_exists) = read_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
+    // Sent batches come back here to be filled again: no fresh multi-megabyte buffer (page faults, zeroing)
+    // per request. Bounded by the batches alive at once.
+    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let cfg = cfg.clone();
+        let src = Arc::clone(&src);
+        let pool = Arc::clone(&pool);
+        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool, resume))
+    };
+
+    let stop_at = logpipe_io::lambda::stop_at(deadline, cfg.common.deadline_margin);
+    let mut progress = Progress::new(resume);
+    let mut inflight = FuturesUnordered::new();
+    let mut open = true;
+    let mut error: Option<String> = None;
+    loop {
+        tokio::select! {
+            msg = rx.recv(), if open && inflight.len() < cfg.in_flight.max(1) && error.is_none() => match msg {
+                None => open = false,
+                Some(Msg::Batch(batch, gz, end)) => {
+                    let seq = progress.sent(end);
+                    inflight.push(send_batch(cfg, search.as_ref(), &src, batch, gz, deadline, seq));
+                }
+                Some(Msg::Dead(lines, first, n)) => {
+                    match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, first, "unreadable", lines).await {
+                        Ok(()) => report.dead_lettered += n,
+                        Err(e) => { error.get_or_insert(e); }
+                    }
+                }
+            },
+            Some(r) = inflight.next() => {
+                let r: BatchResult = r;
+                report.indexed += r.indexed;
+                report.already_indexed += r.already_indexed;
+                report.bulk_requests += r.requests;
+                report.bulk_retries += r.retries;
+                if let Some(b) = r.spare {
+                    recycle(&pool, b, cfg.in_flight.max(1) + 1, cfg.bulk_max_bytes);
+                }
+                let mut done = r.error.is_none();
+                if !r.dead.is_empty() {
+                    match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
+                        Ok(()) => {
+                            report.dead_lettered += r.dead_count;
+                            report.refused_by_cluster += r.cluster_refused;
+                        }
+                        Err(e) => { done = false; error.get_or_insert(e); }
+                    }
+                }
+                if let Some(e) = r.error {
+                    error.get_or_insert(e);
+                }
+                if done {
+                    progress.finished(r.seq);
+                }
+            },
+            // Nothing in flight and the reader has not delivered by the time left: the object is read slower
+            // than the time allows (a stalled body, a long way to a checkpoint). Requests in flight are
+            // bounded by their own timeout.
+            () = tokio::time::sleep_until(stop_at), if open && error.is_none() && inflight.is_empty() => {
+                error = Some(format!(
+                    "the deadline came while reading the object (decompressed offset {} reached)",
+                    progress.reached().offset
+                ));
+            },
+            else => break,
+        }
+        if error.is_some() && inflight.is_empty() {
+            break;
+        }
+    }
+    // Stop the reader (its sends fail once the receiver is gone) and collect what it saw.
+    drop(rx);
+    // A reader stuck in the body is left behind (its stream ends with the connection) rather than waited
+    // for past half the margin: the rest of the margin is for reporting.
+    let reader_limit = (stop_at + cfg.common.deadline_margin / 2).min(deadline);
+    match tokio::time::timeout_at(reader_limit, reader).await {
+        Ok(Ok(end)) => {
+            report.units = end.units;
+            report.units_resumed = end.resumed;
+            report.blank_lines = end.blank_lines;
+            report.bytes_decompressed = end.bytes;
+            if let Some(e) = end.error {
+                error.get_or_insert(e);
+            }
+            if end.stale_checkpoint {
+                remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
+                report.error = error;
+                return report;
+            }
+        }
+        Ok(Err(e)) => {
+            error.get_or_insert(format!("reader thread failed: {e}"));
+        }
+        Err(_) => {
+            error.get_or_insert("the reader did not stop before the deadline".to_string());
+        }
+    }
+    let reached = progress.reached();
+    match &error {
+        None if ck_exists => remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await,
+        Some(_) if reached.units > resume.units => {
+            match store.put(&dl_bucket, &ck_key, reached.to_json()).await {
+                Ok(()) => report.checkpoint_written = true,
+                // Only costs 409s: the next delivery starts from the last checkpoint it finds.
+                Err(e) => tracing::warn!(
+                    bucket = %dl_bucket, key = %ck_key, error = %e,
+                    "cannot write the checkpoint; the next delivery starts further back"
+                ),
+            }
+        }
+        _ => {}
+    }
+    report.error = error;
+    report
+}
+
+/// Time from now to the deadline less the margin: what requests may use.
+fn time_left(cfg: &Config, deadline: Instant) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(cfg.common.deadline_margin)
+}
+
+/// Whether a request started now would end (its timeout) before the deadline less the margin.
+fn time_for_a_request(cfg: &Config, deadline: Instant) -> Result<(), String> {
+    let left = time_left(cfg, deadline);
+    if cfg.request_timeout <= left {
+        Ok(())
+    } else {
+        Err(format!(
+            "{left:?} left before the deadline (less the margin of {:?}), a request may take {:?}",
+            cfg.common.deadline_margin, cfg.request_timeout
+        ))
+    }
+}
+
+/// The checkpoint of an earlier delivery, if any (and whether an object is there at all). One that cannot be
+/// read or parsed is not trusted: the object is read from the start, which costs only 409s.
+async fn read_checkpoint<S: Store>(store: &S, bucket: &str, key: &str) -> (Checkpoint, bool) {
+    let start = Checkpoint::default();
+    let obj = ObjectRef {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id: None,
+        etag: None,
+        size: None,
+        event_time: None,
+        region: None,
+    };
+    let mut body = match store.get(&obj).await {
+        Ok(o) => o.body.take(checkpoint::MAX_BYTES),
+        Err(e) if e.is_not_found() => return (start, false),
+        Err(e) => {
+            tracing::warn!(bucket, key, error = %e, "cannot read the checkpoint; reading the object from the start");
+            return (start, false);
+        }
+    };
+    let mut bytes = Vec::new();
+    let parsed = match body.read_to_end(&mut bytes).await {
+        Ok(_) => Checkpoint::parse(&bytes),
+        Err(e) => Err(e.to_string()),
+    };
+    match parsed {
+        Ok(c) => (c, true),
+        Err(e) => {
+            tracing::warn!(bucket, key, error = %e, "unusable checkpoint; reading the object from the start");
+            (start, true)
+        }
+    }
+}
+
+async fn remove_checkpoint<S: Store>(store: &S, bucket: &str, key: &str) {
+    if let Err(e) = store.delete(bucket, key).await {
+        // Left behind, it still matches this object version only (and the bucket's lifecycle expires it).
+        tracing::warn!(bucket, key, error = %e, "cannot delete the checkpoint");
+    }
+}
+
+/// Write dead-letter records under a key made of the object and the first offset they hold.
+async fn put_dead_letters<S: Store>(
+    cfg: &Config,
+    store: &S,
+    bucket: &str,
+    src: &Origin,
+    first_offset: u64,
+    kind: &str,
+    lines: Vec<u8>,
+) -> Result<(), String> {
+    let key = dead_letter_key(&cfg.dead_letter_prefix, src, first_offset, kind);
+    store
+        .put(bucket, &key, lines)
+        .await
+        .map_err(|e| format!("writing dead letters to s3://{bucket}/{key}: {e}"))
+}
+
+/// `{prefix}{bucket}/{key}/{version}/{offset:020}-{kind}.ndjson`, or with a hash of the object for keys
+/// that would pass S3's 1,024-byte limit.
+pub fn dead_letter_key(prefix: &str, src: &Origin, first_offset: u64, kind: &str) -> String {
+    checkpoint::object_key(prefix, src, &format!("/{first_offset:020}-{kind}.ndjson"))
+}

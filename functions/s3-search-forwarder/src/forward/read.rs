@@ -1,0 +1,199 @@
+//! The blocking side of forwarding an object: read, decompress, frame, build documents and bulk bodies,
+//! batch and compress them, and hand batches and dead letters to the async side through a bounded channel.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use logcore::logs::framing::{decoder, Framer};
+use logcore::search::bulk::{Batch, DeadLetter, DocBuilder, Origin, UnitOutcome};
+use tokio::sync::mpsc;
+
+use super::{Msg, ReadEnd};
+use crate::checkpoint::Checkpoint;
+use crate::Config;
+
+/// Emptied batches to fill again.
+pub(super) type Pool = Arc<Mutex<Vec<Batch>>>;
+
+pub(super) fn recycle(pool: &Pool, mut batch: Batch, keep: usize, min_capacity: usize) {
+    if batch.body.capacity() < min_capacity {
+        return;
+    }
+    batch.body.clear();
+    batch.items.clear();
+    if let Ok(mut p) = pool.lock() {
+        if p.len() < keep {
+            p.push(batch);
+        }
+    }
+}
+
+/// Dead-letter records not yet handed over, and the offset of the first.
+#[derive(Default)]
+struct DeadBuf {
+    lines: Vec<u8>,
+    first: u64,
+    count: u64,
+}
+
+impl DeadBuf {
+    fn add(&mut self, d: DeadLetter<'_>) {
+        if self.count == 0 {
+            self.first = d.offset;
+        }
+        d.write(&mut self.lines);
+        self.count += 1;
+    }
+
+    /// Hand the records over (if any); false once the receiver is gone.
+    fn flush(&mut self, tx: &mpsc::Sender<Msg>) -> bool {
+        if self.count == 0 {
+            return true;
+        }
+        let msg = Msg::Dead(std::mem::take(&mut self.lines), self.first, self.count);
+        self.count = 0;
+        tx.blocking_send(msg).is_ok()
+    }
+}
+
+/// The blocking side: read, frame, build, batch, compress. Units a checkpoint covers are framed and
+/// skipped. Pending dead letters are handed over before each batch, so that the end of every batch is a
+/// point where nothing is pending: a checkpoint is only ever such a point, and a resumed delivery cuts the
+/// same batches and dead-letter objects (the same keys) as the first one.
+pub(super) fn read_object(
+    cfg: &Config,
+    src: &Origin,
+    body: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    tx: mpsc::Sender<Msg>,
+    pool: &Pool,
+    resume: Checkpoint,
+) -> ReadEnd {
+    let mut end = ReadEnd::default();
+    let bridge = tokio_util::io::SyncIoBridge::new(body);
+    let dec = match decoder(bridge, cfg.max_object_bytes) {
+        Ok((_, d)) => d,
+        Err(e) => {
+            end.error = Some(format!("reading the object: {e}"));
+            return end;
+        }
+    };
+    let mut framer = Framer::new(dec, cfg.max_doc_bytes);
+    while end.resumed < resume.units {
+        match framer.next_unit() {
+            Ok(Some(_)) => end.resumed += 1,
+            Ok(None) => break,
+            Err(e) => {
+                end.error = Some(format!(
+                    "reading the object at decompressed offset {} (resuming at unit {}): {e}",
+                    framer.offset(),
+                    resume.units
+                ));
+                return end;
+            }
+        }
+        if end.resumed % 4096 == 0 && tx.is_closed() {
+            return end;
+        }
+    }
+    if end.resumed != resume.units || framer.offset() != resume.offset {
+        end.stale_checkpoint = true;
+        end.error = Some(format!(
+            "the checkpoint ({} units to decompressed offset {}) does not match the object ({} units to \
+             offset {}); it is removed and the next delivery reads the object from the start",
+            resume.units,
+            resume.offset,
+            end.resumed,
+            framer.offset()
+        ));
+        return end;
+    }
+    let mut builder = DocBuilder::new(cfg.index_for(&src.key).clone(), cfg.json);
+    builder.separate = cfg.separate.clone();
+    let new_batch = || {
+        pool.lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| Batch::with_capacity(cfg.bulk_max_bytes + 64 * 1024))
+    };
+    let mut batch = new_batch();
+    let mut dead = DeadBuf::default();
+    let mut gzipper = cfg
+        .gzip
+        .then(|| logcore::base::codec::Gzipper::new(cfg.gzip_level));
+    let mut send_batch = |batch: Batch, at: Checkpoint| -> bool {
+        let gz = gzipper.as_mut().map(|g| g.gzip(&batch.body));
+        tx.blocking_send(Msg::Batch(batch, gz, at)).is_ok()
+    };
+    loop {
+        let unit = match framer.next_unit() {
+            Ok(Some(u)) => u,
+            Ok(None) => break,
+            Err(e) if is_corrupt(&e) => {
+                // The data itself is broken: no delivery will read further. Record where and why.
+                let offset = framer.offset();
+                let reason = format!("object unreadable from decompressed offset {offset}: {e}");
+                dead.add(DeadLetter {
+                    src,
+                    offset,
+                    len: 0,
+                    reason: &reason,
+                    status: None,
+                    error_type: None,
+                    action: None,
+                    data: b"",
+                });
+                break;
+            }
+            Err(e) => {
+                end.error = Some(format!(
+                    "reading the object at decompressed offset {}: {e}",
+                    framer.offset()
+                ));
+                break;
+            }
+        };
+        end.units += 1;
+        if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
+            dead.add(DeadLetter {
+                src,
+                offset: unit.offset,
+                len: unit.len,
+                reason: &reason,
+                status: None,
+                error_type: None,
+                action: None,
+                data: unit.bytes,
+            });
+            if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&tx) {
+                break;
+            }
+        }
+        if batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions {
+            let at = Checkpoint {
+                units: resume.units + end.units,
+                offset: framer.offset(),
+            };
+            if !dead.flush(&tx) || !send_batch(std::mem::replace(&mut batch, new_batch()), at) {
+                break;
+            }
+        }
+    }
+    end.blank_lines = framer.blank_lines;
+    end.bytes = framer.offset();
+    if end.error.is_none() && dead.flush(&tx) && !batch.is_empty() {
+        let at = Checkpoint {
+            units: resume.units + end.units,
+            offset: framer.offset(),
+        };
+        send_batch(batch, at);
+    }
+    end
+}
+
+/// Errors in the data (not in reading it): corrupt compression, the decompression cap.
+fn is_corrupt(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
+    )
+}
