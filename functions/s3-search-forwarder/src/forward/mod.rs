@@ -166,8 +166,8 @@ pub async fn forward_object<S: Store, E: Search>(
                 let r: BatchResult = r;
                 report.indexed += r.indexed;
                 report.already_indexed += r.already_indexed;
-                report.bulk_requests += r.requests;
-                report.bulk_retries += r.retries;
+                report.bulk_requests += r.bulk_requests;
+                report.bulk_retries += r.bulk_retries;
                 if let Some(b) = r.spare {
                     recycle(&pool, b, cfg.in_flight.max(1) + 1, cfg.bulk_max_bytes);
                 }
@@ -176,7 +176,7 @@ pub async fn forward_object<S: Store, E: Search>(
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
                         Ok(()) => {
                             report.dead_lettered += r.dead_count;
-                            report.refused_by_cluster += r.cluster_refused;
+                            report.refused_by_cluster += r.refused_by_cluster;
                         }
                         Err(e) => { done = false; error.get_or_insert(e); }
                     }

@@ -14,13 +14,13 @@ use crate::{Config, Search};
 pub(super) struct BatchResult {
     pub(super) indexed: u64,
     pub(super) already_indexed: u64,
-    pub(super) requests: u64,
-    pub(super) retries: u64,
+    pub(super) bulk_requests: u64,
+    pub(super) bulk_retries: u64,
     pub(super) first_offset: u64,
     pub(super) dead: Vec<u8>,
     pub(super) dead_count: u64,
     /// Of `dead_count`: refused for reasons of the cluster (shard limit, write block, closed index).
-    pub(super) cluster_refused: u64,
+    pub(super) refused_by_cluster: u64,
     pub(super) error: Option<String>,
     /// The batch as it was sent, to be reused once every item has its outcome.
     pub(super) spare: Option<Batch>,
@@ -61,8 +61,8 @@ pub(super) async fn send_batch<E: Search>(
                 }
             }
             attempts += 1;
-            res.requests += 1;
-            res.retries += u64::from(attempts > 1);
+            res.bulk_requests += 1;
+            res.bulk_retries += u64::from(attempts > 1);
             let body = ready.take().unwrap_or_else(|| request_body(cfg, &cur));
             let answer = tokio::time::timeout(cfg.request_timeout, search.bulk(body, cfg.gzip))
                 .await
@@ -202,12 +202,12 @@ fn dead_letter(
     res.dead_count += 1;
     if let Some(cause) = logcore::search::index_setup::cluster_cause(error_type, reason) {
         // Not the document: the cluster refuses writes (alarmed apart from mapping errors).
-        if res.cluster_refused == 0 {
+        if res.refused_by_cluster == 0 {
             tracing::error!(
                 cause, error_type, reason, index = %String::from_utf8_lossy(batch.action(item)),
                 "the search cluster refuses writes; documents are dead-lettered with this cause"
             );
         }
-        res.cluster_refused += 1;
+        res.refused_by_cluster += 1;
     }
 }
