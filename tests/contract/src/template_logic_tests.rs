@@ -220,7 +220,12 @@ impl Deployment {
     fn creates(&self, id: &str) -> bool {
         let res = resources(&self.t);
         let r = res.get(id).unwrap_or_else(|| panic!("no resource {id}"));
-        match r.get("Condition").and_then(Value::as_str) {
+        self.created(r.get("Condition"))
+    }
+
+    /// Whether a resource with this `Condition` (none: always) is created.
+    fn created(&self, condition: Option<&Value>) -> bool {
+        match condition.and_then(Value::as_str) {
             None => true,
             Some(c) => self.condition(c).b(),
         }
@@ -238,11 +243,9 @@ impl Deployment {
     fn group_filters(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut add = |d: &Deployment, r: &Value| {
-            let created = match r.get("Condition").and_then(Value::as_str) {
-                None => true,
-                Some(c) => d.condition(c).b(),
-            };
-            if created && r["Type"].as_str() == Some("AWS::Logs::SubscriptionFilter") {
+            if d.created(r.get("Condition"))
+                && r["Type"].as_str() == Some("AWS::Logs::SubscriptionFilter")
+            {
                 out.push((
                     d.eval(&r["Properties"]["LogGroupName"]).s(),
                     d.eval(&r["Properties"]["DestinationArn"]).s(),
