@@ -5,7 +5,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use logcore::transform::firehose::TransformEvent;
 
 use crate::aws::AwsReingest;
-use logpipe_io::lambda::{cold_start, deadline};
+use logpipe_io::lambda::{cold_start, Deadline};
 
 use crate::{run_invocation, Config, Render};
 
@@ -19,7 +19,7 @@ pub async fn serve<R: Render + Default>() -> Result<(), Error> {
     let (cfg, sink, store) = (&cfg, &sink, &store);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<TransformEvent>| async move {
-            let deadline = deadline(&ev.context);
+            let deadline = Deadline::of(&ev.context, cfg.common.deadline_margin);
             run_invocation(
                 cfg,
                 sink,

@@ -49,7 +49,7 @@ pub async fn run_invocation<R: Render, S: Reingest, D: logpipe_io::Store>(
     store: &D,
     event: TransformEvent,
     request_id: &str,
-    deadline: tokio::time::Instant,
+    deadline: logpipe_io::lambda::Deadline,
 ) -> Result<TransformResponse, handler::HandlerError> {
     let out = handle(&event, cfg, sink, store, deadline).await?;
     report(cfg, request_id, &out);

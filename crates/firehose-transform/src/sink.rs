@@ -49,14 +49,14 @@ pub struct PutReport {
 
 /// Put every entry, retrying only the failed ones with exponential backoff and full jitter, until all are
 /// accepted, an error that retrying cannot fix occurs, attempts run out, or the next attempt could not end
-/// before `deadline`.
+/// before `stop`.
 pub async fn put_all<R: Reingest>(
     sink: &R,
     source: &Source,
     entries: &[PutEntry],
     backoff: &Backoff,
     call_timeout: Duration,
-    deadline: Instant,
+    stop: Instant,
     rng: &mut fastrand::Rng,
 ) -> PutReport {
     let limits = limits_for(source);
@@ -82,7 +82,7 @@ pub async fn put_all<R: Reingest>(
             .collect();
         let mut fatal = false;
         for batch in limits.batches(&sizes) {
-            if Instant::now() + call_timeout > deadline {
+            if Instant::now() + call_timeout > stop {
                 break;
             }
             let idx = &todo[batch];
@@ -119,7 +119,7 @@ pub async fn put_all<R: Reingest>(
             return report;
         }
         let delay = backoff.delay(attempt, rng);
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = stop.saturating_duration_since(Instant::now());
         if !backoff.may_retry(attempt, delay, call_timeout, remaining) {
             return report;
         }

@@ -128,7 +128,7 @@ async fn firehose_reingest_of_batch_over_6mb_with_partial_failures() {
         &cfg,
         &sink,
         &MemStore::default(),
-        tokio::time::Instant::now() + Duration::from_secs(120),
+        logpipe_io::lambda::Deadline::after(Duration::from_secs(120), cfg.common.deadline_margin),
     )
     .await
     .unwrap();
@@ -212,7 +212,7 @@ async fn kinesis_reingest_keeps_partition_keys_and_retries_failed_entries() {
         &Config::<firehose_transform::Documents>::default(),
         &sink,
         &MemStore::default(),
-        tokio::time::Instant::now() + Duration::from_secs(120),
+        logpipe_io::lambda::Deadline::after(Duration::from_secs(120), Duration::from_millis(500)),
     )
     .await
     .unwrap();
@@ -294,7 +294,7 @@ async fn missing_stream_fails_records_without_retrying() {
         &cfg,
         &sink,
         &MemStore::default(),
-        tokio::time::Instant::now() + Duration::from_secs(60),
+        logpipe_io::lambda::Deadline::after(Duration::from_secs(60), cfg.common.deadline_margin),
     )
     .await
     .unwrap();
@@ -338,7 +338,10 @@ async fn oversize_documents_are_written_to_s3() {
             &cfg,
             &sink,
             &store,
-            tokio::time::Instant::now() + Duration::from_secs(60),
+            logpipe_io::lambda::Deadline::after(
+                Duration::from_secs(60),
+                cfg.common.deadline_margin,
+            ),
         )
         .await
         .unwrap();

@@ -415,7 +415,7 @@ pub fn rss_probe(file: &Path) -> Result<(), String> {
             &Config::<Documents>::default(),
             &NullSink,
             &logpipe_io::store::MemStore::default(),
-            tokio::time::Instant::now() + Duration::from_secs(300),
+            logpipe_io::lambda::Deadline::after(Duration::from_secs(300), Duration::ZERO),
         ))
         .map_err(|e| e.to_string())?;
     drop(out);
@@ -441,7 +441,10 @@ fn time_handler<R: Render>(
                 cfg,
                 &NullSink,
                 &logpipe_io::store::MemStore::default(),
-                tokio::time::Instant::now() + Duration::from_secs(300),
+                logpipe_io::lambda::Deadline::after(
+                    Duration::from_secs(300),
+                    cfg.common.deadline_margin,
+                ),
             ))
             .map_err(|e| e.to_string())?;
         let t = start.elapsed();

@@ -84,7 +84,10 @@ pub fn bench(iterations: usize) -> Result<(), String> {
             let start = Instant::now();
             let (mut alerts, mut sent) = (0, 0);
             for p in &payloads {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                let deadline = logpipe_io::lambda::Deadline::after(
+                    Duration::from_secs(60),
+                    cfg.common.deadline_margin,
+                );
                 let (r, s) = rt.block_on(n.handle(p, deadline, 1_763_719_300_000));
                 r.map_err(|e| e.to_string())?;
                 alerts += s.alerts;

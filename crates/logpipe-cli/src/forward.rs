@@ -170,7 +170,10 @@ async fn forward_all<E: Search>(
     objects: &[logcore::logs::s3event::ObjectRef],
 ) -> (Summary, Vec<String>) {
     // A local run has no Lambda deadline; a day bounds it all the same.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(86_400);
+    let deadline = logpipe_io::lambda::Deadline::after(
+        Duration::from_secs(86_400),
+        cfg.common.deadline_margin,
+    );
     let mut summary = Summary::default();
     let mut failures = Vec::new();
     for obj in objects {

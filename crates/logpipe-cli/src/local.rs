@@ -62,7 +62,10 @@ pub async fn run_to_completion<R: Render>(
     for round in 0..=cfg.max_hops + 1 {
         let sink = MemorySink::default();
         let store = MemStore::default();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(300),
+            cfg.common.deadline_margin,
+        );
         let outcome = handle(&event, cfg, &sink, &store, deadline)
             .await
             .map_err(|e| e.to_string())?;

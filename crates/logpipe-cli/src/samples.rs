@@ -535,7 +535,10 @@ mod tests {
                 slack_notifier::Notifier::new(cfg.clone(), Arc::clone(&store), Arc::clone(&slack));
             let text = std::fs::read_to_string(events_dir().join(name)).unwrap();
             let event: Value = serde_json::from_str(&text).unwrap();
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            let deadline = logpipe_io::lambda::Deadline::after(
+                std::time::Duration::from_secs(30),
+                std::time::Duration::from_secs(2),
+            );
             let (r, s) = n.handle(&event, deadline, 1_763_719_300_000).await;
             assert!(r.is_ok(), "{name}: {r:?}");
             assert_eq!(
@@ -572,7 +575,10 @@ mod tests {
         let slack = Arc::new(Recorder::default());
         let store = Arc::new(DirStore::new(std::env::temp_dir()));
         let n = slack_notifier::Notifier::new(cfg, store, Arc::clone(&slack));
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(2),
+        );
         let (r, s) = n
             .handle(
                 &read("sns-cloudwatch-alarm.json"),
@@ -673,7 +679,10 @@ mod tests {
             let out = Shared::default();
             let sink = Arc::new(NdjsonSink::new(Box::new(out.clone())));
             // The forwarder's Lambda timeout in the template: no request starts without REQUEST_TIMEOUT_MS (30 s) left.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+            let deadline = logpipe_io::lambda::Deadline::after(
+                std::time::Duration::from_secs(300),
+                fcfg.common.deadline_margin,
+            );
             let (result, summary) = handle(&fcfg, &store, &sink, &event, deadline).await;
             let want = if sqs {
                 Response::Sqs {

@@ -75,7 +75,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), String> {
         bar
     });
     // A command has no Lambda deadline: a day is "until done".
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(86_400);
+    let stop = tokio::time::Instant::now() + Duration::from_secs(86_400);
     let mut failed = Vec::new();
     let summary = rt
         .block_on(reconcile(
@@ -86,7 +86,7 @@ pub fn run(args: SubscribeArgs) -> Result<(), String> {
                 prefix: args.prefix.as_deref(),
                 mode,
                 dry_run: args.dry_run,
-                deadline,
+                stop,
             },
             |group, outcome| {
                 if let Some(b) = &bar {

@@ -10,13 +10,13 @@ use crate::http::{read_reply, transport_hiding_url};
 use crate::CallError;
 
 /// Something that takes a custom resource's response (CloudFormation's pre-signed S3 URL, in tests
-/// anything that records it), before `deadline`.
+/// anything that records it), before `stop`.
 pub trait Respond: Send + Sync {
     fn respond(
         &self,
         url: &str,
         response: &Response,
-        deadline: Instant,
+        stop: Instant,
     ) -> impl std::future::Future<Output = Result<(), CallError>> + Send;
 }
 
@@ -103,7 +103,7 @@ impl Respond for HttpRespond {
         &self,
         url: &str,
         response: &Response,
-        deadline: Instant,
+        stop: Instant,
     ) -> Result<(), CallError> {
         let body = serde_json::to_vec(response)
             .map_err(|e| CallError::permanent(format!("custom resource response: {e}")))?;
@@ -119,7 +119,7 @@ impl Respond for HttpRespond {
             let delay = retry_after
                 .min(MAX_RETRY_AFTER)
                 .max(self.backoff.delay(attempts, &mut rng));
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = stop.saturating_duration_since(Instant::now());
             if !self
                 .backoff
                 .may_retry(attempts, delay, self.timeout, remaining)

@@ -17,10 +17,10 @@ use logcore::alert::watch::{self, Alarm, Change, Existing, MetricFilter, Naming,
 use logcore::base::cfn::{Request, RequestType};
 use logcore::base::runtime::Common;
 use logpipe_io::cfn::Respond;
+use logpipe_io::lambda::Deadline;
 use logpipe_io::CallError;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::time::Instant;
 
 /// The default namespace of the rules' metrics.
 pub const DEFAULT_NAMESPACE: &str = "logpipe/alerts";
@@ -154,7 +154,7 @@ pub async fn handle<C: Cloud, R: Respond>(
     cloud: &C,
     respond: &R,
     event: &Value,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> (Result<(), HandleError>, Summary) {
     let request = match Request::from_event(event) {
         None => return scheduled(f, cloud).await,
@@ -176,9 +176,8 @@ pub async fn handle<C: Cloud, R: Respond>(
         reason = response.reason.as_deref().unwrap_or(""),
         "custom resource answered"
     );
-    let limit = logpipe_io::lambda::stop_at(deadline, f.common.deadline_margin);
     match respond
-        .respond(&request.response_url, &response, limit)
+        .respond(&request.response_url, &response, deadline.stop)
         .await
     {
         Ok(()) => (Ok(()), summary),

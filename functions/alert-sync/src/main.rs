@@ -5,7 +5,7 @@ use alert_sync::aws::AwsCloud;
 use alert_sync::{handle, report, Function};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use logpipe_io::cfn::HttpRespond;
-use logpipe_io::lambda::{cold_start, deadline, log_init_error};
+use logpipe_io::lambda::{cold_start, log_init_error, Deadline};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,8 +15,8 @@ async fn main() -> Result<(), Error> {
     let (f, cloud, respond) = (&f, &cloud, &respond);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
-            let (result, summary) =
-                handle(f, cloud, respond, &ev.payload, deadline(&ev.context)).await;
+            let deadline = Deadline::of(&ev.context, f.common.deadline_margin);
+            let (result, summary) = handle(f, cloud, respond, &ev.payload, deadline).await;
             report(f, &ev.context.request_id, &summary);
             result.map_err(Error::from)
         },

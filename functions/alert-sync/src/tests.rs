@@ -209,7 +209,7 @@ impl Respond for Recorder {
         &self,
         url: &str,
         r: &logcore::base::cfn::Response,
-        _deadline: tokio::time::Instant,
+        _stop: tokio::time::Instant,
     ) -> Result<(), CallError> {
         if self.refuse {
             return Err(CallError::permanent(
@@ -451,6 +451,9 @@ async fn a_sync_that_cannot_list_counts_one_failure_for_every_caller() {
 }
 
 /// A deadline well ahead: these invocations never come near theirs.
-fn later() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+fn later() -> logpipe_io::lambda::Deadline {
+    logpipe_io::lambda::Deadline::after(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(2),
+    )
 }

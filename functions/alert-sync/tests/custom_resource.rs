@@ -148,6 +148,9 @@ async fn create_update_delete_are_synced_and_answered_at_the_presigned_url() {
 }
 
 /// A deadline well ahead: these invocations never come near theirs.
-fn later() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+fn later() -> logpipe_io::lambda::Deadline {
+    logpipe_io::lambda::Deadline::after(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(2),
+    )
 }

@@ -14,6 +14,7 @@ pub mod plan;
 use std::future::Future;
 use std::time::Duration;
 
+use logpipe_io::lambda::Deadline;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -125,10 +126,10 @@ pub fn target_of(event: &Value) -> Result<Target, String> {
     }
 }
 
-/// Run a call, retrying what may succeed later while the delay and one more attempt fit before `deadline`.
+/// Run a call, retrying what may succeed later while the delay and one more attempt fit before `stop`.
 async fn retrying<T, F, Fut>(
     cfg: &Config,
-    deadline: Instant,
+    stop: Instant,
     retries: &mut u64,
     mut call: F,
 ) -> Result<T, CallError>
@@ -145,7 +146,7 @@ where
             Err(e) => e,
         };
         let delay = cfg.backoff.delay(attempts, &mut rng);
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = stop.saturating_duration_since(Instant::now());
         if !err.is_retryable()
             || !cfg
                 .backoff
@@ -171,10 +172,10 @@ pub async fn subscribe_group<L: Logs>(
     let Run {
         mode,
         dry_run,
-        deadline,
+        stop,
         ..
     } = *run;
-    let existing = match retrying(cfg, deadline, retries, || logs.filters(group)).await {
+    let existing = match retrying(cfg, stop, retries, || logs.filters(group)).await {
         Ok(f) => f,
         Err(e) if e.is_not_found() => return GroupOutcome::Missing,
         Err(e) => return GroupOutcome::Failed(format!("reading the filters of {group}: {e}")),
@@ -184,10 +185,10 @@ pub async fn subscribe_group<L: Logs>(
         for step in &steps {
             let r = match step {
                 Step::Create(f) | Step::Update(f) => {
-                    retrying(cfg, deadline, retries, || logs.put(group, f)).await
+                    retrying(cfg, stop, retries, || logs.put(group, f)).await
                 }
                 Step::Remove(name) => {
-                    retrying(cfg, deadline, retries, || logs.delete(group, name)).await
+                    retrying(cfg, stop, retries, || logs.delete(group, name)).await
                 }
                 Step::UpToDate(_) | Step::Conflict { .. } | Step::Covered { .. } => Ok(()),
             };
@@ -210,18 +211,19 @@ pub struct Run<'a> {
     pub mode: Mode,
     /// Plan only; change nothing.
     pub dry_run: bool,
-    pub deadline: Instant,
+    /// No call starts after this: the invocation's [`Deadline::stop`].
+    pub stop: Instant,
 }
 
 impl<'a> Run<'a> {
-    /// Apply the rules to `target` before `deadline`.
-    pub fn apply(target: &'a Target, deadline: Instant) -> Self {
+    /// Apply the rules to `target`, starting no call after `stop`.
+    pub fn apply(target: &'a Target, stop: Instant) -> Self {
         Run {
             target,
             prefix: None,
             mode: Mode::Apply,
             dry_run: false,
-            deadline,
+            stop,
         }
     }
 }
@@ -238,12 +240,12 @@ pub async fn reconcile<L: Logs>(
         prefix,
         mode,
         dry_run,
-        deadline,
+        stop,
     } = *run;
     let mut summary = Summary::default();
     let groups = match target {
         Target::Groups(g) => g.clone(),
-        Target::All => retrying(cfg, deadline, &mut summary.retries, || logs.groups(prefix))
+        Target::All => retrying(cfg, stop, &mut summary.retries, || logs.groups(prefix))
             .await
             .map_err(|e| e.context("listing log groups"))?,
     };
@@ -251,7 +253,7 @@ pub async fn reconcile<L: Logs>(
     // What the account's subscription filter policies deliver already gets no filter of ours (read once
     // a run; not needed to remove ours).
     let policies = if cfg.account_policies && mode == Mode::Apply {
-        let p = retrying(cfg, deadline, &mut summary.retries, || {
+        let p = retrying(cfg, stop, &mut summary.retries, || {
             logs.account_policies()
         })
         .await
@@ -280,7 +282,7 @@ pub async fn reconcile<L: Logs>(
             continue;
         }
         summary.groups_matched += 1;
-        if Instant::now() >= deadline {
+        if Instant::now() >= stop {
             summary.not_reached = groups[i..].iter().filter(|g| needs_call(g)).count() as u64;
             tracing::warn!(
                 not_reached = summary.not_reached,
@@ -333,14 +335,14 @@ pub async fn handle<L: Logs>(
     cfg: &Config,
     logs: &L,
     event: &Value,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> (Result<Value, InvocationError>, Summary) {
     let target = match target_of(event) {
         Ok(t) => t,
         Err(e) => return (Err(InvocationError(e)), Summary::default()),
     };
     let mut first_failure = None;
-    let result = reconcile(cfg, logs, &Run::apply(&target, deadline), |g, o| {
+    let result = reconcile(cfg, logs, &Run::apply(&target, deadline.stop), |g, o| {
         if let (GroupOutcome::Failed(e), None) = (o, &first_failure) {
             first_failure = Some(format!("{g}: {e}"));
         }

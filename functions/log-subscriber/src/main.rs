@@ -4,7 +4,7 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use log_subscriber::aws::AwsLogs;
 use log_subscriber::{handle, report, Config};
-use logpipe_io::lambda::{cold_start, deadline, stop_at};
+use logpipe_io::lambda::{cold_start, Deadline};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -14,9 +14,8 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
             // The call in flight and the report finish inside the margin.
-            let end = deadline(&ev.context);
-            let stop_at = stop_at(end, cfg.common.deadline_margin);
-            let (result, summary) = handle(cfg, logs, &ev.payload, stop_at).await;
+            let deadline = Deadline::of(&ev.context, cfg.common.deadline_margin);
+            let (result, summary) = handle(cfg, logs, &ev.payload, deadline).await;
             report(cfg, &ev.context.request_id, &summary);
             result.map_err(Error::from)
         },

@@ -126,7 +126,7 @@ fn foreign(name: &str) -> Filter {
     }
 }
 
-fn deadline() -> Instant {
+fn stop() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
 
@@ -141,7 +141,7 @@ async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
     ]);
     *logs.throttle.lock().unwrap() = 3;
     let c = cfg();
-    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, stop()), |_, _| {})
         .await
         .unwrap();
     assert_eq!(
@@ -159,7 +159,7 @@ async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
     assert!(logs.names("/ecs/tmp-1").is_empty() && logs.names("/var/other").is_empty());
 
     // A second run changes nothing.
-    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, stop()), |_, _| {})
         .await
         .unwrap();
     assert_eq!(
@@ -173,7 +173,7 @@ async fn reconcile_subscribes_matching_groups_once_and_leaves_others_alone() {
         &logs,
         &Run {
             mode: Mode::Remove,
-            ..Run::apply(&Target::All, deadline())
+            ..Run::apply(&Target::All, stop())
         },
         |_, _| {},
     )
@@ -194,7 +194,7 @@ async fn dry_run_changes_nothing_and_a_vanished_group_is_counted() {
         &logs,
         &Run {
             dry_run: true,
-            ..Run::apply(&Target::All, deadline())
+            ..Run::apply(&Target::All, stop())
         },
         |g, o| seen.push((g.to_string(), o.clone())),
     )
@@ -204,7 +204,7 @@ async fn dry_run_changes_nothing_and_a_vanished_group_is_counted() {
     assert!(logs.names("/ecs/api").is_empty(), "dry run");
     assert!(matches!(&seen[0].1, GroupOutcome::Done(steps) if matches!(steps[0], Step::Create(_))));
     let gone = Target::Groups(vec!["/ecs/deleted".into()]);
-    let s = reconcile(&c, &logs, &Run::apply(&gone, deadline()), |_, _| {})
+    let s = reconcile(&c, &logs, &Run::apply(&gone, stop()), |_, _| {})
         .await
         .unwrap();
     assert_eq!((s.missing, s.failed), (1, 0));
@@ -219,7 +219,13 @@ async fn throttling_past_the_deadline_fails_the_invocation() {
     c.account_policies = false;
     let event = serde_json::json!({"detail-type": "AWS API Call via CloudTrail", "source": "aws.logs",
         "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/ecs/api"}}});
-    let (r, s) = handle(&c, &logs, &event, Instant::now() + Duration::from_secs(5)).await;
+    let (r, s) = handle(
+        &c,
+        &logs,
+        &event,
+        Deadline::after(Duration::from_secs(5), c.common.deadline_margin),
+    )
+    .await;
     let e = r.unwrap_err().to_string();
     assert!(
         e.contains("1 of 1 log groups not subscribed") && e.contains("Throttling"),
@@ -302,7 +308,7 @@ async fn groups_the_account_policy_delivers_get_no_app_filter() {
     logs.policies = vec![app_policy(&["/ecs/left-out"])];
     let dry = Run {
         dry_run: true,
-        ..Run::apply(&Target::All, deadline())
+        ..Run::apply(&Target::All, stop())
     };
     let mut seen = Vec::new();
     let s = reconcile(&c, &logs, &dry, |g, o| {
@@ -319,7 +325,7 @@ async fn groups_the_account_policy_delivers_get_no_app_filter() {
         "a dry run changes nothing"
     );
 
-    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, stop()), |_, _| {})
         .await
         .unwrap();
     assert_eq!((s.covered, s.created, s.removed), (2, 1, 1), "{s:?}");
@@ -327,7 +333,7 @@ async fn groups_the_account_policy_delivers_get_no_app_filter() {
     assert!(logs.names("/ecs/web").is_empty());
     assert_eq!(logs.names("/ecs/left-out"), ["logpipe-app"]);
     // A second run changes nothing.
-    let s = reconcile(&c, &logs, &Run::apply(&Target::All, deadline()), |_, _| {})
+    let s = reconcile(&c, &logs, &Run::apply(&Target::All, stop()), |_, _| {})
         .await
         .unwrap();
     assert_eq!(
@@ -374,7 +380,7 @@ async fn unreadable_account_policies_fail_the_run() {
     let s = reconcile(
         &off,
         &logs,
-        &Run::apply(&Target::Groups(vec!["/ecs/api".into()]), deadline()),
+        &Run::apply(&Target::Groups(vec!["/ecs/api".into()]), stop()),
         |_, _| {},
     )
     .await

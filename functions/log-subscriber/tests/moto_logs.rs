@@ -11,6 +11,7 @@ use std::time::Duration;
 use log_subscriber::aws::AwsLogs;
 use log_subscriber::config::parse_rules;
 use log_subscriber::{handle, reconcile, Config, Mode, Run, Target};
+use logpipe_io::lambda::Deadline;
 use serde_json::json;
 use test_support::fault_proxy::{FaultProxy, Faults};
 use test_support::{moto_url, sdk_config, unique, ACCOUNT, REGION};
@@ -105,14 +106,14 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
     cfg.backoff.base = Duration::from_millis(20);
     // moto has no DescribeAccountPolicies (it answers 500): the policy path is tested at the trait seam.
     cfg.account_policies = false;
-    let deadline = || tokio::time::Instant::now() + Duration::from_secs(60);
+    let stop = || tokio::time::Instant::now() + Duration::from_secs(60);
 
     let s = reconcile(
         &cfg,
         &aws,
         &Run {
             prefix: Some(&p),
-            ..Run::apply(&Target::All, deadline())
+            ..Run::apply(&Target::All, stop())
         },
         |_, _| {},
     )
@@ -145,7 +146,7 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
         &aws,
         &Run {
             prefix: Some(&p),
-            ..Run::apply(&Target::All, deadline())
+            ..Run::apply(&Target::All, stop())
         },
         |_, _| {},
     )
@@ -168,7 +169,13 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
         "account": ACCOUNT, "region": REGION,
         "detail": {"eventSource": "logs.amazonaws.com", "eventName": "CreateLogGroup",
                    "requestParameters": {"logGroupName": new}}});
-    let (r, s) = handle(&cfg, &aws, &event, deadline()).await;
+    let (r, s) = handle(
+        &cfg,
+        &aws,
+        &event,
+        Deadline::after(Duration::from_secs(60), cfg.common.deadline_margin),
+    )
+    .await;
     r.unwrap();
     assert_eq!(s.created, 1);
     assert_eq!(filters(&logs, &new).await, vec![ours.clone()]);
@@ -180,7 +187,7 @@ async fn subscribes_matching_groups_once_and_never_touches_foreign_filters() {
         &Run {
             prefix: Some(&p),
             mode: Mode::Remove,
-            ..Run::apply(&Target::All, deadline())
+            ..Run::apply(&Target::All, stop())
         },
         |_, _| {},
     )

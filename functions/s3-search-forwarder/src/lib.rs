@@ -115,7 +115,7 @@ pub async fn handle<S: Store, E: Search>(
     store: &std::sync::Arc<S>,
     search: &std::sync::Arc<E>,
     event: &serde_json::Value,
-    deadline: tokio::time::Instant,
+    deadline: logpipe_io::lambda::Deadline,
 ) -> (Result<Response, InvocationError>, Summary) {
     let mut summary = Summary::default();
     let invocation = match logcore::logs::s3event::parse_invocation_value(event) {

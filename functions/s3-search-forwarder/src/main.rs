@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use logpipe_io::lambda::{cold_start, deadline, log_init_error};
+use logpipe_io::lambda::{cold_start, log_init_error, Deadline};
 use logpipe_io::store::S3Store;
 use s3_search_forwarder::aws::connect;
 use s3_search_forwarder::setup::at_cold_start;
@@ -24,8 +24,8 @@ async fn main() -> Result<(), Error> {
     let (cfg, store, search) = (&cfg, &store, &search);
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
-            let (result, summary) =
-                handle(cfg, store, search, &ev.payload, deadline(&ev.context)).await;
+            let deadline = Deadline::of(&ev.context, cfg.common.deadline_margin);
+            let (result, summary) = handle(cfg, store, search, &ev.payload, deadline).await;
             report(cfg, &ev.context.request_id, &summary);
             result.map_err(Error::from)
         },

@@ -1,5 +1,6 @@
 //! The handler against in-memory S3 and a scripted `_bulk` endpoint that keeps an index and injects faults.
 
+use logpipe_io::lambda::Deadline;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -173,7 +174,8 @@ async fn run(
     search: &Arc<FakeSearch>,
     event: &Value,
 ) -> (Result<Response, InvocationError>, Summary) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline =
+        logpipe_io::lambda::Deadline::after(Duration::from_secs(30), cfg.common.deadline_margin);
     handle(cfg, store, search, event, deadline).await
 }
 
@@ -427,7 +429,14 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
         invocations += 1;
         assert!(invocations <= 10, "the object never finished: {total:?}");
         let start = tokio::time::Instant::now();
-        let (res, s) = handle(&c, &store, &search, &sqs, start + budget).await;
+        let (res, s) = handle(
+            &c,
+            &store,
+            &search,
+            &sqs,
+            Deadline::new(start + budget, c.common.deadline_margin),
+        )
+        .await;
         let took = start.elapsed();
         assert!(
             took < budget,
@@ -478,7 +487,8 @@ async fn no_request_starts_without_time_to_finish() {
     store.insert("logs", "a.gz", transform_documents(10));
     let search = Arc::new(FakeSearch::default());
     let c = cfg();
-    let deadline = tokio::time::Instant::now() + c.request_timeout / 2;
+    let deadline =
+        logpipe_io::lambda::Deadline::after(c.request_timeout / 2, c.common.deadline_margin);
     let (res, s) = handle(&c, &store, &search, &s3_event(&["a.gz"]), deadline).await;
     let e = res.unwrap_err();
     assert!(e.first.contains("not started"), "{e}");
@@ -588,7 +598,14 @@ async fn a_stalled_object_body_fails_before_the_deadline() {
     c.common.deadline_margin = Duration::from_millis(200);
     let budget = Duration::from_millis(800);
     let start = tokio::time::Instant::now();
-    let (res, _) = handle(&c, &store, &search, &s3_event(&["a.gz"]), start + budget).await;
+    let (res, _) = handle(
+        &c,
+        &store,
+        &search,
+        &s3_event(&["a.gz"]),
+        Deadline::new(start + budget, c.common.deadline_margin),
+    )
+    .await;
     let took = start.elapsed();
     assert!(took < budget, "answered after {took:?}");
     assert!(res.unwrap_err().first.contains("while reading the object"));

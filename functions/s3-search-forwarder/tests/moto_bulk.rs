@@ -145,7 +145,10 @@ async fn every_fault_indexed_plus_dead_lettered_equals_lines() {
                 .unwrap(),
         );
         let event = sqs_event(&bucket, key);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(60),
+            config.common.deadline_margin,
+        );
         let (res, s) = handle(&config, &store, &search, &event, deadline).await;
         assert_eq!(
             res.unwrap(),
@@ -212,7 +215,8 @@ async fn missing_objects_and_unreachable_search() {
             .await
             .unwrap(),
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline =
+        logpipe_io::lambda::Deadline::after(Duration::from_secs(30), config.common.deadline_margin);
     let (res, s) = handle(
         &config,
         &store,

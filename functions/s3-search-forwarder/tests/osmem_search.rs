@@ -103,7 +103,12 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     let event = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
         "eventTime":"2026-11-22T10:05:00.000Z",
         "s3":{"bucket":{"name":bucket},"object":{"key":key,"size":1}}}]});
-    let deadline = || tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = || {
+        logpipe_io::lambda::Deadline::after(
+            std::time::Duration::from_secs(60),
+            cfg.common.deadline_margin,
+        )
+    };
 
     let (result, first) = handle(&cfg, &store, &engine, &event, deadline()).await;
     assert_eq!(result, Ok(Response::Done { objects: 1 }), "{first:?}");
@@ -199,7 +204,10 @@ async fn megabyte_documents_are_indexed_intact() {
     let event = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
         "eventTime":"2026-11-22T10:05:00.000Z",
         "s3":{"bucket":{"name":bucket},"object":{"key":key,"size":1}}}]});
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = logpipe_io::lambda::Deadline::after(
+        std::time::Duration::from_secs(120),
+        cfg.common.deadline_margin,
+    );
     let (result, s) = handle(&cfg, &store, &engine, &event, deadline).await;
     assert_eq!(result, Ok(Response::Done { objects: 1 }), "{s:?}");
     assert_eq!(

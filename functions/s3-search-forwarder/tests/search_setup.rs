@@ -282,7 +282,10 @@ async fn templates_govern_new_indices_on_osmem() {
     cfg.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
     let ev = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": "logs"}, "object": {"key": "logs/x.gz", "size": 1}}}]});
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = logpipe_io::lambda::Deadline::after(
+        std::time::Duration::from_secs(60),
+        cfg.common.deadline_margin,
+    );
     let (res, summary) = handle(&cfg, &store, &http, &ev, deadline).await;
     res.unwrap();
     assert_eq!(

@@ -2,9 +2,9 @@
 //! destination, never suppressed, the rule's mention on ALARM only; an ALARM opens a thread where Slack's
 //! API has them, and the alarm's later changes go to it.
 
+use logpipe_io::lambda::Deadline;
 use logpipe_io::Store;
 use serde_json::Value;
-use tokio::time::Instant;
 
 use logcore::alert::alarm::AlarmChange;
 use logcore::alert::DEFAULT_DESTINATION;
@@ -26,7 +26,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
     pub(crate) async fn post_alarms(
         &self,
         changes: &[AlarmChange],
-        deadline: Instant,
+        deadline: Deadline,
         now_ms: i64,
         mut summary: Summary,
     ) -> (Result<Value, InvocationError>, Summary) {
@@ -65,7 +65,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                     m.insert("thread_ts".into(), Value::String(t.ts.clone()));
                     m.insert("channel".into(), Value::String(t.channel.clone()));
                 }
-                match self.deliver(dest, &msg, deadline, &mut summary).await {
+                match self.deliver(dest, &msg, deadline.stop, &mut summary).await {
                     Ok(reply) => {
                         summary.alarm_changes += 1;
                         summary.messages_sent += 1;

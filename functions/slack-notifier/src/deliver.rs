@@ -85,23 +85,22 @@ impl Pace {
 
 impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
     /// Post one message: wait for Slack's pace, retry 429 (after `Retry-After`), 5xx and timeouts with
-    /// backoff while an attempt can end before the deadline; permanent errors end at once. Returns Slack's
+    /// backoff while an attempt can end before `stop`; permanent errors end at once. Returns Slack's
     /// answer to the post it took.
     pub(crate) async fn deliver(
         &self,
         dest: &Destination<K>,
         msg: &Value,
-        deadline: Instant,
+        stop: Instant,
         summary: &mut Summary,
     ) -> Result<Reply, String> {
         let cfg = &self.cfg;
-        let limit = logpipe_io::lambda::stop_at(deadline, cfg.common.deadline_margin);
         let mut rng = fastrand::Rng::new();
         let mut attempts = 0u32;
         let mut pace = dest.pace.lock().await;
         loop {
             if let Some(ready) = pace.ready(cfg.min_interval) {
-                if ready + cfg.request_timeout > limit {
+                if ready + cfg.request_timeout > stop {
                     let why = match pace.not_before {
                         Some(t) if t >= ready => format!(
                             "Slack asked to wait {:?} more (Retry-After), past the deadline",
@@ -135,7 +134,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                 pace.not_before = Some(Instant::now() + after);
             }
             let delay = retry_after.unwrap_or_else(|| cfg.backoff.delay(attempts, &mut rng));
-            let remaining = limit.saturating_duration_since(Instant::now());
+            let remaining = stop.saturating_duration_since(Instant::now());
             if !cfg
                 .backoff
                 .may_retry(attempts, delay, cfg.request_timeout, remaining)

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use logcore::alert::slack;
 use logcore::alert::{Decision, Group, Suppressor, DEFAULT_DESTINATION};
+use logpipe_io::lambda::Deadline;
 use logpipe_io::Store;
 use memory::{Claim, NoSharedMemory, SharedMemory, Thread};
 use serde::Serialize;
@@ -156,7 +157,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
     pub async fn handle(
         &self,
         event: &Value,
-        deadline: Instant,
+        deadline: Deadline,
         now_ms: i64,
     ) -> (Result<Value, InvocationError>, Summary) {
         self.handle_as("", event, deadline, now_ms).await
@@ -169,7 +170,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         &self,
         request_id: &str,
         event: &Value,
-        deadline: Instant,
+        deadline: Deadline,
         now_ms: i64,
     ) -> (Result<Value, InvocationError>, Summary) {
         let owner = match request_id {
@@ -206,7 +207,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             let mut msg = slack::message(g, &self.cfg.format);
             let route = self.cfg.rules.route(&g.log_group);
             slack::mention(&mut msg, &self.cfg.rules.mentions(route, &g.levels));
-            match self.deliver(dest, &msg, deadline, &mut summary).await {
+            match self.deliver(dest, &msg, deadline.stop, &mut summary).await {
                 Ok(_) => {
                     summary.messages_sent += 1;
                     if let Ok(mut s) = self.suppressor.lock() {
@@ -250,7 +251,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         &self,
         g: &mut Group,
         owner: &str,
-        deadline: Instant,
+        deadline: Deadline,
         now_ms: i64,
         summary: &mut Summary,
     ) -> Vec<u64> {
@@ -261,6 +262,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         // The lease ends with the invocation: past its deadline nobody is posting under this claim.
         let lease_until = now_ms
             + deadline
+                .end
                 .saturating_duration_since(Instant::now())
                 .as_millis() as i64;
         let claims: Vec<(u64, Result<Claim, CallError>)> =

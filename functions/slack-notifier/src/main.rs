@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use logpipe_io::lambda::{cold_start, deadline, log_init_error};
+use logpipe_io::lambda::{cold_start, log_init_error, Deadline};
 use logpipe_io::store::S3Store;
 use slack_notifier::aws::{load_destinations, load_target, HttpSlack};
 use slack_notifier::memory::dynamodb::DynamoTable;
@@ -34,11 +34,12 @@ async fn main() -> Result<(), Error> {
     let notifier = &notifier;
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
+            let deadline = Deadline::of(&ev.context, notifier.cfg.common.deadline_margin);
             let (result, summary) = notifier
                 .handle_as(
                     &ev.context.request_id,
                     &ev.payload,
-                    deadline(&ev.context),
+                    deadline,
                     logcore::base::time::now_ms(),
                 )
                 .await;

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
+use logpipe_io::lambda::Deadline;
 use logpipe_io::store::S3Store;
 use serde_json::{json, Value};
 use slack_notifier::aws::HttpSlack;
@@ -172,7 +173,7 @@ async fn two_notifiers_on_one_table_post_once_and_a_cold_start_posts_nothing() {
     };
     let (a, b) = (container(), container());
     let ev = awslogs("/ecs/api", "ERROR payment 1042 declined");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Deadline::after(Duration::from_secs(30), Duration::from_secs(2));
     let ((ra, sa), (rb, sb)) = tokio::join!(
         a.handle_as("req-a", &ev, deadline, NOW),
         b.handle_as("req-b", &ev, deadline, NOW)
@@ -244,7 +245,7 @@ async fn a_recovery_reaches_the_alarms_thread_from_a_cold_container() {
         };
         container(&sdk, &name, target)
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Deadline::after(Duration::from_secs(30), Duration::from_secs(2));
     let (r, _) = container()
         .handle_as("req-1", &alarm("ALARM"), deadline, NOW)
         .await;

@@ -11,6 +11,7 @@ use test_support as support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use logpipe_io::lambda::Deadline;
 use logpipe_io::store::S3Store;
 use serde_json::{json, Value};
 use slack_notifier::aws::{load_destinations, load_target, HttpSlack};
@@ -74,8 +75,9 @@ fn fast_config() -> Config {
     cfg
 }
 
-fn deadline(secs: u64) -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(secs)
+/// An invocation ending `secs` from now, with the margin of [`fast_config`].
+fn deadline(secs: u64) -> Deadline {
+    Deadline::after(Duration::from_secs(secs), Duration::from_millis(100))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -648,7 +648,10 @@ impl Firehose<'_> {
         sink: &S,
         prefix: &'static str,
     ) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(300),
+            cfg.common.deadline_margin,
+        );
         let outcome = firehose_transform::handle(event, cfg, sink, &self.store, deadline)
             .await
             .map_err(|e| format!("transform invocation {}: {e}", event.invocation_id))?;
@@ -902,7 +905,7 @@ async fn forward(
             None => Duration::from_secs(900),
         };
         first = false;
-        let deadline = tokio::time::Instant::now() + left;
+        let deadline = logpipe_io::lambda::Deadline::after(left, cfg.common.deadline_margin);
         let (result, summary) =
             s3_search_forwarder::handle(&cfg, &store, &search, &event, deadline).await;
         report.forwarder_invocations += 1;
@@ -1026,7 +1029,10 @@ async fn notify(
             }]});
             let mut delivered = false;
             for _ in 0..ASYNC_ATTEMPTS {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                let deadline = logpipe_io::lambda::Deadline::after(
+                    Duration::from_secs(60),
+                    notifier.cfg.common.deadline_margin,
+                );
                 let (result, s) = notifier
                     .handle(&event, deadline, logcore::base::time::now_ms())
                     .await;

@@ -156,7 +156,10 @@ impl Services {
         );
         let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
         let tcfg = firehose_transform::Config::<Documents>::from_env(|_| None).unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(60),
+            tcfg.common.deadline_margin,
+        );
         let out = firehose_transform::handle(
             &event,
             &tcfg,
@@ -193,7 +196,10 @@ impl Services {
         if index {
             let notification = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
                 "s3":{"bucket":{"name":self.cfg.bucket},"object":{"key":key,"size":1}}}]});
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let deadline = logpipe_io::lambda::Deadline::after(
+                Duration::from_secs(60),
+                self.forwarder.common.deadline_margin,
+            );
             let (res, summary) = s3_search_forwarder::handle(
                 &self.forwarder,
                 &self.s3,

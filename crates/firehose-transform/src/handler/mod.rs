@@ -9,9 +9,9 @@ mod reingest;
 use logcore::transform::firehose::{
     ResponseBudget, ResponseWriter, Source, TransformEvent, TransformResponse,
 };
+use logpipe_io::lambda::Deadline;
 use logpipe_io::Store;
 use serde::Serialize;
-use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::render::Render;
@@ -139,14 +139,14 @@ struct Work<S> {
 }
 
 /// Transform one Firehose event. `sink` takes re-ingested records, `store` the objects of records no
-/// response can carry (when [`Config::oversize`] names a bucket). `deadline` is when the Lambda invocation
-/// times out.
+/// response can carry (when [`Config::oversize`] names a bucket). Re-ingestion starts no call that
+/// could end past `deadline.stop`.
 pub async fn handle<R: Render, S: Reingest, D: Store>(
     event: &TransformEvent,
     cfg: &Config<R>,
     sink: &S,
     store: &D,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Result<Outcome<R::Stats>, HandlerError> {
     let budget = ResponseBudget::new(
         event.records.iter().map(|r| r.record_id.as_str()),
@@ -224,7 +224,7 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
             &work.entries,
             &cfg.backoff,
             cfg.call_timeout,
-            deadline - cfg.common.deadline_margin,
+            deadline.stop,
             &mut rng,
         )
         .await;

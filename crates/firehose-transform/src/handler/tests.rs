@@ -7,6 +7,7 @@ use logcore::base::retry::Backoff;
 use logcore::logs::cwl::{decompress, Payload};
 use logcore::synth::{self, Event, MessageGen, SourceKind};
 use logcore::transform::firehose::{ParsedResponse, Source, TransformEvent};
+use logpipe_io::lambda::Deadline;
 use proptest::prelude::*;
 use tokio::time::Instant;
 
@@ -146,7 +147,7 @@ fn run_in(event: &TransformEvent, cfg: &Config, sink: &FakeSink, store: &MemStor
             cfg,
             sink,
             store,
-            Instant::now() + Duration::from_secs(60),
+            Deadline::after(Duration::from_secs(60), cfg.common.deadline_margin),
         )
         .await
         .unwrap()
@@ -741,7 +742,7 @@ fn retries_stop_before_the_deadline() {
         .unwrap();
     let (out, elapsed) = rt.block_on(async {
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(30);
+        let deadline = Deadline::new(start + Duration::from_secs(30), cfg.common.deadline_margin);
         let out = handle(&ev, &cfg, &sink, &MemStore::default(), deadline)
             .await
             .unwrap();
@@ -788,7 +789,7 @@ fn too_many_records_for_any_response_is_an_error() {
             &cfg,
             &FakeSink::accepting(),
             &MemStore::default(),
-            Instant::now() + Duration::from_secs(5),
+            Deadline::after(Duration::from_secs(5), cfg.common.deadline_margin),
         ))
         .unwrap_err();
     assert!(err.to_string().contains("10 records need"), "{err}");

@@ -188,7 +188,10 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             event_time: Some(stamp.clone()),
             region: None,
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(86_400);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(86_400),
+            fcfg.common.deadline_margin,
+        );
         let r = forward_object(fcfg, self.store, search, &obj, deadline).await;
         t.indexed += r.indexed;
         t.already_indexed += r.already_indexed;
@@ -205,7 +208,10 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             "s3": {"bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
                    "object": {"key": crate::samples::encode_key(&key), "size": size}}
         }]});
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(86_400);
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(86_400),
+            notifier.cfg.common.deadline_margin,
+        );
         let (result, s) = notifier.handle(&event, deadline, now).await;
         t.alerts += s.alerts;
         t.suppressed += s.suppressed;

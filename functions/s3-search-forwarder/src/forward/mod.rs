@@ -7,14 +7,13 @@
 //! keys derived from the object and the offsets they hold, so a redelivered object writes the same keys.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use logcore::logs::s3event::ObjectRef;
 use logcore::search::bulk::{Batch, Origin};
+use logpipe_io::lambda::Deadline;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 mod read;
 mod send;
@@ -75,7 +74,7 @@ struct ReadEnd {
 
 /// Forward one object. Never panics on input; every outcome is in the report.
 ///
-/// No request starts unless it can finish (`request_timeout`) before `deadline` less the margin; what is
+/// No request starts unless it can finish (`request_timeout`) before `deadline.stop`; what is
 /// left then is reported in `error`, and the units finished so far are kept in a checkpoint, so the next
 /// delivery resumes there.
 pub async fn forward_object<S: Store, E: Search>(
@@ -83,7 +82,7 @@ pub async fn forward_object<S: Store, E: Search>(
     store: &Arc<S>,
     search: &Arc<E>,
     obj: &ObjectRef,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> ObjectReport {
     let mut report = ObjectReport::default();
     let dl_bucket = cfg
@@ -98,7 +97,7 @@ pub async fn forward_object<S: Store, E: Search>(
         report.skipped = true;
         return report;
     }
-    if let Err(e) = time_for_a_request(cfg, deadline) {
+    if let Err(e) = time_for_a_request(cfg, &deadline) {
         report.error = Some(format!("not started: {e}"));
         return report;
     }
@@ -142,7 +141,6 @@ pub async fn forward_object<S: Store, E: Search>(
         tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool, resume))
     };
 
-    let stop_at = logpipe_io::lambda::stop_at(deadline, cfg.common.deadline_margin);
     let mut progress = Progress::new(resume);
     let mut inflight = FuturesUnordered::new();
     let mut open = true;
@@ -191,7 +189,7 @@ pub async fn forward_object<S: Store, E: Search>(
             // Nothing in flight and the reader has not delivered by the time left: the object is read slower
             // than the time allows (a stalled body, a long way to a checkpoint). Requests in flight are
             // bounded by their own timeout.
-            () = tokio::time::sleep_until(stop_at), if open && error.is_none() && inflight.is_empty() => {
+            () = tokio::time::sleep_until(deadline.stop), if open && error.is_none() && inflight.is_empty() => {
                 error = Some(format!(
                     "the deadline came while reading the object (decompressed offset {} reached)",
                     progress.reached().offset
@@ -207,7 +205,7 @@ pub async fn forward_object<S: Store, E: Search>(
     drop(rx);
     // A reader stuck in the body is left behind (its stream ends with the connection) rather than waited
     // for past half the margin: the rest of the margin is for reporting.
-    let reader_limit = (stop_at + cfg.common.deadline_margin / 2).min(deadline);
+    let reader_limit = deadline.stop + deadline.margin() / 2;
     match tokio::time::timeout_at(reader_limit, reader).await {
         Ok(Ok(end)) => {
             report.units = end.units;
@@ -249,22 +247,16 @@ pub async fn forward_object<S: Store, E: Search>(
     report
 }
 
-/// Time from now to the deadline less the margin: what requests may use.
-fn time_left(cfg: &Config, deadline: Instant) -> Duration {
-    deadline
-        .saturating_duration_since(Instant::now())
-        .saturating_sub(cfg.common.deadline_margin)
-}
-
-/// Whether a request started now would end (its timeout) before the deadline less the margin.
-fn time_for_a_request(cfg: &Config, deadline: Instant) -> Result<(), String> {
-    let left = time_left(cfg, deadline);
+/// Whether a request started now would end (its timeout) by the stop time.
+fn time_for_a_request(cfg: &Config, deadline: &Deadline) -> Result<(), String> {
+    let left = deadline.left();
     if cfg.request_timeout <= left {
         Ok(())
     } else {
         Err(format!(
             "{left:?} left before the deadline (less the margin of {:?}), a request may take {:?}",
-            cfg.common.deadline_margin, cfg.request_timeout
+            deadline.margin(),
+            cfg.request_timeout
         ))
     }
 }

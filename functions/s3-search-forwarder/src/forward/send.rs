@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use logcore::search::bulk::{Batch, DeadLetter, ItemOutcome, Origin};
-use tokio::time::Instant;
+use logpipe_io::lambda::Deadline;
 
-use super::{time_for_a_request, time_left};
+use super::time_for_a_request;
 use crate::reply::{classify, Verdict};
 use crate::{Config, Search};
 
@@ -36,7 +36,7 @@ pub(super) async fn send_batch<E: Search>(
     src: &Origin,
     batch: Batch,
     gz: Option<Vec<u8>>,
-    deadline: Instant,
+    deadline: Deadline,
     seq: u64,
 ) -> BatchResult {
     let mut res = BatchResult {
@@ -54,7 +54,7 @@ pub(super) async fn send_batch<E: Search>(
             // A first attempt starts only if it can finish before the deadline (retries are checked
             // below, with their delay).
             if attempts == 0 {
-                if let Err(e) = time_for_a_request(cfg, deadline) {
+                if let Err(e) = time_for_a_request(cfg, &deadline) {
                     let unsent = cur.len() + waiting(&work);
                     res.error = Some(format!("{unsent} documents not sent: {e}"));
                     return res;
@@ -107,7 +107,7 @@ pub(super) async fn send_batch<E: Search>(
                 .backoff
                 .delay(attempts, &mut rng)
                 .max(retry_after.unwrap_or(Duration::ZERO));
-            let remaining = time_left(cfg, deadline);
+            let remaining = deadline.left();
             if !cfg
                 .backoff
                 .may_retry(attempts, delay, cfg.request_timeout, remaining)

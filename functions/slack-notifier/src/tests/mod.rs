@@ -4,6 +4,7 @@ use super::*;
 use crate::config::SecretSource;
 use logcore::alert::fingerprint;
 use logcore::synth::{self, Event};
+use logpipe_io::lambda::Deadline;
 use logpipe_io::store::DirStore;
 use serde_json::json;
 use std::collections::VecDeque;
@@ -91,8 +92,13 @@ fn awslogs(group: &str, messages: &[&str]) -> Value {
     json!({"awslogs": {"data": synth::record_data(&p)}})
 }
 
-fn later() -> Instant {
-    Instant::now() + Duration::from_secs(60)
+fn later() -> Deadline {
+    deadline_in(60)
+}
+
+/// An invocation ending `secs` from now, with the default margin (2 s).
+fn deadline_in(secs: u64) -> Deadline {
+    Deadline::after(Duration::from_secs(secs), Duration::from_secs(2))
 }
 
 const NOW: i64 = 1_763_719_300_000;
@@ -194,11 +200,7 @@ async fn a_retry_after_past_the_deadline_fails_the_invocation() {
     let slack = FakeSlack::scripted(vec![reply(429, "", Some(120))]);
     let n = notifier(Arc::clone(&slack));
     let (r, s) = n
-        .handle(
-            &awslogs("/ecs/a", &["ERROR a"]),
-            Instant::now() + Duration::from_secs(30),
-            NOW,
-        )
+        .handle(&awslogs("/ecs/a", &["ERROR a"]), deadline_in(30), NOW)
         .await;
     let e = r.unwrap_err().to_string();
     assert!(e.contains("gave up after 1 attempts"), "{e}");
@@ -281,9 +283,7 @@ async fn no_post_inside_a_retry_after_window_across_messages_and_invocations() {
     let start = Instant::now();
     // The first delivery and Lambda's two retries, each with 10 s to run: all inside the window.
     for attempt in 0..3 {
-        let (r, s) = n
-            .handle(&sns, Instant::now() + Duration::from_secs(10), NOW)
-            .await;
+        let (r, s) = n.handle(&sns, deadline_in(10), NOW).await;
         let e = r.unwrap_err().to_string();
         assert!(
             e.contains("3 of 3 Slack messages not delivered"),
@@ -295,9 +295,7 @@ async fn no_post_inside_a_retry_after_window_across_messages_and_invocations() {
     // One post in all: the one that opened the window. Nothing lost: the next delivery after it sends all.
     assert_eq!(slack.posts.lock().unwrap().len(), 1);
     tokio::time::sleep_until(start + Duration::from_secs(20)).await;
-    let (r, s) = n
-        .handle(&sns, Instant::now() + Duration::from_secs(60), NOW)
-        .await;
+    let (r, s) = n.handle(&sns, deadline_in(60), NOW).await;
     assert!(r.is_ok(), "{r:?}");
     assert_eq!(s.messages_sent, 3);
     let posts = slack.posts.lock().unwrap().clone();

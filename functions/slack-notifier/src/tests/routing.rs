@@ -123,7 +123,7 @@ async fn each_destination_keeps_its_own_repeats_and_a_failed_one_alone_is_retrie
 async fn a_retry_after_of_one_destination_does_not_hold_the_others() {
     let r = routed(vec![reply(429, "rate_limited", Some(20))]);
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(120);
+    let deadline = Deadline::new(started + Duration::from_secs(120), Duration::from_secs(2));
     let (res, s) =
         r.n.handle(&awslogs("/ecs/pay-api", &["ERROR a"]), deadline, NOW)
             .await;
