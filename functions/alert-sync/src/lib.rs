@@ -136,16 +136,7 @@ impl Function {
 
 /// A failed invocation: Lambda retries it (a custom resource request too, which CloudFormation sends
 /// asynchronously), and the schedule runs again.
-#[derive(Debug)]
-pub struct HandleError(pub String);
-
-impl std::fmt::Display for HandleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HandleError {}
+pub use logcore::base::runtime::InvocationError;
 
 /// One invocation: a custom resource request (answered at its `ResponseURL`), or anything else (the
 /// schedule) as a sync with the environment's rules.
@@ -155,10 +146,10 @@ pub async fn handle<C: Cloud, R: Respond>(
     respond: &R,
     event: &Value,
     deadline: Deadline,
-) -> (Result<(), HandleError>, Summary) {
+) -> (Result<(), InvocationError>, Summary) {
     let request = match Request::from_event(event) {
         None => return scheduled(f, cloud).await,
-        Some(Err(e)) => return (Err(HandleError(e)), Summary::default()),
+        Some(Err(e)) => return (Err(InvocationError(e)), Summary::default()),
         Some(Ok(r)) => r,
     };
     let (physical, outcome) = match request.request_type {
@@ -182,7 +173,7 @@ pub async fn handle<C: Cloud, R: Respond>(
     {
         Ok(()) => (Ok(()), summary),
         Err(e) => (
-            Err(HandleError(format!(
+            Err(InvocationError(format!(
                 "custom resource {} of stack {}: the response could not be sent: {e}",
                 request.logical_resource_id, request.stack_id
             ))),
@@ -244,15 +235,15 @@ async fn remove<C: Cloud>(cloud: &C, r: &Request) -> (String, Answer) {
     (physical, Ok(summary))
 }
 
-async fn scheduled<C: Cloud>(f: &Function, cloud: &C) -> (Result<(), HandleError>, Summary) {
+async fn scheduled<C: Cloud>(f: &Function, cloud: &C) -> (Result<(), InvocationError>, Summary) {
     let cfg = match &f.config {
         Ok(c) => c,
-        Err(e) => return (Err(HandleError(e.clone())), Summary::default()),
+        Err(e) => return (Err(InvocationError(e.clone())), Summary::default()),
     };
     match sync(cloud, &cfg.watches, &cfg.naming, false).await {
-        Err(u) => (Err(HandleError(u.to_string())), u.summary),
+        Err(u) => (Err(InvocationError(u.to_string())), u.summary),
         Ok(o) => (
-            o.failure().map_or(Ok(()), |why| Err(HandleError(why))),
+            o.failure().map_or(Ok(()), |why| Err(InvocationError(why))),
             o.summary,
         ),
     }

@@ -326,9 +326,7 @@ pub async fn reconcile<L: Logs>(
 
 /// The invocation did not subscribe every group it should have: Lambda retries it (EventBridge events
 /// are asynchronous invocations), and the schedule catches up in any case.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvocationError(pub String);
+pub use logcore::base::runtime::InvocationError;
 
 /// Handle one EventBridge event.
 pub async fn handle<L: Logs>(
@@ -352,10 +350,12 @@ pub async fn handle<L: Logs>(
         Err(e) => (Err(InvocationError(e.to_string())), Summary::default()),
         Ok(s) => match first_failure {
             Some(first) => (
-                Err(InvocationError(format!(
-                    "{} of {} log groups not subscribed; first: {first}",
-                    s.failed, s.groups_matched
-                ))),
+                Err(InvocationError::partly(
+                    s.failed,
+                    s.groups_matched,
+                    "log groups not subscribed",
+                    &first,
+                )),
                 s,
             ),
             None => (

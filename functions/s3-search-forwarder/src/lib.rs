@@ -101,13 +101,7 @@ pub struct ItemFailure {
 
 /// The invocation did not deliver everything: Lambda retries it (and then sends it to the on-failure
 /// destination), and the deterministic `_id`s make the retry safe.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{failed} of {objects} objects not fully indexed: {first}")]
-pub struct InvocationError {
-    pub failed: u64,
-    pub objects: u64,
-    pub first: String,
-}
+pub use logcore::base::runtime::InvocationError;
 
 /// Handle one invocation. Returns the answer, the summary, and the reasons of failed objects.
 pub async fn handle<S: Store, E: Search>(
@@ -123,11 +117,7 @@ pub async fn handle<S: Store, E: Search>(
         Err(e) => {
             tracing::error!(error = %e, "unreadable event");
             return (
-                Err(InvocationError {
-                    failed: 0,
-                    objects: 0,
-                    first: format!("unreadable event: {e}"),
-                }),
+                Err(InvocationError(format!("unreadable event: {e}"))),
                 summary,
             );
         }
@@ -148,11 +138,12 @@ pub async fn handle<S: Store, E: Search>(
                 None => Ok(Response::Done {
                     objects: summary.objects,
                 }),
-                Some(first) => Err(InvocationError {
-                    failed: summary.objects_failed,
-                    objects: summary.objects,
-                    first,
-                }),
+                Some(first) => Err(InvocationError::partly(
+                    summary.objects_failed,
+                    summary.objects,
+                    "objects not fully indexed",
+                    &first,
+                )),
             };
             (result, summary)
         }

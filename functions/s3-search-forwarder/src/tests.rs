@@ -281,7 +281,9 @@ async fn deadline_fails_the_invocation_and_sqs_reports_the_message() {
     let (res, s) = run(&c, &store, &search, &s3_event(&["a.gz"])).await;
     let err = res.unwrap_err();
     assert!(
-        err.first.contains("s3://logs/a.gz") && err.first.contains("503"),
+        err.0
+            .contains("1 of 1 objects not fully indexed; first: s3://logs/a.gz")
+            && err.0.contains("503"),
         "{err}"
     );
     assert_eq!(s.objects_failed, 1);
@@ -330,14 +332,14 @@ async fn auth_errors_fail_without_dead_letters_and_413_splits() {
     one.in_flight = 1;
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
     let (res, s) = run(&one, &store, &search, &s3_event(&["a.gz"])).await;
-    assert!(res.unwrap_err().first.contains("403"));
+    assert!(res.unwrap_err().0.contains("403"));
     assert_eq!(s.dead_lettered, 0);
     assert!(dead_letters(&store, "failed/").is_empty());
     // Several in flight: batches sent beside the refused one may come back and have their rejected
     // documents dead-lettered (the same keys again on redelivery), but never the refused batch's.
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
     let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
-    assert!(res.unwrap_err().first.contains("403"));
+    assert!(res.unwrap_err().0.contains("403"));
     for d in dead_letters(&store, "failed/") {
         assert_eq!(d["error_type"], "mapper_parsing_exception", "{d}");
     }
@@ -491,7 +493,7 @@ async fn no_request_starts_without_time_to_finish() {
         logpipe_io::lambda::Deadline::after(c.request_timeout / 2, c.common.deadline_margin);
     let (res, s) = handle(&c, &store, &search, &s3_event(&["a.gz"]), deadline).await;
     let e = res.unwrap_err();
-    assert!(e.first.contains("not started"), "{e}");
+    assert!(e.0.contains("not started"), "{e}");
     assert_eq!((s.bulk_requests, *search.requests.lock().unwrap()), (0, 0));
 }
 
@@ -516,7 +518,7 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
         .to_json(),
     );
     let (res, _) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
-    assert!(res.unwrap_err().first.contains("does not match the object"));
+    assert!(res.unwrap_err().0.contains("does not match the object"));
     assert!(store.body("logs", &ck).is_none());
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
@@ -608,5 +610,5 @@ async fn a_stalled_object_body_fails_before_the_deadline() {
     .await;
     let took = start.elapsed();
     assert!(took < budget, "answered after {took:?}");
-    assert!(res.unwrap_err().first.contains("while reading the object"));
+    assert!(res.unwrap_err().0.contains("while reading the object"));
 }

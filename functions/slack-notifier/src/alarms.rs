@@ -89,10 +89,12 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             }
         }
         let result = match failures.first() {
-            Some(first) => Err(InvocationError(format!(
-                "{} of {posts} alarm change messages not delivered; first: {first}",
-                failures.len(),
-            ))),
+            Some(first) => Err(InvocationError::partly(
+                failures.len() as u64,
+                posts as u64,
+                "alarm change messages not delivered",
+                first,
+            )),
             None => Ok(serde_json::json!({"alarm_changes": summary.alarm_changes})),
         };
         (result, summary)

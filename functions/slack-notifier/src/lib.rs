@@ -94,9 +94,7 @@ impl Summary {
 
 /// The invocation did not deliver every alert (or could not read its input): Lambda retries it and then
 /// sends it to the on-failure destination.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvocationError(pub String);
+pub use logcore::base::runtime::InvocationError;
 
 /// The notifier with what it keeps from one invocation to the next in its container: the repeat
 /// suppressor, each destination's pace (Slack's rate and Retry-After windows are per webhook or token, not
@@ -230,11 +228,12 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         }
         let result = match (read, failures.first()) {
             (Err(e), _) => Err(InvocationError(e)),
-            (Ok(()), Some(first)) => Err(InvocationError(format!(
-                "{} of {} Slack messages not delivered; first: {first}",
-                failures.len(),
-                groups.len()
-            ))),
+            (Ok(()), Some(first)) => Err(InvocationError::partly(
+                failures.len() as u64,
+                groups.len() as u64,
+                "Slack messages not delivered",
+                first,
+            )),
             (Ok(()), None) => Ok(serde_json::json!({
                 "alerts": summary.alerts,
                 "suppressed": summary.suppressed,

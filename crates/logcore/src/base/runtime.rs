@@ -36,6 +36,22 @@ pub fn init_json_logs() {
         .init();
 }
 
+/// Why an invocation failed as a whole, for every function that fails one on purpose (the Firehose
+/// transform answers per record instead). Lambda then retries it (an asynchronous invocation, an SQS or
+/// SNS delivery) and, once the retries are spent, sends it to the function's on-failure destination. The
+/// message names what failed and the first reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvocationError(pub String);
+
+impl InvocationError {
+    /// `failed` of `of` units did not succeed (`what` says which, e.g. "log groups not subscribed");
+    /// `first` is the first one's reason.
+    pub fn partly(failed: u64, of: u64, what: &str, first: &str) -> Self {
+        InvocationError(format!("{failed} of {of} {what}; first: {first}"))
+    }
+}
+
 /// The settings every function reads the same way: where its metrics go, and how long before Lambda's
 /// deadline it stops starting work (`DEADLINE_MARGIN_MS`, so that what is in flight can finish and the
 /// answer and report can be written).
@@ -103,6 +119,15 @@ impl Common {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_partly_failed_invocation_names_the_counts_and_the_first_reason() {
+        let e = InvocationError::partly(2, 5, "objects not fully indexed", "s3://b/k: HTTP 403");
+        assert_eq!(
+            e.to_string(),
+            "2 of 5 objects not fully indexed; first: s3://b/k: HTTP 403"
+        );
+    }
 
     #[test]
     fn common_settings_from_the_environment() {
