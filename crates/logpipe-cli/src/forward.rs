@@ -62,11 +62,11 @@ impl From<&Summary> for SummaryFigures {
         SummaryFigures {
             objects: s.objects,
             objects_failed: s.objects_failed,
-            units: s.units,
-            indexed: s.indexed,
-            dead_lettered: s.dead_lettered,
-            bulk_requests: s.bulk_requests,
-            bytes_decompressed: s.bytes_decompressed,
+            units: s.forwarded.units,
+            indexed: s.forwarded.indexed,
+            dead_lettered: s.forwarded.dead_lettered,
+            bulk_requests: s.forwarded.bulk_requests,
+            bytes_decompressed: s.forwarded.bytes_decompressed,
         }
     }
 }
@@ -114,11 +114,12 @@ pub fn run(args: ForwardArgs) -> Result<(), String> {
             serde_json::to_string(&stats).map_err(|e| e.to_string())?
         );
     }
+    let f = &summary.forwarded;
     eprintln!(
         "objects: {} forwarded, {} failed, {} missing\nunits:   {} read ({} blank lines skipped), {} indexed, {} already indexed, {} dead-lettered\nbulk:    {} requests, {} retries; {} bytes decompressed{}",
-        summary.objects, summary.objects_failed, summary.objects_missing, summary.units, summary.blank_lines,
-        summary.indexed, summary.already_indexed, summary.dead_lettered, summary.bulk_requests,
-        summary.bulk_retries, summary.bytes_decompressed,
+        summary.objects, summary.objects_failed, summary.objects_missing, f.units, f.blank_lines,
+        f.indexed, f.already_indexed, f.dead_lettered, f.bulk_requests,
+        f.bulk_retries, f.bytes_decompressed,
         if args.search_url.is_none() { format!("\nbulk bodies written to {}", args.bulk_out.display()) } else { String::new() }
     );
     match failures.first() {

@@ -694,8 +694,12 @@ mod tests {
             assert_eq!(result, Ok(want), "{name}");
             assert_eq!(summary.objects, objects, "{name}");
             assert_eq!(summary.notifications_ignored, ignored, "{name}");
-            assert_eq!(summary.indexed, per_object * objects, "{name}: {summary:?}");
-            assert_eq!(summary.dead_lettered, 0, "{name}");
+            assert_eq!(
+                summary.forwarded.indexed,
+                per_object * objects,
+                "{name}: {summary:?}"
+            );
+            assert_eq!(summary.forwarded.dead_lettered, 0, "{name}");
             // The bulk bodies carry the transform's documents with their event ids.
             let bodies = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
             assert_eq!(

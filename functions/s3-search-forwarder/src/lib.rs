@@ -20,7 +20,7 @@ pub use logpipe_io::{CallError, Opened, Reply, Store};
 use serde::Serialize;
 
 pub use config::Config;
-pub use forward::{forward_object, ObjectReport};
+pub use forward::{forward_object, Forwarded, ObjectReport};
 
 /// The search engine's `_bulk` endpoint.
 pub trait Search: Send + Sync + 'static {
@@ -42,18 +42,9 @@ logcore::counts! {
         pub objects: u64 => "ObjectsForwarded",
         pub objects_failed: u64 => "ObjectsFailed",
         pub objects_missing: u64 => "ObjectsMissing",
-        pub units: u64,
-        /// Units an earlier invocation finished, read past by its checkpoint.
-        pub units_resumed: u64 => "UnitsResumed",
-        pub blank_lines: u64,
-        pub indexed: u64 => "DocumentsIndexed",
-        pub already_indexed: u64 => "DocumentsAlreadyIndexed",
-        pub dead_lettered: u64 => "DocumentsDeadLettered",
-        /// Of those, refused for reasons of the cluster, not of the document.
-        pub refused_by_cluster: u64 => "DocumentsRefusedByCluster",
-        pub bulk_requests: u64 => "BulkRequests",
-        pub bulk_retries: u64 => "BulkRetries",
-        pub bytes_decompressed: u64 => "BytesDecompressed" in Bytes,
+        /// Every object's counts, added up.
+        #[serde(flatten)]
+        pub forwarded: Forwarded,
         /// Objects left unfinished with a checkpoint to resume from.
         pub checkpoints_written: u64 => "CheckpointsWritten",
     }
@@ -66,17 +57,8 @@ impl Summary {
         self.objects_failed += u64::from(r.error.is_some());
         self.objects_missing += u64::from(r.missing);
         self.notifications_ignored += u64::from(r.skipped);
-        self.units += r.units;
-        self.units_resumed += r.units_resumed;
         self.checkpoints_written += u64::from(r.checkpoint_written);
-        self.blank_lines += r.blank_lines;
-        self.indexed += r.indexed;
-        self.already_indexed += r.already_indexed;
-        self.dead_lettered += r.dead_lettered;
-        self.refused_by_cluster += r.refused_by_cluster;
-        self.bulk_requests += r.bulk_requests;
-        self.bulk_retries += r.bulk_retries;
-        self.bytes_decompressed += r.bytes_decompressed;
+        logcore::base::report::Metrics::add(&mut self.forwarded, &r.forwarded);
     }
 }
 
@@ -186,19 +168,20 @@ pub async fn handle<S: Store, E: Search>(
 }
 
 fn log_object(obj: &ObjectRef, r: &ObjectReport) {
+    let f = &r.forwarded;
     match &r.error {
         Some(e) => tracing::error!(
             bucket = %obj.bucket, key = %obj.key, error = %e,
-            units = r.units, indexed = r.indexed, already_indexed = r.already_indexed,
-            dead_lettered = r.dead_lettered, "object not fully indexed; it will be delivered again"
+            units = f.units, indexed = f.indexed, already_indexed = f.already_indexed,
+            dead_lettered = f.dead_lettered, "object not fully indexed; it will be delivered again"
         ),
         None if r.missing => tracing::warn!(
             bucket = %obj.bucket, key = %obj.key,
             "object no longer exists; nothing to index"
         ),
         None => tracing::info!(
-            bucket = %obj.bucket, key = %obj.key, units = r.units, indexed = r.indexed,
-            already_indexed = r.already_indexed, dead_lettered = r.dead_lettered, "object indexed"
+            bucket = %obj.bucket, key = %obj.key, units = f.units, indexed = f.indexed,
+            already_indexed = f.already_indexed, dead_lettered = f.dead_lettered, "object indexed"
         ),
     }
 }

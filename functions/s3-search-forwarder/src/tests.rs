@@ -204,15 +204,19 @@ async fn every_line_indexed_or_dead_lettered_under_faults() {
         assert!(res.is_ok(), "{name}: {res:?}");
         let dead = dead_letters(&store, "failed/");
         let indexed = search.docs().len();
-        assert_eq!(s.units as usize, units, "{name}");
+        assert_eq!(s.forwarded.units as usize, units, "{name}");
         assert_eq!(
             indexed + dead.len(),
             units,
             "{name}: {indexed} indexed + {} dead letters",
             dead.len()
         );
-        assert_eq!(s.dead_lettered as usize, dead.len(), "{name}");
-        assert_eq!((s.indexed + s.already_indexed) as usize, indexed, "{name}");
+        assert_eq!(s.forwarded.dead_lettered as usize, dead.len(), "{name}");
+        assert_eq!(
+            (s.forwarded.indexed + s.forwarded.already_indexed) as usize,
+            indexed,
+            "{name}"
+        );
         // Dead letters: the 8 mapping conflicts (with the engine's reason) and the non-UTF-8 line.
         assert_eq!(dead.len(), 9, "{name}");
         assert!(dead
@@ -231,8 +235,8 @@ async fn every_line_indexed_or_dead_lettered_under_faults() {
             indexed,
             "{name}: duplicates after redelivery"
         );
-        assert_eq!(s2.indexed, 0, "{name}");
-        assert_eq!(s2.already_indexed as usize, indexed, "{name}");
+        assert_eq!(s2.forwarded.indexed, 0, "{name}");
+        assert_eq!(s2.forwarded.already_indexed as usize, indexed, "{name}");
         assert_eq!(
             store.keys("").len(),
             keys_before,
@@ -333,7 +337,7 @@ async fn auth_errors_fail_without_dead_letters_and_413_splits() {
     let search = Arc::new(FakeSearch::with_faults(vec![Fault::Status(403)]));
     let (res, s) = run(&one, &store, &search, &s3_event(&["a.gz"])).await;
     assert!(res.unwrap_err().0.contains("403"));
-    assert_eq!(s.dead_lettered, 0);
+    assert_eq!(s.forwarded.dead_lettered, 0);
     assert!(dead_letters(&store, "failed/").is_empty());
     // Several in flight: batches sent beside the refused one may come back and have their rejected
     // documents dead-lettered (the same keys again on redelivery), but never the refused batch's.
@@ -385,7 +389,7 @@ async fn own_dead_letters_and_read_errors() {
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["bad.gz"])).await;
     res.unwrap();
     let dead = dead_letters(&store, "failed/logs/bad.gz");
-    assert_eq!(s.dead_lettered, 1);
+    assert_eq!(s.forwarded.dead_lettered, 1);
     assert!(
         dead[0]["reason"].as_str().unwrap().contains("unreadable"),
         "{dead:?}"
@@ -450,10 +454,10 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
         else {
             panic!("an SQS answer")
         };
-        total.indexed += s.indexed;
-        total.already_indexed += s.already_indexed;
-        total.bulk_requests += s.bulk_requests;
-        total.units_resumed += s.units_resumed;
+        total.forwarded.indexed += s.forwarded.indexed;
+        total.forwarded.already_indexed += s.forwarded.already_indexed;
+        total.forwarded.bulk_requests += s.forwarded.bulk_requests;
+        total.forwarded.units_resumed += s.forwarded.units_resumed;
         if batch_item_failures.is_empty() {
             break;
         }
@@ -465,17 +469,24 @@ async fn a_slow_cluster_never_runs_past_the_deadline_and_redeliveries_resume() {
         let saved = store.body("logs", &ck).unwrap();
         let saved = checkpoint::Checkpoint::parse(&saved).unwrap();
         // Exactly what was acknowledged: the units read ahead but not indexed are not in it.
-        assert_eq!(saved.units, s.units_resumed + s.indexed, "{s:?}");
+        assert_eq!(
+            saved.units,
+            s.forwarded.units_resumed + s.forwarded.indexed,
+            "{s:?}"
+        );
     }
     assert!((3..=6).contains(&invocations), "{invocations} invocations");
     assert_eq!(search.docs().len(), 300);
     assert_eq!(
-        (total.indexed, total.already_indexed),
+        (total.forwarded.indexed, total.forwarded.already_indexed),
         (300, 0),
         "{total:?}"
     );
-    assert_eq!(total.bulk_requests, 15, "each batch sent once: {total:?}");
-    assert!(total.units_resumed > 0);
+    assert_eq!(
+        total.forwarded.bulk_requests, 15,
+        "each batch sent once: {total:?}"
+    );
+    assert!(total.forwarded.units_resumed > 0);
     assert!(
         store.keys("checkpoints/").is_empty(),
         "the checkpoint is deleted once the object is done"
@@ -494,7 +505,10 @@ async fn no_request_starts_without_time_to_finish() {
     let (res, s) = handle(&c, &store, &search, &s3_event(&["a.gz"]), deadline).await;
     let e = res.unwrap_err();
     assert!(e.0.contains("not started"), "{e}");
-    assert_eq!((s.bulk_requests, *search.requests.lock().unwrap()), (0, 0));
+    assert_eq!(
+        (s.forwarded.bulk_requests, *search.requests.lock().unwrap()),
+        (0, 0)
+    );
 }
 
 /// A checkpoint that does not describe the object's bytes is never trusted: it is removed, and the next
@@ -522,11 +536,18 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
     assert!(store.body("logs", &ck).is_none());
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
-    assert_eq!((s.units, s.indexed), (30, 30));
+    assert_eq!((s.forwarded.units, s.forwarded.indexed), (30, 30));
     store.insert("logs", &ck, b"{not json".to_vec());
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
-    assert_eq!((s.units, s.already_indexed, s.units_resumed), (30, 30, 0));
+    assert_eq!(
+        (
+            s.forwarded.units,
+            s.forwarded.already_indexed,
+            s.forwarded.units_resumed
+        ),
+        (30, 30, 0)
+    );
     assert!(store.body("logs", &ck).is_none());
 }
 
@@ -544,7 +565,10 @@ async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
     )]));
     let (res, s) = run(&cfg(), &store, &search, &s3_event(&["a.gz"])).await;
     res.unwrap();
-    assert_eq!((s.dead_lettered, s.refused_by_cluster), (5, 5));
+    assert_eq!(
+        (s.forwarded.dead_lettered, s.forwarded.refused_by_cluster),
+        (5, 5)
+    );
     let dead = dead_letters(&store, "failed/");
     assert!(
         dead.iter()
@@ -561,7 +585,10 @@ async fn cluster_level_refusals_are_named_in_dead_letters_and_counted() {
     )
     .await;
     res.unwrap();
-    assert_eq!((s.dead_lettered, s.refused_by_cluster), (9, 0));
+    assert_eq!(
+        (s.forwarded.dead_lettered, s.forwarded.refused_by_cluster),
+        (9, 0)
+    );
     let dead = dead_letters(&store, "failed/logs/b.gz");
     assert!(dead.iter().any(|d| d["cause"] == "document"));
     assert!(dead.iter().any(|d| d["cause"] == "unreadable"));

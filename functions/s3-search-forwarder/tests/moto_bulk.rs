@@ -158,7 +158,7 @@ async fn every_fault_indexed_plus_dead_lettered_equals_lines() {
             "{name}"
         );
         let dead = dead_letters(&sdk, &bucket).await;
-        assert_eq!(s.units as usize, expected, "{name}");
+        assert_eq!(s.forwarded.units as usize, expected, "{name}");
         assert_eq!(
             server.docs() + dead.len(),
             expected,
@@ -186,7 +186,7 @@ async fn every_fault_indexed_plus_dead_lettered_equals_lines() {
             expected,
             "{name}: duplicates after redelivery"
         );
-        assert_eq!(s2.indexed, 0, "{name}");
+        assert_eq!(s2.forwarded.indexed, 0, "{name}");
         assert_eq!(
             dead_letters(&sdk, &bucket).await.len(),
             dead.len(),

@@ -112,10 +112,16 @@ async fn objects_are_indexed_searchable_and_never_twice() {
 
     let (result, first) = handle(&cfg, &store, &engine, &event, deadline()).await;
     assert_eq!(result, Ok(Response::Done { objects: 1 }), "{first:?}");
-    assert_eq!(first.units, units);
-    assert_eq!(first.dead_lettered, 8 + 1, "{first:?}");
-    assert_eq!(first.indexed + first.dead_lettered, units);
-    assert_eq!(count(&search, &format!("{prefix}-*")).await, first.indexed);
+    assert_eq!(first.forwarded.units, units);
+    assert_eq!(first.forwarded.dead_lettered, 8 + 1, "{first:?}");
+    assert_eq!(
+        first.forwarded.indexed + first.forwarded.dead_lettered,
+        units
+    );
+    assert_eq!(
+        count(&search, &format!("{prefix}-*")).await,
+        first.forwarded.indexed
+    );
     // The log group, lower-cased and sanitised, names the index; lines without one go to `unknown`.
     assert_eq!(
         count(&search, &format!("{prefix}-ecs-shop-api-2026.11.22")).await,
@@ -162,9 +168,12 @@ async fn objects_are_indexed_searchable_and_never_twice() {
     // The same notification again: nothing new, everything answered 409, the dead letters rewritten in place.
     let (result, again) = handle(&cfg, &store, &engine, &event, deadline()).await;
     assert_eq!(result, Ok(Response::Done { objects: 1 }));
-    assert_eq!(again.indexed, 0, "{again:?}");
-    assert_eq!(again.already_indexed, first.indexed);
-    assert_eq!(count(&search, &format!("{prefix}-*")).await, first.indexed);
+    assert_eq!(again.forwarded.indexed, 0, "{again:?}");
+    assert_eq!(again.forwarded.already_indexed, first.forwarded.indexed);
+    assert_eq!(
+        count(&search, &format!("{prefix}-*")).await,
+        first.forwarded.indexed
+    );
     assert_eq!(support::keys(&s3, &bucket, "failed/").await, list);
 }
 
@@ -211,7 +220,7 @@ async fn megabyte_documents_are_indexed_intact() {
     let (result, s) = handle(&cfg, &store, &engine, &event, deadline).await;
     assert_eq!(result, Ok(Response::Done { objects: 1 }), "{s:?}");
     assert_eq!(
-        (s.indexed, s.dead_lettered),
+        (s.forwarded.indexed, s.forwarded.dead_lettered),
         (shapes.len() as u64, 0),
         "{s:?}"
     );

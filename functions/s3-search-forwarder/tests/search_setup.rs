@@ -289,7 +289,7 @@ async fn templates_govern_new_indices_on_osmem() {
     let (res, summary) = handle(&cfg, &store, &http, &ev, deadline).await;
     res.unwrap();
     assert_eq!(
-        (summary.indexed, summary.dead_lettered),
+        (summary.forwarded.indexed, summary.forwarded.dead_lettered),
         (3, 0),
         "{summary:?}"
     );

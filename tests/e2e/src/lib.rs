@@ -909,7 +909,7 @@ async fn forward(
         let (result, summary) =
             s3_search_forwarder::handle(&cfg, &store, &search, &event, deadline).await;
         report.forwarder_invocations += 1;
-        add_forwarder(&mut report.forwarder, &summary);
+        logcore::base::report::Metrics::add(&mut report.forwarder, &summary);
         let failed: BTreeSet<String> = match result.map_err(|e| e.to_string())? {
             s3_search_forwarder::Response::Sqs {
                 batch_item_failures,
@@ -945,22 +945,6 @@ async fn forward(
     Err(format!(
         "the forwarder's queue did not drain in {MAX_ROUNDS} rounds"
     ))
-}
-
-fn add_forwarder(t: &mut s3_search_forwarder::Summary, s: &s3_search_forwarder::Summary) {
-    t.messages += s.messages;
-    t.messages_failed += s.messages_failed;
-    t.objects += s.objects;
-    t.objects_failed += s.objects_failed;
-    t.objects_missing += s.objects_missing;
-    t.units += s.units;
-    t.units_resumed += s.units_resumed;
-    t.checkpoints_written += s.checkpoints_written;
-    t.indexed += s.indexed;
-    t.already_indexed += s.already_indexed;
-    t.dead_lettered += s.dead_lettered;
-    t.bulk_requests += s.bulk_requests;
-    t.bulk_retries += s.bulk_retries;
 }
 
 /// The event Lambda's SQS event source mapping gives the function.

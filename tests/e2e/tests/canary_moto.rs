@@ -209,7 +209,11 @@ impl Services {
             )
             .await;
             assert!(res.is_ok(), "{res:?} {summary:?}");
-            assert_eq!(summary.indexed as usize, events.len(), "{summary:?}");
+            assert_eq!(
+                summary.forwarded.indexed as usize,
+                events.len(),
+                "{summary:?}"
+            );
         }
         key
     }

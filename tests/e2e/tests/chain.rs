@@ -129,7 +129,7 @@ async fn bulk_429_storm() {
     else {
         return;
     };
-    assert!(r.forwarder.bulk_retries >= 15, "{r:#?}");
+    assert!(r.forwarder.forwarded.bulk_retries >= 15, "{r:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +141,7 @@ async fn item_level_failures() {
     let Some(r) = case("item failures", mix(), faults).await else {
         return;
     };
-    assert!(r.forwarder.bulk_retries >= 10, "{r:#?}");
+    assert!(r.forwarder.forwarded.bulk_retries >= 10, "{r:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +208,7 @@ async fn duplicate_notifications() {
     let Some(r) = case("duplicate delivery", mix(), faults).await else {
         return;
     };
-    assert!(r.forwarder.already_indexed > 0, "{r:#?}");
+    assert!(r.forwarder.forwarded.already_indexed > 0, "{r:#?}");
     assert!(r.notifier.suppressed > 0, "{r:#?}");
 }
 
@@ -237,5 +237,5 @@ async fn deadline_mid_object() {
     // The first invocation stopped before its deadline with part of the object indexed and a checkpoint;
     // the redelivery resumed there instead of starting over.
     assert!(r.forwarder.checkpoints_written >= 1, "{r:#?}");
-    assert!(r.forwarder.units_resumed > 0, "{r:#?}");
+    assert!(r.forwarder.forwarded.units_resumed > 0, "{r:#?}");
 }

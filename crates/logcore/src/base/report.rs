@@ -38,12 +38,16 @@ pub struct Metric {
 /// A report's metrics. Implemented by [`counts!`](crate::counts); never by hand.
 pub trait Metrics {
     fn metrics(&self, out: &mut Vec<Metric>);
+    /// Add `other`'s counts to these, field by field (nested counts too): how a part's counts (an
+    /// object's, a batch's) flow into the whole without being named again.
+    fn add(&mut self, other: &Self);
 }
 
 /// A field of a [`counts!`](crate::counts) struct: a number (a metric when the struct names one for it), or
 /// a nested set of counts (flattened into the summary) whose own metrics are added.
 pub trait Field {
     fn collect(&self, metric: Option<(&'static str, MetricUnit)>, out: &mut Vec<Metric>);
+    fn add_field(&mut self, other: &Self);
 }
 
 macro_rules! number_fields {
@@ -54,6 +58,9 @@ macro_rules! number_fields {
                     out.push(Metric { name, value: *self as f64, unit });
                 }
             }
+            fn add_field(&mut self, other: &Self) {
+                *self += *other;
+            }
         }
     )*};
 }
@@ -62,6 +69,9 @@ number_fields!(u64, u32, usize, i64, f64);
 impl<T: Metrics> Field for T {
     fn collect(&self, _: Option<(&'static str, MetricUnit)>, out: &mut Vec<Metric>) {
         self.metrics(out);
+    }
+    fn add_field(&mut self, other: &Self) {
+        Metrics::add(self, other);
     }
 }
 
@@ -112,6 +122,9 @@ macro_rules! counts {
                         out,
                     );
                 )*
+            }
+            fn add(&mut self, other: &Self) {
+                $( $crate::base::report::Field::add_field(&mut self.$field, &other.$field); )*
             }
         }
     };
@@ -252,5 +265,23 @@ mod tests {
         assert_eq!(v["BytesIn"], 120.0);
         assert_eq!(v["Parsed"], 2.0);
         assert!(v.get("Retries").is_none() && v.get("retries").is_none());
+    }
+
+    #[test]
+    fn counts_add_field_by_field_nested_ones_too() {
+        let part = Outer {
+            records: 2,
+            bytes: 10,
+            retries: 1,
+            inner: Inner {
+                parsed: 2,
+                skipped: 0,
+            },
+        };
+        let mut whole = Outer::<Inner>::default();
+        whole.add(&part);
+        whole.add(&part);
+        assert_eq!((whole.records, whole.bytes, whole.retries), (4, 20, 2));
+        assert_eq!((whole.inner.parsed, whole.inner.skipped), (4, 0));
     }
 }

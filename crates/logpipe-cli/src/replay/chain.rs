@@ -193,9 +193,9 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             fcfg.common.deadline_margin,
         );
         let r = forward_object(fcfg, self.store, search, &obj, deadline).await;
-        t.indexed += r.indexed;
-        t.already_indexed += r.already_indexed;
-        t.dead_lettered += r.dead_lettered;
+        t.indexed += r.forwarded.indexed;
+        t.already_indexed += r.forwarded.already_indexed;
+        t.dead_lettered += r.forwarded.dead_lettered;
         if let Some(e) = &r.error {
             t.objects_failed += 1;
             eprintln!("logpipe: search: {key}: {e}");

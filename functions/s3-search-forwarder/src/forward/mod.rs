@@ -9,9 +9,11 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use logcore::base::report::Metrics;
 use logcore::logs::s3event::ObjectRef;
 use logcore::search::bulk::{Batch, Origin};
 use logpipe_io::lambda::Deadline;
+use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -24,25 +26,35 @@ use send::{send_batch, BatchResult};
 use crate::checkpoint::{self, Checkpoint, Progress};
 use crate::{Config, Opened, Search, Store};
 
-/// What happened to one object.
+logcore::counts! {
+    /// What forwarding counts, under the names of the report line: each side of an object's delivery
+    /// (the reader, each batch) counts into one, the object's report carries it, the invocation's summary
+    /// adds them up ([`Metrics::add`]).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct Forwarded {
+        /// Units (documents or lines) read and handled by this delivery.
+        pub units: u64,
+        /// Units an earlier delivery finished (its checkpoint said so): read past, not sent.
+        pub units_resumed: u64 => "UnitsResumed",
+        pub blank_lines: u64,
+        /// Created by this delivery.
+        pub indexed: u64 => "DocumentsIndexed",
+        /// Answered 409: indexed by an earlier delivery.
+        pub already_indexed: u64 => "DocumentsAlreadyIndexed",
+        /// Written to the dead-letter prefix (units that cannot be indexed, documents the engine refused).
+        pub dead_lettered: u64 => "DocumentsDeadLettered",
+        /// Of those, documents refused for reasons of the cluster (shard limit, write block, closed index).
+        pub refused_by_cluster: u64 => "DocumentsRefusedByCluster",
+        pub bulk_requests: u64 => "BulkRequests",
+        pub bulk_retries: u64 => "BulkRetries",
+        pub bytes_decompressed: u64 => "BytesDecompressed" in Bytes,
+    }
+}
+
+/// One object's delivery: its counts, and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectReport {
-    /// Units (documents or lines) read and handled by this delivery.
-    pub units: u64,
-    /// Units an earlier delivery finished (its checkpoint said so): read past, not sent.
-    pub units_resumed: u64,
-    pub blank_lines: u64,
-    /// Created by this delivery.
-    pub indexed: u64,
-    /// Answered 409: indexed by an earlier delivery.
-    pub already_indexed: u64,
-    /// Written to the dead-letter prefix (units that cannot be indexed, documents the engine refused).
-    pub dead_lettered: u64,
-    /// Of those, documents refused for reasons of the cluster (shard limit, write block, closed index).
-    pub refused_by_cluster: u64,
-    pub bulk_requests: u64,
-    pub bulk_retries: u64,
-    pub bytes_decompressed: u64,
+    pub forwarded: Forwarded,
     /// A checkpoint was written: the next delivery resumes there.
     pub checkpoint_written: bool,
     /// The object no longer exists (nothing to index).
@@ -63,10 +75,8 @@ enum Msg {
 /// What the reading side found.
 #[derive(Default)]
 struct ReadEnd {
-    units: u64,
-    resumed: u64,
-    blank_lines: u64,
-    bytes: u64,
+    /// Units, units resumed, blank lines, bytes decompressed.
+    forwarded: Forwarded,
     /// The checkpoint does not describe this object: it must go.
     stale_checkpoint: bool,
     error: Option<String>,
@@ -155,30 +165,30 @@ pub async fn forward_object<S: Store, E: Search>(
                 }
                 Some(Msg::Dead(lines, first, n)) => {
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, first, "unreadable", lines).await {
-                        Ok(()) => report.dead_lettered += n,
+                        Ok(()) => report.forwarded.dead_lettered += n,
                         Err(e) => { error.get_or_insert(e); }
                     }
                 }
             },
             Some(r) = inflight.next() => {
-                let r: BatchResult = r;
-                report.indexed += r.indexed;
-                report.already_indexed += r.already_indexed;
-                report.bulk_requests += r.bulk_requests;
-                report.bulk_retries += r.bulk_retries;
+                let mut r: BatchResult = r;
                 if let Some(b) = r.spare {
                     recycle(&pool, b, cfg.in_flight.max(1) + 1, cfg.bulk_max_bytes);
                 }
                 let mut done = r.error.is_none();
                 if !r.dead.is_empty() {
                     match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
-                        Ok(()) => {
-                            report.dead_lettered += r.dead_count;
-                            report.refused_by_cluster += r.refused_by_cluster;
+                        Ok(()) => {}
+                        Err(e) => {
+                            // Not written: not dead-lettered (the object is delivered again).
+                            r.forwarded.dead_lettered = 0;
+                            r.forwarded.refused_by_cluster = 0;
+                            done = false;
+                            error.get_or_insert(e);
                         }
-                        Err(e) => { done = false; error.get_or_insert(e); }
                     }
                 }
+                report.forwarded.add(&r.forwarded);
                 if let Some(e) = r.error {
                     error.get_or_insert(e);
                 }
@@ -208,10 +218,7 @@ pub async fn forward_object<S: Store, E: Search>(
     let reader_limit = deadline.stop + deadline.margin() / 2;
     match tokio::time::timeout_at(reader_limit, reader).await {
         Ok(Ok(end)) => {
-            report.units = end.units;
-            report.units_resumed = end.resumed;
-            report.blank_lines = end.blank_lines;
-            report.bytes_decompressed = end.bytes;
+            report.forwarded.add(&end.forwarded);
             if let Some(e) = end.error {
                 error.get_or_insert(e);
             }

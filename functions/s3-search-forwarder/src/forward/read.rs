@@ -78,9 +78,9 @@ pub(super) fn read_object(
         }
     };
     let mut framer = Framer::new(dec, cfg.max_doc_bytes);
-    while end.resumed < resume.units {
+    while end.forwarded.units_resumed < resume.units {
         match framer.next_unit() {
-            Ok(Some(_)) => end.resumed += 1,
+            Ok(Some(_)) => end.forwarded.units_resumed += 1,
             Ok(None) => break,
             Err(e) => {
                 end.error = Some(format!(
@@ -91,18 +91,18 @@ pub(super) fn read_object(
                 return end;
             }
         }
-        if end.resumed % 4096 == 0 && tx.is_closed() {
+        if end.forwarded.units_resumed % 4096 == 0 && tx.is_closed() {
             return end;
         }
     }
-    if end.resumed != resume.units || framer.offset() != resume.offset {
+    if end.forwarded.units_resumed != resume.units || framer.offset() != resume.offset {
         end.stale_checkpoint = true;
         end.error = Some(format!(
             "the checkpoint ({} units to decompressed offset {}) does not match the object ({} units to \
              offset {}); it is removed and the next delivery reads the object from the start",
             resume.units,
             resume.offset,
-            end.resumed,
+            end.forwarded.units_resumed,
             framer.offset()
         ));
         return end;
@@ -152,7 +152,7 @@ pub(super) fn read_object(
                 break;
             }
         };
-        end.units += 1;
+        end.forwarded.units += 1;
         if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
             dead.add(DeadLetter {
                 src,
@@ -170,7 +170,7 @@ pub(super) fn read_object(
         }
         if batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions {
             let at = Checkpoint {
-                units: resume.units + end.units,
+                units: resume.units + end.forwarded.units,
                 offset: framer.offset(),
             };
             if !dead.flush(&tx) || !send_batch(std::mem::replace(&mut batch, new_batch()), at) {
@@ -178,11 +178,11 @@ pub(super) fn read_object(
             }
         }
     }
-    end.blank_lines = framer.blank_lines;
-    end.bytes = framer.offset();
+    end.forwarded.blank_lines = framer.blank_lines;
+    end.forwarded.bytes_decompressed = framer.offset();
     if end.error.is_none() && dead.flush(&tx) && !batch.is_empty() {
         let at = Checkpoint {
-            units: resume.units + end.units,
+            units: resume.units + end.forwarded.units,
             offset: framer.offset(),
         };
         send_batch(batch, at);

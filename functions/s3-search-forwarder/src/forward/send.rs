@@ -6,21 +6,17 @@ use std::time::Duration;
 use logcore::search::bulk::{Batch, DeadLetter, ItemOutcome, Origin};
 use logpipe_io::lambda::Deadline;
 
-use super::time_for_a_request;
+use super::{time_for_a_request, Forwarded};
 use crate::reply::{classify, Verdict};
 use crate::{Config, Search};
 
 #[derive(Default)]
 pub(super) struct BatchResult {
-    pub(super) indexed: u64,
-    pub(super) already_indexed: u64,
-    pub(super) bulk_requests: u64,
-    pub(super) bulk_retries: u64,
+    /// Indexed, already indexed, requests, retries, and the documents in `dead` (dead-lettered once
+    /// they are written).
+    pub(super) forwarded: Forwarded,
     pub(super) first_offset: u64,
     pub(super) dead: Vec<u8>,
-    pub(super) dead_count: u64,
-    /// Of `dead_count`: refused for reasons of the cluster (shard limit, write block, closed index).
-    pub(super) refused_by_cluster: u64,
     pub(super) error: Option<String>,
     /// The batch as it was sent, to be reused once every item has its outcome.
     pub(super) spare: Option<Batch>,
@@ -61,8 +57,8 @@ pub(super) async fn send_batch<E: Search>(
                 }
             }
             attempts += 1;
-            res.bulk_requests += 1;
-            res.bulk_retries += u64::from(attempts > 1);
+            res.forwarded.bulk_requests += 1;
+            res.forwarded.bulk_retries += u64::from(attempts > 1);
             let body = ready.take().unwrap_or_else(|| request_body(cfg, &cur));
             let answer = tokio::time::timeout(cfg.request_timeout, search.bulk(body, cfg.gzip))
                 .await
@@ -162,8 +158,8 @@ fn take_outcomes(
     let mut reason = String::new();
     for (i, o) in outcomes.into_iter().enumerate() {
         match o {
-            ItemOutcome::Created => res.indexed += 1,
-            ItemOutcome::Exists => res.already_indexed += 1,
+            ItemOutcome::Created => res.forwarded.indexed += 1,
+            ItemOutcome::Exists => res.forwarded.already_indexed += 1,
             ItemOutcome::Retry { status, reason: r } => {
                 reason = format!("item status {status}: {r}");
                 retry.push(i);
@@ -199,15 +195,15 @@ fn dead_letter(
         data: batch.doc(item),
     }
     .write(&mut res.dead);
-    res.dead_count += 1;
+    res.forwarded.dead_lettered += 1;
     if let Some(cause) = logcore::search::index_setup::cluster_cause(error_type, reason) {
         // Not the document: the cluster refuses writes (alarmed apart from mapping errors).
-        if res.refused_by_cluster == 0 {
+        if res.forwarded.refused_by_cluster == 0 {
             tracing::error!(
                 cause, error_type, reason, index = %String::from_utf8_lossy(batch.action(item)),
                 "the search cluster refuses writes; documents are dead-lettered with this cause"
             );
         }
-        res.refused_by_cluster += 1;
+        res.forwarded.refused_by_cluster += 1;
     }
 }
