@@ -105,7 +105,7 @@ fuzz_target!(|input: &[u8]| {
     let store = logpipe_io::store::MemStore::default();
     let sink = Sink { reject: mode >> 2 };
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = logpipe_io::lambda::Deadline::after(Duration::from_secs(5), cfg.common.deadline_margin);
     let Ok(out) = rt.block_on(handle(&ev, &cfg, &sink, &store, deadline)) else { return };
     // Every object written is reported (records with equal ids and events share one key).
     let keys = store.keys("logs/").len();

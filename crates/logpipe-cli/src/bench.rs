@@ -91,135 +91,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         event.records.len(),
         std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0)
     );
-    let unlimited = Config::<Documents> {
-        response_limit: usize::MAX / 4,
-        ..Config::default()
-    };
-    let limited = Config::default();
-    let cwl_runs = if want(Part::Cwl) {
-        vec![
-            (
-                "transform (response unbounded: decode, documents, response encoding)",
-                &unlimited,
-            ),
-            (
-                "transform with the 6 MB limit (the rest re-ingested to a null sink)",
-                &limited,
-            ),
-        ]
-    } else {
-        Vec::new()
-    };
-    for (name, cfg) in cwl_runs {
-        time_handler(&rt, &event, cfg, args.iterations, name)?;
-    }
     if want(Part::Cwl) {
-        // What the handler spends on every record before any other work: peeking at its hop count (the
-        // order in which records get room in the response).
-        let mut times = Vec::new();
-        let mut hops = 0u64;
-        for _ in 0..=args.iterations {
-            let start = Instant::now();
-            for r in &event.records {
-                hops += u64::from(logcore::logs::cwl::peek_hops(r.data.as_bytes()));
-            }
-            times.push(start.elapsed());
-        }
-        times.sort();
-        println!(
-            "hop peek alone: median {:.2} ms for {} records ({:.1} µs a record; {hops} hops seen)",
-            times[times.len() / 2].as_secs_f64() * 1e3,
-            event.records.len(),
-            times[times.len() / 2].as_secs_f64() * 1e6 / event.records.len().max(1) as f64
-        );
+        cwl(&rt, &event, &args)?;
     }
-
     if want(Part::Megabyte) {
-        // One record per shape, in one invocation: the answer fills, records go back, and the two whose
-        // documents no response can carry are written to S3 (to memory here).
-        let messages = synth::worst_case_messages(logcore::logs::cwl::MAX_MESSAGE_BYTES)
-            .into_iter()
-            .map(|(_, m)| m);
-        let event = synth::event_per_message(messages, 1_763_700_000_000);
-        let cfg = Config::<Documents> {
-            oversize: Some(firehose_transform::config::Oversize {
-                bucket: "bench".into(),
-                prefix: logcore::transform::s3prefix::S3Prefix::parse(
-                    "logs/!{timestamp:yyyy/MM/dd/HH}/",
-                )
-                .map_err(|e| e.to_string())?,
-            }),
-            ..Config::default()
-        };
-        time_handler(
-            &rt,
-            &event,
-            &cfg,
-            args.iterations,
-            "transform of six 1 MB events of the worst shapes (6 MB limit; what no response can carry written to S3)",
-        )?;
+        megabyte(&rt, &args)?;
     }
-
-    // The audit-log transform: the parsers alone, then the whole handler.
-    let kinds = if want(Part::Audit) {
-        vec![synth::AuditKind::Mysql, synth::AuditKind::Postgres]
-    } else {
-        Vec::new()
-    };
-    for kind in kinds {
-        let lines: Vec<String> = synth::audit_events(kind, 200_000, 1_763_700_000_000, 1)
-            .into_iter()
-            .map(|e| e.message)
-            .collect();
-        let bytes: usize = lines.iter().map(String::len).sum();
-        let prefix = logcore::audit::pgaudit::LinePrefix::default();
-        let mut times = Vec::new();
-        for i in 0..=args.iterations.min(5) {
-            let start = Instant::now();
-            let mut ok = 0usize;
-            for l in &lines {
-                ok += match kind {
-                    synth::AuditKind::Mysql => logcore::audit::mysql::parse(l).is_ok(),
-                    synth::AuditKind::Postgres => {
-                        logcore::audit::pgaudit::parse(&prefix, l).is_ok()
-                    }
-                } as usize;
-            }
-            std::hint::black_box(ok);
-            if i > 0 {
-                times.push(start.elapsed());
-            }
+    if want(Part::Audit) {
+        // The audit-log transform: the parsers alone, then the whole handler.
+        for kind in [synth::AuditKind::Mysql, synth::AuditKind::Postgres] {
+            audit(&rt, kind, &args)?;
         }
-        times.sort();
-        let median = times[times.len() / 2];
-        println!(
-            "audit parser alone ({kind:?}): {} lines, {:.1} MB",
-            lines.len(),
-            bytes as f64 / 1e6
-        );
-        println!(
-            "  median {:.1} ms: {:.2} M lines/s, {:.0} MB/s",
-            median.as_secs_f64() * 1e3,
-            lines.len() as f64 / median.as_secs_f64() / 1e6,
-            bytes as f64 / 1e6 / median.as_secs_f64()
-        );
-        let audit_event = synth::audit_batch(
-            kind,
-            args.compressed_bytes,
-            args.events_per_record.max(1),
-            1,
-        );
-        let cfg = Config::<Audit> {
-            response_limit: usize::MAX / 4,
-            ..Config::default()
-        };
-        time_handler(
-            &rt,
-            &audit_event,
-            &cfg,
-            args.iterations,
-            &format!("audit transform ({kind:?}, response unbounded: decode, parse, redact, documents, response encoding)"),
-        )?;
     }
 
     let exe = std::env::current_exe().map_err(|e| format!("locating logpipe: {e}"))?;
@@ -239,6 +121,139 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if want(Part::Notify) {
         crate::bench_notify::bench(args.iterations)?;
     }
+    Ok(())
+}
+
+/// The CloudWatch Logs transform on the batch: the whole handler (response unbounded, then limited),
+/// then the hop peek alone.
+fn cwl(
+    rt: &tokio::runtime::Runtime,
+    event: &logcore::transform::firehose::TransformEvent,
+    args: &BenchArgs,
+) -> Result<(), String> {
+    let unlimited = Config::<Documents> {
+        response_limit: usize::MAX / 4,
+        ..Config::default()
+    };
+    let limited = Config::default();
+    for (name, cfg) in [
+        (
+            "transform (response unbounded: decode, documents, response encoding)",
+            &unlimited,
+        ),
+        (
+            "transform with the 6 MB limit (the rest re-ingested to a null sink)",
+            &limited,
+        ),
+    ] {
+        time_handler(rt, event, cfg, args.iterations, name)?;
+    }
+    // What the handler spends on every record before any other work: peeking at its hop count (the
+    // order in which records get room in the response).
+    let mut times = Vec::new();
+    let mut hops = 0u64;
+    for _ in 0..=args.iterations {
+        let start = Instant::now();
+        for r in &event.records {
+            hops += u64::from(logcore::logs::cwl::peek_hops(r.data.as_bytes()));
+        }
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "hop peek alone: median {:.2} ms for {} records ({:.1} µs a record; {hops} hops seen)",
+        times[times.len() / 2].as_secs_f64() * 1e3,
+        event.records.len(),
+        times[times.len() / 2].as_secs_f64() * 1e6 / event.records.len().max(1) as f64
+    );
+    Ok(())
+}
+
+/// The CloudWatch Logs transform on the largest events, one record per worst shape.
+fn megabyte(rt: &tokio::runtime::Runtime, args: &BenchArgs) -> Result<(), String> {
+    // One record per shape, in one invocation: the answer fills, records go back, and the two whose
+    // documents no response can carry are written to S3 (to memory here).
+    let messages = synth::worst_case_messages(logcore::logs::cwl::MAX_MESSAGE_BYTES)
+        .into_iter()
+        .map(|(_, m)| m);
+    let event = synth::event_per_message(messages, 1_763_700_000_000);
+    let cfg = Config::<Documents> {
+        oversize: Some(firehose_transform::config::Oversize {
+            bucket: "bench".into(),
+            prefix: logcore::transform::s3prefix::S3Prefix::parse(
+                "logs/!{timestamp:yyyy/MM/dd/HH}/",
+            )
+            .map_err(|e| e.to_string())?,
+        }),
+        ..Config::default()
+    };
+    time_handler(
+        rt,
+        &event,
+        &cfg,
+        args.iterations,
+        "transform of six 1 MB events of the worst shapes (6 MB limit; what no response can carry written to S3)",
+    )?;
+    Ok(())
+}
+
+/// The audit-log transform of `kind`: the parser alone, then the whole handler.
+fn audit(
+    rt: &tokio::runtime::Runtime,
+    kind: synth::AuditKind,
+    args: &BenchArgs,
+) -> Result<(), String> {
+    let lines: Vec<String> = synth::audit_events(kind, 200_000, 1_763_700_000_000, 1)
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    let bytes: usize = lines.iter().map(String::len).sum();
+    let prefix = logcore::audit::pgaudit::LinePrefix::default();
+    let mut times = Vec::new();
+    for i in 0..=args.iterations.min(5) {
+        let start = Instant::now();
+        let mut ok = 0usize;
+        for l in &lines {
+            ok += match kind {
+                synth::AuditKind::Mysql => logcore::audit::mysql::parse(l).is_ok(),
+                synth::AuditKind::Postgres => logcore::audit::pgaudit::parse(&prefix, l).is_ok(),
+            } as usize;
+        }
+        std::hint::black_box(ok);
+        if i > 0 {
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "audit parser alone ({kind:?}): {} lines, {:.1} MB",
+        lines.len(),
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  median {:.1} ms: {:.2} M lines/s, {:.0} MB/s",
+        median.as_secs_f64() * 1e3,
+        lines.len() as f64 / median.as_secs_f64() / 1e6,
+        bytes as f64 / 1e6 / median.as_secs_f64()
+    );
+    let audit_event = synth::audit_batch(
+        kind,
+        args.compressed_bytes,
+        args.events_per_record.max(1),
+        1,
+    );
+    let cfg = Config::<Audit> {
+        response_limit: usize::MAX / 4,
+        ..Config::default()
+    };
+    time_handler(
+        rt,
+        &audit_event,
+        &cfg,
+        args.iterations,
+        &format!("audit transform ({kind:?}, response unbounded: decode, parse, redact, documents, response encoding)"),
+    )?;
     Ok(())
 }
 

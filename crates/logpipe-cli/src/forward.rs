@@ -184,7 +184,7 @@ async fn forward_all<E: Search>(
         } else if r.missing {
             failures.push(format!("{}: no such file", obj.key));
         }
-        summary.add(&r);
+        summary.add_object(&r);
     }
     (summary, failures)
 }

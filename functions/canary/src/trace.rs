@@ -213,23 +213,8 @@ pub async fn trace<L: Logs, O: Objects, F: Finder>(
     // Text: CloudWatch Logs first, for the event ids.
     if let (Query::Text(text), Some(logs)) = (&query, logs) {
         if !cfg.groups.is_empty() {
-            let mut found = Vec::new();
-            let mut failed = Vec::new();
-            for g in &cfg.groups {
-                match find_in_logs(logs, g, text, cfg.from_ms, cfg.to_ms).await {
-                    Ok(evs) => found.extend(evs),
-                    Err(e) => failed.push(e.message),
-                }
-            }
-            found.truncate(cfg.limit);
-            ids = found.iter().map(|e| e.event_id.clone()).collect();
-            t.logs = if !found.is_empty() {
-                Look::Found(found)
-            } else if !failed.is_empty() {
-                Look::Failed(failed.join("; "))
-            } else {
-                Look::NotFound(format!("in {} from {}", cfg.groups.join(", "), window(cfg)))
-            };
+            t.logs = logs_by_text(cfg, logs, text).await;
+            ids = t.logs.found().iter().map(|e| e.event_id.clone()).collect();
         }
     }
     if let Query::EventId(id) = &query {
@@ -247,38 +232,10 @@ pub async fn trace<L: Logs, O: Objects, F: Finder>(
 
     // An event id alone: the document found in search tells the group and time to look in.
     if let (Query::EventId(id), Some(logs)) = (&query, logs) {
-        t.logs = match t.search.found().first().and_then(located) {
-            Some((group, ts)) => match logs.find(&group, "", ts, ts + 1, 10_000).await {
-                Ok(evs) => match evs.into_iter().find(|e| &e.event_id == id) {
-                    Some(e) => Look::Found(vec![e]),
-                    None => Look::NotFound(format!(
-                        "in {group} at {}",
-                        DateTimeParts::from_millis(ts).rfc3339()
-                    )),
-                },
-                Err(e) => Look::Failed(format!("FilterLogEvents on {group}: {e}")),
-            },
-            None => Look::NotChecked(
-                "an event id alone does not say which group and time to read: trace the event's text with --log-group"
-                    .into(),
-            ),
-        };
+        t.logs = logs_by_id(logs, id, t.search.found().first()).await;
     }
 
     if let (Some(objects), Some(bucket)) = (objects, &cfg.bucket) {
-        let needles: Vec<Vec<u8>> = if ids.is_empty() {
-            // The text as it stands inside a JSON string.
-            let quoted = serde_json::to_string(query.text()).unwrap_or_default();
-            let inner = quoted
-                .strip_prefix('"')
-                .and_then(|q| q.strip_suffix('"'))
-                .unwrap_or(&quoted);
-            vec![inner.as_bytes().to_vec()]
-        } else {
-            ids.iter()
-                .map(|i| format!("\"{i}\"").into_bytes())
-                .collect()
-        };
         // Objects are written after their events: from the earliest event time known.
         let from = t
             .logs
@@ -294,49 +251,116 @@ pub async fn trace<L: Logs, O: Objects, F: Finder>(
             .min()
             .unwrap_or(cfg.from_ms)
             .max(cfg.from_ms);
-        let scan = scan_objects(
-            objects,
-            bucket,
-            &cfg.key_prefixes,
-            from,
-            cfg.to_ms,
-            &needles,
-            &BTreeMap::new(),
-            cfg.max_scan_bytes,
-            cfg.max_object_bytes,
-        )
-        .await;
-        let mut found: Vec<SeenObject> = scan.found.into_iter().flatten().collect();
-        found.sort_by(|a, b| a.key.cmp(&b.key));
-        found.dedup();
-        let read = format!(
-            "{} objects ({} bytes) read under s3://{bucket}/{}",
-            scan.objects,
-            scan.bytes,
-            cfg.key_prefixes
-                .iter()
-                .map(|p| p.at(from))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        t.s3 = if !found.is_empty() {
-            Look::Found(found)
-        } else if scan.left > 0 || scan.unreadable > 0 || scan.list_errors > 0 {
-            Look::Failed(format!(
-                "not in the {read}, but {} objects were left for the scan budget, {} unreadable, {} listings failed (first: {})",
-                scan.left,
-                scan.unreadable,
-                scan.list_errors,
-                scan.first_error.as_deref().unwrap_or("none")
-            ))
-        } else {
-            Look::NotFound(format!(
-                "in the {read} since {}",
-                DateTimeParts::from_millis(from).rfc3339()
-            ))
-        };
+        t.s3 = in_objects(cfg, objects, bucket, &needles(&query, &ids), from).await;
     }
     t
+}
+
+/// The events of `cfg.groups` in the window whose message contains `text` (`cfg.limit` at most).
+async fn logs_by_text<L: Logs>(cfg: &TraceConfig, logs: &L, text: &str) -> Look<LogEvent> {
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for g in &cfg.groups {
+        match find_in_logs(logs, g, text, cfg.from_ms, cfg.to_ms).await {
+            Ok(evs) => found.extend(evs),
+            Err(e) => failed.push(e.message),
+        }
+    }
+    found.truncate(cfg.limit);
+    if !found.is_empty() {
+        Look::Found(found)
+    } else if !failed.is_empty() {
+        Look::Failed(failed.join("; "))
+    } else {
+        Look::NotFound(format!("in {} from {}", cfg.groups.join(", "), window(cfg)))
+    }
+}
+
+/// The event `id`, read where the search document `hit` says it was (its group, at its time).
+async fn logs_by_id<L: Logs>(logs: &L, id: &str, hit: Option<&Hit>) -> Look<LogEvent> {
+    match hit.and_then(located) {
+        Some((group, ts)) => match logs.find(&group, "", ts, ts + 1, 10_000).await {
+            Ok(evs) => match evs.into_iter().find(|e| e.event_id == id) {
+                Some(e) => Look::Found(vec![e]),
+                None => Look::NotFound(format!(
+                    "in {group} at {}",
+                    DateTimeParts::from_millis(ts).rfc3339()
+                )),
+            },
+            Err(e) => Look::Failed(format!("FilterLogEvents on {group}: {e}")),
+        },
+        None => Look::NotChecked(
+            "an event id alone does not say which group and time to read: trace the event's text with --log-group"
+                .into(),
+        ),
+    }
+}
+
+/// What to look for in objects: each event id as a JSON string, else the text as it stands inside one.
+fn needles(query: &Query, ids: &[String]) -> Vec<Vec<u8>> {
+    if ids.is_empty() {
+        let quoted = serde_json::to_string(query.text()).unwrap_or_default();
+        let inner = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or(&quoted);
+        vec![inner.as_bytes().to_vec()]
+    } else {
+        ids.iter()
+            .map(|i| format!("\"{i}\"").into_bytes())
+            .collect()
+    }
+}
+
+/// The objects under `cfg.key_prefixes` written from `from` that contain a needle.
+async fn in_objects<O: Objects>(
+    cfg: &TraceConfig,
+    objects: &O,
+    bucket: &str,
+    needles: &[Vec<u8>],
+    from: i64,
+) -> Look<SeenObject> {
+    let scan = scan_objects(
+        objects,
+        bucket,
+        &cfg.key_prefixes,
+        from,
+        cfg.to_ms,
+        needles,
+        &BTreeMap::new(),
+        cfg.max_scan_bytes,
+        cfg.max_object_bytes,
+    )
+    .await;
+    let mut found: Vec<SeenObject> = scan.found.into_iter().flatten().collect();
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    found.dedup();
+    let read = format!(
+        "{} objects ({} bytes) read under s3://{bucket}/{}",
+        scan.objects,
+        scan.bytes,
+        cfg.key_prefixes
+            .iter()
+            .map(|p| p.at(from))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !found.is_empty() {
+        Look::Found(found)
+    } else if scan.left > 0 || scan.unreadable > 0 || scan.list_errors > 0 {
+        Look::Failed(format!(
+            "not in the {read}, but {} objects were left for the scan budget, {} unreadable, {} listings failed (first: {})",
+            scan.left,
+            scan.unreadable,
+            scan.list_errors,
+            scan.first_error.as_deref().unwrap_or("none")
+        ))
+    } else {
+        Look::NotFound(format!(
+            "in the {read} since {}",
+            DateTimeParts::from_millis(from).rfc3339()
+        ))
+    }
 }
 
 /// The group and event time of a search document.

@@ -52,7 +52,7 @@ logcore::counts! {
 
 impl Summary {
     /// Count one object's report in.
-    pub fn add(&mut self, r: &ObjectReport) {
+    pub fn add_object(&mut self, r: &ObjectReport) {
         self.objects += 1;
         self.objects_failed += u64::from(r.error.is_some());
         self.objects_missing += u64::from(r.missing);
@@ -114,7 +114,7 @@ pub async fn handle<S: Store, E: Search>(
                 if let (Some(e), None) = (&r.error, &first) {
                     first = Some(format!("s3://{}/{}: {e}", obj.bucket, obj.key));
                 }
-                summary.add(&r);
+                summary.add_object(&r);
             }
             let result = match first {
                 None => Ok(Response::Done {
@@ -145,7 +145,7 @@ pub async fn handle<S: Store, E: Search>(
                             let r = forward_object(cfg, store, search, obj, deadline).await;
                             log_object(obj, &r);
                             ok &= r.error.is_none();
-                            summary.add(&r);
+                            summary.add_object(&r);
                         }
                         ok
                     }

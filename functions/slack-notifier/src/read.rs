@@ -155,7 +155,7 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             .await;
             let (g, s, r, obj) = joined.map_err(|e| format!("reading thread failed: {e}"))?;
             *groupers = g;
-            add(summary, &s);
+            logcore::base::report::Metrics::add(summary, &s);
             if let Err(e) = r {
                 summary.objects_failed += 1;
                 first_error.get_or_insert(format!("s3://{}/{}: {e}", obj.bucket, obj.key));
@@ -169,16 +169,6 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             )),
         }
     }
-}
-
-fn add(to: &mut Summary, s: &Summary) {
-    to.events += s.events;
-    to.skipped_group += s.skipped_group;
-    to.excluded += s.excluded;
-    to.below_level += s.below_level;
-    to.no_match += s.no_match;
-    to.alerts += s.alerts;
-    to.suppressed += s.suppressed;
 }
 
 /// Decide on one event and, when it alerts, add it to the group of its log group at each destination of

@@ -1021,7 +1021,7 @@ async fn notify(
                     .handle(&event, deadline, logcore::base::time::now_ms())
                     .await;
                 report.notifier_invocations += 1;
-                add_notifier(&mut report.notifier, &s);
+                logcore::base::report::Metrics::add(&mut report.notifier, &s);
                 if result.is_ok() {
                     delivered = true;
                     break;
@@ -1041,17 +1041,6 @@ async fn notify(
     Err(format!(
         "the notifier's queue did not drain in {MAX_ROUNDS} rounds"
     ))
-}
-
-fn add_notifier(t: &mut slack_notifier::Summary, s: &slack_notifier::Summary) {
-    t.events += s.events;
-    t.objects += s.objects;
-    t.objects_failed += s.objects_failed;
-    t.alerts += s.alerts;
-    t.suppressed += s.suppressed;
-    t.messages_sent += s.messages_sent;
-    t.messages_failed += s.messages_failed;
-    t.slack_retries += s.slack_retries;
 }
 
 /// Read back what the stand-ins hold: the index, the dead letters, Firehose's errors, Slack's posts, and

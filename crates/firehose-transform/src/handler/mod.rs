@@ -148,39 +148,7 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
     store: &D,
     deadline: Deadline,
 ) -> Result<Outcome<R::Stats>, HandlerError> {
-    let budget = ResponseBudget::new(
-        event.records.iter().map(|r| r.record_id.as_str()),
-        cfg.response_limit,
-    )
-    .map_err(|needed| HandlerError::TooManyRecords {
-        records: event.records.len(),
-        needed,
-        limit: cfg.response_limit,
-    })?;
-    let inv = Invocation {
-        cfg,
-        region: if event.region.is_empty() {
-            cfg.region.as_deref()
-        } else {
-            Some(event.region.as_str())
-        },
-        source: event.source(),
-        part_budget: cfg.part_output_budget.min(cfg.response_limit / 2),
-        alone_budget: cfg.response_limit - cfg.response_limit / 8,
-    };
-    let writer =
-        ResponseWriter::with_capacity(cfg.response_limit.min(
-            budget.committed() + 3 * event.records.iter().map(|r| r.data.len()).sum::<usize>(),
-        ));
-    let mut answer = Answer {
-        writer,
-        budget,
-        s: Summary {
-            records_in: event.records.len() as u64,
-            ..Summary::default()
-        },
-        failures: Vec::new(),
-    };
+    let (inv, mut answer) = start(event, cfg)?;
     let mut work = Work::<R::Stats>::default();
     for i in answer_order(event) {
         take_record(&inv, &mut answer, &mut work, i, &event.records[i]);
@@ -251,6 +219,48 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
         failures: answer.failures,
         written,
     })
+}
+
+/// What an invocation of `event` starts from: how its records are read, and an empty answer with room
+/// reserved for every record's entry (an error when even the entries do not fit the response).
+fn start<'a, R: Render>(
+    event: &'a TransformEvent,
+    cfg: &'a Config<R>,
+) -> Result<(Invocation<'a, R>, Answer<R::Stats>), HandlerError> {
+    let budget = ResponseBudget::new(
+        event.records.iter().map(|r| r.record_id.as_str()),
+        cfg.response_limit,
+    )
+    .map_err(|needed| HandlerError::TooManyRecords {
+        records: event.records.len(),
+        needed,
+        limit: cfg.response_limit,
+    })?;
+    let inv = Invocation {
+        cfg,
+        region: if event.region.is_empty() {
+            cfg.region.as_deref()
+        } else {
+            Some(event.region.as_str())
+        },
+        source: event.source(),
+        part_budget: cfg.part_output_budget.min(cfg.response_limit / 2),
+        alone_budget: cfg.response_limit - cfg.response_limit / 8,
+    };
+    let writer =
+        ResponseWriter::with_capacity(cfg.response_limit.min(
+            budget.committed() + 3 * event.records.iter().map(|r| r.data.len()).sum::<usize>(),
+        ));
+    let answer = Answer {
+        writer,
+        budget,
+        s: Summary {
+            records_in: event.records.len() as u64,
+            ..Summary::default()
+        },
+        failures: Vec::new(),
+    };
+    Ok((inv, answer))
 }
 
 /// The records in the order they are given room in the answer: those re-ingested before first, most hops

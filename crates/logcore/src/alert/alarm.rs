@@ -134,7 +134,42 @@ pub fn message(
     let watch = marker
         .as_ref()
         .and_then(|m| watches.iter().find(|w| w.name == m.rule));
-    let groups: Vec<String> = match (&marker, watch) {
+    let groups = log_groups(a, marker.as_ref(), watch);
+    let icon = match a.new_state.as_str() {
+        "ALARM" => "🔴",
+        "OK" => "✅",
+        _ => "⚪",
+    };
+    let title = match &marker {
+        Some(m) => format!("{icon} {} — {}", a.new_state, m.rule),
+        None => format!("{icon} {} — {}", a.new_state, a.name),
+    };
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text",
+            "text": cut_chars(&title, MAX_HEADER_CHARS), "emoji": true}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": what_happened(a, mention)}}),
+        context(facts(a, region, &groups)),
+    ];
+    let links = links(a, region, &groups, watch);
+    if !links.is_empty() {
+        blocks.push(context(links));
+    }
+    let fallback = cut_chars(
+        &format!(
+            "{} {}: {}",
+            a.new_state,
+            marker.map_or(a.name.clone(), |m| m.rule),
+            a.reason
+        ),
+        super::slack::MAX_FALLBACK_CHARS,
+    );
+    json!({"text": escape(&fallback), "blocks": blocks})
+}
+
+/// The log groups the alarm watches: the marker's group, else its rule's groups, else the metric's
+/// `LogGroupName` dimension.
+fn log_groups(a: &AlarmChange, marker: Option<&Marker>, watch: Option<&Watch>) -> Vec<String> {
+    match (marker, watch) {
         (
             Some(Marker {
                 log_group: Some(g), ..
@@ -152,18 +187,11 @@ pub fn message(
             .filter(|(n, _)| n == "LogGroupName")
             .map(|(_, v)| v.clone())
             .collect(),
-    };
-    let icon = match a.new_state.as_str() {
-        "ALARM" => "🔴",
-        "OK" => "✅",
-        _ => "⚪",
-    };
-    let title = match &marker {
-        Some(m) => format!("{icon} {} — {}", a.new_state, m.rule),
-        None => format!("{icon} {} — {}", a.new_state, a.name),
-    };
-    let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text",
-        "text": cut_chars(&title, MAX_HEADER_CHARS), "emoji": true}})];
+    }
+}
+
+/// The section: the mention (on ALARM), the description's first line, the datapoint, the reason.
+fn what_happened(a: &AlarmChange, mention: &[String]) -> String {
     let mut lines = Vec::new();
     if a.new_state == "ALARM" && !mention.is_empty() {
         lines.push(mention.join(" "));
@@ -185,8 +213,11 @@ pub fn message(
         lines.push(format!("*{}* {what}{window}", v.round() as i64));
     }
     lines.push(format!("_{}_", escape(&cut_chars(&a.reason, 900))));
-    blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": lines.join("\n")}}));
+    lines.join("\n")
+}
 
+/// The context line: alarm, account, region, former state, log groups (five at most).
+fn facts(a: &AlarmChange, region: &str, groups: &[String]) -> Vec<String> {
     let mut ctx = vec![format!("*Alarm* {}", escape(&cut_chars(&a.name, 300)))];
     if !a.account.is_empty() {
         ctx.push(format!("*Account* {}", escape(&a.account)));
@@ -202,8 +233,11 @@ pub fn message(
             escape(&cut_chars(&names.join(", "), 600))
         ));
     }
-    blocks.push(context(ctx));
+    ctx
+}
 
+/// Where to look: the alarm's window in Logs Insights, else the first group in CloudWatch Logs.
+fn links(a: &AlarmChange, region: &str, groups: &[String], watch: Option<&Watch>) -> Vec<String> {
     let mut links = Vec::new();
     // Insights takes log group names, not globs: the link is for named groups only.
     let named: Vec<&str> = groups
@@ -225,19 +259,7 @@ pub fn message(
             escape(g)
         ));
     }
-    if !links.is_empty() {
-        blocks.push(context(links));
-    }
-    let fallback = cut_chars(
-        &format!(
-            "{} {}: {}",
-            a.new_state,
-            marker.map_or(a.name.clone(), |m| m.rule),
-            a.reason
-        ),
-        super::slack::MAX_FALLBACK_CHARS,
-    );
-    json!({"text": escape(&fallback), "blocks": blocks})
+    links
 }
 
 #[cfg(test)]

@@ -120,28 +120,8 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
     let mut out: Vec<Watch> = Vec::new();
     for (i, s) in specs.into_iter().enumerate() {
         let label = s.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
-        let kind = match s.kind.as_deref().unwrap_or("each") {
-            "each" => continue,
-            "threshold" => WatchKind::Threshold {
-                count: match s.count {
-                    Some(n) if n >= 1 => n,
-                    Some(_) => return Err(bad(&label, "count must be at least 1")),
-                    None => return Err(bad(&label, "a threshold rule needs count")),
-                },
-                per: s.per.unwrap_or(Per::Group),
-            },
-            "absence" => {
-                if s.count.is_some() || s.per.is_some() {
-                    return Err(bad(&label, "count and per are for threshold rules"));
-                }
-                WatchKind::Absence
-            }
-            other => {
-                return Err(bad(
-                    &label,
-                    format!("unknown kind {other:?} (each, threshold or absence)"),
-                ))
-            }
+        let Some(kind) = kind_of(&s, &label)? else {
+            continue;
         };
         let Some(name) = s.name else {
             return Err(bad(
@@ -175,28 +155,8 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
             Some(m) => return Err(bad(&name, format!("minutes {m} is not within 1 to 1440"))),
             None => return Err(bad(&name, "minutes is required")),
         };
-        let filter_pattern = match (s.filter_pattern, s.levels) {
-            (Some(_), Some(_)) => {
-                return Err(bad(&name, "give levels or filter_pattern, not both"));
-            }
-            (Some(p), None) if p.trim().is_empty() => {
-                return Err(bad(&name, "filter_pattern is empty"));
-            }
-            (Some(p), None) if p.chars().count() > MAX_FILTER_PATTERN => {
-                return Err(bad(
-                    &name,
-                    format!("filter_pattern is over {MAX_FILTER_PATTERN} characters"),
-                ));
-            }
-            (Some(p), None) => Some(p),
-            (None, Some(l)) => Some(level_pattern(&l).map_err(|e| bad(&name, e))?),
-            (None, None) => match kind {
-                WatchKind::Absence => None,
-                WatchKind::Threshold { .. } => {
-                    Some(level_pattern(DEFAULT_LEVELS).map_err(|e| bad(&name, e))?)
-                }
-            },
-        };
+        let filter_pattern =
+            filter_pattern_of(s.filter_pattern, s.levels, &kind).map_err(|why| bad(&name, why))?;
         check_mentions(&s.mention).map_err(|why| bad(&name, why))?;
         check_destinations(s.destinations.iter().map(String::as_str))
             .map_err(|why| bad(&name, why))?;
@@ -211,6 +171,57 @@ pub fn parse(text: &str) -> Result<Vec<Watch>, RuleError> {
         });
     }
     Ok(out)
+}
+
+/// The rule's kind; `None` for an `each` rule (the notifier's).
+fn kind_of(s: &WatchSpec, label: &str) -> Result<Option<WatchKind>, RuleError> {
+    Ok(Some(match s.kind.as_deref().unwrap_or("each") {
+        "each" => return Ok(None),
+        "threshold" => WatchKind::Threshold {
+            count: match s.count {
+                Some(n) if n >= 1 => n,
+                Some(_) => return Err(bad(label, "count must be at least 1")),
+                None => return Err(bad(label, "a threshold rule needs count")),
+            },
+            per: s.per.unwrap_or(Per::Group),
+        },
+        "absence" => {
+            if s.count.is_some() || s.per.is_some() {
+                return Err(bad(label, "count and per are for threshold rules"));
+            }
+            WatchKind::Absence
+        }
+        other => {
+            return Err(bad(
+                label,
+                format!("unknown kind {other:?} (each, threshold or absence)"),
+            ))
+        }
+    }))
+}
+
+/// The metric filter's pattern: the rule's `filter_pattern`, or one for its `levels`; a threshold rule
+/// with neither counts the default levels, an absence rule every event.
+fn filter_pattern_of(
+    filter_pattern: Option<String>,
+    levels: Option<String>,
+    kind: &WatchKind,
+) -> Result<Option<String>, String> {
+    match (filter_pattern, levels) {
+        (Some(_), Some(_)) => Err("give levels or filter_pattern, not both".into()),
+        (Some(p), None) if p.trim().is_empty() => Err("filter_pattern is empty".into()),
+        (Some(p), None) if p.chars().count() > MAX_FILTER_PATTERN => Err(format!(
+            "filter_pattern is over {MAX_FILTER_PATTERN} characters"
+        )),
+        (Some(p), None) => Ok(Some(p)),
+        (None, Some(l)) => level_pattern(&l).map(Some).map_err(|e| e.to_string()),
+        (None, None) => match kind {
+            WatchKind::Absence => Ok(None),
+            WatchKind::Threshold { .. } => level_pattern(DEFAULT_LEVELS)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        },
+    }
 }
 
 /// Where logpipe's filters and alarms live, and how they are named.

@@ -121,12 +121,62 @@ enum Mode {
     Start,
     /// Right after a JSON unit: spaces, then a line break, another object or trailing text.
     AfterJson,
-    Json {
-        depth: u32,
-        in_str: bool,
-        esc: bool,
-    },
+    Json(JsonScan),
     Text,
+}
+
+/// Where the scan of a JSON unit stands, from one buffer to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct JsonScan {
+    depth: u32,
+    in_str: bool,
+    esc: bool,
+}
+
+impl JsonScan {
+    /// Scan `avail` for the end of the unit. Returns how many bytes belong to it and, once it ends,
+    /// `Some(newline)`: whether a line break ended it (a break inside a string too: the unit is cut there,
+    /// as the line it is), which is consumed but not part of the unit.
+    #[inline]
+    fn scan(&mut self, avail: &[u8]) -> (usize, Option<bool>) {
+        let mut i = 0;
+        while i < avail.len() {
+            if self.in_str {
+                if self.esc {
+                    self.esc = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr3(b'"', b'\\', b'\n', &avail[i..]) {
+                    None => i = avail.len(),
+                    Some(j) => {
+                        i += j;
+                        match avail[i] {
+                            b'"' => self.in_str = false,
+                            b'\\' => self.esc = true,
+                            _ => return (i, Some(true)),
+                        }
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            match avail[i] {
+                b'"' => self.in_str = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return (i + 1, Some(false));
+                    }
+                }
+                b'\n' => return (i, Some(true)),
+                _ => {}
+            }
+            i += 1;
+        }
+        (i, None)
+    }
 }
 
 /// Cuts a decompressed stream into [`Unit`]s. A lending reader: each unit borrows the framer's buffer.
@@ -178,131 +228,72 @@ impl<R: BufRead> Framer<R> {
                     }
                 });
             }
-            match self.mode {
+            // How many bytes belong to the unit, how many are used, and whether the unit ends here.
+            let (take, used, ends) = match &mut self.mode {
                 Mode::Start | Mode::AfterJson => {
                     let b = avail[0];
-                    if self.mode == Mode::AfterJson && matches!(b, b' ' | b'\t' | b'\r') {
-                        self.r.consume(1);
-                        self.offset += 1;
-                        start = self.offset;
-                        continue;
-                    }
-                    if b == b'\n' {
-                        if self.mode == Mode::Start {
-                            self.blank_lines += 1;
-                        }
-                        self.mode = Mode::Start;
-                        self.r.consume(1);
-                        self.offset += 1;
-                        start = self.offset;
-                        continue;
-                    }
-                    if b == b'{' {
-                        kind = UnitKind::Json;
-                        self.mode = Mode::Json {
-                            depth: 0,
-                            in_str: false,
-                            esc: false,
-                        };
-                    } else {
-                        kind = UnitKind::Text;
-                        self.mode = Mode::Text;
-                    }
-                }
-                Mode::Text => {
-                    let (take, ends) = match memchr::memchr(b'\n', avail) {
-                        Some(j) => (j, true),
-                        None => (avail.len(), false),
-                    };
-                    keep(&mut self.buf, &avail[..take], self.max_unit);
-                    len += take as u64;
-                    let used = take + usize::from(ends);
-                    self.r.consume(used);
-                    self.offset += used as u64;
-                    if ends {
-                        self.mode = Mode::Start;
-                        // A lone "\r" (or nothing) is a blank line.
-                        if len == 0 || (len == 1 && self.buf.first() == Some(&b'\r')) {
-                            self.blank_lines += 1;
-                            self.buf.clear();
-                            len = 0;
-                            start = self.offset;
-                            continue;
-                        }
-                        return Ok(self.finish(start, len, kind));
-                    }
-                }
-                Mode::Json {
-                    mut depth,
-                    mut in_str,
-                    mut esc,
-                } => {
-                    let mut i = 0;
-                    // `Some(consumed_newline)` once the unit ends.
-                    let mut end: Option<bool> = None;
-                    while i < avail.len() {
-                        if in_str {
-                            if esc {
-                                esc = false;
-                                i += 1;
-                                continue;
-                            }
-                            match memchr::memchr3(b'"', b'\\', b'\n', &avail[i..]) {
-                                None => i = avail.len(),
-                                Some(j) => {
-                                    i += j;
-                                    match avail[i] {
-                                        b'"' => in_str = false,
-                                        b'\\' => esc = true,
-                                        _ => {
-                                            end = Some(true);
-                                            break;
-                                        }
-                                    }
-                                    i += 1;
-                                }
-                            }
-                            continue;
-                        }
-                        match avail[i] {
-                            b'"' => in_str = true,
-                            b'{' | b'[' => depth += 1,
-                            b'}' | b']' => {
-                                depth = depth.saturating_sub(1);
-                                if depth == 0 {
-                                    i += 1;
-                                    end = Some(false);
-                                    break;
-                                }
-                            }
-                            b'\n' => {
-                                end = Some(true);
-                                break;
-                            }
-                            _ => {}
-                        }
-                        i += 1;
-                    }
-                    keep(&mut self.buf, &avail[..i], self.max_unit);
-                    len += i as u64;
-                    let used = i + usize::from(end == Some(true));
-                    self.r.consume(used);
-                    self.offset += used as u64;
-                    match end {
+                    match self.begin(b) {
+                        Some(k) => kind = k,
                         None => {
-                            self.mode = Mode::Json { depth, in_str, esc };
-                        }
-                        Some(newline) => {
-                            self.mode = if newline {
-                                Mode::Start
-                            } else {
-                                Mode::AfterJson
-                            };
-                            return Ok(self.finish(start, len, kind));
+                            self.r.consume(1);
+                            self.offset += 1;
+                            start = self.offset;
                         }
                     }
+                    continue;
                 }
+                Mode::Text => match memchr::memchr(b'\n', avail) {
+                    Some(j) => (j, j + 1, Some(true)),
+                    None => (avail.len(), avail.len(), None),
+                },
+                Mode::Json(scan) => {
+                    let (take, end) = scan.scan(avail);
+                    (take, take + usize::from(end == Some(true)), end)
+                }
+            };
+            keep(&mut self.buf, &avail[..take], self.max_unit);
+            len += take as u64;
+            self.r.consume(used);
+            self.offset += used as u64;
+            let Some(newline) = ends else { continue };
+            self.mode = if newline {
+                Mode::Start
+            } else {
+                Mode::AfterJson
+            };
+            // A lone "\r" (or nothing) on a text line is a blank line.
+            if kind == UnitKind::Text
+                && (len == 0 || (len == 1 && self.buf.first() == Some(&b'\r')))
+            {
+                self.blank_lines += 1;
+                self.buf.clear();
+                len = 0;
+                start = self.offset;
+                continue;
             }
+            return Ok(self.finish(start, len, kind));
+        }
+    }
+
+    /// At the start of a line (or after a JSON unit), the byte `b`: a unit begins (its kind; the mode says
+    /// how it is scanned), or `b` is a separator to skip (`None`: a line break, or spaces after JSON).
+    fn begin(&mut self, b: u8) -> Option<UnitKind> {
+        if self.mode == Mode::AfterJson && matches!(b, b' ' | b'\t' | b'\r') {
+            return None;
+        }
+        if b == b'\n' {
+            if self.mode == Mode::Start {
+                self.blank_lines += 1;
+            }
+            self.mode = Mode::Start;
+            return None;
+        }
+        if b == b'{' {
+            self.mode = Mode::Json(JsonScan::default());
+            Some(UnitKind::Json)
+        } else {
+            self.mode = Mode::Text;
+            Some(UnitKind::Text)
         }
     }
 

@@ -95,18 +95,10 @@ pub async fn forward_object<S: Store, E: Search>(
     deadline: Deadline,
 ) -> ObjectReport {
     let mut report = ObjectReport::default();
-    let dl_bucket = cfg
-        .dead_letter_bucket
-        .as_deref()
-        .unwrap_or(&obj.bucket)
-        .to_string();
-    if dl_bucket == obj.bucket
-        && (obj.key.starts_with(&cfg.dead_letter_prefix)
-            || obj.key.starts_with(&cfg.checkpoint_prefix))
-    {
+    let Some(dl_bucket) = dead_letter_bucket(cfg, obj) else {
         report.skipped = true;
         return report;
-    }
+    };
     if let Err(e) = time_for_a_request(cfg, &deadline) {
         report.error = Some(format!("not started: {e}"));
         return report;
@@ -122,6 +114,88 @@ pub async fn forward_object<S: Store, E: Search>(
             return report;
         }
     };
+    let src = Arc::new(origin(obj, &opened));
+    let ck_key = checkpoint::key(&cfg.checkpoint_prefix, &src);
+    let (resume, ck_exists) = read_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
+
+    let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
+    // Sent batches come back here to be filled again: no fresh multi-megabyte buffer (page faults, zeroing)
+    // per request. Bounded by the batches alive at once.
+    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let cfg = cfg.clone();
+        let src = Arc::clone(&src);
+        let pool = Arc::clone(&pool);
+        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool, resume))
+    };
+    let delivery = Delivery {
+        cfg,
+        store: store.as_ref(),
+        search: search.as_ref(),
+        src: &src,
+        dl_bucket: &dl_bucket,
+        deadline,
+    };
+    let mut progress = Progress::new(resume);
+    let mut error = delivery
+        .pump(&mut rx, &pool, &mut progress, &mut report.forwarded)
+        .await;
+    // Stop the reader (its sends fail once the receiver is gone) and collect what it saw.
+    drop(rx);
+    match join_reader(reader, deadline).await {
+        Ok(end) => {
+            report.forwarded.add(&end.forwarded);
+            if let Some(e) = end.error {
+                error.get_or_insert(e);
+            }
+            if end.stale_checkpoint {
+                remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
+                report.error = error;
+                return report;
+            }
+        }
+        Err(e) => {
+            error.get_or_insert(e);
+        }
+    }
+    report.checkpoint_written = delivery
+        .keep_checkpoint(
+            &ck_key,
+            ck_exists,
+            resume,
+            progress.reached(),
+            error.is_none(),
+        )
+        .await;
+    report.error = error;
+    report
+}
+
+/// Where the object's dead letters and checkpoint go (the dead-letter bucket, else its own); `None` when
+/// the object is one of them, which is not forwarded.
+fn dead_letter_bucket(cfg: &Config, obj: &ObjectRef) -> Option<String> {
+    let bucket = cfg.dead_letter_bucket.as_deref().unwrap_or(&obj.bucket);
+    let ours =
+        obj.key.starts_with(&cfg.dead_letter_prefix) || obj.key.starts_with(&cfg.checkpoint_prefix);
+    (bucket != obj.bucket || !ours).then(|| bucket.to_string())
+}
+
+/// What the reader saw. One stuck in the body is left behind (its stream ends with the connection) rather
+/// than waited for past half the margin: the rest of the margin is for reporting.
+async fn join_reader(
+    reader: tokio::task::JoinHandle<ReadEnd>,
+    deadline: Deadline,
+) -> Result<ReadEnd, String> {
+    match tokio::time::timeout_at(deadline.stop + deadline.margin() / 2, reader).await {
+        Ok(Ok(end)) => Ok(end),
+        Ok(Err(e)) => Err(format!("reader thread failed: {e}")),
+        Err(_) => Err("the reader did not stop before the deadline".to_string()),
+    }
+}
+
+/// Where the documents of `obj` come from, as their ids and `logpipe` fields name it: the version S3
+/// served (else the notification's, else the ETag) and the time it was written.
+fn origin(obj: &ObjectRef, opened: &Opened) -> Origin {
     let version = opened
         .version_id
         .clone()
@@ -136,50 +210,57 @@ pub async fn forward_object<S: Store, E: Search>(
         .clone()
         .or_else(|| obj.event_time.clone())
         .unwrap_or_default();
-    let src = Arc::new(Origin::new(&obj.bucket, &obj.key, &version, &ts));
-    let ck_key = checkpoint::key(&cfg.checkpoint_prefix, &src);
-    let (resume, ck_exists) = read_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
+    Origin::new(&obj.bucket, &obj.key, &version, &ts)
+}
 
-    let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
-    // Sent batches come back here to be filled again: no fresh multi-megabyte buffer (page faults, zeroing)
-    // per request. Bounded by the batches alive at once.
-    let pool: Pool = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let cfg = cfg.clone();
-        let src = Arc::clone(&src);
-        let pool = Arc::clone(&pool);
-        tokio::task::spawn_blocking(move || read_object(&cfg, &src, opened.body, tx, &pool, resume))
-    };
+/// One object's delivery under way: what sending its batches and writing its dead letters share.
+struct Delivery<'a, S, E> {
+    cfg: &'a Config,
+    store: &'a S,
+    search: &'a E,
+    src: &'a Origin,
+    /// Where dead letters (and the checkpoint) go.
+    dl_bucket: &'a str,
+    deadline: Deadline,
+}
 
-    let mut progress = Progress::new(resume);
-    let mut inflight = FuturesUnordered::new();
-    let mut open = true;
-    let mut error: Option<String> = None;
-    loop {
-        tokio::select! {
-            msg = rx.recv(), if open && inflight.len() < cfg.in_flight.max(1) && error.is_none() => match msg {
-                None => open = false,
-                Some(Msg::Batch(batch, gz, end)) => {
-                    let seq = progress.sent(end);
-                    inflight.push(send_batch(cfg, search.as_ref(), &src, batch, gz, deadline, seq));
-                }
-                Some(Msg::Dead(lines, first, n)) => {
-                    match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, first, "unreadable", lines).await {
-                        Ok(()) => report.forwarded.dead_lettered += n,
-                        Err(e) => { error.get_or_insert(e); }
+impl<S: Store, E: Search> Delivery<'_, S, E> {
+    /// Send what the reader delivers, `in_flight` batches at a time, and write its dead letters, until the
+    /// reader is done or an error stops the object (then what is in flight still finishes). Counts go to
+    /// `counts`, finished batches to `progress`. Returns the first error.
+    async fn pump(
+        &self,
+        rx: &mut mpsc::Receiver<Msg>,
+        pool: &Pool,
+        progress: &mut Progress,
+        counts: &mut Forwarded,
+    ) -> Option<String> {
+        let (cfg, in_flight) = (self.cfg, self.cfg.in_flight.max(1));
+        let mut inflight = FuturesUnordered::new();
+        let mut open = true;
+        let mut error: Option<String> = None;
+        loop {
+            tokio::select! {
+                msg = rx.recv(), if open && inflight.len() < in_flight && error.is_none() => match msg {
+                    None => open = false,
+                    Some(Msg::Batch(batch, gz, end)) => {
+                        let seq = progress.sent(end);
+                        inflight.push(send_batch(cfg, self.search, self.src, batch, gz, self.deadline, seq));
                     }
-                }
-            },
-            Some(r) = inflight.next() => {
-                let mut r: BatchResult = r;
-                if let Some(b) = r.spare {
-                    recycle(&pool, b, cfg.in_flight.max(1) + 1, cfg.bulk_max_bytes);
-                }
-                let mut done = r.error.is_none();
-                if !r.dead.is_empty() {
-                    match put_dead_letters(cfg, store.as_ref(), &dl_bucket, &src, r.first_offset, "rejected", r.dead).await {
-                        Ok(()) => {}
-                        Err(e) => {
+                    Some(Msg::Dead(lines, first, n)) => match self.dead_letters(first, "unreadable", lines).await {
+                        Ok(()) => counts.dead_lettered += n,
+                        Err(e) => { error.get_or_insert(e); }
+                    },
+                },
+                Some(r) = inflight.next() => {
+                    let mut r: BatchResult = r;
+                    if let Some(b) = r.spare.take() {
+                        recycle(pool, b, in_flight + 1, cfg.bulk_max_bytes);
+                    }
+                    let mut done = r.error.is_none();
+                    if !r.dead.is_empty() {
+                        let dead = std::mem::take(&mut r.dead);
+                        if let Err(e) = self.dead_letters(r.first_offset, "rejected", dead).await {
                             // Not written: not dead-lettered (the object is delivered again).
                             r.forwarded.dead_lettered = 0;
                             r.forwarded.refused_by_cluster = 0;
@@ -187,71 +268,76 @@ pub async fn forward_object<S: Store, E: Search>(
                             error.get_or_insert(e);
                         }
                     }
-                }
-                report.forwarded.add(&r.forwarded);
-                if let Some(e) = r.error {
-                    error.get_or_insert(e);
-                }
-                if done {
-                    progress.finished(r.seq);
-                }
-            },
-            // Nothing in flight and the reader has not delivered by the time left: the object is read slower
-            // than the time allows (a stalled body, a long way to a checkpoint). Requests in flight are
-            // bounded by their own timeout.
-            () = tokio::time::sleep_until(deadline.stop), if open && error.is_none() && inflight.is_empty() => {
-                error = Some(format!(
-                    "the deadline came while reading the object (decompressed offset {} reached)",
-                    progress.reached().offset
-                ));
-            },
-            else => break,
-        }
-        if error.is_some() && inflight.is_empty() {
-            break;
-        }
-    }
-    // Stop the reader (its sends fail once the receiver is gone) and collect what it saw.
-    drop(rx);
-    // A reader stuck in the body is left behind (its stream ends with the connection) rather than waited
-    // for past half the margin: the rest of the margin is for reporting.
-    let reader_limit = deadline.stop + deadline.margin() / 2;
-    match tokio::time::timeout_at(reader_limit, reader).await {
-        Ok(Ok(end)) => {
-            report.forwarded.add(&end.forwarded);
-            if let Some(e) = end.error {
-                error.get_or_insert(e);
+                    counts.add(&r.forwarded);
+                    if let Some(e) = r.error {
+                        error.get_or_insert(e);
+                    }
+                    if done {
+                        progress.finished(r.seq);
+                    }
+                },
+                // Nothing in flight and the reader has not delivered by the time left: the object is read
+                // slower than the time allows (a stalled body, a long way to a checkpoint). Requests in
+                // flight are bounded by their own timeout.
+                () = tokio::time::sleep_until(self.deadline.stop), if open && error.is_none() && inflight.is_empty() => {
+                    error = Some(format!(
+                        "the deadline came while reading the object (decompressed offset {} reached)",
+                        progress.reached().offset
+                    ));
+                },
+                else => break,
             }
-            if end.stale_checkpoint {
-                remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
-                report.error = error;
-                return report;
+            if error.is_some() && inflight.is_empty() {
+                break;
             }
         }
-        Ok(Err(e)) => {
-            error.get_or_insert(format!("reader thread failed: {e}"));
-        }
-        Err(_) => {
-            error.get_or_insert("the reader did not stop before the deadline".to_string());
-        }
+        error
     }
-    let reached = progress.reached();
-    match &error {
-        None if ck_exists => remove_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await,
-        Some(_) if reached.units > resume.units => {
-            match store.put(&dl_bucket, &ck_key, reached.to_json()).await {
-                Ok(()) => report.checkpoint_written = true,
+
+    /// After the object: a finished delivery removes the checkpoint it resumed from (if any); an unfinished
+    /// one that got past it leaves where it reached for the next. Returns whether it wrote a checkpoint.
+    async fn keep_checkpoint(
+        &self,
+        key: &str,
+        exists: bool,
+        resume: Checkpoint,
+        reached: Checkpoint,
+        finished: bool,
+    ) -> bool {
+        if finished {
+            if exists {
+                remove_checkpoint(self.store, self.dl_bucket, key).await;
+            }
+            return false;
+        }
+        if reached.units <= resume.units {
+            return false;
+        }
+        match self.store.put(self.dl_bucket, key, reached.to_json()).await {
+            Ok(()) => true,
+            Err(e) => {
                 // Only costs 409s: the next delivery starts from the last checkpoint it finds.
-                Err(e) => tracing::warn!(
-                    bucket = %dl_bucket, key = %ck_key, error = %e,
+                tracing::warn!(
+                    bucket = %self.dl_bucket, key = %key, error = %e,
                     "cannot write the checkpoint; the next delivery starts further back"
-                ),
+                );
+                false
             }
         }
-        _ => {}
     }
-    report.error = error;
-    report
+
+    async fn dead_letters(&self, first: u64, why: &str, lines: Vec<u8>) -> Result<(), String> {
+        put_dead_letters(
+            self.cfg,
+            self.store,
+            self.dl_bucket,
+            self.src,
+            first,
+            why,
+            lines,
+        )
+        .await
+    }
 }
 
 /// Whether a request started now would end (its timeout) by the stop time.

@@ -45,6 +45,20 @@ impl DeadBuf {
         self.count += 1;
     }
 
+    /// A unit (or the rest of the object, `len` 0) that cannot be indexed, and why.
+    fn add_unit(&mut self, src: &Origin, offset: u64, len: u64, reason: &str, data: &[u8]) {
+        self.add(DeadLetter {
+            src,
+            offset,
+            len,
+            reason,
+            status: None,
+            error_type: None,
+            action: None,
+            data,
+        });
+    }
+
     /// Hand the records over (if any); false once the receiver is gone.
     fn flush(&mut self, tx: &mpsc::Sender<Msg>) -> bool {
         if self.count == 0 {
@@ -78,33 +92,7 @@ pub(super) fn read_object(
         }
     };
     let mut framer = Framer::new(dec, cfg.max_doc_bytes);
-    while end.forwarded.units_resumed < resume.units {
-        match framer.next_unit() {
-            Ok(Some(_)) => end.forwarded.units_resumed += 1,
-            Ok(None) => break,
-            Err(e) => {
-                end.error = Some(format!(
-                    "reading the object at decompressed offset {} (resuming at unit {}): {e}",
-                    framer.offset(),
-                    resume.units
-                ));
-                return end;
-            }
-        }
-        if end.forwarded.units_resumed % 4096 == 0 && tx.is_closed() {
-            return end;
-        }
-    }
-    if end.forwarded.units_resumed != resume.units || framer.offset() != resume.offset {
-        end.stale_checkpoint = true;
-        end.error = Some(format!(
-            "the checkpoint ({} units to decompressed offset {}) does not match the object ({} units to \
-             offset {}); it is removed and the next delivery reads the object from the start",
-            resume.units,
-            resume.offset,
-            end.forwarded.units_resumed,
-            framer.offset()
-        ));
+    if !skip_resumed(&mut framer, resume, &tx, &mut end) {
         return end;
     }
     let mut builder = DocBuilder::new(cfg.index_for(&src.key).clone(), cfg.json);
@@ -132,16 +120,7 @@ pub(super) fn read_object(
                 // The data itself is broken: no delivery will read further. Record where and why.
                 let offset = framer.offset();
                 let reason = format!("object unreadable from decompressed offset {offset}: {e}");
-                dead.add(DeadLetter {
-                    src,
-                    offset,
-                    len: 0,
-                    reason: &reason,
-                    status: None,
-                    error_type: None,
-                    action: None,
-                    data: b"",
-                });
+                dead.add_unit(src, offset, 0, &reason, b"");
                 break;
             }
             Err(e) => {
@@ -154,16 +133,7 @@ pub(super) fn read_object(
         };
         end.forwarded.units += 1;
         if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
-            dead.add(DeadLetter {
-                src,
-                offset: unit.offset,
-                len: unit.len,
-                reason: &reason,
-                status: None,
-                error_type: None,
-                action: None,
-                data: unit.bytes,
-            });
+            dead.add_unit(src, unit.offset, unit.len, &reason, unit.bytes);
             if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&tx) {
                 break;
             }
@@ -188,6 +158,46 @@ pub(super) fn read_object(
         send_batch(batch, at);
     }
     end
+}
+
+/// Frame past the units the checkpoint `resume` covers. False when reading stops there: the object cannot
+/// be read that far, the checkpoint does not describe it (`end.stale_checkpoint`), or the receiver is gone.
+fn skip_resumed<R: io::BufRead>(
+    framer: &mut Framer<R>,
+    resume: Checkpoint,
+    tx: &mpsc::Sender<Msg>,
+    end: &mut ReadEnd,
+) -> bool {
+    while end.forwarded.units_resumed < resume.units {
+        match framer.next_unit() {
+            Ok(Some(_)) => end.forwarded.units_resumed += 1,
+            Ok(None) => break,
+            Err(e) => {
+                end.error = Some(format!(
+                    "reading the object at decompressed offset {} (resuming at unit {}): {e}",
+                    framer.offset(),
+                    resume.units
+                ));
+                return false;
+            }
+        }
+        if end.forwarded.units_resumed.is_multiple_of(4096) && tx.is_closed() {
+            return false;
+        }
+    }
+    if end.forwarded.units_resumed != resume.units || framer.offset() != resume.offset {
+        end.stale_checkpoint = true;
+        end.error = Some(format!(
+            "the checkpoint ({} units to decompressed offset {}) does not match the object ({} units to \
+             offset {}); it is removed and the next delivery reads the object from the start",
+            resume.units,
+            resume.offset,
+            end.forwarded.units_resumed,
+            framer.offset()
+        ));
+        return false;
+    }
+    true
 }
 
 /// Errors in the data (not in reading it): corrupt compression, the decompression cap.

@@ -311,40 +311,11 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
     if retention == Retention::Ilm {
         settings["lifecycle"] = json!({ "name": policy_name });
     }
-    let component = |what: &str, properties: Value| Resource {
-        kind: Kind::ComponentTemplate,
-        path: format!("/_component_template/{}", layout.object(what)),
-        name: layout.object(what),
-        body: json!({
-            "version": SCHEMA_VERSION,
-            "_meta": meta(layout),
-            // Fields no mapping names are kept in _source, not indexed: the mapping cannot grow.
-            "template": {"mappings": {"dynamic": false, "properties": properties}}
-        }),
-    };
-    let template =
-        |what: &str, patterns: &[String], priority: u32, parts: &[&str], settings: &Value| {
-            Resource {
-                kind: Kind::IndexTemplate,
-                path: format!("/_index_template/{}", layout.object(what)),
-                name: layout.object(what),
-                body: json!({
-                    "index_patterns": patterns,
-                    // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
-                    // streams); audit above app, so overlapping patterns never tie.
-                    "priority": priority,
-                    "composed_of": parts.iter().map(|p| layout.object(p)).collect::<Vec<_>>(),
-                    "version": SCHEMA_VERSION,
-                    "_meta": meta(layout),
-                    "template": {"settings": {"index": settings}}
-                }),
-            }
-        };
     // Components first, the retention policy, and the template that holds the cold start's marker (app)
     // last: a run that stops half-way leaves no marker saying all is installed.
     let mut out = vec![
-        component(BASE_COMPONENT, base_properties(engine)),
-        component(AUDIT_COMPONENT, audit_properties()),
+        component(layout, BASE_COMPONENT, base_properties(engine)),
+        component(layout, AUDIT_COMPONENT, audit_properties()),
     ];
     let family_patterns: Vec<String> = layout
         .app_patterns
@@ -352,48 +323,8 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
         .chain(&layout.audit_patterns)
         .cloned()
         .collect();
-    let policy = |name: String,
-                  days: u32,
-                  patterns: &[String],
-                  priority: u32|
-     -> Option<Resource> {
-        let age = format!("{days}d");
-        match retention {
-            // Set on the collection, not through this API (the README shows how).
-            Retention::Lifecycle => None,
-            Retention::Ism(prefix) => Some(Resource {
-                kind: Kind::IsmPolicy,
-                path: format!("/{prefix}/policies/{name}"),
-                name,
-                body: json!({"policy": {
-                    "description": format!("logpipe: delete indices {age} old ({})", layout.marker()),
-                    "default_state": "hot",
-                    "states": [
-                        {"name": "hot", "actions": [],
-                         "transitions": [{"state_name": "delete", "conditions": {"min_index_age": age}}]},
-                        {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
-                    ],
-                    // New indices matching these patterns are managed from their creation on.
-                    "ism_template": [{"index_patterns": patterns, "priority": priority}]
-                }}),
-            }),
-            Retention::Ilm => {
-                let mut policy = json!({"phases": {
-                    "hot": {"min_age": "0ms", "actions": {}},
-                    "delete": {"min_age": age, "actions": {"delete": {}}}
-                }});
-                // `_meta` on ILM policies: Elasticsearch 7.14 and later.
-                if engine.at_least(7, 14) {
-                    policy["_meta"] = meta(layout);
-                }
-                Some(Resource {
-                    kind: Kind::IlmPolicy,
-                    path: format!("/_ilm/policy/{name}"),
-                    name,
-                    body: json!({ "policy": policy }),
-                })
-            }
-        }
+    let policy = |name: String, days: u32, patterns: &[String], priority: u32| {
+        retention_policy(engine, layout, name, days, patterns, priority)
     };
     out.extend(policy(
         policy_name,
@@ -411,6 +342,7 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
             group_settings["lifecycle"] = json!({ "name": name });
         }
         out.push(template(
+            layout,
             &format!("group-{days}d"),
             patterns,
             502,
@@ -420,6 +352,7 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
     }
     if !layout.audit_patterns.is_empty() {
         out.push(template(
+            layout,
             AUDIT_TEMPLATE,
             &layout.audit_patterns,
             501,
@@ -429,6 +362,7 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
     }
     if !layout.app_patterns.is_empty() {
         out.push(template(
+            layout,
             APP_TEMPLATE,
             &layout.app_patterns,
             500,
@@ -437,6 +371,95 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
         ));
     }
     Ok(out)
+}
+
+/// A component template of the mapping `properties`.
+fn component(layout: &Layout, what: &str, properties: Value) -> Resource {
+    Resource {
+        kind: Kind::ComponentTemplate,
+        path: format!("/_component_template/{}", layout.object(what)),
+        name: layout.object(what),
+        body: json!({
+            "version": SCHEMA_VERSION,
+            "_meta": meta(layout),
+            // Fields no mapping names are kept in _source, not indexed: the mapping cannot grow.
+            "template": {"mappings": {"dynamic": false, "properties": properties}}
+        }),
+    }
+}
+
+/// An index template for `patterns`, composed of `parts`, with the index `settings`.
+fn template(
+    layout: &Layout,
+    what: &str,
+    patterns: &[String],
+    priority: u32,
+    parts: &[&str],
+    settings: &Value,
+) -> Resource {
+    Resource {
+        kind: Kind::IndexTemplate,
+        path: format!("/_index_template/{}", layout.object(what)),
+        name: layout.object(what),
+        body: json!({
+            "index_patterns": patterns,
+            // Above Elasticsearch's built-in `logs` template (100, which would make `logs-*-*` data
+            // streams); audit above app, so overlapping patterns never tie.
+            "priority": priority,
+            "composed_of": parts.iter().map(|p| layout.object(p)).collect::<Vec<_>>(),
+            "version": SCHEMA_VERSION,
+            "_meta": meta(layout),
+            "template": {"settings": {"index": settings}}
+        }),
+    }
+}
+
+/// The policy deleting indices `days` old, as the engine keeps retention (none where it is set on the
+/// collection, not through this API: the README shows how).
+fn retention_policy(
+    engine: &SearchEngine,
+    layout: &Layout,
+    name: String,
+    days: u32,
+    patterns: &[String],
+    priority: u32,
+) -> Option<Resource> {
+    let age = format!("{days}d");
+    match engine.retention() {
+        Retention::Lifecycle => None,
+        Retention::Ism(prefix) => Some(Resource {
+            kind: Kind::IsmPolicy,
+            path: format!("/{prefix}/policies/{name}"),
+            name,
+            body: json!({"policy": {
+                "description": format!("logpipe: delete indices {age} old ({})", layout.marker()),
+                "default_state": "hot",
+                "states": [
+                    {"name": "hot", "actions": [],
+                     "transitions": [{"state_name": "delete", "conditions": {"min_index_age": age}}]},
+                    {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
+                ],
+                // New indices matching these patterns are managed from their creation on.
+                "ism_template": [{"index_patterns": patterns, "priority": priority}]
+            }}),
+        }),
+        Retention::Ilm => {
+            let mut policy = json!({"phases": {
+                "hot": {"min_age": "0ms", "actions": {}},
+                "delete": {"min_age": age, "actions": {"delete": {}}}
+            }});
+            // `_meta` on ILM policies: Elasticsearch 7.14 and later.
+            if engine.at_least(7, 14) {
+                policy["_meta"] = meta(layout);
+            }
+            Some(Resource {
+                kind: Kind::IlmPolicy,
+                path: format!("/_ilm/policy/{name}"),
+                name,
+                body: json!({ "policy": policy }),
+            })
+        }
+    }
 }
 
 /// The installed object out of a `GET {path}` answer (each API wraps it differently), if it is there.
