@@ -13,12 +13,15 @@
 //!   forwarder, the canary, `logpipe search`.
 //! - [`alert`]: rules, fingerprints, suppression, grouping, CloudWatch rules, Slack messages, alarm changes.
 //!   The notifier, the alert sync, the log subscriber's CLI.
+//! - [`ledger`]: counts per log group and hour at every hop, and what they come to (missing, duplicated,
+//!   the hop that fell short). The reconciliation (`logpipe reconcile`).
 //! - `synth` (feature `synth`): generators of realistic payloads and events for samples, tests and benchmarks;
 //!   only the CLI and tests enable it, so no function compiles it.
 
 pub mod alert;
 pub mod audit;
 pub mod base;
+pub mod ledger;
 pub mod logs;
 pub mod search;
 #[cfg(any(test, feature = "synth"))]
