@@ -1,7 +1,7 @@
 //! The documentation's links: every relative link of every Markdown file in the repository names a file
 //! inside it, and every `#anchor` a heading of that file. No link leaves the repository. And every
 //! function's public interface is documented beside it: each variable its configuration reads and each
-//! metric its report line emits, from the code's own lists.
+//! metric its report line emits, from the code's own lists. And the design's floor plan names every area.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -259,6 +259,40 @@ fn the_readme_diagram_shows_every_function_and_store() {
     assert!(
         missing.is_empty(),
         "missing from the README's diagram: {missing:?}"
+    );
+}
+
+/// Every area of `logcore` (a folder, or a module file of its own at the top) has its row in the design's
+/// floor plan, and every row names an area that exists.
+#[test]
+fn the_floor_plan_lists_every_area_of_logcore() {
+    let design = std::fs::read_to_string(root().join("docs/design.md")).unwrap();
+    let plan = design
+        .split("### Floor plan of `crates/logcore`")
+        .nth(1)
+        .expect("docs/design.md has the floor plan");
+    let rows: BTreeSet<String> = plan
+        .lines()
+        .take_while(|l| !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(String::from)
+        .collect();
+    let mut areas = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("crates/logcore/src")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            areas.insert(format!("{name}/"));
+        } else if name != "lib.rs" && name.ends_with(".rs") {
+            areas.insert(name);
+        }
+    }
+    let missing: Vec<&String> = areas.difference(&rows).collect();
+    let stale: Vec<&String> = rows.difference(&areas).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "docs/design.md's floor plan: no row for {missing:?}; rows for what is gone: {stale:?}"
     );
 }
 

@@ -156,7 +156,12 @@ pub enum Judged {
 
 /// Judge one row at `now_ms`, with `settle_ms` for events to reach the last hop after their hour ends.
 pub fn judge(key: &Key, c: &Counts, now_ms: i64, settle_ms: i64) -> Judged {
-    if key.hour_ms.saturating_add(HOUR_MS).saturating_add(settle_ms) > now_ms {
+    if key
+        .hour_ms
+        .saturating_add(HOUR_MS)
+        .saturating_add(settle_ms)
+        > now_ms
+    {
         return Judged::Settling;
     }
     let Some(source) = c.source else {
@@ -368,7 +373,13 @@ impl Report {
             String::new(),
         ]);
         let widths: Vec<usize> = (0..head.len())
-            .map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0))
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         for l in &lines {
             let cells: Vec<String> = l

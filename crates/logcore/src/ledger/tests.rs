@@ -182,7 +182,10 @@ fn counts_in_parts_add_up_and_a_known_part_makes_the_count_known() {
     assert_eq!(a.source, Some(5));
     assert_eq!(a.indexed, Some(5));
     assert_eq!(a.archived, None, "unknown on both sides stays unknown");
-    assert_eq!(a.dropped, reasons(&[("control_message", 1), ("excluded", 2)]));
+    assert_eq!(
+        a.dropped,
+        reasons(&[("control_message", 1), ("excluded", 2)])
+    );
     assert_eq!(a.failed, 1);
 }
 
@@ -204,19 +207,29 @@ fn the_report_totals_settled_rows_and_says_what_was_not_checked() {
     assert_eq!(findings, ["/ecs/web"]);
     let table = r.table();
     let lines: Vec<&str> = table.lines().collect();
-    assert!(lines[0].starts_with("group") && lines[0].contains("short at"), "{table}");
+    assert!(
+        lines[0].starts_with("group") && lines[0].contains("short at"),
+        "{table}"
+    );
     let web = lines.iter().find(|l| l.starts_with("/ecs/web")).unwrap();
-    assert!(web.contains("2025-11-21 10:00") && web.ends_with("search"), "{web}");
+    assert!(
+        web.contains("2025-11-21 10:00") && web.ends_with("search"),
+        "{web}"
+    );
     assert!(table.contains("total (2 settled hours)"), "{table}");
     assert!(table.contains("1 hours not settled yet"), "{table}");
 
     let mut clean = Ledger::default();
     *clean.row("/ecs/api", H) = whole(1);
     assert!(clean.judge(LATER, SETTLE).clean());
-    clean.problems.push("search: the aggregation failed: 503".into());
+    clean
+        .problems
+        .push("search: the aggregation failed: 503".into());
     let r = clean.judge(LATER, SETTLE);
     assert!(!r.clean(), "a hop that could not be counted fails the run");
-    assert!(r.table().contains("not checked: search: the aggregation failed"));
+    assert!(r
+        .table()
+        .contains("not checked: search: the aggregation failed"));
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["rows"][0]["judged"]["state"], "settled");
     assert_eq!(json["rows"][0]["source"], 1);
