@@ -1,6 +1,8 @@
 //! The real I/O: CloudWatch Logs and S3 through the AWS SDK for Rust, the search engine through the shared
 //! HTTP client of `logpipe-io` (same authentication as the forwarder: SigV4, a secret, or none).
 
+use std::collections::BTreeMap;
+
 use aws_sdk_cloudwatchlogs::config::http::HttpResponse;
 use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, RejectedLogEventsInfo};
@@ -49,6 +51,16 @@ impl AwsLogs {
 }
 
 impl Logs for AwsLogs {
+    async fn count_by_hour(
+        &self,
+        group: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: u64,
+    ) -> Result<BTreeMap<i64, u64>, CallError> {
+        self.count_pages(group, start_ms, end_ms, limit).await
+    }
+
     async fn put(
         &self,
         group: &str,
@@ -142,6 +154,41 @@ impl Logs for AwsLogs {
     }
 }
 
+impl AwsLogs {
+    /// [`Logs::count_by_hour`] page by page, keeping only the counts.
+    async fn count_pages(
+        &self,
+        group: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: u64,
+    ) -> Result<BTreeMap<i64, u64>, CallError> {
+        let mut pages = self
+            .client
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(start_ms)
+            // FilterLogEvents' end time is inclusive.
+            .end_time(end_ms - 1)
+            .limit(10_000)
+            .into_paginator()
+            .send();
+        let mut hours = BTreeMap::new();
+        let mut seen = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(&format!("FilterLogEvents {group}"), &e))?;
+            crate::reconcile::tally_hours(
+                &mut hours,
+                &mut seen,
+                page.events().iter().filter_map(|e| e.timestamp()),
+                limit,
+                group,
+            )?;
+        }
+        Ok(hours)
+    }
+}
+
 impl Objects for S3Store {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, CallError> {
         let mut pages = self
@@ -217,6 +264,54 @@ impl Finder for HttpSearch {
             .await?;
         parse_hits(reply.status, &reply.body)
     }
+}
+
+impl crate::reconcile::Aggregations for HttpSearch {
+    async fn aggregate(&self, index: &str, body: Value) -> Result<Value, CallError> {
+        let path = format!("/{index}/_search?ignore_unavailable=true&allow_no_indices=true");
+        let answer = json_call(self, reqwest::Method::POST, &path, Some(body)).await?;
+        Ok(answer.unwrap_or_else(|| json!({"hits": {"hits": []}})))
+    }
+
+    async fn field_mapping(&self, index: &str, fields: &str) -> Result<Value, CallError> {
+        let path = format!(
+            "/{index}/_mapping/field/{fields}?ignore_unavailable=true&allow_no_indices=true"
+        );
+        let answer = json_call(self, reqwest::Method::GET, &path, None).await?;
+        Ok(answer.unwrap_or_else(|| json!({})))
+    }
+}
+
+/// A JSON request to the engine and its JSON answer; `None` when the index does not exist.
+async fn json_call(
+    search: &HttpSearch,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Option<Value>, CallError> {
+    let (headers, body) = match body {
+        Some(b) => (
+            vec![("content-type", "application/json".to_string())],
+            b.to_string().into_bytes(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let reply = search.request(method, path, headers, body).await?;
+    if reply.status == 404
+        && memchr::memmem::find(&reply.body, b"index_not_found_exception").is_some()
+    {
+        return Ok(None);
+    }
+    let head = || String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)]).into_owned();
+    if !(200..300).contains(&reply.status) {
+        return Err(CallError::new(
+            logpipe_io::error::kind_of(None, reply.status),
+            format!("HTTP {}: {}", reply.status, head()),
+        ));
+    }
+    serde_json::from_slice(&reply.body)
+        .map(Some)
+        .map_err(|e| CallError::permanent(format!("an answer that is not JSON ({e}): {}", head())))
 }
 
 /// The hits of a `_search` answer; a missing index is no hit (any other 404 is an error: a wrong URL must

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod config;
 pub mod lookup;
 pub mod model;
+pub mod reconcile;
 pub mod report;
 pub mod scan;
 pub mod trace;
@@ -57,6 +58,31 @@ pub trait Logs: Send + Sync {
         end_ms: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<LogEvent>, CallError>> + Send;
+    /// How many events `group` holds per hour (UTC, by their timestamps) from `start_ms` to `end_ms`
+    /// (exclusive); an error when there are more than `limit` (the count would be short). By default from
+    /// [`Logs::find`]; an implementation that can count without keeping the events does.
+    fn count_by_hour(
+        &self,
+        group: &str,
+        start_ms: i64,
+        end_ms: i64,
+        limit: u64,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<i64, u64>, CallError>> + Send {
+        async move {
+            let take = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+            let events = self.find(group, "", start_ms, end_ms - 1, take).await?;
+            let mut hours = std::collections::BTreeMap::new();
+            let mut seen = 0;
+            reconcile::tally_hours(
+                &mut hours,
+                &mut seen,
+                events.iter().map(|e| e.timestamp_ms),
+                limit,
+                group,
+            )?;
+            Ok(hours)
+        }
+    }
 }
 
 /// One object of a listing.

@@ -93,7 +93,8 @@ pub struct Counts {
     pub written_directly: u64,
     /// Documents in the search engine (each once per index it is in).
     pub indexed: Option<u64>,
-    /// Units the forwarder wrote to its dead-letter prefix instead, by reason.
+    /// Units the forwarder wrote to its dead-letter prefix instead, by reason: read from the archive's
+    /// bucket, so counted when the archive is (`archived` is `Some`), and shown as not counted otherwise.
     pub dead_lettered: BTreeMap<String, u64>,
 }
 
@@ -216,8 +217,11 @@ fn short_at(source: u64, c: &Counts) -> Option<Hop> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     pub rows: BTreeMap<Key, Counts>,
-    /// Hops that could not be counted, and why (a query failed, a hop not configured).
+    /// Counts that should have been made and could not (a query failed, a limit was reached): the run
+    /// fails.
     pub problems: Vec<String>,
+    /// Hops this run does not count (not configured, or not counted by this kind of run): said, not failed.
+    pub not_counted: Vec<String>,
 }
 
 impl Ledger {
@@ -244,6 +248,7 @@ impl Ledger {
             rows,
             total,
             problems: self.problems.clone(),
+            not_counted: self.not_counted.clone(),
         }
     }
 }
@@ -298,6 +303,7 @@ pub struct Report {
     pub rows: Vec<Row>,
     pub total: Total,
     pub problems: Vec<String>,
+    pub not_counted: Vec<String>,
 }
 
 impl Report {
@@ -350,24 +356,31 @@ impl Report {
                 crate::base::time::DateTimeParts::from_millis(r.hour_ms).rfc3339()[..16]
                     .replace('T', " "),
                 opt(c.source),
-                c.dropped_total().to_string(),
+                known(c.dropped_total(), c.received.is_some()),
                 opt(c.archived),
                 opt(c.indexed),
-                c.dead_lettered_total().to_string(),
+                known(c.dead_lettered_total(), c.archived.is_some()),
                 missing,
                 duplicated,
                 short,
             ]);
         }
         let t = &self.total;
+        // A total of a hop no settled row counted is not a zero.
+        let settled = || {
+            self.rows
+                .iter()
+                .filter(|r| matches!(r.judged, Judged::Settled(_)))
+        };
+        let any = |hop: fn(&Counts) -> bool| settled().any(|r| hop(&r.counts));
         lines.push([
-            format!("total ({} settled hours)", t.rows_settled),
+            format!("total ({})", plural(t.rows_settled, "settled hour")),
             String::new(),
-            t.source.to_string(),
-            t.dropped.to_string(),
-            t.archived.to_string(),
-            t.indexed.to_string(),
-            t.dead_lettered.to_string(),
+            known(t.source, any(|c| c.source.is_some())),
+            known(t.dropped, any(|c| c.received.is_some())),
+            known(t.archived, any(|c| c.archived.is_some())),
+            known(t.indexed, any(|c| c.indexed.is_some())),
+            known(t.dead_lettered, any(|c| c.archived.is_some())),
             t.missing.to_string(),
             t.duplicated.to_string(),
             String::new(),
@@ -396,12 +409,15 @@ impl Report {
         }
         if t.rows_settling > 0 {
             out.push_str(&format!(
-                "{} hours not settled yet: not judged\n",
-                t.rows_settling
+                "{} not settled yet: not judged\n",
+                plural(t.rows_settling, "hour")
             ));
         }
         for p in &self.problems {
             out.push_str(&format!("not checked: {p}\n"));
+        }
+        for n in &self.not_counted {
+            out.push_str(&format!("not counted: {n}\n"));
         }
         out
     }
@@ -409,4 +425,14 @@ impl Report {
 
 fn opt(v: Option<u64>) -> String {
     v.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
+/// `n`, or `-` where the hop was not counted.
+fn known(n: u64, counted: bool) -> String {
+    opt(counted.then_some(n))
+}
+
+/// "1 hour", "2 hours".
+pub fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }

@@ -217,7 +217,23 @@ fn the_report_totals_settled_rows_and_says_what_was_not_checked() {
         "{web}"
     );
     assert!(table.contains("total (2 settled hours)"), "{table}");
-    assert!(table.contains("1 hours not settled yet"), "{table}");
+    assert!(table.contains("1 hour not settled yet"), "{table}");
+
+    // A run that counted the source and the index only: the other hops read `-`, not 0.
+    let mut partial = Ledger::default();
+    let row = partial.row("/ecs/api", H);
+    (row.source, row.indexed) = (Some(5), Some(5));
+    let table = partial.judge(LATER + 60_000, SETTLE).table();
+    let api = table.lines().find(|l| l.starts_with("/ecs/api")).unwrap();
+    let cells: Vec<&str> = api.split_whitespace().collect();
+    assert_eq!(cells[3..], ["5", "-", "-", "5", "-", "0", "0"], "{table}");
+    let total = table.lines().find(|l| l.starts_with("total")).unwrap();
+    let cells: Vec<&str> = total.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        ["total", "(1", "settled", "hour)", "5", "-", "-", "5", "-", "0", "0"],
+        "{table}"
+    );
 
     let mut clean = Ledger::default();
     *clean.row("/ecs/api", H) = whole(1);
@@ -230,6 +246,16 @@ fn the_report_totals_settled_rows_and_says_what_was_not_checked() {
     assert!(r
         .table()
         .contains("not checked: search: the aggregation failed"));
+    clean.problems.clear();
+    clean
+        .not_counted
+        .push("archive: the transforms' counts".into());
+    let r = clean.judge(LATER, SETTLE);
+    assert!(
+        r.clean(),
+        "a hop the run does not count is said, not failed"
+    );
+    assert!(r.table().contains("not counted: archive"));
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["rows"][0]["judged"]["state"], "settled");
     assert_eq!(json["rows"][0]["source"], 1);

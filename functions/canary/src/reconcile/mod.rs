@@ -1,0 +1,359 @@
+//! Reconciliation of all traffic, where the canary proves one heartbeat: every event of the named log
+//! groups, counted hour by hour (UTC, by the events' own timestamps) where CloudWatch Logs holds it and where
+//! the search engine indexed it, into a [`Ledger`] that says what is missing, what is duplicated and the hop
+//! where the counts first fall short.
+//!
+//! What this run counts: the source (FilterLogEvents pages, counted without keeping the events) and the
+//! index (one composite aggregation by `log.group` and hourly `@timestamp`, page by page). What it does not
+//! count yet is said in the ledger's `not_counted`: the transforms' own counts (events dropped on purpose by
+//! an exclude filter show as missing until they are), the archive and the dead letters.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use logcore::ledger::{hour_of, Ledger, HOUR_MS};
+use serde_json::{json, Value};
+
+use crate::{CallError, Logs};
+
+/// Groups and buckets the engine answers at most per aggregation page.
+const PAGE: usize = 1_000;
+
+/// What one reconciliation reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileConfig {
+    /// Log group names (globs are expanded before).
+    pub groups: Vec<String>,
+    /// The window, from the start of an hour (`from_ms` is rounded down) to `to_ms` (exclusive).
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The indices to count in (`None`: the search engine is not counted).
+    pub index_pattern: Option<String>,
+    /// Events read at most per group from CloudWatch Logs, so that a run is bounded: a group holding more
+    /// is not counted (the run says so) rather than counted short.
+    pub max_events: u64,
+}
+
+/// The search engine's aggregations: the answer of one `_search` with `aggs` (an index that does not exist
+/// is an answer without buckets), and of `GET /{index}/_mapping/field/{fields}` (no index: `{}`).
+pub trait Aggregations: Send + Sync {
+    fn aggregate(
+        &self,
+        index: &str,
+        body: Value,
+    ) -> impl Future<Output = Result<Value, CallError>> + Send;
+
+    fn field_mapping(
+        &self,
+        index: &str,
+        fields: &str,
+    ) -> impl Future<Output = Result<Value, CallError>> + Send;
+}
+
+/// The group's field where logpipe's index template mapped it (a keyword).
+pub const GROUP_FIELD: &str = "log.group";
+/// The group's field in indices that dynamic mapping created (text, with a keyword sub-field).
+pub const GROUP_KEYWORD_FIELD: &str = "log.group.keyword";
+
+/// Which field to count the group by, and in which indices: all the pattern's indices (`None`), or, when
+/// the indices are mapped differently, the ones named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPlan {
+    pub field: &'static str,
+    pub indices: Option<Vec<String>>,
+}
+
+/// The plans for a `_mapping/field/log.group,log.group.keyword` answer: `log.group` where it is a keyword
+/// (logpipe's template), `log.group.keyword` where dynamic mapping made `log.group` text (indices created
+/// before the template, or by another tool). An index without either field holds no document with a group;
+/// an index where the group is text without a keyword sub-field cannot be counted, and is named.
+pub fn group_fields(mapping: &Value) -> Result<Vec<FieldPlan>, String> {
+    let indices = mapping
+        .as_object()
+        .ok_or_else(|| format!("the field mapping answer is not an object: {mapping}"))?;
+    let mut by_field: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    let mut uncountable = Vec::new();
+    for (index, m) in indices {
+        let fields = m.get("mappings").unwrap_or(m);
+        let type_of = |field: &str| {
+            let leaf = field.rsplit('.').next().unwrap_or(field);
+            fields
+                .get(field)
+                .and_then(|f| f.pointer(&format!("/mapping/{leaf}/type")))
+                .and_then(Value::as_str)
+        };
+        match (type_of(GROUP_FIELD), type_of(GROUP_KEYWORD_FIELD)) {
+            (Some("keyword"), _) => by_field.entry(GROUP_FIELD).or_default().push(index.clone()),
+            (_, Some("keyword")) => by_field
+                .entry(GROUP_KEYWORD_FIELD)
+                .or_default()
+                .push(index.clone()),
+            (None, None) => {}
+            (Some(t), _) => uncountable.push(format!("{index} ({GROUP_FIELD} is {t})")),
+            (None, Some(t)) => uncountable.push(format!("{index} ({GROUP_KEYWORD_FIELD} is {t})")),
+        }
+    }
+    if !uncountable.is_empty() {
+        return Err(format!(
+            "the group is not a keyword in {}: reindex these indices with logpipe's template \
+             (`logpipe search setup`)",
+            uncountable.join(", ")
+        ));
+    }
+    let single = by_field.len() == 1;
+    Ok(by_field
+        .into_iter()
+        .map(|(field, indices)| FieldPlan {
+            field,
+            indices: (!single).then_some(indices),
+        })
+        .collect())
+}
+
+/// Count the window's events of every group at every hop this run reaches; `progress` sees each group once
+/// its source is counted.
+pub async fn reconcile<L: Logs, A: Aggregations>(
+    cfg: &ReconcileConfig,
+    logs: &L,
+    search: Option<&A>,
+    mut progress: impl FnMut(&str),
+) -> Ledger {
+    let mut ledger = Ledger::default();
+    let from = hour_of(cfg.from_ms);
+    let mut counted = Vec::new();
+    for group in &cfg.groups {
+        match logs
+            .count_by_hour(group, from, cfg.to_ms, cfg.max_events)
+            .await
+        {
+            Ok(hours) => {
+                for (hour, n) in hours {
+                    ledger.row(group, hour).source = Some(n);
+                }
+                counted.push(group.as_str());
+            }
+            Err(e) => ledger.problems.push(format!("source of {group}: {e}")),
+        }
+        progress(group);
+    }
+    let indexed = match (search, &cfg.index_pattern) {
+        (Some(search), Some(index)) => {
+            match indexed_counts(search, index, &cfg.groups, from, cfg.to_ms).await {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    ledger
+                        .problems
+                        .push(format!("search: the aggregation over {index}: {e}"));
+                    None
+                }
+            }
+        }
+        _ => {
+            ledger
+                .not_counted
+                .push("search: no search engine given".into());
+            None
+        }
+    };
+    if let Some(rows) = &indexed {
+        for ((group, hour), n) in rows {
+            ledger.row(group, *hour).indexed = Some(*n);
+        }
+    }
+    // A hop that counted a group's whole window counted zero where it saw nothing.
+    for (key, c) in ledger.rows.iter_mut() {
+        if c.source.is_none() && counted.contains(&key.group.as_str()) {
+            c.source = Some(0);
+        }
+        if c.indexed.is_none() && indexed.is_some() {
+            c.indexed = Some(0);
+        }
+    }
+    ledger.not_counted.push(
+        "transform, archive, dead letters: not counted by this run yet (events an exclude filter drops on \
+         purpose show as missing)"
+            .into(),
+    );
+    ledger
+}
+
+/// Documents per group and hour in `index` from `from_ms` to `to_ms` (exclusive), by the group's field of
+/// each index (see [`group_fields`]).
+pub async fn indexed_counts<A: Aggregations>(
+    search: &A,
+    index: &str,
+    groups: &[String],
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<BTreeMap<(String, i64), u64>, CallError> {
+    let mapping = search
+        .field_mapping(index, &format!("{GROUP_FIELD},{GROUP_KEYWORD_FIELD}"))
+        .await?;
+    let plans = group_fields(&mapping).map_err(CallError::permanent)?;
+    let mut out = BTreeMap::new();
+    for plan in &plans {
+        let window = Window {
+            groups,
+            from_ms,
+            to_ms,
+            plan,
+        };
+        count_pages(search, index, &window, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// What one aggregation counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    pub groups: &'a [String],
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub plan: &'a FieldPlan,
+}
+
+/// Every page of the composite aggregation over `window`, added into `out`.
+async fn count_pages<A: Aggregations>(
+    search: &A,
+    index: &str,
+    window: &Window<'_>,
+    out: &mut BTreeMap<(String, i64), u64>,
+) -> Result<(), CallError> {
+    let Window {
+        groups,
+        from_ms,
+        to_ms,
+        ..
+    } = *window;
+    let mut after: Option<Value> = None;
+    // Each page is a step forward (the engine's `after_key`); a bound keeps a misbehaving one from looping.
+    let pages =
+        groups.len() * ((to_ms - from_ms).max(0) as usize / HOUR_MS as usize + 2) / PAGE + 2;
+    for _ in 0..pages {
+        let answer = search
+            .aggregate(index, indexed_query(window, after.as_ref()))
+            .await?;
+        let IndexedPage {
+            buckets,
+            after_key: next,
+        } = parse_indexed(&answer)
+            .map_err(|e| CallError::permanent(format!("the engine's answer: {e}")))?;
+        let full = buckets.len() >= PAGE;
+        for (group, hour, n) in buckets {
+            *out.entry((group, hour_of(hour))).or_default() += n;
+        }
+        match next {
+            Some(key) if full && Some(&key) != after.as_ref() => after = Some(key),
+            _ => return Ok(()),
+        }
+    }
+    Err(CallError::permanent(format!(
+        "the aggregation did not end after {pages} pages"
+    )))
+}
+
+/// The `_search` body: documents of the window's groups from `from_ms` to `to_ms` (exclusive), counted by
+/// group (the plan's field, in the plan's indices) and hour in pages of [`PAGE`] buckets, after `after`
+/// (the previous page's `after_key`).
+pub fn indexed_query(window: &Window<'_>, after: Option<&Value>) -> Value {
+    let Window {
+        groups,
+        from_ms,
+        to_ms,
+        plan,
+    } = *window;
+    let mut composite = json!({
+        "size": PAGE,
+        "sources": [
+            {"group": {"terms": {"field": plan.field}}},
+            {"hour": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}}}
+        ]
+    });
+    if let Some(a) = after {
+        composite["after"] = a.clone();
+    }
+    let mut filter = vec![
+        json!({"range": {"@timestamp": {"gte": from_ms, "lt": to_ms, "format": "epoch_millis"}}}),
+        json!({"terms": {plan.field: groups}}),
+    ];
+    if let Some(indices) = &plan.indices {
+        filter.push(json!({"terms": {"_index": indices}}));
+    }
+    json!({
+        "size": 0,
+        "track_total_hits": false,
+        "query": {"bool": {"filter": filter}},
+        "aggs": {"rows": {"composite": composite}}
+    })
+}
+
+/// One page of a composite aggregation's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedPage {
+    /// Group, hour start in ms, documents.
+    pub buckets: Vec<(String, i64, u64)>,
+    /// Where the next page starts (`None`: the engine gave no `after_key`).
+    pub after_key: Option<Value>,
+}
+
+/// The buckets of a composite aggregation answer and its `after_key`.
+pub fn parse_indexed(answer: &Value) -> Result<IndexedPage, String> {
+    let Some(rows) = answer.pointer("/aggregations/rows") else {
+        // An index pattern that matches no index: no aggregation, no documents.
+        return match answer.get("hits") {
+            Some(_) => Ok(IndexedPage {
+                buckets: Vec::new(),
+                after_key: None,
+            }),
+            None => Err("no aggregations and no hits".into()),
+        };
+    };
+    let buckets = rows
+        .get("buckets")
+        .and_then(Value::as_array)
+        .ok_or("aggregations.rows has no buckets")?;
+    let mut out = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        let group = b
+            .pointer("/key/group")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("a bucket without key.group: {b}"))?;
+        let hour = b
+            .pointer("/key/hour")
+            .and_then(|h| h.as_i64().or_else(|| h.as_f64().map(|f| f as i64)))
+            .ok_or_else(|| format!("a bucket without a numeric key.hour: {b}"))?;
+        let n = b
+            .get("doc_count")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("a bucket without doc_count: {b}"))?;
+        out.push((group.to_string(), hour, n));
+    }
+    Ok(IndexedPage {
+        buckets: out,
+        after_key: rows.get("after_key").cloned(),
+    })
+}
+
+/// Events per hour from `group`'s events as FilterLogEvents pages give them, at most `limit`.
+pub fn tally_hours(
+    hours: &mut BTreeMap<i64, u64>,
+    seen: &mut u64,
+    timestamps: impl IntoIterator<Item = i64>,
+    limit: u64,
+    group: &str,
+) -> Result<(), CallError> {
+    for ts in timestamps {
+        *seen += 1;
+        if *seen > limit {
+            return Err(CallError::permanent(format!(
+                "{group} holds more than {limit} events in the window: reconcile a shorter window, or raise \
+                 the limit"
+            )));
+        }
+        *hours.entry(hour_of(ts)).or_default() += 1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

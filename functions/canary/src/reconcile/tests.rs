@@ -1,0 +1,494 @@
+use std::sync::Mutex;
+
+use logcore::ledger::{Hop, Judged, Key};
+use proptest::prelude::*;
+
+use super::*;
+use crate::tests::FakeLogs;
+use crate::LogEvent;
+
+/// 2026-11-23T08:00:00Z, an hour's start.
+const H: i64 = 1_795_420_800_000;
+const MIN: i64 = 60_000;
+const SETTLE: i64 = 30 * MIN;
+
+/// An engine that answers composite aggregations over its documents (group, timestamp) as the
+/// Elasticsearch and OpenSearch documentation describe them: buckets ordered by their sources, `size` at
+/// a time, from after `after`, with the last bucket's key as `after_key`. Its documents sit in two indices:
+/// `logs-app-new`, where logpipe's template mapped `log.group` as a keyword, and (`old`) `logs-app-old`,
+/// which dynamic mapping created (`log.group` text, `log.group.keyword` a keyword): a field an index does
+/// not have as a keyword gives no bucket there.
+#[derive(Default)]
+struct FakeEngine {
+    docs: Mutex<Vec<(String, i64)>>,
+    old: Vec<(String, i64)>,
+    calls: Mutex<u32>,
+    fail: Option<CallError>,
+}
+
+const NEW: &str = "logs-app-new";
+const OLD: &str = "logs-app-old";
+
+impl Aggregations for FakeEngine {
+    async fn aggregate(&self, index: &str, body: Value) -> Result<Value, CallError> {
+        assert_eq!(index, "logs-app-*");
+        *self.calls.lock().unwrap() += 1;
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
+        }
+        let filter = body["query"]["bool"]["filter"].as_array().unwrap();
+        let range = &filter[0]["range"]["@timestamp"];
+        let (gte, lt) = (
+            range["gte"].as_i64().unwrap(),
+            range["lt"].as_i64().unwrap(),
+        );
+        let (field, groups) = filter[1]["terms"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap();
+        let groups: Vec<&str> = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap())
+            .collect();
+        let only: Option<Vec<&str>> = filter.get(2).map(|f| {
+            f["terms"]["_index"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap())
+                .collect()
+        });
+        let composite = &body["aggs"]["rows"]["composite"];
+        assert_eq!(composite["sources"][0]["group"]["terms"]["field"], *field);
+        let size = composite["size"].as_u64().unwrap() as usize;
+        let new = self.docs.lock().unwrap().clone();
+        let searched = [
+            (NEW, "log.group", &new),
+            (OLD, "log.group.keyword", &self.old),
+        ];
+        let mut buckets: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        for (name, keyword, docs) in searched {
+            if keyword != field || only.as_ref().is_some_and(|o| !o.contains(&name)) {
+                continue;
+            }
+            for (g, ts) in docs.iter() {
+                if groups.contains(&g.as_str()) && (gte..lt).contains(ts) {
+                    *buckets.entry((g.clone(), hour_of(*ts))).or_default() += 1;
+                }
+            }
+        }
+        let after = composite.get("after").map(|a| {
+            (
+                a["group"].as_str().unwrap().to_string(),
+                a["hour"].as_i64().unwrap(),
+            )
+        });
+        let page: Vec<Value> = buckets
+            .into_iter()
+            .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a))
+            .take(size)
+            .map(|((g, h), n)| json!({"key": {"group": g, "hour": h}, "doc_count": n}))
+            .collect();
+        let mut rows = json!({ "buckets": page });
+        if let Some(last) = page.last() {
+            rows["after_key"] = last["key"].clone();
+        }
+        Ok(json!({"hits": {"hits": []}, "aggregations": {"rows": rows}}))
+    }
+
+    async fn field_mapping(&self, index: &str, fields: &str) -> Result<Value, CallError> {
+        assert_eq!(index, "logs-app-*");
+        assert_eq!(fields, "log.group,log.group.keyword");
+        if let Some(e) = &self.fail {
+            return Err(e.clone());
+        }
+        let mut answer = json!({ NEW: {"mappings": {"log.group": {"full_name": "log.group",
+            "mapping": {"group": {"type": "keyword", "ignore_above": 1024}}}}}});
+        if !self.old.is_empty() {
+            answer[OLD] = old_mapping();
+        }
+        Ok(answer)
+    }
+}
+
+/// An index dynamic mapping created, as `_mapping/field/log.group,log.group.keyword` describes it.
+fn old_mapping() -> Value {
+    json!({"mappings": {
+        "log.group": {"full_name": "log.group", "mapping": {"group": {"type": "text",
+            "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}}},
+        "log.group.keyword": {"full_name": "log.group.keyword",
+            "mapping": {"keyword": {"type": "keyword", "ignore_above": 256}}}
+    }})
+}
+
+fn logs_with(events: &[(&str, i64, usize)]) -> FakeLogs {
+    let logs = FakeLogs::default();
+    let mut all = logs.events.lock().unwrap();
+    for (group, ts, n) in events {
+        for i in 0..*n {
+            let id = all.len() + 1;
+            all.push(LogEvent {
+                event_id: format!("{id:056}"),
+                group: group.to_string(),
+                stream: "web/1".into(),
+                timestamp_ms: ts + i as i64,
+                ingestion_ms: ts + i as i64 + 1_000,
+                message: format!("event {i}"),
+            });
+        }
+    }
+    drop(all);
+    logs
+}
+
+/// The engine holding a document for every event of `logs` but the first `lose` of `group`.
+fn engine_for(logs: &FakeLogs, group: &str, lose: usize) -> FakeEngine {
+    let mut skipped = 0;
+    let docs = logs
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let skip = e.group == group && skipped < lose;
+            skipped += usize::from(skip);
+            !skip
+        })
+        .map(|e| (e.group.clone(), e.timestamp_ms))
+        .collect();
+    FakeEngine {
+        docs: Mutex::new(docs),
+        ..FakeEngine::default()
+    }
+}
+
+fn cfg(groups: &[&str]) -> ReconcileConfig {
+    ReconcileConfig {
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        from_ms: H + 10 * MIN,
+        to_ms: H + 3 * HOUR_MS,
+        index_pattern: Some("logs-app-*".into()),
+        max_events: 10_000,
+    }
+}
+
+fn judged(ledger: &Ledger, group: &str, hour: i64) -> Judged {
+    let key = Key {
+        group: group.into(),
+        hour_ms: hour,
+    };
+    let c = ledger.rows.get(&key).expect("a row for the group and hour");
+    logcore::ledger::judge(&key, c, H + 10 * HOUR_MS, SETTLE)
+}
+
+#[tokio::test]
+async fn documents_deleted_from_the_index_are_missing_at_the_search_hop() {
+    let logs = logs_with(&[
+        ("/ecs/api", H + 5 * MIN, 40),
+        ("/ecs/api", H + HOUR_MS + 5 * MIN, 25),
+        ("/ecs/web", H + 20 * MIN, 10),
+    ]);
+    let engine = engine_for(&logs, "/ecs/web", 3);
+    let mut seen = Vec::new();
+    let ledger = reconcile(&cfg(&["/ecs/api", "/ecs/web"]), &logs, Some(&engine), |g| {
+        seen.push(g.to_string())
+    })
+    .await;
+    assert_eq!(seen, ["/ecs/api", "/ecs/web"], "progress sees every group");
+    assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
+    // The window starts at its hour's start: the events before `from_ms` in that hour are counted too.
+    let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.duplicated), (0, 0));
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].source, Some(40));
+    assert_eq!(
+        ledger.rows[&Key::new("/ecs/api", H + HOUR_MS)].indexed,
+        Some(25)
+    );
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (3, Some(Hop::Search)));
+}
+
+#[tokio::test]
+async fn an_hour_one_hop_saw_nothing_of_is_a_zero_there_not_a_gap() {
+    // Nothing indexed at all for /ecs/web; and a document of an hour CloudWatch Logs holds nothing for.
+    let logs = logs_with(&[("/ecs/web", H + 20 * MIN, 10)]);
+    let engine = FakeEngine::default();
+    engine
+        .docs
+        .lock()
+        .unwrap()
+        .push(("/ecs/web".into(), H + HOUR_MS + 1));
+    let ledger = reconcile(&cfg(&["/ecs/web"]), &logs, Some(&engine), |_| {}).await;
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (10, Some(Hop::Search)));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H + HOUR_MS) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.duplicated), (0, 1));
+}
+
+#[tokio::test]
+async fn many_groups_and_hours_are_counted_over_every_page() {
+    let groups: Vec<String> = (0..600).map(|i| format!("/ecs/svc-{i:03}")).collect();
+    let mut events = Vec::new();
+    for g in &groups {
+        events.push((g.as_str(), H + MIN, 2));
+        events.push((g.as_str(), H + HOUR_MS + MIN, 1));
+    }
+    let logs = logs_with(&events);
+    let engine = engine_for(&logs, "/ecs/svc-599", 1);
+    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let ledger = reconcile(&cfg(&names), &logs, Some(&engine), |_| {}).await;
+    assert!(
+        *engine.calls.lock().unwrap() >= 2,
+        "1,200 buckets take two pages"
+    );
+    let report = ledger.judge(H + 10 * HOUR_MS, SETTLE);
+    assert_eq!(report.total.rows_settled, 1_200);
+    assert_eq!(
+        report.total.missing, 1,
+        "the one document lost, on the last page"
+    );
+    let lost: Vec<&str> = report.findings().map(|r| r.group.as_str()).collect();
+    assert_eq!(lost, ["/ecs/svc-599"]);
+}
+
+#[tokio::test]
+async fn a_count_that_cannot_be_made_fails_the_run_and_is_not_taken_for_zero() {
+    let logs = logs_with(&[("/ecs/api", H + MIN, 5), ("/ecs/big", H + MIN, 50)]);
+    let engine = FakeEngine {
+        fail: Some(CallError::throttled("HTTP 429: too many requests")),
+        ..engine_for(&logs, "", 0)
+    };
+    let mut c = cfg(&["/ecs/api", "/ecs/big"]);
+    c.max_events = 20;
+    let ledger = reconcile(&c, &logs, Some(&engine), |_| {}).await;
+    let report = ledger.judge(H + 10 * HOUR_MS, SETTLE);
+    assert!(!report.clean());
+    assert!(
+        ledger
+            .problems
+            .iter()
+            .any(|p| p.contains("/ecs/big") && p.contains("more than 20 events")),
+        "{:?}",
+        ledger.problems
+    );
+    assert!(
+        ledger.problems.iter().any(|p| p.contains("429")),
+        "{:?}",
+        ledger.problems
+    );
+    // Neither hop's count of /ecs/big is known, nor the index's of /ecs/api: nothing is judged missing.
+    assert_eq!(report.total.missing, 0);
+    assert_eq!(
+        ledger.rows[&Key::new("/ecs/api", H)].indexed,
+        None,
+        "not taken for zero"
+    );
+    assert!(!ledger.rows.contains_key(&Key::new("/ecs/big", H)));
+}
+
+#[tokio::test]
+async fn without_a_search_engine_the_index_is_said_not_counted() {
+    let logs = logs_with(&[("/ecs/api", H + MIN, 5)]);
+    let mut c = cfg(&["/ecs/api"]);
+    c.index_pattern = None;
+    let ledger = reconcile(&c, &logs, None::<&FakeEngine>, |_| {}).await;
+    assert!(ledger.problems.is_empty());
+    assert!(ledger.not_counted.iter().any(|n| n.starts_with("search")));
+    assert_eq!(judged(&ledger, "/ecs/api", H), Judged::Unchecked);
+}
+
+#[tokio::test]
+async fn indices_dynamic_mapping_created_are_counted_by_the_keyword_sub_field() {
+    // The first hour's documents went into an index created before logpipe's template (dynamic mapping),
+    // the second hour's into one the template mapped.
+    let logs = logs_with(&[
+        ("/ecs/api", H + 5 * MIN, 6),
+        ("/ecs/api", H + HOUR_MS + 5 * MIN, 4),
+    ]);
+    let all = engine_for(&logs, "", 0).docs.into_inner().unwrap();
+    let (old, new): (Vec<_>, Vec<_>) = all.into_iter().partition(|(_, ts)| *ts < H + HOUR_MS);
+    let engine = FakeEngine {
+        docs: Mutex::new(new),
+        old: old[1..].to_vec(),
+        ..FakeEngine::default()
+    };
+    let ledger = reconcile(&cfg(&["/ecs/api"]), &logs, Some(&engine), |_| {}).await;
+    assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].indexed, Some(5));
+    assert_eq!(
+        ledger.rows[&Key::new("/ecs/api", H + HOUR_MS)].indexed,
+        Some(4)
+    );
+    assert_eq!(
+        *engine.calls.lock().unwrap(),
+        2,
+        "one aggregation per field"
+    );
+}
+
+#[test]
+fn each_index_is_counted_by_the_field_that_is_a_keyword_there() {
+    let keyword = json!({"mappings": {"log.group": {"full_name": "log.group",
+        "mapping": {"group": {"type": "keyword"}}}}});
+    // One mapping for all: the pattern's indices, no list.
+    let plans = group_fields(&json!({"a-1": keyword, "a-2": keyword})).unwrap();
+    assert_eq!(
+        plans,
+        [FieldPlan {
+            field: GROUP_FIELD,
+            indices: None
+        }]
+    );
+    let plans =
+        group_fields(&json!({"a-1": keyword, "a-0": old_mapping(), "a-9": {"mappings": {}}}))
+            .unwrap();
+    assert_eq!(
+        plans,
+        [
+            FieldPlan {
+                field: GROUP_FIELD,
+                indices: Some(vec!["a-1".into()])
+            },
+            FieldPlan {
+                field: GROUP_KEYWORD_FIELD,
+                indices: Some(vec!["a-0".into()])
+            },
+        ]
+    );
+    assert_eq!(group_fields(&json!({})).unwrap(), []);
+    let text = json!({"mappings": {"log.group": {"full_name": "log.group",
+        "mapping": {"group": {"type": "text"}}}}});
+    let e = group_fields(&json!({"a-1": keyword, "a-3": text})).unwrap_err();
+    assert!(e.contains("a-3 (log.group is text)"), "{e}");
+    assert!(!e.contains("a-1"), "{e}");
+    assert!(group_fields(&json!([])).is_err());
+    let q = indexed_query(
+        &Window {
+            groups: &["/ecs/api".into()],
+            from_ms: H,
+            to_ms: H + HOUR_MS,
+            plan: &plans[1],
+        },
+        None,
+    );
+    assert_eq!(
+        q["aggs"]["rows"]["composite"]["sources"][0]["group"]["terms"]["field"],
+        "log.group.keyword"
+    );
+    assert_eq!(
+        q["query"]["bool"]["filter"][1]["terms"]["log.group.keyword"][0],
+        "/ecs/api"
+    );
+    assert_eq!(q["query"]["bool"]["filter"][2]["terms"]["_index"][0], "a-0");
+}
+
+#[test]
+fn the_query_counts_by_group_and_hour_after_the_last_page() {
+    let plan = FieldPlan {
+        field: GROUP_FIELD,
+        indices: None,
+    };
+    let window = Window {
+        groups: &["/ecs/api".into()],
+        from_ms: H,
+        to_ms: H + HOUR_MS,
+        plan: &plan,
+    };
+    let q = indexed_query(&window, None);
+    assert_eq!(q["query"]["bool"]["filter"].as_array().unwrap().len(), 2);
+    assert_eq!(q["size"], 0);
+    assert_eq!(
+        q["aggs"]["rows"]["composite"]["sources"][0]["group"]["terms"]["field"],
+        "log.group"
+    );
+    assert_eq!(
+        q["aggs"]["rows"]["composite"]["sources"][1]["hour"]["date_histogram"]["fixed_interval"],
+        "1h"
+    );
+    assert!(q["aggs"]["rows"]["composite"].get("after").is_none());
+    let after = json!({"group": "/ecs/api", "hour": H});
+    let q = indexed_query(&window, Some(&after));
+    assert_eq!(q["aggs"]["rows"]["composite"]["after"], after);
+}
+
+#[test]
+fn answers_are_read_or_refused_by_name() {
+    let ok = json!({"aggregations": {"rows": {"after_key": {"group": "a", "hour": H},
+        "buckets": [{"key": {"group": "a", "hour": H}, "doc_count": 3},
+                    {"key": {"group": "a", "hour": (H + HOUR_MS) as f64}, "doc_count": 1}]}}});
+    let page = parse_indexed(&ok).unwrap();
+    assert_eq!(
+        page.buckets,
+        [("a".into(), H, 3), ("a".into(), H + HOUR_MS, 1)]
+    );
+    assert_eq!(page.after_key, Some(json!({"group": "a", "hour": H})));
+    // No index matched the pattern: no aggregation in the answer, no documents.
+    assert_eq!(
+        parse_indexed(&json!({"hits": {"hits": []}})).unwrap(),
+        IndexedPage {
+            buckets: vec![],
+            after_key: None
+        }
+    );
+    let e = parse_indexed(
+        &json!({"aggregations": {"rows": {"buckets": [{"key": {"group": "a"}, "doc_count": 1}]}}}),
+    )
+    .unwrap_err();
+    assert!(e.contains("key.hour"), "{e}");
+    assert!(parse_indexed(&json!({"error": "x"})).is_err());
+}
+
+fn json_values() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[a-z]{0,4}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("aggregations".to_string()),
+                    Just("rows".to_string()),
+                    Just("buckets".to_string()),
+                    Just("key".to_string()),
+                    Just("group".to_string()),
+                    Just("hour".to_string()),
+                    Just("doc_count".to_string()),
+                    Just("mappings".to_string()),
+                    Just("log.group".to_string()),
+                    Just("mapping".to_string()),
+                    Just("type".to_string()),
+                    Just("hits".to_string()),
+                    "[a-z]{1,3}"
+                ],
+                inner,
+                0..4
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// Whatever the engine answers, the reader answers rows or an error: never a panic.
+    #[test]
+    fn any_answer_is_read_or_refused(v in json_values()) {
+        let _ = parse_indexed(&v);
+        let _ = group_fields(&v);
+    }
+}
