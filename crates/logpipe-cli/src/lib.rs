@@ -10,6 +10,7 @@ pub mod bulk_sink;
 pub mod forward;
 pub mod local;
 pub mod measure;
+pub mod reconcile;
 pub mod replay;
 pub mod samples;
 pub mod search;

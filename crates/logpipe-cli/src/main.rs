@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use firehose_transform::{Audit, Documents};
 use logcore::synth::{self, SourceKind};
 use logpipe_cli::transform::transform;
-use logpipe_cli::{alerts, bench, bulk_sink, forward, replay, samples, search, subscribe, trace};
+use logpipe_cli::{
+    alerts, bench, bulk_sink, forward, reconcile, replay, samples, search, subscribe, trace,
+};
 
 #[derive(Parser)]
 #[command(
@@ -114,6 +116,11 @@ enum Command {
     /// text, and name the last hop that saw it: the canary's lookup on demand. Exit 1 when not delivered.
     /// AWS credentials and region from the environment.
     Trace(trace::TraceArgs),
+    /// Count every event of the named log groups per hour where CloudWatch Logs holds it and where the
+    /// search engine indexed it; print what is missing or duplicated and the hop where the counts first
+    /// fall short. Exit 1 when anything settled is missing or duplicated, or a count could not be made.
+    /// AWS credentials and region from the environment.
+    Reconcile(reconcile::ReconcileArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -160,6 +167,7 @@ fn main() -> ExitCode {
         Command::Alerts(cmd) => alerts::run(cmd),
         Command::Search(cmd) => search::run(cmd),
         Command::Trace(args) => trace::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => bulk_sink::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),

@@ -1,0 +1,169 @@
+//! `logpipe reconcile`: every event of the named log groups, counted per hour where CloudWatch Logs holds it
+//! and where the search engine indexed it, with what is missing or duplicated and the hop where the counts
+//! first fall short (`canary::reconcile`, `logcore::ledger`). Exit 1 when anything settled is missing or
+//! duplicated, or a count could not be made.
+
+use canary::reconcile::{reconcile, ReconcileConfig};
+use logcore::base::env::Env;
+use logcore::ledger::plural;
+use logcore::logs::glob::GroupGlob;
+use logcore::search::bulk::IndexTemplate;
+use logpipe_io::{Endpoint, HttpSearch};
+
+use crate::trace::parse_since;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A line per group and hour, then the total.
+    Table,
+    /// The rows, the total and what was not counted, as one JSON object.
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct ReconcileArgs {
+    /// Log groups to reconcile: names or globs (`/ecs/*`); repeat for several.
+    #[arg(long = "group", short = 'g', required = true)]
+    groups: Vec<String>,
+    /// How far back, from the start of that hour: 90m, 6h, 2d.
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// How long after an hour ends its events may still be on their way (Firehose buffering, the
+    /// forwarder's queue, retries): younger hours are shown, not judged.
+    #[arg(long, default_value = "30m")]
+    settle: String,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// The search engine's base URL; authentication as the forwarder's (SEARCH_AUTH, SEARCH_SECRET_ARN).
+    /// Without it the index is not counted.
+    #[arg(long, env = "SEARCH_URL")]
+    search_url: Option<String>,
+    /// Index pattern to count in (default: every index the forwarder's INDEX template makes).
+    #[arg(long)]
+    index: Option<String>,
+    /// Events read at most per group from CloudWatch Logs (FilterLogEvents pages of up to 10,000); a
+    /// group holding more in the window is reported not counted.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_events: u64,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: ReconcileArgs) -> Result<(), String> {
+    let now = logcore::base::time::now_ms();
+    let since = parse_since(&args.since)?;
+    let settle = parse_since(&args.settle).map_err(|e| e.replace("--since", "--settle"))?;
+    let index = match &args.index {
+        Some(i) => i.clone(),
+        None => std::env::var("INDEX")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.parse::<IndexTemplate>().map(|t| t.wildcard()))
+            .transpose()
+            .map_err(|e| format!("INDEX: {e}"))?
+            .unwrap_or_else(|| IndexTemplate::default().wildcard()),
+    };
+    let endpoint = match &args.search_url {
+        Some(url) => {
+            let var = |k: &str| match k {
+                "SEARCH_URL" => Some(url.clone()),
+                _ => std::env::var(k).ok(),
+            };
+            Some(Endpoint::from_env(&Env::new(&var)).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let rt = crate::runtime()?;
+    let sdk = rt.block_on(aws_config::load_defaults(
+        aws_config::BehaviorVersion::latest(),
+    ));
+    let groups = rt.block_on(expand_groups(
+        &log_subscriber::aws::AwsLogs::new(&sdk),
+        &args.groups,
+    ))?;
+    if groups.is_empty() {
+        return Err(format!("no log group matches {}", args.groups.join(", ")));
+    }
+    let search = match &endpoint {
+        Some(ep) => Some(rt.block_on(HttpSearch::connect(ep, 1, &sdk))?),
+        None => None,
+    };
+    let cfg = ReconcileConfig {
+        groups,
+        from_ms: now - since,
+        to_ms: now,
+        index_pattern: search.as_ref().map(|_| index),
+        max_events: args.max_events,
+    };
+    let bar = (!args.quiet && args.format == Format::Table).then(|| {
+        let bar = indicatif::ProgressBar::new(cfg.groups.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} log groups counted {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar
+    });
+    let logs = canary::aws::AwsLogs::new(&sdk);
+    let ledger = rt.block_on(reconcile(&cfg, &logs, search.as_ref(), |_| {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let report = ledger.judge(now, settle);
+    match args.format {
+        Format::Table => print!("{}", report.table()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        ),
+    }
+    if report.clean() {
+        Ok(())
+    } else {
+        let t = &report.total;
+        Err(format!(
+            "{} missing, {} duplicated, {} not checked, {} failed",
+            plural(t.missing, "event"),
+            plural(t.duplicated, "event"),
+            plural(t.rows_unchecked, "hour"),
+            plural(report.problems.len() as u64, "count")
+        ))
+    }
+}
+
+/// The groups `patterns` name: a name as it is, a glob (`*`) as the account's groups it matches (listed
+/// from its literal start).
+pub async fn expand_groups<L: log_subscriber::Logs>(
+    logs: &L,
+    patterns: &[String],
+) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in patterns {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        if !p.contains('*') {
+            out.push(p.to_string());
+            continue;
+        }
+        let prefix = &p[..p.find('*').unwrap_or(p.len())];
+        let glob = GroupGlob::new(p);
+        let listed = logs
+            .groups(Some(prefix).filter(|s| !s.is_empty()))
+            .await
+            .map_err(|e| format!("listing the log groups for {p}: {e}"))?;
+        out.extend(listed.into_iter().filter(|g| glob.matches(g)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
