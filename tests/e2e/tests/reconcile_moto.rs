@@ -1,0 +1,290 @@
+//! The reconciliation on real wire protocols — CloudWatch Logs and S3 on a local moto server, the search
+//! engine on osmem-server — after the real CloudWatch Logs transform and the real search forwarder carried
+//! the events: one group delivered whole, one whose documents were partly deleted from the index, one whose
+//! subscription stopped mid-hour. Each loss is reported with its group, hour, count and hop.
+
+// Test code: an unwrap that fails is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use test_support as support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use canary::aws::AwsLogs;
+use canary::reconcile::{reconcile, ReconcileConfig};
+use canary::Logs;
+use firehose_transform::{Documents, PutEntry, Reingest};
+use logcore::ledger::{hour_of, Hop, Judged, Key, HOUR_MS};
+use logcore::synth;
+use logcore::transform::firehose::{ParsedResponse, Source};
+use logpipe_io::store::S3Store;
+use logpipe_io::{CallError, HttpSearch};
+use serde_json::{json, Value};
+
+const MIN: i64 = 60_000;
+
+/// Everything fits in one transform answer here: a re-ingestion would be a surprise.
+struct NoReingest;
+
+impl Reingest for NoReingest {
+    async fn put(
+        &self,
+        _: &Source,
+        entries: &[PutEntry],
+    ) -> Result<Vec<Option<String>>, CallError> {
+        panic!("unexpected re-ingestion of {} entries", entries.len())
+    }
+}
+
+struct Pipeline {
+    logs: AwsLogs,
+    s3: Arc<S3Store>,
+    search: Arc<HttpSearch>,
+    search_url: String,
+    forwarder: s3_search_forwarder::Config,
+    bucket: String,
+    objects: u32,
+}
+
+impl Pipeline {
+    /// `n` events in `group`, a second apart from `t`.
+    async fn write(&self, group: &str, t: i64, n: usize) {
+        for i in 0..n {
+            self.logs
+                .put(
+                    group,
+                    "web/1",
+                    t + i as i64 * 1000,
+                    &format!("request {i} served"),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    /// The group's events as CloudWatch Logs gives them (in time order).
+    async fn events(&self, group: &str) -> Vec<synth::Event> {
+        let mut found = self
+            .logs
+            .find(group, "", 0, i64::from(u32::MAX) * 1000, 10_000)
+            .await
+            .unwrap();
+        found.sort_by_key(|e| e.timestamp_ms);
+        found
+            .into_iter()
+            .map(|e| synth::Event {
+                id: e.event_id,
+                timestamp: e.timestamp_ms,
+                message: e.message,
+            })
+            .collect()
+    }
+
+    /// Firehose, the transform and the forwarder: `events` become documents in one object, indexed.
+    async fn carry(&mut self, group: &str, events: &[synth::Event]) {
+        let payload = synth::data_payload(group, "web/1", events);
+        let record = synth::record(
+            synth::record_id(0),
+            synth::record_data(&payload),
+            synth::SourceKind::DirectPut,
+            "",
+            0,
+        );
+        let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
+        let tcfg = firehose_transform::Config::<Documents>::from_env(|_| None).unwrap();
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(60),
+            tcfg.common.deadline_margin,
+        );
+        let out = firehose_transform::handle(
+            &event,
+            &tcfg,
+            &NoReingest,
+            &logpipe_io::store::MemStore::default(),
+            deadline,
+        )
+        .await
+        .unwrap();
+        let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).unwrap();
+        let mut docs = Vec::new();
+        for r in parsed.records {
+            assert_eq!(r.result, "Ok");
+            docs.extend(logcore::base::codec::decode_base64(r.data.unwrap().as_bytes()).unwrap());
+        }
+        self.objects += 1;
+        let key = format!("logs/reconcile-{}.gz", self.objects);
+        self.s3
+            .client()
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(logcore::base::codec::gzip(&docs, 6).into())
+            .send()
+            .await
+            .unwrap();
+        let notification = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":self.bucket},"object":{"key":key,"size":1}}}]});
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(60),
+            self.forwarder.common.deadline_margin,
+        );
+        let (res, summary) = s3_search_forwarder::handle(
+            &self.forwarder,
+            &self.s3,
+            &self.search,
+            &notification,
+            deadline,
+        )
+        .await;
+        assert!(res.is_ok(), "{res:?} {summary:?}");
+        assert_eq!(summary.forwarded.indexed as usize, events.len());
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.search_url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
+    let (Some(moto), Some(search_url)) = (support::moto_url(), support::search_url()) else {
+        return;
+    };
+    let name = support::unique("lprec");
+    let sdk = support::sdk_config(&moto).await;
+    let logs = AwsLogs::new(&sdk);
+    let s3 = Arc::new(S3Store::new(&sdk, true));
+    s3.client()
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap();
+    let mut forwarder = s3_search_forwarder::Config::new(&search_url);
+    forwarder.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
+    let endpoint = logpipe_io::Endpoint {
+        url: search_url.clone(),
+        auth: logpipe_io::Auth::None,
+        region: None,
+    };
+    let search = Arc::new(HttpSearch::connect(&endpoint, 1, &sdk).await.unwrap());
+    let mut p = Pipeline {
+        logs,
+        s3,
+        search,
+        search_url,
+        forwarder,
+        bucket: name.clone(),
+        objects: 0,
+    };
+    let (whole, deleted, stopped) = (
+        format!("/rec/{name}/whole"),
+        format!("/rec/{name}/deleted"),
+        format!("/rec/{name}/stopped"),
+    );
+    for g in [&whole, &deleted, &stopped] {
+        p.logs
+            .client
+            .create_log_group()
+            .log_group_name(g)
+            .send()
+            .await
+            .unwrap();
+    }
+    // Two settled hours: three and two hours before this one.
+    let now = logcore::base::time::now_ms();
+    let h = hour_of(now) - 3 * HOUR_MS;
+    p.write(&whole, h + 10 * MIN, 12).await;
+    p.write(&whole, h + HOUR_MS + 5 * MIN, 8).await;
+    p.write(&deleted, h + 20 * MIN, 15).await;
+    p.write(&stopped, h + 30 * MIN, 14).await;
+
+    let events = p.events(&whole).await;
+    assert_eq!(events.len(), 20);
+    p.carry(&whole, &events).await;
+    let events = p.events(&deleted).await;
+    p.carry(&deleted, &events).await;
+    // The subscription filter removed after the first 9 events: the rest never left CloudWatch Logs.
+    let events = p.events(&stopped).await;
+    p.carry(&stopped, &events[..9]).await;
+    // Four documents deleted from the index by hand.
+    let gone: Vec<String> = p.events(&deleted).await[..4]
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    let index = format!("{name}-app-*");
+    p.call(
+        reqwest::Method::POST,
+        &format!("/{index}/_refresh"),
+        json!({}),
+    )
+    .await;
+    let answer = p
+        .call(
+            reqwest::Method::POST,
+            &format!("/{index}/_delete_by_query?refresh=true"),
+            json!({"query": {"terms": {"event.id": gone}}}),
+        )
+        .await;
+    assert_eq!(answer["deleted"], 4, "{answer}");
+
+    let cfg = ReconcileConfig {
+        groups: vec![whole.clone(), deleted.clone(), stopped.clone()],
+        from_ms: h,
+        to_ms: now,
+        index_pattern: Some(index),
+        max_events: 10_000,
+    };
+    let ledger = reconcile(&cfg, &p.logs, Some(p.search.as_ref()), |_| {}).await;
+    assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
+    let report = ledger.judge(now, 30 * MIN);
+    let verdict = |group: &str, hour: i64| {
+        let key = Key {
+            group: group.to_string(),
+            hour_ms: hour,
+        };
+        let row = report
+            .rows
+            .iter()
+            .find(|r| r.group == key.group && r.hour_ms == key.hour_ms)
+            .unwrap_or_else(|| panic!("no row for {group} at {hour}: {}", report.table()));
+        match &row.judged {
+            Judged::Settled(v) => (row.counts.source, row.counts.indexed, *v),
+            other => panic!("{group} at {hour}: {other:?}"),
+        }
+    };
+    let (source, indexed, v) = verdict(&whole, h);
+    assert_eq!(
+        (source, indexed, v.missing, v.short_at),
+        (Some(12), Some(12), 0, None)
+    );
+    let (source, indexed, v) = verdict(&whole, h + HOUR_MS);
+    assert_eq!((source, indexed, v.missing), (Some(8), Some(8), 0));
+    let (source, indexed, v) = verdict(&deleted, h);
+    assert_eq!(
+        (source, indexed, v.missing, v.short_at),
+        (Some(15), Some(11), 4, Some(Hop::Search))
+    );
+    // Without the transforms' own counts the first hop counted after the source is the index.
+    let (source, indexed, v) = verdict(&stopped, h);
+    assert_eq!(
+        (source, indexed, v.missing, v.short_at),
+        (Some(14), Some(9), 5, Some(Hop::Search))
+    );
+    assert_eq!(report.total.missing, 9);
+    assert_eq!(report.total.duplicated, 0);
+    assert!(!report.clean());
+    let table = report.table();
+    assert!(table.contains("total (4 settled hours)"), "{table}");
+}
