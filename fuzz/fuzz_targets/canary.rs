@@ -1,9 +1,10 @@
 //! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
-//! queries and `_search` answers. Never a panic; the state round-trips; in plain text a needle is found
+//! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers. Never a panic; the state round-trips; in plain text a needle is found
 //! exactly when it occurs.
 #![no_main]
 
 use canary::aws::parse_hits;
+use canary::reconcile::{group_fields, parse_indexed};
 use canary::scan::{scan, KeyPrefix};
 use canary::trace::Query;
 use canary::State;
@@ -16,12 +17,29 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = parse_hits(200, data);
     let _ = parse_hits(404, data);
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        if let Ok(page) = parse_indexed(&v) {
+            assert!(page.buckets.len() <= v.to_string().len());
+        }
+        if let Ok(plans) = group_fields(&v) {
+            // Each index is counted by one field at most.
+            let named: usize = plans
+                .iter()
+                .filter_map(|p| p.indices.as_ref())
+                .map(Vec::len)
+                .sum();
+            assert!(named <= v.as_object().map_or(0, |o| o.len()));
+        }
+    }
 
     let text = String::from_utf8_lossy(data);
     let (head, rest) = text.split_once('\n').unwrap_or((&text, ""));
     if let Ok(p) = head.parse::<KeyPrefix>() {
         // Any second from 1970 to 2106.
-        let secs = data.iter().take(4).fold(0u32, |a, &b| a << 8 | u32::from(b));
+        let secs = data
+            .iter()
+            .take(4)
+            .fold(0u32, |a, &b| a << 8 | u32::from(b));
         let from = i64::from(secs) * 1000;
         let _ = p.at(from);
         assert!(p.between(from, from + 3 * 3_600_000).len() <= 4);
