@@ -8,7 +8,7 @@ use firehose_transform::{Audit, Documents};
 use logcore::synth::{self, SourceKind};
 use logpipe_cli::transform::transform;
 use logpipe_cli::{
-    alerts, bench, bulk_sink, forward, reconcile, replay, samples, search, subscribe, trace,
+    alerts, bench, bulk_sink, forward, reconcile, replay, samples, search, subscribe, trace, verify,
 };
 
 #[derive(Parser)]
@@ -121,6 +121,11 @@ enum Command {
     /// fall short. Exit 1 when anything settled is missing or duplicated, or a count could not be made.
     /// AWS credentials and region from the environment.
     Reconcile(reconcile::ReconcileArgs),
+    /// Check every event id CloudWatch Logs holds for one log group in a window against the search index,
+    /// and list each missing id with the last hop that saw it (S3 or CloudWatch Logs): exact where
+    /// reconcile counts. Exit 1 on any missing or duplicated id. AWS credentials and region from the
+    /// environment.
+    Verify(verify::VerifyArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
         Command::Search(cmd) => search::run(cmd),
         Command::Trace(args) => trace::run(args),
         Command::Reconcile(args) => reconcile::run(args),
+        Command::Verify(args) => verify::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => bulk_sink::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),

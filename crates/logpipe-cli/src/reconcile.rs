@@ -4,11 +4,9 @@
 //! duplicated, or a count could not be made.
 
 use canary::reconcile::{reconcile, ReconcileConfig};
-use logcore::base::env::Env;
 use logcore::ledger::plural;
 use logcore::logs::glob::GroupGlob;
-use logcore::search::bulk::IndexTemplate;
-use logpipe_io::{Endpoint, HttpSearch};
+use logpipe_io::HttpSearch;
 
 use crate::trace::parse_since;
 
@@ -55,26 +53,8 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
     let now = logcore::base::time::now_ms();
     let since = parse_since(&args.since)?;
     let settle = parse_since(&args.settle).map_err(|e| e.replace("--since", "--settle"))?;
-    let index = match &args.index {
-        Some(i) => i.clone(),
-        None => std::env::var("INDEX")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| t.parse::<IndexTemplate>().map(|t| t.wildcard()))
-            .transpose()
-            .map_err(|e| format!("INDEX: {e}"))?
-            .unwrap_or_else(|| IndexTemplate::default().wildcard()),
-    };
-    let endpoint = match &args.search_url {
-        Some(url) => {
-            let var = |k: &str| match k {
-                "SEARCH_URL" => Some(url.clone()),
-                _ => std::env::var(k).ok(),
-            };
-            Some(Endpoint::from_env(&Env::new(&var)).map_err(|e| e.to_string())?)
-        }
-        None => None,
-    };
+    let index = crate::index_pattern(args.index.as_deref())?;
+    let endpoint = crate::search_endpoint(args.search_url.as_deref())?;
     let rt = crate::runtime()?;
     let sdk = rt.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),
@@ -98,15 +78,10 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         max_events: args.max_events,
     };
     let bar = (!args.quiet && args.format == Format::Table).then(|| {
-        let bar = indicatif::ProgressBar::new(cfg.groups.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} log groups counted {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar
+        crate::progress_bar(
+            cfg.groups.len() as u64,
+            "{bar:30} {pos}/{len} log groups counted {msg}",
+        )
     });
     let logs = canary::aws::AwsLogs::new(&sdk);
     let ledger = rt.block_on(reconcile(&cfg, &logs, search.as_ref(), |_| {

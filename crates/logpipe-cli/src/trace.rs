@@ -4,10 +4,7 @@
 use canary::aws::AwsLogs;
 use canary::config::parse_prefixes;
 use canary::trace::{trace, Query, TraceConfig};
-use logcore::base::env::Env;
-use logcore::search::bulk::IndexTemplate;
 use logpipe_io::store::S3Store;
-use logpipe_io::Endpoint;
 use logpipe_io::HttpSearch;
 
 #[derive(clap::Args)]
@@ -51,16 +48,7 @@ pub fn run(args: TraceArgs) -> Result<(), String> {
     };
     let now = logcore::base::time::now_ms();
     let since = parse_since(&args.since)?;
-    let index = match args.index {
-        Some(i) => i,
-        None => std::env::var("INDEX")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| t.parse::<IndexTemplate>().map(|t| t.wildcard()))
-            .transpose()
-            .map_err(|e| format!("INDEX: {e}"))?
-            .unwrap_or_else(|| IndexTemplate::default().wildcard()),
-    };
+    let index = crate::index_pattern(args.index.as_deref())?;
     let cfg = TraceConfig {
         groups: args.groups,
         from_ms: now - since,
@@ -72,16 +60,7 @@ pub fn run(args: TraceArgs) -> Result<(), String> {
         max_object_bytes: 4 << 30,
         limit: args.limit.max(1),
     };
-    let endpoint = match &args.search_url {
-        Some(url) => {
-            let var = |k: &str| match k {
-                "SEARCH_URL" => Some(url.clone()),
-                _ => std::env::var(k).ok(),
-            };
-            Some(Endpoint::from_env(&Env::new(&var)).map_err(|e| e.to_string())?)
-        }
-        None => None,
-    };
+    let endpoint = crate::search_endpoint(args.search_url.as_deref())?;
     let rt = crate::runtime()?;
     let sdk = rt.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),

@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod report;
 pub mod scan;
 pub mod trace;
+pub mod verify;
 
 use std::future::Future;
 

@@ -150,7 +150,7 @@ impl Finder for FakeFinder {
     }
 }
 
-fn gzip(text: &str) -> Vec<u8> {
+pub(crate) fn gzip(text: &str) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(text.as_bytes()).unwrap();
     e.finish().unwrap()
