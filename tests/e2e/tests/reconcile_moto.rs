@@ -1,7 +1,8 @@
 //! The reconciliation on real wire protocols — CloudWatch Logs and S3 on a local moto server, the search
 //! engine on osmem-server — after the real CloudWatch Logs transform and the real search forwarder carried
 //! the events: one group delivered whole, one whose documents were partly deleted from the index, one whose
-//! subscription stopped mid-hour. Each loss is reported with its group, hour, count and hop.
+//! subscription stopped mid-hour. Each loss is reported with its group, hour, count and hop, and `verify`
+//! lists exactly the lost ids with the last hop that saw them.
 
 // Test code: an unwrap that fails is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use canary::aws::AwsLogs;
 use canary::reconcile::{reconcile, ReconcileConfig};
+use canary::verify::{verify, VerifyConfig};
+use canary::Hop as CanaryHop;
 use canary::Logs;
 use firehose_transform::{Documents, PutEntry, Reingest};
 use logcore::ledger::{hour_of, Hop, Judged, Key, HOUR_MS};
@@ -287,4 +290,70 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     assert!(!report.clean());
     let table = report.table();
     assert!(table.contains("total (4 settled hours)"), "{table}");
+
+    // `verify` lists exactly the lost ids: the deleted documents were last seen in their S3 object, the
+    // events after the subscription stopped in CloudWatch Logs.
+    let vcfg = |group: &str| VerifyConfig {
+        group: group.to_string(),
+        from_ms: h,
+        to_ms: now,
+        index_pattern: format!("{name}-app-*"),
+        max_events: 1_000,
+        batch: 4,
+        bucket: Some(name.clone()),
+        key_prefixes: vec!["logs/".parse().unwrap()],
+        max_scan_bytes: 1 << 20,
+    };
+    let v = verify(
+        &vcfg(&deleted),
+        &p.logs,
+        Some(p.s3.as_ref()),
+        p.search.as_ref(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let lost: Vec<(&str, CanaryHop)> = v
+        .missing
+        .iter()
+        .map(|m| (m.event_id.as_str(), m.last_hop))
+        .collect();
+    let want: Vec<(&str, CanaryHop)> = gone.iter().map(|id| (id.as_str(), CanaryHop::S3)).collect();
+    assert_eq!(lost, want, "{}", v.render());
+    assert_eq!((v.events, v.indexed), (15, 11));
+    assert!(v
+        .missing
+        .iter()
+        .all(|m| m.object.as_deref() == Some("logs/reconcile-2.gz")));
+    let stopped_events = p.events(&stopped).await;
+    let v = verify(
+        &vcfg(&stopped),
+        &p.logs,
+        Some(p.s3.as_ref()),
+        p.search.as_ref(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    let lost: Vec<(&str, CanaryHop)> = v
+        .missing
+        .iter()
+        .map(|m| (m.event_id.as_str(), m.last_hop))
+        .collect();
+    let want: Vec<(&str, CanaryHop)> = stopped_events[9..]
+        .iter()
+        .map(|e| (e.id.as_str(), CanaryHop::CloudWatchLogs))
+        .collect();
+    assert_eq!(lost, want, "{}", v.render());
+    let v = verify(
+        &vcfg(&whole),
+        &p.logs,
+        Some(p.s3.as_ref()),
+        p.search.as_ref(),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(v.clean(), "{}", v.render());
+    assert_eq!(v.events, 20);
 }
