@@ -58,7 +58,30 @@ impl Logs for AwsLogs {
         end_ms: i64,
         limit: u64,
     ) -> Result<BTreeMap<i64, u64>, CallError> {
-        self.count_pages(group, start_ms, end_ms, limit).await
+        // Page by page, keeping only the counts.
+        let mut pages = self
+            .client
+            .filter_log_events()
+            .log_group_name(group)
+            .start_time(start_ms)
+            // FilterLogEvents' end time is inclusive.
+            .end_time(end_ms - 1)
+            .limit(10_000)
+            .into_paginator()
+            .send();
+        let mut hours = BTreeMap::new();
+        let mut seen = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error(&format!("FilterLogEvents {group}"), &e))?;
+            crate::reconcile::tally_hours(
+                &mut hours,
+                &mut seen,
+                page.events().iter().filter_map(|e| e.timestamp()),
+                limit,
+                group,
+            )?;
+        }
+        Ok(hours)
     }
 
     async fn put(
@@ -151,41 +174,6 @@ impl Logs for AwsLogs {
             }
         }
         Ok(out)
-    }
-}
-
-impl AwsLogs {
-    /// [`Logs::count_by_hour`] page by page, keeping only the counts.
-    async fn count_pages(
-        &self,
-        group: &str,
-        start_ms: i64,
-        end_ms: i64,
-        limit: u64,
-    ) -> Result<BTreeMap<i64, u64>, CallError> {
-        let mut pages = self
-            .client
-            .filter_log_events()
-            .log_group_name(group)
-            .start_time(start_ms)
-            // FilterLogEvents' end time is inclusive.
-            .end_time(end_ms - 1)
-            .limit(10_000)
-            .into_paginator()
-            .send();
-        let mut hours = BTreeMap::new();
-        let mut seen = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(&format!("FilterLogEvents {group}"), &e))?;
-            crate::reconcile::tally_hours(
-                &mut hours,
-                &mut seen,
-                page.events().iter().filter_map(|e| e.timestamp()),
-                limit,
-                group,
-            )?;
-        }
-        Ok(hours)
     }
 }
 

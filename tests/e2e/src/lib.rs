@@ -15,6 +15,7 @@
 //! [`Report::problems`] then checks that every generated event is indexed once, dead-lettered with its
 //! reason, or dropped on purpose, and that every Slack-worthy message was alerted exactly once.
 
+pub mod carry;
 pub mod faults;
 pub mod mix;
 

@@ -9,33 +9,16 @@
 use test_support as support;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use canary::aws::AwsLogs;
 use canary::trace::{trace, Query, TraceConfig};
 use canary::{run, Config, Hop, Logs, Outcome};
-use firehose_transform::{Documents, PutEntry, Reingest};
 use logcore::synth;
-use logcore::transform::firehose::{ParsedResponse, Source};
+use logpipe_e2e::carry;
 use logpipe_io::store::S3Store;
-use logpipe_io::CallError;
 use logpipe_io::HttpSearch;
-use serde_json::json;
 
 const MIN: i64 = 60_000;
-
-/// Everything fits in one transform answer here: a re-ingestion would be a surprise.
-struct NoReingest;
-
-impl Reingest for NoReingest {
-    async fn put(
-        &self,
-        _: &Source,
-        entries: &[PutEntry],
-    ) -> Result<Vec<Option<String>>, CallError> {
-        panic!("unexpected re-ingestion of {} entries", entries.len())
-    }
-}
 
 struct Services {
     cfg: Config,
@@ -146,35 +129,9 @@ impl Services {
                 .collect()
         };
         assert!(!events.is_empty(), "nothing new to carry");
-        let payload = synth::data_payload(&group, "heartbeat", &events);
-        let record = synth::record(
-            synth::record_id(0),
-            synth::record_data(&payload),
-            synth::SourceKind::DirectPut,
-            "",
-            0,
-        );
-        let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
-        let tcfg = firehose_transform::Config::<Documents>::from_env(|_| None).unwrap();
-        let deadline = logpipe_io::lambda::Deadline::after(
-            Duration::from_secs(60),
-            tcfg.common.deadline_margin,
-        );
-        let out = firehose_transform::handle(
-            &event,
-            &tcfg,
-            &NoReingest,
-            &logpipe_io::store::MemStore::default(),
-            deadline,
-        )
-        .await
-        .unwrap();
-        let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).unwrap();
-        let mut docs = Vec::new();
-        for r in parsed.records {
-            assert_eq!(r.result, "Ok");
-            docs.extend(logcore::base::codec::decode_base64(r.data.unwrap().as_bytes()).unwrap());
-        }
+        let docs = carry::documents(&group, "heartbeat", &events)
+            .await
+            .unwrap();
         let n = {
             let mut n = self.objects.lock().unwrap();
             *n += 1;
@@ -194,26 +151,16 @@ impl Services {
             .await
             .unwrap();
         if index {
-            let notification = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
-                "s3":{"bucket":{"name":self.cfg.bucket},"object":{"key":key,"size":1}}}]});
-            let deadline = logpipe_io::lambda::Deadline::after(
-                Duration::from_secs(60),
-                self.forwarder.common.deadline_margin,
-            );
-            let (res, summary) = s3_search_forwarder::handle(
+            let indexed = carry::forward(
                 &self.forwarder,
                 &self.s3,
                 &self.search,
-                &notification,
-                deadline,
+                &self.cfg.bucket,
+                &key,
             )
-            .await;
-            assert!(res.is_ok(), "{res:?} {summary:?}");
-            assert_eq!(
-                summary.forwarded.indexed as usize,
-                events.len(),
-                "{summary:?}"
-            );
+            .await
+            .unwrap();
+            assert_eq!(indexed as usize, events.len());
         }
         key
     }

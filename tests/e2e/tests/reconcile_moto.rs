@@ -10,35 +10,20 @@
 use test_support as support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use canary::aws::AwsLogs;
 use canary::reconcile::{reconcile, ReconcileConfig};
-use canary::verify::{verify, VerifyConfig};
+use canary::verify::{verify, Verification, VerifyConfig};
 use canary::Hop as CanaryHop;
 use canary::Logs;
-use firehose_transform::{Documents, PutEntry, Reingest};
 use logcore::ledger::{hour_of, Hop, Judged, Key, HOUR_MS};
 use logcore::synth;
-use logcore::transform::firehose::{ParsedResponse, Source};
+use logpipe_e2e::carry;
 use logpipe_io::store::S3Store;
-use logpipe_io::{CallError, HttpSearch};
+use logpipe_io::HttpSearch;
 use serde_json::{json, Value};
 
 const MIN: i64 = 60_000;
-
-/// Everything fits in one transform answer here: a re-ingestion would be a surprise.
-struct NoReingest;
-
-impl Reingest for NoReingest {
-    async fn put(
-        &self,
-        _: &Source,
-        entries: &[PutEntry],
-    ) -> Result<Vec<Option<String>>, CallError> {
-        panic!("unexpected re-ingestion of {} entries", entries.len())
-    }
-}
 
 struct Pipeline {
     logs: AwsLogs,
@@ -86,35 +71,7 @@ impl Pipeline {
 
     /// Firehose, the transform and the forwarder: `events` become documents in one object, indexed.
     async fn carry(&mut self, group: &str, events: &[synth::Event]) {
-        let payload = synth::data_payload(group, "web/1", events);
-        let record = synth::record(
-            synth::record_id(0),
-            synth::record_data(&payload),
-            synth::SourceKind::DirectPut,
-            "",
-            0,
-        );
-        let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
-        let tcfg = firehose_transform::Config::<Documents>::from_env(|_| None).unwrap();
-        let deadline = logpipe_io::lambda::Deadline::after(
-            Duration::from_secs(60),
-            tcfg.common.deadline_margin,
-        );
-        let out = firehose_transform::handle(
-            &event,
-            &tcfg,
-            &NoReingest,
-            &logpipe_io::store::MemStore::default(),
-            deadline,
-        )
-        .await
-        .unwrap();
-        let parsed: ParsedResponse = serde_json::from_str(out.response.as_str()).unwrap();
-        let mut docs = Vec::new();
-        for r in parsed.records {
-            assert_eq!(r.result, "Ok");
-            docs.extend(logcore::base::codec::decode_base64(r.data.unwrap().as_bytes()).unwrap());
-        }
+        let docs = carry::documents(group, "web/1", events).await.unwrap();
         self.objects += 1;
         let key = format!("logs/reconcile-{}.gz", self.objects);
         self.s3
@@ -126,22 +83,10 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
-        let notification = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
-            "s3":{"bucket":{"name":self.bucket},"object":{"key":key,"size":1}}}]});
-        let deadline = logpipe_io::lambda::Deadline::after(
-            Duration::from_secs(60),
-            self.forwarder.common.deadline_margin,
-        );
-        let (res, summary) = s3_search_forwarder::handle(
-            &self.forwarder,
-            &self.s3,
-            &self.search,
-            &notification,
-            deadline,
-        )
-        .await;
-        assert!(res.is_ok(), "{res:?} {summary:?}");
-        assert_eq!(summary.forwarded.indexed as usize, events.len());
+        let indexed = carry::forward(&self.forwarder, &self.s3, &self.search, &self.bucket, &key)
+            .await
+            .unwrap();
+        assert_eq!(indexed as usize, events.len());
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -304,21 +249,31 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         key_prefixes: vec!["logs/".parse().unwrap()],
         max_scan_bytes: 1 << 20,
     };
-    let v = verify(
-        &vcfg(&deleted),
-        &p.logs,
-        Some(p.s3.as_ref()),
-        p.search.as_ref(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
-    let lost: Vec<(&str, CanaryHop)> = v
-        .missing
-        .iter()
-        .map(|m| (m.event_id.as_str(), m.last_hop))
-        .collect();
-    let want: Vec<(&str, CanaryHop)> = gone.iter().map(|id| (id.as_str(), CanaryHop::S3)).collect();
+    let run = |group: String| {
+        let cfg = vcfg(&group);
+        let p = &p;
+        async move {
+            verify(
+                &cfg,
+                &p.logs,
+                Some(p.s3.as_ref()),
+                p.search.as_ref(),
+                |_, _| {},
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let lost_of = |v: &Verification| -> Vec<(String, CanaryHop)> {
+        v.missing
+            .iter()
+            .map(|m| (m.event_id.clone(), m.last_hop))
+            .collect()
+    };
+    let v = run(deleted.clone()).await;
+    let lost = lost_of(&v);
+    let want: Vec<(String, CanaryHop)> =
+        gone.iter().map(|id| (id.clone(), CanaryHop::S3)).collect();
     assert_eq!(lost, want, "{}", v.render());
     assert_eq!((v.events, v.indexed), (15, 11));
     assert!(v
@@ -326,34 +281,14 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         .iter()
         .all(|m| m.object.as_deref() == Some("logs/reconcile-2.gz")));
     let stopped_events = p.events(&stopped).await;
-    let v = verify(
-        &vcfg(&stopped),
-        &p.logs,
-        Some(p.s3.as_ref()),
-        p.search.as_ref(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
-    let lost: Vec<(&str, CanaryHop)> = v
-        .missing
+    let v = run(stopped.clone()).await;
+    let lost = lost_of(&v);
+    let want: Vec<(String, CanaryHop)> = stopped_events[9..]
         .iter()
-        .map(|m| (m.event_id.as_str(), m.last_hop))
-        .collect();
-    let want: Vec<(&str, CanaryHop)> = stopped_events[9..]
-        .iter()
-        .map(|e| (e.id.as_str(), CanaryHop::CloudWatchLogs))
+        .map(|e| (e.id.clone(), CanaryHop::CloudWatchLogs))
         .collect();
     assert_eq!(lost, want, "{}", v.render());
-    let v = verify(
-        &vcfg(&whole),
-        &p.logs,
-        Some(p.s3.as_ref()),
-        p.search.as_ref(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
+    let v = run(whole.clone()).await;
     assert!(v.clean(), "{}", v.render());
     assert_eq!(v.events, 20);
 }

@@ -1,0 +1,93 @@
+//! One hop at a time, for the tests that play the pipeline by hand (the canary's, the reconciliation's):
+//! Firehose and the CloudWatch Logs transform turning events into documents, and the search forwarder
+//! indexing one object on its S3 notification.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firehose_transform::{Documents, PutEntry, Reingest};
+use logcore::synth;
+use logcore::transform::firehose::{ParsedResponse, Source};
+use logpipe_io::store::S3Store;
+use logpipe_io::{CallError, HttpSearch};
+use serde_json::json;
+
+/// Everything fits in one transform answer in these tests: a re-ingestion would be a surprise.
+pub struct NoReingest;
+
+impl Reingest for NoReingest {
+    async fn put(
+        &self,
+        _: &Source,
+        entries: &[PutEntry],
+    ) -> Result<Vec<Option<String>>, CallError> {
+        Err(CallError::permanent(format!(
+            "unexpected re-ingestion of {} entries",
+            entries.len()
+        )))
+    }
+}
+
+/// The documents (NDJSON) the CloudWatch Logs transform makes of `events` of `group`'s `stream`, sent as
+/// one subscription record by Direct PUT; every record must come back `Ok`.
+pub async fn documents(
+    group: &str,
+    stream: &str,
+    events: &[synth::Event],
+) -> Result<Vec<u8>, String> {
+    let payload = synth::data_payload(group, stream, events);
+    let record = synth::record(
+        synth::record_id(0),
+        synth::record_data(&payload),
+        synth::SourceKind::DirectPut,
+        "",
+        0,
+    );
+    let event = synth::event(synth::SourceKind::DirectPut, vec![record]);
+    let tcfg =
+        firehose_transform::Config::<Documents>::from_env(|_| None).map_err(|e| e.to_string())?;
+    let deadline =
+        logpipe_io::lambda::Deadline::after(Duration::from_secs(60), tcfg.common.deadline_margin);
+    let out = firehose_transform::handle(
+        &event,
+        &tcfg,
+        &NoReingest,
+        &logpipe_io::store::MemStore::default(),
+        deadline,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let parsed: ParsedResponse =
+        serde_json::from_str(out.response.as_str()).map_err(|e| e.to_string())?;
+    let mut docs = Vec::new();
+    for r in parsed.records {
+        if r.result != "Ok" {
+            return Err(format!("record {} answered {}", r.record_id, r.result));
+        }
+        let data = r.data.ok_or("an Ok record without data")?;
+        docs.extend(
+            logcore::base::codec::decode_base64(data.as_bytes()).map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(docs)
+}
+
+/// The forwarder, notified of `s3://bucket/key`: the documents it indexed.
+pub async fn forward(
+    forwarder: &s3_search_forwarder::Config,
+    s3: &Arc<S3Store>,
+    search: &Arc<HttpSearch>,
+    bucket: &str,
+    key: &str,
+) -> Result<u64, String> {
+    let notification = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+        "s3":{"bucket":{"name":bucket},"object":{"key":key,"size":1}}}]});
+    let deadline = logpipe_io::lambda::Deadline::after(
+        Duration::from_secs(60),
+        forwarder.common.deadline_margin,
+    );
+    let (res, summary) =
+        s3_search_forwarder::handle(forwarder, s3, search, &notification, deadline).await;
+    res.map_err(|e| format!("{e:?} {summary:?}"))?;
+    Ok(summary.forwarded.indexed)
+}
