@@ -1,9 +1,11 @@
 //! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
-//! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers. Never a panic; the state round-trips; in plain text a needle is found
+//! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers and
+//! dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
 //! exactly when it occurs.
 #![no_main]
 
 use canary::aws::parse_hits;
+use canary::reconcile::dead_letters::DeadLetterCounts;
 use canary::reconcile::{group_fields, parse_indexed};
 use canary::scan::{scan, KeyPrefix};
 use canary::trace::Query;
@@ -17,6 +19,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = parse_hits(200, data);
     let _ = parse_hits(404, data);
+    // Every line of a dead-letter object is counted once, attributed or not.
+    let mut dead = DeadLetterCounts::default();
+    dead.add_object(data);
+    let lines = data
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count() as u64;
+    let attributed: u64 = dead.rows.values().flat_map(|c| c.values()).sum();
+    assert_eq!(attributed + dead.unattributed, lines);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
         if let Ok(page) = parse_indexed(&v) {
             assert!(page.buckets.len() <= v.to_string().len());

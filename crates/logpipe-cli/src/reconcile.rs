@@ -3,7 +3,8 @@
 //! first fall short (`canary::reconcile`, `logcore::ledger`). Exit 1 when anything settled is missing or
 //! duplicated, or a count could not be made.
 
-use canary::reconcile::{reconcile, ReconcileConfig};
+use canary::config::parse_prefixes;
+use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
 use logcore::ledger::plural;
 use logcore::logs::glob::GroupGlob;
 use logpipe_io::HttpSearch;
@@ -44,6 +45,18 @@ pub struct ReconcileArgs {
     /// group holding more in the window is reported not counted.
     #[arg(long, default_value_t = 1_000_000)]
     max_events: u64,
+    /// The log bucket Firehose writes to: its dead letters are counted (without it they are not).
+    #[arg(long, env = "BUCKET")]
+    bucket: Option<String>,
+    /// Where Firehose writes the objects: key prefixes with %Y %m %d %H (UTC), comma-separated.
+    #[arg(long, env = "KEY_PREFIXES", default_value = "logs/%Y/%m/%d/%H/")]
+    prefixes: String,
+    /// The forwarder's dead-letter bucket (default: --bucket).
+    #[arg(long, env = "DEAD_LETTER_BUCKET")]
+    dead_letter_bucket: Option<String>,
+    /// The forwarder's dead-letter prefix.
+    #[arg(long, env = "DEAD_LETTER_PREFIX", default_value = "failed/")]
+    dead_letter_prefix: String,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -76,7 +89,25 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         to_ms: now,
         index_pattern: search.as_ref().map(|_| index),
         max_events: args.max_events,
+        dead_letters: match &args.bucket {
+            Some(bucket) => Some(DeadLetterPlace {
+                bucket: args
+                    .dead_letter_bucket
+                    .clone()
+                    .filter(|b| !b.is_empty())
+                    .unwrap_or_else(|| bucket.clone()),
+                prefix: args.dead_letter_prefix.clone(),
+                source_bucket: bucket.clone(),
+                key_prefixes: parse_prefixes(&args.prefixes)
+                    .map_err(|e| format!("--prefixes: {e}"))?,
+            }),
+            None => None,
+        },
     };
+    let objects = cfg
+        .dead_letters
+        .as_ref()
+        .map(|_| logpipe_io::store::S3Store::from_env(&sdk));
     let bar = (!args.quiet && args.format == Format::Table).then(|| {
         crate::progress_bar(
             cfg.groups.len() as u64,
@@ -84,11 +115,17 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         )
     });
     let logs = canary::aws::AwsLogs::new(&sdk);
-    let ledger = rt.block_on(reconcile(&cfg, &logs, search.as_ref(), |_| {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    }));
+    let ledger = rt.block_on(reconcile(
+        &cfg,
+        &logs,
+        search.as_ref(),
+        objects.as_ref(),
+        |_| {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        },
+    ));
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -1,7 +1,7 @@
 //! The reconciliation on real wire protocols — CloudWatch Logs and S3 on a local moto server, the search
 //! engine on osmem-server — after the real CloudWatch Logs transform and the real search forwarder carried
 //! the events: one group delivered whole, one whose documents were partly deleted from the index, one whose
-//! subscription stopped mid-hour. Each loss is reported with its group, hour, count and hop, and `verify`
+//! subscription stopped mid-hour, one whose documents the engine partly refused (dead letters, no loss). Each loss is reported with its group, hour, count and hop, and `verify`
 //! lists exactly the lost ids with the last hop that saw them.
 
 // Test code: an unwrap that fails is the failure report.
@@ -12,7 +12,7 @@ use test_support as support;
 use std::sync::Arc;
 
 use canary::aws::AwsLogs;
-use canary::reconcile::{reconcile, ReconcileConfig};
+use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
 use canary::verify::{verify, Verification, VerifyConfig};
 use canary::Hop as CanaryHop;
 use canary::Logs;
@@ -69,8 +69,9 @@ impl Pipeline {
             .collect()
     }
 
-    /// Firehose, the transform and the forwarder: `events` become documents in one object, indexed.
-    async fn carry(&mut self, group: &str, events: &[synth::Event]) {
+    /// Firehose, the transform and the forwarder: `events` become documents in one object, forwarded;
+    /// the documents indexed.
+    async fn carry(&mut self, group: &str, events: &[synth::Event]) -> usize {
         let docs = carry::documents(group, "web/1", events).await.unwrap();
         self.objects += 1;
         let key = format!("logs/reconcile-{}.gz", self.objects);
@@ -83,10 +84,9 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
-        let indexed = carry::forward(&self.forwarder, &self.s3, &self.search, &self.bucket, &key)
+        carry::forward(&self.forwarder, &self.s3, &self.search, &self.bucket, &key)
             .await
-            .unwrap();
-        assert_eq!(indexed as usize, events.len());
+            .unwrap() as usize
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -136,12 +136,13 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         bucket: name.clone(),
         objects: 0,
     };
-    let (whole, deleted, stopped) = (
+    let (whole, deleted, stopped, rejected) = (
         format!("/rec/{name}/whole"),
         format!("/rec/{name}/deleted"),
         format!("/rec/{name}/stopped"),
+        format!("/rec/{name}/rejected"),
     );
-    for g in [&whole, &deleted, &stopped] {
+    for g in [&whole, &deleted, &stopped, &rejected] {
         p.logs
             .client
             .create_log_group()
@@ -157,15 +158,35 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     p.write(&whole, h + HOUR_MS + 5 * MIN, 8).await;
     p.write(&deleted, h + 20 * MIN, 15).await;
     p.write(&stopped, h + 30 * MIN, 14).await;
+    // JSON messages whose `status` is a number, then text: the engine maps `json.status` as a number from
+    // the first and refuses the other five documents, which the forwarder dead-letters.
+    for i in 0..6 {
+        let status = if i == 0 {
+            json!(200)
+        } else {
+            json!(format!("bad-{i}"))
+        };
+        p.logs
+            .put(
+                &rejected,
+                "web/1",
+                h + 40 * MIN + i * 1000,
+                &json!({"status": status}).to_string(),
+            )
+            .await
+            .unwrap();
+    }
 
     let events = p.events(&whole).await;
     assert_eq!(events.len(), 20);
-    p.carry(&whole, &events).await;
+    assert_eq!(p.carry(&whole, &events).await, 20);
     let events = p.events(&deleted).await;
-    p.carry(&deleted, &events).await;
+    assert_eq!(p.carry(&deleted, &events).await, 15);
     // The subscription filter removed after the first 9 events: the rest never left CloudWatch Logs.
     let events = p.events(&stopped).await;
-    p.carry(&stopped, &events[..9]).await;
+    assert_eq!(p.carry(&stopped, &events[..9]).await, 9);
+    let events = p.events(&rejected).await;
+    assert_eq!(p.carry(&rejected, &events).await, 1);
     // Four documents deleted from the index by hand.
     let gone: Vec<String> = p.events(&deleted).await[..4]
         .iter()
@@ -188,13 +209,31 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     assert_eq!(answer["deleted"], 4, "{answer}");
 
     let cfg = ReconcileConfig {
-        groups: vec![whole.clone(), deleted.clone(), stopped.clone()],
+        groups: vec![
+            whole.clone(),
+            deleted.clone(),
+            stopped.clone(),
+            rejected.clone(),
+        ],
         from_ms: h,
         to_ms: now,
         index_pattern: Some(index),
         max_events: 10_000,
+        dead_letters: Some(DeadLetterPlace {
+            bucket: name.clone(),
+            prefix: "failed/".into(),
+            source_bucket: name.clone(),
+            key_prefixes: vec!["logs/".parse().unwrap()],
+        }),
     };
-    let ledger = reconcile(&cfg, &p.logs, Some(p.search.as_ref()), |_| {}).await;
+    let ledger = reconcile(
+        &cfg,
+        &p.logs,
+        Some(p.search.as_ref()),
+        Some(p.s3.as_ref()),
+        |_| {},
+    )
+    .await;
     assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
     let report = ledger.judge(now, 30 * MIN);
     let verdict = |group: &str, hour: i64| {
@@ -230,11 +269,21 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         (source, indexed, v.missing, v.short_at),
         (Some(14), Some(9), 5, Some(Hop::Search))
     );
+    // Dead-lettered documents are accounted for, by the cause the forwarder gave.
+    let (source, indexed, v) = verdict(&rejected, h);
+    assert_eq!((source, indexed, v.missing), (Some(6), Some(1), 0));
+    let dead = report
+        .rows
+        .iter()
+        .find(|r| r.group == rejected && r.hour_ms == h)
+        .and_then(|r| r.counts.dead_lettered.clone());
+    assert_eq!(dead, Some([("document".to_string(), 5)].into()));
     assert_eq!(report.total.missing, 9);
     assert_eq!(report.total.duplicated, 0);
+    assert_eq!(report.total.dead_lettered, 5);
     assert!(!report.clean());
     let table = report.table();
-    assert!(table.contains("total (4 settled hours)"), "{table}");
+    assert!(table.contains("total (5 settled hours)"), "{table}");
 
     // `verify` lists exactly the lost ids: the deleted documents were last seen in their S3 object, the
     // events after the subscription stopped in CloudWatch Logs.

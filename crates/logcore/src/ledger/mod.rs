@@ -93,9 +93,8 @@ pub struct Counts {
     pub written_directly: u64,
     /// Documents in the search engine (each once per index it is in).
     pub indexed: Option<u64>,
-    /// Units the forwarder wrote to its dead-letter prefix instead, by reason: read from the archive's
-    /// bucket, so counted when the archive is (`archived` is `Some`), and shown as not counted otherwise.
-    pub dead_lettered: BTreeMap<String, u64>,
+    /// Documents the forwarder wrote to its dead-letter prefix instead, by cause (`None`: not counted).
+    pub dead_lettered: Option<BTreeMap<String, u64>>,
 }
 
 impl Counts {
@@ -104,7 +103,7 @@ impl Counts {
     }
 
     pub fn dead_lettered_total(&self) -> u64 {
-        self.dead_lettered.values().sum()
+        self.dead_lettered.iter().flat_map(|m| m.values()).sum()
     }
 
     /// Add `other`'s counts to these (a hop counted in several parts: several queries, several indices).
@@ -122,8 +121,11 @@ impl Counts {
         for (k, v) in &other.dropped {
             *self.dropped.entry(k.clone()).or_default() += v;
         }
-        for (k, v) in &other.dead_lettered {
-            *self.dead_lettered.entry(k.clone()).or_default() += v;
+        if let Some(theirs) = &other.dead_lettered {
+            let ours = self.dead_lettered.get_or_insert_with(BTreeMap::new);
+            for (k, v) in theirs {
+                *ours.entry(k.clone()).or_default() += v;
+            }
         }
         self.joined += other.joined;
         self.failed += other.failed;
@@ -359,7 +361,7 @@ impl Report {
                 known(c.dropped_total(), c.received.is_some()),
                 opt(c.archived),
                 opt(c.indexed),
-                known(c.dead_lettered_total(), c.archived.is_some()),
+                known(c.dead_lettered_total(), c.dead_lettered.is_some()),
                 missing,
                 duplicated,
                 short,
@@ -380,7 +382,7 @@ impl Report {
             known(t.dropped, any(|c| c.received.is_some())),
             known(t.archived, any(|c| c.archived.is_some())),
             known(t.indexed, any(|c| c.indexed.is_some())),
-            known(t.dead_lettered, any(|c| c.archived.is_some())),
+            known(t.dead_lettered, any(|c| c.dead_lettered.is_some())),
             t.missing.to_string(),
             t.duplicated.to_string(),
             String::new(),

@@ -17,6 +17,7 @@ fn whole(n: u64) -> Counts {
         received: Some(n),
         archived: Some(n),
         indexed: Some(n),
+        dead_lettered: Some(BTreeMap::new()),
         ..Counts::default()
     }
 }
@@ -78,7 +79,7 @@ fn dropped_joined_and_dead_lettered_events_are_accounted_for() {
         archived: Some(70),
         written_directly: 1,
         indexed: Some(65),
-        dead_lettered: reasons(&[("rejected", 4), ("unreadable", 1)]),
+        dead_lettered: Some(reasons(&[("rejected", 4), ("unreadable", 1)])),
         ..Counts::default()
     };
     assert_eq!(verdict(&c), Verdict::default());
@@ -301,7 +302,7 @@ impl Run {
             archived: Some(archived),
             written_directly: 0,
             indexed: Some(archived - self.dead_lettered - self.lost_search),
-            dead_lettered: reasons(&[("rejected", self.dead_lettered)]),
+            dead_lettered: Some(reasons(&[("rejected", self.dead_lettered)])),
         }
     }
 

@@ -3,10 +3,11 @@
 //! the search engine indexed it, into a [`Ledger`] that says what is missing, what is duplicated and the hop
 //! where the counts first fall short.
 //!
-//! What this run counts: the source (FilterLogEvents pages, counted without keeping the events) and the
-//! index (one composite aggregation by `log.group` and hourly `@timestamp`, page by page). What it does not
-//! count yet is said in the ledger's `not_counted`: the transforms' own counts (events dropped on purpose by
-//! an exclude filter show as missing until they are), the archive and the dead letters.
+//! What this run counts: the source (FilterLogEvents pages, counted without keeping the events), the
+//! index (one composite aggregation by `log.group` and hourly `@timestamp`, page by page) and the dead
+//! letters (the forwarder's `failed/` records, [`dead_letters`]). What it does not count yet is said in the
+//! ledger's `not_counted`: the transforms' own counts (events dropped on purpose by an exclude filter show
+//! as missing until they are) and the archive.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,7 +15,11 @@ use std::future::Future;
 use logcore::ledger::{hour_of, Ledger, HOUR_MS};
 use serde_json::{json, Value};
 
-use crate::{CallError, Logs};
+use crate::{CallError, Logs, Objects};
+
+pub mod dead_letters;
+
+pub use dead_letters::DeadLetterPlace;
 
 /// Groups and buckets the engine answers at most per aggregation page.
 const PAGE: usize = 1_000;
@@ -32,6 +37,8 @@ pub struct ReconcileConfig {
     /// Events read at most per group from CloudWatch Logs, so that a run is bounded: a group holding more
     /// is not counted (the run says so) rather than counted short.
     pub max_events: u64,
+    /// Where the forwarder's dead letters are (`None`: not counted).
+    pub dead_letters: Option<DeadLetterPlace>,
 }
 
 /// The search engine's aggregations: the answer of one `_search` with `aggs` (an index that does not exist
@@ -110,12 +117,13 @@ pub fn group_fields(mapping: &Value) -> Result<Vec<FieldPlan>, String> {
         .collect())
 }
 
-/// Count the window's events of every group at every hop this run reaches; `progress` sees each group once
-/// its source is counted.
-pub async fn reconcile<L: Logs, A: Aggregations>(
+/// Count the window's events of every group at every hop this run reaches (a hop whose service is `None`
+/// is said not counted); `progress` sees each group once its source is counted.
+pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
     cfg: &ReconcileConfig,
     logs: &L,
     search: Option<&A>,
+    objects: Option<&O>,
     mut progress: impl FnMut(&str),
 ) -> Ledger {
     let mut ledger = Ledger::default();
@@ -136,45 +144,93 @@ pub async fn reconcile<L: Logs, A: Aggregations>(
         }
         progress(group);
     }
-    let indexed = match (search, &cfg.index_pattern) {
-        (Some(search), Some(index)) => {
-            match indexed_counts(search, index, &cfg.groups, from, cfg.to_ms).await {
-                Ok(rows) => Some(rows),
-                Err(e) => {
-                    ledger
-                        .problems
-                        .push(format!("search: the aggregation over {index}: {e}"));
-                    None
-                }
-            }
-        }
-        _ => {
-            ledger
-                .not_counted
-                .push("search: no search engine given".into());
-            None
-        }
-    };
-    if let Some(rows) = &indexed {
-        for ((group, hour), n) in rows {
-            ledger.row(group, *hour).indexed = Some(*n);
-        }
-    }
+    let indexed = count_indexed(cfg, search, &mut ledger).await;
+    let dead = count_dead_letters(cfg, objects, &mut ledger).await;
     // A hop that counted a group's whole window counted zero where it saw nothing.
     for (key, c) in ledger.rows.iter_mut() {
         if c.source.is_none() && counted.contains(&key.group.as_str()) {
             c.source = Some(0);
         }
-        if c.indexed.is_none() && indexed.is_some() {
+        if c.indexed.is_none() && indexed {
             c.indexed = Some(0);
+        }
+        if c.dead_lettered.is_none() && dead {
+            c.dead_lettered = Some(BTreeMap::new());
         }
     }
     ledger.not_counted.push(
-        "transform, archive, dead letters: not counted by this run yet (events an exclude filter drops on \
-         purpose show as missing)"
+        "transform, archive: not counted by this run yet (events an exclude filter drops on purpose show as \
+         missing)"
             .into(),
     );
     ledger
+}
+
+/// The index's counts into the ledger; whether they were made.
+async fn count_indexed<A: Aggregations>(
+    cfg: &ReconcileConfig,
+    search: Option<&A>,
+    ledger: &mut Ledger,
+) -> bool {
+    let (Some(search), Some(index)) = (search, &cfg.index_pattern) else {
+        ledger
+            .not_counted
+            .push("search: no search engine given".into());
+        return false;
+    };
+    let from = hour_of(cfg.from_ms);
+    match indexed_counts(search, index, &cfg.groups, from, cfg.to_ms).await {
+        Ok(rows) => {
+            for ((group, hour), n) in rows {
+                ledger.row(&group, hour).indexed = Some(n);
+            }
+            true
+        }
+        Err(e) => {
+            ledger
+                .problems
+                .push(format!("search: the aggregation over {index}: {e}"));
+            false
+        }
+    }
+}
+
+/// The dead letters' counts of the window's groups and hours into the ledger; whether they were made.
+async fn count_dead_letters<O: Objects>(
+    cfg: &ReconcileConfig,
+    objects: Option<&O>,
+    ledger: &mut Ledger,
+) -> bool {
+    let (Some(objects), Some(place)) = (objects, &cfg.dead_letters) else {
+        ledger
+            .not_counted
+            .push("dead letters: no bucket given".into());
+        return false;
+    };
+    let from = hour_of(cfg.from_ms);
+    let counts = match dead_letters::count(objects, place, from, cfg.to_ms).await {
+        Ok(c) => c,
+        Err(e) => {
+            ledger.problems.push(format!(
+                "dead letters under s3://{}/{}: {e}",
+                place.bucket, place.prefix
+            ));
+            return false;
+        }
+    };
+    if counts.unattributed > 0 {
+        ledger.problems.push(format!(
+            "dead letters: {} records under s3://{}/{} whose events cannot be told (unreadable units): \
+             the hours they belong to may show events missing that were dead-lettered",
+            counts.unattributed, place.bucket, place.prefix
+        ));
+    }
+    for ((group, hour), causes) in counts.rows {
+        if cfg.groups.contains(&group) && (from..cfg.to_ms).contains(&hour) {
+            ledger.row(&group, hour).dead_lettered = Some(causes);
+        }
+    }
+    true
 }
 
 /// Documents per group and hour in `index` from `from_ms` to `to_ms` (exclusive), by the group's field of

@@ -4,7 +4,7 @@ use logcore::ledger::{Hop, Judged, Key};
 use proptest::prelude::*;
 
 use super::*;
-use crate::tests::FakeLogs;
+use crate::tests::{FakeLogs, FakeObjects};
 use crate::LogEvent;
 
 /// 2026-11-23T08:00:00Z, an hour's start.
@@ -173,6 +173,7 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         to_ms: H + 3 * HOUR_MS,
         index_pattern: Some("logs-app-*".into()),
         max_events: 10_000,
+        dead_letters: None,
     }
 }
 
@@ -194,9 +195,13 @@ async fn documents_deleted_from_the_index_are_missing_at_the_search_hop() {
     ]);
     let engine = engine_for(&logs, "/ecs/web", 3);
     let mut seen = Vec::new();
-    let ledger = reconcile(&cfg(&["/ecs/api", "/ecs/web"]), &logs, Some(&engine), |g| {
-        seen.push(g.to_string())
-    })
+    let ledger = reconcile(
+        &cfg(&["/ecs/api", "/ecs/web"]),
+        &logs,
+        Some(&engine),
+        None::<&FakeObjects>,
+        |g| seen.push(g.to_string()),
+    )
     .await;
     assert_eq!(seen, ["/ecs/api", "/ecs/web"], "progress sees every group");
     assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
@@ -226,7 +231,14 @@ async fn an_hour_one_hop_saw_nothing_of_is_a_zero_there_not_a_gap() {
         .lock()
         .unwrap()
         .push(("/ecs/web".into(), H + HOUR_MS + 1));
-    let ledger = reconcile(&cfg(&["/ecs/web"]), &logs, Some(&engine), |_| {}).await;
+    let ledger = reconcile(
+        &cfg(&["/ecs/web"]),
+        &logs,
+        Some(&engine),
+        None::<&FakeObjects>,
+        |_| {},
+    )
+    .await;
     let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
         panic!("not settled")
     };
@@ -248,7 +260,14 @@ async fn many_groups_and_hours_are_counted_over_every_page() {
     let logs = logs_with(&events);
     let engine = engine_for(&logs, "/ecs/svc-599", 1);
     let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let ledger = reconcile(&cfg(&names), &logs, Some(&engine), |_| {}).await;
+    let ledger = reconcile(
+        &cfg(&names),
+        &logs,
+        Some(&engine),
+        None::<&FakeObjects>,
+        |_| {},
+    )
+    .await;
     assert!(
         *engine.calls.lock().unwrap() >= 2,
         "1,200 buckets take two pages"
@@ -272,7 +291,7 @@ async fn a_count_that_cannot_be_made_fails_the_run_and_is_not_taken_for_zero() {
     };
     let mut c = cfg(&["/ecs/api", "/ecs/big"]);
     c.max_events = 20;
-    let ledger = reconcile(&c, &logs, Some(&engine), |_| {}).await;
+    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
     let report = ledger.judge(H + 10 * HOUR_MS, SETTLE);
     assert!(!report.clean());
     assert!(
@@ -303,7 +322,7 @@ async fn without_a_search_engine_the_index_is_said_not_counted() {
     let logs = logs_with(&[("/ecs/api", H + MIN, 5)]);
     let mut c = cfg(&["/ecs/api"]);
     c.index_pattern = None;
-    let ledger = reconcile(&c, &logs, None::<&FakeEngine>, |_| {}).await;
+    let ledger = reconcile(&c, &logs, None::<&FakeEngine>, None::<&FakeObjects>, |_| {}).await;
     assert!(ledger.problems.is_empty());
     assert!(ledger.not_counted.iter().any(|n| n.starts_with("search")));
     assert_eq!(judged(&ledger, "/ecs/api", H), Judged::Unchecked);
@@ -324,7 +343,14 @@ async fn indices_dynamic_mapping_created_are_counted_by_the_keyword_sub_field() 
         old: old[1..].to_vec(),
         ..FakeEngine::default()
     };
-    let ledger = reconcile(&cfg(&["/ecs/api"]), &logs, Some(&engine), |_| {}).await;
+    let ledger = reconcile(
+        &cfg(&["/ecs/api"]),
+        &logs,
+        Some(&engine),
+        None::<&FakeObjects>,
+        |_| {},
+    )
+    .await;
     assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
     assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].indexed, Some(5));
     assert_eq!(
@@ -490,5 +516,180 @@ proptest! {
     fn any_answer_is_read_or_refused(v in json_values()) {
         let _ = parse_indexed(&v);
         let _ = group_fields(&v);
+    }
+}
+
+/// A dead-letter record as the forwarder writes it, of a document of `group` at `ts`.
+fn dead_letter(group: &str, ts: i64, error_type: Option<&str>) -> Vec<u8> {
+    use logcore::search::bulk::{DeadLetter, Origin};
+    let src = Origin::new(
+        "logs-bucket",
+        "logs/2026/11/23/08/app-1.gz",
+        "v1",
+        "2026-11-23T08:05:00Z",
+    );
+    let doc = json!({"@timestamp": logcore::base::time::DateTimeParts::from_millis(ts).rfc3339(),
+        "message": "m", "log": {"group": group}})
+    .to_string();
+    let mut out = Vec::new();
+    DeadLetter {
+        src: &src,
+        offset: 0,
+        len: doc.len() as u64,
+        reason: "failed to parse field [status]",
+        status: error_type.map(|_| 400),
+        error_type,
+        action: error_type.map(|_| &b"{\"create\":{}}"[..]),
+        data: doc.as_bytes(),
+    }
+    .write(&mut out);
+    out
+}
+
+fn place() -> DeadLetterPlace {
+    DeadLetterPlace {
+        bucket: "logs-bucket".into(),
+        prefix: "failed/".into(),
+        source_bucket: "logs-bucket".into(),
+        key_prefixes: vec!["logs/%Y/%m/%d/%H/".parse().unwrap()],
+    }
+}
+
+#[tokio::test]
+async fn dead_lettered_documents_are_accounted_for_not_missing() {
+    let logs = logs_with(&[("/ecs/web", H + 20 * MIN, 10), ("/ecs/api", H + MIN, 2)]);
+    // The engine refused 3 of /ecs/web's documents: they are in the dead letters, not the index.
+    let engine = engine_for(&logs, "/ecs/web", 3);
+    let objects = FakeObjects::default();
+    let mut body = Vec::new();
+    for i in 0..3 {
+        body.extend(dead_letter(
+            "/ecs/web",
+            H + 20 * MIN + i,
+            Some("mapper_parsing_exception"),
+        ));
+    }
+    // Another group's, and one of an hour after the window: not this run's rows.
+    body.extend(dead_letter(
+        "/ecs/other",
+        H + MIN,
+        Some("mapper_parsing_exception"),
+    ));
+    body.extend(dead_letter(
+        "/ecs/web",
+        H + 5 * HOUR_MS,
+        Some("mapper_parsing_exception"),
+    ));
+    objects.put(
+        "logs-bucket",
+        "failed/logs-bucket/logs/2026/11/23/09/app-1.gz/v1/0-rejected.ndjson",
+        body,
+        H + HOUR_MS,
+    );
+    // An unreadable unit: its events cannot be told.
+    objects.put(
+        "logs-bucket",
+        "failed/logs-bucket/logs/2026/11/23/08/app-2.gz/v1/0-unreadable.ndjson",
+        br#"{"reason":"invalid UTF-8","cause":"unreadable","source":{},"base64":"/w=="}"#.to_vec(),
+        H + HOUR_MS,
+    );
+    let mut c = cfg(&["/ecs/web", "/ecs/api"]);
+    c.dead_letters = Some(place());
+    let ledger = reconcile(&c, &logs, Some(&engine), Some(&objects), |_| {}).await;
+    let web = &ledger.rows[&Key::new("/ecs/web", H)];
+    assert_eq!(web.dead_lettered.as_ref().unwrap()["document"], 3);
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (0, None));
+    // Counted, none: a zero, not a gap.
+    assert_eq!(
+        ledger.rows[&Key::new("/ecs/api", H)].dead_lettered,
+        Some(BTreeMap::new())
+    );
+    assert!(!ledger.rows.contains_key(&Key::new("/ecs/other", H)));
+    assert!(!ledger
+        .rows
+        .contains_key(&Key::new("/ecs/web", H + 5 * HOUR_MS)));
+    assert_eq!(ledger.problems.len(), 1, "{:?}", ledger.problems);
+    assert!(
+        ledger.problems[0].contains("1 records"),
+        "{:?}",
+        ledger.problems
+    );
+    assert!(!ledger
+        .not_counted
+        .iter()
+        .any(|n| n.starts_with("dead letters")));
+
+    // Without a bucket the dead letters are said not counted, and the 3 are missing at search.
+    let ledger = reconcile(
+        &cfg(&["/ecs/web"]),
+        &logs,
+        Some(&engine),
+        None::<&FakeObjects>,
+        |_| {},
+    )
+    .await;
+    assert!(ledger
+        .not_counted
+        .iter()
+        .any(|n| n.starts_with("dead letters")));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (3, Some(Hop::Search)));
+}
+
+#[test]
+fn dead_letters_are_listed_from_the_window_to_two_hours_after() {
+    let prefixes = dead_letters::listing_prefixes(&place(), H, H + HOUR_MS);
+    assert_eq!(
+        prefixes,
+        [
+            "failed/logs-bucket/logs/2026/11/23/08/",
+            "failed/logs-bucket/logs/2026/11/23/09/",
+            "failed/logs-bucket/logs/2026/11/23/10/",
+            "failed/logs-bucket/logs/2026/11/23/11/",
+        ]
+    );
+}
+
+#[test]
+fn a_dead_letter_tells_its_group_hour_and_cause() {
+    let line = dead_letter("/ecs/web", H + 7, Some("mapper_parsing_exception"));
+    assert_eq!(
+        dead_letters::attribute(line.trim_ascii_end()),
+        Some(("/ecs/web".into(), H + 7, "document".into()))
+    );
+    // A unit over the size cap keeps its text: a whole document still tells.
+    let line = dead_letter("/ecs/web", H + 7, None);
+    assert_eq!(
+        dead_letters::attribute(line.trim_ascii_end()),
+        Some(("/ecs/web".into(), H + 7, "unreadable".into()))
+    );
+    assert_eq!(
+        dead_letters::attribute(b"{\"cause\":\"unreadable\",\"text\":\"half a doc\"}"),
+        None
+    );
+    assert_eq!(dead_letters::attribute(b"not json"), None);
+}
+
+proptest! {
+    /// Whatever a dead-letter object holds, every line is counted once, attributed or not: never a panic.
+    #[test]
+    fn every_dead_letter_line_is_counted_once(lines in prop::collection::vec(
+        prop_oneof![
+            "[ -~]{0,40}".prop_map(String::into_bytes),
+            (0i64..5 * HOUR_MS).prop_map(|t| dead_letter("/ecs/web", H + t, Some("x")).trim_ascii_end().to_vec()),
+        ],
+        0..20,
+    )) {
+        let mut counts = dead_letters::DeadLetterCounts::default();
+        let body = lines.join(&b'\n');
+        counts.add_object(&body);
+        let blank = lines.iter().filter(|l| l.iter().all(u8::is_ascii_whitespace)).count() as u64;
+        let attributed: u64 = counts.rows.values().flat_map(|c| c.values()).sum();
+        prop_assert_eq!(attributed + counts.unattributed + blank, lines.len() as u64);
     }
 }

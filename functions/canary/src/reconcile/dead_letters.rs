@@ -1,0 +1,120 @@
+//! The dead-lettered hop: the forwarder's dead-letter records (`failed/…` NDJSON, one record a document or
+//! unit it could not index, `logcore::search::bulk::DeadLetter`), counted per log group, hour of the
+//! event's `@timestamp` and cause.
+//!
+//! Dead-letter keys follow their source object's key (`{prefix}{bucket}/{key}/{version}/{offset}-{kind}`),
+//! and Firehose names objects by the hour it wrote them: the dead letters of a window's events are under the
+//! source key prefixes of the window's hours and of the hours after it (Firehose's buffer, retries).
+
+use std::collections::BTreeMap;
+
+use logcore::base::time::parse_rfc3339_ms;
+use logcore::ledger::{hour_of, HOUR_MS};
+use serde_json::Value;
+
+use crate::scan::KeyPrefix;
+use crate::{CallError, Objects};
+
+/// Hours after a window's end whose objects may still hold its events' dead letters.
+pub const LATE_HOURS: i64 = 2;
+
+/// Where the forwarder writes dead letters, and where Firehose writes the objects they come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterPlace {
+    /// `DEAD_LETTER_BUCKET` (the forwarder's default: the source bucket).
+    pub bucket: String,
+    /// `DEAD_LETTER_PREFIX` (`failed/`).
+    pub prefix: String,
+    /// The bucket Firehose writes to.
+    pub source_bucket: String,
+    /// Firehose's key prefixes in the source bucket.
+    pub key_prefixes: Vec<KeyPrefix>,
+}
+
+/// Dead letters counted per (group, hour start) and cause; records no group or time can be read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterCounts {
+    pub rows: BTreeMap<(String, i64), BTreeMap<String, u64>>,
+    /// Records whose events cannot be told (an unreadable unit, a corrupt stream's tail).
+    pub unattributed: u64,
+    /// Objects read.
+    pub objects: u64,
+}
+
+impl DeadLetterCounts {
+    /// Count the records of one dead-letter object (NDJSON); a line that is not a record is unattributed.
+    pub fn add_object(&mut self, body: &[u8]) {
+        self.objects += 1;
+        for line in body.split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match attribute(line) {
+                Some((group, ts, cause)) => {
+                    *self
+                        .rows
+                        .entry((group, hour_of(ts)))
+                        .or_default()
+                        .entry(cause)
+                        .or_default() += 1;
+                }
+                None => self.unattributed += 1,
+            }
+        }
+    }
+}
+
+/// The group, event time and cause of one dead-letter record: from its `document` (a bulk document the
+/// engine refused), else from its `text` when that is a whole document (a unit over the size cap).
+pub fn attribute(line: &[u8]) -> Option<(String, i64, String)> {
+    let record: Value = serde_json::from_slice(line).ok()?;
+    let cause = record.get("cause").and_then(Value::as_str)?.to_string();
+    let parsed;
+    let doc = match record.get("document") {
+        Some(d) => d,
+        None => {
+            parsed = serde_json::from_str::<Value>(record.get("text")?.as_str()?).ok()?;
+            &parsed
+        }
+    };
+    let group = doc.pointer("/log/group")?.as_str()?.to_string();
+    let ts = match doc.get("@timestamp")? {
+        Value::String(s) => parse_rfc3339_ms(s)?,
+        Value::Number(n) => n.as_i64()?,
+        _ => return None,
+    };
+    Some((group, ts, cause))
+}
+
+/// The listing prefixes of the dead letters of events from `from_ms` to `to_ms`.
+pub fn listing_prefixes(place: &DeadLetterPlace, from_ms: i64, to_ms: i64) -> Vec<String> {
+    let mut out: Vec<String> = place
+        .key_prefixes
+        .iter()
+        .flat_map(|p| p.between(from_ms, to_ms + LATE_HOURS * HOUR_MS))
+        .map(|p| format!("{}{}/{p}", place.prefix, place.source_bucket))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// List and read every dead-letter object of the window's events.
+pub async fn count<O: Objects>(
+    objects: &O,
+    place: &DeadLetterPlace,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<DeadLetterCounts, CallError> {
+    let mut out = DeadLetterCounts::default();
+    for prefix in listing_prefixes(place, from_ms, to_ms) {
+        for listed in objects.list(&place.bucket, &prefix).await? {
+            match objects.read(&place.bucket, &listed.key).await? {
+                Some(body) => out.add_object(&body),
+                // Deleted since the listing (a redrive): its records are no longer dead.
+                None => continue,
+            }
+        }
+    }
+    Ok(out)
+}
