@@ -3,10 +3,13 @@
 //! first fall short (`canary::reconcile`, `logcore::ledger`). Exit 1 when anything settled is missing or
 //! duplicated, or a count could not be made.
 
+use std::collections::BTreeMap;
+
 use canary::config::parse_prefixes;
 use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
 use logcore::ledger::plural;
 use logcore::logs::glob::GroupGlob;
+use logcore::transform::filter::MessageFilter;
 use logpipe_io::HttpSearch;
 
 use crate::trace::parse_since;
@@ -57,6 +60,18 @@ pub struct ReconcileArgs {
     /// The forwarder's dead-letter prefix.
     #[arg(long, env = "DEAD_LETTER_PREFIX", default_value = "failed/")]
     dead_letter_prefix: String,
+    /// The subscription filter that sends the groups to the pipeline (logpipe's: `logpipe-ENV-app`): its
+    /// pattern says which events are to be delivered. Without it, or for a group without that filter
+    /// (account policies), every event is.
+    #[arg(long)]
+    subscription_filter: Option<String>,
+    /// The transform's INCLUDE_PATTERN: events it does not match are dropped on purpose, not missing.
+    #[arg(long, env = "INCLUDE_PATTERN")]
+    include_pattern: Option<String>,
+    /// The transform's EXCLUDE_PATTERN: events it matches are dropped on purpose, not missing. Without
+    /// either pattern, what the transform drops is not counted.
+    #[arg(long, env = "EXCLUDE_PATTERN")]
+    exclude_pattern: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -72,13 +87,22 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
     let sdk = rt.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),
     ));
-    let groups = rt.block_on(expand_groups(
-        &log_subscriber::aws::AwsLogs::new(&sdk),
-        &args.groups,
-    ))?;
+    let subscriptions = log_subscriber::aws::AwsLogs::new(&sdk);
+    let groups = rt.block_on(expand_groups(&subscriptions, &args.groups))?;
     if groups.is_empty() {
         return Err(format!("no log group matches {}", args.groups.join(", ")));
     }
+    let patterns = match &args.subscription_filter {
+        Some(name) => rt.block_on(filter_patterns(&subscriptions, &groups, name))?,
+        None => BTreeMap::new(),
+    };
+    let transform_filter = match (&args.include_pattern, &args.exclude_pattern) {
+        (None, None) => None,
+        (include, exclude) => Some(
+            MessageFilter::new(include.as_deref(), exclude.as_deref())
+                .map_err(|e| format!("--{}-pattern: {e}", e.which))?,
+        ),
+    };
     let search = match &endpoint {
         Some(ep) => Some(rt.block_on(HttpSearch::connect(ep, 1, &sdk))?),
         None => None,
@@ -89,6 +113,8 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         to_ms: now,
         index_pattern: search.as_ref().map(|_| index),
         max_events: args.max_events,
+        patterns,
+        transform_filter,
         dead_letters: match &args.bucket {
             Some(bucket) => Some(DeadLetterPlace {
                 bucket: args
@@ -151,6 +177,25 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
     }
 }
 
+/// The pattern of the subscription filter `name` of each group that has it.
+pub async fn filter_patterns<L: log_subscriber::Logs>(
+    logs: &L,
+    groups: &[String],
+    name: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for group in groups {
+        let filters = logs
+            .filters(group)
+            .await
+            .map_err(|e| format!("reading the subscription filters of {group}: {e}"))?;
+        if let Some(f) = filters.into_iter().find(|f| f.name == name) {
+            out.insert(group.clone(), f.filter_pattern);
+        }
+    }
+    Ok(out)
+}
+
 /// The groups `patterns` name: a name as it is, a glob (`*`) as the account's groups it matches (listed
 /// from its literal start).
 pub async fn expand_groups<L: log_subscriber::Logs>(
@@ -178,4 +223,85 @@ pub async fn expand_groups<L: log_subscriber::Logs>(
     out.sort();
     out.dedup();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log_subscriber::{AccountPolicy, CallError, Filter};
+
+    /// Groups and their subscription filters.
+    struct Groups(Vec<(&'static str, Vec<Filter>)>);
+
+    impl log_subscriber::Logs for Groups {
+        async fn groups(&self, prefix: Option<&str>) -> Result<Vec<String>, CallError> {
+            Ok(self
+                .0
+                .iter()
+                .map(|(g, _)| g.to_string())
+                .filter(|g| prefix.is_none_or(|p| g.starts_with(p)))
+                .collect())
+        }
+        async fn filters(&self, group: &str) -> Result<Vec<Filter>, CallError> {
+            match self.0.iter().find(|(g, _)| *g == group) {
+                Some((_, f)) => Ok(f.clone()),
+                None => Err(CallError::permanent(format!(
+                    "ResourceNotFoundException: {group}"
+                ))),
+            }
+        }
+        async fn put(&self, _: &str, _: &Filter) -> Result<(), CallError> {
+            unreachable!("reconcile writes nothing")
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<(), CallError> {
+            unreachable!("reconcile writes nothing")
+        }
+        async fn account_policies(&self) -> Result<Vec<AccountPolicy>, CallError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn filter(name: &str, pattern: &str) -> Filter {
+        Filter {
+            name: name.into(),
+            destination_arn: "arn:aws:firehose:eu-west-1:123456789012:deliverystream/app".into(),
+            filter_pattern: pattern.into(),
+            role_arn: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn globs_expand_and_each_group_reads_its_own_filters_pattern() {
+        let logs = Groups(vec![
+            ("/ecs/api", vec![filter("logpipe-prod-app", "")]),
+            (
+                "/ecs/web",
+                vec![
+                    filter("someone-elses", "ERROR"),
+                    filter("logpipe-prod-app", "-healthcheck"),
+                ],
+            ),
+            ("/ecs/worker", vec![]),
+            ("/lambda/x", vec![filter("logpipe-prod-app", "x")]),
+        ]);
+        let groups = expand_groups(&logs, &["/ecs/*".into(), "/ecs/api".into(), " ".into()])
+            .await
+            .unwrap();
+        assert_eq!(groups, ["/ecs/api", "/ecs/web", "/ecs/worker"]);
+        let patterns = filter_patterns(&logs, &groups, "logpipe-prod-app")
+            .await
+            .unwrap();
+        assert_eq!(
+            patterns,
+            BTreeMap::from([
+                ("/ecs/api".to_string(), String::new()),
+                ("/ecs/web".to_string(), "-healthcheck".to_string()),
+            ]),
+            "a group without the filter is left out: every event counts"
+        );
+        let e = filter_patterns(&logs, &["/gone".into()], "logpipe-prod-app")
+            .await
+            .unwrap_err();
+        assert!(e.contains("subscription filters of /gone"), "{e}");
+    }
 }

@@ -57,8 +57,9 @@ impl Logs for AwsLogs {
         start_ms: i64,
         end_ms: i64,
         limit: u64,
-    ) -> Result<BTreeMap<i64, u64>, CallError> {
-        // Page by page, keeping only the counts.
+        selection: &crate::reconcile::Selection,
+    ) -> Result<BTreeMap<i64, crate::reconcile::SourceHour>, CallError> {
+        // Page by page, keeping only the counts. The subscription's pattern is FilterLogEvents' own syntax.
         let mut pages = self
             .client
             .filter_log_events()
@@ -66,22 +67,20 @@ impl Logs for AwsLogs {
             .start_time(start_ms)
             // FilterLogEvents' end time is inclusive.
             .end_time(end_ms - 1)
+            .set_filter_pattern(Some(selection.pattern.clone()).filter(|p| !p.trim().is_empty()))
             .limit(10_000)
             .into_paginator()
             .send();
-        let mut hours = BTreeMap::new();
-        let mut seen = 0;
+        let mut tally = crate::reconcile::Tally::new(group, limit, selection);
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| sdk_error(&format!("FilterLogEvents {group}"), &e))?;
-            crate::reconcile::tally_hours(
-                &mut hours,
-                &mut seen,
-                page.events().iter().filter_map(|e| e.timestamp()),
-                limit,
-                group,
+            tally.add(
+                page.events()
+                    .iter()
+                    .filter_map(|e| Some((e.timestamp()?, e.message().unwrap_or_default()))),
             )?;
         }
-        Ok(hours)
+        Ok(tally.hours)
     }
 
     async fn put(

@@ -59,29 +59,29 @@ pub trait Logs: Send + Sync {
         end_ms: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<LogEvent>, CallError>> + Send;
-    /// How many events `group` holds per hour (UTC, by their timestamps) from `start_ms` to `end_ms`
-    /// (exclusive); an error when there are more than `limit` (the count would be short). By default from
-    /// [`Logs::find`]; an implementation that can count without keeping the events does.
+    /// How many events of `group` the pipeline is asked to carry per hour (UTC, by their timestamps) from
+    /// `start_ms` to `end_ms` (exclusive): those matching the subscription's filter pattern, and of those
+    /// the ones the transform's filter drops on purpose. An error when there are more than `limit` (the
+    /// count would be short). By default from [`Logs::find`]; an implementation that can count without
+    /// keeping the events does.
     fn count_by_hour(
         &self,
         group: &str,
         start_ms: i64,
         end_ms: i64,
         limit: u64,
-    ) -> impl Future<Output = Result<std::collections::BTreeMap<i64, u64>, CallError>> + Send {
+        selection: &reconcile::Selection,
+    ) -> impl Future<
+        Output = Result<std::collections::BTreeMap<i64, reconcile::SourceHour>, CallError>,
+    > + Send {
         async move {
             let take = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
-            let events = self.find(group, "", start_ms, end_ms - 1, take).await?;
-            let mut hours = std::collections::BTreeMap::new();
-            let mut seen = 0;
-            reconcile::tally_hours(
-                &mut hours,
-                &mut seen,
-                events.iter().map(|e| e.timestamp_ms),
-                limit,
-                group,
-            )?;
-            Ok(hours)
+            let events = self
+                .find(group, &selection.pattern, start_ms, end_ms - 1, take)
+                .await?;
+            let mut tally = reconcile::Tally::new(group, limit, selection);
+            tally.add(events.iter().map(|e| (e.timestamp_ms, e.message.as_str())))?;
+            Ok(tally.hours)
         }
     }
 }

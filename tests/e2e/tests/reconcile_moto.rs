@@ -219,6 +219,9 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         to_ms: now,
         index_pattern: Some(index),
         max_events: 10_000,
+        patterns: Default::default(),
+        // The transform above ran without INCLUDE_PATTERN or EXCLUDE_PATTERN: it drops nothing on purpose.
+        transform_filter: Some(Default::default()),
         dead_letters: Some(DeadLetterPlace {
             bucket: name.clone(),
             prefix: "failed/".into(),

@@ -80,8 +80,9 @@ pub struct Counts {
     /// Events the transforms received, each once (a record put back into the stream is counted where it
     /// is finally answered).
     pub received: Option<u64>,
-    /// Of those, dropped on purpose, by reason (control messages, exclude filters, …).
-    pub dropped: BTreeMap<String, u64>,
+    /// Of those, dropped on purpose, by reason (`excluded`: the transform's include/exclude filter, …);
+    /// `None`: not counted.
+    pub dropped: Option<BTreeMap<String, u64>>,
     /// Of those, merged into another event's document (multiline joining).
     pub joined: u64,
     /// Of those, in records answered `ProcessingFailed`.
@@ -99,7 +100,7 @@ pub struct Counts {
 
 impl Counts {
     pub fn dropped_total(&self) -> u64 {
-        self.dropped.values().sum()
+        self.dropped.iter().flat_map(|m| m.values()).sum()
     }
 
     pub fn dead_lettered_total(&self) -> u64 {
@@ -118,15 +119,8 @@ impl Counts {
         opt(&mut self.received, other.received);
         opt(&mut self.archived, other.archived);
         opt(&mut self.indexed, other.indexed);
-        for (k, v) in &other.dropped {
-            *self.dropped.entry(k.clone()).or_default() += v;
-        }
-        if let Some(theirs) = &other.dead_lettered {
-            let ours = self.dead_lettered.get_or_insert_with(BTreeMap::new);
-            for (k, v) in theirs {
-                *ours.entry(k.clone()).or_default() += v;
-            }
-        }
+        merge(&mut self.dropped, &other.dropped);
+        merge(&mut self.dead_lettered, &other.dead_lettered);
         self.joined += other.joined;
         self.failed += other.failed;
         self.written_directly += other.written_directly;
@@ -358,7 +352,7 @@ impl Report {
                 crate::base::time::DateTimeParts::from_millis(r.hour_ms).rfc3339()[..16]
                     .replace('T', " "),
                 opt(c.source),
-                known(c.dropped_total(), c.received.is_some()),
+                known(c.dropped_total(), c.dropped.is_some()),
                 opt(c.archived),
                 opt(c.indexed),
                 known(c.dead_lettered_total(), c.dead_lettered.is_some()),
@@ -379,7 +373,7 @@ impl Report {
             format!("total ({})", plural(t.rows_settled, "settled hour")),
             String::new(),
             known(t.source, any(|c| c.source.is_some())),
-            known(t.dropped, any(|c| c.received.is_some())),
+            known(t.dropped, any(|c| c.dropped.is_some())),
             known(t.archived, any(|c| c.archived.is_some())),
             known(t.indexed, any(|c| c.indexed.is_some())),
             known(t.dead_lettered, any(|c| c.dead_lettered.is_some())),
@@ -422,6 +416,16 @@ impl Report {
             out.push_str(&format!("not counted: {n}\n"));
         }
         out
+    }
+}
+
+/// Counts by reason added into `ours`; a side counted on either side is counted.
+fn merge(ours: &mut Option<BTreeMap<String, u64>>, theirs: &Option<BTreeMap<String, u64>>) {
+    if let Some(theirs) = theirs {
+        let ours = ours.get_or_insert_with(BTreeMap::new);
+        for (k, v) in theirs {
+            *ours.entry(k.clone()).or_default() += v;
+        }
     }
 }
 

@@ -17,6 +17,7 @@ fn whole(n: u64) -> Counts {
         received: Some(n),
         archived: Some(n),
         indexed: Some(n),
+        dropped: Some(BTreeMap::new()),
         dead_lettered: Some(BTreeMap::new()),
         ..Counts::default()
     }
@@ -74,7 +75,7 @@ fn dropped_joined_and_dead_lettered_events_are_accounted_for() {
     let c = Counts {
         source: Some(100),
         received: Some(100),
-        dropped: reasons(&[("control_message", 1), ("excluded", 9)]),
+        dropped: Some(reasons(&[("control_message", 1), ("excluded", 9)])),
         joined: 20,
         archived: Some(70),
         written_directly: 1,
@@ -169,13 +170,13 @@ fn a_hop_not_counted_is_passed_over_not_taken_for_zero() {
 fn counts_in_parts_add_up_and_a_known_part_makes_the_count_known() {
     let mut a = Counts {
         indexed: Some(3),
-        dropped: reasons(&[("excluded", 1)]),
+        dropped: Some(reasons(&[("excluded", 1)])),
         ..Counts::default()
     };
     let b = Counts {
         source: Some(5),
         indexed: Some(2),
-        dropped: reasons(&[("excluded", 1), ("control_message", 1)]),
+        dropped: Some(reasons(&[("excluded", 1), ("control_message", 1)])),
         failed: 1,
         ..Counts::default()
     };
@@ -185,7 +186,7 @@ fn counts_in_parts_add_up_and_a_known_part_makes_the_count_known() {
     assert_eq!(a.archived, None, "unknown on both sides stays unknown");
     assert_eq!(
         a.dropped,
-        reasons(&[("control_message", 1), ("excluded", 2)])
+        Some(reasons(&[("control_message", 1), ("excluded", 2)]))
     );
     assert_eq!(a.failed, 1);
 }
@@ -296,7 +297,7 @@ impl Run {
         Counts {
             source: Some(self.events),
             received: Some(received),
-            dropped: reasons(&[("excluded", self.dropped)]),
+            dropped: Some(reasons(&[("excluded", self.dropped)])),
             joined: self.joined,
             failed: self.failed,
             archived: Some(archived),

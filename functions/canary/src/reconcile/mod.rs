@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use logcore::ledger::{hour_of, Ledger, HOUR_MS};
+use logcore::transform::filter::MessageFilter;
 use serde_json::{json, Value};
 
 use crate::{CallError, Logs, Objects};
@@ -25,7 +26,7 @@ pub use dead_letters::DeadLetterPlace;
 const PAGE: usize = 1_000;
 
 /// What one reconciliation reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReconcileConfig {
     /// Log group names (globs are expanded before).
     pub groups: Vec<String>,
@@ -39,6 +40,10 @@ pub struct ReconcileConfig {
     pub max_events: u64,
     /// Where the forwarder's dead letters are (`None`: not counted).
     pub dead_letters: Option<DeadLetterPlace>,
+    /// Each group's subscription filter pattern (a group not named: every event).
+    pub patterns: BTreeMap<String, String>,
+    /// The transform's include/exclude filter (`None`: not known; what it drops is not counted).
+    pub transform_filter: Option<MessageFilter>,
 }
 
 /// The search engine's aggregations: the answer of one `_search` with `aggs` (an index that does not exist
@@ -130,13 +135,21 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
     let from = hour_of(cfg.from_ms);
     let mut counted = Vec::new();
     for group in &cfg.groups {
+        let selection = Selection {
+            pattern: cfg.patterns.get(group).cloned().unwrap_or_default(),
+            transform: cfg.transform_filter.clone(),
+        };
         match logs
-            .count_by_hour(group, from, cfg.to_ms, cfg.max_events)
+            .count_by_hour(group, from, cfg.to_ms, cfg.max_events, &selection)
             .await
         {
             Ok(hours) => {
                 for (hour, n) in hours {
-                    ledger.row(group, hour).source = Some(n);
+                    let row = ledger.row(group, hour);
+                    row.source = Some(n.events);
+                    if selection.transform.is_some() {
+                        row.dropped = Some([("excluded".to_string(), n.excluded)].into());
+                    }
                 }
                 counted.push(group.as_str());
             }
@@ -150,6 +163,9 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
     for (key, c) in ledger.rows.iter_mut() {
         if c.source.is_none() && counted.contains(&key.group.as_str()) {
             c.source = Some(0);
+            if cfg.transform_filter.is_some() {
+                c.dropped = Some(BTreeMap::new());
+            }
         }
         if c.indexed.is_none() && indexed {
             c.indexed = Some(0);
@@ -158,11 +174,16 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
             c.dead_lettered = Some(BTreeMap::new());
         }
     }
-    ledger.not_counted.push(
-        "transform, archive: not counted by this run yet (events an exclude filter drops on purpose show as \
-         missing)"
-            .into(),
-    );
+    if cfg.transform_filter.is_none() {
+        ledger.not_counted.push(
+            "dropped: the transform's INCLUDE_PATTERN and EXCLUDE_PATTERN not given (events they drop on \
+             purpose show as missing)"
+                .into(),
+        );
+    }
+    ledger
+        .not_counted
+        .push("transform, archive: not counted by this run yet".into());
     ledger
 }
 
@@ -390,25 +411,68 @@ pub fn parse_indexed(answer: &Value) -> Result<IndexedPage, String> {
     })
 }
 
-/// Events per hour from `group`'s events as FilterLogEvents pages give them, at most `limit`.
-pub fn tally_hours(
-    hours: &mut BTreeMap<i64, u64>,
-    seen: &mut u64,
-    timestamps: impl IntoIterator<Item = i64>,
+/// Which of a group's events the pipeline is asked to carry, and which of those it drops on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The subscription filter's pattern (`""`: every event); FilterLogEvents reads the same syntax.
+    pub pattern: String,
+    /// The transform's include/exclude filter (`INCLUDE_PATTERN`, `EXCLUDE_PATTERN`), the very code it
+    /// runs; `None`: not known, and the events it drops are not counted.
+    pub transform: Option<MessageFilter>,
+}
+
+/// One hour of a group's source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceHour {
+    /// Events matching the subscription's pattern.
+    pub events: u64,
+    /// Of those, the ones the transform's filter does not keep.
+    pub excluded: u64,
+}
+
+/// A group's source counted page by page, at most `limit` events.
+#[derive(Debug)]
+pub struct Tally<'a> {
+    pub hours: BTreeMap<i64, SourceHour>,
+    seen: u64,
     limit: u64,
-    group: &str,
-) -> Result<(), CallError> {
-    for ts in timestamps {
-        *seen += 1;
-        if *seen > limit {
-            return Err(CallError::permanent(format!(
-                "{group} holds more than {limit} events in the window: reconcile a shorter window, or raise \
-                 the limit"
-            )));
+    group: &'a str,
+    transform: Option<&'a MessageFilter>,
+}
+
+impl<'a> Tally<'a> {
+    pub fn new(group: &'a str, limit: u64, selection: &'a Selection) -> Self {
+        Tally {
+            hours: BTreeMap::new(),
+            seen: 0,
+            limit,
+            group,
+            transform: selection.transform.as_ref().filter(|f| !f.is_noop()),
         }
-        *hours.entry(hour_of(ts)).or_default() += 1;
     }
-    Ok(())
+
+    /// Add a page's (timestamp, message) events.
+    pub fn add<'m>(
+        &mut self,
+        events: impl IntoIterator<Item = (i64, &'m str)>,
+    ) -> Result<(), CallError> {
+        for (ts, message) in events {
+            self.seen += 1;
+            if self.seen > self.limit {
+                return Err(CallError::permanent(format!(
+                    "{} holds more than {} events in the window: reconcile a shorter window, or raise \
+                     the limit",
+                    self.group, self.limit
+                )));
+            }
+            let hour = self.hours.entry(hour_of(ts)).or_default();
+            hour.events += 1;
+            if self.transform.is_some_and(|f| !f.keep(message)) {
+                hour.excluded += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::tests::{FakeLogs, FakeObjects};
-use crate::LogEvent;
+use crate::{LogEvent, Logs};
+use logcore::transform::filter::MessageFilter;
 
 /// 2026-11-23T08:00:00Z, an hour's start.
 const H: i64 = 1_795_420_800_000;
@@ -174,6 +175,8 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         index_pattern: Some("logs-app-*".into()),
         max_events: 10_000,
         dead_letters: None,
+        patterns: BTreeMap::new(),
+        transform_filter: None,
     }
 }
 
@@ -692,4 +695,64 @@ proptest! {
         let attributed: u64 = counts.rows.values().flat_map(|c| c.values()).sum();
         prop_assert_eq!(attributed + counts.unattributed + blank, lines.len() as u64);
     }
+}
+
+#[tokio::test]
+async fn the_subscription_pattern_and_the_transforms_filter_say_what_was_to_be_delivered() {
+    let logs = FakeLogs::default();
+    for (i, path) in [
+        "/health", "/orders", "/health", "/orders", "/orders", "/cart",
+    ]
+    .iter()
+    .enumerate()
+    {
+        for group in ["/ecs/api", "/ecs/web"] {
+            logs.put(group, "web/1", H + i as i64 * MIN, &format!("GET {path}"))
+                .await
+                .unwrap();
+        }
+    }
+    // The transform excludes health checks; /ecs/web's subscription carries only what mentions orders.
+    let carried = |e: &LogEvent| {
+        !e.message.contains("health") && (e.group == "/ecs/api" || e.message.contains("orders"))
+    };
+    let docs = logs
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| carried(e))
+        .map(|e| (e.group.clone(), e.timestamp_ms))
+        .collect();
+    let engine = FakeEngine {
+        docs: Mutex::new(docs),
+        ..FakeEngine::default()
+    };
+    let mut c = cfg(&["/ecs/api", "/ecs/web"]);
+    c.patterns.insert("/ecs/web".into(), "orders".into());
+    c.transform_filter = Some(MessageFilter::new(None, Some("health")).unwrap());
+    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    let api = &ledger.rows[&Key::new("/ecs/api", H)];
+    assert_eq!(api.source, Some(6));
+    assert_eq!(api.dropped, Some([("excluded".to_string(), 2)].into()));
+    let web = &ledger.rows[&Key::new("/ecs/web", H)];
+    assert_eq!(web.source, Some(3), "only what the subscription carries");
+    assert_eq!(web.dropped, Some([("excluded".to_string(), 0)].into()));
+    for group in ["/ecs/api", "/ecs/web"] {
+        let Judged::Settled(v) = judged(&ledger, group, H) else {
+            panic!("not settled")
+        };
+        assert_eq!((v.missing, v.duplicated), (0, 0), "{group}");
+    }
+    assert!(!ledger.not_counted.iter().any(|n| n.starts_with("dropped")));
+
+    // Without the transform's filter, the health checks it dropped show as missing, and the run says why.
+    c.transform_filter = None;
+    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
+        panic!("not settled")
+    };
+    assert_eq!(v.missing, 2);
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].dropped, None);
+    assert!(ledger.not_counted.iter().any(|n| n.starts_with("dropped")));
 }
