@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use canary::config::parse_prefixes;
+use canary::reconcile::hourly::{expand_groups, filter_patterns};
 use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
 use logcore::ledger::plural;
-use logcore::logs::glob::GroupGlob;
+use logcore::logs::glob::GroupPattern;
 use logcore::transform::filter::MessageFilter;
 use logpipe_io::HttpSearch;
 
@@ -24,7 +25,8 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct ReconcileArgs {
-    /// Log groups to reconcile: names or globs (`/ecs/*`); repeat for several.
+    /// Log groups to reconcile: names, globs (`/ecs/*`) or `re:` and a regular expression; repeat for
+    /// several.
     #[arg(long = "group", short = 'g', required = true)]
     groups: Vec<String>,
     /// How far back, from the start of that hour: 90m, 6h, 2d.
@@ -87,13 +89,24 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
     let sdk = rt.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),
     ));
-    let subscriptions = log_subscriber::aws::AwsLogs::new(&sdk);
-    let groups = rt.block_on(expand_groups(&subscriptions, &args.groups))?;
+    let logs = canary::aws::AwsLogs::new(&sdk);
+    let wanted = args
+        .groups
+        .iter()
+        .filter(|g| !g.trim().is_empty())
+        .map(|g| GroupPattern::parse(g))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| format!("--group: {e}"))?;
+    let groups = rt
+        .block_on(expand_groups(&logs, &wanted))
+        .map_err(|e| format!("listing the log groups: {e}"))?;
     if groups.is_empty() {
         return Err(format!("no log group matches {}", args.groups.join(", ")));
     }
     let patterns = match &args.subscription_filter {
-        Some(name) => rt.block_on(filter_patterns(&subscriptions, &groups, name))?,
+        Some(name) => rt
+            .block_on(filter_patterns(&logs, &groups, name))
+            .map_err(|e| format!("reading the subscription filters: {e}"))?,
         None => BTreeMap::new(),
     };
     let transform_filter = match (&args.include_pattern, &args.exclude_pattern) {
@@ -140,7 +153,6 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
             "{bar:30} {pos}/{len} log groups counted {msg}",
         )
     });
-    let logs = canary::aws::AwsLogs::new(&sdk);
     let ledger = rt.block_on(reconcile(
         &cfg,
         &logs,
@@ -174,134 +186,5 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
             plural(t.rows_unchecked, "hour"),
             plural(report.problems.len() as u64, "count")
         ))
-    }
-}
-
-/// The pattern of the subscription filter `name` of each group that has it.
-pub async fn filter_patterns<L: log_subscriber::Logs>(
-    logs: &L,
-    groups: &[String],
-    name: &str,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for group in groups {
-        let filters = logs
-            .filters(group)
-            .await
-            .map_err(|e| format!("reading the subscription filters of {group}: {e}"))?;
-        if let Some(f) = filters.into_iter().find(|f| f.name == name) {
-            out.insert(group.clone(), f.filter_pattern);
-        }
-    }
-    Ok(out)
-}
-
-/// The groups `patterns` name: a name as it is, a glob (`*`) as the account's groups it matches (listed
-/// from its literal start).
-pub async fn expand_groups<L: log_subscriber::Logs>(
-    logs: &L,
-    patterns: &[String],
-) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in patterns {
-        let p = p.trim();
-        if p.is_empty() {
-            continue;
-        }
-        if !p.contains('*') {
-            out.push(p.to_string());
-            continue;
-        }
-        let prefix = &p[..p.find('*').unwrap_or(p.len())];
-        let glob = GroupGlob::new(p);
-        let listed = logs
-            .groups(Some(prefix).filter(|s| !s.is_empty()))
-            .await
-            .map_err(|e| format!("listing the log groups for {p}: {e}"))?;
-        out.extend(listed.into_iter().filter(|g| glob.matches(g)));
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use log_subscriber::{AccountPolicy, CallError, Filter};
-
-    /// Groups and their subscription filters.
-    struct Groups(Vec<(&'static str, Vec<Filter>)>);
-
-    impl log_subscriber::Logs for Groups {
-        async fn groups(&self, prefix: Option<&str>) -> Result<Vec<String>, CallError> {
-            Ok(self
-                .0
-                .iter()
-                .map(|(g, _)| g.to_string())
-                .filter(|g| prefix.is_none_or(|p| g.starts_with(p)))
-                .collect())
-        }
-        async fn filters(&self, group: &str) -> Result<Vec<Filter>, CallError> {
-            match self.0.iter().find(|(g, _)| *g == group) {
-                Some((_, f)) => Ok(f.clone()),
-                None => Err(CallError::permanent(format!(
-                    "ResourceNotFoundException: {group}"
-                ))),
-            }
-        }
-        async fn put(&self, _: &str, _: &Filter) -> Result<(), CallError> {
-            unreachable!("reconcile writes nothing")
-        }
-        async fn delete(&self, _: &str, _: &str) -> Result<(), CallError> {
-            unreachable!("reconcile writes nothing")
-        }
-        async fn account_policies(&self) -> Result<Vec<AccountPolicy>, CallError> {
-            Ok(Vec::new())
-        }
-    }
-
-    fn filter(name: &str, pattern: &str) -> Filter {
-        Filter {
-            name: name.into(),
-            destination_arn: "arn:aws:firehose:eu-west-1:123456789012:deliverystream/app".into(),
-            filter_pattern: pattern.into(),
-            role_arn: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn globs_expand_and_each_group_reads_its_own_filters_pattern() {
-        let logs = Groups(vec![
-            ("/ecs/api", vec![filter("logpipe-prod-app", "")]),
-            (
-                "/ecs/web",
-                vec![
-                    filter("someone-elses", "ERROR"),
-                    filter("logpipe-prod-app", "-healthcheck"),
-                ],
-            ),
-            ("/ecs/worker", vec![]),
-            ("/lambda/x", vec![filter("logpipe-prod-app", "x")]),
-        ]);
-        let groups = expand_groups(&logs, &["/ecs/*".into(), "/ecs/api".into(), " ".into()])
-            .await
-            .unwrap();
-        assert_eq!(groups, ["/ecs/api", "/ecs/web", "/ecs/worker"]);
-        let patterns = filter_patterns(&logs, &groups, "logpipe-prod-app")
-            .await
-            .unwrap();
-        assert_eq!(
-            patterns,
-            BTreeMap::from([
-                ("/ecs/api".to_string(), String::new()),
-                ("/ecs/web".to_string(), "-healthcheck".to_string()),
-            ]),
-            "a group without the filter is left out: every event counts"
-        );
-        let e = filter_patterns(&logs, &["/gone".into()], "logpipe-prod-app")
-            .await
-            .unwrap_err();
-        assert!(e.contains("subscription filters of /gone"), "{e}");
     }
 }

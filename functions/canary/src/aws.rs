@@ -176,6 +176,28 @@ impl Logs for AwsLogs {
     }
 }
 
+impl crate::reconcile::hourly::Subscriptions for AwsLogs {
+    async fn groups(&self, prefix: Option<&str>) -> Result<Vec<String>, CallError> {
+        logpipe_io::logs::log_groups(&self.client, prefix).await
+    }
+
+    async fn filter_pattern(&self, group: &str, name: &str) -> Result<Option<String>, CallError> {
+        let out = self
+            .client
+            .describe_subscription_filters()
+            .log_group_name(group)
+            .filter_name_prefix(name)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("DescribeSubscriptionFilters {group}"), &e))?;
+        Ok(out
+            .subscription_filters()
+            .iter()
+            .find(|f| f.filter_name() == Some(name))
+            .map(|f| f.filter_pattern().unwrap_or_default().to_string()))
+    }
+}
+
 impl Objects for S3Store {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, CallError> {
         let mut pages = self

@@ -7,7 +7,10 @@ use logcore::base::runtime::Common;
 use logcore::search::bulk::IndexTemplate;
 use logpipe_io::Endpoint;
 
+use crate::reconcile::hourly::Hourly;
 use crate::scan::KeyPrefix;
+use logcore::logs::glob::GroupPattern;
+use logcore::transform::filter::MessageFilter;
 
 /// Every setting of the canary.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct Config {
     pub max_scan_bytes: u64,
     /// Decompression cap per object (bomb guard).
     pub max_object_bytes: u64,
+    /// The scheduled reconciliation (`None` without `RECONCILE_GROUPS`).
+    pub reconcile: Option<Hourly>,
     pub common: Common,
 }
 
@@ -51,6 +56,14 @@ pub const ENV_VARS: &[&str] = &[
     "LATE_AFTER_MINUTES",
     "MAX_SCAN_BYTES",
     "MAX_OBJECT_BYTES",
+    "RECONCILE_GROUPS",
+    "RECONCILE_FILTER_NAME",
+    "RECONCILE_SETTLE_MINUTES",
+    "RECONCILE_MAX_EVENTS",
+    "RECONCILE_KEY_PREFIXES",
+    "DEAD_LETTER_PREFIX",
+    "INCLUDE_PATTERN",
+    "EXCLUDE_PATTERN",
     "METRICS_NAMESPACE",
 ];
 
@@ -69,6 +82,7 @@ impl Config {
             late_after_ms: 10 * 60_000,
             max_scan_bytes: 256 << 20,
             max_object_bytes: 4 << 30,
+            reconcile: None,
             common: Common::new("canary", Duration::ZERO),
         }
     }
@@ -124,9 +138,56 @@ impl Config {
         if let Some(n) = env.num("MAX_OBJECT_BYTES", 1 << 10, usize::MAX)? {
             cfg.max_object_bytes = n as u64;
         }
+        cfg.reconcile = hourly_from_env(&env)?;
         cfg.common = Common::from_env(&env, "canary", None)?;
         Ok(cfg)
     }
+}
+
+/// The scheduled reconciliation's settings (every variable is read, then checked); `None` without
+/// `RECONCILE_GROUPS`.
+fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
+    let list = env.get("RECONCILE_GROUPS").unwrap_or_default();
+    let filter_name = env.get("RECONCILE_FILTER_NAME");
+    let settle = env.num("RECONCILE_SETTLE_MINUTES", 1, 24 * 60)?;
+    let max_events = env.num("RECONCILE_MAX_EVENTS", 1, usize::MAX)?;
+    let prefixes = env.get("RECONCILE_KEY_PREFIXES");
+    let dead_letter_prefix = env.get("DEAD_LETTER_PREFIX");
+    let include = env.get("INCLUDE_PATTERN");
+    let exclude = env.get("EXCLUDE_PATTERN");
+    let groups = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(GroupPattern::parse)
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| env.err("RECONCILE_GROUPS", &list, e))?;
+    let transform_filter =
+        MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
+            let name = if e.which == "include" {
+                "INCLUDE_PATTERN"
+            } else {
+                "EXCLUDE_PATTERN"
+            };
+            env.err(name, &e.pattern, e.source.to_string())
+        })?;
+    let key_prefixes = match prefixes {
+        Some(p) => parse_prefixes(&p).map_err(|e| env.err("RECONCILE_KEY_PREFIXES", &p, e))?,
+        None => vec![KeyPrefix::default()],
+    };
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Hourly {
+        groups,
+        filter_name,
+        settle_ms: settle.map_or(30 * 60_000, |m| m as i64 * 60_000),
+        transform_filter,
+        dead_letter_prefix: dead_letter_prefix.unwrap_or_else(|| "failed/".into()),
+        key_prefixes,
+        max_events: max_events.map_or(1_000_000, |n| n as u64),
+        max_hours: 24,
+    }))
 }
 
 /// A comma-separated list of key prefixes.
@@ -200,5 +261,52 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.name, "SEARCH_URL");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", "/ecs/*,re:(unclosed"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "RECONCILE_GROUPS");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", "/ecs/*"),
+            ("EXCLUDE_PATTERN", "(health"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "EXCLUDE_PATTERN");
+    }
+
+    #[test]
+    fn the_reconciliation_is_on_with_groups_to_reconcile() {
+        let c = from(&[("CANARY_LOG_GROUP", "/g"), ("BUCKET", "b")]).unwrap();
+        assert!(c.reconcile.is_none());
+        let c = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", " , "),
+        ])
+        .unwrap();
+        assert!(c.reconcile.is_none(), "no pattern: off");
+        let c = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", "/ecs/*, re:^/aws/lambda/shop-"),
+            ("RECONCILE_FILTER_NAME", "logpipe-prod-app"),
+            ("RECONCILE_SETTLE_MINUTES", "45"),
+            ("RECONCILE_KEY_PREFIXES", "logs/"),
+            ("EXCLUDE_PATTERN", "health"),
+        ])
+        .unwrap();
+        let h = c.reconcile.unwrap();
+        assert_eq!(h.groups.len(), 2);
+        assert!(h.groups[1].matches("/aws/lambda/shop-cart"));
+        assert_eq!(h.filter_name.as_deref(), Some("logpipe-prod-app"));
+        assert_eq!(h.settle_ms, 45 * 60_000);
+        assert_eq!(h.dead_letter_prefix, "failed/");
+        assert_eq!(h.key_prefixes[0].at(0), "logs/");
+        assert!(!h.transform_filter.keep("GET /health"));
+        assert_eq!((h.max_events, h.max_hours), (1_000_000, 24));
     }
 }

@@ -1,7 +1,9 @@
-//! Canary Lambda: on a schedule, write a heartbeat and check the earlier ones hop by hop.
+//! Canary Lambda: on a schedule, write a heartbeat and check the earlier ones hop by hop; on its hourly
+//! schedule (`{"logpipe": "reconcile"}`), reconcile the hours settled since the last run.
 //! Wiring only: configuration and clients once at cold start, then the runtime loop.
 
 use canary::aws::AwsLogs;
+use canary::reconcile::hourly::{report_hourly, run_hourly};
 use canary::{report, run, Config};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use logpipe_io::lambda::{cold_start, log_init_error};
@@ -24,8 +26,18 @@ async fn main() -> Result<(), Error> {
     let (cfg, logs, objects, search) = (&cfg, &logs, &objects, search.as_ref());
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<serde_json::Value>| async move {
-            let (summary, outcomes) =
-                run(cfg, logs, objects, search, logcore::base::time::now_ms()).await?;
+            let now = logcore::base::time::now_ms();
+            if ev.payload.get("logpipe").and_then(|v| v.as_str()) == Some("reconcile") {
+                let Some(hourly) = &cfg.reconcile else {
+                    return Err(Error::from(
+                        "a reconcile event, but RECONCILE_GROUPS is not set",
+                    ));
+                };
+                let outcome = run_hourly(cfg, hourly, logs, search, objects, now).await?;
+                report_hourly(cfg, &ev.context.request_id, &outcome);
+                return Ok::<_, Error>(());
+            }
+            let (summary, outcomes) = run(cfg, logs, objects, search, now).await?;
             report(cfg, &ev.context.request_id, &summary, &outcomes);
             Ok::<_, Error>(())
         },

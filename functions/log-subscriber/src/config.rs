@@ -4,8 +4,6 @@
 use logcore::base::env::{ConfigError, Env};
 use logcore::base::retry::Backoff;
 use logcore::base::runtime::Common;
-use logcore::logs::glob::GroupGlob;
-use regex::Regex;
 use serde::Deserialize;
 
 /// Time kept free before the deadline: the call in flight and the report finish.
@@ -24,31 +22,9 @@ pub const ENV_VARS: &[&str] = &[
 /// template names them `/logpipe/<env>/<function>`; the canary's heartbeat group there has its own filter.
 pub const ALWAYS_EXCLUDED: &[&str] = &["/aws/lambda/logpipe-*", "/logpipe/*"];
 
-/// A log group pattern: a glob (`/ecs/*`, `*-prod`, or a whole name), or `re:` and a regular expression.
-#[derive(Debug, Clone)]
-pub enum Pattern {
-    Glob(GroupGlob),
-    Regex(Regex),
-}
-
-impl Pattern {
-    pub fn parse(s: &str) -> Result<Pattern, String> {
-        match s.trim().strip_prefix("re:") {
-            Some(re) => Regex::new(re)
-                .map(Pattern::Regex)
-                .map_err(|e| format!("pattern {s:?}: {e}")),
-            None if s.trim().is_empty() => Err("an empty log group pattern".into()),
-            None => Ok(Pattern::Glob(GroupGlob::new(s))),
-        }
-    }
-
-    pub fn matches(&self, group: &str) -> bool {
-        match self {
-            Pattern::Glob(g) => g.matches(group),
-            Pattern::Regex(r) => r.is_match(group),
-        }
-    }
-}
+/// A log group pattern: a glob or `re:` and a regular expression (logcore's, shared with the canary's
+/// reconciliation).
+pub use logcore::logs::glob::GroupPattern as Pattern;
 
 /// One subscription filter logpipe owns, and the log groups that get it.
 #[derive(Debug, Clone)]

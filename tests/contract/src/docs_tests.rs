@@ -157,7 +157,11 @@ fn code_metrics(bin: &str) -> Option<Vec<&'static str>> {
         "s3-search-forwarder" => metric_names::<s3_search_forwarder::Summary>(),
         "slack-notifier" => metric_names::<slack_notifier::Summary>(),
         "log-subscriber" => metric_names::<log_subscriber::Summary>(),
-        "canary" => metric_names::<canary::Summary>(),
+        "canary" => {
+            let mut m = metric_names::<canary::Summary>();
+            m.extend(metric_names::<canary::reconcile::hourly::ReconcileSummary>());
+            m
+        }
         "alert-sync" => metric_names::<alert_sync::Summary>(),
         _ => return None,
     })

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use crate::{CallError, Logs, Objects};
 
 pub mod dead_letters;
+pub mod hourly;
 
 pub use dead_letters::DeadLetterPlace;
 

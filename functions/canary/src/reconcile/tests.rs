@@ -20,11 +20,11 @@ const SETTLE: i64 = 30 * MIN;
 /// which dynamic mapping created (`log.group` text, `log.group.keyword` a keyword): a field an index does
 /// not have as a keyword gives no bucket there.
 #[derive(Default)]
-struct FakeEngine {
-    docs: Mutex<Vec<(String, i64)>>,
-    old: Vec<(String, i64)>,
-    calls: Mutex<u32>,
-    fail: Option<CallError>,
+pub(crate) struct FakeEngine {
+    pub(crate) docs: Mutex<Vec<(String, i64)>>,
+    pub(crate) old: Vec<(String, i64)>,
+    pub(crate) calls: Mutex<u32>,
+    pub(crate) fail: Option<CallError>,
 }
 
 const NEW: &str = "logs-app-new";

@@ -1,0 +1,244 @@
+//! The scheduled reconciliation: in the stack nobody runs `logpipe reconcile` by hand. Each hourly run of the
+//! canary reconciles every hour that has settled since the last one it reconciled (its state object), for
+//! the log groups the app subscription names, and reports the events missing and duplicated as metrics
+//! (overall, not one metric per group), with a log line per group and hour that names the counts, the hop
+//! where they diverge and the command to drill down. A clean hour says nothing.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use logcore::base::time::DateTimeParts;
+use logcore::ledger::{hour_of, Judged, Report, HOUR_MS};
+use logcore::logs::glob::GroupPattern;
+use logcore::transform::filter::MessageFilter;
+use serde::{Deserialize, Serialize};
+
+use super::{reconcile, Aggregations, DeadLetterPlace, ReconcileConfig};
+use crate::{CallError, Config, Logs, Objects};
+
+/// The state object's key, beside the heartbeats' state.
+pub const STATE_KEY: &str = "canary/reconcile.json";
+
+/// What the scheduled reconciliation reads (from the canary's variables).
+#[derive(Debug, Clone)]
+pub struct Hourly {
+    /// The log groups: names, globs or `re:` patterns (`RECONCILE_GROUPS`).
+    pub groups: Vec<GroupPattern>,
+    /// The subscription filter that sends them to the pipeline (`RECONCILE_FILTER_NAME`).
+    pub filter_name: Option<String>,
+    /// How long after an hour ends its events may still be on their way (`RECONCILE_SETTLE_MINUTES`).
+    pub settle_ms: i64,
+    /// The app transform's include/exclude filter (`INCLUDE_PATTERN`, `EXCLUDE_PATTERN`).
+    pub transform_filter: MessageFilter,
+    /// The forwarder's dead-letter prefix (`DEAD_LETTER_PREFIX`).
+    pub dead_letter_prefix: String,
+    /// Where the app stream writes every group's objects (`RECONCILE_KEY_PREFIXES`): the dead letters'
+    /// keys follow them.
+    pub key_prefixes: Vec<crate::scan::KeyPrefix>,
+    /// Events read at most per group and run (`RECONCILE_MAX_EVENTS`).
+    pub max_events: u64,
+    /// Hours reconciled at most per run: a run after a long pause catches up on the most recent ones.
+    pub max_hours: i64,
+}
+
+/// CloudWatch Logs' groups and subscription filters, as the reconciliation reads them.
+pub trait Subscriptions: Send + Sync {
+    /// Every log group name under `prefix` (all pages).
+    fn groups(
+        &self,
+        prefix: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<String>, CallError>> + Send;
+    /// The pattern of `group`'s subscription filter `name`, when it has one.
+    fn filter_pattern(
+        &self,
+        group: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
+}
+
+/// The groups `patterns` name: a whole name as it is, a glob or a regex as the account's groups it matches
+/// (listed from a glob's literal start).
+pub async fn expand_groups<S: Subscriptions>(
+    subs: &S,
+    patterns: &[GroupPattern],
+) -> Result<Vec<String>, CallError> {
+    let mut out: Vec<String> = Vec::new();
+    for p in patterns {
+        if let Some(name) = p.name() {
+            out.push(name.to_string());
+            continue;
+        }
+        let listed = subs.groups(p.literal_prefix()).await?;
+        out.extend(listed.into_iter().filter(|g| p.matches(g)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The pattern of the subscription filter `name` of each group that has it.
+pub async fn filter_patterns<S: Subscriptions>(
+    subs: &S,
+    groups: &[String],
+    name: &str,
+) -> Result<BTreeMap<String, String>, CallError> {
+    let mut out = BTreeMap::new();
+    for group in groups {
+        if let Some(pattern) = subs.filter_pattern(group, name).await? {
+            out.insert(group.clone(), pattern);
+        }
+    }
+    Ok(out)
+}
+
+logcore::counts! {
+    /// Counts of one scheduled reconciliation: its report line (summary and EMF metrics).
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct ReconcileSummary {
+        pub hours: u64 => "HoursReconciled",
+        pub groups: u64,
+        pub rows: u64,
+        pub events: u64 => "EventsReconciled",
+        pub missing: u64 => "EventsMissing",
+        pub duplicated: u64 => "EventsDuplicated",
+        /// Counts that could not be made (a query failed, a group over the limit): those hours are not
+        /// checked, and are not tried again.
+        pub problems: u64 => "ReconcileProblems",
+    }
+}
+
+/// What a run did: its counts, the window it reconciled and the report (`None`: nothing had settled since
+/// the last run).
+#[derive(Debug)]
+pub struct HourlyOutcome {
+    pub summary: ReconcileSummary,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub report: Option<Report>,
+}
+
+/// The state: every hour before `reconciled_through_ms` has been reconciled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileState {
+    pub reconciled_through_ms: i64,
+}
+
+/// Reconcile the hours settled since the last run, and move the state past them.
+pub async fn run_hourly<L, A, O>(
+    cfg: &Config,
+    hourly: &Hourly,
+    logs: &L,
+    search: Option<&A>,
+    objects: &O,
+    now_ms: i64,
+) -> Result<HourlyOutcome, CallError>
+where
+    L: Logs + Subscriptions,
+    A: Aggregations,
+    O: Objects,
+{
+    let state = match objects.read(&cfg.bucket, STATE_KEY).await? {
+        Some(bytes) => serde_json::from_slice::<ReconcileState>(&bytes)
+            .map_err(|e| CallError::permanent(format!("s3://{}/{STATE_KEY}: {e}", cfg.bucket)))?,
+        None => ReconcileState::default(),
+    };
+    let to_ms = hour_of(now_ms - hourly.settle_ms);
+    // The first run reconciles the last settled hour; later runs every hour since, up to `max_hours`.
+    let from_ms = match state.reconciled_through_ms {
+        0 => to_ms - HOUR_MS,
+        through => through.max(to_ms - hourly.max_hours * HOUR_MS),
+    };
+    let mut outcome = HourlyOutcome {
+        summary: ReconcileSummary::default(),
+        from_ms,
+        to_ms,
+        report: None,
+    };
+    if from_ms >= to_ms {
+        return Ok(outcome);
+    }
+    let groups = expand_groups(logs, &hourly.groups).await?;
+    let patterns = match &hourly.filter_name {
+        Some(name) => filter_patterns(logs, &groups, name).await?,
+        None => BTreeMap::new(),
+    };
+    let rcfg = ReconcileConfig {
+        groups,
+        from_ms,
+        to_ms,
+        index_pattern: search.map(|_| cfg.index_pattern.clone()),
+        max_events: hourly.max_events,
+        dead_letters: Some(DeadLetterPlace {
+            bucket: cfg.bucket.clone(),
+            prefix: hourly.dead_letter_prefix.clone(),
+            source_bucket: cfg.bucket.clone(),
+            key_prefixes: hourly.key_prefixes.clone(),
+        }),
+        patterns,
+        transform_filter: Some(hourly.transform_filter.clone()),
+    };
+    let ledger = reconcile(&rcfg, logs, search, Some(objects), |_| {}).await;
+    let report = ledger.judge(now_ms, hourly.settle_ms);
+    let s = &mut outcome.summary;
+    s.hours = ((to_ms - from_ms) / HOUR_MS) as u64;
+    s.groups = rcfg.groups.len() as u64;
+    s.rows = report.rows.len() as u64;
+    s.events = report.total.source;
+    s.missing = report.total.missing;
+    s.duplicated = report.total.duplicated;
+    s.problems = report.problems.len() as u64;
+    // Each hour is reconciled once: a count that could not be made is reported (ReconcileProblems), not
+    // retried by every later run.
+    let next = ReconcileState {
+        reconciled_through_ms: to_ms,
+    };
+    let body = serde_json::to_vec(&next).map_err(|e| CallError::permanent(e.to_string()))?;
+    objects.write(&cfg.bucket, STATE_KEY, body).await?;
+    outcome.report = Some(report);
+    Ok(outcome)
+}
+
+/// The command that lists the lost ids of one group and hour.
+pub fn drill_down(group: &str, hour_ms: i64) -> String {
+    let at = |ms: i64| DateTimeParts::from_millis(ms).rfc3339();
+    format!(
+        "logpipe verify -g '{group}' --from {} --to {}",
+        at(hour_ms),
+        at(hour_ms + HOUR_MS)
+    )
+}
+
+/// A log line per group and hour with events missing or duplicated, one per count that could not be made,
+/// and the run's report line (summary and metrics).
+pub fn report_hourly(cfg: &Config, request_id: &str, outcome: &HourlyOutcome) {
+    if let Some(report) = &outcome.report {
+        for row in report.findings() {
+            let Judged::Settled(v) = &row.judged else {
+                continue;
+            };
+            let c = &row.counts;
+            tracing::error!(
+                group = %row.group,
+                hour = %DateTimeParts::from_millis(row.hour_ms).rfc3339(),
+                source = c.source,
+                dropped = c.dropped_total(),
+                indexed = c.indexed,
+                dead_lettered = c.dead_lettered_total(),
+                missing = v.missing,
+                duplicated = v.duplicated,
+                short_at = v.short_at.map(|h| h.to_string()),
+                drill_down = %drill_down(&row.group, row.hour_ms),
+                "reconcile: events {}",
+                if v.missing > 0 { "missing" } else { "duplicated" }
+            );
+        }
+        for p in &report.problems {
+            tracing::error!(problem = %p, "reconcile: a count could not be made");
+        }
+    }
+    cfg.common
+        .report(request_id, "canary reconcile summary", &outcome.summary);
+}
+
+#[cfg(test)]
+mod tests;
