@@ -152,16 +152,7 @@ impl<R: Render + Default> Config<R> {
             render: R::from_env(&env)?,
             ..Config::default()
         };
-        let include = env.get("INCLUDE_PATTERN");
-        let exclude = env.get("EXCLUDE_PATTERN");
-        c.filter = MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
-            let name = if e.which == "include" {
-                "INCLUDE_PATTERN"
-            } else {
-                "EXCLUDE_PATTERN"
-            };
-            env.err(name, &e.pattern, e.source.to_string())
-        })?;
+        c.filter = MessageFilter::from_env(&env)?;
         if let Some(v) = env.get("PARTITION_KEYS") {
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let key = PartitionKey::ALL

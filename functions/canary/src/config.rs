@@ -153,8 +153,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
     let max_events = env.num("RECONCILE_MAX_EVENTS", 1, usize::MAX)?;
     let prefixes = env.get("RECONCILE_KEY_PREFIXES");
     let dead_letter_prefix = env.get("DEAD_LETTER_PREFIX");
-    let include = env.get("INCLUDE_PATTERN");
-    let exclude = env.get("EXCLUDE_PATTERN");
+    let transform_filter = MessageFilter::from_env(env)?;
     let groups = list
         .split(',')
         .map(str::trim)
@@ -162,15 +161,6 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         .map(GroupPattern::parse)
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| env.err("RECONCILE_GROUPS", &list, e))?;
-    let transform_filter =
-        MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
-            let name = if e.which == "include" {
-                "INCLUDE_PATTERN"
-            } else {
-                "EXCLUDE_PATTERN"
-            };
-            env.err(name, &e.pattern, e.source.to_string())
-        })?;
     let key_prefixes = match prefixes {
         Some(p) => parse_prefixes(&p).map_err(|e| env.err("RECONCILE_KEY_PREFIXES", &p, e))?,
         None => vec![KeyPrefix::default()],

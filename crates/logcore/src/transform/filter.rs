@@ -2,6 +2,8 @@
 
 use regex::Regex;
 
+use crate::base::env::{ConfigError, Env};
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {which} pattern {pattern:?}: {source}")]
 pub struct FilterError {
@@ -35,6 +37,21 @@ impl MessageFilter {
         Ok(MessageFilter {
             include: compile("include", include)?,
             exclude: compile("exclude", exclude)?,
+        })
+    }
+
+    /// The app transform's filter from its variables `INCLUDE_PATTERN` and `EXCLUDE_PATTERN` (the
+    /// transform reads them, and the reconciliation reads the same to count what it drops on purpose).
+    pub fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let include = env.get("INCLUDE_PATTERN");
+        let exclude = env.get("EXCLUDE_PATTERN");
+        MessageFilter::new(include.as_deref(), exclude.as_deref()).map_err(|e| {
+            let name = if e.which == "include" {
+                "INCLUDE_PATTERN"
+            } else {
+                "EXCLUDE_PATTERN"
+            };
+            env.err(name, &e.pattern, e.source.to_string())
         })
     }
 
