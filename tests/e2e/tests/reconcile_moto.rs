@@ -12,11 +12,13 @@ use test_support as support;
 use std::sync::Arc;
 
 use canary::aws::AwsLogs;
+use canary::reconcile::hourly::{self, run_hourly, Hourly};
 use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
 use canary::verify::{verify, Verification, VerifyConfig};
 use canary::Hop as CanaryHop;
 use canary::Logs;
 use logcore::ledger::{hour_of, Hop, Judged, Key, HOUR_MS};
+use logcore::logs::glob::GroupPattern;
 use logcore::synth;
 use logpipe_e2e::carry;
 use logpipe_io::store::S3Store;
@@ -343,4 +345,68 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     let v = run(whole.clone()).await;
     assert!(v.clean(), "{}", v.render());
     assert_eq!(v.events, 20);
+
+    // The canary's hourly run finds the same: every hour since the state's, the groups by glob.
+    let mut canary = canary::Config::new("/rec/heartbeat", &name);
+    canary.index_pattern = format!("{name}-app-*");
+    let hourly = Hourly {
+        groups: vec![GroupPattern::parse(&format!("/rec/{name}/*")).unwrap()],
+        filter_name: Some("logpipe-test-app".into()),
+        settle_ms: 30 * MIN,
+        transform_filter: Default::default(),
+        dead_letter_prefix: "failed/".into(),
+        key_prefixes: vec!["logs/".parse().unwrap()],
+        max_events: 10_000,
+        max_hours: 24,
+    };
+    p.s3.client()
+        .put_object()
+        .bucket(&name)
+        .key(hourly::STATE_KEY)
+        .body(
+            format!(r#"{{"reconciled_through_ms":{h}}}"#)
+                .into_bytes()
+                .into(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let outcome = run_hourly(
+        &canary,
+        &hourly,
+        &p.logs,
+        Some(p.search.as_ref()),
+        p.s3.as_ref(),
+        now,
+    )
+    .await
+    .unwrap();
+    let s = &outcome.summary;
+    assert_eq!(outcome.from_ms, h);
+    assert_eq!(
+        (s.groups, s.missing, s.duplicated, s.problems),
+        (4, 9, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.events, 20 + 15 + 14 + 6);
+    let lost: Vec<&str> = outcome
+        .report
+        .as_ref()
+        .unwrap()
+        .findings()
+        .map(|r| r.group.as_str())
+        .collect();
+    assert_eq!(lost, [deleted.as_str(), stopped.as_str()]);
+    // Its state moved on: the next run in this hour has nothing to do.
+    let again = run_hourly(
+        &canary,
+        &hourly,
+        &p.logs,
+        Some(p.search.as_ref()),
+        p.s3.as_ref(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(again.report.is_none());
 }
