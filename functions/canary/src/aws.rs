@@ -291,6 +291,14 @@ impl crate::reconcile::Aggregations for HttpSearch {
     }
 }
 
+/// Make what was just indexed into `index` searchable (`POST /{index}/_refresh`), for a count right after.
+pub async fn refresh(search: &HttpSearch, index: &str) -> Result<(), CallError> {
+    let path = format!("/{index}/_refresh?ignore_unavailable=true&allow_no_indices=true");
+    json_call(search, reqwest::Method::POST, &path, None)
+        .await
+        .map(|_| ())
+}
+
 /// A JSON request to the engine and its JSON answer; `None` when the index does not exist.
 async fn json_call(
     search: &HttpSearch,

@@ -57,6 +57,12 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
                 } else {
                     clock = event_time(line, clock);
                     event_bytes += line.len() + 26;
+                    super::reconcile::count_source(
+                        &mut t.ledger,
+                        self.log_group,
+                        clock,
+                        self.tcfg.filter.keep(line),
+                    );
                     events.push(Event {
                         id: synth::event_id(clock, t.events),
                         timestamp: clock,

@@ -66,9 +66,27 @@ impl Input {
 /// The event time of a line: a leading RFC 3339 timestamp, or a JSON line's `@timestamp`/`time`/
 /// `timestamp`, else 1 ms after the previous one.
 pub(super) fn event_time(line: &str, previous: i64) -> i64 {
+    if !line.is_char_boundary(10.min(line.len())) || !line.is_char_boundary(19.min(line.len())) {
+        return previous + 1;
+    }
     let token = line.split_whitespace().next().unwrap_or_default();
     if let Some(t) = logcore::base::time::parse_rfc3339_ms(token.trim_matches(['[', ']'])) {
         return t;
+    }
+    // A PostgreSQL log line's prefix (`2025-11-21 10:00:00 UTC:…`), as pgaudit writes it.
+    if line.len() >= 23 && line.as_bytes()[10] == b' ' && line[19..].starts_with(" UTC") {
+        if let Some(t) = line.get(..19).and_then(|p| {
+            logcore::base::time::parse_rfc3339_ms(&format!("{}T{}Z", &p[..10], &p[11..]))
+        }) {
+            return t;
+        }
+    }
+    // A MySQL audit record (microseconds since the epoch first): the time the audit transform gives
+    // its document, so that the replay's reconciliation counts both in the same hour.
+    if line.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        if let Ok(r) = logcore::audit::mysql::parse(line) {
+            return r.micros.div_euclid(1000);
+        }
     }
     if line.starts_with('{') {
         if let Ok(v) = serde_json::from_str::<Value>(line) {

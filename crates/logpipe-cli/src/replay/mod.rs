@@ -14,6 +14,7 @@ use serde_json::Value;
 
 mod chain;
 mod input;
+mod reconcile;
 mod totals;
 
 use chain::Chain;
@@ -110,8 +111,28 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
             )
         }
     }?;
+    let mut totals = totals;
+    let sdk = match args.s3_bucket.is_some() || args.search_url.is_some() {
+        true => Some(crate::runtime()?.block_on(aws_config::load_defaults(
+            aws_config::BehaviorVersion::latest(),
+        ))),
+        false => None,
+    };
+    let s3 = sdk.as_ref().map(logpipe_io::store::S3Store::from_env);
+    reconcile_replay(&args, &mut totals, sdk.as_ref(), s3.as_ref())?;
     eprintln!("{}", totals.table());
-    let lost = totals.lost();
+    // Every hour of a replay has settled: all of it is judged.
+    let report = totals.ledger.judge(i64::MAX, 0);
+    eprintln!("{}", report.table());
+    let mut lost = totals.lost();
+    if !report.clean() {
+        lost.push(format!(
+            "reconciliation: {} events missing, {} duplicated, {} counts not made",
+            report.total.missing,
+            report.total.duplicated,
+            report.problems.len()
+        ));
+    }
     if lost.is_empty() {
         eprintln!(
             "nothing lost: every event is indexed, excluded on purpose, or dead-lettered with its reason under {}",
@@ -124,6 +145,66 @@ pub fn run(args: ReplayArgs) -> Result<(), String> {
     } else {
         Err(format!("unaccounted for: {}", lost.join("; ")))
     }
+}
+
+/// The indexed and dead-lettered counts of what was just replayed, into its ledger: from the bulk bodies
+/// written or the search engine (`sdk` for its authentication), and from `failed/` in the directory or in
+/// the bucket (`s3`).
+fn reconcile_replay(
+    args: &ReplayArgs,
+    totals: &mut Totals,
+    sdk: Option<&aws_config::SdkConfig>,
+    s3: Option<&logpipe_io::store::S3Store>,
+) -> Result<(), String> {
+    let hours: Vec<i64> = totals.ledger.rows.keys().map(|k| k.hour_ms).collect();
+    let (Some(&from), Some(&last)) = (hours.iter().min(), hours.iter().max()) else {
+        return Ok(());
+    };
+    let rt = crate::runtime()?;
+    let indexed = match (&args.search_url, sdk) {
+        (Some(url), Some(sdk)) => {
+            let endpoint = crate::search_endpoint(Some(url))?.ok_or("no search URL")?;
+            let search = rt.block_on(logpipe_io::HttpSearch::connect(&endpoint, 1, sdk))?;
+            let index = crate::index_pattern(None)?;
+            rt.block_on(async {
+                // What was just indexed, searchable.
+                canary::aws::refresh(&search, &index).await?;
+                canary::reconcile::indexed_counts(
+                    &search,
+                    &index,
+                    std::slice::from_ref(&args.log_group),
+                    from,
+                    last + logcore::ledger::HOUR_MS,
+                )
+                .await
+            })
+            .map_err(|e| format!("counting what {index} holds: {e}"))?
+        }
+        _ => {
+            let path = args.out_dir.join("bulk.ndjson");
+            let bodies = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            reconcile::indexed_in_bulk(&bodies).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    let dead = match (&args.s3_bucket, s3) {
+        (Some(bucket), Some(store)) => rt
+            .block_on(canary::reconcile::dead_letters::count_under(
+                store, bucket, "failed/",
+            ))
+            .map_err(|e| format!("s3://{bucket}/failed/: {e}"))?,
+        _ => reconcile::dead_letters_in_dir(&args.out_dir.join("failed"))?,
+    };
+    reconcile::fill(
+        &mut totals.ledger,
+        &args.log_group,
+        Some(&indexed),
+        Some(&dead),
+    );
+    totals
+        .ledger
+        .not_counted
+        .push("archive: the replay's objects are not read back".into());
+    Ok(())
 }
 
 fn replay<R: Render>(

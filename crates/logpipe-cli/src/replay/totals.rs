@@ -23,6 +23,9 @@ pub struct Totals {
     pub suppressed: u64,
     pub slack_messages: u64,
     pub slack_failed: u64,
+    /// What was read, indexed and dead-lettered per log group and hour (the reconciliation's table).
+    #[serde(skip)]
+    pub ledger: logcore::ledger::Ledger,
 }
 
 impl Totals {

@@ -35,6 +35,9 @@ pub struct DeadLetterPlace {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadLetterCounts {
     pub rows: BTreeMap<(String, i64), BTreeMap<String, u64>>,
+    /// Records whose hour is known but not their group (a unit over the size cap keeps only its start,
+    /// where `log.group` may not be), per hour start and cause.
+    pub without_group: BTreeMap<i64, BTreeMap<String, u64>>,
     /// Records whose events cannot be told (an unreadable unit, a corrupt stream's tail).
     pub unattributed: u64,
     /// Objects read.
@@ -49,41 +52,86 @@ impl DeadLetterCounts {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match attribute(line) {
-                Some((group, ts, cause)) => {
-                    *self
-                        .rows
-                        .entry((group, hour_of(ts)))
-                        .or_default()
-                        .entry(cause)
-                        .or_default() += 1;
+            let Some(a) = attribute(line) else {
+                self.unattributed += 1;
+                continue;
+            };
+            let causes = match (a.group, a.ts) {
+                (Some(group), Some(ts)) => self.rows.entry((group, hour_of(ts))).or_default(),
+                (None, Some(ts)) => self.without_group.entry(hour_of(ts)).or_default(),
+                (_, None) => {
+                    self.unattributed += 1;
+                    continue;
                 }
-                None => self.unattributed += 1,
-            }
+            };
+            *causes.entry(a.cause).or_default() += 1;
         }
+    }
+
+    /// Records counted without their group.
+    pub fn without_group_total(&self) -> u64 {
+        self.without_group.values().flat_map(|c| c.values()).sum()
     }
 }
 
-/// The group, event time and cause of one dead-letter record: from its `document` (a bulk document the
-/// engine refused), else from its `text` when that is a whole document (a unit over the size cap).
-pub fn attribute(line: &[u8]) -> Option<(String, i64, String)> {
+/// What one dead-letter record tells of its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub group: Option<String>,
+    pub ts: Option<i64>,
+    pub cause: String,
+}
+
+/// The group, event time and cause of one dead-letter record (`None`: not a record): from its `document`
+/// (a bulk document the engine refused), else from its `text` — a whole document, or the start the
+/// forwarder kept of one over the size cap, where `@timestamp` comes first.
+pub fn attribute(line: &[u8]) -> Option<Attribution> {
     let record: Value = serde_json::from_slice(line).ok()?;
     let cause = record.get("cause").and_then(Value::as_str)?.to_string();
     let parsed;
     let doc = match record.get("document") {
         Some(d) => d,
-        None => {
-            parsed = serde_json::from_str::<Value>(record.get("text")?.as_str()?).ok()?;
-            &parsed
-        }
+        None => match record.get("text").and_then(Value::as_str) {
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v) => {
+                    parsed = v;
+                    &parsed
+                }
+                Err(_) => {
+                    return Some(Attribution {
+                        group: field_in(text, "\"log\":{\"group\":\""),
+                        ts: field_in(text, "\"@timestamp\":\"").and_then(|t| parse_rfc3339_ms(&t)),
+                        cause,
+                    })
+                }
+            },
+            None => {
+                return Some(Attribution {
+                    group: None,
+                    ts: None,
+                    cause,
+                })
+            }
+        },
     };
-    let group = doc.pointer("/log/group")?.as_str()?.to_string();
-    let ts = match doc.get("@timestamp")? {
-        Value::String(s) => parse_rfc3339_ms(s)?,
-        Value::Number(n) => n.as_i64()?,
-        _ => return None,
+    let group = doc
+        .pointer("/log/group")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let ts = match doc.get("@timestamp") {
+        Some(Value::String(s)) => parse_rfc3339_ms(s),
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => None,
     };
-    Some((group, ts, cause))
+    Some(Attribution { group, ts, cause })
+}
+
+/// The string after the first `opening` (`"key":"`) in a document's text, up to its closing quote (group
+/// names and timestamps hold no quote), even in a truncated document.
+fn field_in(text: &str, opening: &str) -> Option<String> {
+    let start = text.find(opening)? + opening.len();
+    let rest = &text[start..];
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 /// The listing prefixes of the dead letters of events from `from_ms` to `to_ms`.
@@ -97,6 +145,21 @@ pub fn listing_prefixes(place: &DeadLetterPlace, from_ms: i64, to_ms: i64) -> Ve
     out.sort();
     out.dedup();
     out
+}
+
+/// Every dead-letter record under `prefix` of `bucket` (a replay's whole `failed/`).
+pub async fn count_under<O: Objects>(
+    objects: &O,
+    bucket: &str,
+    prefix: &str,
+) -> Result<DeadLetterCounts, CallError> {
+    let mut out = DeadLetterCounts::default();
+    for listed in objects.list(bucket, prefix).await? {
+        if let Some(body) = objects.read(bucket, &listed.key).await? {
+            out.add_object(&body);
+        }
+    }
+    Ok(out)
 }
 
 /// List and read every dead-letter object of the window's events.

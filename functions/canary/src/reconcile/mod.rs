@@ -240,11 +240,12 @@ async fn count_dead_letters<O: Objects>(
             return false;
         }
     };
-    if counts.unattributed > 0 {
+    let untold = counts.unattributed + counts.without_group_total();
+    if untold > 0 {
         ledger.problems.push(format!(
             "dead letters: {} records under s3://{}/{} whose events cannot be told (unreadable units): \
              the hours they belong to may show events missing that were dead-lettered",
-            counts.unattributed, place.bucket, place.prefix
+            untold, place.bucket, place.prefix
         ));
     }
     for ((group, hour), causes) in counts.rows {

@@ -660,22 +660,52 @@ fn dead_letters_are_listed_from_the_window_to_two_hours_after() {
 
 #[test]
 fn a_dead_letter_tells_its_group_hour_and_cause() {
+    let told = |group: Option<&str>, ts: Option<i64>, cause: &str| {
+        Some(dead_letters::Attribution {
+            group: group.map(String::from),
+            ts,
+            cause: cause.into(),
+        })
+    };
     let line = dead_letter("/ecs/web", H + 7, Some("mapper_parsing_exception"));
     assert_eq!(
         dead_letters::attribute(line.trim_ascii_end()),
-        Some(("/ecs/web".into(), H + 7, "document".into()))
+        told(Some("/ecs/web"), Some(H + 7), "document")
     );
     // A unit over the size cap keeps its text: a whole document still tells.
     let line = dead_letter("/ecs/web", H + 7, None);
     assert_eq!(
         dead_letters::attribute(line.trim_ascii_end()),
-        Some(("/ecs/web".into(), H + 7, "unreadable".into()))
+        told(Some("/ecs/web"), Some(H + 7), "unreadable")
+    );
+    // Only its start kept: the time comes first, the group after the message may be cut off.
+    let start = r#"{"cause":"unreadable","text":"{\"@timestamp\":\"2026-11-23T08:00:00.007Z\",\"message\":\"xxxx"}"#;
+    assert_eq!(
+        dead_letters::attribute(start.as_bytes()),
+        told(None, Some(H + 7), "unreadable")
+    );
+    let start = r#"{"cause":"unreadable","text":"{\"@timestamp\":\"2026-11-23T08:00:00.007Z\",\"message\":\"m\",\"log\":{\"group\":\"/ecs/web\",\"str"}"#;
+    assert_eq!(
+        dead_letters::attribute(start.as_bytes()),
+        told(Some("/ecs/web"), Some(H + 7), "unreadable")
     );
     assert_eq!(
         dead_letters::attribute(b"{\"cause\":\"unreadable\",\"text\":\"half a doc\"}"),
-        None
+        told(None, None, "unreadable")
+    );
+    assert_eq!(
+        dead_letters::attribute(b"{\"cause\":\"unreadable\",\"base64\":\"/w==\"}"),
+        told(None, None, "unreadable")
     );
     assert_eq!(dead_letters::attribute(b"not json"), None);
+    let mut counts = dead_letters::DeadLetterCounts::default();
+    counts.add_object(start.as_bytes());
+    counts.add_object(
+        r#"{"cause":"unreadable","text":"{\"@timestamp\":\"2026-11-23T08:00:00.007Z\",\"mess"}"#
+            .as_bytes(),
+    );
+    assert_eq!(counts.rows.len(), 1);
+    assert_eq!(counts.without_group_total(), 1);
 }
 
 proptest! {
@@ -693,7 +723,10 @@ proptest! {
         counts.add_object(&body);
         let blank = lines.iter().filter(|l| l.iter().all(u8::is_ascii_whitespace)).count() as u64;
         let attributed: u64 = counts.rows.values().flat_map(|c| c.values()).sum();
-        prop_assert_eq!(attributed + counts.unattributed + blank, lines.len() as u64);
+        prop_assert_eq!(
+            attributed + counts.without_group_total() + counts.unattributed + blank,
+            lines.len() as u64
+        );
     }
 }
 
