@@ -128,6 +128,7 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         max_events: args.max_events,
         patterns,
         transform_filter,
+        stop: None,
         dead_letters: match &args.bucket {
             Some(bucket) => Some(DeadLetterPlace {
                 bucket: args

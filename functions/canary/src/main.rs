@@ -6,7 +6,7 @@ use canary::aws::AwsLogs;
 use canary::reconcile::hourly::{report_hourly, run_hourly};
 use canary::{report, run, Config};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use logpipe_io::lambda::{cold_start, log_init_error};
+use logpipe_io::lambda::{cold_start, log_init_error, Deadline};
 use logpipe_io::store::S3Store;
 use logpipe_io::HttpSearch;
 
@@ -33,7 +33,9 @@ async fn main() -> Result<(), Error> {
                         "a reconcile event, but RECONCILE_GROUPS is not set",
                     ));
                 };
-                let outcome = run_hourly(cfg, hourly, logs, search, objects, now).await?;
+                let deadline = Deadline::of(&ev.context, cfg.common.deadline_margin);
+                let outcome =
+                    run_hourly(cfg, hourly, (logs, search, objects), now, Some(&deadline)).await?;
                 report_hourly(cfg, &ev.context.request_id, &outcome);
                 return Ok::<_, Error>(());
             }

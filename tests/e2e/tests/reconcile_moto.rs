@@ -224,6 +224,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         patterns: Default::default(),
         // The transform above ran without INCLUDE_PATTERN or EXCLUDE_PATTERN: it drops nothing on purpose.
         transform_filter: Some(Default::default()),
+        stop: None,
         dead_letters: Some(DeadLetterPlace {
             bucket: name.clone(),
             prefix: "failed/".into(),
@@ -374,10 +375,9 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     let outcome = run_hourly(
         &canary,
         &hourly,
-        &p.logs,
-        Some(p.search.as_ref()),
-        p.s3.as_ref(),
+        (&p.logs, Some(p.search.as_ref()), p.s3.as_ref()),
         now,
+        None,
     )
     .await
     .unwrap();
@@ -401,10 +401,9 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     let again = run_hourly(
         &canary,
         &hourly,
-        &p.logs,
-        Some(p.search.as_ref()),
-        p.s3.as_ref(),
+        (&p.logs, Some(p.search.as_ref()), p.s3.as_ref()),
         now,
+        None,
     )
     .await
     .unwrap();

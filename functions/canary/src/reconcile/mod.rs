@@ -16,6 +16,8 @@ use logcore::ledger::{hour_of, Ledger, HOUR_MS};
 use logcore::transform::filter::MessageFilter;
 use serde_json::{json, Value};
 
+use tokio::time::Instant;
+
 use crate::{CallError, Logs, Objects};
 
 pub mod dead_letters;
@@ -45,6 +47,19 @@ pub struct ReconcileConfig {
     pub patterns: BTreeMap<String, String>,
     /// The transform's include/exclude filter (`None`: not known; what it drops is not counted).
     pub transform_filter: Option<MessageFilter>,
+    /// When to start no new count (the scheduled run's deadline): a count not made by then is a problem
+    /// named, never a zero (`None`: no bound).
+    pub stop: Option<Instant>,
+}
+
+/// `count`, unless `stop` comes first (`Err` names it).
+async fn in_time<T>(stop: Option<Instant>, count: impl Future<Output = T>) -> Result<T, String> {
+    match stop {
+        Some(at) => tokio::time::timeout_at(at, count)
+            .await
+            .map_err(|_| "not counted: the run's time ran out".to_string()),
+        None => Ok(count.await),
+    }
 }
 
 /// The search engine's aggregations: the answer of one `_search` with `aggs` (an index that does not exist
@@ -140,9 +155,10 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
             pattern: cfg.patterns.get(group).cloned().unwrap_or_default(),
             transform: cfg.transform_filter.clone(),
         };
-        match logs
-            .count_by_hour(group, from, cfg.to_ms, cfg.max_events, &selection)
+        let count = logs.count_by_hour(group, from, cfg.to_ms, cfg.max_events, &selection);
+        match in_time(cfg.stop, count)
             .await
+            .and_then(|r| r.map_err(|e| e.to_string()))
         {
             Ok(hours) => {
                 for (hour, n) in hours {
@@ -201,7 +217,11 @@ async fn count_indexed<A: Aggregations>(
         return false;
     };
     let from = hour_of(cfg.from_ms);
-    match indexed_counts(search, index, &cfg.groups, from, cfg.to_ms).await {
+    let count = indexed_counts(search, index, &cfg.groups, from, cfg.to_ms);
+    match in_time(cfg.stop, count)
+        .await
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(rows) => {
             for ((group, hour), n) in rows {
                 ledger.row(&group, hour).indexed = Some(n);
@@ -230,7 +250,11 @@ async fn count_dead_letters<O: Objects>(
         return false;
     };
     let from = hour_of(cfg.from_ms);
-    let counts = match dead_letters::count(objects, place, from, cfg.to_ms).await {
+    let count = dead_letters::count(objects, place, from, cfg.to_ms);
+    let counts = match in_time(cfg.stop, count)
+        .await
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    {
         Ok(c) => c,
         Err(e) => {
             ledger.problems.push(format!(

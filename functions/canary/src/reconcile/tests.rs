@@ -177,6 +177,7 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         dead_letters: None,
         patterns: BTreeMap::new(),
         transform_filter: None,
+        stop: None,
     }
 }
 
@@ -788,4 +789,49 @@ async fn the_subscription_pattern_and_the_transforms_filter_say_what_was_to_be_d
     assert_eq!(v.missing, 2);
     assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].dropped, None);
     assert!(ledger.not_counted.iter().any(|n| n.starts_with("dropped")));
+}
+
+/// CloudWatch Logs that takes a minute per group.
+struct SlowLogs(FakeLogs);
+
+impl Logs for SlowLogs {
+    async fn put(&self, g: &str, s: &str, t: i64, m: &str) -> Result<(), CallError> {
+        self.0.put(g, s, t, m).await
+    }
+    async fn find(
+        &self,
+        g: &str,
+        p: &str,
+        a: i64,
+        b: i64,
+        n: usize,
+    ) -> Result<Vec<LogEvent>, CallError> {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        self.0.find(g, p, a, b, n).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_count_the_time_runs_out_for_is_a_problem_named_not_a_zero() {
+    let logs = SlowLogs(logs_with(&[
+        ("/ecs/api", H + MIN, 5),
+        ("/ecs/web", H + MIN, 5),
+    ]));
+    let engine = engine_for(&logs.0, "", 0);
+    let mut c = cfg(&["/ecs/api", "/ecs/web"]);
+    // Time for one group's count, not two.
+    c.stop = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(90));
+    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].source, Some(5));
+    assert!(
+        ledger
+            .problems
+            .iter()
+            .any(|p| p.starts_with("source of /ecs/web") && p.contains("time ran out")),
+        "{:?}",
+        ledger.problems
+    );
+    let report = ledger.judge(H + 10 * HOUR_MS, SETTLE);
+    assert_eq!(report.total.missing, 0, "not taken for zero");
+    assert!(!report.clean());
 }

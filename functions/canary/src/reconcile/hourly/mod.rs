@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::time::Duration;
 
 use logcore::base::time::DateTimeParts;
 use logcore::ledger::{hour_of, Judged, Report, HOUR_MS};
 use logcore::logs::glob::GroupPattern;
 use logcore::transform::filter::MessageFilter;
+use logpipe_io::lambda::Deadline;
 use serde::{Deserialize, Serialize};
 
 use super::{reconcile, Aggregations, DeadLetterPlace, ReconcileConfig};
@@ -123,14 +125,18 @@ pub struct ReconcileState {
     pub reconciled_through_ms: i64,
 }
 
-/// Reconcile the hours settled since the last run, and move the state past them.
+/// Time kept after the last count to save the state and write the report line.
+pub const RESERVE: Duration = Duration::from_secs(15);
+
+/// Reconcile the hours settled since the last run, and move the state past them. With a `deadline`, no
+/// count starts after it less [`RESERVE`]: what is left is a problem named (`ReconcileProblems`), so a run
+/// too short for the traffic is seen, not killed silently by the Lambda timeout.
 pub async fn run_hourly<L, A, O>(
     cfg: &Config,
     hourly: &Hourly,
-    logs: &L,
-    search: Option<&A>,
-    objects: &O,
+    (logs, search, objects): (&L, Option<&A>, &O),
     now_ms: i64,
+    deadline: Option<&Deadline>,
 ) -> Result<HourlyOutcome, CallError>
 where
     L: Logs + Subscriptions,
@@ -176,6 +182,7 @@ where
         }),
         patterns,
         transform_filter: Some(hourly.transform_filter.clone()),
+        stop: deadline.map(|d| d.stop.checked_sub(RESERVE).unwrap_or(d.stop)),
     };
     let ledger = reconcile(&rcfg, logs, search, Some(objects), |_| {}).await;
     let report = ledger.judge(now_ms, hourly.settle_ms);

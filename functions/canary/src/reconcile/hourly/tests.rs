@@ -86,9 +86,15 @@ async fn each_settled_hour_is_reconciled_once_and_a_loss_named() {
     let (cfg, logs, engine, objects) = world().await;
     let h = hourly();
     // 08:50: nothing has settled yet that was not... the first run takes the last settled hour (07:00).
-    let first = run_hourly(&cfg, &h, &logs, Some(&engine), &objects, H + 50 * MIN)
-        .await
-        .unwrap();
+    let first = run_hourly(
+        &cfg,
+        &h,
+        (&logs, Some(&engine), &objects),
+        H + 50 * MIN,
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!((first.from_ms, first.to_ms), (H - HOUR_MS, H));
     assert_eq!(first.summary.hours, 1);
     assert_eq!(first.summary.events, 0, "07:00 held nothing");
@@ -96,10 +102,9 @@ async fn each_settled_hour_is_reconciled_once_and_a_loss_named() {
     let second = run_hourly(
         &cfg,
         &h,
-        &logs,
-        Some(&engine),
-        &objects,
+        (&logs, Some(&engine), &objects),
         H + 2 * HOUR_MS + 40 * MIN,
+        None,
     )
     .await
     .unwrap();
@@ -119,10 +124,9 @@ async fn each_settled_hour_is_reconciled_once_and_a_loss_named() {
     let again = run_hourly(
         &cfg,
         &h,
-        &logs,
-        Some(&engine),
-        &objects,
+        (&logs, Some(&engine), &objects),
         H + 2 * HOUR_MS + 59 * MIN,
+        None,
     )
     .await
     .unwrap();
@@ -144,10 +148,9 @@ async fn a_long_pause_catches_up_on_the_most_recent_hours_only() {
     let run = run_hourly(
         &cfg,
         &h,
-        &logs,
-        Some(&engine),
-        &objects,
+        (&logs, Some(&engine), &objects),
         H + 4 * HOUR_MS + 31 * MIN,
+        None,
     )
     .await
     .unwrap();
@@ -163,9 +166,15 @@ async fn a_long_pause_catches_up_on_the_most_recent_hours_only() {
         }
     );
     objects.put("logs-bucket", STATE_KEY, b"{not json".to_vec(), 0);
-    let e = run_hourly(&cfg, &h, &logs, Some(&engine), &objects, H + 5 * HOUR_MS)
-        .await
-        .unwrap_err();
+    let e = run_hourly(
+        &cfg,
+        &h,
+        (&logs, Some(&engine), &objects),
+        H + 5 * HOUR_MS,
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(e.message.contains("canary/reconcile.json"), "{e}");
 }
 
@@ -176,10 +185,9 @@ async fn a_count_that_fails_is_a_problem_and_the_hour_is_not_tried_again() {
     let run = run_hourly(
         &cfg,
         &hourly(),
-        &logs,
-        Some(&engine),
-        &objects,
+        (&logs, Some(&engine), &objects),
         H + HOUR_MS + 31 * MIN,
+        None,
     )
     .await
     .unwrap();
@@ -188,10 +196,9 @@ async fn a_count_that_fails_is_a_problem_and_the_hour_is_not_tried_again() {
     let again = run_hourly(
         &cfg,
         &hourly(),
-        &logs,
-        Some(&engine),
-        &objects,
+        (&logs, Some(&engine), &objects),
         H + HOUR_MS + 50 * MIN,
+        None,
     )
     .await
     .unwrap();
