@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use canary::reconcile::dead_letters::DeadLetterCounts;
-use logcore::base::time::parse_rfc3339_ms;
+use canary::reconcile::dead_letters::{group_and_time, DeadLetterCounts};
 use logcore::ledger::{hour_of, Ledger};
 use serde_json::Value;
 
@@ -23,15 +22,12 @@ pub(super) fn count_source(ledger: &mut Ledger, group: &str, ts: i64, kept: bool
     *dropped += u64::from(!kept);
 }
 
-/// The group and hour of a document (`log.group`, `@timestamp`).
+/// The group and hour of a document (`log.group`, `@timestamp`), as the reconciliation reads them.
 fn group_hour(doc: &Value) -> Option<(String, i64)> {
-    let group = doc.pointer("/log/group")?.as_str()?.to_string();
-    let ts = match doc.get("@timestamp")? {
-        Value::String(s) => parse_rfc3339_ms(s)?,
-        Value::Number(n) => n.as_i64()?,
-        _ => return None,
-    };
-    Some((group, hour_of(ts)))
+    match group_and_time(doc) {
+        (Some(group), Some(ts)) => Some((group, hour_of(ts))),
+        _ => None,
+    }
 }
 
 /// Documents per group and hour in bulk bodies (an action line, then its document); an error names a line

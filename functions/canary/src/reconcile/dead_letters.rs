@@ -114,6 +114,13 @@ pub fn attribute(line: &[u8]) -> Option<Attribution> {
             }
         },
     };
+    let (group, ts) = group_and_time(doc);
+    Some(Attribution { group, ts, cause })
+}
+
+/// A document's `log.group` and `@timestamp` (RFC 3339, or epoch milliseconds), each when it has one: what
+/// every hop that counts documents buckets them by.
+pub fn group_and_time(doc: &Value) -> (Option<String>, Option<i64>) {
     let group = doc
         .pointer("/log/group")
         .and_then(Value::as_str)
@@ -123,7 +130,7 @@ pub fn attribute(line: &[u8]) -> Option<Attribution> {
         Some(Value::Number(n)) => n.as_i64(),
         _ => None,
     };
-    Some(Attribution { group, ts, cause })
+    (group, ts)
 }
 
 /// The string after the first `opening` (`"key":"`) in a document's text, up to its closing quote (group

@@ -52,14 +52,18 @@ pub struct ReconcileConfig {
     pub stop: Option<Instant>,
 }
 
-/// `count`, unless `stop` comes first (`Err` names it).
-async fn in_time<T>(stop: Option<Instant>, count: impl Future<Output = T>) -> Result<T, String> {
-    match stop {
+/// `count`'s result, unless `stop` comes first; either error in words.
+async fn in_time<T, E: std::fmt::Display>(
+    stop: Option<Instant>,
+    count: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    let done = match stop {
         Some(at) => tokio::time::timeout_at(at, count)
             .await
-            .map_err(|_| "not counted: the run's time ran out".to_string()),
-        None => Ok(count.await),
-    }
+            .map_err(|_| "not counted: the run's time ran out".to_string())?,
+        None => count.await,
+    };
+    done.map_err(|e| e.to_string())
 }
 
 /// The search engine's aggregations: the answer of one `_search` with `aggs` (an index that does not exist
@@ -156,10 +160,7 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
             transform: cfg.transform_filter.clone(),
         };
         let count = logs.count_by_hour(group, from, cfg.to_ms, cfg.max_events, &selection);
-        match in_time(cfg.stop, count)
-            .await
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        match in_time(cfg.stop, count).await {
             Ok(hours) => {
                 for (hour, n) in hours {
                     let row = ledger.row(group, hour);
@@ -218,10 +219,7 @@ async fn count_indexed<A: Aggregations>(
     };
     let from = hour_of(cfg.from_ms);
     let count = indexed_counts(search, index, &cfg.groups, from, cfg.to_ms);
-    match in_time(cfg.stop, count)
-        .await
-        .and_then(|r| r.map_err(|e| e.to_string()))
-    {
+    match in_time(cfg.stop, count).await {
         Ok(rows) => {
             for ((group, hour), n) in rows {
                 ledger.row(&group, hour).indexed = Some(n);
@@ -251,10 +249,7 @@ async fn count_dead_letters<O: Objects>(
     };
     let from = hour_of(cfg.from_ms);
     let count = dead_letters::count(objects, place, from, cfg.to_ms);
-    let counts = match in_time(cfg.stop, count)
-        .await
-        .and_then(|r| r.map_err(|e| e.to_string()))
-    {
+    let counts = match in_time(cfg.stop, count).await {
         Ok(c) => c,
         Err(e) => {
             ledger.problems.push(format!(

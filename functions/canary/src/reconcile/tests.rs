@@ -181,6 +181,11 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
     }
 }
 
+/// The source and the index counted, no dead letters.
+async fn run(c: &ReconcileConfig, logs: &impl Logs, engine: &FakeEngine) -> Ledger {
+    reconcile(c, logs, Some(engine), None::<&FakeObjects>, |_| {}).await
+}
+
 fn judged(ledger: &Ledger, group: &str, hour: i64) -> Judged {
     let key = Key {
         group: group.into(),
@@ -235,14 +240,7 @@ async fn an_hour_one_hop_saw_nothing_of_is_a_zero_there_not_a_gap() {
         .lock()
         .unwrap()
         .push(("/ecs/web".into(), H + HOUR_MS + 1));
-    let ledger = reconcile(
-        &cfg(&["/ecs/web"]),
-        &logs,
-        Some(&engine),
-        None::<&FakeObjects>,
-        |_| {},
-    )
-    .await;
+    let ledger = run(&cfg(&["/ecs/web"]), &logs, &engine).await;
     let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
         panic!("not settled")
     };
@@ -264,14 +262,7 @@ async fn many_groups_and_hours_are_counted_over_every_page() {
     let logs = logs_with(&events);
     let engine = engine_for(&logs, "/ecs/svc-599", 1);
     let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let ledger = reconcile(
-        &cfg(&names),
-        &logs,
-        Some(&engine),
-        None::<&FakeObjects>,
-        |_| {},
-    )
-    .await;
+    let ledger = run(&cfg(&names), &logs, &engine).await;
     assert!(
         *engine.calls.lock().unwrap() >= 2,
         "1,200 buckets take two pages"
@@ -295,7 +286,7 @@ async fn a_count_that_cannot_be_made_fails_the_run_and_is_not_taken_for_zero() {
     };
     let mut c = cfg(&["/ecs/api", "/ecs/big"]);
     c.max_events = 20;
-    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    let ledger = run(&c, &logs, &engine).await;
     let report = ledger.judge(H + 10 * HOUR_MS, SETTLE);
     assert!(!report.clean());
     assert!(
@@ -347,14 +338,7 @@ async fn indices_dynamic_mapping_created_are_counted_by_the_keyword_sub_field() 
         old: old[1..].to_vec(),
         ..FakeEngine::default()
     };
-    let ledger = reconcile(
-        &cfg(&["/ecs/api"]),
-        &logs,
-        Some(&engine),
-        None::<&FakeObjects>,
-        |_| {},
-    )
-    .await;
+    let ledger = run(&cfg(&["/ecs/api"]), &logs, &engine).await;
     assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
     assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].indexed, Some(5));
     assert_eq!(
@@ -627,14 +611,7 @@ async fn dead_lettered_documents_are_accounted_for_not_missing() {
         .any(|n| n.starts_with("dead letters")));
 
     // Without a bucket the dead letters are said not counted, and the 3 are missing at search.
-    let ledger = reconcile(
-        &cfg(&["/ecs/web"]),
-        &logs,
-        Some(&engine),
-        None::<&FakeObjects>,
-        |_| {},
-    )
-    .await;
+    let ledger = run(&cfg(&["/ecs/web"]), &logs, &engine).await;
     assert!(ledger
         .not_counted
         .iter()
@@ -765,7 +742,7 @@ async fn the_subscription_pattern_and_the_transforms_filter_say_what_was_to_be_d
     let mut c = cfg(&["/ecs/api", "/ecs/web"]);
     c.patterns.insert("/ecs/web".into(), "orders".into());
     c.transform_filter = Some(MessageFilter::new(None, Some("health")).unwrap());
-    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    let ledger = run(&c, &logs, &engine).await;
     let api = &ledger.rows[&Key::new("/ecs/api", H)];
     assert_eq!(api.source, Some(6));
     assert_eq!(api.dropped, Some([("excluded".to_string(), 2)].into()));
@@ -782,7 +759,7 @@ async fn the_subscription_pattern_and_the_transforms_filter_say_what_was_to_be_d
 
     // Without the transform's filter, the health checks it dropped show as missing, and the run says why.
     c.transform_filter = None;
-    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    let ledger = run(&c, &logs, &engine).await;
     let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
         panic!("not settled")
     };
@@ -821,7 +798,7 @@ async fn a_count_the_time_runs_out_for_is_a_problem_named_not_a_zero() {
     let mut c = cfg(&["/ecs/api", "/ecs/web"]);
     // Time for one group's count, not two.
     c.stop = Some(tokio::time::Instant::now() + std::time::Duration::from_secs(90));
-    let ledger = reconcile(&c, &logs, Some(&engine), None::<&FakeObjects>, |_| {}).await;
+    let ledger = run(&c, &logs, &engine).await;
     assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].source, Some(5));
     assert!(
         ledger
