@@ -1,11 +1,12 @@
 //! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
-//! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers and
-//! dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
+//! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers, Logs
+//! Insights rows and dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
 //! exactly when it occurs.
 #![no_main]
 
 use canary::aws::parse_hits;
 use canary::reconcile::dead_letters::DeadLetterCounts;
+use canary::reconcile::insights::{parse_bin, parse_rows};
 use canary::reconcile::{group_fields, parse_indexed};
 use canary::scan::{scan, KeyPrefix};
 use canary::trace::Query;
@@ -35,6 +36,13 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(page) = parse_indexed(&v) {
             assert!(page.buckets.len() <= v.to_string().len());
         }
+        // Logs Insights rows: an array of rows, each an array of [field, value].
+        if let Ok(rows) = serde_json::from_value::<Vec<Vec<(String, String)>>>(v.clone()) {
+            let groups = ["/ecs/api".to_string()];
+            if let Ok(counted) = parse_rows(&rows, &groups, 0, 24 * 3_600_000) {
+                assert!(counted.keys().all(|(g, h)| g == "/ecs/api" && h % 3_600_000 == 0));
+            }
+        }
         if let Ok(plans) = group_fields(&v) {
             // Each index is counted by one field at most.
             let named: usize = plans
@@ -59,6 +67,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.between(from, from + 3 * 3_600_000).len() <= 4);
     }
     let _ = Query::parse(head);
+    if let Some(ms) = parse_bin(head) {
+        assert!(head.len() >= 19, "{head:?} read as {ms}");
+    }
 
     // The first line is a needle, the rest the object.
     let needle = head.as_bytes();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use canary::config::parse_prefixes;
 use canary::reconcile::hourly::{expand_groups, filter_patterns};
-use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
+use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig, SourceCounter};
 use logcore::ledger::plural;
 use logcore::logs::glob::GroupPattern;
 use logcore::transform::filter::MessageFilter;
@@ -46,8 +46,13 @@ pub struct ReconcileArgs {
     /// Index pattern to count in (default: every index the forwarder's INDEX template makes).
     #[arg(long)]
     index: Option<String>,
-    /// Events read at most per group from CloudWatch Logs (FilterLogEvents pages of up to 10,000); a
-    /// group holding more in the window is reported not counted.
+    /// Where the source is counted: `insights` (Logs Insights, 50 groups a query, for every group whose
+    /// subscription has no filter pattern and whose events no include/exclude pattern drops;
+    /// FilterLogEvents for the others) or `filter` (FilterLogEvents for every group).
+    #[arg(long, default_value = "insights")]
+    source: SourceCounter,
+    /// Events read at most per group by FilterLogEvents (pages of up to 10,000); a group holding more in
+    /// the window is reported not counted.
     #[arg(long, default_value_t = 1_000_000)]
     max_events: u64,
     /// The log bucket Firehose writes to: its dead letters are counted (without it they are not).
@@ -129,6 +134,7 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         patterns,
         transform_filter,
         stop: None,
+        source: args.source,
         dead_letters: match &args.bucket {
             Some(bucket) => Some(DeadLetterPlace {
                 bucket: args

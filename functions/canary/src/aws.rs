@@ -50,6 +50,75 @@ impl AwsLogs {
     }
 }
 
+impl crate::reconcile::Insights for AwsLogs {
+    async fn start_query(
+        &self,
+        q: &crate::reconcile::insights::InsightsQuery,
+    ) -> Result<String, CallError> {
+        let what = || format!("StartQuery {}", q.groups.join(", "));
+        let out = self
+            .client
+            .start_query()
+            .set_log_group_names(Some(q.groups.clone()))
+            .start_time(q.start_s)
+            .end_time(q.end_s)
+            .query_string(&q.query)
+            .limit(i32::try_from(q.limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                // The account's concurrent queries are at their limit: a wait helps.
+                Some("LimitExceededException") => {
+                    CallError::throttled(sdk_error(&what(), &e).message)
+                }
+                _ => sdk_error(&what(), &e),
+            })?;
+        out.query_id()
+            .map(str::to_string)
+            .ok_or_else(|| CallError::permanent(format!("{}: no queryId in the answer", what())))
+    }
+
+    async fn query_results(
+        &self,
+        id: &str,
+    ) -> Result<crate::reconcile::insights::QueryAnswer, CallError> {
+        let out = self
+            .client
+            .get_query_results()
+            .query_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("GetQueryResults {id}"), &e))?;
+        Ok(crate::reconcile::insights::QueryAnswer {
+            status: out
+                .status()
+                .map_or_else(|| "Unknown".to_string(), |s| s.as_str().to_string()),
+            rows: out
+                .results()
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|f| {
+                            let field = f.field().unwrap_or_default().to_string();
+                            (field, f.value().unwrap_or_default().to_string())
+                        })
+                        .collect()
+                })
+                .collect(),
+        })
+    }
+
+    async fn stop_query(&self, id: &str) -> Result<(), CallError> {
+        self.client
+            .stop_query()
+            .query_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error(&format!("StopQuery {id}"), &e))
+    }
+}
+
 impl Logs for AwsLogs {
     async fn count_by_hour(
         &self,

@@ -8,6 +8,7 @@ use logcore::search::bulk::IndexTemplate;
 use logpipe_io::Endpoint;
 
 use crate::reconcile::hourly::Hourly;
+use crate::reconcile::SourceCounter;
 use crate::scan::KeyPrefix;
 use logcore::logs::glob::GroupPattern;
 use logcore::transform::filter::MessageFilter;
@@ -61,6 +62,7 @@ pub const ENV_VARS: &[&str] = &[
     "RECONCILE_SETTLE_MINUTES",
     "RECONCILE_MAX_EVENTS",
     "RECONCILE_KEY_PREFIXES",
+    "RECONCILE_SOURCE",
     "DEAD_LETTER_PREFIX",
     "INCLUDE_PATTERN",
     "EXCLUDE_PATTERN",
@@ -152,6 +154,12 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
     let settle = env.num("RECONCILE_SETTLE_MINUTES", 1, 24 * 60)?;
     let max_events = env.num("RECONCILE_MAX_EVENTS", 1, usize::MAX)?;
     let prefixes = env.get("RECONCILE_KEY_PREFIXES");
+    let source = match env.get("RECONCILE_SOURCE") {
+        Some(s) => s
+            .parse::<SourceCounter>()
+            .map_err(|e| env.err("RECONCILE_SOURCE", &s, e))?,
+        None => SourceCounter::default(),
+    };
     let dead_letter_prefix = env.get("DEAD_LETTER_PREFIX");
     let transform_filter = MessageFilter::from_env(env)?;
     let groups = list
@@ -177,6 +185,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         key_prefixes,
         max_events: max_events.map_or(1_000_000, |n| n as u64),
         max_hours: 24,
+        source,
     }))
 }
 
@@ -266,6 +275,14 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.name, "EXCLUDE_PATTERN");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", "/ecs/*"),
+            ("RECONCILE_SOURCE", "athena"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "RECONCILE_SOURCE");
     }
 
     #[test]
@@ -298,5 +315,14 @@ mod tests {
         assert_eq!(h.key_prefixes[0].at(0), "logs/");
         assert!(!h.transform_filter.keep("GET /health"));
         assert_eq!((h.max_events, h.max_hours), (1_000_000, 24));
+        assert_eq!(h.source, SourceCounter::Insights, "by default");
+        let c = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", "/ecs/*"),
+            ("RECONCILE_SOURCE", "filter"),
+        ])
+        .unwrap();
+        assert_eq!(c.reconcile.unwrap().source, SourceCounter::Filter);
     }
 }

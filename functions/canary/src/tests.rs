@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
+use logcore::base::time::DateTimeParts;
 use serde_json::{json, Value};
 
 use super::*;
@@ -17,6 +18,118 @@ pub struct FakeLogs {
     pub events: Mutex<Vec<LogEvent>>,
     pub fail_put: Mutex<bool>,
     pub fail_find: Mutex<bool>,
+    /// Logs Insights' queries, by id.
+    pub queries: Mutex<BTreeMap<String, FakeQuery>>,
+    /// Queries the account runs at once (the service's 30; 0 here means 30).
+    pub insights_slots: Mutex<usize>,
+    /// The status every query ends with instead of `Complete` (`Timeout`, `Failed`).
+    pub insights_end: Mutex<Option<String>>,
+    /// Polls a query stays `Running` (partial rows) after its first `Scheduled`.
+    pub insights_polls: Mutex<usize>,
+    /// Queries started, each query's groups.
+    pub started: Mutex<Vec<Vec<String>>>,
+}
+
+/// One Logs Insights query of [`FakeLogs`]: its answer once complete, and how far it has come.
+#[derive(Debug, Clone)]
+pub struct FakeQuery {
+    pub rows: Vec<Vec<(String, String)>>,
+    pub polls: usize,
+    pub done: bool,
+}
+
+/// Logs Insights as its API reference describes it: at most 50 groups and 10,000 rows a query, 30 queries
+/// at once (`LimitExceededException` past that), an answer `Scheduled`, then `Running` with partial rows,
+/// then `Complete`; rows whose fields come in no set order, counts as strings, `@log` as
+/// `account-id:log-group-name` and the bin as `2026-12-07 14:00:00.000`. It knows one query, the count.
+impl reconcile::insights::Insights for FakeLogs {
+    async fn start_query(
+        &self,
+        q: &reconcile::insights::InsightsQuery,
+    ) -> Result<String, CallError> {
+        if q.groups.is_empty() || q.groups.len() > 50 || q.limit > 10_000 {
+            return Err(CallError::permanent(format!(
+                "StartQuery: InvalidParameterException: {} log groups, limit {}",
+                q.groups.len(),
+                q.limit
+            )));
+        }
+        assert_eq!(q.query, reconcile::insights::COUNT_QUERY);
+        let mut queries = self.queries.lock().unwrap();
+        let slots = match *self.insights_slots.lock().unwrap() {
+            0 => 30,
+            n => n,
+        };
+        if queries.values().filter(|q| !q.done).count() >= slots {
+            return Err(CallError::throttled(
+                "StartQuery: LimitExceededException: too many concurrent queries",
+            ));
+        }
+        let (from, to) = (q.start_s * 1000, q.end_s * 1000 + 999);
+        let mut counts: BTreeMap<(String, i64), u64> = BTreeMap::new();
+        for e in self.events.lock().unwrap().iter() {
+            if q.groups.contains(&e.group) && (from..=to).contains(&e.timestamp_ms) {
+                let hour = e.timestamp_ms.div_euclid(3_600_000) * 3_600_000;
+                *counts.entry((e.group.clone(), hour)).or_default() += 1;
+            }
+        }
+        let mut rows: Vec<Vec<(String, String)>> = counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, ((group, hour), n))| {
+                let bin = DateTimeParts::from_millis(hour).rfc3339().replace('T', " ");
+                let mut row = vec![
+                    ("hour".to_string(), bin.trim_end_matches('Z').to_string()),
+                    ("@log".to_string(), format!("123456789012:{group}")),
+                    ("events".to_string(), n.to_string()),
+                ];
+                row.rotate_left(i % 3);
+                row
+            })
+            .collect();
+        rows.truncate(q.limit);
+        let id = format!("q-{:04}", queries.len() + 1);
+        queries.insert(
+            id.clone(),
+            FakeQuery {
+                rows,
+                polls: 0,
+                done: false,
+            },
+        );
+        self.started.lock().unwrap().push(q.groups.clone());
+        Ok(id)
+    }
+
+    async fn query_results(&self, id: &str) -> Result<reconcile::insights::QueryAnswer, CallError> {
+        let mut queries = self.queries.lock().unwrap();
+        let Some(q) = queries.get_mut(id) else {
+            return Err(CallError::permanent(format!(
+                "GetQueryResults: ResourceNotFoundException: {id}"
+            )));
+        };
+        q.polls += 1;
+        let running = *self.insights_polls.lock().unwrap();
+        let (status, rows) = if q.polls == 1 {
+            ("Scheduled".to_string(), Vec::new())
+        } else if q.polls <= 1 + running {
+            ("Running".to_string(), q.rows[..q.rows.len() / 2].to_vec())
+        } else {
+            q.done = true;
+            match self.insights_end.lock().unwrap().clone() {
+                Some(end) => (end, Vec::new()),
+                None => ("Complete".to_string(), q.rows.clone()),
+            }
+        };
+        Ok(reconcile::insights::QueryAnswer { status, rows })
+    }
+
+    async fn stop_query(&self, id: &str) -> Result<(), CallError> {
+        if let Some(q) = self.queries.lock().unwrap().get_mut(id) {
+            q.done = true;
+        }
+        Ok(())
+    }
 }
 
 impl Logs for FakeLogs {

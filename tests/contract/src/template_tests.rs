@@ -119,12 +119,15 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// Actions that support no resource-level permission (IAM accepts only `"*"` for them): read-only
-/// lookups Lambda needs to attach a function to a VPC, and the log subscriber's read of the account-level
-/// subscription filter policies.
+/// lookups Lambda needs to attach a function to a VPC, the log subscriber's read of the account-level
+/// subscription filter policies, and the reconciliation's answers of its Logs Insights queries.
 const UNSCOPED_ACTIONS: &[&str] = &[
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSubnets",
     "logs:DescribeAccountPolicies",
+    // A Logs Insights query is named by its id, not by a log group.
+    "logs:GetQueryResults",
+    "logs:StopQuery",
 ];
 
 /// The rules on roles: no wildcard action, no `NotAction`, no `Resource: "*"` in an Allow (but for the

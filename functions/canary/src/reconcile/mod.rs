@@ -3,8 +3,8 @@
 //! the search engine indexed it, into a [`Ledger`] that says what is missing, what is duplicated and the hop
 //! where the counts first fall short.
 //!
-//! What this run counts: the source (FilterLogEvents pages, counted without keeping the events), the
-//! index (one composite aggregation by `log.group` and hourly `@timestamp`, page by page) and the dead
+//! What this run counts: the source (Logs Insights queries, [`insights`], or FilterLogEvents pages counted
+//! without keeping the events where Insights cannot count exactly), the index (one composite aggregation by `log.group` and hourly `@timestamp`, page by page) and the dead
 //! letters (the forwarder's `failed/` records, [`dead_letters`]). What it does not count yet is said in the
 //! ledger's `not_counted`: the transforms' own counts (events dropped on purpose by an exclude filter show
 //! as missing until they are) and the archive.
@@ -22,8 +22,10 @@ use crate::{CallError, Logs, Objects};
 
 pub mod dead_letters;
 pub mod hourly;
+pub mod insights;
 
 pub use dead_letters::DeadLetterPlace;
+pub use insights::{Insights, SourceCounter};
 
 /// Groups and buckets the engine answers at most per aggregation page.
 const PAGE: usize = 1_000;
@@ -50,6 +52,8 @@ pub struct ReconcileConfig {
     /// When to start no new count (the scheduled run's deadline): a count not made by then is a problem
     /// named, never a zero (`None`: no bound).
     pub stop: Option<Instant>,
+    /// Where the source is counted.
+    pub source: SourceCounter,
 }
 
 /// `count`'s result, unless `stop` comes first; either error in words.
@@ -144,7 +148,7 @@ pub fn group_fields(mapping: &Value) -> Result<Vec<FieldPlan>, String> {
 
 /// Count the window's events of every group at every hop this run reaches (a hop whose service is `None`
 /// is said not counted); `progress` sees each group once its source is counted.
-pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
+pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     cfg: &ReconcileConfig,
     logs: &L,
     search: Option<&A>,
@@ -154,9 +158,32 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
     let mut ledger = Ledger::default();
     let from = hour_of(cfg.from_ms);
     let mut counted = Vec::new();
-    for group in &cfg.groups {
+    let pattern = |group: &str| cfg.patterns.get(group).cloned().unwrap_or_default();
+    let (by_insights, by_filter): (Vec<String>, Vec<String>) =
+        cfg.groups.iter().cloned().partition(|g| {
+            cfg.source == SourceCounter::Insights
+                && insights::eligible(&pattern(g), cfg.transform_filter.as_ref())
+        });
+    if !by_insights.is_empty() {
+        for (batch, result) in insights::count(logs, &by_insights, from, cfg.to_ms, cfg.stop).await
+        {
+            match result {
+                Ok(rows) => {
+                    for ((group, hour), n) in rows {
+                        ledger.row(&group, hour).source = Some(n);
+                    }
+                    counted.extend(batch.iter().cloned());
+                }
+                Err(e) => ledger
+                    .problems
+                    .push(format!("source of {}: {e}", batch.join(", "))),
+            }
+            batch.iter().for_each(|g| progress(g));
+        }
+    }
+    for group in &by_filter {
         let selection = Selection {
-            pattern: cfg.patterns.get(group).cloned().unwrap_or_default(),
+            pattern: pattern(group),
             transform: cfg.transform_filter.clone(),
         };
         let count = logs.count_by_hour(group, from, cfg.to_ms, cfg.max_events, &selection);
@@ -169,7 +196,7 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
                         row.dropped = Some([("excluded".to_string(), n.excluded)].into());
                     }
                 }
-                counted.push(group.as_str());
+                counted.push(group.clone());
             }
             Err(e) => ledger.problems.push(format!("source of {group}: {e}")),
         }
@@ -179,11 +206,12 @@ pub async fn reconcile<L: Logs, A: Aggregations, O: Objects>(
     let dead = count_dead_letters(cfg, objects, &mut ledger).await;
     // A hop that counted a group's whole window counted zero where it saw nothing.
     for (key, c) in ledger.rows.iter_mut() {
-        if c.source.is_none() && counted.contains(&key.group.as_str()) {
+        if c.source.is_none() && counted.contains(&key.group) {
             c.source = Some(0);
-            if cfg.transform_filter.is_some() {
-                c.dropped = Some(BTreeMap::new());
-            }
+        }
+        // What the transform's filter dropped is known where it is known, or where it drops nothing.
+        if c.source.is_some() && c.dropped.is_none() && cfg.transform_filter.is_some() {
+            c.dropped = Some(BTreeMap::new());
         }
         if c.indexed.is_none() && indexed {
             c.indexed = Some(0);

@@ -178,11 +178,12 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         patterns: BTreeMap::new(),
         transform_filter: None,
         stop: None,
+        source: SourceCounter::Filter,
     }
 }
 
 /// The source and the index counted, no dead letters.
-async fn run(c: &ReconcileConfig, logs: &impl Logs, engine: &FakeEngine) -> Ledger {
+async fn run(c: &ReconcileConfig, logs: &(impl Logs + Insights), engine: &FakeEngine) -> Ledger {
     reconcile(c, logs, Some(engine), None::<&FakeObjects>, |_| {}).await
 }
 
@@ -771,6 +772,18 @@ async fn the_subscription_pattern_and_the_transforms_filter_say_what_was_to_be_d
 /// CloudWatch Logs that takes a minute per group.
 struct SlowLogs(FakeLogs);
 
+impl Insights for SlowLogs {
+    async fn start_query(&self, q: &insights::InsightsQuery) -> Result<String, CallError> {
+        self.0.start_query(q).await
+    }
+    async fn query_results(&self, id: &str) -> Result<insights::QueryAnswer, CallError> {
+        self.0.query_results(id).await
+    }
+    async fn stop_query(&self, id: &str) -> Result<(), CallError> {
+        self.0.stop_query(id).await
+    }
+}
+
 impl Logs for SlowLogs {
     async fn put(&self, g: &str, s: &str, t: i64, m: &str) -> Result<(), CallError> {
         self.0.put(g, s, t, m).await
@@ -811,4 +824,80 @@ async fn a_count_the_time_runs_out_for_is_a_problem_named_not_a_zero() {
     let report = ledger.judge(H + 10 * HOUR_MS, SETTLE);
     assert_eq!(report.total.missing, 0, "not taken for zero");
     assert!(!report.clean());
+}
+
+#[tokio::test(start_paused = true)]
+async fn logs_insights_and_filter_log_events_make_the_same_ledger() {
+    let logs = logs_with(&[
+        ("/ecs/api", H + 5 * MIN, 40),
+        ("/ecs/api", H + HOUR_MS + 59 * MIN, 25),
+        ("/ecs/web", H + 20 * MIN, 10),
+        ("/ecs/jobs", H + 2 * HOUR_MS + 30 * MIN, 7),
+    ]);
+    let engine = engine_for(&logs, "/ecs/web", 3);
+    let mut c = cfg(&["/ecs/api", "/ecs/jobs", "/ecs/web"]);
+    let by_filter = run(&c, &logs, &engine).await;
+    assert!(logs.started.lock().unwrap().is_empty());
+    c.source = SourceCounter::Insights;
+    let by_insights = run(&c, &logs, &engine).await;
+    // One query for the three groups; no FilterLogEvents.
+    assert_eq!(logs.started.lock().unwrap().len(), 1);
+    assert_eq!(by_insights, by_filter);
+    let Judged::Settled(v) = judged(&by_insights, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (3, Some(Hop::Search)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_whose_events_are_filtered_is_counted_by_filter_log_events() {
+    let logs = FakeLogs::default();
+    for (i, m) in ["GET /orders", "GET /health", "POST /orders"]
+        .iter()
+        .enumerate()
+    {
+        for group in ["/ecs/api", "/ecs/web"] {
+            logs.put(group, "web/1", H + i as i64 * MIN, m)
+                .await
+                .unwrap();
+        }
+    }
+    let mut c = cfg(&["/ecs/api", "/ecs/web"]);
+    c.source = SourceCounter::Insights;
+    c.patterns.insert("/ecs/web".into(), "POST".into());
+    let engine = FakeEngine::default();
+    let ledger = run(&c, &logs, &engine).await;
+    // /ecs/api by Logs Insights, every event; /ecs/web by its subscription's pattern.
+    assert_eq!(
+        *logs.started.lock().unwrap(),
+        [vec!["/ecs/api".to_string()]]
+    );
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].source, Some(3));
+    assert_eq!(ledger.rows[&Key::new("/ecs/web", H)].source, Some(1));
+    // The transform drops health checks: only the messages tell which, so no query at all.
+    c.transform_filter = Some(MessageFilter::new(None, Some("health")).unwrap());
+    let ledger = run(&c, &logs, &engine).await;
+    assert_eq!(logs.started.lock().unwrap().len(), 1);
+    let api = &ledger.rows[&Key::new("/ecs/api", H)];
+    assert_eq!(api.dropped, Some([("excluded".to_string(), 1)].into()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_query_that_fails_names_its_groups_and_counts_them_not() {
+    let logs = logs_with(&[("/ecs/api", H + MIN, 4), ("/ecs/web", H + MIN, 4)]);
+    *logs.insights_end.lock().unwrap() = Some("Failed".into());
+    let engine = engine_for(&logs, "", 0);
+    let mut c = cfg(&["/ecs/api", "/ecs/web"]);
+    c.source = SourceCounter::Insights;
+    let ledger = run(&c, &logs, &engine).await;
+    assert!(
+        ledger
+            .problems
+            .iter()
+            .any(|p| p.starts_with("source of /ecs/api, /ecs/web: ") && p.contains("ended Failed")),
+        "{:?}",
+        ledger.problems
+    );
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].source, None);
+    assert!(!ledger.judge(H + 10 * HOUR_MS, SETTLE).clean());
 }

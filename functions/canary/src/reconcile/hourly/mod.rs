@@ -41,6 +41,8 @@ pub struct Hourly {
     pub max_events: u64,
     /// Hours reconciled at most per run: a run after a long pause catches up on the most recent ones.
     pub max_hours: i64,
+    /// Where the source is counted (`RECONCILE_SOURCE`).
+    pub source: super::SourceCounter,
 }
 
 /// CloudWatch Logs' groups and subscription filters, as the reconciliation reads them.
@@ -139,7 +141,7 @@ pub async fn run_hourly<L, A, O>(
     deadline: Option<&Deadline>,
 ) -> Result<HourlyOutcome, CallError>
 where
-    L: Logs + Subscriptions,
+    L: Logs + Subscriptions + super::Insights,
     A: Aggregations,
     O: Objects,
 {
@@ -183,6 +185,7 @@ where
         patterns,
         transform_filter: Some(hourly.transform_filter.clone()),
         stop: deadline.map(|d| d.stop.checked_sub(RESERVE).unwrap_or(d.stop)),
+        source: hourly.source,
     };
     let ledger = reconcile(&rcfg, logs, search, Some(objects), |_| {}).await;
     let report = ledger.judge(now_ms, hourly.settle_ms);

@@ -42,6 +42,7 @@ fn hourly() -> Hourly {
         key_prefixes: vec!["logs/%Y/%m/%d/%H/".parse().unwrap()],
         max_events: 10_000,
         max_hours: 24,
+        source: crate::reconcile::SourceCounter::Insights,
     }
 }
 
