@@ -1,12 +1,13 @@
 //! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
 //! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers, Logs
-//! Insights rows and dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
+//! Insights rows, Firehose's processing-failed records and dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
 //! exactly when it occurs.
 #![no_main]
 
 use canary::aws::parse_hits;
 use canary::reconcile::dead_letters::DeadLetterCounts;
 use canary::reconcile::insights::{parse_bin, parse_rows};
+use canary::reconcile::processing_failed::FailedCounts;
 use canary::reconcile::{group_fields, parse_indexed};
 use canary::scan::{scan, KeyPrefix};
 use canary::trace::Query;
@@ -18,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
         let bytes = serde_json::to_vec(&state).expect("a state serializes");
         assert_eq!(State::parse(&bytes, "again").expect("round trip"), state);
     }
+    // Firehose's processing-failed records: each counted, or named unreadable.
+    let mut failed = FailedCounts::default();
+    failed.add_object("fuzz", data, None);
+    assert!(failed.unreadable.len() as u64 <= failed.records + 1);
     let _ = parse_hits(200, data);
     let _ = parse_hits(404, data);
     // Every line of a dead-letter object is counted once, attributed or not.

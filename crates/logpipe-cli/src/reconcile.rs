@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use canary::config::parse_prefixes;
 use canary::reconcile::hourly::{expand_groups, filter_patterns};
-use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig, SourceCounter};
+use canary::reconcile::processing_failed::DEFAULT_PREFIX;
+use canary::reconcile::{reconcile, DeadLetterPlace, FailedPlace, ReconcileConfig, SourceCounter};
 use logcore::ledger::plural;
 use logcore::logs::glob::GroupPattern;
 use logcore::transform::filter::MessageFilter;
@@ -67,6 +68,10 @@ pub struct ReconcileArgs {
     /// The forwarder's dead-letter prefix.
     #[arg(long, env = "DEAD_LETTER_PREFIX", default_value = "failed/")]
     dead_letter_prefix: String,
+    /// Where Firehose writes the records it could not have transformed (in --bucket), with %Y %m %d %H:
+    /// their events are counted as failed at the transform.
+    #[arg(long, env = "PROCESSING_FAILED_PREFIX", default_value = DEFAULT_PREFIX)]
+    processing_failed_prefix: String,
     /// The subscription filter that sends the groups to the pipeline (logpipe's: `logpipe-ENV-app`): its
     /// pattern says which events are to be delivered. Without it, or for a group without that filter
     /// (account policies), every event is.
@@ -135,6 +140,16 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         transform_filter,
         stop: None,
         source: args.source,
+        processing_failed: match &args.bucket {
+            Some(bucket) => Some(FailedPlace {
+                bucket: bucket.clone(),
+                prefix: args
+                    .processing_failed_prefix
+                    .parse()
+                    .map_err(|e| format!("--processing-failed-prefix: {e}"))?,
+            }),
+            None => None,
+        },
         dead_letters: match &args.bucket {
             Some(bucket) => Some(DeadLetterPlace {
                 bucket: args

@@ -63,6 +63,7 @@ pub const ENV_VARS: &[&str] = &[
     "RECONCILE_MAX_EVENTS",
     "RECONCILE_KEY_PREFIXES",
     "RECONCILE_SOURCE",
+    "PROCESSING_FAILED_PREFIX",
     "DEAD_LETTER_PREFIX",
     "INCLUDE_PATTERN",
     "EXCLUDE_PATTERN",
@@ -154,6 +155,18 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
     let settle = env.num("RECONCILE_SETTLE_MINUTES", 1, 24 * 60)?;
     let max_events = env.num("RECONCILE_MAX_EVENTS", 1, usize::MAX)?;
     let prefixes = env.get("RECONCILE_KEY_PREFIXES");
+    let failed = env.get("PROCESSING_FAILED_PREFIX");
+    let failed_prefix = failed
+        .as_deref()
+        .unwrap_or(crate::reconcile::processing_failed::DEFAULT_PREFIX)
+        .parse::<KeyPrefix>()
+        .map_err(|e| {
+            env.err(
+                "PROCESSING_FAILED_PREFIX",
+                failed.as_deref().unwrap_or(""),
+                e,
+            )
+        })?;
     let source = match env.get("RECONCILE_SOURCE") {
         Some(s) => s
             .parse::<SourceCounter>()
@@ -186,6 +199,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         max_events: max_events.map_or(1_000_000, |n| n as u64),
         max_hours: 24,
         source,
+        failed_prefix,
     }))
 }
 
@@ -283,6 +297,14 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.name, "RECONCILE_SOURCE");
+        let e = from(&[
+            ("CANARY_LOG_GROUP", "/g"),
+            ("BUCKET", "b"),
+            ("RECONCILE_GROUPS", "/ecs/*"),
+            ("PROCESSING_FAILED_PREFIX", "errors/%Q/"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "PROCESSING_FAILED_PREFIX");
     }
 
     #[test]
@@ -316,6 +338,10 @@ mod tests {
         assert!(!h.transform_filter.keep("GET /health"));
         assert_eq!((h.max_events, h.max_hours), (1_000_000, 24));
         assert_eq!(h.source, SourceCounter::Insights, "by default");
+        assert_eq!(
+            h.failed_prefix.at(0),
+            "errors/logs/processing-failed/1970/01/01/"
+        );
         let c = from(&[
             ("CANARY_LOG_GROUP", "/g"),
             ("BUCKET", "b"),

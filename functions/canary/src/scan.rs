@@ -87,6 +87,13 @@ impl Default for KeyPrefix {
     }
 }
 
+impl KeyPrefix {
+    /// The prefix as written, with its time fields.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::str::FromStr for KeyPrefix {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

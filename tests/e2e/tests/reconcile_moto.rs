@@ -1,8 +1,10 @@
 //! The reconciliation on real wire protocols — CloudWatch Logs and S3 on a local moto server, the search
 //! engine on osmem-server — after the real CloudWatch Logs transform and the real search forwarder carried
 //! the events: one group delivered whole, one whose documents were partly deleted from the index, one whose
-//! subscription stopped mid-hour, one whose documents the engine partly refused (dead letters, no loss). Each loss is reported with its group, hour, count and hop, and `verify`
-//! lists exactly the lost ids with the last hop that saw them.
+//! subscription stopped mid-hour, one whose documents the engine partly refused (dead letters, no loss),
+//! one with a record Firehose could not have transformed (its processing-failed error object). Each loss is
+//! reported with its group, hour, count and hop, and `verify` lists exactly the lost ids with the last hop
+//! that saw them.
 
 // Test code: an unwrap that fails is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -13,7 +15,8 @@ use std::sync::Arc;
 
 use canary::aws::AwsLogs;
 use canary::reconcile::hourly::{self, run_hourly, Hourly};
-use canary::reconcile::{reconcile, DeadLetterPlace, ReconcileConfig};
+use canary::reconcile::processing_failed::DEFAULT_PREFIX;
+use canary::reconcile::{reconcile, DeadLetterPlace, FailedPlace, ReconcileConfig};
 use canary::verify::{verify, Verification, VerifyConfig};
 use canary::Hop as CanaryHop;
 use canary::Logs;
@@ -138,13 +141,14 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         bucket: name.clone(),
         objects: 0,
     };
-    let (whole, deleted, stopped, rejected) = (
+    let (whole, deleted, stopped, rejected, failed) = (
         format!("/rec/{name}/whole"),
         format!("/rec/{name}/deleted"),
         format!("/rec/{name}/stopped"),
         format!("/rec/{name}/rejected"),
+        format!("/rec/{name}/failed"),
     );
-    for g in [&whole, &deleted, &stopped, &rejected] {
+    for g in [&whole, &deleted, &stopped, &rejected, &failed] {
         p.logs
             .client
             .create_log_group()
@@ -160,6 +164,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     p.write(&whole, h + HOUR_MS + 5 * MIN, 8).await;
     p.write(&deleted, h + 20 * MIN, 15).await;
     p.write(&stopped, h + 30 * MIN, 14).await;
+    p.write(&failed, h + 50 * MIN, 10).await;
     // JSON messages whose `status` is a number, then text: the engine maps `json.status` as a number from
     // the first and refuses the other five documents, which the forwarder dead-letters.
     for i in 0..6 {
@@ -189,6 +194,28 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     assert_eq!(p.carry(&stopped, &events[..9]).await, 9);
     let events = p.events(&rejected).await;
     assert_eq!(p.carry(&rejected, &events).await, 1);
+    // Firehose gave up on the record of the last 3 events (the transform answered ProcessingFailed) and
+    // wrote it under the stream's error prefix, as its developer guide shows such records.
+    let events = p.events(&failed).await;
+    assert_eq!(p.carry(&failed, &events[..7]).await, 7);
+    let raw = synth::record_data(&synth::data_payload(&failed, "web/1", &events[7..]));
+    let record = json!({
+        "attemptsMade": 4, "arrivalTimestamp": h + 51 * MIN, "errorCode": "Lambda.ProcessingFailed",
+        "errorMessage": "decompressed size over the cap", "attemptEndingTimestamp": h + 52 * MIN,
+        "rawData": raw, "lambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:logpipe-test-app",
+    });
+    let prefix: canary::scan::KeyPrefix = DEFAULT_PREFIX.parse().unwrap();
+    p.s3.client()
+        .put_object()
+        .bucket(&name)
+        .key(format!(
+            "{}logpipe-test-app-1-failed",
+            prefix.at(h + 52 * MIN)
+        ))
+        .body(logcore::base::codec::gzip(format!("{record}\n").as_bytes(), 6).into())
+        .send()
+        .await
+        .unwrap();
     // Four documents deleted from the index by hand.
     let gone: Vec<String> = p.events(&deleted).await[..4]
         .iter()
@@ -216,6 +243,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
             deleted.clone(),
             stopped.clone(),
             rejected.clone(),
+            failed.clone(),
         ],
         from_ms: h,
         to_ms: now,
@@ -227,6 +255,10 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         stop: None,
         // moto's Logs Insights has no `stats`.
         source: canary::reconcile::SourceCounter::Filter,
+        processing_failed: Some(FailedPlace {
+            bucket: name.clone(),
+            prefix: DEFAULT_PREFIX.parse().unwrap(),
+        }),
         dead_letters: Some(DeadLetterPlace {
             bucket: name.clone(),
             prefix: "failed/".into(),
@@ -286,12 +318,18 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         .find(|r| r.group == rejected && r.hour_ms == h)
         .and_then(|r| r.counts.dead_lettered.clone());
     assert_eq!(dead, Some([("document".to_string(), 5)].into()));
-    assert_eq!(report.total.missing, 9);
+    // The record Firehose failed: its events missing at the transform, not at the index.
+    let (source, indexed, v) = verdict(&failed, h);
+    assert_eq!(
+        (source, indexed, v.missing, v.short_at),
+        (Some(10), Some(7), 3, Some(Hop::Transform))
+    );
+    assert_eq!(report.total.missing, 12);
     assert_eq!(report.total.duplicated, 0);
     assert_eq!(report.total.dead_lettered, 5);
     assert!(!report.clean());
     let table = report.table();
-    assert!(table.contains("total (5 settled hours)"), "{table}");
+    assert!(table.contains("total (6 settled hours)"), "{table}");
 
     // Counted by Logs Insights over the SDK: moto answers StartQuery and GetQueryResults but runs no
     // `stats` (its rows hold `@ptr` alone), so the count is refused, named, and not taken for zero.
@@ -387,6 +425,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         max_hours: 24,
         // moto's Logs Insights has no `stats`.
         source: canary::reconcile::SourceCounter::Filter,
+        failed_prefix: DEFAULT_PREFIX.parse().unwrap(),
     };
     p.s3.client()
         .put_object()
@@ -413,10 +452,10 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     assert_eq!(outcome.from_ms, h);
     assert_eq!(
         (s.groups, s.missing, s.duplicated, s.problems),
-        (4, 9, 0, 0),
+        (5, 12, 0, 0),
         "{s:?}"
     );
-    assert_eq!(s.events, 20 + 15 + 14 + 6);
+    assert_eq!(s.events, 20 + 15 + 14 + 6 + 10);
     let lost: Vec<&str> = outcome
         .report
         .as_ref()
@@ -424,7 +463,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         .findings()
         .map(|r| r.group.as_str())
         .collect();
-    assert_eq!(lost, [deleted.as_str(), stopped.as_str()]);
+    assert_eq!(lost, [deleted.as_str(), failed.as_str(), stopped.as_str()]);
     // Its state moved on: the next run in this hour has nothing to do.
     let again = run_hourly(
         &canary,

@@ -85,8 +85,9 @@ pub struct Counts {
     pub dropped: Option<BTreeMap<String, u64>>,
     /// Of those, merged into another event's document (multiline joining).
     pub joined: u64,
-    /// Of those, in records answered `ProcessingFailed`.
-    pub failed: u64,
+    /// Of those, in records Firehose could not have transformed (answered `ProcessingFailed`, or of an
+    /// invocation that failed): its error prefix holds them. `None`: not counted.
+    pub failed: Option<u64>,
     /// Distinct documents in the archive (by event id: a batch Firehose delivered twice counts once): one
     /// an event, one for the events joined into it.
     pub archived: Option<u64>,
@@ -119,10 +120,10 @@ impl Counts {
         opt(&mut self.received, other.received);
         opt(&mut self.archived, other.archived);
         opt(&mut self.indexed, other.indexed);
+        opt(&mut self.failed, other.failed);
         merge(&mut self.dropped, &other.dropped);
         merge(&mut self.dead_lettered, &other.dead_lettered);
         self.joined += other.joined;
-        self.failed += other.failed;
         self.written_directly += other.written_directly;
     }
 }
@@ -192,7 +193,7 @@ fn short_at(source: u64, c: &Counts) -> Option<Hop> {
         }
         expected = received;
     }
-    if c.failed > 0 {
+    if c.failed.is_some_and(|n| n > 0) {
         return Some(Hop::Transform);
     }
     expected = expected.saturating_sub(dropped + c.joined);
@@ -267,6 +268,7 @@ pub struct Total {
     pub rows_unchecked: u64,
     pub source: u64,
     pub dropped: u64,
+    pub failed: u64,
     pub archived: u64,
     pub indexed: u64,
     pub dead_lettered: u64,
@@ -283,6 +285,7 @@ impl Total {
                 self.rows_settled += 1;
                 self.source += c.source.unwrap_or(0);
                 self.dropped += c.dropped_total();
+                self.failed += c.failed.unwrap_or(0);
                 self.archived += c.archived.unwrap_or(0);
                 self.indexed += c.indexed.unwrap_or(0);
                 self.dead_lettered += c.dead_lettered_total();
@@ -328,6 +331,7 @@ impl Report {
             "hour (UTC)",
             "source",
             "dropped",
+            "failed",
             "archived",
             "indexed",
             "dead-lettered",
@@ -335,7 +339,7 @@ impl Report {
             "duplicated",
             "short at",
         ];
-        let mut lines: Vec<[String; 10]> = vec![head.map(String::from)];
+        let mut lines: Vec<[String; 11]> = vec![head.map(String::from)];
         for r in &self.rows {
             let (missing, duplicated, short) = match &r.judged {
                 Judged::Settling => ("settling".into(), String::new(), String::new()),
@@ -353,6 +357,7 @@ impl Report {
                     .replace('T', " "),
                 opt(c.source),
                 known(c.dropped_total(), c.dropped.is_some()),
+                opt(c.failed),
                 opt(c.archived),
                 opt(c.indexed),
                 known(c.dead_lettered_total(), c.dead_lettered.is_some()),
@@ -374,6 +379,7 @@ impl Report {
             String::new(),
             known(t.source, any(|c| c.source.is_some())),
             known(t.dropped, any(|c| c.dropped.is_some())),
+            known(t.failed, any(|c| c.failed.is_some())),
             known(t.archived, any(|c| c.archived.is_some())),
             known(t.indexed, any(|c| c.indexed.is_some())),
             known(t.dead_lettered, any(|c| c.dead_lettered.is_some())),
@@ -396,7 +402,7 @@ impl Report {
                 .zip(&widths)
                 .enumerate()
                 .map(|(i, (cell, w))| match i {
-                    0 | 1 | 9 => format!("{cell:<w$}"),
+                    0 | 1 | 10 => format!("{cell:<w$}"),
                     _ => format!("{cell:>w$}"),
                 })
                 .collect();

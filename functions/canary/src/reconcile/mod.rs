@@ -23,9 +23,11 @@ use crate::{CallError, Logs, Objects};
 pub mod dead_letters;
 pub mod hourly;
 pub mod insights;
+pub mod processing_failed;
 
 pub use dead_letters::DeadLetterPlace;
 pub use insights::{Insights, SourceCounter};
+pub use processing_failed::FailedPlace;
 
 /// Groups and buckets the engine answers at most per aggregation page.
 const PAGE: usize = 1_000;
@@ -45,6 +47,8 @@ pub struct ReconcileConfig {
     pub max_events: u64,
     /// Where the forwarder's dead letters are (`None`: not counted).
     pub dead_letters: Option<DeadLetterPlace>,
+    /// Where Firehose writes the records it could not have transformed (`None`: not counted).
+    pub processing_failed: Option<FailedPlace>,
     /// Each group's subscription filter pattern (a group not named: every event).
     pub patterns: BTreeMap<String, String>,
     /// The transform's include/exclude filter (`None`: not known; what it drops is not counted).
@@ -204,6 +208,7 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     }
     let indexed = count_indexed(cfg, search, &mut ledger).await;
     let dead = count_dead_letters(cfg, objects, &mut ledger).await;
+    count_failed(cfg, objects, &mut ledger).await;
     // A hop that counted a group's whole window counted zero where it saw nothing.
     for (key, c) in ledger.rows.iter_mut() {
         if c.source.is_none() && counted.contains(&key.group) {
@@ -229,8 +234,46 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     }
     ledger
         .not_counted
-        .push("transform, archive: not counted by this run yet".into());
+        .push("received (the transforms' own counts), archive: not counted by this run yet".into());
     ledger
+}
+
+/// The events of the records Firehose could not have transformed into the ledger (`failed`).
+async fn count_failed<O: Objects>(cfg: &ReconcileConfig, objects: Option<&O>, ledger: &mut Ledger) {
+    let (Some(objects), Some(place)) = (objects, &cfg.processing_failed) else {
+        ledger
+            .not_counted
+            .push("failed (Firehose's processing-failed records): no bucket given".into());
+        return;
+    };
+    let from = hour_of(cfg.from_ms);
+    let filter = cfg.transform_filter.as_ref();
+    let count = processing_failed::count(objects, place, from, cfg.to_ms, filter);
+    let where_ = || format!("s3://{}/{}", place.bucket, place.prefix.as_str());
+    let counts = match in_time(cfg.stop, count).await {
+        Ok(c) => c,
+        Err(e) => {
+            let problem = format!("failed records under {}: {e}", where_());
+            return ledger.problems.push(problem);
+        }
+    };
+    if let Some(first) = counts.unreadable.first() {
+        ledger.problems.push(format!(
+            "failed records under {}: {} cannot be read (first: {first}): their events are not counted \
+             as failed, and show as missing at the hop after",
+            where_(),
+            counts.unreadable.len()
+        ));
+    }
+    for ((group, hour), n) in counts.rows {
+        if cfg.groups.contains(&group) && (from..cfg.to_ms).contains(&hour) {
+            ledger.row(&group, hour).failed = Some(n);
+        }
+    }
+    // Every hour of the window was listed: where nothing failed, nothing did.
+    for c in ledger.rows.values_mut() {
+        c.failed.get_or_insert(0);
+    }
 }
 
 /// The index's counts into the ledger; whether they were made.

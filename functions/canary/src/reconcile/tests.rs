@@ -175,6 +175,7 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         index_pattern: Some("logs-app-*".into()),
         max_events: 10_000,
         dead_letters: None,
+        processing_failed: None,
         patterns: BTreeMap::new(),
         transform_filter: None,
         stop: None,
@@ -900,4 +901,45 @@ async fn a_query_that_fails_names_its_groups_and_counts_them_not() {
     );
     assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].source, None);
     assert!(!ledger.judge(H + 10 * HOUR_MS, SETTLE).clean());
+}
+
+#[tokio::test]
+async fn events_of_records_firehose_failed_are_missing_at_the_transform() {
+    use processing_failed::tests::{failed_record, raw_data};
+    let logs = logs_with(&[("/ecs/api", H + 5 * MIN, 10), ("/ecs/web", H + 5 * MIN, 4)]);
+    // The forwarder indexed all but the three events whose record the transform failed.
+    let engine = engine_for(&logs, "/ecs/api", 3);
+    let failed: Vec<(i64, String)> = logs.events.lock().unwrap()[..3]
+        .iter()
+        .map(|e| (e.timestamp_ms, e.message.clone()))
+        .collect();
+    let failed: Vec<(i64, &str)> = failed.iter().map(|(t, m)| (*t, m.as_str())).collect();
+    let objects = FakeObjects::default();
+    let key = "errors/logs/processing-failed/2026/11/23/logpipe-prod-app-1-2026-11-23-08-09-00-x";
+    let body = failed_record(&raw_data("/ecs/api", &failed));
+    objects.put("logs", key, body.into_bytes(), H + 9 * MIN);
+    let mut c = cfg(&["/ecs/api", "/ecs/web"]);
+    c.processing_failed = Some(FailedPlace {
+        bucket: "logs".into(),
+        prefix: processing_failed::DEFAULT_PREFIX.parse().unwrap(),
+    });
+    let ledger = reconcile(&c, &logs, Some(&engine), Some(&objects), |_| {}).await;
+    assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].failed, Some(3));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (3, Some(Hop::Transform)));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (0, None));
+    // Without the bucket, the same loss is seen at the next hop counted, and the run says so.
+    c.processing_failed = None;
+    let ledger = run(&c, &logs, &engine).await;
+    let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (3, Some(Hop::Search)));
+    assert!(ledger.not_counted.iter().any(|n| n.starts_with("failed")));
 }

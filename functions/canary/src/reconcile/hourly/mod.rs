@@ -43,6 +43,9 @@ pub struct Hourly {
     pub max_hours: i64,
     /// Where the source is counted (`RECONCILE_SOURCE`).
     pub source: super::SourceCounter,
+    /// Where the app stream writes the records it could not have transformed
+    /// (`PROCESSING_FAILED_PREFIX`).
+    pub failed_prefix: crate::scan::KeyPrefix,
 }
 
 /// CloudWatch Logs' groups and subscription filters, as the reconciliation reads them.
@@ -181,6 +184,10 @@ where
             prefix: hourly.dead_letter_prefix.clone(),
             source_bucket: cfg.bucket.clone(),
             key_prefixes: hourly.key_prefixes.clone(),
+        }),
+        processing_failed: Some(super::FailedPlace {
+            bucket: cfg.bucket.clone(),
+            prefix: hourly.failed_prefix.clone(),
         }),
         patterns,
         transform_filter: Some(hourly.transform_filter.clone()),

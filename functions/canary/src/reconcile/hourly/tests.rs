@@ -43,6 +43,9 @@ fn hourly() -> Hourly {
         max_events: 10_000,
         max_hours: 24,
         source: crate::reconcile::SourceCounter::Insights,
+        failed_prefix: crate::reconcile::processing_failed::DEFAULT_PREFIX
+            .parse()
+            .unwrap(),
     }
 }
 
