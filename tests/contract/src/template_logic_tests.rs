@@ -334,8 +334,9 @@ fn the_defaults_and_the_samconfig_shapes_are_accepted() {
     assert!(full.creates("SearchForwarderFunction") && full.creates("AppSubscription&{LogGroup}"));
 }
 
-/// The log subscriber attaches alert filters that point at the notifier: CloudWatch Logs must be allowed
-/// to invoke it even when no group is listed in AlertLogGroups.
+/// The log subscriber attaches alert filters that point at the notifier, and the canary's log sends it the
+/// reconciliation's findings: CloudWatch Logs must be allowed to invoke it even when no group is listed in
+/// AlertLogGroups.
 #[test]
 fn logs_may_invoke_the_notifier_whenever_a_filter_can_point_at_it() {
     let auto = Deployment::new(&[
@@ -349,10 +350,15 @@ fn logs_may_invoke_the_notifier_whenever_a_filter_can_point_at_it() {
     let listed = Deployment::new(&[SLACK, ("AlertLogGroups", "/ecs/api")]);
     assert!(listed.creates("SlackNotifierLogsPermission"));
     assert!(listed.creates("AlertSubscription&{LogGroup}"));
+    // The canary's reconciliation findings go to the notifier by a filter on the canary's log.
+    let canary = Deployment::new(&[SLACK]);
+    assert!(canary.creates("ReconcileFindingsToSlack"));
+    assert!(canary.creates("SlackNotifierLogsPermission"));
     // Nothing subscribes the notifier to a log group: no permission for CloudWatch Logs.
-    let neither = Deployment::new(&[SLACK]);
+    let neither = Deployment::new(&[SLACK, ("Canary", "false")]);
     assert!(neither.creates("SlackNotifierFunction"));
     assert!(!neither.creates("SlackNotifierLogsPermission"));
+    assert!(!neither.creates("ReconcileFindingsToSlack"));
     let no_slack = Deployment::new(&[
         ("AutoSubscribe", "true"),
         ("AutoSubscribeAlertPatterns", "/ecs/*"),

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use logcore::base::time::DateTimeParts;
-use logcore::ledger::{hour_of, Judged, Report, HOUR_MS};
+use logcore::ledger::{hour_of, Judged, Report, Row, Verdict, HOUR_MS};
 use logcore::logs::glob::GroupPattern;
 use logcore::transform::filter::MessageFilter;
 use logpipe_io::lambda::Deadline;
@@ -225,8 +225,36 @@ pub fn drill_down(group: &str, hour_ms: i64) -> String {
     )
 }
 
-/// A log line per group and hour with events missing or duplicated, one per count that could not be made,
-/// and the run's report line (summary and metrics).
+/// The sentence of one finding, what the Slack notifier shows first: the group and hour, the events
+/// missing or duplicated, each hop's count (`-`: not counted), the hop where they diverge, and the command
+/// that lists the ids.
+pub fn finding(row: &Row, v: &Verdict) -> String {
+    let c = &row.counts;
+    let n = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
+    let what = match (v.missing, v.duplicated) {
+        (0, d) => format!("{d} events duplicated"),
+        (m, 0) => format!("{m} events missing"),
+        (m, d) => format!("{m} events missing and {d} duplicated"),
+    };
+    let short = v
+        .short_at
+        .map_or_else(String::new, |h| format!(", short at {h}"));
+    format!(
+        "reconcile: {what} in {} {} (source {}, dropped {}, failed {}, indexed {}, dead-lettered {}){short}; \
+         list them: {}",
+        row.group,
+        DateTimeParts::from_millis(row.hour_ms).rfc3339(),
+        n(c.source),
+        n(c.dropped.as_ref().map(|_| c.dropped_total())),
+        n(c.failed),
+        n(c.indexed),
+        n(c.dead_lettered.as_ref().map(|_| c.dead_lettered_total())),
+        drill_down(&row.group, row.hour_ms)
+    )
+}
+
+/// The run's lines: one error line a finding (group and hour with events missing or duplicated) and a
+/// problem (a count not made), which the template also sends to the Slack notifier, then the report line.
 pub fn report_hourly(cfg: &Config, request_id: &str, outcome: &HourlyOutcome) {
     if let Some(report) = &outcome.report {
         for row in report.findings() {
@@ -239,18 +267,19 @@ pub fn report_hourly(cfg: &Config, request_id: &str, outcome: &HourlyOutcome) {
                 hour = %DateTimeParts::from_millis(row.hour_ms).rfc3339(),
                 source = c.source,
                 dropped = c.dropped_total(),
+                failed = c.failed,
                 indexed = c.indexed,
                 dead_lettered = c.dead_lettered_total(),
                 missing = v.missing,
                 duplicated = v.duplicated,
                 short_at = v.short_at.map(|h| h.to_string()),
                 drill_down = %drill_down(&row.group, row.hour_ms),
-                "reconcile: events {}",
-                if v.missing > 0 { "missing" } else { "duplicated" }
+                "{}",
+                finding(row, v)
             );
         }
         for p in &report.problems {
-            tracing::error!(problem = %p, "reconcile: a count could not be made");
+            tracing::error!(problem = %p, "reconcile: a count could not be made: {p}");
         }
     }
     cfg.common

@@ -217,6 +217,39 @@ fn the_drill_down_names_the_group_and_the_hour() {
     );
 }
 
+#[test]
+fn a_finding_says_what_is_lost_where_and_how_to_list_it_in_one_sentence() {
+    let row = Row {
+        group: "/ecs/web".into(),
+        hour_ms: H,
+        counts: logcore::ledger::Counts {
+            source: Some(1502),
+            dropped: Some(BTreeMap::new()),
+            failed: Some(3),
+            indexed: Some(1498),
+            ..Default::default()
+        },
+        judged: Judged::Unchecked,
+    };
+    let v = Verdict {
+        missing: 4,
+        duplicated: 0,
+        short_at: Some(logcore::ledger::Hop::Transform),
+    };
+    assert_eq!(
+        finding(&row, &v),
+        "reconcile: 4 events missing in /ecs/web 2026-11-23T08:00:00.000Z (source 1502, dropped 0, \
+         failed 3, indexed 1498, dead-lettered -), short at transform; list them: logpipe verify -g \
+         '/ecs/web' --from 2026-11-23T08:00:00.000Z --to 2026-11-23T09:00:00.000Z"
+    );
+    let v = Verdict {
+        missing: 0,
+        duplicated: 2,
+        short_at: None,
+    };
+    assert!(finding(&row, &v).starts_with("reconcile: 2 events duplicated in /ecs/web "));
+}
+
 #[tokio::test]
 async fn globs_regexes_and_names_expand_to_the_accounts_groups() {
     let (_, logs, _, _) = world().await;
