@@ -1,6 +1,7 @@
 //! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
 //! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers, Logs
-//! Insights rows, Firehose's processing-failed records and dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
+//! Insights rows, Firehose's processing-failed records, the transforms' report lines and dead-letter
+//! objects. Never a panic; the state round-trips; in plain text a needle is found
 //! exactly when it occurs.
 #![no_main]
 
@@ -8,6 +9,7 @@ use canary::aws::parse_hits;
 use canary::reconcile::dead_letters::DeadLetterCounts;
 use canary::reconcile::insights::{parse_bin, parse_rows};
 use canary::reconcile::processing_failed::FailedCounts;
+use canary::reconcile::transform_counts::parse_line;
 use canary::reconcile::{group_fields, parse_indexed};
 use canary::scan::{scan, KeyPrefix};
 use canary::trace::Query;
@@ -72,6 +74,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.between(from, from + 3 * 3_600_000).len() <= 4);
     }
     let _ = Query::parse(head);
+    // A transform's report line: its ledger rows, or why there are none.
+    let _ = parse_line(&text);
     if let Some(ms) = parse_bin(head) {
         assert!(head.len() >= 19, "{head:?} read as {ms}");
     }

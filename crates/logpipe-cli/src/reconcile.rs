@@ -72,6 +72,11 @@ pub struct ReconcileArgs {
     /// their events are counted as failed at the transform.
     #[arg(long, env = "PROCESSING_FAILED_PREFIX", default_value = DEFAULT_PREFIX)]
     processing_failed_prefix: String,
+    /// The transform's log group (the stack's `/logpipe/ENV/…-transform`; repeat for several): its report
+    /// lines say what it received and dropped per group and hour, so that a loss before it is named at the
+    /// subscription and its filter's drops are counted without reading the messages.
+    #[arg(long = "transform-log-group")]
+    transform_logs: Vec<String>,
     /// The subscription filter that sends the groups to the pipeline (logpipe's: `logpipe-ENV-app`): its
     /// pattern says which events are to be delivered. Without it, or for a group without that filter
     /// (account policies), every event is.
@@ -140,6 +145,7 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         transform_filter,
         stop: None,
         source: args.source,
+        transform_logs: args.transform_logs.clone(),
         processing_failed: match &args.bucket {
             Some(bucket) => Some(FailedPlace {
                 bucket: bucket.clone(),

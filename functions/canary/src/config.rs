@@ -64,6 +64,7 @@ pub const ENV_VARS: &[&str] = &[
     "RECONCILE_KEY_PREFIXES",
     "RECONCILE_SOURCE",
     "PROCESSING_FAILED_PREFIX",
+    "TRANSFORM_LOG_GROUPS",
     "DEAD_LETTER_PREFIX",
     "INCLUDE_PATTERN",
     "EXCLUDE_PATTERN",
@@ -155,6 +156,14 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
     let settle = env.num("RECONCILE_SETTLE_MINUTES", 1, 24 * 60)?;
     let max_events = env.num("RECONCILE_MAX_EVENTS", 1, usize::MAX)?;
     let prefixes = env.get("RECONCILE_KEY_PREFIXES");
+    let transform_logs: Vec<String> = env
+        .get("TRANSFORM_LOG_GROUPS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(String::from)
+        .collect();
     let failed = env.get("PROCESSING_FAILED_PREFIX");
     let failed_prefix = failed
         .as_deref()
@@ -200,6 +209,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         max_hours: 24,
         source,
         failed_prefix,
+        transform_logs,
     }))
 }
 
@@ -347,8 +357,11 @@ mod tests {
             ("BUCKET", "b"),
             ("RECONCILE_GROUPS", "/ecs/*"),
             ("RECONCILE_SOURCE", "filter"),
+            ("TRANSFORM_LOG_GROUPS", "/logpipe/prod/app-transform, "),
         ])
         .unwrap();
-        assert_eq!(c.reconcile.unwrap().source, SourceCounter::Filter);
+        let h = c.reconcile.unwrap();
+        assert_eq!(h.source, SourceCounter::Filter);
+        assert_eq!(h.transform_logs, ["/logpipe/prod/app-transform"]);
     }
 }

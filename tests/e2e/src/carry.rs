@@ -35,6 +35,16 @@ pub async fn documents(
     stream: &str,
     events: &[synth::Event],
 ) -> Result<Vec<u8>, String> {
+    Ok(transform(group, stream, events).await?.0)
+}
+
+/// [`documents`], and the report line the transform's Lambda would print for that invocation (what its
+/// log group holds, and the reconciliation reads back).
+pub async fn transform(
+    group: &str,
+    stream: &str,
+    events: &[synth::Event],
+) -> Result<(Vec<u8>, String), String> {
     let payload = synth::data_payload(group, stream, events);
     let record = synth::record(
         synth::record_id(0),
@@ -69,7 +79,15 @@ pub async fn documents(
             logcore::base::codec::decode_base64(data.as_bytes()).map_err(|e| e.to_string())?,
         );
     }
-    Ok(docs)
+    let now = u64::try_from(logcore::base::time::now_ms()).unwrap_or(0);
+    let line = logcore::base::report::line(
+        &tcfg.common.destination(),
+        "e2e",
+        "transform summary",
+        &out.summary,
+        now,
+    );
+    Ok((docs, line))
 }
 
 /// The forwarder, notified of `s3://bucket/key`: the documents it indexed.

@@ -38,6 +38,8 @@ struct Pipeline {
     forwarder: s3_search_forwarder::Config,
     bucket: String,
     objects: u32,
+    /// Where the transform's report lines go, as its Lambda's log group.
+    transform_log: String,
 }
 
 impl Pipeline {
@@ -77,7 +79,16 @@ impl Pipeline {
     /// Firehose, the transform and the forwarder: `events` become documents in one object, forwarded;
     /// the documents indexed.
     async fn carry(&mut self, group: &str, events: &[synth::Event]) -> usize {
-        let docs = carry::documents(group, "web/1", events).await.unwrap();
+        let (docs, report) = carry::transform(group, "web/1", events).await.unwrap();
+        self.logs
+            .put(
+                &self.transform_log,
+                "transform/1",
+                events[0].timestamp + 1_000,
+                &report,
+            )
+            .await
+            .unwrap();
         self.objects += 1;
         let key = format!("logs/reconcile-{}.gz", self.objects);
         self.s3
@@ -140,6 +151,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         forwarder,
         bucket: name.clone(),
         objects: 0,
+        transform_log: format!("/logpipe/{name}/app-transform"),
     };
     let (whole, deleted, stopped, rejected, failed) = (
         format!("/rec/{name}/whole"),
@@ -148,7 +160,14 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         format!("/rec/{name}/rejected"),
         format!("/rec/{name}/failed"),
     );
-    for g in [&whole, &deleted, &stopped, &rejected, &failed] {
+    for g in [
+        &whole,
+        &deleted,
+        &stopped,
+        &rejected,
+        &failed,
+        &p.transform_log,
+    ] {
         p.logs
             .client
             .create_log_group()
@@ -259,6 +278,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
             bucket: name.clone(),
             prefix: DEFAULT_PREFIX.parse().unwrap(),
         }),
+        transform_logs: vec![p.transform_log.clone()],
         dead_letters: Some(DeadLetterPlace {
             bucket: name.clone(),
             prefix: "failed/".into(),
@@ -303,12 +323,21 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         (source, indexed, v.missing, v.short_at),
         (Some(15), Some(11), 4, Some(Hop::Search))
     );
-    // Without the transforms' own counts the first hop counted after the source is the index.
+    // The transform's report lines say it received 9: the loss is before it, at the subscription.
     let (source, indexed, v) = verdict(&stopped, h);
     assert_eq!(
         (source, indexed, v.missing, v.short_at),
-        (Some(14), Some(9), 5, Some(Hop::Search))
+        (Some(14), Some(9), 5, Some(Hop::Subscription))
     );
+    let received = |group: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.group == group && r.hour_ms == h)
+            .and_then(|r| r.counts.received)
+    };
+    assert_eq!(received(&stopped), Some(9));
+    assert_eq!(received(&whole), Some(12));
     // Dead-lettered documents are accounted for, by the cause the forwarder gave.
     let (source, indexed, v) = verdict(&rejected, h);
     assert_eq!((source, indexed, v.missing), (Some(6), Some(1), 0));
@@ -318,7 +347,9 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         .find(|r| r.group == rejected && r.hour_ms == h)
         .and_then(|r| r.counts.dead_lettered.clone());
     assert_eq!(dead, Some([("document".to_string(), 5)].into()));
-    // The record Firehose failed: its events missing at the transform, not at the index.
+    // The record Firehose failed (an invocation that failed as a whole: the transform never counted its
+    // events as received): missing at the transform, not at the subscription nor the index.
+    assert_eq!(received(&failed), Some(7));
     let (source, indexed, v) = verdict(&failed, h);
     assert_eq!(
         (source, indexed, v.missing, v.short_at),
@@ -426,6 +457,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         // moto's Logs Insights has no `stats`.
         source: canary::reconcile::SourceCounter::Filter,
         failed_prefix: DEFAULT_PREFIX.parse().unwrap(),
+        transform_logs: vec![p.transform_log.clone()],
     };
     p.s3.client()
         .put_object()

@@ -15,6 +15,9 @@ pub(super) struct Direct {
     pub(super) body: Vec<u8>,
     /// What the log says of it once it is written.
     pub(super) written: Written,
+    /// Its log group and its events' timestamps, for the ledger once it is written.
+    pub(super) group: String,
+    pub(super) timestamps: Vec<i64>,
 }
 
 /// The object for a record's documents, named after the record so that a retried invocation writes the
@@ -57,6 +60,12 @@ pub(super) fn plan_direct(
             )
         })?;
     Ok(Direct {
+        group: payload.log_group.to_string(),
+        timestamps: work
+            .kept
+            .iter()
+            .map(|&i| payload.log_events[i].timestamp)
+            .collect(),
         record: index,
         body: gzip(&work.docs, 1),
         written: Written {

@@ -66,6 +66,11 @@ logcore::counts! {
         /// NDJSON bytes in `Ok` records.
         pub bytes_out: u64 => "BytesOut" in Bytes,
         pub response_bytes: u64 => "ResponseBytes" in Bytes,
+        /// The events received from CloudWatch Logs (not re-ingested ones), per log group and hour of
+        /// their timestamps, with those excluded by the filter and those written to S3 directly: the
+        /// reconciliation's `received`, read back from the report line (no metric: one per group would
+        /// cost per group).
+        pub ledger: logcore::ledger::Tally,
     }
 }
 
@@ -165,6 +170,7 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
                     s.written_records += 1;
                     s.events_written += w.events;
                     s.bytes_written += w.bytes;
+                    s.ledger.written_directly(&d.group, d.timestamps);
                     answer.drop_record(record);
                     written.push(w);
                 }
@@ -173,6 +179,7 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
                         "record {}: {}; writing its documents to s3://{}/{} failed: {e}",
                         record.record_id, w.reason, w.bucket, w.key
                     );
+                    answer.s.ledger.failed(&d.group, d.timestamps);
                     answer.fail_events(record, w.events, reason);
                 }
             }

@@ -44,6 +44,14 @@ pub(super) fn take_record<R: Render>(
     answer.s.events_in += payload.log_events.len() as u64;
     render(inv, work, &payload);
     answer.s.events_excluded += (payload.log_events.len() - work.kept.len()) as u64;
+    // Counted once, where CloudWatch Logs delivered them: a re-ingested payload comes back with hops.
+    if payload.hops == 0 {
+        answer.s.ledger.received(
+            &payload.log_group,
+            payload.log_events.iter().map(|e| e.timestamp),
+            &work.kept,
+        );
+    }
     if work.kept.is_empty() {
         return answer.drop_record(record);
     }
@@ -67,6 +75,12 @@ pub(super) fn take_record<R: Render>(
     } else {
         plan_reingest(inv, work, index, record, &payload)
     };
+    // The kept events of a record answered `ProcessingFailed`, for the ledger.
+    let failed = |answer: &mut Answer<R::Stats>, work: &Work<R::Stats>, reason: String| {
+        let ts = work.kept.iter().map(|&i| payload.log_events[i].timestamp);
+        answer.s.ledger.failed(&payload.log_group, ts);
+        answer.fail_events(record, kept, reason);
+    };
     match result {
         Ok(()) => {}
         Err(NotReingested::TooLarge(reason)) => {
@@ -81,20 +95,17 @@ pub(super) fn take_record<R: Render>(
                     reason,
                 ) {
                     Ok(d) => work.direct.push(d),
-                    Err(reason) => answer.fail_events(record, kept, reason),
+                    Err(reason) => failed(answer, work, reason),
                 }
             } else {
-                answer.fail_events(
-                    record,
-                    kept,
-                    format!(
-                        "record {}: {reason}; set OVERSIZE_BUCKET and OVERSIZE_PREFIX to write such documents to S3 directly",
-                        record.record_id
-                    ),
+                let reason = format!(
+                    "record {}: {reason}; set OVERSIZE_BUCKET and OVERSIZE_PREFIX to write such documents to S3 directly",
+                    record.record_id
                 );
+                failed(answer, work, reason);
             }
         }
-        Err(NotReingested::Other(reason)) => answer.fail_events(record, kept, reason),
+        Err(NotReingested::Other(reason)) => failed(answer, work, reason),
     }
 }
 

@@ -22,6 +22,9 @@ pub(super) struct Pending {
     pub(super) entries: Range<usize>,
     /// The events of each part, as ranges over the record's kept (not excluded) events.
     pub(super) parts: Vec<Range<usize>>,
+    /// The record's log group and its kept events' timestamps, for the ledger of those that fail.
+    pub(super) group: String,
+    pub(super) timestamps: Vec<i64>,
 }
 
 /// Why a record cannot be put back into its source.
@@ -114,6 +117,8 @@ pub(super) fn plan_reingest<R: Render>(
         record: index,
         entries: first..work.entries.len(),
         parts,
+        group: payload.log_group.to_string(),
+        timestamps: events.iter().map(|e| e.timestamp).collect(),
     });
     Ok(())
 }
@@ -147,6 +152,13 @@ pub(super) fn settle<R: Render>(
         return answer.drop_record(record);
     }
     let errors: Vec<&str> = outcomes.iter().flatten().map(String::as_str).collect();
+    // The events of the parts not taken, for the ledger when the record fails.
+    let refused_ts = || {
+        failed_parts
+            .iter()
+            .flat_map(|r| p.timestamps[r.clone()].iter().copied())
+            .collect::<Vec<i64>>()
+    };
     if accepted == 0 {
         let reason = format!(
             "record {}: re-ingestion into {} failed: {}",
@@ -154,6 +166,7 @@ pub(super) fn settle<R: Render>(
             source_name(source),
             errors[0]
         );
+        answer.s.ledger.failed(&p.group, refused_ts());
         return answer.fail_events(record, total, reason);
     }
     // Some parts are in the source already. Failing the record would send its original data, those
@@ -165,6 +178,7 @@ pub(super) fn settle<R: Render>(
         }
     }
     answer.s.reingest_partial += 1;
+    answer.s.ledger.failed(&p.group, refused_ts());
     let reason = format!(
         "record {}: re-ingestion into {} failed for {} of {} parts and the rest does not fit in the response ({} of {} events were re-ingested and are also in the failed record): {}",
         record.record_id,

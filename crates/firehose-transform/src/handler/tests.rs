@@ -909,6 +909,15 @@ proptest! {
         let decoded_events: u64 = recs.iter().map(|r| if let Rec::Data { events, .. } = r { *events as u64 } else { 0 }).sum();
         prop_assert_eq!(s.events_in, decoded_events);
         prop_assert_eq!(s.events_in, s.events_out + s.events_excluded + s.events_reingested + s.events_written + s.events_failed);
+        // The ledger counts the events of payloads straight from CloudWatch Logs (no hops), once, with
+        // those the filter excluded; and every event written directly.
+        let first: Vec<usize> = recs.iter().filter_map(|r| match r { Rec::Data { events, hops: 0, .. } => Some(*events), _ => None }).collect();
+        let rows: Vec<logcore::ledger::TallyRow> = s.ledger.rows().collect();
+        prop_assert_eq!(rows.iter().map(|r| r.seen.received).sum::<u64>(), first.iter().sum::<usize>() as u64);
+        let excluded: usize = if exclude { first.iter().map(|n| n / 5).sum() } else { 0 };
+        prop_assert_eq!(rows.iter().map(|r| r.seen.excluded).sum::<u64>(), excluded as u64);
+        prop_assert_eq!(rows.iter().map(|r| r.seen.written_directly).sum::<u64>(), s.events_written);
+        prop_assert_eq!(rows.iter().map(|r| r.seen.failed).sum::<u64>(), s.events_failed);
     }
 }
 
@@ -1032,6 +1041,27 @@ fn megabyte_events_of_every_shape_are_delivered() {
     assert_eq!(sum(|s| s.events_out), shapes.len() as u64 - 2);
     assert_eq!(sum(|s| s.events_failed), 0);
     assert!(sum(|s| s.events_reingested) > 0, "the answer was full");
+    // The ledger: every event received once, where CloudWatch Logs delivered it, though some went round
+    // the stream again; the two written directly counted in their hour.
+    let ledger: Vec<logcore::ledger::TallyRow> = outcomes
+        .iter()
+        .flat_map(|o| o.summary.ledger.rows())
+        .collect();
+    let received: u64 = ledger.iter().map(|r| r.seen.received).sum();
+    assert_eq!(received, shapes.len() as u64);
+    assert_eq!(
+        outcomes[0]
+            .summary
+            .ledger
+            .rows()
+            .map(|r| r.seen.received)
+            .sum::<u64>(),
+        received
+    );
+    assert_eq!(
+        ledger.iter().map(|r| r.seen.written_directly).sum::<u64>(),
+        2
+    );
     let (key, _) = written
         .iter()
         .find(|(_, d)| d["message"].as_str().unwrap().starts_with('\u{1}'))

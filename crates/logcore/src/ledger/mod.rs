@@ -17,8 +17,11 @@ use std::fmt;
 
 use serde::Serialize;
 
+mod tally;
 #[cfg(test)]
 mod tests;
+
+pub use tally::{Seen, Tally, TallyRow};
 
 /// One hour in milliseconds: the ledger's bucket.
 pub const HOUR_MS: i64 = 3_600_000;
@@ -88,6 +91,9 @@ pub struct Counts {
     /// Of those, in records Firehose could not have transformed (answered `ProcessingFailed`, or of an
     /// invocation that failed): its error prefix holds them. `None`: not counted.
     pub failed: Option<u64>,
+    /// Of `failed`, those the transform had received and failed itself (its own count); the others were
+    /// of invocations that failed as a whole, which it never counted as received.
+    pub failed_seen: u64,
     /// Distinct documents in the archive (by event id: a batch Firehose delivered twice counts once): one
     /// an event, one for the events joined into it.
     pub archived: Option<u64>,
@@ -124,6 +130,7 @@ impl Counts {
         merge(&mut self.dropped, &other.dropped);
         merge(&mut self.dead_lettered, &other.dead_lettered);
         self.joined += other.joined;
+        self.failed_seen += other.failed_seen;
         self.written_directly += other.written_directly;
     }
 }
@@ -188,10 +195,12 @@ fn short_at(source: u64, c: &Counts) -> Option<Hop> {
     // What each hop should hold, given what the one before it held.
     let mut expected = source;
     if let Some(received) = c.received {
-        if received < expected {
+        // What reached the transform: what it received, and what Firehose failed without its seeing it.
+        let reached = received + c.failed.unwrap_or(0).saturating_sub(c.failed_seen);
+        if reached < expected {
             return Some(Hop::Subscription);
         }
-        expected = received;
+        expected = reached;
     }
     if c.failed.is_some_and(|n| n > 0) {
         return Some(Hop::Transform);

@@ -275,14 +275,17 @@ struct Run {
     dropped: u64,
     joined: u64,
     failed: u64,
+    /// Events of an invocation that failed as a whole: Firehose failed them, the transform never counted them.
+    failed_whole: u64,
     lost_archive: u64,
     dead_lettered: u64,
     lost_search: u64,
 }
 
 fn runs() -> impl Strategy<Value = Run> {
-    (1u64..10_000, prop::array::uniform7(0u64..40)).prop_map(|(events, l)| Run {
+    (1u64..10_000, prop::array::uniform8(0u64..40)).prop_map(|(events, l)| Run {
         events: events + l.iter().sum::<u64>(),
+        failed_whole: l[7],
         lost_subscription: l[0],
         dropped: l[1],
         joined: l[2],
@@ -295,7 +298,7 @@ fn runs() -> impl Strategy<Value = Run> {
 
 impl Run {
     fn counts(&self) -> Counts {
-        let received = self.events - self.lost_subscription;
+        let received = self.events - self.lost_subscription - self.failed_whole;
         let documents = received - self.dropped - self.joined - self.failed;
         let archived = documents - self.lost_archive;
         Counts {
@@ -303,7 +306,8 @@ impl Run {
             received: Some(received),
             dropped: Some(reasons(&[("excluded", self.dropped)])),
             joined: self.joined,
-            failed: Some(self.failed),
+            failed: Some(self.failed + self.failed_whole),
+            failed_seen: self.failed,
             archived: Some(archived),
             written_directly: 0,
             indexed: Some(archived - self.dead_lettered - self.lost_search),
@@ -314,7 +318,7 @@ impl Run {
     fn first_loss(&self) -> Option<Hop> {
         [
             (self.lost_subscription, Hop::Subscription),
-            (self.failed, Hop::Transform),
+            (self.failed + self.failed_whole, Hop::Transform),
             (self.lost_archive, Hop::Archive),
             (self.lost_search, Hop::Search),
         ]
@@ -332,7 +336,7 @@ proptest! {
         let v = verdict(&run.counts());
         prop_assert_eq!(
             v.missing,
-            run.lost_subscription + run.failed + run.lost_archive + run.lost_search
+            run.lost_subscription + run.failed + run.failed_whole + run.lost_archive + run.lost_search
         );
         prop_assert_eq!(v.duplicated, 0);
         prop_assert_eq!(v.short_at, run.first_loss());

@@ -24,6 +24,7 @@ pub mod dead_letters;
 pub mod hourly;
 pub mod insights;
 pub mod processing_failed;
+pub mod transform_counts;
 
 pub use dead_letters::DeadLetterPlace;
 pub use insights::{Insights, SourceCounter};
@@ -49,6 +50,9 @@ pub struct ReconcileConfig {
     pub dead_letters: Option<DeadLetterPlace>,
     /// Where Firehose writes the records it could not have transformed (`None`: not counted).
     pub processing_failed: Option<FailedPlace>,
+    /// The transforms' log groups, whose report lines carry what they received and dropped (empty: not
+    /// counted; what the transform's filter drops is then counted from the source's messages).
+    pub transform_logs: Vec<String>,
     /// Each group's subscription filter pattern (a group not named: every event).
     pub patterns: BTreeMap<String, String>,
     /// The transform's include/exclude filter (`None`: not known; what it drops is not counted).
@@ -163,10 +167,13 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     let from = hour_of(cfg.from_ms);
     let mut counted = Vec::new();
     let pattern = |group: &str| cfg.patterns.get(group).cloned().unwrap_or_default();
+    // The transforms' own counts say what their filter dropped: the source need not read the messages.
+    let transform_counted = !cfg.transform_logs.is_empty();
+    let filter_at_source = cfg.transform_filter.as_ref().filter(|_| !transform_counted);
     let (by_insights, by_filter): (Vec<String>, Vec<String>) =
         cfg.groups.iter().cloned().partition(|g| {
             cfg.source == SourceCounter::Insights
-                && insights::eligible(&pattern(g), cfg.transform_filter.as_ref())
+                && insights::eligible(&pattern(g), filter_at_source)
         });
     if !by_insights.is_empty() {
         for (batch, result) in insights::count(logs, &by_insights, from, cfg.to_ms, cfg.stop).await
@@ -188,7 +195,7 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     for group in &by_filter {
         let selection = Selection {
             pattern: pattern(group),
-            transform: cfg.transform_filter.clone(),
+            transform: filter_at_source.cloned(),
         };
         let count = logs.count_by_hour(group, from, cfg.to_ms, cfg.max_events, &selection);
         match in_time(cfg.stop, count).await {
@@ -209,13 +216,18 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     let indexed = count_indexed(cfg, search, &mut ledger).await;
     let dead = count_dead_letters(cfg, objects, &mut ledger).await;
     count_failed(cfg, objects, &mut ledger).await;
+    let received = count_received(cfg, logs, &mut ledger).await;
     // A hop that counted a group's whole window counted zero where it saw nothing.
     for (key, c) in ledger.rows.iter_mut() {
         if c.source.is_none() && counted.contains(&key.group) {
             c.source = Some(0);
         }
+        if received && counted.contains(&key.group) {
+            c.received.get_or_insert(0);
+            c.dropped.get_or_insert_with(BTreeMap::new);
+        }
         // What the transform's filter dropped is known where it is known, or where it drops nothing.
-        if c.source.is_some() && c.dropped.is_none() && cfg.transform_filter.is_some() {
+        if c.source.is_some() && c.dropped.is_none() && filter_at_source.is_some() {
             c.dropped = Some(BTreeMap::new());
         }
         if c.indexed.is_none() && indexed {
@@ -225,17 +237,63 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
             c.dead_lettered = Some(BTreeMap::new());
         }
     }
-    if cfg.transform_filter.is_none() {
+    if cfg.transform_filter.is_none() && !transform_counted {
         ledger.not_counted.push(
             "dropped: the transform's INCLUDE_PATTERN and EXCLUDE_PATTERN not given (events they drop on \
              purpose show as missing)"
                 .into(),
         );
     }
+    if !transform_counted {
+        ledger.not_counted.push(
+            "received: no transform log group given (a loss before the transform is named at the \
+             next hop counted)"
+                .into(),
+        );
+    }
     ledger
         .not_counted
-        .push("received (the transforms' own counts), archive: not counted by this run yet".into());
+        .push("archive: not counted by this run yet".into());
     ledger
+}
+
+/// What the transforms received and dropped, from their report lines, into the ledger; whether counted.
+async fn count_received<L: Logs>(cfg: &ReconcileConfig, logs: &L, ledger: &mut Ledger) -> bool {
+    if cfg.transform_logs.is_empty() {
+        return false;
+    }
+    let from = hour_of(cfg.from_ms);
+    let count = transform_counts::count(logs, &cfg.transform_logs, from, cfg.to_ms);
+    let counts = match in_time(cfg.stop, count).await {
+        Ok(c) => c,
+        Err(e) => {
+            let logs = cfg.transform_logs.join(", ");
+            ledger
+                .problems
+                .push(format!("received: the report lines of {logs}: {e}"));
+            return false;
+        }
+    };
+    if let Some(first) = &counts.first_unreadable {
+        ledger.problems.push(format!(
+            "received: {} of {} transform report lines have no ledger to read (first: {first}): what \
+             they received is not counted, and shows as lost at the subscription",
+            counts.unreadable, counts.lines
+        ));
+    }
+    for row in counts.tally.rows() {
+        if cfg.groups.contains(&row.group) && (from..cfg.to_ms).contains(&row.hour) {
+            let c = ledger.row(&row.group, row.hour);
+            *c.received.get_or_insert(0) += row.seen.received;
+            *c.dropped
+                .get_or_insert_with(BTreeMap::new)
+                .entry("excluded".to_string())
+                .or_default() += row.seen.excluded;
+            c.written_directly += row.seen.written_directly;
+            c.failed_seen += row.seen.failed;
+        }
+    }
+    true
 }
 
 /// The events of the records Firehose could not have transformed into the ledger (`failed`).

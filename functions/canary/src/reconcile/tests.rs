@@ -176,6 +176,7 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         max_events: 10_000,
         dead_letters: None,
         processing_failed: None,
+        transform_logs: Vec::new(),
         patterns: BTreeMap::new(),
         transform_filter: None,
         stop: None,
@@ -942,4 +943,102 @@ async fn events_of_records_firehose_failed_are_missing_at_the_transform() {
     };
     assert_eq!((v.missing, v.short_at), (3, Some(Hop::Search)));
     assert!(ledger.not_counted.iter().any(|n| n.starts_with("failed")));
+}
+
+/// A transform's report line with its ledger, as `logcore::base::report::line` prints it.
+fn transform_report(rows: &[(&str, i64, u64, u64)]) -> String {
+    let mut tally = logcore::ledger::Tally::default();
+    for (group, hour, received, excluded) in rows {
+        tally.add_row(&logcore::ledger::TallyRow {
+            group: group.to_string(),
+            hour: *hour,
+            seen: logcore::ledger::Seen {
+                received: *received,
+                excluded: *excluded,
+                ..Default::default()
+            },
+        });
+    }
+    json!({"level": "INFO", "fields": {"message": "transform summary", "request_id": "r", "ledger": tally}})
+        .to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_transforms_counts_name_a_loss_before_them_and_what_they_dropped() {
+    let logs = FakeLogs::default();
+    for i in 0..10 {
+        let m = if i < 2 { "GET /health" } else { "GET /orders" };
+        for group in ["/ecs/api", "/ecs/web"] {
+            logs.put(group, "web/1", H + i * MIN, m).await.unwrap();
+        }
+    }
+    // The transform received all of /ecs/api (dropping the 2 health checks) and 6 of /ecs/web: its
+    // subscription was removed after the sixth event. Two invocations, one in the next hour.
+    let app = "/logpipe/prod/app-transform";
+    for (at, line) in [
+        (
+            H + 2 * MIN,
+            transform_report(&[("/ecs/api", H, 6, 2), ("/ecs/web", H, 6, 2)]),
+        ),
+        (
+            H + HOUR_MS + MIN,
+            transform_report(&[("/ecs/api", H, 4, 0)]),
+        ),
+    ] {
+        logs.put(app, "s", at, &line).await.unwrap();
+    }
+    let engine = FakeEngine::default();
+    for (group, n) in [("/ecs/api", 8), ("/ecs/web", 4)] {
+        for i in 0..n {
+            engine
+                .docs
+                .lock()
+                .unwrap()
+                .push((group.to_string(), H + 2 * MIN + i));
+        }
+    }
+    let mut c = cfg(&["/ecs/api", "/ecs/web"]);
+    c.source = SourceCounter::Insights;
+    c.transform_filter = Some(MessageFilter::new(None, Some("health")).unwrap());
+    c.transform_logs = vec![app.to_string()];
+    let ledger = run(&c, &logs, &engine).await;
+    assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
+    // The filter's drops come from the transform: the source is counted by Logs Insights all the same.
+    assert_eq!(logs.started.lock().unwrap().len(), 1);
+    let api = &ledger.rows[&Key::new("/ecs/api", H)];
+    assert_eq!((api.source, api.received), (Some(10), Some(10)));
+    assert_eq!(api.dropped, Some([("excluded".to_string(), 2)].into()));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.duplicated), (0, 0));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/web", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (4, Some(Hop::Subscription)));
+    // An hour the transform saw nothing of, for a group it counts: received 0, not unknown.
+    logs.put("/ecs/web", "web/1", H + HOUR_MS + 5 * MIN, "GET /orders")
+        .await
+        .unwrap();
+    let ledger = run(&c, &logs, &engine).await;
+    let web = &ledger.rows[&Key::new("/ecs/web", H + HOUR_MS)];
+    assert_eq!((web.source, web.received), (Some(1), Some(0)));
+    // A report line of an older transform, without a ledger: named.
+    logs.put(
+        app,
+        "s",
+        H + 3 * MIN,
+        r#"{"level":"INFO","fields":{"message":"transform summary"}}"#,
+    )
+    .await
+    .unwrap();
+    let ledger = run(&c, &logs, &engine).await;
+    assert!(
+        ledger
+            .problems
+            .iter()
+            .any(|p| p.contains("1 of 3 transform report lines have no ledger")),
+        "{:?}",
+        ledger.problems
+    );
 }

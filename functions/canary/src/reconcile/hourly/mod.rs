@@ -46,6 +46,8 @@ pub struct Hourly {
     /// Where the app stream writes the records it could not have transformed
     /// (`PROCESSING_FAILED_PREFIX`).
     pub failed_prefix: crate::scan::KeyPrefix,
+    /// The transforms' log groups, whose report lines say what they received (`TRANSFORM_LOG_GROUPS`).
+    pub transform_logs: Vec<String>,
 }
 
 /// CloudWatch Logs' groups and subscription filters, as the reconciliation reads them.
@@ -185,6 +187,7 @@ where
             source_bucket: cfg.bucket.clone(),
             key_prefixes: hourly.key_prefixes.clone(),
         }),
+        transform_logs: hourly.transform_logs.clone(),
         processing_failed: Some(super::FailedPlace {
             bucket: cfg.bucket.clone(),
             prefix: hourly.failed_prefix.clone(),

@@ -43,6 +43,7 @@ fn hourly() -> Hourly {
         max_events: 10_000,
         max_hours: 24,
         source: crate::reconcile::SourceCounter::Insights,
+        transform_logs: Vec::new(),
         failed_prefix: crate::reconcile::processing_failed::DEFAULT_PREFIX
             .parse()
             .unwrap(),
