@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize};
 
-use super::hour_of;
+use super::{hour_of, HOUR_MS};
 
 /// One group and hour's counts in a transform's invocation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,9 @@ impl Tally {
     }
 
     /// A record's events received: their timestamps in order, and the indices (ascending) of those the
-    /// filter kept; the others are excluded. Events of one hour in a row are added at once.
+    /// filter kept; the others are excluded. Events of one hour in a row are added at once, and the hour is
+    /// only worked out again when an event falls outside the current one: a record's events are usually
+    /// all of one hour.
     pub fn received(
         &mut self,
         group: &str,
@@ -74,36 +76,28 @@ impl Tally {
         kept: &[usize],
     ) {
         let hours = self.hours(group);
-        let mut kept = kept.iter().copied().peekable();
-        let mut run: Option<(i64, Seen)> = None;
+        let mut next_kept = kept.iter().copied().peekable();
+        // The current hour, [hour, end); empty at first.
+        let (mut hour, mut end) = (0, 0);
+        let mut seen = Seen::default();
         for (i, ts) in timestamps.into_iter().enumerate() {
-            let excluded = if kept.peek() == Some(&i) {
-                kept.next();
-                0
+            if ts < hour || ts >= end {
+                if seen.received > 0 {
+                    hours.entry(hour).or_default().add(&seen);
+                }
+                hour = hour_of(ts);
+                end = hour.saturating_add(HOUR_MS);
+                seen = Seen::default();
+            }
+            seen.received += 1;
+            if next_kept.peek() == Some(&i) {
+                next_kept.next();
             } else {
-                1
-            };
-            let hour = hour_of(ts);
-            match &mut run {
-                Some((h, seen)) if *h == hour => {
-                    seen.received += 1;
-                    seen.excluded += excluded;
-                }
-                _ => {
-                    if let Some((h, seen)) = run.take() {
-                        hours.entry(h).or_default().add(&seen);
-                    }
-                    let seen = Seen {
-                        received: 1,
-                        excluded,
-                        ..Seen::default()
-                    };
-                    run = Some((hour, seen));
-                }
+                seen.excluded += 1;
             }
         }
-        if let Some((h, seen)) = run {
-            hours.entry(h).or_default().add(&seen);
+        if seen.received > 0 {
+            hours.entry(hour).or_default().add(&seen);
         }
     }
 
@@ -229,6 +223,14 @@ mod tests {
             b.received("/g", ts[at..].iter().copied(), &kept_b);
             a.add(&b);
             prop_assert_eq!(a, whole);
+        }
+
+        #[test]
+        fn any_timestamps_are_counted_in_their_hours(ts in prop::collection::vec(any::<i64>(), 0..50)) {
+            let mut t = Tally::default();
+            t.received("/g", ts.iter().copied(), &[]);
+            prop_assert_eq!(t.rows().map(|r| r.seen.received).sum::<u64>(), ts.len() as u64);
+            prop_assert!(t.rows().all(|r| ts.iter().any(|&x| hour_of(x) == r.hour)));
         }
 
         #[test]
