@@ -57,12 +57,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
                 } else {
                     clock = event_time(line, clock);
                     event_bytes += line.len() + 26;
-                    super::reconcile::count_source(
-                        &mut t.ledger,
-                        self.log_group,
-                        clock,
-                        self.tcfg.filter.keep(line),
-                    );
+                    super::reconcile::count_source(&mut t.ledger, self.log_group, clock);
                     events.push(Event {
                         id: synth::event_id(clock, t.events),
                         timestamp: clock,
@@ -138,6 +133,7 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
             t.excluded += s.events_excluded;
             t.events_failed += s.events_failed;
             t.records_failed += s.failed;
+            logcore::base::report::Metrics::add(&mut t.received, &s.ledger);
             for f in &p.outcome.failures {
                 eprintln!("logpipe: transform: ProcessingFailed: {}", f.reason);
             }

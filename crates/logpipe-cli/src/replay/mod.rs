@@ -194,6 +194,7 @@ fn reconcile_replay(
             .map_err(|e| format!("s3://{bucket}/failed/: {e}"))?,
         _ => reconcile::dead_letters_in_dir(&args.out_dir.join("failed"))?,
     };
+    reconcile::fill_transform(&mut totals.ledger, &totals.received);
     reconcile::fill(
         &mut totals.ledger,
         &args.log_group,

@@ -1,25 +1,41 @@
 //! The replay's reconciliation, the table the quickstart ends with: what it read, per log group and UTC
-//! hour (counted as it read, with what the transform's filter drops on purpose), against what was indexed
-//! (the bulk bodies written, or the search engine's aggregation) and dead-lettered (the `failed/` records),
-//! judged with `logcore::ledger` as `logpipe reconcile` judges a deployed pipeline.
+//! hour (counted as it read), what the transform counted itself (received, dropped by its filter, failed:
+//! its report lines' `ledger`), against what was indexed (the bulk bodies written, or the search engine's
+//! aggregation) and dead-lettered (the `failed/` records), judged with `logcore::ledger` as `logpipe
+//! reconcile` judges a deployed pipeline.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use canary::reconcile::dead_letters::{group_and_time, DeadLetterCounts};
-use logcore::ledger::{hour_of, Ledger};
+use logcore::ledger::{hour_of, Ledger, Tally};
 use serde_json::Value;
 
-/// One event read: counted at the source, and as dropped when the transform's filter does not keep it.
-pub(super) fn count_source(ledger: &mut Ledger, group: &str, ts: i64, kept: bool) {
-    let row = ledger.row(group, hour_of(ts));
-    *row.source.get_or_insert(0) += 1;
-    let dropped = row
-        .dropped
-        .get_or_insert_with(BTreeMap::new)
-        .entry("excluded".into())
-        .or_default();
-    *dropped += u64::from(!kept);
+/// One event read: counted at the source.
+pub(super) fn count_source(ledger: &mut Ledger, group: &str, ts: i64) {
+    *ledger.row(group, hour_of(ts)).source.get_or_insert(0) += 1;
+}
+
+/// What the transform counted into the ledger's rows: received, dropped by its filter, and failed (in a
+/// deployed pipeline Firehose would write those records to its error prefix). It saw the whole replay: a
+/// row it has nothing for is a zero there.
+pub(super) fn fill_transform(ledger: &mut Ledger, tally: &Tally) {
+    for row in tally.rows() {
+        let c = ledger.row(&row.group, row.hour);
+        *c.received.get_or_insert(0) += row.seen.received;
+        *c.dropped
+            .get_or_insert_with(BTreeMap::new)
+            .entry("excluded".into())
+            .or_default() += row.seen.excluded;
+        *c.failed.get_or_insert(0) += row.seen.failed;
+        c.failed_seen += row.seen.failed;
+        c.written_directly += row.seen.written_directly;
+    }
+    for c in ledger.rows.values_mut() {
+        c.received.get_or_insert(0);
+        c.dropped.get_or_insert_with(BTreeMap::new);
+        c.failed.get_or_insert(0);
+    }
 }
 
 /// The group and hour of a document (`log.group`, `@timestamp`), as the reconciliation reads them.
@@ -155,8 +171,12 @@ mod tests {
     fn the_ledger_of_a_replay_accounts_for_every_event() {
         let mut l = Ledger::default();
         for i in 0..5 {
-            count_source(&mut l, "/g", H + i, i != 0);
+            count_source(&mut l, "/g", H + i);
         }
+        // The transform received the five and its filter dropped the first.
+        let mut tally = Tally::default();
+        tally.received("/g", (0..5).map(|i| H + i), &[1, 2, 3, 4]);
+        fill_transform(&mut l, &tally);
         let indexed = BTreeMap::from([(("/g".to_string(), H), 3)]);
         let mut dead = DeadLetterCounts::default();
         dead.rows.insert(

@@ -187,7 +187,7 @@ fn the_replay_reconciles_what_it_replayed() {
     for i in 0..120i64 {
         let ts =
             logcore::base::time::parse_rfc3339_ms("2025-11-21T09:00:00Z").unwrap() + i * 60_000;
-        super::reconcile::count_source(&mut totals.ledger, "/ecs/shop-api", ts, i % 3 != 0);
+        super::reconcile::count_source(&mut totals.ledger, "/ecs/shop-api", ts);
     }
     reconcile_replay(&a, &mut totals, None, None).unwrap();
     let report = totals.ledger.judge(i64::MAX, 0);

@@ -26,6 +26,9 @@ pub struct Totals {
     /// What was read, indexed and dead-lettered per log group and hour (the reconciliation's table).
     #[serde(skip)]
     pub ledger: logcore::ledger::Ledger,
+    /// What the transform counted of what it received (its report lines' `ledger`, added up).
+    #[serde(skip)]
+    pub received: logcore::ledger::Tally,
 }
 
 impl Totals {
