@@ -139,9 +139,58 @@ pub struct Report {
     pub injected_read_errors: u64,
     pub bulk_requests: u64,
     pub bulk_faults_left: usize,
+    /// What the transform counted itself: its report lines' `ledger`, added up over the invocations.
+    pub transform_ledger: logcore::ledger::Tally,
 }
 
 impl Report {
+    /// The run's reconciliation, as `logpipe reconcile` makes it of a deployed pipeline: per log group
+    /// and hour of the events' timestamps, the source (the mix), what the transform counted itself
+    /// (received, dropped by its filter, failed), the records Firehose would keep under `errors/`, the
+    /// index and the dead letters (by the events' ids).
+    pub fn ledger(&self, mix: &Mix) -> logcore::ledger::Ledger {
+        let mut ledger = logcore::ledger::Ledger::default();
+        let mut at: BTreeMap<&str, (&str, i64)> = BTreeMap::new();
+        for (group, e) in mix.events() {
+            at.insert(e.id.as_str(), (group, e.timestamp));
+            let c = ledger.row(group, e.timestamp);
+            *c.source.get_or_insert(0) += 1;
+        }
+        for row in self.transform_ledger.rows() {
+            let c = ledger.row(&row.group, row.hour);
+            *c.received.get_or_insert(0) += row.seen.received;
+            *c.dropped
+                .get_or_insert_with(BTreeMap::new)
+                .entry("excluded".into())
+                .or_default() += row.seen.excluded;
+            c.failed_seen += row.seen.failed;
+        }
+        let mut by_event = |ids: &Ids, hop: fn(&mut logcore::ledger::Counts)| {
+            for id in &ids.0 {
+                if let Some((group, ts)) = at.get(id.as_str()) {
+                    hop(ledger.row(group, *ts));
+                }
+            }
+        };
+        by_event(&self.errors_event_ids, |c| *c.failed.get_or_insert(0) += 1);
+        by_event(&self.indexed_ids, |c| *c.indexed.get_or_insert(0) += 1);
+        by_event(&self.dead_letter_ids, |c| {
+            *c.dead_lettered
+                .get_or_insert_with(BTreeMap::new)
+                .entry("document".into())
+                .or_default() += 1;
+        });
+        // Every hop counted the whole run: nothing seen is a zero.
+        for c in ledger.rows.values_mut() {
+            c.received.get_or_insert(0);
+            c.dropped.get_or_insert_with(BTreeMap::new);
+            c.failed.get_or_insert(0);
+            c.indexed.get_or_insert(0);
+            c.dead_lettered.get_or_insert_with(BTreeMap::new);
+        }
+        ledger
+    }
+
     /// Every way the run lost, duplicated or invented something; empty when nothing was.
     pub fn problems(&self, mix: &Mix) -> Vec<String> {
         let mut p = Vec::new();
@@ -664,6 +713,7 @@ impl Firehose<'_> {
         }
         let s = &outcome.summary;
         self.report.transform_invocations += 1;
+        logcore::base::report::Metrics::add(&mut self.report.transform_ledger, &s.ledger);
         self.report.transform_events_out += s.events_out;
         self.report.transform_excluded += s.events_excluded;
         self.report.reingested_records += s.reingested_records;

@@ -1,7 +1,10 @@
 //! The whole chain under faults, each its own case, on the same generated mix (100,000 events by default;
 //! `LOGPIPE_E2E_EVENTS` sets another size, see the README's soak run). Each case checks that every event
 //! is indexed once, dead-lettered with its reason, or dropped on purpose; that no document is in the index
-//! twice; that every Slack-worthy message was alerted exactly once; and that its fault did fire.
+//! twice; that every Slack-worthy message was alerted exactly once; that its fault did fire; and that the
+//! reconciliation of the run (per group and hour, with the transform's own counts) agrees: every event
+//! received once, nothing duplicated, and nothing missing but what Firehose keeps under `errors/` (named at
+//! the transform).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -51,7 +54,49 @@ async fn case(name: &str, mix: &Mix, faults: Faults) -> Option<Report> {
         report.bulk_faults_left, 0,
         "{name}: every bulk fault was met"
     );
+    reconciles(name, mix, &report);
     Some(report)
+}
+
+/// The run's ledger: each event received by the transform exactly once, even when its record went round the
+/// stream again; no hour duplicated; what is missing is exactly the events of records under `errors/` that
+/// no other way delivered, at the transform hop.
+fn reconciles(name: &str, mix: &Mix, report: &Report) {
+    let ledger = report.ledger(mix).judge(i64::MAX, 0);
+    let table = ledger.table();
+    for row in &ledger.rows {
+        assert_eq!(
+            row.counts.received, row.counts.source,
+            "{name}: {} at {}: received once\n{table}",
+            row.group, row.hour_ms
+        );
+        let logcore::ledger::Judged::Settled(v) = &row.judged else {
+            panic!("{name}: {row:?}")
+        };
+        assert_eq!(v.duplicated, 0, "{name}\n{table}");
+        if v.missing > 0 {
+            assert_eq!(
+                v.short_at,
+                Some(logcore::ledger::Hop::Transform),
+                "{name}\n{table}"
+            );
+        }
+    }
+    let delivered: std::collections::BTreeSet<&str> = report
+        .indexed_ids
+        .0
+        .iter()
+        .chain(&report.dead_letter_ids.0)
+        .map(String::as_str)
+        .collect();
+    let only_failed = report
+        .errors_event_ids
+        .0
+        .iter()
+        .filter(|id| !delivered.contains(id.as_str()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert_eq!(ledger.total.missing, only_failed as u64, "{name}\n{table}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
