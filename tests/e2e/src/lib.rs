@@ -157,13 +157,7 @@ impl Report {
             *c.source.get_or_insert(0) += 1;
         }
         for row in self.transform_ledger.rows() {
-            let c = ledger.row(&row.group, row.hour);
-            *c.received.get_or_insert(0) += row.seen.received;
-            *c.dropped
-                .get_or_insert_with(BTreeMap::new)
-                .entry("excluded".into())
-                .or_default() += row.seen.excluded;
-            c.failed_seen += row.seen.failed;
+            ledger.row(&row.group, row.hour).add_transform(&row.seen);
         }
         let mut by_event = |ids: &Ids, hop: fn(&mut logcore::ledger::Counts)| {
             for id in &ids.0 {

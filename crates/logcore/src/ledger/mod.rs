@@ -114,6 +114,19 @@ impl Counts {
         self.dead_lettered.iter().flat_map(|m| m.values()).sum()
     }
 
+    /// What a transform counted of this row (its report lines' `ledger`): received, dropped by its filter
+    /// (`excluded`), written directly, and of Firehose's failed, those it had received.
+    pub fn add_transform(&mut self, seen: &Seen) {
+        *self.received.get_or_insert(0) += seen.received;
+        *self
+            .dropped
+            .get_or_insert_with(BTreeMap::new)
+            .entry("excluded".to_string())
+            .or_default() += seen.excluded;
+        self.written_directly += seen.written_directly;
+        self.failed_seen += seen.failed;
+    }
+
     /// Add `other`'s counts to these (a hop counted in several parts: several queries, several indices).
     /// A count known on either side is known.
     pub fn add(&mut self, other: &Counts) {

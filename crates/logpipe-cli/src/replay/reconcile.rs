@@ -22,14 +22,8 @@ pub(super) fn count_source(ledger: &mut Ledger, group: &str, ts: i64) {
 pub(super) fn fill_transform(ledger: &mut Ledger, tally: &Tally) {
     for row in tally.rows() {
         let c = ledger.row(&row.group, row.hour);
-        *c.received.get_or_insert(0) += row.seen.received;
-        *c.dropped
-            .get_or_insert_with(BTreeMap::new)
-            .entry("excluded".into())
-            .or_default() += row.seen.excluded;
+        c.add_transform(&row.seen);
         *c.failed.get_or_insert(0) += row.seen.failed;
-        c.failed_seen += row.seen.failed;
-        c.written_directly += row.seen.written_directly;
     }
     for c in ledger.rows.values_mut() {
         c.received.get_or_insert(0);

@@ -202,70 +202,103 @@ pub async fn count<I: Insights>(
         Err(e) => return vec![(groups.to_vec(), Err(e))],
     };
     let give_up = stop.unwrap_or_else(|| Instant::now() + MAX_WAIT);
-    let mut waiting: VecDeque<Vec<String>> = batches.into();
-    let mut running: Vec<(Vec<String>, String)> = Vec::new();
-    let mut out = Vec::new();
+    let mut run = Run {
+        insights,
+        from_ms,
+        to_ms,
+        waiting: batches.into(),
+        running: Vec::new(),
+        out: Vec::new(),
+    };
     let mut wait = POLL_FIRST;
     loop {
-        while running.len() < CONCURRENT {
-            let Some(batch) = waiting.pop_front() else {
-                break;
-            };
-            match insights.start_query(&query(&batch, from_ms, to_ms)).await {
-                Ok(id) => running.push((batch, id)),
-                // The account's queries are at their limit: start it once one has finished.
-                Err(e) if e.kind == ErrorKind::Throttled => {
-                    waiting.push_front(batch);
-                    break;
-                }
-                Err(e) => out.push((batch, Err(format!("StartQuery: {e}")))),
-            }
-        }
-        if running.is_empty() && waiting.is_empty() {
-            return out;
+        run.start_more().await;
+        if run.running.is_empty() && run.waiting.is_empty() {
+            return run.out;
         }
         if Instant::now() + wait > give_up {
-            for (batch, id) in running.drain(..) {
-                // Best effort: the query ends by itself within 60 minutes.
-                let _ = insights.stop_query(&id).await;
-                out.push((
-                    batch,
-                    Err(format!(
-                        "not counted: the run's time ran out (Logs Insights query {id} unanswered)"
-                    )),
-                ));
-            }
-            out.extend(waiting.drain(..).map(|batch| {
-                let why = "not counted: the run's time ran out (Logs Insights busy: \
-                           LimitExceededException)";
-                (batch, Err(why.to_string()))
-            }));
-            return out;
+            run.give_up().await;
+            return run.out;
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(POLL_MAX);
-        let mut still = Vec::with_capacity(running.len());
-        for (batch, id) in running.drain(..) {
-            match insights.query_results(&id).await {
+        run.poll().await;
+    }
+}
+
+/// The queries of one count: waiting to start, running (with their ids), and the outcomes so far.
+struct Run<'a, I> {
+    insights: &'a I,
+    from_ms: i64,
+    to_ms: i64,
+    waiting: VecDeque<Vec<String>>,
+    running: Vec<(Vec<String>, String)>,
+    out: Vec<Counted>,
+}
+
+impl<I: Insights> Run<'_, I> {
+    /// Start waiting queries while fewer than [`CONCURRENT`] run; one the account has no place for waits.
+    async fn start_more(&mut self) {
+        while self.running.len() < CONCURRENT {
+            let Some(batch) = self.waiting.pop_front() else {
+                return;
+            };
+            let q = query(&batch, self.from_ms, self.to_ms);
+            match self.insights.start_query(&q).await {
+                Ok(id) => self.running.push((batch, id)),
+                // The account's queries are at their limit: start it once one has finished.
+                Err(e) if e.kind == ErrorKind::Throttled => {
+                    self.waiting.push_front(batch);
+                    return;
+                }
+                Err(e) => self.out.push((batch, Err(format!("StartQuery: {e}")))),
+            }
+        }
+    }
+
+    /// Ask each running query for its answer: a complete one is read, one still running kept.
+    async fn poll(&mut self) {
+        for (batch, id) in std::mem::take(&mut self.running) {
+            match self.insights.query_results(&id).await {
                 Ok(answer) => match answer.status.as_str() {
                     "Complete" => {
-                        let counted = parse_rows(&answer.rows, &batch, from_ms, to_ms)
+                        let counted = parse_rows(&answer.rows, &batch, self.from_ms, self.to_ms)
                             .map_err(|e| format!("Logs Insights query {id}: {e}"));
-                        out.push((batch, counted));
+                        self.out.push((batch, counted));
                     }
-                    "Scheduled" | "Running" | "Unknown" => still.push((batch, id)),
-                    other => out.push((
+                    "Scheduled" | "Running" | "Unknown" => self.running.push((batch, id)),
+                    other => self.out.push((
                         batch,
                         Err(format!("Logs Insights query {id} ended {other}")),
                     )),
                 },
                 Err(e) if matches!(e.kind, ErrorKind::Throttled | ErrorKind::Retryable) => {
-                    still.push((batch, id));
+                    self.running.push((batch, id));
                 }
-                Err(e) => out.push((batch, Err(format!("GetQueryResults {id}: {e}")))),
+                Err(e) => self
+                    .out
+                    .push((batch, Err(format!("GetQueryResults {id}: {e}")))),
             }
         }
-        running = still;
+    }
+
+    /// Time is up: stop what runs (best effort: a query ends by itself within 60 minutes), and say every
+    /// group not answered not counted.
+    async fn give_up(&mut self) {
+        for (batch, id) in std::mem::take(&mut self.running) {
+            let _ = self.insights.stop_query(&id).await;
+            let why = format!(
+                "not counted: the run's time ran out (Logs Insights query {id} unanswered)"
+            );
+            self.out.push((batch, Err(why)));
+        }
+        let why =
+            "not counted: the run's time ran out (Logs Insights busy: LimitExceededException)";
+        self.out.extend(
+            self.waiting
+                .drain(..)
+                .map(|batch| (batch, Err(why.to_string()))),
+        );
     }
 }
 

@@ -283,14 +283,7 @@ async fn count_received<L: Logs>(cfg: &ReconcileConfig, logs: &L, ledger: &mut L
     }
     for row in counts.tally.rows() {
         if cfg.groups.contains(&row.group) && (from..cfg.to_ms).contains(&row.hour) {
-            let c = ledger.row(&row.group, row.hour);
-            *c.received.get_or_insert(0) += row.seen.received;
-            *c.dropped
-                .get_or_insert_with(BTreeMap::new)
-                .entry("excluded".to_string())
-                .or_default() += row.seen.excluded;
-            c.written_directly += row.seen.written_directly;
-            c.failed_seen += row.seen.failed;
+            ledger.row(&row.group, row.hour).add_transform(&row.seen);
         }
     }
     true
