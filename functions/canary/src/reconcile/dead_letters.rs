@@ -17,6 +17,9 @@ use crate::{CallError, Objects};
 
 /// Hours after a window's end whose objects may still hold its events' dead letters.
 pub const LATE_HOURS: i64 = 2;
+/// Hours before a window's start in which its events may already have been delivered: CloudWatch Logs
+/// accepts events dated up to 2 hours ahead of its clock.
+pub const EARLY_HOURS: i64 = 2;
 
 /// Where the forwarder writes dead letters, and where Firehose writes the objects they come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

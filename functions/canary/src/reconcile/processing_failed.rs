@@ -9,7 +9,8 @@
 //! redriven.
 //!
 //! The error prefix is dated by when Firehose gave up (its own clock, by day), so a window's failures are
-//! listed under the days from its start to [`LATE_HOURS`](super::dead_letters::LATE_HOURS) after its end.
+//! listed under the days from [`EARLY_HOURS`](super::dead_letters::EARLY_HOURS) before its start (events
+//! dated ahead of their delivery) to [`LATE_HOURS`](super::dead_letters::LATE_HOURS) after its end.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ use logcore::logs::cwl::{decompress, MessageType, Payload};
 use logcore::transform::filter::MessageFilter;
 use serde_json::Value;
 
-use super::dead_letters::LATE_HOURS;
+use super::dead_letters::{EARLY_HOURS, LATE_HOURS};
 use crate::scan::KeyPrefix;
 use crate::{CallError, Objects};
 
@@ -112,7 +113,10 @@ impl FailedCounts {
 
 /// The listing prefixes of the failures of events from `from_ms` to `to_ms`.
 pub fn listing_prefixes(place: &FailedPlace, from_ms: i64, to_ms: i64) -> Vec<String> {
-    place.prefix.between(from_ms, to_ms + LATE_HOURS * HOUR_MS)
+    place.prefix.between(
+        from_ms - EARLY_HOURS * HOUR_MS,
+        to_ms + LATE_HOURS * HOUR_MS,
+    )
 }
 
 /// List and read every error object that may hold the window's events.

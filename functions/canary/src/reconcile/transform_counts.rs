@@ -10,7 +10,7 @@
 use logcore::ledger::{Tally, TallyRow, HOUR_MS};
 use serde_json::Value;
 
-use super::dead_letters::LATE_HOURS;
+use super::dead_letters::{EARLY_HOURS, LATE_HOURS};
 use crate::{CallError, Logs};
 
 /// The report lines' message, as a FilterLogEvents term.
@@ -44,7 +44,8 @@ pub fn parse_line(message: &str) -> Result<Vec<TallyRow>, String> {
     serde_json::from_value(ledger.clone()).map_err(|e| format!("its ledger: {e}"))
 }
 
-/// Read the report lines of `log_groups` from `from_ms` to [`LATE_HOURS`] after `to_ms`.
+/// Read the report lines of `log_groups` from [`EARLY_HOURS`] before `from_ms` (events dated ahead of
+/// their delivery) to [`LATE_HOURS`] after `to_ms`; only rows of the window's hours are the window's.
 pub async fn count<L: Logs>(
     logs: &L,
     log_groups: &[String],
@@ -54,8 +55,9 @@ pub async fn count<L: Logs>(
     let mut out = TransformCounts::default();
     let end = to_ms + LATE_HOURS * HOUR_MS - 1;
     for group in log_groups {
+        let start = from_ms - EARLY_HOURS * HOUR_MS;
         let lines = logs
-            .find(group, REPORT_PATTERN, from_ms, end, MAX_LINES + 1)
+            .find(group, REPORT_PATTERN, start, end, MAX_LINES + 1)
             .await?;
         if lines.len() > MAX_LINES {
             return Err(CallError::permanent(format!(
@@ -128,8 +130,11 @@ mod tests {
             (H + 5 * 60_000, report_line(&row(3))),
             // Transformed late, in the next hour but one: still the window's.
             (H + 2 * HOUR_MS + 50 * 60_000, report_line(&row(2))),
-            // Past the window and its late hours: not read.
+            // Events dated ahead of CloudWatch Logs' clock, transformed before their hour began.
+            (H - 30 * 60_000, report_line(&row(4))),
+            // Past the window and its late hours, or long before it: not read.
             (H + 3 * HOUR_MS, report_line(&row(100))),
+            (H - 3 * HOUR_MS, report_line(&row(100))),
             (
                 H + 6 * 60_000,
                 report_line("[]").replace("ledger", "nothing"),
@@ -141,8 +146,8 @@ mod tests {
         }
         let groups = ["/logpipe/prod/app-transform".to_string()];
         let c = count(&logs, &groups, H, H + HOUR_MS).await.unwrap();
-        assert_eq!(c.tally.rows().map(|r| r.seen.received).sum::<u64>(), 5);
-        assert_eq!((c.lines, c.unreadable), (3, 1));
+        assert_eq!(c.tally.rows().map(|r| r.seen.received).sum::<u64>(), 9);
+        assert_eq!((c.lines, c.unreadable), (4, 1));
         assert!(c.first_unreadable.unwrap().contains("without a ledger"));
     }
 
