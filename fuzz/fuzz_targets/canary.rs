@@ -1,13 +1,14 @@
 //! The canary's readers on arbitrary bytes: its state object, the object scanner, key prefixes, trace
 //! queries, `_search` answers, and the reconciliation's aggregation and field mapping answers, Logs
-//! Insights rows, Firehose's processing-failed records, the transforms' report lines and dead-letter
-//! objects. Never a panic; the state round-trips; in plain text a needle is found
+//! Insights rows, Firehose's processing-failed records, the transforms' report lines, archive objects and
+//! dead-letter objects. Never a panic; the state round-trips; in plain text a needle is found
 //! exactly when it occurs.
 #![no_main]
 
 use canary::aws::parse_hits;
 use canary::reconcile::dead_letters::DeadLetterCounts;
 use canary::reconcile::insights::{parse_bin, parse_rows};
+use canary::reconcile::archive::ArchiveCounts;
 use canary::reconcile::processing_failed::FailedCounts;
 use canary::reconcile::transform_counts::parse_line;
 use canary::reconcile::{group_fields, parse_indexed};
@@ -21,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
         let bytes = serde_json::to_vec(&state).expect("a state serializes");
         assert_eq!(State::parse(&bytes, "again").expect("round trip"), state);
     }
+    // An archive object: each line a document counted, or named.
+    let mut archive = ArchiveCounts::default();
+    archive.add_object("fuzz", data);
     // Firehose's processing-failed records: each counted, or named unreadable.
     let mut failed = FailedCounts::default();
     failed.add_object("fuzz", data, None);

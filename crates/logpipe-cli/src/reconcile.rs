@@ -72,6 +72,10 @@ pub struct ReconcileArgs {
     /// their events are counted as failed at the transform.
     #[arg(long, env = "PROCESSING_FAILED_PREFIX", default_value = DEFAULT_PREFIX)]
     processing_failed_prefix: String,
+    /// Read the archive's objects (in --bucket, under --prefixes) to count their documents, up to this many
+    /// MB of them (compressed); 0: the archive is not counted. A window weighing more is said not counted.
+    #[arg(long, default_value_t = 0)]
+    archive_max_mb: u64,
     /// The transform's log group (the stack's `/logpipe/ENV/…-transform`; repeat for several): its report
     /// lines say what it received and dropped per group and hour, so that a loss before it is named at the
     /// subscription and its filter's drops are counted without reading the messages.
@@ -146,6 +150,15 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         stop: None,
         source: args.source,
         transform_logs: args.transform_logs.clone(),
+        archive: match &args.bucket {
+            Some(bucket) if args.archive_max_mb > 0 => Some(canary::reconcile::ArchivePlace {
+                bucket: bucket.clone(),
+                key_prefixes: parse_prefixes(&args.prefixes)
+                    .map_err(|e| format!("--prefixes: {e}"))?,
+                max_bytes: args.archive_max_mb << 20,
+            }),
+            _ => None,
+        },
         processing_failed: match &args.bucket {
             Some(bucket) => Some(FailedPlace {
                 bucket: bucket.clone(),

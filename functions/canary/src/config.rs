@@ -65,6 +65,7 @@ pub const ENV_VARS: &[&str] = &[
     "RECONCILE_SOURCE",
     "PROCESSING_FAILED_PREFIX",
     "TRANSFORM_LOG_GROUPS",
+    "RECONCILE_ARCHIVE_MAX_MB",
     "DEAD_LETTER_PREFIX",
     "INCLUDE_PATTERN",
     "EXCLUDE_PATTERN",
@@ -164,6 +165,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         .filter(|g| !g.is_empty())
         .map(String::from)
         .collect();
+    let archive_mb = env.num("RECONCILE_ARCHIVE_MAX_MB", 0, 1 << 20)?;
     let failed = env.get("PROCESSING_FAILED_PREFIX");
     let failed_prefix = failed
         .as_deref()
@@ -210,6 +212,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         source,
         failed_prefix,
         transform_logs,
+        archive_max_bytes: archive_mb.map_or(0, |mb| mb as u64) << 20,
     }))
 }
 

@@ -2,7 +2,8 @@
 //! engine on osmem-server — after the real CloudWatch Logs transform and the real search forwarder carried
 //! the events: one group delivered whole, one whose documents were partly deleted from the index, one whose
 //! subscription stopped mid-hour, one whose documents the engine partly refused (dead letters, no loss),
-//! one with a record Firehose could not have transformed (its processing-failed error object). Each loss is
+//! one with a record Firehose could not have transformed (its processing-failed error object), one whose S3
+//! object was deleted before the forwarder read it. Each loss is
 //! reported with its group, hour, count and hop, and `verify` lists exactly the lost ids with the last hop
 //! that saw them.
 
@@ -79,6 +80,11 @@ impl Pipeline {
     /// Firehose, the transform and the forwarder: `events` become documents in one object, forwarded;
     /// the documents indexed.
     async fn carry(&mut self, group: &str, events: &[synth::Event]) -> usize {
+        self.carry_but(group, events, false).await
+    }
+
+    /// [`Pipeline::carry`], with the object deleted before the forwarder reads it when `delete`.
+    async fn carry_but(&mut self, group: &str, events: &[synth::Event], delete: bool) -> usize {
         let (docs, report) = carry::transform(group, "web/1", events).await.unwrap();
         self.logs
             .put(
@@ -100,6 +106,15 @@ impl Pipeline {
             .send()
             .await
             .unwrap();
+        if delete {
+            let s3 = self.s3.client();
+            s3.delete_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+        }
         carry::forward(&self.forwarder, &self.s3, &self.search, &self.bucket, &key)
             .await
             .unwrap() as usize
@@ -153,12 +168,13 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         objects: 0,
         transform_log: format!("/logpipe/{name}/app-transform"),
     };
-    let (whole, deleted, stopped, rejected, failed) = (
+    let (whole, deleted, stopped, rejected, failed, vanished) = (
         format!("/rec/{name}/whole"),
         format!("/rec/{name}/deleted"),
         format!("/rec/{name}/stopped"),
         format!("/rec/{name}/rejected"),
         format!("/rec/{name}/failed"),
+        format!("/rec/{name}/vanished"),
     );
     for g in [
         &whole,
@@ -166,6 +182,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         &stopped,
         &rejected,
         &failed,
+        &vanished,
         &p.transform_log,
     ] {
         p.logs
@@ -184,6 +201,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     p.write(&deleted, h + 20 * MIN, 15).await;
     p.write(&stopped, h + 30 * MIN, 14).await;
     p.write(&failed, h + 50 * MIN, 10).await;
+    p.write(&vanished, h + 55 * MIN, 8).await;
     // JSON messages whose `status` is a number, then text: the engine maps `json.status` as a number from
     // the first and refuses the other five documents, which the forwarder dead-letters.
     for i in 0..6 {
@@ -215,6 +233,9 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     assert_eq!(p.carry(&rejected, &events).await, 1);
     // Firehose gave up on the record of the last 3 events (the transform answered ProcessingFailed) and
     // wrote it under the stream's error prefix, as its developer guide shows such records.
+    // An object deleted before the forwarder read it (a lifecycle rule, a hand): nothing to index.
+    let events = p.events(&vanished).await;
+    assert_eq!(p.carry_but(&vanished, &events, true).await, 0);
     let events = p.events(&failed).await;
     assert_eq!(p.carry(&failed, &events[..7]).await, 7);
     let raw = synth::record_data(&synth::data_payload(&failed, "web/1", &events[7..]));
@@ -263,6 +284,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
             stopped.clone(),
             rejected.clone(),
             failed.clone(),
+            vanished.clone(),
         ],
         from_ms: h,
         to_ms: now,
@@ -279,6 +301,11 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
             prefix: DEFAULT_PREFIX.parse().unwrap(),
         }),
         transform_logs: vec![p.transform_log.clone()],
+        archive: Some(canary::reconcile::ArchivePlace {
+            bucket: name.clone(),
+            key_prefixes: vec!["logs/".parse().unwrap()],
+            max_bytes: 64 << 20,
+        }),
         dead_letters: Some(DeadLetterPlace {
             bucket: name.clone(),
             prefix: "failed/".into(),
@@ -355,12 +382,34 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         (source, indexed, v.missing, v.short_at),
         (Some(10), Some(7), 3, Some(Hop::Transform))
     );
-    assert_eq!(report.total.missing, 12);
+    // The deleted object: in no count after the transform's, missing at the archive. The documents deleted
+    // from the index were archived: missing at the search hop.
+    let archived = |group: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.group == group && r.hour_ms == h)
+            .and_then(|r| r.counts.archived)
+    };
+    let (source, indexed, v) = verdict(&vanished, h);
+    assert_eq!(
+        (
+            source,
+            received(&vanished),
+            archived(&vanished),
+            indexed,
+            v.missing,
+            v.short_at
+        ),
+        (Some(8), Some(8), Some(0), Some(0), 8, Some(Hop::Archive))
+    );
+    assert_eq!(archived(&deleted), Some(15));
+    assert_eq!(report.total.missing, 20);
     assert_eq!(report.total.duplicated, 0);
     assert_eq!(report.total.dead_lettered, 5);
     assert!(!report.clean());
     let table = report.table();
-    assert!(table.contains("total (6 settled hours)"), "{table}");
+    assert!(table.contains("total (7 settled hours)"), "{table}");
 
     // Counted by Logs Insights over the SDK: moto answers StartQuery and GetQueryResults but runs no
     // `stats` (its rows hold `@ptr` alone), so the count is refused, named, and not taken for zero.
@@ -458,6 +507,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         source: canary::reconcile::SourceCounter::Filter,
         failed_prefix: DEFAULT_PREFIX.parse().unwrap(),
         transform_logs: vec![p.transform_log.clone()],
+        archive_max_bytes: 64 << 20,
     };
     p.s3.client()
         .put_object()
@@ -484,10 +534,10 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     assert_eq!(outcome.from_ms, h);
     assert_eq!(
         (s.groups, s.missing, s.duplicated, s.problems),
-        (5, 12, 0, 0),
+        (6, 20, 0, 0),
         "{s:?}"
     );
-    assert_eq!(s.events, 20 + 15 + 14 + 6 + 10);
+    assert_eq!(s.events, 20 + 15 + 14 + 6 + 10 + 8);
     let lost: Vec<&str> = outcome
         .report
         .as_ref()
@@ -495,7 +545,15 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         .findings()
         .map(|r| r.group.as_str())
         .collect();
-    assert_eq!(lost, [deleted.as_str(), failed.as_str(), stopped.as_str()]);
+    assert_eq!(
+        lost,
+        [
+            deleted.as_str(),
+            failed.as_str(),
+            stopped.as_str(),
+            vanished.as_str()
+        ]
+    );
     // Its state moved on: the next run in this hour has nothing to do.
     let again = run_hourly(
         &canary,

@@ -20,12 +20,14 @@ use tokio::time::Instant;
 
 use crate::{CallError, Logs, Objects};
 
+pub mod archive;
 pub mod dead_letters;
 pub mod hourly;
 pub mod insights;
 pub mod processing_failed;
 pub mod transform_counts;
 
+pub use archive::ArchivePlace;
 pub use dead_letters::DeadLetterPlace;
 pub use insights::{Insights, SourceCounter};
 pub use processing_failed::FailedPlace;
@@ -50,6 +52,9 @@ pub struct ReconcileConfig {
     pub dead_letters: Option<DeadLetterPlace>,
     /// Where Firehose writes the records it could not have transformed (`None`: not counted).
     pub processing_failed: Option<FailedPlace>,
+    /// Where the stream writes its objects, and how much of them a run may read (`None`: the archive is
+    /// not counted).
+    pub archive: Option<ArchivePlace>,
     /// The transforms' log groups, whose report lines carry what they received and dropped (empty: not
     /// counted; what the transform's filter drops is then counted from the source's messages).
     pub transform_logs: Vec<String>,
@@ -217,10 +222,14 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
     let dead = count_dead_letters(cfg, objects, &mut ledger).await;
     count_failed(cfg, objects, &mut ledger).await;
     let received = count_received(cfg, logs, &mut ledger).await;
+    let archived = count_archive(cfg, objects, &mut ledger).await;
     // A hop that counted a group's whole window counted zero where it saw nothing.
     for (key, c) in ledger.rows.iter_mut() {
         if c.source.is_none() && counted.contains(&key.group) {
             c.source = Some(0);
+        }
+        if archived {
+            c.archived.get_or_insert(0);
         }
         if received && counted.contains(&key.group) {
             c.received.get_or_insert(0);
@@ -252,9 +261,42 @@ pub async fn reconcile<L: Logs + Insights, A: Aggregations, O: Objects>(
         );
     }
     ledger
-        .not_counted
-        .push("archive: not counted by this run yet".into());
-    ledger
+}
+
+/// The archive's documents of the window's groups and hours into the ledger; whether counted.
+async fn count_archive<O: Objects>(
+    cfg: &ReconcileConfig,
+    objects: Option<&O>,
+    ledger: &mut Ledger,
+) -> bool {
+    let (Some(objects), Some(place)) = (objects, &cfg.archive) else {
+        ledger
+            .not_counted
+            .push("archive: not read (no bucket, or no size allowed to read)".into());
+        return false;
+    };
+    let from = hour_of(cfg.from_ms);
+    let count = archive::count(objects, place, from, cfg.to_ms);
+    let counts = match in_time(cfg.stop, count).await {
+        Ok(c) => c,
+        Err(e) => {
+            ledger.problems.push(format!("archive: {e}"));
+            return false;
+        }
+    };
+    if let Some(first) = &counts.first_unreadable {
+        ledger.problems.push(format!(
+            "archive: {} lines or objects without a document's group and time (first: {first}): the \
+             hours they belong to may show events missing at the archive",
+            counts.unreadable
+        ));
+    }
+    for ((group, hour), n) in counts.rows {
+        if cfg.groups.contains(&group) && (from..cfg.to_ms).contains(&hour) {
+            ledger.row(&group, hour).archived = Some(n);
+        }
+    }
+    true
 }
 
 /// What the transforms received and dropped, from their report lines, into the ledger; whether counted.

@@ -177,6 +177,7 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         dead_letters: None,
         processing_failed: None,
         transform_logs: Vec::new(),
+        archive: None,
         patterns: BTreeMap::new(),
         transform_filter: None,
         stop: None,
@@ -1041,4 +1042,47 @@ async fn the_transforms_counts_name_a_loss_before_them_and_what_they_dropped() {
         "{:?}",
         ledger.problems
     );
+}
+
+#[tokio::test]
+async fn an_archive_too_heavy_to_read_is_said_not_counted_and_one_read_names_its_hop() {
+    let logs = logs_with(&[("/ecs/api", H + 5 * MIN, 4)]);
+    // The forwarder never read the object: nothing indexed, all archived.
+    let engine = FakeEngine::default();
+    let objects = FakeObjects::default();
+    let docs: String = logs
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let ts = logcore::base::time::DateTimeParts::from_millis(e.timestamp_ms).rfc3339();
+            format!("{{\"@timestamp\":\"{ts}\",\"log\":{{\"group\":\"/ecs/api\"}}}}\n")
+        })
+        .collect();
+    objects.put(
+        "logs",
+        "logs/2026/11/23/08/o.gz",
+        logcore::base::codec::gzip(docs.as_bytes(), 1),
+        0,
+    );
+    let mut c = cfg(&["/ecs/api"]);
+    c.archive = Some(ArchivePlace {
+        bucket: "logs".into(),
+        key_prefixes: vec![crate::scan::KeyPrefix::default()],
+        max_bytes: 1 << 20,
+    });
+    let ledger = reconcile(&c, &logs, Some(&engine), Some(&objects), |_| {}).await;
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].archived, Some(4));
+    let Judged::Settled(v) = judged(&ledger, "/ecs/api", H) else {
+        panic!("not settled")
+    };
+    assert_eq!((v.missing, v.short_at), (4, Some(Hop::Search)));
+    c.archive.as_mut().unwrap().max_bytes = 8;
+    let ledger = reconcile(&c, &logs, Some(&engine), Some(&objects), |_| {}).await;
+    assert_eq!(ledger.rows[&Key::new("/ecs/api", H)].archived, None);
+    assert!(ledger
+        .problems
+        .iter()
+        .any(|p| p.starts_with("archive: ") && p.contains("over the")));
 }

@@ -48,6 +48,9 @@ pub struct Hourly {
     pub failed_prefix: crate::scan::KeyPrefix,
     /// The transforms' log groups, whose report lines say what they received (`TRANSFORM_LOG_GROUPS`).
     pub transform_logs: Vec<String>,
+    /// Compressed bytes of the archive's objects a run may read to count them
+    /// (`RECONCILE_ARCHIVE_MAX_MB`; 0: the archive is not counted).
+    pub archive_max_bytes: u64,
 }
 
 /// CloudWatch Logs' groups and subscription filters, as the reconciliation reads them.
@@ -188,6 +191,11 @@ where
             key_prefixes: hourly.key_prefixes.clone(),
         }),
         transform_logs: hourly.transform_logs.clone(),
+        archive: (hourly.archive_max_bytes > 0).then(|| super::ArchivePlace {
+            bucket: cfg.bucket.clone(),
+            key_prefixes: hourly.key_prefixes.clone(),
+            max_bytes: hourly.archive_max_bytes,
+        }),
         processing_failed: Some(super::FailedPlace {
             bucket: cfg.bucket.clone(),
             prefix: hourly.failed_prefix.clone(),

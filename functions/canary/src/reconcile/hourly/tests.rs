@@ -44,6 +44,7 @@ fn hourly() -> Hourly {
         max_hours: 24,
         source: crate::reconcile::SourceCounter::Insights,
         transform_logs: Vec::new(),
+        archive_max_bytes: 0,
         failed_prefix: crate::reconcile::processing_failed::DEFAULT_PREFIX
             .parse()
             .unwrap(),
