@@ -41,6 +41,8 @@ pub struct ArchiveCounts {
     /// cannot be read to the end, with the first reason.
     pub unreadable: u64,
     pub first_unreadable: Option<String>,
+    /// The window's objects weigh more than a run may read: why nothing was counted.
+    pub too_heavy: Option<String>,
 }
 
 /// What a document says of its group and time.
@@ -143,17 +145,18 @@ pub async fn count<O: Objects>(
     listed.sort_by(|a, b| a.key.cmp(&b.key));
     listed.dedup_by(|a, b| a.key == b.key);
     let bytes: u64 = listed.iter().map(|o| o.size).sum();
+    let mut out = ArchiveCounts::default();
     if bytes > place.max_bytes {
-        return Err(CallError::permanent(format!(
+        out.too_heavy = Some(format!(
             "the window's {} objects under s3://{}/ weigh {} MB, over the {} MB a run may read: \
              reconcile a shorter window, or allow more",
             listed.len(),
             place.bucket,
             bytes.div_ceil(1 << 20),
             place.max_bytes >> 20
-        )));
+        ));
+        return Ok(out);
     }
-    let mut out = ArchiveCounts::default();
     for o in &listed {
         // Deleted since the listing: its documents are not in the archive any more.
         if let Some(body) = objects.read(&place.bucket, &o.key).await? {
@@ -233,8 +236,10 @@ mod tests {
         assert_eq!(c.rows, BTreeMap::from([(("/ecs/api".to_string(), H), 2)]));
         assert_eq!(c.objects, 2);
         place.max_bytes = 10;
-        let e = count(&objects, &place, H, H + HOUR_MS).await.unwrap_err();
-        assert!(e.message.contains("over the 0 MB a run may read"), "{e}");
+        let c = count(&objects, &place, H, H + HOUR_MS).await.unwrap();
+        assert!(c.rows.is_empty());
+        let why = c.too_heavy.unwrap();
+        assert!(why.contains("over the 0 MB a run may read"), "{why}");
     }
 
     proptest! {

@@ -284,6 +284,11 @@ async fn count_archive<O: Objects>(
             return false;
         }
     };
+    // A bound the operator set, like a hop not configured: said, and the hop passed over.
+    if let Some(why) = counts.too_heavy {
+        ledger.not_counted.push(format!("archive: {why}"));
+        return false;
+    }
     if let Some(first) = &counts.first_unreadable {
         ledger.problems.push(format!(
             "archive: {} lines or objects without a document's group and time (first: {first}): the \
