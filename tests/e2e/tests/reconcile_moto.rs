@@ -487,6 +487,17 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         .map(|e| (e.id.clone(), CanaryHop::CloudWatchLogs))
         .collect();
     assert_eq!(lost, want, "{}", v.render());
+    // The deleted object's events and the failed record's: last seen in CloudWatch Logs (no object holds
+    // them any more under the stream's prefixes), exactly those.
+    for (group, lost_from) in [(&vanished, 0), (&failed, 7)] {
+        let events = p.events(group).await;
+        let v = run(group.clone()).await;
+        let want: Vec<(String, CanaryHop)> = events[lost_from..]
+            .iter()
+            .map(|e| (e.id.clone(), CanaryHop::CloudWatchLogs))
+            .collect();
+        assert_eq!(lost_of(&v), want, "{}", v.render());
+    }
     let v = run(whole.clone()).await;
     assert!(v.clean(), "{}", v.render());
     assert_eq!(v.events, 20);
