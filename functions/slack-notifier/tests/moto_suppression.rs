@@ -26,7 +26,8 @@ use test_support::{moto_url, sdk_config, unique};
 async fn table(sdk: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Client, String) {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let name = unique("logpipe-suppress");
-    ddb.create_table()
+    let created = ddb
+        .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
@@ -44,8 +45,17 @@ async fn table(sdk: &aws_config::SdkConfig) -> (aws_sdk_dynamodb::Client, String
                 .unwrap(),
         )
         .send()
-        .await
-        .unwrap();
+        .await;
+    // The name is this test's own: a table that already exists is the one an earlier attempt of this
+    // very call created, when the SDK retried it after losing the answer (moto under load).
+    if let Err(e) = created {
+        let code = aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e);
+        assert_eq!(
+            code,
+            Some("ResourceInUseException"),
+            "CreateTable {name}: {e:?}"
+        );
+    }
     ddb.update_time_to_live()
         .table_name(&name)
         .time_to_live_specification(
