@@ -21,7 +21,7 @@ use canary::reconcile::{reconcile, DeadLetterPlace, FailedPlace, ReconcileConfig
 use canary::verify::{verify, Verification, VerifyConfig};
 use canary::Hop as CanaryHop;
 use canary::Logs;
-use logcore::ledger::{hour_of, Hop, Judged, Key, HOUR_MS};
+use logcore::ledger::{hour_of, Hop, Judged, HOUR_MS};
 use logcore::logs::glob::GroupPattern;
 use logcore::synth;
 use logpipe_e2e::carry;
@@ -323,16 +323,15 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     .await;
     assert!(ledger.problems.is_empty(), "{:?}", ledger.problems);
     let report = ledger.judge(now, 30 * MIN);
-    let verdict = |group: &str, hour: i64| {
-        let key = Key {
-            group: group.to_string(),
-            hour_ms: hour,
-        };
-        let row = report
+    let row = |group: &str, hour: i64| {
+        report
             .rows
             .iter()
-            .find(|r| r.group == key.group && r.hour_ms == key.hour_ms)
-            .unwrap_or_else(|| panic!("no row for {group} at {hour}: {}", report.table()));
+            .find(|r| r.group == group && r.hour_ms == hour)
+            .unwrap_or_else(|| panic!("no row for {group} at {hour}: {}", report.table()))
+    };
+    let verdict = |group: &str, hour: i64| {
+        let row = row(group, hour);
         match &row.judged {
             Judged::Settled(v) => (row.counts.source, row.counts.indexed, *v),
             other => panic!("{group} at {hour}: {other:?}"),
@@ -356,23 +355,13 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         (source, indexed, v.missing, v.short_at),
         (Some(14), Some(9), 5, Some(Hop::Subscription))
     );
-    let received = |group: &str| {
-        report
-            .rows
-            .iter()
-            .find(|r| r.group == group && r.hour_ms == h)
-            .and_then(|r| r.counts.received)
-    };
+    let received = |group: &str| row(group, h).counts.received;
     assert_eq!(received(&stopped), Some(9));
     assert_eq!(received(&whole), Some(12));
     // Dead-lettered documents are accounted for, by the cause the forwarder gave.
     let (source, indexed, v) = verdict(&rejected, h);
     assert_eq!((source, indexed, v.missing), (Some(6), Some(1), 0));
-    let dead = report
-        .rows
-        .iter()
-        .find(|r| r.group == rejected && r.hour_ms == h)
-        .and_then(|r| r.counts.dead_lettered.clone());
+    let dead = row(&rejected, h).counts.dead_lettered.clone();
     assert_eq!(dead, Some([("document".to_string(), 5)].into()));
     // The record Firehose failed (an invocation that failed as a whole: the transform never counted its
     // events as received): missing at the transform, not at the subscription nor the index.
@@ -384,13 +373,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
     );
     // The deleted object: in no count after the transform's, missing at the archive. The documents deleted
     // from the index were archived: missing at the search hop.
-    let archived = |group: &str| {
-        report
-            .rows
-            .iter()
-            .find(|r| r.group == group && r.hour_ms == h)
-            .and_then(|r| r.counts.archived)
-    };
+    let archived = |group: &str| row(group, h).counts.archived;
     let (source, indexed, v) = verdict(&vanished, h);
     assert_eq!(
         (

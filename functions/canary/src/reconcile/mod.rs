@@ -69,6 +69,15 @@ pub struct ReconcileConfig {
     pub source: SourceCounter,
 }
 
+impl ReconcileConfig {
+    /// Whether a hop's row (a group and an hour start) is one this run reconciles: one of its groups, an
+    /// hour of its window.
+    pub fn reconciles(&self, group: &str, hour_ms: i64) -> bool {
+        self.groups.iter().any(|g| g == group)
+            && (hour_of(self.from_ms)..self.to_ms).contains(&hour_ms)
+    }
+}
+
 /// `count`'s result, unless `stop` comes first; either error in words.
 async fn in_time<T, E: std::fmt::Display>(
     stop: Option<Instant>,
@@ -297,7 +306,7 @@ async fn count_archive<O: Objects>(
         ));
     }
     for ((group, hour), n) in counts.rows {
-        if cfg.groups.contains(&group) && (from..cfg.to_ms).contains(&hour) {
+        if cfg.reconciles(&group, hour) {
             ledger.row(&group, hour).archived = Some(n);
         }
     }
@@ -329,7 +338,7 @@ async fn count_received<L: Logs>(cfg: &ReconcileConfig, logs: &L, ledger: &mut L
         ));
     }
     for row in counts.tally.rows() {
-        if cfg.groups.contains(&row.group) && (from..cfg.to_ms).contains(&row.hour) {
+        if cfg.reconciles(&row.group, row.hour) {
             ledger.row(&row.group, row.hour).add_transform(&row.seen);
         }
     }
@@ -364,7 +373,7 @@ async fn count_failed<O: Objects>(cfg: &ReconcileConfig, objects: Option<&O>, le
         ));
     }
     for ((group, hour), n) in counts.rows {
-        if cfg.groups.contains(&group) && (from..cfg.to_ms).contains(&hour) {
+        if cfg.reconciles(&group, hour) {
             ledger.row(&group, hour).failed = Some(n);
         }
     }
@@ -437,7 +446,7 @@ async fn count_dead_letters<O: Objects>(
         ));
     }
     for ((group, hour), causes) in counts.rows {
-        if cfg.groups.contains(&group) && (from..cfg.to_ms).contains(&hour) {
+        if cfg.reconciles(&group, hour) {
             ledger.row(&group, hour).dead_lettered = Some(causes);
         }
     }

@@ -126,7 +126,8 @@ fn old_mapping() -> Value {
     }})
 }
 
-fn logs_with(events: &[(&str, i64, usize)]) -> FakeLogs {
+/// CloudWatch Logs holding, for each (group, time, n), `n` events a millisecond apart from `time`.
+pub(crate) fn logs_with(events: &[(&str, i64, usize)]) -> FakeLogs {
     let logs = FakeLogs::default();
     let mut all = logs.events.lock().unwrap();
     for (group, ts, n) in events {

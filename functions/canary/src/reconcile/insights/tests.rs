@@ -2,7 +2,6 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::tests::FakeLogs;
-use crate::LogEvent;
 
 /// 2026-11-23T08:00:00Z, an hour's start.
 const H: i64 = 1_795_420_800_000;
@@ -21,25 +20,11 @@ fn names(groups: &[&str]) -> Vec<String> {
 
 /// `n` events of each group at each of `at`.
 fn logs_with(groups: &[String], at: &[i64], n: usize) -> FakeLogs {
-    let logs = FakeLogs::default();
-    let mut all = logs.events.lock().unwrap();
-    for group in groups {
-        for ts in at {
-            for i in 0..n {
-                let id = all.len() + 1;
-                all.push(LogEvent {
-                    event_id: format!("{id:056}"),
-                    group: group.clone(),
-                    stream: "web/1".into(),
-                    timestamp_ms: ts + i as i64,
-                    ingestion_ms: ts + 1_000,
-                    message: format!("event {i}"),
-                });
-            }
-        }
-    }
-    drop(all);
-    logs
+    let events: Vec<(&str, i64, usize)> = groups
+        .iter()
+        .flat_map(|g| at.iter().map(move |&t| (g.as_str(), t, n)))
+        .collect();
+    crate::reconcile::tests::logs_with(&events)
 }
 
 #[test]
