@@ -25,6 +25,9 @@ pub struct Config {
     pub audit_prefixes: Vec<String>,
     /// Log groups with indices (and a retention) of their own.
     pub separate: SeparateGroups,
+    /// Indices of a restore label (an SQS message's `logpipe.restore`, see [`Config::restored`]) are the
+    /// live names under `{restore_prefix}{label}-`.
+    pub restore_prefix: String,
     /// Templates, mappings and retention installed at cold start (`SEARCH_SETUP`), and how.
     pub setup: Option<Layout>,
     pub json: JsonLimits,
@@ -62,6 +65,7 @@ pub const ENV_VARS: &[&str] = &[
     "AUDIT_INDEX",
     "AUDIT_PREFIXES",
     "SEPARATE_GROUPS",
+    "RESTORE_INDEX_PREFIX",
     "SEARCH_SETUP",
     "SEARCH_SETUP_NAME",
     "SEARCH_SHARDS",
@@ -99,6 +103,19 @@ impl Config {
         }
     }
 
+    /// The settings for the objects of a message with restore label `label`: every index name (families and
+    /// separated groups) under `{restore_prefix}{label}-`; nothing else differs, so ids, dead letters and
+    /// checkpoints are the live path's. The error names the label and what is wrong with it.
+    pub fn restored(&self, label: &str) -> Result<Config, String> {
+        let prefix = logcore::search::bulk::restore_prefix(&self.restore_prefix, label)?;
+        let named = |e: String| format!("restore label {label:?}: {e}");
+        let mut cfg = self.clone();
+        cfg.index = self.index.prefixed(&prefix).map_err(named)?;
+        cfg.audit_index = self.audit_index.prefixed(&prefix).map_err(named)?;
+        cfg.separate = self.separate.prefixed(&prefix).map_err(named)?;
+        Ok(cfg)
+    }
+
     /// Defaults for everything but the URL (no authentication).
     pub fn new(search_url: &str) -> Self {
         Config {
@@ -111,6 +128,7 @@ impl Config {
             audit_index: IndexTemplate::audit(),
             audit_prefixes: vec!["audit/".into()],
             separate: SeparateGroups::default(),
+            restore_prefix: "restore-".into(),
             setup: None,
             json: JsonLimits::default(),
             bulk_max_bytes: 5_000_000,
@@ -159,6 +177,21 @@ impl Config {
         if let Some(spec) = env.get("SEPARATE_GROUPS") {
             cfg.separate =
                 SeparateGroups::parse(&spec).map_err(|e| env.err("SEPARATE_GROUPS", &spec, e))?;
+        }
+        if let Some(p) = env.get("RESTORE_INDEX_PREFIX") {
+            // The prefix must make names the engines take, before any label.
+            IndexTemplate::default()
+                .prefixed(&format!("{p}x-"))
+                .map_err(|e| env.err("RESTORE_INDEX_PREFIX", &p, e))?;
+            if cfg.index.to_string().starts_with(&p) || cfg.audit_index.to_string().starts_with(&p)
+            {
+                return Err(env.err(
+                    "RESTORE_INDEX_PREFIX",
+                    &p,
+                    "the live indices' names start with it: restored and live indices would share a pattern",
+                ));
+            }
+            cfg.restore_prefix = p;
         }
         cfg.setup = setup_layout(&env, &cfg)?;
         if let Some(n) = env.num("JSON_MAX_DEPTH", 1, 20)? {
@@ -226,6 +259,7 @@ fn setup_layout(env: &Env, cfg: &Config) -> Result<Option<Layout>, ConfigError> 
     let mut layout = Layout {
         app_patterns: vec![cfg.index.wildcard()],
         audit_patterns: vec![cfg.audit_index.wildcard()],
+        restore_prefix: Some(cfg.restore_prefix.clone()),
         ..Layout::default()
     };
     if let Some(n) = env.get("SEARCH_SETUP_NAME") {
@@ -350,6 +384,17 @@ mod tests {
         assert_eq!(l.app_patterns, ["logs-app-*.*.*"]);
         assert_eq!(l.audit_patterns, ["logs-audit-*.*.*"]);
         assert_eq!(c.index_for("db/x").wildcard(), "logs-audit-*.*.*");
+        assert_eq!(l.restore_prefix.as_deref(), Some("restore-"));
+        let r = c.restored("march").unwrap();
+        assert_eq!(r.index.to_string(), "restore-march-logs-app-%Y.%m.%d");
+        assert_eq!(
+            r.index_for("db/x").to_string(),
+            "restore-march-logs-audit-%Y.%m.%d"
+        );
+        assert!(c
+            .restored("../other")
+            .unwrap_err()
+            .contains("restore label"));
         let c = from(&[
             ("SEARCH_URL", "http://x"),
             ("SEARCH_SETUP", "true"),
@@ -433,6 +478,17 @@ mod tests {
             (
                 vec![("SEARCH_URL", "http://x"), ("BULK_GZIP", "maybe")],
                 "BULK_GZIP",
+            ),
+            (
+                vec![("SEARCH_URL", "http://x"), ("RESTORE_INDEX_PREFIX", "_r")],
+                "RESTORE_INDEX_PREFIX",
+            ),
+            (
+                vec![
+                    ("SEARCH_URL", "http://x"),
+                    ("RESTORE_INDEX_PREFIX", "logs-"),
+                ],
+                "RESTORE_INDEX_PREFIX",
             ),
         ] {
             let err = from(&vars).unwrap_err().to_string();

@@ -133,6 +133,21 @@ pub async fn handle<S: Store, E: Search>(
             let mut failures = Vec::new();
             for m in messages {
                 summary.messages += 1;
+                // A restore label (`logpipe reindex --restore-index`): the same objects into the label's
+                // indices. Live messages carry none and pay nothing for it.
+                let restored = m.restore.as_deref().map(|label| cfg.restored(label));
+                let cfg = match &restored {
+                    None => cfg,
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) => {
+                        tracing::error!(message_id = %m.message_id, error = %e, "restore label refused");
+                        summary.messages_failed += 1;
+                        failures.push(ItemFailure {
+                            item_identifier: m.message_id,
+                        });
+                        continue;
+                    }
+                };
                 let ok = match &m.content {
                     Err(e) => {
                         tracing::error!(message_id = %m.message_id, error = %e, "unreadable SQS message");

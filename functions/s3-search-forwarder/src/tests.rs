@@ -639,3 +639,48 @@ async fn a_stalled_object_body_fails_before_the_deadline() {
     assert!(took < budget, "answered after {took:?}");
     assert!(res.unwrap_err().0.contains("while reading the object"));
 }
+
+/// A message with a restore label (`logpipe reindex --restore-index`) indexes its objects under the label's
+/// names with the live ids; the live indices get nothing; a label no index name could carry fails its
+/// message alone.
+#[tokio::test]
+async fn restore_labels_index_into_their_own_indices() {
+    let store = Arc::new(MemStore::default());
+    store.insert("logs", "a.gz", object().0);
+    let live = Arc::new(FakeSearch::default());
+    let body = s3_event(&["a.gz"]).to_string();
+    let plain = json!({"Records":[{"eventSource":"aws:sqs","messageId":"m1","body": body}]});
+    let (res, s) = run(&cfg(), &store, &live, &plain).await;
+    assert!(
+        matches!(res, Ok(Response::Sqs { ref batch_item_failures }) if batch_item_failures.is_empty())
+    );
+    let live_keys: Vec<(String, String)> = live.index.lock().unwrap().keys().cloned().collect();
+
+    let restored = Arc::new(FakeSearch::default());
+    let attr =
+        |label: &str| json!({"logpipe.restore": {"stringValue": label, "dataType": "String"}});
+    let sqs = json!({"Records":[
+        {"eventSource":"aws:sqs","messageId":"r1","body": body, "messageAttributes": attr("audit-q1")},
+        {"eventSource":"aws:sqs","messageId":"r2","body": body, "messageAttributes": attr("../x")}]});
+    let (res, r) = run(&cfg(), &store, &restored, &sqs).await;
+    assert_eq!(
+        res.unwrap(),
+        Response::Sqs {
+            batch_item_failures: vec![ItemFailure {
+                item_identifier: "r2".into()
+            }]
+        }
+    );
+    assert_eq!(
+        (r.forwarded.indexed, r.messages_failed),
+        (s.forwarded.indexed, 1)
+    );
+    let restored_keys: Vec<(String, String)> =
+        restored.index.lock().unwrap().keys().cloned().collect();
+    let want: Vec<(String, String)> = live_keys
+        .iter()
+        .map(|(i, id)| (format!("restore-audit-q1-{i}"), id.clone()))
+        .collect();
+    assert_eq!(restored_keys, want);
+    assert!(!want.is_empty());
+}

@@ -59,7 +59,15 @@ impl Notifications {
 pub struct SqsMessage {
     pub message_id: String,
     pub content: Result<Notifications, EnvelopeError>,
+    /// The message attribute [`RESTORE_ATTRIBUTE`] (`logpipe reindex --restore-index`): index this
+    /// message's objects into the restore indices of that label rather than the live ones. Only a label:
+    /// the forwarder makes the index names itself, under its own prefix (never a name, an endpoint or
+    /// credentials taken from a message).
+    pub restore: Option<String>,
 }
+
+/// The SQS message attribute naming a restore label (a String attribute).
+pub const RESTORE_ATTRIBUTE: &str = "logpipe.restore";
 
 /// A whole invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,9 +108,16 @@ pub fn parse_invocation_value(v: &Value) -> Result<Invocation, EnvelopeError> {
                         "SQS message {message_id} has no body"
                     ))),
                 };
+                let restore = r
+                    .get("messageAttributes")
+                    .and_then(|a| a.get(RESTORE_ATTRIBUTE))
+                    .and_then(|a| a.get("stringValue"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 out.push(SqsMessage {
                     message_id,
                     content,
+                    restore,
                 });
             }
             return Ok(Invocation::Sqs(out));
@@ -312,7 +327,8 @@ mod tests {
             {"eventSource":"aws:sqs","messageId":"2","body": sns_envelope.to_string()},
             {"eventSource":"aws:sqs","messageId":"3","body": test_event},
             {"eventSource":"aws:sqs","messageId":"4","body": "not json"},
-            {"eventSource":"aws:sqs","messageId":"5","body": s3_event(&["raw%20delivery"])}]});
+            {"eventSource":"aws:sqs","messageId":"5","body": s3_event(&["raw%20delivery"]),
+             "messageAttributes":{"logpipe.restore":{"stringValue":"march","dataType":"String"}}}]});
         let Invocation::Sqs(msgs) = parse_invocation(sqs.to_string().as_bytes()).unwrap() else {
             panic!("sqs")
         };
@@ -328,6 +344,8 @@ mod tests {
             "{err}"
         );
         assert_eq!(keys(msgs[4].content.as_ref().unwrap()), ["raw delivery"]);
+        assert_eq!(msgs[4].restore.as_deref(), Some("march"));
+        assert!(msgs[..4].iter().all(|m| m.restore.is_none()));
     }
 
     #[test]

@@ -126,6 +126,53 @@ impl std::str::FromStr for IndexTemplate {
     }
 }
 
+/// The template as written (`logs-{log.group}-%Y.%m.%d`).
+impl std::fmt::Display for IndexTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.parts {
+            f.write_str(match p {
+                Part::Lit(l) => l,
+                Part::Group => "{log.group}",
+                Part::Stream => "{log.stream}",
+                Part::Year => "%Y",
+                Part::Month => "%m",
+                Part::Day => "%d",
+                Part::Hour => "%H",
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Restore labels (`logpipe reindex --restore-index LABEL`): what an SQS message may say of where its
+/// objects are indexed. At most this many bytes of `a-z`, `0-9` and `-`, not starting with `-`.
+pub const MAX_RESTORE_LABEL: usize = 32;
+
+/// The index prefix of restore label `label` under the forwarder's `prefix`: `restore-` and `march` make
+/// `restore-march-`, so `logs-app-2026.03.01` is restored as `restore-march-logs-app-2026.03.01`.
+pub fn restore_prefix(prefix: &str, label: &str) -> Result<String, String> {
+    let ok = !label.is_empty()
+        && label.len() <= MAX_RESTORE_LABEL
+        && !label.starts_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        return Err(format!(
+            "restore label {label:?}: 1 to {MAX_RESTORE_LABEL} of a-z, 0-9 and '-', not starting with '-'"
+        ));
+    }
+    Ok(format!("{prefix}{label}-"))
+}
+
+impl IndexTemplate {
+    /// The same names with `prefix` before them (the indices of a restore label); the error says when the
+    /// prefix holds what no index name may, or leaves no room within 255 bytes.
+    pub fn prefixed(&self, prefix: &str) -> Result<IndexTemplate, String> {
+        format!("{prefix}{self}").parse()
+    }
+}
+
 impl IndexTemplate {
     /// Whether the name has a date part (a new index every day or hour), so that retention can delete old
     /// indices; without one it is a single index forever.
@@ -262,9 +309,22 @@ fn shorten(text: &mut String, raw: &str, max: usize) {
 
 /// Log groups that get daily indices of their own (`logs-group-{log.group}-%Y.%m.%d`), each with its own
 /// retention: `SEPARATE_GROUPS`, comma-separated globs, each with `=DAYS` or the family's retention.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SeparateGroups {
     rules: Vec<(crate::logs::glob::GroupGlob, String, Option<u32>)>,
+    /// [`SEPARATE_INDEX`], or the same under a restore prefix ([`SeparateGroups::prefixed`]).
+    template: IndexTemplate,
+}
+
+impl Default for SeparateGroups {
+    fn default() -> Self {
+        SeparateGroups {
+            rules: Vec::new(),
+            template: SEPARATE_INDEX
+                .parse()
+                .expect("the separate index template is valid"),
+        }
+    }
 }
 
 /// The index template of separated groups.
@@ -298,7 +358,10 @@ impl SeparateGroups {
                 days,
             ));
         }
-        Ok(SeparateGroups { rules })
+        Ok(SeparateGroups {
+            rules,
+            ..SeparateGroups::default()
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -306,16 +369,19 @@ impl SeparateGroups {
     }
 
     /// The template of `group`'s documents when it is separated.
-    pub fn template_for(&self, group: &str) -> Option<&'static IndexTemplate> {
-        static TEMPLATE: std::sync::LazyLock<IndexTemplate> = std::sync::LazyLock::new(|| {
-            SEPARATE_INDEX
-                .parse()
-                .expect("the separate index template is valid")
-        });
+    pub fn template_for(&self, group: &str) -> Option<&IndexTemplate> {
         self.rules
             .iter()
             .any(|(g, _, _)| g.matches(group))
-            .then(|| &*TEMPLATE)
+            .then_some(&self.template)
+    }
+
+    /// The same groups, their indices named under `prefix` (see [`IndexTemplate::prefixed`]).
+    pub fn prefixed(&self, prefix: &str) -> Result<SeparateGroups, String> {
+        Ok(SeparateGroups {
+            rules: self.rules.clone(),
+            template: self.template.prefixed(prefix)?,
+        })
     }
 
     /// Index patterns by retention (`None`: the family's): each glob's literal pieces sanitized as index

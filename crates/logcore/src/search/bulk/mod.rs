@@ -23,7 +23,10 @@ mod response;
 pub use body::{Batch, BuildStats, DocBuilder, Item, UnitOutcome};
 pub use dead_letter::DeadLetter;
 pub use id::Origin;
-pub use index::{check_index_name, IndexTemplate, SeparateGroups, MAX_INDEX_BYTES, SEPARATE_INDEX};
+pub use index::{
+    check_index_name, restore_prefix, IndexTemplate, SeparateGroups, MAX_INDEX_BYTES,
+    MAX_RESTORE_LABEL, SEPARATE_INDEX,
+};
 pub use response::{parse_bulk_response, ItemOutcome};
 
 #[cfg(test)]

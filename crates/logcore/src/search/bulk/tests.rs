@@ -231,6 +231,61 @@ fn separated_groups_get_indices_of_their_own() {
 }
 
 #[test]
+fn restore_labels_prefix_every_index_and_nothing_else() {
+    let prefix = restore_prefix("restore-", "march-2026").unwrap();
+    assert_eq!(prefix, "restore-march-2026-");
+    let sep = SeparateGroups::parse("/ecs/payments=365").unwrap();
+    let mut b = DocBuilder::new(
+        IndexTemplate::default().prefixed(&prefix).unwrap(),
+        JsonLimits::default(),
+    );
+    b.separate = sep.prefixed(&prefix).unwrap();
+    let mut batch = Batch::default();
+    let text = concat!(
+        r#"{"@timestamp":"2026-03-01T10:00:00Z","message":"m","log":{"group":"/ecs/payments"},"event":{"id":"1"}}"#,
+        "\n",
+        r#"{"@timestamp":"2026-03-01T10:00:00Z","message":"m","log":{"group":"/ecs/api"},"event":{"id":"2"}}"#,
+        "\nplain text\n"
+    );
+    let mut f = Framer::new(text.as_bytes(), 1 << 20);
+    while let Some(u) = f.next_unit().unwrap() {
+        b.add(&u, &src(), &mut batch);
+    }
+    let got: Vec<(String, String)> = entries(&batch)
+        .into_iter()
+        .map(|(a, _)| {
+            (
+                a["create"]["_index"].as_str().unwrap().to_string(),
+                a["create"]["_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got[0].0,
+        "restore-march-2026-logs-group-ecs-payments-2026.03.01"
+    );
+    assert_eq!(got[1].0, "restore-march-2026-logs-app-2026.03.01");
+    assert_eq!(got[2].0, "restore-march-2026-logs-app-2026.11.21");
+    // The ids are the live documents' own: a restore holds the same documents under other names.
+    assert_eq!((got[0].1.as_str(), got[1].1.as_str()), ("1", "2"));
+    assert_eq!(
+        got[2].1,
+        src().derived_id(text.find("plain").unwrap() as u64)
+    );
+    assert_eq!(
+        IndexTemplate::per_group().to_string(),
+        "logs-{log.group}-%Y.%m.%d"
+    );
+    for bad in ["", "-x", "March", "a_b", "a/b", &"x".repeat(33)] {
+        let e = restore_prefix("restore-", bad).unwrap_err();
+        assert!(e.contains("restore label"), "{bad}: {e}");
+    }
+    // A prefix no index name may start with, or that leaves no room, is refused by the template.
+    assert!(IndexTemplate::default().prefixed("_r-").is_err());
+    assert!(IndexTemplate::default().prefixed(&"r".repeat(250)).is_err());
+}
+
+#[test]
 fn index_names_the_engines_accept() {
     let t = IndexTemplate::per_group();
     let mut out = String::new();

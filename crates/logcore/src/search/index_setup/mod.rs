@@ -187,6 +187,12 @@ pub struct Layout {
     pub retention_days: u32,
     /// Log groups with indices of their own: their index patterns by retention in days.
     pub separate: Vec<(u32, Vec<String>)>,
+    /// The forwarder's restore prefix (`RESTORE_INDEX_PREFIX`, `restore-`): every pattern above also
+    /// installed under it (`restore-*-logs-app-*`), so that the indices `logpipe reindex --restore-index`
+    /// fills get the same mapping and retention (counted from their creation). The views (dashboards)
+    /// stay on the live indices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_prefix: Option<String>,
 }
 
 impl Default for Layout {
@@ -200,6 +206,7 @@ impl Default for Layout {
             refresh_interval: "10s".into(),
             retention_days: 30,
             separate: Vec::new(),
+            restore_prefix: None,
         }
     }
 }
@@ -208,6 +215,15 @@ impl Layout {
     /// The name of one of logpipe's objects (`BASE_COMPONENT`, `APP_TEMPLATE`, …) in this layout.
     pub fn object(&self, what: &str) -> String {
         format!("{}-{what}", self.name)
+    }
+
+    /// `patterns`, and the same under the restore prefix when there is one.
+    pub fn with_restored(&self, patterns: &[String]) -> Vec<String> {
+        let restored = self
+            .restore_prefix
+            .iter()
+            .flat_map(|r| patterns.iter().map(move |p| format!("{r}*-{p}")));
+        patterns.iter().cloned().chain(restored).collect()
     }
 
     /// `v{SCHEMA_VERSION}-{digest}`: what is installed for this layout. The same layout gives the same
@@ -317,12 +333,14 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
         component(layout, BASE_COMPONENT, base_properties(engine)),
         component(layout, AUDIT_COMPONENT, audit_properties()),
     ];
-    let family_patterns: Vec<String> = layout
-        .app_patterns
-        .iter()
-        .chain(&layout.audit_patterns)
-        .cloned()
-        .collect();
+    let family_patterns: Vec<String> = layout.with_restored(
+        &layout
+            .app_patterns
+            .iter()
+            .chain(&layout.audit_patterns)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     let policy = |name: String, days: u32, patterns: &[String], priority: u32| {
         retention_policy(engine, layout, name, days, patterns, priority)
     };
@@ -335,6 +353,7 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
     // Separated groups: a policy and a template per retention (ILM names its policy in the template),
     // above the families' (their patterns do not overlap, the priorities say so anyway).
     for (days, patterns) in &layout.separate {
+        let patterns = &layout.with_restored(patterns);
         let name = layout.object(&format!("{RETENTION_POLICY}-{days}d"));
         out.extend(policy(name.clone(), *days, patterns, 200));
         let mut group_settings = settings.clone();
@@ -354,7 +373,7 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
         out.push(template(
             layout,
             AUDIT_TEMPLATE,
-            &layout.audit_patterns,
+            &layout.with_restored(&layout.audit_patterns),
             501,
             &[BASE_COMPONENT, AUDIT_COMPONENT],
             &settings,
@@ -364,7 +383,7 @@ pub fn desired(engine: &SearchEngine, layout: &Layout) -> Result<Vec<Resource>, 
         out.push(template(
             layout,
             APP_TEMPLATE,
-            &layout.app_patterns,
+            &layout.with_restored(&layout.app_patterns),
             500,
             &[BASE_COMPONENT],
             &settings,
