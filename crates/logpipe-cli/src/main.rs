@@ -8,7 +8,8 @@ use firehose_transform::{Audit, Documents};
 use logcore::synth::{self, SourceKind};
 use logpipe_cli::transform::transform;
 use logpipe_cli::{
-    alerts, bench, bulk_sink, forward, reconcile, replay, samples, search, subscribe, trace, verify,
+    alerts, bench, bulk_sink, forward, reconcile, reindex, replay, samples, search, subscribe, trace,
+    verify,
 };
 
 #[derive(Parser)]
@@ -126,6 +127,12 @@ enum Command {
     /// reconcile counts. Exit 1 on any missing or duplicated id. AWS credentials and region from the
     /// environment.
     Verify(verify::VerifyArgs),
+    /// Re-index part of the S3 archive by sending its objects to the search forwarder's queue as the S3
+    /// notifications it reads: selected by time range, kind, and log group (partitioned layout), paced,
+    /// resumable (a re-run with the same arguments goes on where the last stopped), into the live indices or
+    /// restore indices (--restore-index); archived objects (Glacier) are reported and, with --restore,
+    /// restored. AWS credentials and region from the environment.
+    Reindex(reindex::command::ReindexArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -174,6 +181,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => trace::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Reindex(args) => reindex::command::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => bulk_sink::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),
