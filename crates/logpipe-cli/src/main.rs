@@ -8,8 +8,8 @@ use firehose_transform::{Audit, Documents};
 use logcore::synth::{self, SourceKind};
 use logpipe_cli::transform::transform;
 use logpipe_cli::{
-    alerts, bench, bulk_sink, forward, reconcile, reindex, replay, samples, search, subscribe, trace,
-    verify,
+    alerts, bench, bulk_sink, forward, reconcile, reindex, replay, samples, search, subscribe,
+    trace, verify,
 };
 
 #[derive(Parser)]

@@ -31,9 +31,9 @@ impl Archive for S3Store {
                     key: o.key()?.to_string(),
                     size: o.size().unwrap_or_default().max(0) as u64,
                     etag: o.e_tag().map(|e| e.trim_matches('"').to_string()),
-                    last_modified: o.last_modified().and_then(|t| {
-                        t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()
-                    }),
+                    last_modified: o
+                        .last_modified()
+                        .and_then(|t| t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()),
                     class: o
                         .storage_class()
                         .map_or("STANDARD", |c| c.as_str())
@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn restore_headers() {
-        assert_eq!(parse_restore_header("ongoing-request=\"true\""), Restore::InProgress);
+        assert_eq!(
+            parse_restore_header("ongoing-request=\"true\""),
+            Restore::InProgress
+        );
         assert_eq!(
             parse_restore_header(
                 "ongoing-request=\"false\", expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\""

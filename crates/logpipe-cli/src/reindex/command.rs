@@ -124,7 +124,10 @@ pub fn run(args: ReindexArgs) -> Result<(), String> {
             .map_err(|e| format!("--restore-index: {e}"))?;
     }
     if !args.rate.is_finite() || args.rate <= 0.0 {
-        return Err(format!("--rate {}: a positive number of objects a second", args.rate));
+        return Err(format!(
+            "--rate {}: a positive number of objects a second",
+            args.rate
+        ));
     }
     if !["Bulk", "Standard", "Expedited"].contains(&args.restore_tier.as_str()) {
         return Err(format!(
@@ -136,9 +139,11 @@ pub fn run(args: ReindexArgs) -> Result<(), String> {
         (Some(q), _) => q.clone(),
         (None, true) => String::new(),
         (None, false) => {
-            return Err("--queue-url (SEARCH_QUEUE_URL): the forwarder's queue, the stack's output \
+            return Err(
+                "--queue-url (SEARCH_QUEUE_URL): the forwarder's queue, the stack's output \
                         SearchQueueUrl"
-                .into())
+                    .into(),
+            )
         }
     };
     let arguments = format!(
@@ -206,10 +211,7 @@ pub fn run(args: ReindexArgs) -> Result<(), String> {
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        crate::progress_bar(
-            0,
-            "{bar:30} {bytes}/{total_bytes} {msg} ({eta} left)",
-        )
+        crate::progress_bar(0, "{bar:30} {bytes}/{total_bytes} {msg} ({eta} left)")
     };
     let out = rt.block_on(super::run(&job, &archive, &queue, &bar));
     bar.finish_and_clear();

@@ -320,7 +320,8 @@ pub async fn run<A: Archive, Q: Queue>(
                 .into_iter()
                 .filter(|(i, o)| {
                     // An object an earlier run left waiting for its restore is not behind the place.
-                    let passed = st.passed(*i, &o.key) && !st.archived.iter().any(|w| w.key == o.key);
+                    let passed =
+                        st.passed(*i, &o.key) && !st.archived.iter().any(|w| w.key == o.key);
                     if passed {
                         out.resumed_objects += 1;
                     }
@@ -418,7 +419,11 @@ async fn wait_for_room<Q: Queue>(
 }
 
 /// Send a batch; entries SQS refused are sent again (with backoff), the rest of the error is the run's.
-async fn send_all<Q: Queue>(job: &Job, queue: &Q, mut messages: Vec<Outgoing>) -> Result<(), String> {
+async fn send_all<Q: Queue>(
+    job: &Job,
+    queue: &Q,
+    mut messages: Vec<Outgoing>,
+) -> Result<(), String> {
     let mut attempt = 0;
     loop {
         let refused = match queue.send(&messages).await {

@@ -109,9 +109,11 @@ pub fn listings(
         }
         KeyLayout::Partitioned { root } => {
             if groups.is_empty() {
-                return Err("--group: the partitioned layout is listed group by group; name the \
+                return Err(
+                    "--group: the partitioned layout is listed group by group; name the \
                             groups (globs such as '/ecs/*', or '*' for every group)"
-                    .into());
+                        .into(),
+                );
             }
             let dates = dates(from_ms, to_ms);
             let mut out = Vec::new();
@@ -142,7 +144,8 @@ pub fn listings(
             let mut kept: Vec<Listing> = Vec::new();
             for l in out {
                 let covered = globs.iter().any(|g| {
-                    g.filter.as_ref().is_some_and(|f| f.covers(&l)) && l.prefix.starts_with(&g.prefix)
+                    g.filter.as_ref().is_some_and(|f| f.covers(&l))
+                        && l.prefix.starts_with(&g.prefix)
                 });
                 if !covered && !kept.contains(&l) {
                     kept.push(l);
@@ -262,7 +265,11 @@ mod tests {
         // A layout by day only lists days.
         let days: KeyPrefix = "audit/%Y-%m-%d/".parse().unwrap();
         assert_eq!(
-            time_prefixes(&days, ms("2026-03-01T23:00:00Z"), ms("2026-03-02T01:00:00Z")),
+            time_prefixes(
+                &days,
+                ms("2026-03-01T23:00:00Z"),
+                ms("2026-03-02T01:00:00Z")
+            ),
             ["audit/2026-03-01/", "audit/2026-03-02/"]
         );
     }
@@ -306,10 +313,17 @@ mod tests {
         let part = KeyLayout::Partitioned {
             root: "logs/".into(),
         };
-        assert!(listings(&part, 0, HOUR_MS, &[]).unwrap_err().contains("--group"));
+        assert!(listings(&part, 0, HOUR_MS, &[])
+            .unwrap_err()
+            .contains("--group"));
         assert!(listings(&part, 0, HOUR_MS, &["/".into()]).is_err());
-        assert!(listings(&time, HOUR_MS, HOUR_MS, &[]).unwrap_err().contains("empty"));
-        assert_eq!(parse_time("2026-03-01", 0, "--from"), Ok(ms("2026-03-01T00:00:00Z")));
+        assert!(listings(&time, HOUR_MS, HOUR_MS, &[])
+            .unwrap_err()
+            .contains("empty"));
+        assert_eq!(
+            parse_time("2026-03-01", 0, "--from"),
+            Ok(ms("2026-03-01T00:00:00Z"))
+        );
         assert_eq!(parse_time("2h", 10 * HOUR_MS, "--from"), Ok(8 * HOUR_MS));
         let e = parse_time("March", 0, "--from").unwrap_err();
         assert!(e.contains("--from") && e.contains("2026-03-01"), "{e}");

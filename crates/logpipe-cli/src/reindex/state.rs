@@ -119,7 +119,8 @@ mod tests {
 
     #[test]
     fn passed_keys_and_a_round_trip() {
-        let dir = std::env::temp_dir().join(format!("logpipe-reindex-state-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("logpipe-reindex-state-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let args = "bucket=b kind=app from=2026-03-01 to=2026-03-02";
         let path = path_for(&dir, args);
@@ -143,9 +144,14 @@ mod tests {
         save(&path, &s).unwrap();
         assert_eq!(load(&path, args), Ok(Some(s.clone())));
         let e = load(&path, "other arguments").unwrap_err();
-        assert!(e.contains("other arguments") && e.contains("--restart"), "{e}");
+        assert!(
+            e.contains("other arguments") && e.contains("--restart"),
+            "{e}"
+        );
         std::fs::write(&path, b"{").unwrap();
-        assert!(load(&path, args).unwrap_err().contains("not a reindex state"));
+        assert!(load(&path, args)
+            .unwrap_err()
+            .contains("not a reindex state"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -160,7 +160,11 @@ fn time_archive() -> FakeArchive {
     let mut a = FakeArchive::default();
     for h in ["09", "10", "11", "12"] {
         for i in 0..7 {
-            a.put(&format!("logs/2026/03/01/{h}/s-{i:02}.gz"), 100 + i, "STANDARD");
+            a.put(
+                &format!("logs/2026/03/01/{h}/s-{i:02}.gz"),
+                100 + i,
+                "STANDARD",
+            );
         }
     }
     a.put("audit/2026/03/01/10/a.gz", 5, "STANDARD");
@@ -243,11 +247,17 @@ async fn an_interrupted_run_resumes_after_its_last_batch() {
     let cut = FakeQueue::default();
     *cut.fail_after.lock().unwrap() = Some(1);
     let e = run(&j, &archive, &cut, &bar()).await.unwrap_err();
-    assert!(e.contains("SendMessageBatch") && e.contains("AccessDenied"), "{e}");
+    assert!(
+        e.contains("SendMessageBatch") && e.contains("AccessDenied"),
+        "{e}"
+    );
     let first = sent_keys(&cut);
     assert_eq!(first.len(), BATCH);
     let st = state::load(&j.state_path, "test").unwrap().unwrap();
-    assert_eq!((st.objects_sent, st.last_key.as_deref()), (10, Some(first[9].as_str())));
+    assert_eq!(
+        (st.objects_sent, st.last_key.as_deref()),
+        (10, Some(first[9].as_str()))
+    );
 
     let rest = FakeQueue::default();
     let out = run(&j, &archive, &rest, &bar()).await.unwrap();
@@ -299,7 +309,10 @@ async fn archived_objects_are_reported_restored_on_request_and_sent_once_readabl
     assert!(q.sent.lock().unwrap().is_empty() && !j.state_path.exists());
     let text = command::report(&j, "q", &out);
     assert!(text.contains("would send 15"), "{text}");
-    assert!(text.contains("1 objects (0.0 MB) in storage class GLACIER"), "{text}");
+    assert!(
+        text.contains("1 objects (0.0 MB) in storage class GLACIER"),
+        "{text}"
+    );
     assert!(text.contains("--restore"), "{text}");
 
     // Sent: the readable ones (Glacier Instant Retrieval reads like Standard); restores asked.
