@@ -50,6 +50,8 @@ pub struct Config {
     pub dead_letter_prefix: String,
     /// Checkpoints of objects not finished in one invocation, in the dead-letter bucket under this prefix.
     pub checkpoint_prefix: String,
+    /// Dead-letter objects whose documents a redrive indexed are moved here (`logpipe redrive`).
+    pub redriven_prefix: String,
     /// Dead-letter records are written in objects of about this size.
     pub dead_letter_chunk: usize,
     /// Time kept free before the Lambda deadline to report.
@@ -85,6 +87,7 @@ pub const ENV_VARS: &[&str] = &[
     "DEAD_LETTER_BUCKET",
     "DEAD_LETTER_PREFIX",
     "CHECKPOINT_PREFIX",
+    "REDRIVEN_PREFIX",
     "DEADLINE_MARGIN_MS",
     "METRICS_NAMESPACE",
 ];
@@ -147,6 +150,7 @@ impl Config {
             dead_letter_bucket: None,
             dead_letter_prefix: "failed/".into(),
             checkpoint_prefix: "checkpoints/".into(),
+            redriven_prefix: "failed-redriven/".into(),
             dead_letter_chunk: 4 << 20,
             common: Common::new("s3-search-forwarder", DEADLINE_MARGIN),
         }
@@ -235,6 +239,20 @@ impl Config {
                 ));
             }
             cfg.checkpoint_prefix = p;
+        }
+        if let Some(p) = env.get("REDRIVEN_PREFIX") {
+            if p.is_empty()
+                || p.starts_with(&cfg.dead_letter_prefix)
+                || cfg.dead_letter_prefix.starts_with(&p)
+                || p.starts_with(&cfg.checkpoint_prefix)
+            {
+                return Err(env.err(
+                    "REDRIVEN_PREFIX",
+                    &p,
+                    "must be a prefix apart from DEAD_LETTER_PREFIX and CHECKPOINT_PREFIX",
+                ));
+            }
+            cfg.redriven_prefix = p;
         }
         cfg.common = Common::from_env(&env, "s3-search-forwarder", Some(DEADLINE_MARGIN))?;
         Ok(cfg)
@@ -478,6 +496,13 @@ mod tests {
             (
                 vec![("SEARCH_URL", "http://x"), ("BULK_GZIP", "maybe")],
                 "BULK_GZIP",
+            ),
+            (
+                vec![
+                    ("SEARCH_URL", "http://x"),
+                    ("REDRIVEN_PREFIX", "failed/done/"),
+                ],
+                "REDRIVEN_PREFIX",
             ),
             (
                 vec![("SEARCH_URL", "http://x"), ("RESTORE_INDEX_PREFIX", "_r")],

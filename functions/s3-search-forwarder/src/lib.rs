@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod forward;
 pub mod local;
+pub mod redrive;
 pub mod reply;
 pub mod setup;
 
@@ -47,6 +48,9 @@ logcore::counts! {
         pub forwarded: Forwarded,
         /// Objects left unfinished with a checkpoint to resume from.
         pub checkpoints_written: u64 => "CheckpointsWritten",
+        /// Dead-letter objects redriven (`logpipe redrive`), and of them those whose redrive stopped.
+        pub dead_letter_objects_redriven: u64 => "DeadLetterObjectsRedriven",
+        pub dead_letter_objects_failed: u64,
     }
 }
 
@@ -58,6 +62,13 @@ impl Summary {
         self.objects_missing += u64::from(r.missing);
         self.notifications_ignored += u64::from(r.skipped);
         self.checkpoints_written += u64::from(r.checkpoint_written);
+        logcore::base::report::Metrics::add(&mut self.forwarded, &r.forwarded);
+    }
+
+    /// Count one dead-letter object's redrive in.
+    pub fn add_redrive(&mut self, r: &redrive::RedriveReport) {
+        self.dead_letter_objects_redriven += 1;
+        self.dead_letter_objects_failed += u64::from(r.error.is_some());
         logcore::base::report::Metrics::add(&mut self.forwarded, &r.forwarded);
     }
 }
@@ -148,12 +159,31 @@ pub async fn handle<S: Store, E: Search>(
                         continue;
                     }
                 };
-                let ok = match &m.content {
-                    Err(e) => {
+                let disposal = m.redrive.as_deref().map(str::parse::<redrive::Disposal>);
+                let ok = match (&m.content, disposal) {
+                    (Err(e), _) => {
                         tracing::error!(message_id = %m.message_id, error = %e, "unreadable SQS message");
                         false
                     }
-                    Ok(n) => {
+                    (Ok(_), Some(Err(e))) => {
+                        tracing::error!(message_id = %m.message_id, error = %e, "redrive refused");
+                        false
+                    }
+                    (Ok(n), Some(Ok(disposal))) => {
+                        summary.notifications_ignored += n.ignored;
+                        let mut ok = true;
+                        for obj in &n.objects {
+                            let r = redrive::redrive_object(
+                                cfg, store, search, obj, deadline, disposal,
+                            )
+                            .await;
+                            log_redrive(obj, &r);
+                            ok &= r.error.is_none();
+                            summary.add_redrive(&r);
+                        }
+                        ok
+                    }
+                    (Ok(n), None) => {
                         summary.notifications_ignored += n.ignored;
                         let mut ok = true;
                         for obj in &n.objects {
@@ -197,6 +227,21 @@ fn log_object(obj: &ObjectRef, r: &ObjectReport) {
         None => tracing::info!(
             bucket = %obj.bucket, key = %obj.key, units = f.units, indexed = f.indexed,
             already_indexed = f.already_indexed, dead_lettered = f.dead_lettered, "object indexed"
+        ),
+    }
+}
+
+fn log_redrive(obj: &ObjectRef, r: &redrive::RedriveReport) {
+    let f = &r.forwarded;
+    match &r.error {
+        Some(e) => tracing::error!(
+            bucket = %obj.bucket, key = %obj.key, error = %e, indexed = f.indexed,
+            already_indexed = f.already_indexed, "dead-letter object not redriven; it will be delivered again"
+        ),
+        None => tracing::info!(
+            bucket = %obj.bucket, key = %obj.key, records = r.records, indexed = f.indexed,
+            already_indexed = f.already_indexed, refused_again = f.dead_lettered, kept = r.kept,
+            disposed = ?r.disposed, "dead-letter object redriven"
         ),
     }
 }

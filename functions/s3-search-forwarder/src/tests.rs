@@ -684,3 +684,205 @@ async fn restore_labels_index_into_their_own_indices() {
     assert_eq!(restored_keys, want);
     assert!(!want.is_empty());
 }
+
+/// The SQS event of messages asking for a redrive of these dead-letter objects.
+fn redrive_event(keys: &[String], disposal: &str) -> Value {
+    let records: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let body = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+                "s3":{"bucket":{"name":"logs"},"object":{"key": k.replace(' ', "+"), "size": 1}}}]});
+            json!({"eventSource":"aws:sqs","messageId": format!("d{i}"), "body": body.to_string(),
+                   "messageAttributes":{"logpipe.redrive":{"stringValue": disposal, "dataType":"String"}}})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn failures(res: Result<Response, InvocationError>) -> Vec<String> {
+    match res.unwrap() {
+        Response::Sqs {
+            batch_item_failures,
+        } => batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Documents a cluster refused are redriven once it takes them: each indexed with its original index and
+/// id, the dead-letter objects whose documents all went in moved (or deleted), those with documents
+/// refused again rewritten with just them and their new reason; unreadable lines are kept; an object
+/// that is not a dead letter is refused; a second redrive changes nothing.
+#[tokio::test]
+async fn refused_documents_are_redriven_with_their_ids_and_outcomes() {
+    let store = Arc::new(MemStore::default());
+    store.insert("logs", "a.gz", object().0);
+    let c = cfg();
+    // The cluster refuses every document (a mapping, a closed index), then is fixed.
+    let search = Arc::new(FakeSearch::with_faults(vec![
+        Fault::Refuse(
+            400,
+            "mapper_parsing_exception",
+            "failed to parse field [json.n] of type [date]",
+        );
+        100
+    ]));
+    let (res, first) = run(&c, &store, &search, &s3_event(&["a.gz"])).await;
+    res.unwrap();
+    assert_eq!(first.forwarded.indexed, 0);
+    search.faults.lock().unwrap().clear();
+    let rejected: Vec<String> = store
+        .keys("failed/")
+        .into_iter()
+        .map(|(_, k)| k)
+        .filter(|k| k.ends_with("-rejected.ndjson"))
+        .collect();
+    let unreadable: Vec<String> = store
+        .keys("failed/")
+        .into_iter()
+        .map(|(_, k)| k)
+        .filter(|k| k.ends_with("-unreadable.ndjson"))
+        .collect();
+    assert!(rejected.len() > 2 && !unreadable.is_empty());
+    let dead_before = dead_letters(&store, "failed/");
+    let conflicts = dead_before
+        .iter()
+        .filter(|d| d["document"].to_string().contains("MAPPING-CONFLICT"))
+        .count();
+    assert!(conflicts > 0);
+
+    // Redrive every dead-letter object, the unreadable ones too.
+    let mut all = rejected.clone();
+    all.extend(unreadable.clone());
+    let (res, s) = run(&c, &store, &search, &redrive_event(&all, "move")).await;
+    assert_eq!(failures(res), Vec::<String>::new());
+    let refused = first.forwarded.dead_lettered - unreadable_count(&dead_before);
+    assert_eq!(s.forwarded.indexed, refused - conflicts as u64);
+    assert_eq!(s.forwarded.dead_lettered, conflicts as u64);
+    assert_eq!(s.dead_letter_objects_redriven, all.len() as u64);
+    // Indexed as the refused action said: the original index and id.
+    let docs = search.index.lock().unwrap().clone();
+    for d in dead_before.iter().filter(|d| d.get("action").is_some()) {
+        let (index, id) = (
+            &d["action"]["create"]["_index"],
+            &d["action"]["create"]["_id"],
+        );
+        let there =
+            docs.contains_key(&(index.as_str().unwrap().into(), id.as_str().unwrap().into()));
+        let conflict = d["document"].to_string().contains("MAPPING-CONFLICT");
+        assert_eq!(there, !conflict, "{d}");
+    }
+    // What is left under failed/: the conflicts with their new reason, and the unreadable lines as they
+    // were; everything redriven is kept under failed-redriven/.
+    let left = dead_letters(&store, "failed/");
+    assert_eq!(
+        left.len(),
+        conflicts + unreadable_count(&dead_before) as usize
+    );
+    for d in &left {
+        if d.get("action").is_some() {
+            assert_eq!(d["reason"], "failed to parse field [n]", "{d}");
+            assert_eq!(d["error_type"], "mapper_parsing_exception");
+        }
+    }
+    for k in &unreadable {
+        assert!(store.body("logs", k).is_some(), "{k} kept");
+        assert!(store
+            .body("logs", &k.replace("failed/", "failed-redriven/"))
+            .is_none());
+    }
+    let moved: Vec<String> = rejected
+        .iter()
+        .filter(|k| store.body("logs", k).is_none())
+        .cloned()
+        .collect();
+    assert!(!moved.is_empty() && moved.len() < rejected.len());
+    for k in &rejected {
+        assert!(store
+            .body("logs", &k.replace("failed/", "failed-redriven/"))
+            .is_some());
+    }
+
+    // Again: the conflicts are refused again and stay; nothing else changes.
+    let still: Vec<String> = rejected
+        .iter()
+        .filter(|k| store.body("logs", k).is_some())
+        .cloned()
+        .collect();
+    let (res, s) = run(&c, &store, &search, &redrive_event(&still, "delete")).await;
+    assert_eq!(failures(res), Vec::<String>::new());
+    assert_eq!(
+        (s.forwarded.indexed, s.forwarded.dead_lettered),
+        (0, conflicts as u64)
+    );
+    assert_eq!(dead_letters(&store, "failed/").len(), left.len());
+
+    // Not a dead letter, or a disposal nobody knows: the message fails, nothing is touched.
+    let (res, s) = run(
+        &c,
+        &store,
+        &search,
+        &redrive_event(&["a.gz".to_string()], "move"),
+    )
+    .await;
+    assert_eq!(failures(res), ["d0"]);
+    assert_eq!(s.dead_letter_objects_failed, 1);
+    let (res, _) = run(&c, &store, &search, &redrive_event(&still, "shred")).await;
+    assert_eq!(failures(res).len(), still.len());
+    assert!(store.body("logs", "a.gz").is_some());
+}
+
+#[tokio::test]
+async fn a_redrive_with_every_document_indexed_deletes_when_asked() {
+    let store = Arc::new(MemStore::default());
+    let line = r#"{"@timestamp":"2026-11-21T09:00:00.000Z","message":"m","event":{"id":"e1"},"log":{"group":"/g"}}"#;
+    store.insert("logs", "b.gz", format!("{line}\n").into_bytes());
+    let c = cfg();
+    let search = Arc::new(FakeSearch::with_faults(vec![Fault::Refuse(
+        403,
+        "cluster_block_exception",
+        "index [logs-app-2026.11.21] blocked by: [FORBIDDEN/8/index write (api)]",
+    )]));
+    run(&c, &store, &search, &s3_event(&["b.gz"]))
+        .await
+        .0
+        .unwrap();
+    let keys: Vec<String> = store.keys("failed/").into_iter().map(|(_, k)| k).collect();
+    assert_eq!(keys.len(), 1);
+    // A record naming an index this forwarder does not write is kept, not sent.
+    let body = store.body("logs", &keys[0]).unwrap();
+    let foreign = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("logs-app-2026.11.21", ".kibana")
+        .replace("\"e1\"", "\"e2\"");
+    let foreign_key = keys[0].replace("-rejected", "-foreign-rejected");
+    store.insert("logs", &foreign_key, foreign.into_bytes());
+    let (res, s) = run(&c, &store, &search, &redrive_event(&keys, "delete")).await;
+    assert_eq!(failures(res), Vec::<String>::new());
+    assert_eq!(s.forwarded.indexed, 1);
+    assert!(store.keys("failed-redriven/").is_empty());
+    assert!(store.body("logs", &keys[0]).is_none());
+    let (res, s) = run(
+        &c,
+        &store,
+        &search,
+        &redrive_event(&[foreign_key.clone()], "move"),
+    )
+    .await;
+    assert_eq!(failures(res), Vec::<String>::new());
+    assert_eq!(s.forwarded.indexed, 0);
+    assert!(store.body("logs", &foreign_key).is_some());
+    assert!(!search
+        .index
+        .lock()
+        .unwrap()
+        .keys()
+        .any(|(i, _)| i == ".kibana"));
+}
+
+fn unreadable_count(dead: &[Value]) -> u64 {
+    dead.iter().filter(|d| d.get("action").is_none()).count() as u64
+}

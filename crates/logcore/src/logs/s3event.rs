@@ -64,10 +64,16 @@ pub struct SqsMessage {
     /// the forwarder makes the index names itself, under its own prefix (never a name, an endpoint or
     /// credentials taken from a message).
     pub restore: Option<String>,
+    /// The message attribute [`REDRIVE_ATTRIBUTE`] (`logpipe redrive --queue-url`): the objects are the
+    /// forwarder's own dead-letter objects, to index again; the value says what becomes of an object whose
+    /// documents are all indexed (`move` or `delete`).
+    pub redrive: Option<String>,
 }
 
 /// The SQS message attribute naming a restore label (a String attribute).
 pub const RESTORE_ATTRIBUTE: &str = "logpipe.restore";
+/// The SQS message attribute asking for a redrive of dead-letter objects (a String attribute).
+pub const REDRIVE_ATTRIBUTE: &str = "logpipe.redrive";
 
 /// A whole invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,16 +114,18 @@ pub fn parse_invocation_value(v: &Value) -> Result<Invocation, EnvelopeError> {
                         "SQS message {message_id} has no body"
                     ))),
                 };
-                let restore = r
-                    .get("messageAttributes")
-                    .and_then(|a| a.get(RESTORE_ATTRIBUTE))
-                    .and_then(|a| a.get("stringValue"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                let attribute = |name: &str| {
+                    r.get("messageAttributes")
+                        .and_then(|a| a.get(name))
+                        .and_then(|a| a.get("stringValue"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                };
                 out.push(SqsMessage {
                     message_id,
                     content,
-                    restore,
+                    restore: attribute(RESTORE_ATTRIBUTE),
+                    redrive: attribute(REDRIVE_ATTRIBUTE),
                 });
             }
             return Ok(Invocation::Sqs(out));
@@ -328,7 +336,8 @@ mod tests {
             {"eventSource":"aws:sqs","messageId":"3","body": test_event},
             {"eventSource":"aws:sqs","messageId":"4","body": "not json"},
             {"eventSource":"aws:sqs","messageId":"5","body": s3_event(&["raw%20delivery"]),
-             "messageAttributes":{"logpipe.restore":{"stringValue":"march","dataType":"String"}}}]});
+             "messageAttributes":{"logpipe.restore":{"stringValue":"march","dataType":"String"},
+                                  "logpipe.redrive":{"stringValue":"move","dataType":"String"}}}]});
         let Invocation::Sqs(msgs) = parse_invocation(sqs.to_string().as_bytes()).unwrap() else {
             panic!("sqs")
         };
@@ -345,7 +354,10 @@ mod tests {
         );
         assert_eq!(keys(msgs[4].content.as_ref().unwrap()), ["raw delivery"]);
         assert_eq!(msgs[4].restore.as_deref(), Some("march"));
-        assert!(msgs[..4].iter().all(|m| m.restore.is_none()));
+        assert_eq!(msgs[4].redrive.as_deref(), Some("move"));
+        assert!(msgs[..4]
+            .iter()
+            .all(|m| m.restore.is_none() && m.redrive.is_none()));
     }
 
     #[test]

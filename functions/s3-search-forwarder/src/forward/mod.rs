@@ -18,10 +18,10 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 mod read;
-mod send;
+pub(crate) mod send;
 
 use read::{read_object, recycle, Pool};
-use send::{send_batch, BatchResult};
+pub(crate) use send::{send_batch, BatchResult};
 
 use crate::checkpoint::{self, Checkpoint, Progress};
 use crate::{Config, Opened, Search, Store};

@@ -11,22 +11,22 @@ use crate::reply::{classify, Verdict};
 use crate::{Config, Search};
 
 #[derive(Default)]
-pub(super) struct BatchResult {
+pub(crate) struct BatchResult {
     /// Indexed, already indexed, requests, retries, and the documents in `dead` (dead-lettered once
     /// they are written).
-    pub(super) forwarded: Forwarded,
-    pub(super) first_offset: u64,
-    pub(super) dead: Vec<u8>,
-    pub(super) error: Option<String>,
+    pub(crate) forwarded: Forwarded,
+    pub(crate) first_offset: u64,
+    pub(crate) dead: Vec<u8>,
+    pub(crate) error: Option<String>,
     /// The batch as it was sent, to be reused once every item has its outcome.
-    pub(super) spare: Option<Batch>,
+    pub(crate) spare: Option<Batch>,
     /// Which batch of the object this was ([`Progress::sent`]).
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
 }
 
 /// Send one batch until every item is created, already there, or refused for good (dead letter), or
 /// until attempts or time run out (then `error` says so and the object is delivered again).
-pub(super) async fn send_batch<E: Search>(
+pub(crate) async fn send_batch<E: Search>(
     cfg: &Config,
     search: &E,
     src: &Origin,

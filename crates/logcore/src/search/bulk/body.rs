@@ -111,6 +111,12 @@ impl Batch {
         &self.body[i.doc_start..i.lines.end - 1]
     }
 
+    /// Append a `create` of document `doc` (one JSON line, no newline) as `id` in `index`, from the unit at
+    /// `offset`.
+    pub fn push(&mut self, offset: u64, index: &str, id: &str, doc: &[u8]) {
+        push_entry(self, offset, index, id, doc);
+    }
+
     /// A new batch of some of the items (for a retry).
     pub fn subset(&self, items: &[usize]) -> Batch {
         let mut out = Batch::with_capacity(items.iter().map(|&i| self.items[i].lines.len()).sum());
