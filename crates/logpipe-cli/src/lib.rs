@@ -11,6 +11,7 @@ pub mod forward;
 pub mod local;
 pub mod measure;
 pub mod reconcile;
+pub mod redrive;
 pub mod reindex;
 pub mod replay;
 pub mod samples;

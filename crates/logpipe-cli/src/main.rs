@@ -8,8 +8,8 @@ use firehose_transform::{Audit, Documents};
 use logcore::synth::{self, SourceKind};
 use logpipe_cli::transform::transform;
 use logpipe_cli::{
-    alerts, bench, bulk_sink, forward, reconcile, reindex, replay, samples, search, subscribe,
-    trace, verify,
+    alerts, bench, bulk_sink, forward, reconcile, redrive, reindex, replay, samples, search,
+    subscribe, trace, verify,
 };
 
 #[derive(Parser)]
@@ -133,6 +133,12 @@ enum Command {
     /// restore indices (--restore-index); archived objects (Glacier) are reported and, with --restore,
     /// restored. AWS credentials and region from the environment.
     Reindex(reindex::command::ReindexArgs),
+    /// Show what the search forwarder's dead letters are (counts by status, error type, cause, reason) and,
+    /// after the cause is fixed, index their documents again with their original ids and indices: through
+    /// the forwarder's queue (--queue-url) or from here (--search-url); objects whose documents are all
+    /// indexed leave failed/ (moved to failed-redriven/, or --delete). --dlq moves the forwarder's
+    /// dead-letter queue back to its queue. AWS credentials and region from the environment.
+    Redrive(redrive::RedriveArgs),
     /// Benchmark the handlers (build with --release): throughput, peak RSS, process start to ready.
     Bench(bench::BenchArgs),
     /// (internal) A `_bulk` endpoint on 127.0.0.1 that takes everything (the forwarder benchmark's sink).
@@ -182,6 +188,7 @@ fn main() -> ExitCode {
         Command::Reconcile(args) => reconcile::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Reindex(args) => reindex::command::run(args),
+        Command::Redrive(args) => redrive::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BulkSink => bulk_sink::bulk_sink(),
         Command::RssProbe { file } => bench::rss_probe(&file),

@@ -8,9 +8,10 @@ use std::time::Duration;
 use firehose_transform::{Documents, PutEntry, Reingest};
 use logcore::synth;
 use logcore::transform::firehose::{ParsedResponse, Source};
+use logpipe_cli::reindex::aws::SqsQueue;
 use logpipe_io::store::S3Store;
 use logpipe_io::{CallError, HttpSearch};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Everything fits in one transform answer in these tests: a re-ingestion would be a surprise.
 pub struct NoReingest;
@@ -108,4 +109,102 @@ pub async fn forward(
         s3_search_forwarder::handle(forwarder, s3, search, &notification, deadline).await;
     res.map_err(|e| format!("{e:?} {summary:?}"))?;
     Ok(summary.forwarded.indexed)
+}
+
+/// What the forwarder did with the queue's messages.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Consumed {
+    /// The objects the messages named, in the order they came.
+    pub keys: Vec<String>,
+    pub indexed: u64,
+    pub already: u64,
+    /// Documents refused (dead-lettered, or refused again by a redrive).
+    pub refused: u64,
+    /// Dead-letter objects redriven.
+    pub redriven: u64,
+}
+
+/// The forwarder's Lambda on the queue: batches of five as the event source mapping delivers them
+/// (message attributes included), the messages it took deleted.
+pub async fn consume(
+    queue: &SqsQueue,
+    forwarder: &s3_search_forwarder::Config,
+    s3: &Arc<S3Store>,
+    search: &Arc<HttpSearch>,
+) -> Consumed {
+    let mut out = Consumed::default();
+    loop {
+        let got = queue
+            .client()
+            .receive_message()
+            .queue_url(queue.url())
+            .max_number_of_messages(5)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages();
+        if messages.is_empty() {
+            return out;
+        }
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attrs: serde_json::Map<String, Value> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), json!({"stringValue": v.string_value(), "dataType": v.data_type()}))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({"eventSource": "aws:sqs", "messageId": m.message_id(),
+                       "receiptHandle": m.receipt_handle(), "body": m.body(),
+                       "messageAttributes": attrs})
+            })
+            .collect();
+        for r in &records {
+            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            let key = body["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
+            out.keys.push(
+                logcore::logs::s3event::decode_key(key)
+                    .unwrap()
+                    .into_owned(),
+            );
+        }
+        let deadline = logpipe_io::lambda::Deadline::after(
+            Duration::from_secs(60),
+            forwarder.common.deadline_margin,
+        );
+        let (res, summary) = s3_search_forwarder::handle(
+            &forwarder,
+            s3,
+            search,
+            &json!({ "Records": records }),
+            deadline,
+        )
+        .await;
+        let res = res.unwrap();
+        assert_eq!(
+            serde_json::to_value(&res).unwrap()["batchItemFailures"],
+            json!([]),
+            "{summary:?}"
+        );
+        out.indexed += summary.forwarded.indexed;
+        out.already += summary.forwarded.already_indexed;
+        out.refused += summary.forwarded.dead_lettered;
+        out.redriven += summary.dead_letter_objects_redriven;
+        for m in messages {
+            queue
+                .client()
+                .delete_message()
+                .queue_url(queue.url())
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
 }

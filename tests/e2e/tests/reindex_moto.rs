@@ -23,8 +23,8 @@ use logcore::ledger::{hour_of, HOUR_MS};
 use logcore::synth;
 use logpipe_cli::reindex::aws::SqsQueue;
 use logpipe_cli::reindex::select::KeyLayout;
-use logpipe_cli::reindex::{self, Job, Outgoing, Queue};
-use logpipe_e2e::carry;
+use logpipe_cli::reindex::{self, Job, Outgoing, Pace, Queue};
+use logpipe_e2e::carry::{self, Consumed};
 use logpipe_io::store::S3Store;
 use logpipe_io::{CallError, HttpSearch};
 use serde_json::{json, Value};
@@ -58,14 +58,6 @@ struct World {
     search_url: String,
     forwarder: s3_search_forwarder::Config,
     bucket: String,
-}
-
-/// What the forwarder did with the queue's messages.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Consumed {
-    keys: Vec<String>,
-    indexed: u64,
-    already: u64,
 }
 
 impl World {
@@ -110,83 +102,8 @@ impl World {
         out
     }
 
-    /// The forwarder's Lambda on the queue: batches of five as the event source mapping delivers them
-    /// (message attributes included), the messages it took deleted.
     async fn consume(&self) -> Consumed {
-        let mut out = Consumed::default();
-        loop {
-            let got = self
-                .queue
-                .client()
-                .receive_message()
-                .queue_url(self.queue.url())
-                .max_number_of_messages(5)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            let messages = got.messages();
-            if messages.is_empty() {
-                return out;
-            }
-            let records: Vec<Value> = messages
-                .iter()
-                .map(|m| {
-                    let attrs: serde_json::Map<String, Value> = m
-                        .message_attributes()
-                        .map(|a| {
-                            a.iter()
-                                .map(|(k, v)| {
-                                    (k.clone(), json!({"stringValue": v.string_value(), "dataType": v.data_type()}))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    json!({"eventSource": "aws:sqs", "messageId": m.message_id(),
-                           "receiptHandle": m.receipt_handle(), "body": m.body(),
-                           "messageAttributes": attrs})
-                })
-                .collect();
-            for r in &records {
-                let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-                let key = body["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
-                out.keys.push(
-                    logcore::logs::s3event::decode_key(key)
-                        .unwrap()
-                        .into_owned(),
-                );
-            }
-            let deadline = logpipe_io::lambda::Deadline::after(
-                Duration::from_secs(60),
-                self.forwarder.common.deadline_margin,
-            );
-            let (res, summary) = s3_search_forwarder::handle(
-                &self.forwarder,
-                &self.s3,
-                &self.search,
-                &json!({ "Records": records }),
-                deadline,
-            )
-            .await;
-            let res = res.unwrap();
-            assert_eq!(
-                serde_json::to_value(&res).unwrap()["batchItemFailures"],
-                json!([]),
-                "{summary:?}"
-            );
-            out.indexed += summary.forwarded.indexed;
-            out.already += summary.forwarded.already_indexed;
-            for m in messages {
-                self.queue
-                    .client()
-                    .delete_message()
-                    .queue_url(self.queue.url())
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        carry::consume(&self.queue, &self.forwarder, &self.s3, &self.search).await
     }
 
     fn job(&self, groups: &[&str], from_ms: i64, to_ms: i64, dir: &std::path::Path) -> Job {
@@ -200,18 +117,20 @@ impl World {
             from_ms,
             to_ms,
             restore_label: None,
-            rate: 1_000.0,
-            max_queued: 1_000,
-            queue_poll: Duration::from_millis(50),
+            pace: Pace {
+                rate: 1_000.0,
+                max_queued: 1_000,
+                queue_poll: Duration::from_millis(50),
+                backoff: Backoff {
+                    base: Duration::from_millis(10),
+                    max_delay: Duration::from_millis(100),
+                    max_attempts: 3,
+                },
+            },
             restore: None,
             dry_run: false,
             state_path: reindex::state::path_for(dir, &format!("{groups:?} {from_ms} {to_ms}")),
             arguments: format!("{groups:?} {from_ms} {to_ms}"),
-            backoff: Backoff {
-                base: Duration::from_millis(10),
-                max_delay: Duration::from_millis(100),
-                max_attempts: 3,
-            },
         }
     }
 }

@@ -1,15 +1,13 @@
 //! `logpipe reindex`'s command line: arguments, the AWS clients, what is printed.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use canary::scan::KeyPrefix;
-use logcore::base::retry::Backoff;
 use logpipe_io::store::S3Store;
 
 use super::aws::SqsQueue;
 use super::select::{parse_time, KeyLayout};
-use super::{Job, Outcome};
+use super::{Job, Outcome, Pace};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Kind {
@@ -191,20 +189,13 @@ pub fn run(args: ReindexArgs) -> Result<(), String> {
         from_ms,
         to_ms,
         restore_label: args.restore_label.clone(),
-        rate: args.rate,
-        max_queued: args.max_queued,
-        queue_poll: Duration::from_secs(5),
+        pace: Pace::new(args.rate, args.max_queued),
         restore: args
             .restore
             .then(|| (args.restore_days, args.restore_tier.clone())),
         dry_run: args.dry_run,
         state_path,
         arguments,
-        backoff: Backoff {
-            base: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            max_attempts: 8,
-        },
     };
     let archive = S3Store::from_env(&sdk);
     let queue = SqsQueue::new(&sdk, &queue_url);
@@ -240,11 +231,11 @@ pub fn report(job: &Job, queue_url: &str, out: &Outcome) -> String {
     ));
     if job.dry_run {
         let todo = out.objects - out.resumed_objects;
-        let secs = todo as f64 / job.rate;
+        let secs = todo as f64 / job.pace.rate;
         s.push_str(&format!(
             "dry run: would send {todo} notifications, at {} a second at most: {:.0} s of sending; the \
              forwarder then indexes at its own pace (its concurrency and the cluster bound it)\n",
-            job.rate, secs
+            job.pace.rate, secs
         ));
         for k in &out.first_keys {
             s.push_str(&format!("  {k}\n"));

@@ -130,12 +130,7 @@ pub struct Job {
     pub from_ms: i64,
     pub to_ms: i64,
     pub restore_label: Option<String>,
-    /// Objects a second at most.
-    pub rate: f64,
-    /// No message is sent while the queue holds this many (0: not checked).
-    pub max_queued: u64,
-    /// How often a full queue is looked at again.
-    pub queue_poll: Duration,
+    pub pace: Pace,
     /// RestoreObject for archived objects: days and tier.
     pub restore: Option<(u32, String)>,
     pub dry_run: bool,
@@ -143,7 +138,34 @@ pub struct Job {
     pub state_path: PathBuf,
     /// The arguments that make a run the same run (the state's key).
     pub arguments: String,
+}
+
+/// How fast messages go to the queue, and how refused ones are sent again.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    /// Messages a second at most.
+    pub rate: f64,
+    /// No message is sent while the queue holds this many (0: not checked).
+    pub max_queued: u64,
+    /// How often a full queue is looked at again.
+    pub queue_poll: Duration,
     pub backoff: Backoff,
+}
+
+impl Pace {
+    /// `rate` a second and `max_queued`, a full queue looked at every 5 s, SendMessageBatch tried 8 times.
+    pub fn new(rate: f64, max_queued: u64) -> Pace {
+        Pace {
+            rate,
+            max_queued,
+            queue_poll: Duration::from_secs(5),
+            backoff: Backoff {
+                base: Duration::from_millis(200),
+                max_delay: Duration::from_secs(10),
+                max_attempts: 8,
+            },
+        }
+    }
 }
 
 /// What a run did.
@@ -339,7 +361,7 @@ pub async fn run<A: Archive, Q: Queue>(
 
     let started = Instant::now();
     for chunk in todo.chunks(BATCH) {
-        wait_for_room(job, queue, started, out.sent_objects).await?;
+        wait_for_room(&job.pace, queue, started, out.sent_objects).await?;
         let messages: Vec<Outgoing> = chunk
             .iter()
             .enumerate()
@@ -353,11 +375,13 @@ pub async fn run<A: Archive, Q: Queue>(
                     .collect(),
             })
             .collect();
-        send_all(job, queue, messages).await.inspect_err(|_| {
-            // Sent so far is kept: the next run starts after it.
-            st.archived.clone_from(&still);
-            let _ = state::save(&job.state_path, &st);
-        })?;
+        send_all(&job.pace, queue, messages)
+            .await
+            .inspect_err(|_| {
+                // Sent so far is kept: the next run starts after it.
+                st.archived.clone_from(&still);
+                let _ = state::save(&job.state_path, &st);
+            })?;
         let bytes: u64 = chunk.iter().map(|(_, o)| o.size).sum();
         out.sent_objects += chunk.len() as u64;
         out.sent_bytes += bytes;
@@ -392,9 +416,9 @@ pub async fn run<A: Archive, Q: Queue>(
     Ok(out)
 }
 
-/// Wait until the rate allows `sent` more objects and the queue has room.
-async fn wait_for_room<Q: Queue>(
-    job: &Job,
+/// Wait until the rate allows `sent` more messages and the queue has room.
+pub async fn wait_for_room<Q: Queue>(
+    job: &Pace,
     queue: &Q,
     started: Instant,
     sent: u64,
@@ -419,8 +443,8 @@ async fn wait_for_room<Q: Queue>(
 }
 
 /// Send a batch; entries SQS refused are sent again (with backoff), the rest of the error is the run's.
-async fn send_all<Q: Queue>(
-    job: &Job,
+pub async fn send_all<Q: Queue>(
+    job: &Pace,
     queue: &Q,
     mut messages: Vec<Outgoing>,
 ) -> Result<(), String> {

@@ -111,18 +111,20 @@ fn job(dir: &std::path::Path, layout: KeyLayout, groups: &[&str]) -> Job {
         from_ms: ms("2026-03-01T10:00:00Z"),
         to_ms: ms("2026-03-01T12:00:00Z"),
         restore_label: None,
-        rate: 1e6,
-        max_queued: 0,
-        queue_poll: Duration::from_millis(1),
+        pace: Pace {
+            rate: 1e6,
+            max_queued: 0,
+            queue_poll: Duration::from_millis(1),
+            backoff: Backoff {
+                base: Duration::from_millis(1),
+                max_delay: Duration::from_millis(2),
+                max_attempts: 3,
+            },
+        },
         restore: None,
         dry_run: false,
         state_path: dir.join("state.json"),
         arguments: "test".into(),
-        backoff: Backoff {
-            base: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-            max_attempts: 3,
-        },
     }
 }
 
@@ -276,7 +278,7 @@ async fn refused_entries_are_sent_again_and_a_full_queue_is_waited_for() {
     let dir = temp_dir("refused");
     let archive = time_archive();
     let mut j = job(&dir, KeyLayout::Time(KeyPrefix::default()), &[]);
-    j.max_queued = 50;
+    j.pace.max_queued = 50;
     let queue = FakeQueue::default();
     *queue.refuse_once.lock().unwrap() = vec!["3".into(), "7".into()];
     *queue.depths.lock().unwrap() = vec![80, 60, 49];
