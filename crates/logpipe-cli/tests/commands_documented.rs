@@ -58,3 +58,64 @@ fn every_command_is_documented() {
         "commands CHANGELOG.md does not name (`logpipe <command>`): {unlisted:?}"
     );
 }
+
+/// The commands (and subcommands) `logpipe <path> --help` lists.
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logpipe"))
+        .args(path)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every environment variable a command reads (clap's `[env: NAME=…]` in its help) is named on some
+/// Markdown page: a variable is a public interface like a flag.
+#[test]
+fn every_variable_a_command_reads_is_documented() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut docs = String::new();
+    markdown(&root, &mut docs);
+    let mut paths: Vec<Vec<String>> = Vec::new();
+    for c in subcommands(&[]) {
+        let subs = subcommands(&[c.as_str()]);
+        if subs.is_empty() {
+            paths.push(vec![c]);
+        } else {
+            paths.extend(subs.into_iter().map(|s| vec![c.clone(), s]));
+        }
+    }
+    let mut seen = 0;
+    let mut missing = Vec::new();
+    for p in &paths {
+        let args: Vec<&str> = p.iter().map(String::as_str).collect();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logpipe"))
+            .args(&args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let help = String::from_utf8(out.stdout).unwrap();
+        for piece in help.split("[env: ").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            seen += 1;
+            if !docs.contains(&name) {
+                missing.push(format!("logpipe {}: {name}", p.join(" ")));
+            }
+        }
+    }
+    assert!(seen > 5, "{seen} variables: the help format changed?");
+    assert!(missing.is_empty(), "variables no page names: {missing:?}");
+}

@@ -91,8 +91,9 @@ struct Record<'a> {
     document: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize, Clone, PartialEq, Eq)]
-struct Source<'a> {
+/// The object a dead-letter record's unit came from.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+pub struct Source<'a> {
     #[serde(borrow)]
     bucket: Cow<'a, str>,
     #[serde(borrow)]
@@ -115,6 +116,95 @@ struct Target<'a> {
     index: Cow<'a, str>,
     #[serde(rename = "_id", borrow)]
     id: Cow<'a, str>,
+}
+
+/// A dead-letter object's records, sorted: the documents to send again, by the object they came from, and
+/// the lines kept as they are.
+#[derive(Debug, Default)]
+pub struct Sorted<'b> {
+    pub records: u64,
+    pub work: Vec<(Source<'b>, Batch)>,
+    /// Records kept without a redrive, their lines (each with its newline), and the first one's reason.
+    pub kept: u64,
+    pub kept_lines: Vec<u8>,
+    pub first_kept: Option<String>,
+}
+
+impl Sorted<'_> {
+    fn keep(&mut self, line: &[u8], why: String) {
+        self.kept_lines.extend_from_slice(line);
+        self.kept_lines.push(b'\n');
+        self.kept += 1;
+        self.first_kept.get_or_insert(why);
+    }
+
+    /// Documents to send again.
+    pub fn documents(&self) -> usize {
+        self.work.iter().map(|(_, b)| b.len()).sum()
+    }
+}
+
+/// Sort the records of a dead-letter object (NDJSON, any bytes): each line is a document to send again
+/// (a `create` action into one of this forwarder's indices, and a document) or kept as it is, with why.
+pub fn sort_records<'b>(cfg: &Config, body: &'b [u8]) -> Sorted<'b> {
+    let own = own_indices(cfg);
+    let mut out = Sorted::default();
+    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        out.records += 1;
+        let rec: Record<'_> = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                out.keep(
+                    line,
+                    format!("line {}: not a dead-letter record: {e}", n + 1),
+                );
+                continue;
+            }
+        };
+        let (Some(source), Some(action), Some(doc)) = (rec.source, rec.action, rec.document) else {
+            out.keep(
+                line,
+                format!("line {}: no document to redrive (unreadable)", n + 1),
+            );
+            continue;
+        };
+        let target = match serde_json::from_str::<Action<'_>>(action.get()) {
+            Ok(a) => a.create,
+            Err(e) => {
+                out.keep(line, format!("line {}: action is no create: {e}", n + 1));
+                continue;
+            }
+        };
+        if !own.iter().any(|g| g.matches(&target.index))
+            || logcore::search::bulk::check_index_name(&target.index).is_err()
+            || target.id.is_empty()
+        {
+            out.keep(
+                line,
+                format!(
+                    "line {}: index {:?} is not one this forwarder writes",
+                    n + 1,
+                    target.index
+                ),
+            );
+            continue;
+        }
+        let offset = source.offset;
+        let batch = match out.work.iter_mut().find(|(s, _)| {
+            (&s.bucket, &s.key, &s.version) == (&source.bucket, &source.key, &source.version)
+        }) {
+            Some((_, b)) => b,
+            None => {
+                out.work.push((source, Batch::default()));
+                &mut out.work.last_mut().expect("just pushed").1
+            }
+        };
+        batch.push(offset, &target.index, &target.id, doc.get().as_bytes());
+    }
+    out
 }
 
 /// Whether `key` (in the dead-letter bucket) is one of this forwarder's dead-letter objects.
@@ -173,80 +263,11 @@ pub async fn redrive_object<S: Store, E: Search>(
             return report;
         }
     };
-    let own = own_indices(cfg);
-    let mut kept: Vec<u8> = Vec::new();
-    let mut keep = |line: &[u8], why: String, report: &mut RedriveReport| {
-        kept.extend_from_slice(line);
-        kept.push(b'\n');
-        report.kept += 1;
-        report.first_kept.get_or_insert(why);
-    };
-    // Documents to send, by the object they came from (one, in the forwarder's dead letters).
-    let mut work: Vec<(Source<'_>, Batch)> = Vec::new();
-    for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        report.records += 1;
-        let rec: Record<'_> = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                keep(
-                    line,
-                    format!("line {}: not a dead-letter record: {e}", n + 1),
-                    &mut report,
-                );
-                continue;
-            }
-        };
-        let (Some(source), Some(action), Some(doc)) = (rec.source, rec.action, rec.document) else {
-            keep(
-                line,
-                format!("line {}: no document to redrive (unreadable)", n + 1),
-                &mut report,
-            );
-            continue;
-        };
-        let target = match serde_json::from_str::<Action<'_>>(action.get()) {
-            Ok(a) => a.create,
-            Err(e) => {
-                keep(
-                    line,
-                    format!("line {}: action is no create: {e}", n + 1),
-                    &mut report,
-                );
-                continue;
-            }
-        };
-        if !own.iter().any(|g| g.matches(&target.index)) || target.id.is_empty() {
-            keep(
-                line,
-                format!(
-                    "line {}: index {:?} is not one this forwarder writes",
-                    n + 1,
-                    target.index
-                ),
-                &mut report,
-            );
-            continue;
-        }
-        let batch = match work.iter_mut().find(|(s, _)| {
-            (&s.bucket, &s.key, &s.version) == (&source.bucket, &source.key, &source.version)
-        }) {
-            Some((_, b)) => b,
-            None => {
-                work.push((source.clone(), Batch::default()));
-                &mut work.last_mut().expect("just pushed").1
-            }
-        };
-        batch.push(
-            source.offset,
-            &target.index,
-            &target.id,
-            doc.get().as_bytes(),
-        );
-    }
-
+    let sorted = sort_records(cfg, &body);
+    report.records = sorted.records;
+    report.kept = sorted.kept;
+    report.first_kept = sorted.first_kept;
+    let (work, kept) = (sorted.work, sorted.kept_lines);
     let mut refused: Vec<u8> = Vec::new();
     let mut seq = 0;
     for (source, all) in &work {
@@ -375,4 +396,60 @@ async fn read_whole<S: Store>(store: &S, obj: &ObjectRef) -> Result<Option<Vec<u
         ));
     }
     Ok(Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(index: &str, id: &str) -> String {
+        format!(
+            r#"{{"reason":"r","status":400,"error_type":"t","cause":"document","source":{{"bucket":"b","key":"logs/k","version":"v","offset":7,"length":2}},"action":{{"create":{{"_index":"{index}","_id":"{id}"}}}},"document":{{"message":"m"}}}}"#
+        )
+    }
+
+    #[test]
+    fn records_are_sent_again_only_into_the_forwarders_own_indices() {
+        let cfg = Config::new("http://x");
+        let body = [
+            record("logs-app-2026.03.01", "a"),
+            record("restore-q1-logs-audit-2026.03.01", "b"),
+            record(".kibana", "c"),
+            record("logs-app-2026.03.01", ""),
+            record("other-2026.03.01", "d"),
+            r#"{"reason":"not valid UTF-8","cause":"unreadable","source":{"bucket":"b","key":"k","version":"v","offset":1,"length":3},"base64":"AAA="}"#.into(),
+            "garbage".into(),
+        ]
+        .join("\n");
+        let s = sort_records(&cfg, body.as_bytes());
+        assert_eq!((s.records, s.documents(), s.kept), (7, 2, 5));
+        let (src, batch) = &s.work[0];
+        assert_eq!((src.key.as_ref(), src.offset), ("logs/k", 7));
+        assert_eq!(batch.items[0].offset, 7);
+        assert_eq!(
+            std::str::from_utf8(batch.action(&batch.items[1])).unwrap(),
+            r#"{"create":{"_index":"restore-q1-logs-audit-2026.03.01","_id":"b"}}"#
+        );
+        assert_eq!(batch.doc(&batch.items[0]), br#"{"message":"m"}"#);
+        assert!(s.first_kept.unwrap().contains(".kibana"));
+        assert_eq!(String::from_utf8(s.kept_lines).unwrap().lines().count(), 5);
+    }
+
+    proptest! {
+        /// Any bytes: no panic, and every record either to send or kept, once.
+        #[test]
+        fn every_record_is_sent_or_kept_once(lines in proptest::collection::vec(
+            prop_oneof![
+                Just(record("logs-app-2026.03.01", "x")),
+                Just(record("x", "y")),
+                "\\PC{0,40}",
+            ],
+            0..20,
+        )) {
+            let body = lines.join("\n");
+            let s = sort_records(&Config::new("http://x"), body.as_bytes());
+            prop_assert_eq!(s.records, s.kept + s.documents() as u64);
+        }
+    }
 }
