@@ -65,8 +65,11 @@ pub struct RedriveArgs {
     quiet: bool,
 }
 
-/// Dead letters by kind (`rejected`, `unreadable`), status, error type, cause and reason.
-pub type Tally = BTreeMap<(String, String, String, String, String), u64>;
+/// A row of the tally: kind (`rejected`, `unreadable`), status, error type, cause and reason.
+pub type Row = (String, String, String, String, String);
+
+/// Dead letters by [`Row`].
+pub type Tally = BTreeMap<Row, u64>;
 
 #[derive(Deserialize)]
 struct Head {
@@ -134,7 +137,7 @@ pub fn tally(body: &[u8], out: &mut Tally) {
 
 /// The tally as a table, most frequent first.
 pub fn table(t: &Tally) -> String {
-    let mut rows: Vec<(&(String, String, String, String, String), &u64)> = t.iter().collect();
+    let mut rows: Vec<(&Row, &u64)> = t.iter().collect();
     rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let mut s = format!(
         "{:>9}  {:<10}  {:>6}  {:<32}  {:<14}  reason\n",

@@ -42,13 +42,28 @@ fn bad_arguments_are_named_before_anything_is_read() {
         ),
         (
             vec![
-                "reindex", "--bucket", "b", "--from", "2026-03-02", "--to", "2026-03-01",
+                "reindex",
+                "--bucket",
+                "b",
+                "--from",
+                "2026-03-02",
+                "--to",
+                "2026-03-01",
                 "--dry-run",
             ],
             "--from must be before --to",
         ),
         (
-            vec!["reindex", "--bucket", "b", "--from", "2026-03-01", "--group", "/ecs/api", "--dry-run"],
+            vec![
+                "reindex",
+                "--bucket",
+                "b",
+                "--from",
+                "2026-03-01",
+                "--group",
+                "/ecs/api",
+                "--dry-run",
+            ],
             "mixes every log group",
         ),
         (
@@ -57,21 +72,49 @@ fn bad_arguments_are_named_before_anything_is_read() {
         ),
         (
             vec![
-                "reindex", "--bucket", "b", "--from", "2026-03-01", "--dry-run",
-                "--restore-index", "Bad_Label",
+                "reindex",
+                "--bucket",
+                "b",
+                "--from",
+                "2026-03-01",
+                "--dry-run",
+                "--restore-index",
+                "Bad_Label",
             ],
             "--restore-index",
         ),
         (
-            vec!["reindex", "--bucket", "b", "--from", "1d", "--kind", "audit", "--layout", "partitioned"],
+            vec![
+                "reindex",
+                "--bucket",
+                "b",
+                "--from",
+                "1d",
+                "--kind",
+                "audit",
+                "--layout",
+                "partitioned",
+            ],
             "audit stream writes the time layout only",
         ),
         (
-            vec!["reindex", "--bucket", "b", "--from", "1d", "--rate", "0", "--dry-run"],
+            vec![
+                "reindex",
+                "--bucket",
+                "b",
+                "--from",
+                "1d",
+                "--rate",
+                "0",
+                "--dry-run",
+            ],
             "--rate",
         ),
         (vec!["redrive", "--dlq"], "--dlq-url"),
-        (vec!["redrive", "--bucket", "b", "--prefix", "other/"], "not under"),
+        (
+            vec!["redrive", "--bucket", "b", "--prefix", "other/"],
+            "not under",
+        ),
     ] {
         let out = logpipe(None, &dir, &args);
         let (_, err) = text(&out);
@@ -133,7 +176,12 @@ async fn a_dry_run_then_a_run_then_a_summary_of_dead_letters() {
         "--quiet",
     ];
 
-    let dry: Vec<&str> = ["reindex"].iter().chain(&range).chain(&["--dry-run"]).copied().collect();
+    let dry: Vec<&str> = ["reindex"]
+        .iter()
+        .chain(&range)
+        .chain(&["--dry-run"])
+        .copied()
+        .collect();
     let out = logpipe(Some(&moto), &dir, &dry);
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}{e}");
@@ -162,16 +210,26 @@ async fn a_dry_run_then_a_run_then_a_summary_of_dead_letters() {
         .await
         .unwrap();
     assert_eq!(
-        attrs.attributes().unwrap().values().next().map(String::as_str),
+        attrs
+            .attributes()
+            .unwrap()
+            .values()
+            .next()
+            .map(String::as_str),
         Some("6")
     );
 
-    let out = logpipe(Some(&moto), &dir, &["redrive", "--bucket", &bucket, "--quiet"]);
+    let out = logpipe(
+        Some(&moto),
+        &dir,
+        &["redrive", "--bucket", &bucket, "--quiet"],
+    );
     let (o, e) = text(&out);
     assert!(out.status.success(), "{o}{e}");
     assert!(o.contains("1 dead-letter objects"), "{o}");
     assert!(
-        o.contains("mapper_parsing_exception") && o.contains("failed to parse field [n] of type [long]"),
+        o.contains("mapper_parsing_exception")
+            && o.contains("failed to parse field [n] of type [long]"),
         "{o}"
     );
     assert!(o.contains("nothing redriven"), "{o}");

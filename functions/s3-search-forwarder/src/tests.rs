@@ -869,7 +869,7 @@ async fn a_redrive_with_every_document_indexed_deletes_when_asked() {
         &c,
         &store,
         &search,
-        &redrive_event(&[foreign_key.clone()], "move"),
+        &redrive_event(std::slice::from_ref(&foreign_key), "move"),
     )
     .await;
     assert_eq!(failures(res), Vec::<String>::new());

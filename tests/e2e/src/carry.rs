@@ -125,13 +125,13 @@ pub struct Consumed {
 }
 
 /// The forwarder's Lambda on the queue: batches of five as the event source mapping delivers them
-/// (message attributes included), the messages it took deleted.
+/// (message attributes included), the messages it took deleted. A message it gives back is an error.
 pub async fn consume(
     queue: &SqsQueue,
     forwarder: &s3_search_forwarder::Config,
     s3: &Arc<S3Store>,
     search: &Arc<HttpSearch>,
-) -> Consumed {
+) -> Result<Consumed, String> {
     let mut out = Consumed::default();
     loop {
         let got = queue
@@ -142,36 +142,35 @@ pub async fn consume(
             .message_attribute_names("All")
             .send()
             .await
-            .unwrap();
+            .map_err(|e| format!("ReceiveMessage: {e:?}"))?;
         let messages = got.messages();
         if messages.is_empty() {
-            return out;
+            return Ok(out);
         }
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let attrs: serde_json::Map<String, Value> = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), json!({"stringValue": v.string_value(), "dataType": v.data_type()}))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+        let mut records = Vec::new();
+        for m in messages {
+            let attrs: serde_json::Map<String, Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            let v =
+                                json!({"stringValue": v.string_value(), "dataType": v.data_type()});
+                            (k.clone(), v)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let body = m.body().unwrap_or_default();
+            let parsed: Value = serde_json::from_str(body).map_err(|e| format!("{body}: {e}"))?;
+            let key = parsed["Records"][0]["s3"]["object"]["key"]
+                .as_str()
+                .ok_or_else(|| format!("no object key in {body}"))?;
+            out.keys
+                .push(logcore::logs::s3event::decode_key(key)?.into_owned());
+            records.push(
                 json!({"eventSource": "aws:sqs", "messageId": m.message_id(),
-                       "receiptHandle": m.receipt_handle(), "body": m.body(),
-                       "messageAttributes": attrs})
-            })
-            .collect();
-        for r in &records {
-            let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-            let key = body["Records"][0]["s3"]["object"]["key"].as_str().unwrap();
-            out.keys.push(
-                logcore::logs::s3event::decode_key(key)
-                    .unwrap()
-                    .into_owned(),
+                   "receiptHandle": m.receipt_handle(), "body": body, "messageAttributes": attrs}),
             );
         }
         let deadline = logpipe_io::lambda::Deadline::after(
@@ -179,32 +178,35 @@ pub async fn consume(
             forwarder.common.deadline_margin,
         );
         let (res, summary) = s3_search_forwarder::handle(
-            &forwarder,
+            forwarder,
             s3,
             search,
             &json!({ "Records": records }),
             deadline,
         )
         .await;
-        let res = res.unwrap();
-        assert_eq!(
-            serde_json::to_value(&res).unwrap()["batchItemFailures"],
-            json!([]),
-            "{summary:?}"
-        );
+        match res.map_err(|e| e.0)? {
+            s3_search_forwarder::Response::Sqs {
+                batch_item_failures,
+            } if batch_item_failures.is_empty() => {}
+            other => return Err(format!("the forwarder answered {other:?}: {summary:?}")),
+        }
         out.indexed += summary.forwarded.indexed;
         out.already += summary.forwarded.already_indexed;
         out.refused += summary.forwarded.dead_lettered;
         out.redriven += summary.dead_letter_objects_redriven;
         for m in messages {
+            let Some(handle) = m.receipt_handle() else {
+                continue;
+            };
             queue
                 .client()
                 .delete_message()
                 .queue_url(queue.url())
-                .receipt_handle(m.receipt_handle().unwrap())
+                .receipt_handle(handle)
                 .send()
                 .await
-                .unwrap();
+                .map_err(|e| format!("DeleteMessage: {e:?}"))?;
         }
     }
 }

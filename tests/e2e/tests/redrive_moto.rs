@@ -190,7 +190,9 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     .await
     .unwrap();
     assert_eq!(sent, 1);
-    let got = carry::consume(&search_q, &forwarder, &s3, &search).await;
+    let got = carry::consume(&search_q, &forwarder, &s3, &search)
+        .await
+        .unwrap();
     assert_eq!(
         (got.indexed, got.already, got.refused, got.redriven),
         (4, 0, 2, 1)

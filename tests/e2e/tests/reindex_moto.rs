@@ -103,7 +103,9 @@ impl World {
     }
 
     async fn consume(&self) -> Consumed {
-        carry::consume(&self.queue, &self.forwarder, &self.s3, &self.search).await
+        carry::consume(&self.queue, &self.forwarder, &self.s3, &self.search)
+            .await
+            .unwrap()
     }
 
     fn job(&self, groups: &[&str], from_ms: i64, to_ms: i64, dir: &std::path::Path) -> Job {

@@ -193,7 +193,7 @@ async fn a_range_sends_exactly_its_objects_once_in_key_order() {
         ["logs/2026/03/01/10/", "logs/2026/03/01/11/"]
     );
     // Every message carries the label, and the size and ETag S3 listed.
-    let sent = queue.sent.lock().unwrap();
+    let sent = queue.sent.lock().unwrap().clone();
     assert!(sent
         .iter()
         .all(|m| m.attributes == [("logpipe.restore".to_string(), "march".to_string())]));
@@ -202,7 +202,6 @@ async fn a_range_sends_exactly_its_objects_once_in_key_order() {
     assert_eq!(first["Records"][0]["awsRegion"], "eu-west-1");
     // A finished run leaves no state: the same arguments again send everything again.
     assert!(!j.state_path.exists());
-    drop(sent);
     let again = FakeQueue::default();
     run(&j, &archive, &again, &bar()).await.unwrap();
     assert_eq!(sent_keys(&again), want);
