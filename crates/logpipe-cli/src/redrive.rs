@@ -386,7 +386,7 @@ pub async fn send_for_redrive<Q: reindex::Queue>(
     let started = Instant::now();
     let mut sent = 0u64;
     for chunk in objects.chunks(reindex::BATCH) {
-        reindex::wait_for_room(pace, queue, started, sent).await?;
+        reindex::wait_for_room(pace, queue, started, sent, bar).await?;
         let messages = chunk
             .iter()
             .enumerate()
@@ -454,7 +454,7 @@ pub async fn move_messages(
         if messages.is_empty() {
             break;
         }
-        reindex::wait_for_room(pace, to, started, moved).await?;
+        reindex::wait_for_room(pace, to, started, moved, bar).await?;
         let outgoing: Vec<Outgoing> = messages
             .iter()
             .enumerate()

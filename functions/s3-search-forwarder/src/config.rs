@@ -28,6 +28,9 @@ pub struct Config {
     /// Indices of a restore label (an SQS message's `logpipe.restore`, see [`Config::restored`]) are the
     /// live names under `{restore_prefix}{label}-`.
     pub restore_prefix: String,
+    /// Empty on the live path; a restore label's prefix (`restore-march-`) for its messages' objects, under
+    /// which their checkpoints are kept apart from the live ones ([`Config::checkpoints`]).
+    pub restore_scope: String,
     /// Templates, mappings and retention installed at cold start (`SEARCH_SETUP`), and how.
     pub setup: Option<Layout>,
     pub json: JsonLimits,
@@ -107,8 +110,8 @@ impl Config {
     }
 
     /// The settings for the objects of a message with restore label `label`: every index name (families and
-    /// separated groups) under `{restore_prefix}{label}-`; nothing else differs, so ids, dead letters and
-    /// checkpoints are the live path's. The error names the label and what is wrong with it.
+    /// separated groups) under `{restore_prefix}{label}-`, and checkpoints of their own (a live checkpoint
+    /// says what the live indices hold); ids and dead letters are the live path's. The error names the label and what is wrong with it.
     pub fn restored(&self, label: &str) -> Result<Config, String> {
         let prefix = logcore::search::bulk::restore_prefix(&self.restore_prefix, label)?;
         let named = |e: String| format!("restore label {label:?}: {e}");
@@ -116,7 +119,14 @@ impl Config {
         cfg.index = self.index.prefixed(&prefix).map_err(named)?;
         cfg.audit_index = self.audit_index.prefixed(&prefix).map_err(named)?;
         cfg.separate = self.separate.prefixed(&prefix).map_err(named)?;
+        // A checkpoint says which units the live indices hold: a restore keeps its own.
+        cfg.restore_scope = prefix;
         Ok(cfg)
+    }
+
+    /// Where this path's checkpoints are kept: `CHECKPOINT_PREFIX`, and a restore label's prefix after it.
+    pub fn checkpoints(&self) -> String {
+        format!("{}{}", self.checkpoint_prefix, self.restore_scope)
     }
 
     /// Defaults for everything but the URL (no authentication).
@@ -132,6 +142,7 @@ impl Config {
             audit_prefixes: vec!["audit/".into()],
             separate: SeparateGroups::default(),
             restore_prefix: "restore-".into(),
+            restore_scope: String::new(),
             setup: None,
             json: JsonLimits::default(),
             bulk_max_bytes: 5_000_000,
@@ -405,6 +416,8 @@ mod tests {
         assert_eq!(l.restore_prefix.as_deref(), Some("restore-"));
         let r = c.restored("march").unwrap();
         assert_eq!(r.index.to_string(), "restore-march-logs-app-%Y.%m.%d");
+        assert_eq!(r.checkpoints(), "checkpoints/restore-march-");
+        assert_eq!(c.checkpoints(), "checkpoints/");
         assert_eq!(
             r.index_for("db/x").to_string(),
             "restore-march-logs-audit-%Y.%m.%d"

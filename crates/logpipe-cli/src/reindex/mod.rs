@@ -361,7 +361,7 @@ pub async fn run<A: Archive, Q: Queue>(
 
     let started = Instant::now();
     for chunk in todo.chunks(BATCH) {
-        wait_for_room(&job.pace, queue, started, out.sent_objects).await?;
+        wait_for_room(&job.pace, queue, started, out.sent_objects, bar).await?;
         let messages: Vec<Outgoing> = chunk
             .iter()
             .enumerate()
@@ -416,12 +416,14 @@ pub async fn run<A: Archive, Q: Queue>(
     Ok(out)
 }
 
-/// Wait until the rate allows `sent` more messages and the queue has room.
+/// Wait until the rate allows `sent` more messages and the queue has room; while the queue is full, the
+/// bar says so.
 pub async fn wait_for_room<Q: Queue>(
     job: &Pace,
     queue: &Q,
     started: Instant,
     sent: u64,
+    bar: &indicatif::ProgressBar,
 ) -> Result<(), String> {
     if job.rate > 0.0 {
         let due = started + Duration::from_secs_f64(sent as f64 / job.rate);
@@ -438,6 +440,10 @@ pub async fn wait_for_room<Q: Queue>(
         if depth < job.max_queued {
             return Ok(());
         }
+        bar.set_message(format!(
+            "waiting: the queue holds {depth} messages (--max-queued {})",
+            job.max_queued
+        ));
         tokio::time::sleep(job.queue_poll).await;
     }
 }

@@ -115,7 +115,7 @@ pub async fn forward_object<S: Store, E: Search>(
         }
     };
     let src = Arc::new(origin(obj, &opened));
-    let ck_key = checkpoint::key(&cfg.checkpoint_prefix, &src);
+    let ck_key = checkpoint::key(&cfg.checkpoints(), &src);
     let (resume, ck_exists) = read_checkpoint(store.as_ref(), &dl_bucket, &ck_key).await;
 
     let (tx, mut rx) = mpsc::channel::<Msg>(cfg.in_flight.max(1));
