@@ -7,4 +7,5 @@ pub mod document;
 pub mod framing;
 pub mod glob;
 pub mod level;
+pub mod multiline;
 pub mod s3event;

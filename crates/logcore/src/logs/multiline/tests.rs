@@ -1,0 +1,347 @@
+//! The joiner on traces shaped as the runtimes print them (from their documentation and bug reports), on
+//! ordinary logs that must stay line by line, and on anything (properties).
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// The records as (first line, line count, kind).
+fn groups(rules: &Rules, text: &str) -> Vec<(usize, usize, Kind)> {
+    let lines: Vec<&str> = text.lines().collect();
+    rules
+        .group("/ecs/app", &lines)
+        .into_iter()
+        .map(|r| (r.start, r.len, r.kind))
+        .collect()
+}
+
+const JAVA: &str = "2026-03-01 10:00:00.123 ERROR [main] c.e.Orders - order failed
+java.lang.IllegalStateException: connection pool exhausted
+\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:197)
+\tat com.example.orders.Repo.save(Repo.java:42)
+\tat com.example.orders.Service.place(Service.java:17)
+Caused by: java.net.SocketTimeoutException: connect timed out
+\tat java.base/sun.nio.ch.NioSocketImpl.timedFinishConnect(NioSocketImpl.java:546)
+\t... 12 more
+\tSuppressed: java.io.IOException: close failed
+\t\tat com.example.orders.Repo.close(Repo.java:80)
+\t\t... 3 common frames omitted
+2026-03-01 10:00:00.200 INFO [main] c.e.Orders - retrying";
+
+#[test]
+fn a_java_trace_is_one_record() {
+    let r = Rules::builtin();
+    assert_eq!(
+        groups(&r, JAVA),
+        [
+            (0, 1, Kind::Single),
+            (1, 10, Kind::Joined),
+            (11, 1, Kind::Single)
+        ]
+    );
+    // Kotlin and Scala print the JVM's shape; `Exception in thread` heads an uncaught one.
+    let uncaught = "Exception in thread \"main\" kotlin.KotlinNullPointerException\n\tat MainKt.main(Main.kt:3)";
+    assert_eq!(groups(&r, uncaught), [(0, 2, Kind::Joined)]);
+}
+
+#[test]
+fn a_python_traceback_is_one_record_and_ends_at_its_exception() {
+    let text = "ERROR:root:payment failed
+Traceback (most recent call last):
+  File \"/app/pay.py\", line 10, in charge
+    resp = client.post(url, json=body)
+  File \"/usr/lib/python3.12/site-packages/httpx/_client.py\", line 1145, in post
+    return self.request(\"POST\", url)
+httpx.ConnectTimeout: timed out
+INFO:root:next request";
+    assert_eq!(
+        groups(&Rules::builtin(), text),
+        [
+            (0, 1, Kind::Single),
+            (1, 6, Kind::Joined),
+            (7, 1, Kind::Single)
+        ]
+    );
+    // A bare exception name ends it too.
+    let bare = "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nKeyboardInterrupt\nnext";
+    assert_eq!(
+        groups(&Rules::builtin(), bare),
+        [(0, 3, Kind::Joined), (3, 1, Kind::Single)]
+    );
+}
+
+#[test]
+fn a_go_panic_with_its_goroutines_is_one_record() {
+    let text = "panic: runtime error: index out of range [5] with length 3
+
+goroutine 1 [running]:
+main.lookup(...)
+\t/app/main.go:12
+main.main()
+\t/app/main.go:20 +0x1d
+exit status 2
+listening on :8080";
+    assert_eq!(
+        groups(&Rules::builtin(), text),
+        [(0, 8, Kind::Joined), (8, 1, Kind::Single)]
+    );
+}
+
+#[test]
+fn node_and_dotnet_traces_are_one_record_each() {
+    let node = "TypeError: Cannot read properties of undefined (reading 'id')
+    at handler (/var/task/index.js:12:20)
+    at Runtime.handleOnceNonStreaming (file:///var/runtime/index.mjs:1173:29)
+request done";
+    assert_eq!(
+        groups(&Rules::builtin(), node),
+        [(0, 3, Kind::Joined), (3, 1, Kind::Single)]
+    );
+    let dotnet =
+        "Unhandled exception. System.InvalidOperationException: Sequence contains no elements
+ ---> System.ArgumentNullException: Value cannot be null. (Parameter 'source')
+   at System.Linq.ThrowHelper.ThrowArgumentNullException(ExceptionArgument argument)
+   --- End of inner exception stack trace ---
+   at Orders.Program.Main(String[] args) in /src/Program.cs:line 14
+--- End of stack trace from previous location ---
+   at Orders.Program.<Main>(String[] args)
+info: Microsoft.Hosting.Lifetime[0]";
+    assert_eq!(
+        groups(&Rules::builtin(), dotnet),
+        [(0, 7, Kind::Joined), (7, 1, Kind::Single)]
+    );
+}
+
+#[test]
+fn ordinary_lines_stay_apart() {
+    // Indented lines without a start the rules know: an application that indents its own logs, a YAML
+    // dump, a table. `at` in prose too.
+    let text = "config loaded:
+  database: orders
+  pool: 10
+    at most 3 retries
+Error: file not found
+  while reading /etc/app.yaml
+WARN slow query
+{\"level\":\"error\",\"msg\":\"x\"}
+\tat com.example.Foo.bar(Foo.java:1)";
+    let g = groups(&Rules::builtin(), text);
+    assert!(g.iter().all(|(_, n, _)| *n == 1), "{g:?}");
+}
+
+#[test]
+fn json_lines_are_never_joined() {
+    let text = "java.lang.RuntimeException: boom
+{\"@timestamp\":\"2026-03-01T10:00:00Z\",\"message\":\"\\tat x\"}
+\tat com.example.A.b(A.java:1)";
+    let g = groups(&Rules::builtin(), text);
+    assert_eq!(g[1], (1, 1, Kind::Single));
+    assert!(g.iter().all(|(_, n, _)| *n == 1), "{g:?}");
+}
+
+#[test]
+fn continuation_lines_at_the_start_of_a_run_are_one_orphan_record() {
+    let text = "\tat com.example.orders.Repo.save(Repo.java:42)
+\tat com.example.orders.Service.place(Service.java:17)
+Caused by: java.net.SocketTimeoutException: connect timed out
+\t... 12 more
+2026-03-01 INFO next";
+    assert_eq!(
+        groups(&Rules::builtin(), text),
+        [(0, 4, Kind::Orphan), (4, 1, Kind::Single)]
+    );
+}
+
+#[test]
+fn caps_cut_a_record_and_flag_the_rest() {
+    let mut r = Rules::builtin();
+    for rule in &mut r.builtin {
+        rule.caps = Caps {
+            max_lines: 4,
+            max_bytes: 1_000,
+        };
+    }
+    assert_eq!(
+        groups(&r, JAVA),
+        [
+            (0, 1, Kind::Single),
+            (1, 4, Kind::Joined),
+            (5, 4, Kind::Capped),
+            (9, 2, Kind::Capped),
+            (11, 1, Kind::Single)
+        ]
+    );
+    for rule in &mut r.builtin {
+        rule.caps = Caps {
+            max_lines: 100,
+            max_bytes: 120,
+        };
+    }
+    let lines: Vec<&str> = JAVA.lines().collect();
+    for rec in r.group("/g", &lines) {
+        let bytes: usize = lines[rec.start..rec.start + rec.len]
+            .iter()
+            .map(|l| l.len() + 1)
+            .sum::<usize>()
+            - 1;
+        assert!(bytes <= 120 || rec.len == 1, "{rec:?}: {bytes}");
+    }
+}
+
+#[test]
+fn configured_rules_in_elastics_shape() {
+    // Lines that do not start with a date belong to the record before them.
+    let rule =
+        Rule::parse(r"/ecs/legacy pattern=^\d{4}-\d{2}-\d{2} negate match=after max_lines=50")
+            .unwrap();
+    let r = Rules::with(vec![rule]);
+    let text = "2026-03-01 start
+  detail one
+detail two
+2026-03-01 next";
+    let lines: Vec<&str> = text.lines().collect();
+    let got: Vec<(usize, usize)> = r
+        .group("/ecs/legacy", &lines)
+        .iter()
+        .map(|g| (g.start, g.len))
+        .collect();
+    assert_eq!(got, [(0, 3), (3, 1)]);
+    // Other groups keep the built-in rules.
+    assert_eq!(r.group("/ecs/other", &lines).len(), 4);
+    // `match=before`: lines ending in a backslash continue on the next.
+    let r = Rules::with(vec![Rule::parse(r"* pattern=\\$ match=before").unwrap()]);
+    let lines = ["a \\", "b \\", "c", "d"];
+    let got: Vec<(usize, usize)> = r
+        .group("/x", &lines)
+        .iter()
+        .map(|g| (g.start, g.len))
+        .collect();
+    assert_eq!(got, [(0, 3), (3, 1)]);
+    for (bad, want) in [
+        ("", "empty"),
+        ("/g negate", "no pattern="),
+        ("/g pattern=(", "pattern"),
+        ("/g pattern=x match=around", "match=around"),
+        ("/g pattern=x max_lines=0", "max_lines"),
+        ("/g pattern=x max_bytes=9999999", "max_bytes"),
+    ] {
+        let e = Rule::parse(bad).unwrap_err();
+        assert!(
+            e.contains(want) && e.contains("multiline rule"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+/// Lines of every kind the rules look at: trace lines of each runtime, JSON, ordinary and indented lines.
+fn line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("java.lang.IllegalStateException: boom".to_string()),
+        Just("\tat com.example.A.b(A.java:1)".to_string()),
+        Just("Caused by: java.io.IOException: x".to_string()),
+        Just("\t... 3 more".to_string()),
+        Just("Traceback (most recent call last):".to_string()),
+        Just("  File \"x.py\", line 1, in f".to_string()),
+        Just("ValueError: bad".to_string()),
+        Just("panic: boom".to_string()),
+        Just("goroutine 1 [running]:".to_string()),
+        Just("main.main()".to_string()),
+        Just("\t/app/main.go:20 +0x1d".to_string()),
+        Just("TypeError: x".to_string()),
+        Just("    at f (/a.js:1:2)".to_string()),
+        Just("{\"a\":1}".to_string()),
+        Just(String::new()),
+        "[ a-zA-Z0-9:{}.\t]{0,30}",
+    ]
+}
+
+proptest! {
+    /// Every line is in exactly one record, in order; records respect the caps (a line longer than the
+    /// byte cap alone excepted); a JSON line is always alone.
+    #[test]
+    fn every_line_once_in_order_within_the_caps(
+        lines in proptest::collection::vec(line(), 0..60),
+        max_lines in 1usize..8,
+        max_bytes in 1usize..200,
+    ) {
+        let mut r = Rules::with(vec![Rule::parse(r"/cfg pattern=^\s negate match=after").unwrap()]);
+        r.caps = Caps { max_lines, max_bytes };
+        for rule in r.builtin.iter_mut().chain(r.configured.iter_mut()) {
+            rule.caps = r.caps;
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for group in ["/cfg", "/other"] {
+            let recs = r.group(group, &refs);
+            let mut next = 0;
+            for rec in &recs {
+                prop_assert_eq!(rec.start, next);
+                prop_assert!(rec.len >= 1 && rec.len <= max_lines);
+                let bytes = refs[rec.start..rec.start + rec.len].iter().map(|l| l.len()).sum::<usize>() + rec.len - 1;
+                prop_assert!(bytes <= max_bytes || rec.len == 1);
+                if rec.len > 1 {
+                    prop_assert!(refs[rec.start..rec.start + rec.len].iter().all(|l| !is_json(l)));
+                }
+                next += rec.len;
+            }
+            prop_assert_eq!(next, refs.len());
+        }
+    }
+}
+
+/// The false-join rate: on the repository's example log (a real mix: JSON, access and plain lines, one Java
+/// trace) only the trace is joined; on 100,000 generated ordinary lines — JSON, access logs, level-prefixed
+/// text, indented continuation-like prose (`  at most…`, `  key: value`, tab-indented tables), `Error:`
+/// messages without a stack — none is.
+#[test]
+fn false_joins_on_ordinary_logs_are_none() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/app.log"
+    ))
+    .unwrap();
+    // The example's lines are `TIME MESSAGE` when they start with a time: the message is what a stream holds.
+    let messages: Vec<&str> = example
+        .lines()
+        .map(|l| match l.split_once(' ') {
+            Some((t, m)) if crate::base::time::parse_rfc3339_ms(t).is_some() => m,
+            _ => l,
+        })
+        .collect();
+    let joined: Vec<Record> = Rules::builtin()
+        .group("/ecs/app", &messages)
+        .into_iter()
+        .filter(|r| r.len > 1)
+        .collect();
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert!(messages[joined[0].start].starts_with("java.lang.IllegalStateException"));
+    assert_eq!(joined[0].len, 3);
+
+    let mut rng = fastrand::Rng::with_seed(7);
+    let ordinary: Vec<String> = (0..100_000)
+        .map(|i| match rng.u8(..8) {
+            0 => format!(r#"{{"level":"info","msg":"request {i}","path":"/api/v1/orders/{i}"}}"#),
+            1 => format!(
+                "10.0.0.{} - - [21/Nov/2025:10:00:06 +0000] \"GET /a/{i} HTTP/1.1\" 200 {}",
+                i % 255,
+                i * 7
+            ),
+            2 => format!(
+                "2026-03-01T10:00:00Z INFO worker-{} finished job {i}",
+                i % 8
+            ),
+            3 => format!("  at most {} retries, then give up", i % 5),
+            4 => format!("  key{}: value {i}", i % 3),
+            5 => format!("\tcolumn {}\t{}", i % 9, i),
+            6 => format!("Error: file /tmp/{i} not found"),
+            _ => format!("WARN: queue depth {i}"),
+        })
+        .collect();
+    let refs: Vec<&str> = ordinary.iter().map(String::as_str).collect();
+    let false_joins: usize = Rules::builtin()
+        .group("/ecs/app", &refs)
+        .iter()
+        .filter(|r| r.len > 1)
+        .map(|r| r.len)
+        .sum();
+    assert_eq!(false_joins, 0, "lines joined in ordinary logs");
+}
