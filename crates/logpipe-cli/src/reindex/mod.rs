@@ -288,7 +288,9 @@ pub async fn run<A: Archive, Q: Queue>(
     // Archived objects: those an earlier run left waiting, and this listing's.
     let mut waiting: Vec<Listed> = plan.archived;
     for w in &st.archived {
-        if !waiting.iter().any(|o| o.key == w.key) {
+        // One the listing already shows restored is sent from the listing.
+        let listed_readable = plan.readable.iter().any(|(_, o)| o.key == w.key);
+        if !listed_readable && !waiting.iter().any(|o| o.key == w.key) {
             waiting.push(Listed {
                 key: w.key.clone(),
                 size: w.size,

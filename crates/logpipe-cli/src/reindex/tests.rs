@@ -342,5 +342,25 @@ async fn archived_objects_are_reported_restored_on_request_and_sent_once_readabl
         ["logs/2026/03/01/10/s-07.gz", "logs/2026/03/01/11/s-07.gz"]
     );
     assert!(out.archived.is_empty() && !out.state_kept && !j.state_path.exists());
+
+    // A listing that shows the restored copy (S3's RestoreStatus): sent once, from the listing.
+    archive
+        .objects
+        .values_mut()
+        .for_each(|o| o.restored = false);
+    archive.restores.lock().unwrap().clear();
+    let q = FakeQueue::default();
+    run(&j, &archive, &q, &bar()).await.unwrap();
+    assert!(j.state_path.exists());
+    for o in archive.objects.values_mut() {
+        o.restored = ARCHIVE_CLASSES.contains(&o.class.as_str());
+    }
+    let q = FakeQueue::default();
+    let out = run(&j, &archive, &q, &bar()).await.unwrap();
+    assert_eq!(
+        sent_keys(&q),
+        ["logs/2026/03/01/10/s-07.gz", "logs/2026/03/01/11/s-07.gz"]
+    );
+    assert_eq!(out.sent_objects, 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
