@@ -49,11 +49,11 @@ impl Archive for S3Store {
         &self,
         bucket: &str,
         key: &str,
-        days: u32,
+        days: Option<u32>,
         tier: &str,
     ) -> Result<Restore, CallError> {
         let request = RestoreRequest::builder()
-            .days(i32::try_from(days).unwrap_or(i32::MAX))
+            .set_days(days.map(|d| i32::try_from(d).unwrap_or(i32::MAX)))
             .glacier_job_parameters(
                 GlacierJobParameters::builder()
                     .tier(Tier::from(tier))
@@ -77,6 +77,18 @@ impl Archive for S3Store {
                 &e,
             )),
         }
+    }
+
+    async fn archive_status(&self, bucket: &str, key: &str) -> Result<Option<String>, CallError> {
+        let out = self
+            .client()
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| CallError::from_sdk(format!("HeadObject s3://{bucket}/{key}"), &e))?;
+        Ok(out.archive_status().map(|s| s.as_str().to_string()))
     }
 
     async fn restore_status(&self, bucket: &str, key: &str) -> Result<Option<Restore>, CallError> {

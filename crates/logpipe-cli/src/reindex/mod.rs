@@ -41,6 +41,10 @@ pub const BATCH: usize = 10;
 /// Storage classes whose objects cannot be read before a restore.
 pub const ARCHIVE_CLASSES: &[&str] = &["GLACIER", "DEEP_ARCHIVE"];
 
+/// Intelligent-Tiering, whose objects may sit in an archive access tier (HeadObject says which): such an
+/// object's class reads `INTELLIGENT_TIERING (ARCHIVE_ACCESS)` here.
+pub const INTELLIGENT_TIERING: &str = "INTELLIGENT_TIERING";
+
 /// One object as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -59,7 +63,9 @@ pub struct Listed {
 impl Listed {
     /// Whether the forwarder can read it now.
     pub fn readable(&self) -> bool {
-        self.restored || !ARCHIVE_CLASSES.contains(&self.class.as_str())
+        self.restored
+            || !(ARCHIVE_CLASSES.contains(&self.class.as_str())
+                || self.class.starts_with(&format!("{INTELLIGENT_TIERING} (")))
     }
 }
 
@@ -82,14 +88,22 @@ pub trait Archive: Send + Sync {
         bucket: &str,
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<Listed>, CallError>> + Send;
-    /// Ask for a restored copy kept `days` days, at `tier` (`Bulk`, `Standard`, `Expedited`).
+    /// Ask for a restored copy kept `days` days (`None` for Intelligent-Tiering, whose restore moves the
+    /// object back to its frequent access tier), at `tier` (`Bulk`, `Standard`, `Expedited`).
     fn restore(
         &self,
         bucket: &str,
         key: &str,
-        days: u32,
+        days: Option<u32>,
         tier: &str,
     ) -> impl Future<Output = Result<Restore, CallError>> + Send;
+    /// The archive access tier an Intelligent-Tiering object is in (HeadObject's `x-amz-archive-status`:
+    /// `ARCHIVE_ACCESS`, `DEEP_ARCHIVE_ACCESS`); `None`: readable.
+    fn archive_status(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
     /// Where an archived object's restore stands (HeadObject's `x-amz-restore`); `None`: never asked.
     fn restore_status(
         &self,
@@ -246,6 +260,17 @@ async fn plan<A: Archive>(
             if !seen.insert(o.key.clone()) {
                 continue;
             }
+            let mut o = o;
+            if o.class == INTELLIGENT_TIERING && !o.restored {
+                // The listing does not say which tier: one HEAD an Intelligent-Tiering object.
+                if let Some(tier) = archive
+                    .archive_status(bucket, &o.key)
+                    .await
+                    .map_err(|e| format!("s3://{bucket}/{}: {e}", o.key))?
+                {
+                    o.class = format!("{INTELLIGENT_TIERING} ({tier})");
+                }
+            }
             if o.readable() {
                 out.readable.push((i, o));
             } else {
@@ -315,7 +340,12 @@ pub async fn run<A: Archive, Q: Queue>(
         let status = match (status, &job.restore) {
             (None, Some((days, tier))) if !job.dry_run => Some(
                 archive
-                    .restore(&job.bucket, &o.key, *days, tier)
+                    .restore(
+                        &job.bucket,
+                        &o.key,
+                        (!o.class.starts_with(INTELLIGENT_TIERING)).then_some(*days),
+                        tier,
+                    )
                     .await
                     .map_err(|e| format!("RestoreObject s3://{}/{}: {e}", job.bucket, o.key))?,
             ),

@@ -16,6 +16,8 @@ struct FakeArchive {
     /// Restore status by key (absent: never asked).
     restores: Mutex<BTreeMap<String, Restore>>,
     lists: Mutex<Vec<String>>,
+    /// Intelligent-Tiering objects in an archive access tier, by key.
+    tiers: Mutex<BTreeMap<String, String>>,
 }
 
 impl FakeArchive {
@@ -46,7 +48,19 @@ impl Archive for FakeArchive {
             .cloned()
             .collect())
     }
-    async fn restore(&self, _: &str, key: &str, _: u32, _: &str) -> Result<Restore, CallError> {
+    async fn archive_status(&self, _: &str, key: &str) -> Result<Option<String>, CallError> {
+        Ok(self.tiers.lock().unwrap().get(key).cloned())
+    }
+    async fn restore(
+        &self,
+        _: &str,
+        key: &str,
+        days: Option<u32>,
+        _: &str,
+    ) -> Result<Restore, CallError> {
+        // Intelligent-Tiering takes no days (S3 refuses them).
+        let tiered = self.tiers.lock().unwrap().contains_key(key);
+        assert_eq!(days.is_none(), tiered, "{key}");
         let mut r = self.restores.lock().unwrap();
         Ok(match r.get(key) {
             Some(s) => *s,
@@ -299,17 +313,29 @@ async fn archived_objects_are_reported_restored_on_request_and_sent_once_readabl
     archive.put("logs/2026/03/01/10/s-07.gz", 1_000, "GLACIER");
     archive.put("logs/2026/03/01/11/s-07.gz", 2_000, "DEEP_ARCHIVE");
     archive.put("logs/2026/03/01/11/s-08.gz", 3_000, "GLACIER_IR");
+    // Intelligent-Tiering: one in its archive access tier, one readable.
+    archive.put("logs/2026/03/01/11/s-09.gz", 4_000, "INTELLIGENT_TIERING");
+    archive.put("logs/2026/03/01/11/s-10.gz", 5_000, "INTELLIGENT_TIERING");
+    archive
+        .tiers
+        .lock()
+        .unwrap()
+        .insert("logs/2026/03/01/11/s-09.gz".into(), "ARCHIVE_ACCESS".into());
     let mut j = job(&dir, KeyLayout::Time(KeyPrefix::default()), &[]);
 
     // Dry run: counted, nothing sent, nothing asked.
     j.dry_run = true;
     let q = FakeQueue::default();
     let out = run(&j, &archive, &q, &bar()).await.unwrap();
-    assert_eq!((out.objects, out.archived.len()), (15, 2));
+    assert_eq!((out.objects, out.archived.len()), (16, 3));
     assert_eq!(out.first_keys.len(), 10);
     assert!(q.sent.lock().unwrap().is_empty() && !j.state_path.exists());
     let text = command::report(&j, "q", &out);
-    assert!(text.contains("would send 15"), "{text}");
+    assert!(text.contains("would send 16"), "{text}");
+    assert!(
+        text.contains("in storage class INTELLIGENT_TIERING (ARCHIVE_ACCESS)"),
+        "{text}"
+    );
     assert!(
         text.contains("1 objects (0.0 MB) in storage class GLACIER"),
         "{text}"
@@ -321,25 +347,30 @@ async fn archived_objects_are_reported_restored_on_request_and_sent_once_readabl
     j.restore = Some((7, "Bulk".into()));
     let q = FakeQueue::default();
     let out = run(&j, &archive, &q, &bar()).await.unwrap();
-    assert_eq!((out.sent_objects, out.restores_requested), (15, 2));
+    assert_eq!((out.sent_objects, out.restores_requested), (16, 3));
     assert!(out.state_kept);
     assert!(!sent_keys(&q).iter().any(|k| k.ends_with("s-07.gz")));
 
     // Still under way: nothing more; once done, the next run sends just those.
     let q = FakeQueue::default();
     let out = run(&j, &archive, &q, &bar()).await.unwrap();
-    assert_eq!((out.sent_objects, out.restores_in_progress), (0, 2));
+    assert_eq!((out.sent_objects, out.restores_in_progress), (0, 3));
     archive
         .restores
         .lock()
         .unwrap()
         .values_mut()
         .for_each(|r| *r = Restore::Done);
+    archive.tiers.lock().unwrap().clear();
     let q = FakeQueue::default();
     let out = run(&j, &archive, &q, &bar()).await.unwrap();
     assert_eq!(
         sent_keys(&q),
-        ["logs/2026/03/01/10/s-07.gz", "logs/2026/03/01/11/s-07.gz"]
+        [
+            "logs/2026/03/01/10/s-07.gz",
+            "logs/2026/03/01/11/s-07.gz",
+            "logs/2026/03/01/11/s-09.gz"
+        ]
     );
     assert!(out.archived.is_empty() && !out.state_kept && !j.state_path.exists());
 
