@@ -17,6 +17,7 @@
 
 pub mod carry;
 pub mod faults;
+pub mod local;
 pub mod mix;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

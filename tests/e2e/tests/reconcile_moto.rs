@@ -10,8 +10,6 @@
 // Test code: an unwrap that fails is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use test_support as support;
-
 use std::sync::Arc;
 
 use canary::aws::AwsLogs;
@@ -25,6 +23,7 @@ use logcore::ledger::{hour_of, Hop, Judged, HOUR_MS};
 use logcore::logs::glob::GroupPattern;
 use logcore::synth;
 use logpipe_e2e::carry;
+use logpipe_e2e::local::Local;
 use logpipe_io::store::S3Store;
 use logpipe_io::HttpSearch;
 use serde_json::{json, Value};
@@ -137,33 +136,16 @@ impl Pipeline {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
-    let (Some(moto), Some(search_url)) = (support::moto_url(), support::search_url()) else {
+    let Some(local) = Local::start("lprec").await.unwrap() else {
         return;
     };
-    let name = support::unique("lprec");
-    let sdk = support::sdk_config(&moto).await;
-    let logs = AwsLogs::new(&sdk);
-    let s3 = Arc::new(S3Store::new(&sdk, true));
-    s3.client()
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .unwrap();
-    let mut forwarder = s3_search_forwarder::Config::new(&search_url);
-    forwarder.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
-    let endpoint = logpipe_io::Endpoint {
-        url: search_url.clone(),
-        auth: logpipe_io::Auth::None,
-        region: None,
-    };
-    let search = Arc::new(HttpSearch::connect(&endpoint, 1, &sdk).await.unwrap());
+    let name = local.name.clone();
     let mut p = Pipeline {
-        logs,
-        s3,
-        search,
-        search_url,
-        forwarder,
+        logs: AwsLogs::new(&local.sdk),
+        s3: local.s3,
+        search: local.search,
+        search_url: local.search_url,
+        forwarder: local.forwarder,
         bucket: name.clone(),
         objects: 0,
         transform_log: format!("/logpipe/{name}/app-transform"),

@@ -10,33 +10,17 @@
 
 use test_support as support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use logcore::synth;
 use logpipe_cli::redrive::{move_messages, redrive_here, send_for_redrive, table, tally, Tally};
-use logpipe_cli::reindex::aws::SqsQueue;
 use logpipe_cli::reindex::{Archive, Pace};
 use logpipe_e2e::carry;
+use logpipe_e2e::local::Local;
 use logpipe_io::store::S3Store;
-use logpipe_io::HttpSearch;
 use s3_search_forwarder::redrive::Disposal;
 use serde_json::{json, Value};
-
-async fn call(url: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut r = reqwest::Client::new().request(method, format!("{url}{path}"));
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let r = r.send().await.unwrap();
-    let status = r.status();
-    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {v}");
-    v
-}
 
 /// The records under `prefix`, every object's lines.
 async fn records(s3: &S3Store, bucket: &str, prefix: &str) -> Vec<Value> {
@@ -62,49 +46,27 @@ async fn records(s3: &S3Store, bucket: &str, prefix: &str) -> Vec<Value> {
     out
 }
 
-async fn queue(sdk: &aws_config::SdkConfig, name: &str) -> SqsQueue {
-    let url = aws_sdk_sqs::Client::new(sdk)
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    SqsQueue::new(sdk, &url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
-    let (Some(moto), Some(search_url)) = (support::moto_url(), support::search_url()) else {
+    let Some(local) = Local::start("lprd").await.unwrap() else {
         return;
     };
-    let name = support::unique("lprd");
-    let sdk = support::sdk_config(&moto).await;
-    let s3 = Arc::new(S3Store::new(&sdk, true));
-    s3.client()
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .unwrap();
-    let search_q = queue(&sdk, &format!("{name}-search")).await;
-    let dlq = queue(&sdk, &format!("{name}-dlq")).await;
-    let mut forwarder = s3_search_forwarder::Config::new(&search_url);
-    forwarder.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
-    let endpoint = logpipe_io::Endpoint {
-        url: search_url.clone(),
-        auth: logpipe_io::Auth::None,
-        region: None,
+    let (name, s3, search, forwarder) = (
+        local.name.as_str(),
+        &local.s3,
+        &local.search,
+        &local.forwarder,
+    );
+    let search_q = local.queue("search").await.unwrap();
+    let dlq = local.queue("dlq").await.unwrap();
+    let call = |m: reqwest::Method, path: String, body: Option<Value>| {
+        let local = &local;
+        async move { local.call(m, &path, body).await.unwrap() }
     };
-    let search = Arc::new(HttpSearch::connect(&endpoint, 1, &sdk).await.unwrap());
     let index = format!("{name}-app-2026.03.01");
     // A strict mapping of the applications' JSON fields: a field it does not name is refused.
-    call(
-        &search_url,
-        reqwest::Method::PUT,
-        &format!("/{index}"),
+    call(reqwest::Method::PUT,
+        format!("/{index}"),
         Some(json!({"mappings": {"properties": {"json": {"dynamic": "strict", "properties": {"n": {"type": "long"}}}}}})),
     )
     .await;
@@ -128,24 +90,24 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     let key = format!("logs/2026/03/01/10/{name}-1.gz");
     s3.client()
         .put_object()
-        .bucket(&name)
+        .bucket(name)
         .key(&key)
         .body(ByteStream::from(logcore::base::codec::gzip(&docs, 1)))
         .send()
         .await
         .unwrap();
     assert_eq!(
-        carry::forward(&forwarder, &s3, &search, &name, &key)
+        carry::forward(forwarder, s3, search, name, &key)
             .await
             .unwrap(),
         4
     );
 
     // What the dead letters are: six documents, refused for the strict mapping.
-    let dead = s3.list(&name, "failed/").await.unwrap();
+    let dead = s3.list(name, "failed/").await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     let mut t = Tally::new();
-    for r in records(&s3, &name, "failed/").await {
+    for r in records(s3, name, "failed/").await {
         tally(format!("{r}\n").as_bytes(), &mut t);
     }
     let text = table(&t);
@@ -167,10 +129,8 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     );
 
     // The mapping is fixed: `k` is a keyword; `m` a number, which two documents are not.
-    call(
-        &search_url,
-        reqwest::Method::PUT,
-        &format!("/{index}/_mapping"),
+    call(reqwest::Method::PUT,
+        format!("/{index}/_mapping"),
         Some(json!({"properties": {"json": {"properties": {"k": {"type": "keyword"}, "m": {"type": "long"}}}}})),
     )
     .await;
@@ -181,7 +141,7 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     let sent = send_for_redrive(
         &search_q,
         &pace,
-        &name,
+        name,
         support::REGION,
         &dead,
         Disposal::Move,
@@ -190,7 +150,7 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     .await
     .unwrap();
     assert_eq!(sent, 1);
-    let got = carry::consume(&search_q, &forwarder, &s3, &search)
+    let got = carry::consume(&search_q, forwarder, s3, search)
         .await
         .unwrap();
     assert_eq!(
@@ -199,17 +159,10 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     );
 
     // Every document the mapping now takes is there once, with its event id, in its original index.
-    call(
-        &search_url,
-        reqwest::Method::POST,
-        &format!("/{index}/_refresh"),
-        None,
-    )
-    .await;
+    call(reqwest::Method::POST, format!("/{index}/_refresh"), None).await;
     let hits = call(
-        &search_url,
         reqwest::Method::POST,
-        &format!("/{index}/_search"),
+        format!("/{index}/_search"),
         Some(json!({"size": 100})),
     )
     .await;
@@ -225,18 +178,18 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
 
     // The two refused again stay under failed/ with their new reason; the object as it was is kept under
     // failed-redriven/.
-    let left = records(&s3, &name, "failed/").await;
+    let left = records(s3, name, "failed/").await;
     assert_eq!(left.len(), 2);
     for r in &left {
         assert_eq!(r["error_type"], "mapper_parsing_exception", "{r}");
         assert!(r["reason"].as_str().unwrap().contains("[json.m]"), "{r}");
         assert_eq!(r["action"]["create"]["_index"], index.as_str());
     }
-    assert_eq!(records(&s3, &name, "failed-redriven/").await.len(), 6);
+    assert_eq!(records(s3, name, "failed-redriven/").await.len(), 6);
 
     // From here, asking for deletion: nothing goes in, nothing refused is deleted.
     let keys: Vec<String> = s3
-        .list(&name, "failed/")
+        .list(name, "failed/")
         .await
         .unwrap()
         .into_iter()
@@ -245,10 +198,10 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     let deadline =
         logpipe_io::lambda::Deadline::after(Duration::from_secs(60), Duration::from_secs(1));
     let here = redrive_here(
-        &forwarder,
-        &s3,
-        &search,
-        &name,
+        forwarder,
+        s3,
+        search,
+        name,
         &keys,
         Disposal::Delete,
         deadline,
@@ -257,7 +210,7 @@ async fn refused_documents_are_redriven_once_the_mapping_is_fixed() {
     .await;
     assert_eq!((here.indexed, here.refused, here.rewritten), (0, 2, 1));
     assert!(here.failed.is_empty(), "{:?}", here.failed);
-    assert_eq!(records(&s3, &name, "failed/").await.len(), 2);
+    assert_eq!(records(s3, name, "failed/").await.len(), 2);
 
     // The forwarder's dead-letter queue, moved back with its attributes.
     for i in 0..3 {

@@ -13,7 +13,6 @@
 use test_support as support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -25,8 +24,8 @@ use logpipe_cli::reindex::aws::SqsQueue;
 use logpipe_cli::reindex::select::KeyLayout;
 use logpipe_cli::reindex::{self, Job, Outgoing, Pace, Queue};
 use logpipe_e2e::carry::{self, Consumed};
-use logpipe_io::store::S3Store;
-use logpipe_io::{CallError, HttpSearch};
+use logpipe_e2e::local::Local;
+use logpipe_io::CallError;
 use serde_json::{json, Value};
 
 /// A queue that takes `batches` batches, then fails: a run cut short.
@@ -52,27 +51,20 @@ impl Queue for CutQueue<'_> {
 }
 
 struct World {
-    s3: Arc<S3Store>,
+    local: Local,
     queue: SqsQueue,
-    search: Arc<HttpSearch>,
-    search_url: String,
-    forwarder: s3_search_forwarder::Config,
-    bucket: String,
+}
+
+impl std::ops::Deref for World {
+    type Target = Local;
+    fn deref(&self) -> &Local {
+        &self.local
+    }
 }
 
 impl World {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut r = reqwest::Client::new().request(method, format!("{}{path}", self.search_url));
-        if let Some(b) = body {
-            r = r
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status();
-        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
+        self.local.call(method, path, body).await.unwrap()
     }
 
     /// Documents by (index family, group, hour), with every id once: duplicates fail the test.
@@ -110,7 +102,7 @@ impl World {
 
     fn job(&self, groups: &[&str], from_ms: i64, to_ms: i64, dir: &std::path::Path) -> Job {
         Job {
-            bucket: self.bucket.clone(),
+            bucket: self.name.clone(),
             region: support::REGION.into(),
             layout: KeyLayout::Partitioned {
                 root: "logs/".into(),
@@ -139,41 +131,13 @@ impl World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_the_index_reindex_from_the_archive_and_every_document_is_back_once() {
-    let (Some(moto), Some(search_url)) = (support::moto_url(), support::search_url()) else {
+    let Some(local) = Local::start("lpri").await.unwrap() else {
         return;
     };
-    let name = support::unique("lpri");
-    let sdk = support::sdk_config(&moto).await;
-    let s3 = Arc::new(S3Store::new(&sdk, true));
-    s3.client()
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .unwrap();
-    let url = aws_sdk_sqs::Client::new(&sdk)
-        .create_queue()
-        .queue_name(format!("{name}-search"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let mut forwarder = s3_search_forwarder::Config::new(&search_url);
-    forwarder.index = format!("{name}-app-%Y.%m.%d").parse().unwrap();
-    let endpoint = logpipe_io::Endpoint {
-        url: search_url.clone(),
-        auth: logpipe_io::Auth::None,
-        region: None,
-    };
+    let name = local.name.clone();
     let w = World {
-        s3,
-        queue: SqsQueue::new(&sdk, &url),
-        search: Arc::new(HttpSearch::connect(&endpoint, 1, &sdk).await.unwrap()),
-        search_url,
-        forwarder,
-        bucket: name.clone(),
+        queue: local.queue("search").await.unwrap(),
+        local,
     };
     let dir = std::env::temp_dir().join(format!("logpipe-{name}"));
     std::fs::create_dir_all(&dir).unwrap();

@@ -80,28 +80,29 @@ impl Archive for S3Store {
     }
 
     async fn archive_status(&self, bucket: &str, key: &str) -> Result<Option<String>, CallError> {
-        let out = self
-            .client()
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| CallError::from_sdk(format!("HeadObject s3://{bucket}/{key}"), &e))?;
+        let out = head(self, bucket, key).await?;
         Ok(out.archive_status().map(|s| s.as_str().to_string()))
     }
 
     async fn restore_status(&self, bucket: &str, key: &str) -> Result<Option<Restore>, CallError> {
-        let out = self
-            .client()
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| CallError::from_sdk(format!("HeadObject s3://{bucket}/{key}"), &e))?;
+        let out = head(self, bucket, key).await?;
         Ok(out.restore().map(parse_restore_header))
     }
+}
+
+/// HeadObject: an object's storage tier and restore.
+async fn head(
+    s3: &S3Store,
+    bucket: &str,
+    key: &str,
+) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, CallError> {
+    s3.client()
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk(format!("HeadObject s3://{bucket}/{key}"), &e))
 }
 
 /// `x-amz-restore`: `ongoing-request="true"`, or `ongoing-request="false", expiry-date="…"` once the copy
