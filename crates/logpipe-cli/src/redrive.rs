@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use logcore::logs::s3event::REDRIVE_ATTRIBUTE;
 use logpipe_io::store::S3Store;
 use logpipe_io::{CallError, Store};
-use s3_search_forwarder::redrive::{redrive_object, Disposal, Disposed};
+use s3_search_forwarder::redrive::{read_whole, redrive_object, Disposal, Disposed};
 use serde::Deserialize;
 
 use crate::reindex::aws::SqsQueue;
@@ -234,7 +234,11 @@ pub fn run(args: RedriveArgs) -> Result<(), String> {
     reading.set_length(objects.len() as u64);
     for o in &objects {
         let body = rt
-            .block_on(read(s3.as_ref(), &bucket, &o.key))
+            .block_on(read_whole(
+                s3.as_ref(),
+                &logpipe_io::store::object(&bucket, &o.key),
+            ))
+            .and_then(|b| b.ok_or_else(|| "no longer exists".to_string()))
             .map_err(|e| format!("s3://{bucket}/{}: {e}", o.key))?;
         tally(&body, &mut t);
         reading.inc(1);
@@ -409,19 +413,6 @@ fn bar(quiet: bool, template: &str) -> indicatif::ProgressBar {
     } else {
         crate::progress_bar(0, template)
     }
-}
-
-async fn read(s3: &S3Store, bucket: &str, key: &str) -> Result<Vec<u8>, CallError> {
-    use tokio::io::AsyncReadExt;
-    let opened = s3.get(&logpipe_io::store::object(bucket, key)).await?;
-    let mut body = Vec::new();
-    opened
-        .body
-        .take(256 << 20)
-        .read_to_end(&mut body)
-        .await
-        .map_err(|e| CallError::retryable(format!("reading s3://{bucket}/{key}: {e}")))?;
-    Ok(body)
 }
 
 /// Move up to `max` messages from `from` to `to`, attributes and all: each deleted from `from` only once

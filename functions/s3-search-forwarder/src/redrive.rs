@@ -376,8 +376,8 @@ async fn dispose<S: Store>(
     Ok(Disposed::Rewritten(left))
 }
 
-/// The object's bytes, `None` when it is gone.
-async fn read_whole<S: Store>(store: &S, obj: &ObjectRef) -> Result<Option<Vec<u8>>, String> {
+/// A dead-letter object's bytes (at most 256 MiB, more is an error), `None` when it is gone.
+pub async fn read_whole<S: Store>(store: &S, obj: &ObjectRef) -> Result<Option<Vec<u8>>, String> {
     let opened = match store.get(obj).await {
         Ok(o) => o,
         Err(e) if e.is_not_found() => return Ok(None),

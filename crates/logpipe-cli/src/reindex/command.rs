@@ -167,13 +167,6 @@ pub fn run(args: ReindexArgs) -> Result<(), String> {
             Err(e) => return Err(format!("{}: {e}", state_path.display())),
         }
     }
-    // A relative window is fixed by the first run: its state holds it.
-    let (from_ms, to_ms) = match super::state::load(&state_path, &arguments) {
-        Ok(Some(s)) if !args.dry_run => (s.from_ms, s.to_ms),
-        Err(e) if !args.dry_run => return Err(e),
-        _ => (from_ms, to_ms),
-    };
-
     let rt = crate::runtime()?;
     let sdk = rt.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),

@@ -293,15 +293,14 @@ pub async fn run<A: Archive, Q: Queue>(
     queue: &Q,
     bar: &indicatif::ProgressBar,
 ) -> Result<Outcome, String> {
-    let listings = select::listings(&job.layout, job.from_ms, job.to_ms, &job.groups)?;
     let earlier = if job.dry_run {
         None
     } else {
         state::load(&job.state_path, &job.arguments)?
     };
-    let mut st = earlier
-        .clone()
-        .unwrap_or_else(|| State::new(&job.arguments, job.from_ms, job.to_ms));
+    // A relative window (`--since 6h`) is fixed by the first run: its state holds it.
+    let mut st = earlier.unwrap_or_else(|| State::new(&job.arguments, job.from_ms, job.to_ms));
+    let listings = select::listings(&job.layout, st.from_ms, st.to_ms, &job.groups)?;
     let plan = plan(archive, &job.bucket, &listings, bar).await?;
     let mut out = Outcome {
         listings: listings.len(),
