@@ -2,7 +2,10 @@
 
 use logcore::audit::{AuditConfig, AuditContext, AuditStats, EngineSetting};
 use logcore::logs::cwl::{LogEvent, Payload};
-use logcore::logs::document::{write_event, DocStats, DocumentConfig, JsonLimits, PayloadContext};
+use logcore::logs::document::{
+    write_event, write_joined, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext,
+};
+use logcore::logs::multiline::{parse_rules, Kind, Rules};
 
 use logcore::base::env::{ConfigError, Env};
 
@@ -25,20 +28,46 @@ pub trait Render: Send + Sync + Sized {
     fn context(&self, payload: &Payload<'_>, region: Option<&str>) -> Self::Ctx;
     /// Append one newline-terminated line for `ev` to `out`.
     fn write(&self, ctx: &Self::Ctx, ev: &LogEvent<'_>, out: &mut Vec<u8>, stats: &mut Self::Stats);
+    /// The rules that join consecutive events into one document (a stack trace written one line an
+    /// event); `None`: one document an event.
+    fn multiline(&self) -> Option<&Rules> {
+        None
+    }
+    /// Append the line of a record of consecutive `events` the rules joined (or flagged), `message`
+    /// their messages joined with `\n`. Only called when [`Render::multiline`] gives rules.
+    fn write_joined(
+        &self,
+        ctx: &Self::Ctx,
+        events: &[LogEvent<'_>],
+        message: &str,
+        kind: Kind,
+        out: &mut Vec<u8>,
+        stats: &mut Self::Stats,
+    ) {
+        let _ = (message, kind);
+        for ev in events {
+            self.write(ctx, ev, out, stats);
+        }
+    }
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError>;
 }
 
-/// CloudWatch Logs documents (docs/design.md, "The output document").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Documents(pub DocumentConfig);
+/// CloudWatch Logs documents (docs/design.md, "The output document"), and the multiline rules that join
+/// a stack trace's lines into one (`None`: joining off).
+#[derive(Debug, Clone)]
+pub struct Documents(pub DocumentConfig, pub Option<Rules>);
 
 impl Documents {
-    /// Documents with the fields of JSON messages under `json`, with the default caps.
+    /// Documents with the fields of JSON messages under `json`, with the default caps, and stack traces
+    /// joined by the built-in rules.
     pub fn new() -> Self {
-        Documents(DocumentConfig {
-            json: Some(JsonLimits::default()),
-            ..DocumentConfig::default()
-        })
+        Documents(
+            DocumentConfig {
+                json: Some(JsonLimits::default()),
+                ..DocumentConfig::default()
+            },
+            Some(Rules::builtin()),
+        )
     }
 }
 
@@ -56,6 +85,8 @@ impl Render for Documents {
         "JSON_FIELDS",
         "JSON_MAX_DEPTH",
         "JSON_MAX_KEYS",
+        "MULTILINE",
+        "MULTILINE_RULES",
     ];
 
     fn context(&self, payload: &Payload<'_>, region: Option<&str>) -> PayloadContext {
@@ -70,6 +101,22 @@ impl Render for Documents {
         stats: &mut DocStats,
     ) {
         write_event(&self.0, ctx, ev, out, stats);
+    }
+
+    fn multiline(&self) -> Option<&Rules> {
+        self.1.as_ref()
+    }
+
+    fn write_joined(
+        &self,
+        ctx: &PayloadContext,
+        events: &[LogEvent<'_>],
+        message: &str,
+        kind: Kind,
+        out: &mut Vec<u8>,
+        stats: &mut DocStats,
+    ) {
+        write_joined(&self.0, ctx, events, message, kind, out, stats);
     }
 
     fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
@@ -88,6 +135,20 @@ impl Render for Documents {
                 limits.max_keys = n;
             }
         }
+        let configured = match env.get_raw("MULTILINE_RULES") {
+            Some(text) => parse_rules(&text).map_err(|e| env.err("MULTILINE_RULES", &text, e))?,
+            None => Vec::new(),
+        };
+        // `MULTILINE=false` turns the built-in rules off; configured ones still join. The raw format
+        // writes each line as it came, so joining changes nothing there.
+        let builtin = env.flag("MULTILINE", true)?;
+        d.1 = if d.0.format == OutputFormat::Raw || (!builtin && configured.is_empty()) {
+            None
+        } else if builtin {
+            Some(Rules::with(configured))
+        } else {
+            Some(Rules::with(configured).without_builtin())
+        };
         Ok(d)
     }
 }

@@ -37,14 +37,17 @@ impl<S: Default> Answer<S> {
         self.s.dropped += 1;
     }
 
-    /// `Ok` with `docs`, the documents of `events` events, when the response has room for them (and their
-    /// partition keys); `false`, with nothing answered, when it has not.
+    /// `Ok` with `docs`, the documents of `events` events of `group`, when the response has room for them
+    /// (and their partition keys); `false`, with nothing answered, when it has not. `joined`: the
+    /// timestamps of those events that are in another event's document.
     pub(super) fn try_ok(
         &mut self,
         record: &TransformRecord,
         docs: &[u8],
         keys: Option<&PartitionKeys>,
         events: u64,
+        group: &str,
+        joined: &[i64],
     ) -> bool {
         if !self.budget.try_ok(&record.record_id, docs.len(), keys) {
             return false;
@@ -52,6 +55,9 @@ impl<S: Default> Answer<S> {
         self.writer.push_ok(&record.record_id, docs, keys);
         self.s.ok += 1;
         self.s.events_out += events;
+        self.s.documents_out += events - joined.len() as u64;
+        self.s.events_joined += joined.len() as u64;
+        self.s.ledger.joined(group, joined.iter().copied());
         self.s.bytes_out += docs.len() as u64;
         true
     }

@@ -15,9 +15,11 @@ pub(super) struct Direct {
     pub(super) body: Vec<u8>,
     /// What the log says of it once it is written.
     pub(super) written: Written,
-    /// Its log group and its events' timestamps, for the ledger once it is written.
+    /// Its log group and its events' timestamps, for the ledger once it is written; of those, the
+    /// events in another event's document.
     pub(super) group: String,
     pub(super) timestamps: Vec<i64>,
+    pub(super) joined: Vec<i64>,
 }
 
 /// The object for a record's documents, named after the record so that a retried invocation writes the
@@ -66,6 +68,7 @@ pub(super) fn plan_direct(
             .iter()
             .map(|&i| payload.log_events[i].timestamp)
             .collect(),
+        joined: work.joined_timestamps(&payload.log_events),
         record: index,
         body: gzip(&work.docs, 1),
         written: Written {

@@ -25,7 +25,9 @@ logcore::counts! {
     /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::base::report`). Every
     /// record ends in exactly one of `ok`, `dropped` or `failed`, and every log event of a decoded
     /// DATA_MESSAGE in exactly one of `events_out`, `events_excluded`, `events_reingested`,
-    /// `events_written` or `events_failed`.
+    /// `events_written` or `events_failed`. Of the events delivered (`events_out` and `events_written`),
+    /// `events_joined` are in another event's document (multiline joining) and the rest each head one of
+    /// the `documents_out`: events in = documents + joined + excluded + re-ingested + failed.
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary<S = logcore::logs::document::DocStats> {
         pub records_in: u64 => "RecordsIn",
@@ -54,6 +56,10 @@ logcore::counts! {
         pub bytes_written: u64,
         pub events_in: u64 => "EventsIn",
         pub events_out: u64 => "EventsOut",
+        /// Documents delivered: in `Ok` records, and in objects written to S3 directly.
+        pub documents_out: u64 => "DocumentsOut",
+        /// Events delivered inside another event's document: the lines of a stack trace after its first.
+        pub events_joined: u64 => "EventsJoined",
         pub events_excluded: u64 => "EventsExcluded",
         pub events_reingested: u64,
         pub events_failed: u64 => "EventsFailed",
@@ -137,6 +143,11 @@ struct Work<S> {
     ends: Vec<usize>,
     /// Indices of the current record's events the filters kept.
     kept: Vec<usize>,
+    /// For each document, the place in `kept` of its first event (the others up to the next document's
+    /// are joined into it).
+    firsts: Vec<usize>,
+    /// The message of a joined record being written.
+    line: String,
     stats: S,
     entries: Vec<PutEntry>,
     pending: Vec<Pending>,
@@ -169,8 +180,11 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
                     let s = &mut answer.s;
                     s.written_records += 1;
                     s.events_written += w.events;
+                    s.documents_out += w.events - d.joined.len() as u64;
+                    s.events_joined += d.joined.len() as u64;
                     s.bytes_written += w.bytes;
                     s.ledger.written_directly(&d.group, d.timestamps);
+                    s.ledger.joined(&d.group, d.joined);
                     answer.drop_record(record);
                     written.push(w);
                 }

@@ -11,7 +11,7 @@ use super::answer::Answer;
 use super::direct::plan_direct;
 use super::reingest::{plan_reingest, NotReingested};
 use super::{Invocation, Work};
-use crate::config::PartitionKey;
+use crate::config::{Config, PartitionKey};
 use crate::render::Render;
 
 /// One record: decoded, rendered, and answered `Ok` with its documents when they fit, `Dropped` when
@@ -42,7 +42,8 @@ pub(super) fn take_record<R: Render>(
         return answer.drop_record(record);
     }
     answer.s.events_in += payload.log_events.len() as u64;
-    render(inv, work, &payload);
+    let ctx = cfg.render.context(&payload, inv.region);
+    render(cfg, &ctx, &payload.log_group, &payload.log_events, work);
     answer.s.events_excluded += (payload.log_events.len() - work.kept.len()) as u64;
     // Counted once, where CloudWatch Logs delivered them: a re-ingested payload comes back with hops.
     if payload.hops == 0 {
@@ -61,7 +62,15 @@ pub(super) fn take_record<R: Render>(
         &payload.log_events[work.kept[0]],
     );
     let kept = work.kept.len() as u64;
-    if answer.try_ok(record, &work.docs, keys.as_ref(), kept) {
+    let joined = work.joined_timestamps(&payload.log_events);
+    if answer.try_ok(
+        record,
+        &work.docs,
+        keys.as_ref(),
+        kept,
+        &payload.log_group,
+        &joined,
+    ) {
         return;
     }
     // Does not fit in this response: put it back into the source, split if it is too large on its own;
@@ -70,7 +79,7 @@ pub(super) fn take_record<R: Render>(
     let result = if base64_len(largest) > inv.alone_budget {
         Err(NotReingested::TooLarge(format!(
             "log event {} gives a {largest}-byte document, over what a {}-byte transformation response can carry in base64",
-            payload.log_events[work.kept[at]].id, cfg.response_limit
+            payload.log_events[work.kept[work.firsts[at]]].id, cfg.response_limit
         )))
     } else {
         plan_reingest(inv, work, index, record, &payload)
@@ -122,21 +131,86 @@ fn largest_document(ends: &[usize]) -> (usize, usize) {
     best
 }
 
-/// The documents of the events the filters keep, into `work.docs` (with `work.ends` and `work.kept`).
-fn render<R: Render>(inv: &Invocation<'_, R>, work: &mut Work<R::Stats>, payload: &Payload<'_>) {
+/// The documents of `events` (of `group`, in order) that the filters keep, into `work.docs` (with
+/// `work.ends`, `work.kept` and `work.firsts`). With the renderer's multiline rules, the events of a
+/// record they join make one document, and the filters judge the joined message (as Filebeat applies
+/// `include_lines` after `multiline`): a stack trace is kept or dropped whole.
+pub(super) fn render<R: Render>(
+    cfg: &Config<R>,
+    ctx: &R::Ctx,
+    group: &str,
+    events: &[LogEvent<'_>],
+    work: &mut Work<R::Stats>,
+) {
     work.docs.clear();
     work.ends.clear();
     work.kept.clear();
-    let cfg = inv.cfg;
-    let ctx = cfg.render.context(payload, inv.region);
+    work.firsts.clear();
     let filtering = !cfg.filter.is_noop();
-    for (i, ev) in payload.log_events.iter().enumerate() {
-        if filtering && !cfg.filter.keep(&ev.message) {
+    let joins = match cfg.render.multiline() {
+        Some(rules) => {
+            let lines: Vec<&str> = events.iter().map(|e| e.message.as_ref()).collect();
+            rules.joins(group, &lines)
+        }
+        None => Vec::new(),
+    };
+    let mut joins = joins.into_iter().peekable();
+    let mut i = 0;
+    while i < events.len() {
+        if let Some(j) = joins.next_if(|j| j.start == i) {
+            let run = &events[i..i + j.len];
+            work.line.clear();
+            for (k, ev) in run.iter().enumerate() {
+                if k > 0 {
+                    work.line.push('\n');
+                }
+                work.line.push_str(&ev.message);
+            }
+            if !filtering || cfg.filter.keep(&work.line) {
+                cfg.render.write_joined(
+                    ctx,
+                    run,
+                    &work.line,
+                    j.kind,
+                    &mut work.docs,
+                    &mut work.stats,
+                );
+                work.ends.push(work.docs.len());
+                work.firsts.push(work.kept.len());
+                work.kept.extend(i..i + j.len);
+            }
+            i += j.len;
             continue;
         }
-        cfg.render.write(&ctx, ev, &mut work.docs, &mut work.stats);
-        work.ends.push(work.docs.len());
-        work.kept.push(i);
+        let ev = &events[i];
+        if !filtering || cfg.filter.keep(&ev.message) {
+            cfg.render.write(ctx, ev, &mut work.docs, &mut work.stats);
+            work.ends.push(work.docs.len());
+            work.firsts.push(work.kept.len());
+            work.kept.push(i);
+        }
+        i += 1;
+    }
+}
+
+impl<S> Work<S> {
+    /// The timestamps of the kept events that are in another event's document (of `events`, the events
+    /// rendered last).
+    pub(super) fn joined_timestamps(&self, events: &[LogEvent<'_>]) -> Vec<i64> {
+        if self.firsts.len() == self.kept.len() {
+            return Vec::new();
+        }
+        self.joined_flags()
+            .zip(&self.kept)
+            .filter(|(joined, _)| *joined)
+            .map(|(_, &i)| events[i].timestamp)
+            .collect()
+    }
+
+    /// For each kept event, whether it is in another event's document.
+    pub(super) fn joined_flags(&self) -> impl Iterator<Item = bool> + '_ {
+        let mut firsts = self.firsts.iter().copied().peekable();
+        (0..self.kept.len()).map(move |pos| firsts.next_if_eq(&pos).is_none())
     }
 }
 

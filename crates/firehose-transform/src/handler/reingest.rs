@@ -10,7 +10,7 @@ use logcore::transform::firehose::{PartitionKeys, Source, TransformRecord};
 use logcore::transform::reingest::{encode_parts, split_parts};
 
 use super::answer::Answer;
-use super::record::partition_keys;
+use super::record::{partition_keys, render};
 use super::{Invocation, Work};
 use crate::config::Config;
 use crate::render::Render;
@@ -69,12 +69,19 @@ pub(super) fn plan_reingest<R: Render>(
         .iter()
         .map(|&i| reborrow(&payload.log_events[i]))
         .collect();
-    let mut sizes = Vec::with_capacity(work.ends.len());
+    // A document's size on its first event; the events joined into it weigh nothing of their own and
+    // never begin a part.
+    let mut sizes = vec![0; work.kept.len()];
     let mut start = 0;
-    for &end in &work.ends {
-        sizes.push(base64_len(end - start));
+    for (&end, &first) in work.ends.iter().zip(&work.firsts) {
+        sizes[first] = base64_len(end - start);
         start = end;
     }
+    let joined: Vec<bool> = if work.firsts.len() == work.kept.len() {
+        Vec::new()
+    } else {
+        work.joined_flags().collect()
+    };
     let partition_key = record
         .kinesis_record_metadata
         .as_ref()
@@ -85,6 +92,7 @@ pub(super) fn plan_reingest<R: Render>(
         payload,
         &events,
         &sizes,
+        &joined,
         limits.payload_budget(partition_key.len()),
         inv.part_budget,
     );
@@ -172,7 +180,14 @@ pub(super) fn settle<R: Render>(
     // Some parts are in the source already. Failing the record would send its original data, those
     // events included, to the error prefix; answer the rest as documents instead when they fit.
     if let Some(rest) = documents_of_parts(record, inv.cfg, inv.region, &failed_parts) {
-        if answer.try_ok(record, &rest.docs, rest.keys.as_ref(), rejected) {
+        if answer.try_ok(
+            record,
+            &rest.docs,
+            rest.keys.as_ref(),
+            rejected,
+            &p.group,
+            &rest.joined,
+        ) {
             answer.s.reingested_records += 1;
             return;
         }
@@ -195,10 +210,14 @@ pub(super) fn settle<R: Render>(
 struct PartDocuments {
     docs: Vec<u8>,
     keys: Option<PartitionKeys>,
+    /// The timestamps of their events that are in another event's document.
+    joined: Vec<i64>,
 }
 
 /// The documents of some parts of a record that was split for re-ingestion, rebuilt from the record (a rare
-/// path: only when a re-ingestion failed for some parts after every retry). The record decoded once already.
+/// path: only when a re-ingestion failed for some parts after every retry). The record decoded and
+/// rendered once already; rendered again the same way, its documents are the same, and a part holds
+/// whole documents.
 fn documents_of_parts<R: Render>(
     record: &TransformRecord,
     cfg: &Config<R>,
@@ -208,24 +227,42 @@ fn documents_of_parts<R: Render>(
     let gz = decode_base64(record.data.as_bytes()).ok()?;
     let json = decompress(&gz, cfg.max_decompressed).ok()?;
     let payload = Payload::parse(&json).ok()?;
-    let kept: Vec<&LogEvent<'_>> = payload
-        .log_events
-        .iter()
-        .filter(|ev| cfg.filter.keep(&ev.message))
-        .collect();
     let ctx = cfg.render.context(&payload, region);
-    let mut docs = Vec::new();
     // Not counted again: these events were rendered and counted in the first pass.
-    let mut stats = R::Stats::default();
+    let mut work = Work::<R::Stats>::default();
+    render(
+        cfg,
+        &ctx,
+        &payload.log_group,
+        &payload.log_events,
+        &mut work,
+    );
+    let joined_flags: Vec<bool> = work.joined_flags().collect();
+    let mut docs = Vec::new();
+    let mut joined = Vec::new();
     let mut first = None;
     for r in parts {
-        for ev in kept.get(r.clone())? {
-            first.get_or_insert(*ev);
-            cfg.render.write(&ctx, ev, &mut docs, &mut stats);
+        for pos in r.clone() {
+            let &i = work.kept.get(pos)?;
+            if *joined_flags.get(pos)? {
+                joined.push(payload.log_events[i].timestamp);
+            }
+        }
+        // The documents whose first event is in the part.
+        for (d, &f) in work.firsts.iter().enumerate() {
+            if r.contains(&f) {
+                let start = if d == 0 { 0 } else { work.ends[d - 1] };
+                docs.extend_from_slice(&work.docs[start..work.ends[d]]);
+                first.get_or_insert(work.kept[f]);
+            }
         }
     }
-    let keys = partition_keys(&cfg.partition_keys, &payload, first?);
-    Some(PartDocuments { docs, keys })
+    let keys = partition_keys(
+        &cfg.partition_keys,
+        &payload,
+        payload.log_events.get(first?)?,
+    );
+    Some(PartDocuments { docs, keys, joined })
 }
 
 fn source_name(source: &Source) -> &str {

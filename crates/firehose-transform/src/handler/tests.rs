@@ -191,6 +191,15 @@ fn parse(out: &Outcome) -> BTreeMap<String, logcore::transform::firehose::Respon
     map
 }
 
+/// The ids of the events in a document: its own and those joined into it.
+fn ids_in(doc: &serde_json::Value) -> Vec<String> {
+    let mut ids = vec![doc["event"]["id"].as_str().unwrap().to_string()];
+    if let Some(joined) = doc["event"]["joined"]["ids"].as_array() {
+        ids.extend(joined.iter().map(|i| i.as_str().unwrap().to_string()));
+    }
+    ids
+}
+
 fn docs_of(r: &logcore::transform::firehose::ResponseRecord) -> Vec<serde_json::Value> {
     let data = decode_base64(r.data.as_ref().unwrap().as_bytes()).unwrap();
     assert!(data.ends_with(b"\n"));
@@ -829,6 +838,7 @@ proptest! {
         seed in any::<u64>(),
         kinesis in any::<bool>(),
         exclude in any::<bool>(),
+        traces in any::<bool>(),
     ) {
         let source = if kinesis { SourceKind::Kinesis } else { SourceKind::DirectPut };
         let mut owner_of: HashMap<String, usize> = HashMap::new();
@@ -841,9 +851,19 @@ proptest! {
                     let mut evs = big_events(*events, *size, seed.wrapping_add(i as u64));
                     for (j, e) in evs.iter_mut().enumerate() {
                         e.id = format!("{i}-{j}");
+                        // With traces, a Java trace of three lines in every six events (cut by the end
+                        // of some records: orphans in none, heads without frames in some).
+                        if traces && j % 6 == 1 { e.message = format!("java.lang.IllegalStateException: {}", e.message); }
+                        if traces && (j % 6 == 2 || j % 6 == 3) { e.message = format!("\tat a.B.c{}(B.java:{j})", "x".repeat(*size)); }
                         if j % 5 == 4 { e.message.push_str(" SKIPME"); }
                         owner_of.insert(e.id.clone(), i);
-                        if !(exclude && e.message.contains("SKIPME")) { kept.push(e.id.clone()); }
+                    }
+                    // What the filter keeps: whole records of the joiner, judged by their joined text.
+                    let lines: Vec<&str> = evs.iter().map(|e| e.message.as_str()).collect();
+                    for g in logcore::logs::multiline::Rules::builtin().group("/ecs/api", &lines) {
+                        let run = &evs[g.start..g.start + g.len];
+                        let text: Vec<&str> = run.iter().map(|e| e.message.as_str()).collect();
+                        if !(exclude && text.join("\n").contains("SKIPME")) { kept.extend(run.iter().map(|e| e.id.clone())); }
                     }
                     let mut p = synth::data_payload("/ecs/api", "s", &evs);
                     p.hops = *hops;
@@ -869,16 +889,19 @@ proptest! {
         // Where each event ended up.
         let mut in_response: HashMap<String, usize> = HashMap::new();
         for r in resp.values().filter(|r| r.result == "Ok") {
-            for d in docs_of(r) { *in_response.entry(d["event"]["id"].as_str().unwrap().to_string()).or_default() += 1; }
+            for d in docs_of(r) { for id in ids_in(&d) { *in_response.entry(id).or_default() += 1; } }
         }
         let mut reingested: HashMap<String, usize> = HashMap::new();
         for (_, _, p) in sink.accepted_payloads() {
             for e in p.events { *reingested.entry(e.id).or_default() += 1; }
         }
         let mut written: HashMap<String, usize> = HashMap::new();
+        let mut documents = 0;
         for (_, doc) in written_docs(&store) {
-            *written.entry(doc["event"]["id"].as_str().unwrap().to_string()).or_default() += 1;
+            documents += 1;
+            for id in ids_in(&doc) { *written.entry(id).or_default() += 1; }
         }
+        for r in resp.values().filter(|r| r.result == "Ok") { documents += docs_of(r).len(); }
         let mut partial = 0;
         for (i, kept) in kept_of.iter().enumerate() {
             let result = resp[&synth::record_id(i as u64)].result.as_str();
@@ -909,15 +932,21 @@ proptest! {
         let decoded_events: u64 = recs.iter().map(|r| if let Rec::Data { events, .. } = r { *events as u64 } else { 0 }).sum();
         prop_assert_eq!(s.events_in, decoded_events);
         prop_assert_eq!(s.events_in, s.events_out + s.events_excluded + s.events_reingested + s.events_written + s.events_failed);
+        // Every delivered event heads a document or is joined into one.
+        prop_assert_eq!(s.documents_out as usize, documents);
+        prop_assert_eq!(s.documents_out + s.events_joined, s.events_out + s.events_written);
+        if !traces { prop_assert_eq!(s.events_joined, 0); }
         // The ledger counts the events of payloads straight from CloudWatch Logs (no hops), once, with
         // those the filter excluded; and every event written directly.
         let first: Vec<usize> = recs.iter().filter_map(|r| match r { Rec::Data { events, hops: 0, .. } => Some(*events), _ => None }).collect();
         let rows: Vec<logcore::ledger::TallyRow> = s.ledger.rows().collect();
         prop_assert_eq!(rows.iter().map(|r| r.seen.received).sum::<u64>(), first.iter().sum::<usize>() as u64);
-        let excluded: usize = if exclude { first.iter().map(|n| n / 5).sum() } else { 0 };
+        let excluded: usize = recs.iter().zip(&kept_of).map(|(r, kept)| match r { Rec::Data { events, hops: 0, .. } => events - kept.len(), _ => 0 }).sum();
+        if exclude && !traces { prop_assert_eq!(excluded, first.iter().map(|n| n / 5).sum::<usize>()); }
         prop_assert_eq!(rows.iter().map(|r| r.seen.excluded).sum::<u64>(), excluded as u64);
         prop_assert_eq!(rows.iter().map(|r| r.seen.written_directly).sum::<u64>(), s.events_written);
         prop_assert_eq!(rows.iter().map(|r| r.seen.failed).sum::<u64>(), s.events_failed);
+        prop_assert_eq!(rows.iter().map(|r| r.seen.joined).sum::<u64>(), s.events_joined);
     }
 }
 
@@ -1194,4 +1223,141 @@ fn an_event_too_large_to_reingest_is_written_directly() {
         out.written[0].reason
     );
     assert_eq!(written_docs(&store).len(), 1);
+}
+
+/// The example traces of every runtime (`examples/stack-traces.log`) as one stream's events, one line an
+/// event as the awslogs driver sends them (blank lines skipped), each with its own id and time.
+fn trace_events() -> Vec<Event> {
+    let text = include_str!("../../../../examples/stack-traces.log");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| Event {
+            id: format!("{i:02}"),
+            timestamp: 1_763_722_800_000 + i as i64,
+            message: match l.split_once(' ') {
+                Some((t, m)) if logcore::base::time::parse_rfc3339_ms(t).is_some() => m.to_string(),
+                _ => l.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// Traces at the start, in the middle and at the end of payloads, and one cut by a payload boundary: each
+/// trace is one document of its first event with the others' ids under `event.joined`; the cut one's tail
+/// is one document flagged `orphan`; every event is in exactly one document, and the counts say so.
+#[test]
+fn stack_traces_are_one_document_wherever_they_fall_in_a_payload() {
+    let events = trace_events();
+    let at = |prefix: &str| {
+        events
+            .iter()
+            .position(|e| e.message.starts_with(prefix))
+            .unwrap()
+    };
+    let java = at("org.springframework.dao");
+    let python = at("Traceback");
+    let node = at("TypeError");
+    // Record 0: the Java trace at its start, cut after its third frame (the rest opens record 1).
+    // Record 1: the Java trace's tail first, the Python traceback in the middle, the Node trace last.
+    // Record 2: everything after.
+    let cut = java + 4;
+    let parts = [
+        &events[java..cut],
+        &events[cut..node + 5],
+        &events[node + 5..],
+    ];
+    let records = parts
+        .iter()
+        .enumerate()
+        .map(|(i, evs)| data_record(i as u64, evs, SourceKind::DirectPut))
+        .collect();
+    let ev = synth::event(SourceKind::DirectPut, records);
+    let out = run(&ev, &Config::default(), &FakeSink::accepting());
+    let resp = parse(&out);
+    let docs: Vec<Vec<serde_json::Value>> = (0..3)
+        .map(|i| docs_of(&resp[&synth::record_id(i)]))
+        .collect();
+    // Every event once, in order.
+    let ids: Vec<String> = docs.iter().flatten().flat_map(ids_in).collect();
+    let want: Vec<String> = events[java..].iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, want);
+    // The Java head: one document of 4 events, level from its first line.
+    assert_eq!(docs[0].len(), 1);
+    assert_eq!(docs[0][0]["event"]["id"], events[java].id);
+    assert_eq!(docs[0][0]["event"]["joined"]["count"], 3);
+    assert!(docs[0][0]["event"]["joined"].get("continuation").is_none());
+    let message = docs[0][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("org.springframework") && message.matches('\n').count() == 3);
+    // The tail in record 1: an orphan, never merged into what follows it.
+    let tail = &docs[1][0];
+    assert_eq!(tail["event"]["joined"]["continuation"], "orphan");
+    assert_eq!(tail["event"]["id"], events[cut].id);
+    assert_eq!(tail["event"]["joined"]["count"], 3);
+    // The Python traceback, chained, in the middle: one document of 13 events.
+    let py = docs[1]
+        .iter()
+        .find(|d| d["event"]["id"] == events[python].id.as_str())
+        .unwrap();
+    assert_eq!(py["event"]["joined"]["count"], 12);
+    assert!(py["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("payments.PaymentError: charge failed for o-7"));
+    // The Node trace at the end of record 1.
+    let last = docs[1].last().unwrap();
+    assert_eq!(last["event"]["id"], events[node].id.as_str());
+    assert_eq!(last["event"]["joined"]["count"], 4);
+    // Counts: events in = documents + joined.
+    let s = &out.summary;
+    let n_docs: usize = docs.iter().map(Vec::len).sum();
+    assert_eq!(s.events_in as usize, events.len() - java);
+    assert_eq!(s.documents_out as usize, n_docs);
+    assert_eq!(s.documents_out + s.events_joined, s.events_in);
+    assert_eq!(s.render.joined_documents, 6, "{s:?}");
+    assert_eq!(s.render.continuation_documents, 1);
+    let joined: u64 = s.ledger.rows().map(|r| r.seen.joined).sum();
+    assert_eq!(joined, s.events_joined);
+    // With joining off, one document an event, as before.
+    let off: Config =
+        Config::from_env(logcore::base::env::pairs(&[("MULTILINE", "false")])).unwrap();
+    let out = run(&ev, &off, &FakeSink::accepting());
+    assert_eq!(out.summary.documents_out, out.summary.events_in);
+    assert_eq!(out.summary.events_joined, 0);
+}
+
+/// A filter judges a joined record by its whole text: an include pattern that names the exception keeps
+/// its frames too; an exclude pattern that matches a frame drops the trace whole.
+#[test]
+fn filters_keep_or_drop_a_trace_whole() {
+    let events = trace_events();
+    let ev = synth::event(
+        SourceKind::DirectPut,
+        vec![data_record(0, &events, SourceKind::DirectPut)],
+    );
+    let env = |k: &str, v: &str| -> Config {
+        Config::from_env(logcore::base::env::pairs(&[(k, v)])).unwrap()
+    };
+    let out = run(
+        &ev,
+        &env("INCLUDE_PATTERN", "HikariPool"),
+        &FakeSink::accepting(),
+    );
+    let docs = docs_of(&parse(&out)[&synth::record_id(0)]);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["event"]["joined"]["count"], 7);
+    assert_eq!(out.summary.events_out, 8);
+    assert_eq!(out.summary.events_excluded as usize, events.len() - 8);
+    let out = run(
+        &ev,
+        &env("EXCLUDE_PATTERN", "business-logic"),
+        &FakeSink::accepting(),
+    );
+    let docs = docs_of(&parse(&out)[&synth::record_id(0)]);
+    assert!(docs
+        .iter()
+        .all(|d| !d["message"].as_str().unwrap().contains("TypeError")));
+    assert_eq!(out.summary.events_excluded, 5);
+    let excluded: u64 = out.summary.ledger.rows().map(|r| r.seen.excluded).sum();
+    assert_eq!(excluded, 5);
 }

@@ -115,7 +115,8 @@ impl Counts {
     }
 
     /// What a transform counted of this row (its report lines' `ledger`): received, dropped by its filter
-    /// (`excluded`), written directly, and of Firehose's failed, those it had received.
+    /// (`excluded`), joined into another event's document, written directly, and of Firehose's failed,
+    /// those it had received.
     pub fn add_transform(&mut self, seen: &Seen) {
         *self.received.get_or_insert(0) += seen.received;
         *self
@@ -123,6 +124,7 @@ impl Counts {
             .get_or_insert_with(BTreeMap::new)
             .entry("excluded".to_string())
             .or_default() += seen.excluded;
+        self.joined += seen.joined;
         self.written_directly += seen.written_directly;
         self.failed_seen += seen.failed;
     }

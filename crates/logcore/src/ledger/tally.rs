@@ -1,6 +1,8 @@
 //! What a transform counts of the events it is the first to see, per log group and hour of their own
 //! timestamps: `received` (every event of a DATA_MESSAGE record straight from CloudWatch Logs), of those
-//! `excluded` (dropped on purpose by its include/exclude filter), `written_directly` (events whose
+//! `excluded` (dropped on purpose by its include/exclude filter), `joined` (events delivered inside another
+//! event's document: the lines of a stack trace after its first, counted where the document is delivered,
+//! so a re-ingested record's are counted once, when it comes back), `written_directly` (events whose
 //! documents it wrote to S3 itself) and `failed` (events it had received and answered `ProcessingFailed`,
 //! at whatever hop: Firehose writes them to its error prefix). Records it re-ingested come back with a hop count and are not counted
 //! again, so each event is received once. It travels in the transform's report line (`ledger`), where the
@@ -21,6 +23,8 @@ pub struct Seen {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub excluded: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
+    pub joined: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub written_directly: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed: u64,
@@ -34,13 +38,14 @@ impl Seen {
     fn add(&mut self, other: &Seen) {
         self.received += other.received;
         self.excluded += other.excluded;
+        self.joined += other.joined;
         self.written_directly += other.written_directly;
         self.failed += other.failed;
     }
 }
 
-/// One row of a report line's `ledger`: `{"group", "hour" (ms), "received", "excluded",
-/// "written_directly"}` (zeros left out but `received`).
+/// One row of a report line's `ledger`: `{"group", "hour" (ms), "received", "excluded", "joined",
+/// "written_directly", "failed"}` (zeros left out but `received`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TallyRow {
     pub group: String,
@@ -106,6 +111,19 @@ impl Tally {
         let hours = self.hours(group);
         for ts in timestamps {
             hours.entry(hour_of(ts)).or_default().written_directly += 1;
+        }
+    }
+
+    /// Events delivered inside another event's document (multiline joining), by their own timestamps: the
+    /// index holds one document fewer for each, in their hour.
+    pub fn joined(&mut self, group: &str, timestamps: impl IntoIterator<Item = i64>) {
+        let mut timestamps = timestamps.into_iter().peekable();
+        if timestamps.peek().is_none() {
+            return;
+        }
+        let hours = self.hours(group);
+        for ts in timestamps {
+            hours.entry(hour_of(ts)).or_default().joined += 1;
         }
     }
 
@@ -184,7 +202,7 @@ mod tests {
             received,
             excluded,
             written_directly,
-            failed: 0,
+            ..Seen::default()
         };
         assert_eq!(rows[0].seen, seen(3, 1, 0));
         assert_eq!((rows[1].hour, rows[1].seen), (H + HOUR, seen(2, 1, 1)));
@@ -196,6 +214,27 @@ mod tests {
                 H + HOUR
             )
         );
+        let back: Vec<TallyRow> = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn joined_events_are_counted_in_their_own_hours() {
+        let mut t = Tally::default();
+        // A trace whose first line is in one hour and whose two others are in the next.
+        t.received(
+            "/ecs/api",
+            [H + HOUR - 1, H + HOUR, H + HOUR + 1],
+            &[0, 1, 2],
+        );
+        t.joined("/ecs/api", [H + HOUR, H + HOUR + 1]);
+        t.joined("/ecs/other", []);
+        let rows: Vec<TallyRow> = t.rows().collect();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!((rows[0].seen.received, rows[0].seen.joined), (1, 0));
+        assert_eq!((rows[1].seen.received, rows[1].seen.joined), (2, 2));
+        let line = serde_json::to_string(&t).unwrap();
+        assert!(line.contains(r#""received":2,"joined":2"#), "{line}");
         let back: Vec<TallyRow> = serde_json::from_str(&line).unwrap();
         assert_eq!(back, rows);
     }

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::base::time::DateTimeParts;
 use crate::logs::cwl::{LogEvent, Payload};
+use crate::logs::multiline::Kind;
 
 /// The longest document a transform writes for one event CloudWatch Logs accepts
 /// ([`crate::logs::cwl::MAX_MESSAGE_BYTES`]). JSON escaping makes a message at most six times longer (`\u0001`
@@ -130,6 +131,11 @@ crate::counts! {
         pub json_messages: u64 => "JsonMessages",
         /// Documents whose `json` namespace was cut by the key cap.
         pub json_truncated: u64 => "JsonTruncated",
+        /// Documents of several events joined (a stack trace written one line an event).
+        pub joined_documents: u64 => "JoinedDocuments",
+        /// Documents flagged as the continuation of a record: its head in an earlier payload
+        /// (`orphan`), or cut by a cap (`capped`).
+        pub continuation_documents: u64 => "ContinuationDocuments",
     }
 }
 
@@ -146,24 +152,73 @@ pub fn write_event(
         out.push(b'\n');
         return;
     }
+    write_document(cfg, ctx, ev, &ev.message, None, out, stats);
+}
+
+/// Append the NDJSON line of a record of several consecutive events of one stream joined into one
+/// document (see [`crate::logs::multiline`]): `message` is their messages joined with `\n`; the first
+/// event gives `@timestamp`, `event.id` and `log.level`, and `event.joined` says what was joined:
+/// `{"count": the other events, "ids": their ids, "continuation": "orphan" | "capped"}` (`continuation`
+/// only for a record that continues one before it: its head in an earlier payload, or cut by a cap). In
+/// the raw format the lines are written as they came, one a line.
+pub fn write_joined(
+    cfg: &DocumentConfig,
+    ctx: &PayloadContext,
+    events: &[LogEvent<'_>],
+    message: &str,
+    kind: Kind,
+    out: &mut Vec<u8>,
+    stats: &mut DocStats,
+) {
+    let Some(first) = events.first() else {
+        return;
+    };
+    if cfg.format == OutputFormat::Raw {
+        out.extend_from_slice(message.as_bytes());
+        out.push(b'\n');
+        return;
+    }
+    if events.len() > 1 {
+        stats.joined_documents += 1;
+    }
+    if matches!(kind, Kind::Orphan | Kind::Capped) {
+        stats.continuation_documents += 1;
+    }
+    write_document(cfg, ctx, first, message, Some((events, kind)), out, stats);
+}
+
+/// One document: `first`'s time, id and level, `message`, and what was joined into it.
+fn write_document(
+    cfg: &DocumentConfig,
+    ctx: &PayloadContext,
+    first: &LogEvent<'_>,
+    message: &str,
+    joined: Option<(&[LogEvent<'_>], Kind)>,
+    out: &mut Vec<u8>,
+    stats: &mut DocStats,
+) {
     out.extend_from_slice(b"{\"@timestamp\":\"");
-    DateTimeParts::from_millis(ev.timestamp).write_rfc3339(out);
+    DateTimeParts::from_millis(first.timestamp).write_rfc3339(out);
     out.extend_from_slice(b"\",\"message\":");
-    write_json_str(out, &ev.message);
+    write_json_str(out, message);
     out.extend_from_slice(b",\"event\":{\"id\":");
-    write_json_str(out, &ev.id);
+    write_json_str(out, &first.id);
+    if let Some((events, kind)) = joined {
+        write_joined_field(events, kind, out);
+    }
     out.push(b'}');
     out.extend_from_slice(&ctx.tail[..ctx.log_end]);
     // `log.level` (ECS, lower case) from the JSON level field or the line's level word, as the Slack
-    // notifier reads it: dashboards chart errors without parsing messages.
-    if let Some(level) = crate::logs::level::ecs_level(&ev.message) {
+    // notifier reads it: dashboards chart errors without parsing messages. A joined record's is its first
+    // line's.
+    if let Some(level) = crate::logs::level::ecs_level(&first.message) {
         out.extend_from_slice(b",\"level\":\"");
         out.extend_from_slice(level.as_bytes());
         out.push(b'"');
     }
     out.extend_from_slice(&ctx.tail[ctx.log_end..]);
     if let Some(limits) = cfg.json {
-        match write_json_namespace(&ev.message, limits, out) {
+        match write_json_namespace(message, limits, out) {
             JsonOutcome::NotJson => {}
             JsonOutcome::Written => stats.json_messages += 1,
             JsonOutcome::Truncated => {
@@ -174,6 +229,27 @@ pub fn write_event(
         }
     }
     out.extend_from_slice(b"}\n");
+}
+
+/// `,"joined":{"count":N,"ids":[…],"continuation":…}` of `event`.
+fn write_joined_field(events: &[LogEvent<'_>], kind: Kind, out: &mut Vec<u8>) {
+    let others = events.get(1..).unwrap_or_default();
+    out.extend_from_slice(b",\"joined\":{\"count\":");
+    out.extend_from_slice(others.len().to_string().as_bytes());
+    out.extend_from_slice(b",\"ids\":[");
+    for (i, ev) in others.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_str(out, &ev.id);
+    }
+    out.push(b']');
+    match kind {
+        Kind::Orphan => out.extend_from_slice(b",\"continuation\":\"orphan\""),
+        Kind::Capped => out.extend_from_slice(b",\"continuation\":\"capped\""),
+        Kind::Single | Kind::Joined => {}
+    }
+    out.push(b'}');
 }
 
 /// Write `s` as a JSON string literal.
@@ -522,9 +598,84 @@ mod tests {
             stats,
             DocStats {
                 json_messages: 1,
-                json_truncated: 1
+                json_truncated: 1,
+                ..DocStats::default()
             }
         );
+    }
+
+    #[test]
+    fn a_joined_record_is_one_document_of_its_first_event() {
+        let p = payload(&[
+            "ERROR java.lang.IllegalStateException: pool exhausted",
+            "\tat a.B.c(B.java:1)",
+            "\t... 3 more",
+        ]);
+        let ctx = PayloadContext::new(&p, Some("eu-west-1"));
+        let (mut out, mut stats) = (Vec::new(), DocStats::default());
+        let message = "ERROR java.lang.IllegalStateException: pool exhausted\n\tat a.B.c(B.java:1)\n\t... 3 more";
+        write_joined(
+            &cfg(),
+            &ctx,
+            &p.log_events,
+            message,
+            Kind::Joined,
+            &mut out,
+            &mut stats,
+        );
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.ends_with("}\n") && line.matches('\n').count() == 1,
+            "{line}"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["message"], message);
+        assert_eq!(v["event"]["id"], "0");
+        assert_eq!(
+            v["event"]["joined"],
+            serde_json::json!({"count": 2, "ids": ["1", "2"]})
+        );
+        assert_eq!(v["log"]["level"], "error");
+        assert_eq!(v["@timestamp"], "2025-11-20T00:53:20.123Z");
+        assert_eq!(stats.joined_documents, 1);
+        assert_eq!(stats.continuation_documents, 0);
+        // A lone orphan line is flagged, with nothing joined.
+        let (mut out, mut stats) = (Vec::new(), DocStats::default());
+        write_joined(
+            &cfg(),
+            &ctx,
+            &p.log_events[1..2],
+            "\tat a.B.c(B.java:1)",
+            Kind::Orphan,
+            &mut out,
+            &mut stats,
+        );
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["event"]["joined"],
+            serde_json::json!({"count": 0, "ids": [], "continuation": "orphan"})
+        );
+        assert!(v["log"].get("level").is_none());
+        assert_eq!(
+            (stats.joined_documents, stats.continuation_documents),
+            (0, 1)
+        );
+        // Raw: the lines as they came.
+        let raw = DocumentConfig {
+            format: OutputFormat::Raw,
+            ..cfg()
+        };
+        let mut out = Vec::new();
+        write_joined(
+            &raw,
+            &ctx,
+            &p.log_events,
+            message,
+            Kind::Joined,
+            &mut out,
+            &mut DocStats::default(),
+        );
+        assert_eq!(out, format!("{message}\n").as_bytes());
     }
 
     #[test]

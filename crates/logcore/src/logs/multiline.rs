@@ -19,7 +19,10 @@
 //!   `    at …`, `Caused by:`, a Go frame's `\t/…go:N`) makes one record flagged [`Kind::Orphan`]: never
 //!   dropped, never merged into a record it does not belong to.
 //!
-//! [`Rules::group`] returns the records as ranges of the run's indices: every line in exactly one, in order.
+//! [`Rules::group`] returns the records as ranges of the run's indices: every line in exactly one, in order;
+//! [`Rules::joins`] only those that are not a line on its own ([`Kind::Single`]), which is what a transform
+//! needs on its hot path (most lines are alone). Configured rules come from [`parse_rules`]
+//! (`MULTILINE_RULES`).
 
 use regex::{Regex, RegexSet};
 
@@ -68,11 +71,13 @@ impl Default for Caps {
 /// How a rule decides.
 #[derive(Debug, Clone)]
 enum How {
-    /// A start line, then continuation lines; `last` lines end the record once taken.
+    /// A start line, then continuation lines; `last` lines end the record once taken, unless a `chain`
+    /// line follows (blank lines between): a chained exception's sentence goes on with the next one.
     Trace {
         start: Regex,
         next: RegexSet,
         last: Option<Regex>,
+        chain: Option<Regex>,
     },
     /// Elastic's `pattern`/`negate`/`match`.
     Pattern {
@@ -98,6 +103,9 @@ pub struct Rules {
     builtin: Vec<Rule>,
     /// Lines that can only continue a trace (for orphans at the start of a run).
     orphan: RegexSet,
+    /// What every built-in start line holds (`Exception`, `Error`, `Traceback`, `panic: `, …): one
+    /// literal search rules most lines out before any rule's own pattern runs.
+    maybe_start: Regex,
     pub caps: Caps,
 }
 
@@ -121,6 +129,9 @@ const JVM_CLR_HEADER: &str = r#"^(?:.*?\s)?(?:Exception in thread "[^"]*" |Unhan
 const FRAME: &str = r"^\s+at \S.*\)(?: in .*:line \d+| ~?\[[^\]]*\])?\s*$";
 const NODE_FRAME: &str = r"^\s+at \S+:\d+:\d+\s*$";
 
+/// The sentence between a Python exception and the one it caused or was raised while handling.
+const PYTHON_CHAIN: &str = r"^(?:During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)\s*$";
+
 /// What continues a JVM or .NET trace.
 const JVM_CLR_NEXT: &[&str] = &[
     FRAME,
@@ -143,6 +154,7 @@ impl Rules {
                     start: re(JVM_CLR_HEADER),
                     next: set(JVM_CLR_NEXT),
                     last: None,
+                    chain: None,
                 },
                 caps: Caps::default(),
             },
@@ -155,11 +167,12 @@ impl Rules {
                     // own header continue; the final `Name: message` (or a bare `Name`) ends it.
                     next: set(&[
                         r"^\s+\S",
-                        r"^(?:During handling of the above exception, another exception occurred:|The above exception was the direct cause of the following exception:)\s*$",
+                        PYTHON_CHAIN,
                         r"^Traceback \(most recent call last\):\s*$",
                         r"^\s*$",
                     ]),
                     last: Some(re(r"^[A-Za-z_][\w.]*(?:: .*)?$")),
+                    chain: Some(re(PYTHON_CHAIN)),
                 },
                 caps: Caps::default(),
             },
@@ -179,6 +192,7 @@ impl Rules {
                         r"^\s*\[recovered\]",
                     ]),
                     last: None,
+                    chain: None,
                 },
                 caps: Caps::default(),
             },
@@ -192,6 +206,7 @@ impl Rules {
                     ),
                     next: set(&[FRAME, NODE_FRAME]),
                     last: None,
+                    chain: None,
                 },
                 caps: Caps::default(),
             },
@@ -206,6 +221,9 @@ impl Rules {
                 r"^\s*\.\.\. \d+ (?:more|common frames omitted)\s*$",
                 r"^\t/\S+\.go:\d+",
             ]),
+            maybe_start: re(
+                r"Exception|Error|Throwable|Exit|Traceback|panic: |fatal error: |goroutine ",
+            ),
             caps: Caps::default(),
         }
     }
@@ -218,14 +236,40 @@ impl Rules {
         }
     }
 
+    /// These rules without the built-in ones: only configured rules join, and no line is taken for a
+    /// trace's orphan continuation.
+    pub fn without_builtin(mut self) -> Rules {
+        self.builtin.clear();
+        self.orphan = RegexSet::empty();
+        self
+    }
+
     /// Group the lines of a run of `group`'s events into records.
     pub fn group(&self, group: &str, lines: &[&str]) -> Vec<Record> {
+        let mut out = Vec::new();
+        self.scan(group, lines, |r| out.push(r));
+        out
+    }
+
+    /// The records of a run that are not one line on its own: joined, capped and orphan records, in
+    /// order (the lines between them are each a record of their own). Empty, without allocating, for a
+    /// run with nothing to join.
+    pub fn joins(&self, group: &str, lines: &[&str]) -> Vec<Record> {
+        let mut out = Vec::new();
+        self.scan(group, lines, |r| {
+            if r.kind != Kind::Single {
+                out.push(r)
+            }
+        });
+        out
+    }
+
+    fn scan(&self, group: &str, lines: &[&str], mut emit: impl FnMut(Record)) {
         let configured: Vec<&Rule> = self
             .configured
             .iter()
             .filter(|r| r.groups.as_ref().is_none_or(|g| g.matches(group)))
             .collect();
-        let mut out = Vec::new();
         let mut i = 0;
         // Orphans: continuation lines at the head of the run.
         let orphans = lines
@@ -233,16 +277,22 @@ impl Rules {
             .take_while(|l| !is_json(l) && self.orphan.is_match(l))
             .count();
         if orphans > 0 {
-            self.push_capped(&mut out, lines, 0, orphans, Kind::Orphan, self.caps);
+            push_capped(&mut emit, lines, 0, orphans, Kind::Orphan, self.caps);
             i = orphans;
         }
         while i < lines.len() {
             let (len, caps) = self.record_at(&configured, lines, i);
-            let kind = if len > 1 { Kind::Joined } else { Kind::Single };
-            self.push_capped(&mut out, lines, i, len, kind, caps);
+            if len == 1 {
+                emit(Record {
+                    start: i,
+                    len,
+                    kind: Kind::Single,
+                });
+            } else {
+                push_capped(&mut emit, lines, i, len, Kind::Joined, caps);
+            }
             i += len;
         }
-        out
     }
 
     /// How many lines the record starting at `i` holds, and its caps.
@@ -250,7 +300,16 @@ impl Rules {
         if is_json(lines[i]) {
             return (1, self.caps);
         }
-        for r in configured.iter().copied().chain(&self.builtin) {
+        for r in configured.iter().copied() {
+            let n = r.take(lines, i);
+            if n > 1 || (n == 1 && !matches!(r.how, How::Trace { .. })) {
+                return (n, r.caps);
+            }
+        }
+        if !self.maybe_start.is_match(lines[i]) {
+            return (1, self.caps);
+        }
+        for r in &self.builtin {
             let n = r.take(lines, i);
             if n > 1 || (n == 1 && !matches!(r.how, How::Trace { .. })) {
                 return (n, r.caps);
@@ -258,51 +317,43 @@ impl Rules {
         }
         (1, self.caps)
     }
+}
 
-    /// Push lines `start..start + len` as records of at most the caps: the first of `kind`, the rest
-    /// [`Kind::Capped`].
-    fn push_capped(
-        &self,
-        out: &mut Vec<Record>,
-        lines: &[&str],
-        start: usize,
-        len: usize,
-        kind: Kind,
-        caps: Caps,
-    ) {
-        let (max_lines, max_bytes) = (caps.max_lines.max(1), caps.max_bytes);
-        let mut first = start;
-        let mut bytes = 0;
-        let mut kind = kind;
-        for (j, line) in lines.iter().enumerate().skip(start).take(len) {
-            let add = line.len() + usize::from(j > first);
-            if j > first && (j - first >= max_lines || bytes + add > max_bytes) {
-                out.push(Record {
-                    start: first,
-                    len: j - first,
-                    kind: if j - first == 1 && kind == Kind::Joined {
-                        Kind::Single
-                    } else {
-                        kind
-                    },
-                });
-                first = j;
-                bytes = line.len();
-                kind = Kind::Capped;
-                continue;
-            }
-            bytes += add;
+/// Emit lines `start..start + len` as records of at most the caps: the first of `kind`, the rest
+/// [`Kind::Capped`]. A piece of one line of a joined record is [`Kind::Single`].
+fn push_capped(
+    emit: &mut impl FnMut(Record),
+    lines: &[&str],
+    start: usize,
+    len: usize,
+    kind: Kind,
+    caps: Caps,
+) {
+    let (max_lines, max_bytes) = (caps.max_lines.max(1), caps.max_bytes);
+    let mut first = start;
+    let mut bytes = 0;
+    let mut kind = kind;
+    let piece = |first: usize, len: usize, kind: Kind| Record {
+        start: first,
+        len,
+        kind: if len == 1 && kind == Kind::Joined {
+            Kind::Single
+        } else {
+            kind
+        },
+    };
+    for (j, line) in lines.iter().enumerate().skip(start).take(len) {
+        let add = line.len() + usize::from(j > first);
+        if j > first && (j - first >= max_lines || bytes + add > max_bytes) {
+            emit(piece(first, j - first, kind));
+            first = j;
+            bytes = line.len();
+            kind = Kind::Capped;
+            continue;
         }
-        out.push(Record {
-            start: first,
-            len: start + len - first,
-            kind: if start + len - first == 1 && kind == Kind::Joined {
-                Kind::Single
-            } else {
-                kind
-            },
-        });
+        bytes += add;
     }
+    emit(piece(first, start + len - first, kind));
 }
 
 /// A line that begins with a log level word (`INFO: …`, `ERROR`), which no exception line does.
@@ -324,7 +375,12 @@ impl Rule {
     /// How many lines from `i` this rule makes one record of (0: the rule does not start one there).
     fn take(&self, lines: &[&str], i: usize) -> usize {
         match &self.how {
-            How::Trace { start, next, last } => {
+            How::Trace {
+                start,
+                next,
+                last,
+                chain,
+            } => {
                 if !start.is_match(lines[i]) {
                     return 0;
                 }
@@ -339,6 +395,18 @@ impl Rule {
                     }
                     if last.as_ref().is_some_and(|r| r.is_match(l)) && !is_level_word(l) {
                         n += 1;
+                        // A chained exception goes on after the final line of the one before it.
+                        let mut k = i + n;
+                        while lines.get(k).is_some_and(|l| l.trim().is_empty()) {
+                            k += 1;
+                        }
+                        if chain
+                            .as_ref()
+                            .is_some_and(|c| lines.get(k).is_some_and(|l| c.is_match(l)))
+                        {
+                            n = k - i;
+                            continue;
+                        }
                     }
                     break;
                 }
@@ -380,31 +448,13 @@ impl Rule {
         let err = |m: String| format!("multiline rule {spec:?}: {m}");
         let mut words = spec.split_whitespace();
         let glob = words.next().ok_or_else(|| err("empty".into()))?;
-        let (mut pattern, mut negate, mut after, mut caps) = (None, false, true, Caps::default());
+        let mut draft = Draft::new(glob);
         for w in words {
             match w.split_once('=') {
-                Some(("pattern", p)) => {
-                    pattern = Some(Regex::new(p).map_err(|e| err(format!("pattern: {e}")))?)
+                Some((key @ ("pattern" | "match" | "max_lines" | "max_bytes"), value)) => {
+                    draft.set(key, value).map_err(err)?
                 }
-                Some(("match", "after")) => after = true,
-                Some(("match", "before")) => after = false,
-                Some(("max_lines", n)) => {
-                    caps.max_lines = n
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=10_000).contains(n))
-                        .ok_or_else(|| err(format!("max_lines {n:?}: 1 to 10000")))?
-                }
-                Some(("max_bytes", n)) => {
-                    caps.max_bytes = n
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=Caps::default().max_bytes).contains(n))
-                        .ok_or_else(|| {
-                            err(format!("max_bytes {n:?}: 1 to {}", Caps::default().max_bytes))
-                        })?
-                }
-                None if w == "negate" => negate = true,
+                None if w == "negate" => draft.negate = true,
                 _ => {
                     return Err(err(format!(
                         "{w:?}: expected pattern=RE, negate, match=after|before, max_lines=N or max_bytes=N"
@@ -412,18 +462,139 @@ impl Rule {
                 }
             }
         }
-        let pattern = pattern.ok_or_else(|| err("no pattern=".into()))?;
+        draft.rule(spec).map_err(err)
+    }
+
+    /// A rule in Elastic's shape from a JSON object (see [`parse_rules`]).
+    fn from_object(o: &serde_json::Map<String, serde_json::Value>) -> Result<Rule, String> {
+        let glob = o
+            .get("log_group")
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "multiline rule {}: no \"log_group\" glob",
+                    serde_json::Value::Object(o.clone())
+                )
+            })?;
+        let err = |m: String| format!("multiline rule for {glob:?}: {m}");
+        let mut draft = Draft::new(glob);
+        for (k, v) in o {
+            match (k.as_str(), v) {
+                ("log_group", _) => {}
+                ("negate", serde_json::Value::Bool(b)) => draft.negate = *b,
+                ("pattern" | "match", serde_json::Value::String(text)) => {
+                    draft.set(k, text).map_err(err)?
+                }
+                ("max_lines" | "max_bytes", serde_json::Value::Number(n)) => {
+                    draft.set(k, &n.to_string()).map_err(err)?
+                }
+                ("pattern" | "negate" | "match" | "max_lines" | "max_bytes", v) => {
+                    return Err(err(format!("{k}: unexpected value {v}")))
+                }
+                (k, _) => {
+                    return Err(err(format!(
+                        "unknown key {k:?}; expected log_group, pattern, negate, match, max_lines, max_bytes"
+                    )))
+                }
+            }
+        }
+        draft.rule(glob).map_err(err)
+    }
+}
+
+/// A configured rule being read.
+struct Draft {
+    glob: GroupGlob,
+    pattern: Option<Regex>,
+    negate: bool,
+    after: bool,
+    caps: Caps,
+}
+
+impl Draft {
+    fn new(glob: &str) -> Draft {
+        Draft {
+            glob: GroupGlob::new(glob),
+            pattern: None,
+            negate: false,
+            after: true,
+            caps: Caps::default(),
+        }
+    }
+
+    /// Set `pattern`, `match`, `max_lines` or `max_bytes` from its text.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let limit = Caps::default().max_bytes;
+        match (key, value) {
+            ("pattern", p) => {
+                self.pattern = Some(Regex::new(p).map_err(|e| format!("pattern: {e}"))?)
+            }
+            ("match", "after") => self.after = true,
+            ("match", "before") => self.after = false,
+            ("max_lines", n) => {
+                self.caps.max_lines = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| format!("max_lines {n:?}: 1 to 10000"))?
+            }
+            ("max_bytes", n) => {
+                self.caps.max_bytes = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=limit).contains(n))
+                    .ok_or_else(|| format!("max_bytes {n:?}: 1 to {limit}"))?
+            }
+            (key, value) => {
+                return Err(format!(
+                    "{key}={value}: expected match=after or match=before"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn rule(self, name: &str) -> Result<Rule, String> {
+        let pattern = self.pattern.ok_or("no pattern=")?;
         Ok(Rule {
-            name: spec.to_string(),
-            groups: Some(GroupGlob::new(glob)),
+            name: name.to_string(),
+            groups: Some(self.glob),
             how: How::Pattern {
                 pattern,
-                negate,
-                after,
+                negate: self.negate,
+                after: self.after,
             },
-            caps,
+            caps: self.caps,
         })
     }
+}
+
+/// The configured rules of `MULTILINE_RULES`: a JSON array whose elements are each a rule, either in the
+/// words [`Rule::parse`] reads (`"/ecs/legacy-* pattern=^\\d{4}- negate match=after"`) or as an object in
+/// Elastic's shape: `{"log_group": "/ecs/legacy-*", "pattern": "^\\d{4}-", "negate": true, "match":
+/// "after", "max_lines": 500, "max_bytes": 1048550}` (`log_group` and `pattern` required; a pattern
+/// there may hold spaces). The error names the rule and the problem.
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| format!("expected a JSON array of rules (strings or objects): {e}"))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            serde_json::Value::String(spec) => Rule::parse(spec),
+            serde_json::Value::Object(o) => Rule::from_object(o),
+            other => Err(format!(
+                "multiline rule {}: expected a string or an object, found {other}",
+                i + 1
+            )),
+        })
+        .collect()
 }
 
 #[cfg(test)]

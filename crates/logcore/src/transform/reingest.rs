@@ -92,14 +92,20 @@ pub fn event_json_len(ev: &LogEvent<'_>) -> usize {
 /// appear in a response, i.e. base64 of the NDJSON) is at most `output_budget` bytes. An event over either
 /// budget on its own gets a part of its own: whether that part can go back (its gzip within the record
 /// limit, its output within a response) is the caller's to check, on the encoded part.
+///
+/// `joined[i]` says event `i` is in the document of the event before it (multiline joining): a part never
+/// begins with it, so that each part, transformed again, makes the same documents (an empty slice: no
+/// event is). Such a run is one unit, over the budgets or not, like one large event.
 pub fn split_parts(
     payload: &Payload<'_>,
     events: &[LogEvent<'_>],
     output_sizes: &[usize],
+    joined: &[bool],
     json_budget: usize,
     output_budget: usize,
 ) -> Vec<Range<usize>> {
     debug_assert_eq!(events.len(), output_sizes.len());
+    debug_assert!(joined.is_empty() || joined.len() == events.len());
     let header = serde_json::to_vec(&payload.with_events(&[], payload.hops.saturating_add(1)))
         .map(|v| v.len())
         .unwrap_or(0);
@@ -107,17 +113,24 @@ pub fn split_parts(
     let mut start = 0;
     let mut json = header;
     let mut output = 0usize;
-    for (i, ev) in events.iter().enumerate() {
-        let ej = event_json_len(ev) + 1; // and a comma
-        let eo = output_sizes[i];
-        if i > start && (json + ej > json_budget || output + eo > output_budget) {
+    let mut i = 0;
+    while i < events.len() {
+        // One unit: an event and the events joined into its document.
+        let mut end = i + 1;
+        while joined.get(end).copied().unwrap_or(false) {
+            end += 1;
+        }
+        let uj: usize = events[i..end].iter().map(|ev| event_json_len(ev) + 1).sum(); // and commas
+        let uo: usize = output_sizes[i..end].iter().sum();
+        if i > start && (json + uj > json_budget || output + uo > output_budget) {
             parts.push(start..i);
             start = i;
             json = header;
             output = 0;
         }
-        json += ej;
-        output += eo;
+        json += uj;
+        output += uo;
+        i = end;
     }
     if start < events.len() {
         parts.push(start..events.len());
@@ -189,8 +202,18 @@ mod tests {
             "z".repeat(10),
             "w".repeat(10),
         ]);
-        let parts = split_parts(&p, &p.log_events, &[10, 10, 500, 10], 1000, 100);
+        let parts = split_parts(&p, &p.log_events, &[10, 10, 500, 10], &[], 1000, 100);
         assert_eq!(parts, vec![0..1, 1..2, 2..3, 3..4]);
+        // Events 1 and 2 in one document (its size on the first): never apart.
+        let parts = split_parts(
+            &p,
+            &p.log_events,
+            &[10, 510, 0, 10],
+            &[false, false, true, false],
+            1000,
+            100,
+        );
+        assert_eq!(parts, vec![0..1, 1..3, 3..4]);
     }
 
     proptest! {
@@ -200,17 +223,22 @@ mod tests {
         fn parts_cover_events_within_budgets(
             msgs in proptest::collection::vec(prop_oneof![9 => "\\PC{0,300}", 1 => "\\PC{2000,4000}"], 1..60),
             json_budget in 3000usize..8000, output_budget in 1400usize..4000,
+            joins in proptest::collection::vec(any::<bool>(), 60),
         ) {
             let p = payload_with(msgs);
             let out: Vec<usize> = p.log_events.iter().map(|e| e.message.len() + 100).collect();
-            let parts = split_parts(&p, &p.log_events, &out, json_budget, output_budget);
+            let joined: Vec<bool> = joins[..p.log_events.len()].to_vec();
+            let parts = split_parts(&p, &p.log_events, &out, &joined, json_budget, output_budget);
             let covered: Vec<usize> = parts.iter().flat_map(|r| r.clone()).collect();
             prop_assert_eq!(covered, (0..p.log_events.len()).collect::<Vec<_>>());
+            // No part begins inside a document.
+            prop_assert!(parts.iter().all(|r| r.start == 0 || !joined[r.start]));
+            let whole_documents = |r: &Range<usize>| r.clone().skip(1).all(|i| joined[i]);
             let encoded = encode_parts(&p, &p.log_events, &parts, 1);
             let mut back = Vec::new();
             for (r, gz) in parts.iter().zip(&encoded) {
                 let json = decompress(gz, usize::MAX).unwrap();
-                if r.len() > 1 {
+                if r.len() > 1 && !whole_documents(r) {
                     prop_assert!(json.len() <= json_budget, "part JSON {} > {}", json.len(), json_budget);
                     prop_assert!(gz.len() <= json_budget + GZIP_SLACK);
                     prop_assert!(out[r.clone()].iter().sum::<usize>() <= output_budget);

@@ -128,7 +128,8 @@ impl<R: Render, S: Store> Chain<'_, R, S> {
         for p in passes {
             let s = &p.outcome.summary;
             t.transform_invocations += 1;
-            t.documents += s.events_out + s.events_written;
+            t.documents += s.documents_out;
+            t.joined += s.events_joined;
             t.written_directly += s.events_written;
             t.excluded += s.events_excluded;
             t.events_failed += s.events_failed;

@@ -336,8 +336,17 @@ fn losses_are_named() {
     };
     let lost = t.lost();
     assert_eq!(lost.len(), 2, "{lost:?}");
-    assert!(lost[0].contains("10 events in, 9 out"));
+    assert!(lost[0].contains("10 events in, 9 documents + 0 joined"));
     assert!(lost[1].contains("9 documents, 8 indexed"));
+    // Events joined into another's document are not lost.
+    let t = Totals {
+        events: 10,
+        documents: 7,
+        joined: 3,
+        indexed: 7,
+        ..Totals::default()
+    };
+    assert!(t.lost().is_empty(), "{:?}", t.lost());
 }
 
 #[test]

@@ -8,8 +8,9 @@ pub struct Totals {
     pub transform_records: u64,
     pub transform_invocations: u64,
     pub documents: u64,
-    /// Documents no Firehose response could carry, written to S3 by the transform itself (part of
-    /// `documents`).
+    /// Events delivered inside another event's document (the lines of a stack trace after its first).
+    pub joined: u64,
+    /// Events whose documents no Firehose response could carry, written to S3 by the transform itself.
     pub written_directly: u64,
     pub excluded: u64,
     pub events_failed: u64,
@@ -35,11 +36,11 @@ impl Totals {
     /// What went missing between hops, if anything.
     pub fn lost(&self) -> Vec<String> {
         let mut lost = Vec::new();
-        let accounted = self.documents + self.excluded + self.events_failed;
+        let accounted = self.documents + self.joined + self.excluded + self.events_failed;
         if accounted != self.events {
             lost.push(format!(
-                "transform: {} events in, {} out + {} excluded + {} failed",
-                self.events, self.documents, self.excluded, self.events_failed
+                "transform: {} events in, {} documents + {} joined into them + {} excluded + {} failed",
+                self.events, self.documents, self.joined, self.excluded, self.events_failed
             ));
         }
         if self.events_failed > 0 || self.records_failed > 0 {
@@ -82,8 +83,8 @@ impl Totals {
                     self.events, self.transform_invocations
                 ),
                 format!(
-                    "{} documents ({} too large for a response, written to S3 directly), {} excluded by filters, {} failed",
-                    self.documents, self.written_directly, self.excluded, self.events_failed
+                    "{} documents ({} too large for a response, written to S3 directly; {} more events joined into them), {} excluded by filters, {} failed",
+                    self.documents, self.written_directly, self.joined, self.excluded, self.events_failed
                 ),
             ),
             (

@@ -233,6 +233,110 @@ detail two
     }
 }
 
+#[test]
+fn configured_rules_from_the_variable_as_words_or_objects() {
+    let rules = parse_rules(
+        r#"["/ecs/legacy-* pattern=^\\d{4}- negate match=after",
+            {"log_group": "/ecs/app", "pattern": "^\\s+at |^Caused by ", "match": "after", "max_lines": 20}]"#,
+    )
+    .unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[1].name, "/ecs/app");
+    assert_eq!(rules[1].caps.max_lines, 20);
+    let r = Rules::with(rules);
+    let lines = ["boom", "  at x", "Caused by y", "next"];
+    let got: Vec<(usize, usize)> = r
+        .group("/ecs/app", &lines)
+        .iter()
+        .map(|g| (g.start, g.len))
+        .collect();
+    // The object's pattern holds a space, which the word form cannot.
+    assert_eq!(got, [(0, 3), (3, 1)]);
+    assert!(parse_rules("").unwrap().is_empty());
+    for (bad, want) in [
+        ("{", "JSON array"),
+        ("[1]", "rule 1: expected a string or an object"),
+        (r#"[{"pattern": "x"}]"#, "no \"log_group\""),
+        (
+            r#"[{"log_group": "/g", "pattern": "x", "negat": true}]"#,
+            "unknown key \"negat\"",
+        ),
+        (r#"[{"log_group": "/g", "pattern": "("}]"#, "pattern"),
+        (
+            r#"[{"log_group": "/g", "pattern": "x", "max_lines": "5"}]"#,
+            "max_lines: unexpected value",
+        ),
+        (r#"[{"log_group": "/g"}]"#, "no pattern="),
+        (r#"["/g pattern=x match=around"]"#, "match=around"),
+    ] {
+        let e = parse_rules(bad).map(|_| ()).unwrap_err();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn joins_are_the_records_not_alone() {
+    let lines: Vec<&str> = JAVA.lines().collect();
+    let r = Rules::builtin();
+    let all = r.group("/ecs/app", &lines);
+    let joins = r.joins("/ecs/app", &lines);
+    let not_single: Vec<Record> = all.into_iter().filter(|g| g.kind != Kind::Single).collect();
+    assert_eq!(joins, not_single);
+    assert_eq!(
+        joins,
+        [Record {
+            start: 1,
+            len: 10,
+            kind: Kind::Joined
+        }]
+    );
+    assert!(r.joins("/ecs/app", &["a", "b", "{\"x\":1}"]).is_empty());
+}
+
+/// The example of every runtime's trace (`examples/stack-traces.log`, shapes from the runtimes' documentation
+/// and public bug reports), read as `logpipe replay` reads it: a line's leading time is its event's, and
+/// blank lines are skipped, as the replay and the awslogs driver skip them.
+#[test]
+fn the_examples_traces_are_one_record_each() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/stack-traces.log"
+    ))
+    .unwrap();
+    let strip = |l: &'static str| -> &'static str {
+        match l.split_once(' ') {
+            Some((t, m)) if crate::base::time::parse_rfc3339_ms(t).is_some() => m,
+            _ => l,
+        }
+    };
+    let example: &'static str = Box::leak(example.into_boxed_str());
+    for skip_blank in [true, false] {
+        let messages: Vec<&str> = example
+            .lines()
+            .filter(|l| !skip_blank || !l.trim().is_empty())
+            .map(strip)
+            .collect();
+        let joined: Vec<(&str, usize)> = Rules::builtin()
+            .group("/ecs/app", &messages)
+            .into_iter()
+            .filter(|r| r.len > 1)
+            .map(|r| (messages[r.start], r.len))
+            .collect();
+        let blank = |n: usize| if skip_blank { 0 } else { n };
+        assert_eq!(
+            joined,
+            [
+                ("org.springframework.dao.DataAccessResourceFailureException: Unable to acquire JDBC Connection", 8),
+                ("Traceback (most recent call last):", 13 + blank(2)),
+                ("panic: runtime error: invalid memory address or nil pointer dereference", 8 + blank(1)),
+                ("TypeError: Cannot read properties of undefined (reading 'id')", 5),
+                ("Unhandled exception. System.InvalidOperationException: The order could not be saved.", 8),
+            ],
+            "blank lines skipped: {skip_blank}"
+        );
+    }
+}
+
 /// Lines of every kind the rules look at: trace lines of each runtime, JSON, ordinary and indented lines.
 fn line() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -272,6 +376,8 @@ proptest! {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         for group in ["/cfg", "/other"] {
             let recs = r.group(group, &refs);
+            let joins: Vec<Record> = recs.iter().copied().filter(|g| g.kind != Kind::Single).collect();
+            prop_assert_eq!(r.joins(group, &refs), joins);
             let mut next = 0;
             for rec in &recs {
                 prop_assert_eq!(rec.start, next);
