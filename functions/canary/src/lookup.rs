@@ -32,7 +32,8 @@ pub async fn find_in_logs<L: Logs>(
         .collect())
 }
 
-/// Documents in `index` with one of `ids` as `_id` (the forwarder indexes with the event id), or, with no
+/// Documents in `index` with one of `ids` as `_id` (the forwarder indexes with the event id) or among their
+/// `event.joined.ids` (a stack trace's line after its first is in the document of the first), or, with no
 /// id, whose `message` holds `text` as a phrase.
 pub async fn find_in_search<F: Finder>(
     finder: &F,
@@ -44,7 +45,10 @@ pub async fn find_in_search<F: Finder>(
     let query = if ids.is_empty() {
         json!({"match_phrase": {"message": text}})
     } else {
-        json!({"ids": {"values": ids}})
+        json!({"bool": {
+            "should": [{"ids": {"values": ids}}, {"terms": {"event.joined.ids": ids}}],
+            "minimum_should_match": 1
+        }})
     };
     finder
         .search(index, query, size)

@@ -247,18 +247,30 @@ pub struct FakeFinder {
     pub docs: Mutex<Vec<Hit>>,
 }
 
+/// Whether the fake's query (`ids`, `terms` on `event.joined.ids`, `bool.should` of those, or
+/// `match_phrase` on `message`) matches a document.
+fn fake_matches(query: &Value, h: &Hit) -> bool {
+    if let Some(clauses) = query.pointer("/bool/should").and_then(Value::as_array) {
+        clauses.iter().any(|q| fake_matches(q, h))
+    } else if let Some(ids) = query.pointer("/ids/values").and_then(Value::as_array) {
+        ids.iter().any(|i| i.as_str() == Some(h.id.as_str()))
+    } else if let Some(ids) = query
+        .pointer("/terms/event.joined.ids")
+        .and_then(Value::as_array)
+    {
+        let joined = h.source.pointer("/event/joined/ids").and_then(Value::as_array);
+        joined.is_some_and(|j| j.iter().any(|x| ids.contains(x)))
+    } else {
+        let text = query["match_phrase"]["message"].as_str().unwrap_or("\u{0}");
+        h.source["message"].as_str().unwrap_or("").contains(text)
+    }
+}
+
 impl Finder for FakeFinder {
     async fn search(&self, index: &str, query: Value, size: usize) -> Result<Vec<Hit>, CallError> {
         assert_eq!(index, "logs-app-*.*.*");
         let docs = self.docs.lock().unwrap();
-        let hits = docs.iter().filter(|h| {
-            if let Some(ids) = query.pointer("/ids/values").and_then(Value::as_array) {
-                ids.iter().any(|i| i.as_str() == Some(h.id.as_str()))
-            } else {
-                let text = query["match_phrase"]["message"].as_str().unwrap_or("\u{0}");
-                h.source["message"].as_str().unwrap_or("").contains(text)
-            }
-        });
+        let hits = docs.iter().filter(|h| fake_matches(&query, h));
         Ok(hits.take(size).cloned().collect())
     }
 }

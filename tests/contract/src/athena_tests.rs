@@ -487,6 +487,30 @@ fn documents_of_every_shape() -> BTreeMap<&'static str, Vec<Json>> {
         logcore::logs::document::write_event(&cfg, &ctx, &event(i, m), &mut out, &mut stats);
     }
     assert_eq!(stats.json_truncated, 1, "the key cap cut one message");
+    // A stack trace joined into one document, and the orphan tail of one cut by a payload boundary.
+    let trace = [
+        event(10, "java.lang.IllegalStateException: pool exhausted"),
+        event(11, "\tat a.B.c(B.java:1)"),
+    ];
+    let joined_message = "java.lang.IllegalStateException: pool exhausted\n\tat a.B.c(B.java:1)";
+    logcore::logs::document::write_joined(
+        &cfg,
+        &ctx,
+        &trace,
+        joined_message,
+        logcore::logs::multiline::Kind::Joined,
+        &mut out,
+        &mut stats,
+    );
+    logcore::logs::document::write_joined(
+        &cfg,
+        &ctx,
+        &trace[1..],
+        "\tat a.B.c(B.java:1)",
+        logcore::logs::multiline::Kind::Orphan,
+        &mut out,
+        &mut stats,
+    );
     let app = lines(&out);
 
     const MYSQL: &str = "/aws/rds/cluster/shop/audit";

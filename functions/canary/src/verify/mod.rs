@@ -1,7 +1,9 @@
 //! Exact verification of a window, where the reconciliation compares counts: every event id CloudWatch Logs
 //! holds for one log group from one time to another, checked against the search index (the forwarder
-//! indexes each event under its event id: `ids` queries in batches), and each id the index lacks followed
-//! back to the last hop that saw it (the S3 objects, with the canary's scan, else CloudWatch Logs).
+//! indexes each event under its event id: `ids` queries in batches; an event joined into another's document,
+//! a line of a stack trace after its first, under that document's `event.joined.ids`: `terms` queries in
+//! batches as well), and each id the index lacks followed back to the last hop that saw it
+//! (the S3 objects, with the canary's scan, else CloudWatch Logs).
 
 use std::collections::BTreeMap;
 
@@ -144,6 +146,14 @@ pub async fn verify<L: Logs, O: Objects, F: Finder>(
         done += chunk.len() as u64;
         progress(done, total);
     }
+    // The lines of a stack trace after its first are in the document of the first. Every id is asked
+    // for: one indexed alone and joined in another document too is a duplicate.
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    for chunk in ids.chunks(cfg.batch.max(1)) {
+        for (id, index) in joined_ids(finder, &cfg.index_pattern, chunk).await? {
+            found.entry(id).or_default().push(index);
+        }
+    }
     let lost: Vec<&LogEvent> = events
         .iter()
         .filter(|e| !found.contains_key(&e.event_id))
@@ -185,6 +195,50 @@ pub async fn indexed_ids<F: Finder>(
         )));
     }
     Ok(hits.into_iter().map(|h| (h.id, h.index)).collect())
+}
+
+/// The (id, index) of each of `ids` that a document of the index pattern holds joined (`event.joined.ids`,
+/// multiline joining): one document holds one or more of them, so room for two copies of each and one
+/// more tells a cut answer, as in [`indexed_ids`].
+pub async fn joined_ids<F: Finder>(
+    finder: &F,
+    index: &str,
+    ids: &[&str],
+) -> Result<Vec<(String, String)>, CallError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let size = ids.len() * 2 + 1;
+    let hits = finder
+        .search(index, json!({"terms": {"event.joined.ids": ids}}), size)
+        .await
+        .map_err(|e| CallError::new(e.kind, format!("search in {index}: {e}")))?;
+    if hits.len() >= size {
+        return Err(CallError::permanent(format!(
+            "search in {index}: {} documents join {} ids, some in more than two indices: the answer may \
+             be cut short",
+            hits.len(),
+            ids.len()
+        )));
+    }
+    let wanted: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    let mut out = Vec::new();
+    for h in hits {
+        let joined = h
+            .source
+            .pointer("/event/joined/ids")
+            .and_then(serde_json::Value::as_array);
+        for id in joined
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+        {
+            if wanted.contains(id) {
+                out.push((id.to_string(), h.index.clone()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Where each lost event was last seen: the object holding it (the first [`MAX_TRACED`] are looked for),

@@ -77,6 +77,38 @@ async fn a_window_delivered_whole_is_clean_and_checked_in_batches() {
         .ends_with("7 events in CloudWatch Logs, 7 indexed, 0 missing, 0 duplicated\n"));
 }
 
+/// A stack trace joined into one document: the events after its first are found under its
+/// `event.joined.ids`, checked in batches too; one also indexed alone is a duplicate.
+#[tokio::test]
+async fn events_joined_into_another_document_are_found_by_its_joined_ids() {
+    let logs = logs_with(7).await;
+    let finder = FakeFinder::default();
+    index(&finder, [1, 2, 6, 7], "logs-app-2026.11.23");
+    finder.docs.lock().unwrap().push(Hit {
+        index: "logs-app-2026.11.23".into(),
+        id: id(2),
+        source: json!({"event": {"id": id(2), "joined": {"count": 3, "ids": [id(3), id(4), id(5)]}}}),
+    });
+    // The hit above replaced the plain document of 2.
+    finder
+        .docs
+        .lock()
+        .unwrap()
+        .retain(|h| h.id != id(2) || h.source["event"].get("joined").is_some());
+    let v = verify(&cfg(), &logs, None::<&FakeObjects>, &finder, |_, _| {})
+        .await
+        .unwrap();
+    assert!(v.clean(), "{}", v.render());
+    assert_eq!((v.events, v.indexed), (7, 7));
+    // 4 indexed on its own as well: twice.
+    index(&finder, [4], "logs-app-2026.11.23");
+    let v = verify(&cfg(), &logs, None::<&FakeObjects>, &finder, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(v.duplicated.keys().collect::<Vec<_>>(), [&id(4)]);
+    assert!(v.missing.is_empty());
+}
+
 #[tokio::test]
 async fn each_missing_id_is_listed_with_the_last_hop_that_saw_it() {
     let logs = logs_with(6).await;

@@ -269,7 +269,15 @@ fn base_properties(engine: &SearchEngine) -> Value {
     json!({
         "@timestamp": {"type": "date"},
         "message": searchable_text(1024),
-        "event": {"properties": {"id": keyword(), "outcome": keyword()}},
+        "event": {"properties": {
+            "id": keyword(),
+            "outcome": keyword(),
+            "joined": {"properties": {
+                "count": {"type": "long"},
+                "ids": keyword(),
+                "continuation": keyword()
+            }}
+        }},
         "log": {"properties": {
             "group": keyword(),
             "stream": keyword(),
