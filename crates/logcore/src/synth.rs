@@ -280,6 +280,73 @@ impl MessageGen {
     }
 }
 
+/// Stack traces as the runtimes write them one line an event (stdout without a multiline setting in the log
+/// driver): Java, Python, Go, Node.js and .NET, from `examples/stack-traces.log`.
+pub const TRACES: &[&[&str]] = &[
+    &[
+        "java.lang.IllegalStateException: connection pool exhausted",
+        "\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:181) ~[HikariCP-5.1.0.jar:na]",
+        "\tat com.example.orders.Repo.save(Repo.java:42) ~[classes/:na]",
+        "\tat com.example.orders.OrderController.place(OrderController.java:57) ~[classes/:na]",
+        "Caused by: java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, request timed out after 30000ms.",
+        "\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696) ~[HikariCP-5.1.0.jar:na]",
+        "\t... 87 common frames omitted",
+    ],
+    &[
+        "Traceback (most recent call last):",
+        "  File \"/app/payments.py\", line 41, in charge",
+        "    resp = client.post(url, json=body, timeout=5)",
+        "  File \"/usr/local/lib/python3.12/site-packages/httpx/_client.py\", line 1145, in post",
+        "    return self.request(\"POST\", url, json=json, timeout=timeout)",
+        "httpx.ConnectTimeout: timed out",
+    ],
+    &[
+        "panic: runtime error: invalid memory address or nil pointer dereference",
+        "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a3f2e]",
+        "goroutine 1 [running]:",
+        "main.(*Server).handle(0x0, {0x7f1c, 0xc000012345})",
+        "\t/app/server.go:42 +0x2e",
+        "main.main()",
+        "\t/app/main.go:17 +0x65",
+        "exit status 2",
+    ],
+    &[
+        "TypeError: Cannot read properties of undefined (reading 'id')",
+        "    at Frobnicator.refrobulate (/app/src/business-logic.js:424:21)",
+        "    at Actor.<anonymous> (/app/src/actors.js:400:8)",
+        "    at async Promise.all (index 0)",
+    ],
+    &[
+        "Unhandled exception. System.InvalidOperationException: The order could not be saved.",
+        " ---> System.Net.Http.HttpRequestException: Connection refused (inventory:80)",
+        "   at Shop.Inventory.Client.ReserveAsync(Guid sku) in /src/Shop/Inventory/Client.cs:line 31",
+        "   --- End of inner exception stack trace ---",
+        "   at Shop.Orders.Service.PlaceAsync(Order order) in /src/Shop/Orders/Service.cs:line 77",
+    ],
+];
+
+/// Replace messages of `events` with the lines of [`TRACES`] (in turn) so that about `percent` of them
+/// are stack trace lines, each trace one line an event; the rest keep their messages. Returns the trace
+/// lines written.
+pub fn with_trace_lines(events: &mut [Event], percent: u32) -> usize {
+    let (mut written, mut next) = (0usize, 0usize);
+    let mut i = 0;
+    while i < events.len() {
+        if percent > 0 && written * 100 < (i + 1) * percent as usize {
+            let trace = TRACES[next % TRACES.len()];
+            next += 1;
+            for (ev, line) in events[i..].iter_mut().zip(trace.iter()) {
+                ev.message = (*line).to_string();
+                written += 1;
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    written
+}
+
 /// A batch of DATA_MESSAGE records whose compressed payloads add up to at least `compressed_bytes`,
 /// like a full Firehose buffer. Each record holds `events_per_record` events.
 pub fn batch(
@@ -288,13 +355,26 @@ pub fn batch(
     events_per_record: usize,
     seed: u64,
 ) -> TransformEvent {
+    batch_with_traces(source, compressed_bytes, events_per_record, seed, 0)
+}
+
+/// [`batch`], with about `trace_percent` of the events lines of stack traces one line an event
+/// ([`with_trace_lines`]).
+pub fn batch_with_traces(
+    source: SourceKind,
+    compressed_bytes: usize,
+    events_per_record: usize,
+    seed: u64,
+    trace_percent: u32,
+) -> TransformEvent {
     let mut messages = MessageGen::new(seed);
     let mut records = Vec::new();
     let mut total = 0usize;
     let mut t0 = 1_763_700_000_000i64;
     let mut seq = 0u64;
     while total < compressed_bytes {
-        let events = messages.events(events_per_record, t0);
+        let mut events = messages.events(events_per_record, t0);
+        with_trace_lines(&mut events, trace_percent);
         t0 = events.last().map_or(t0, |e| e.timestamp);
         let group = ["/ecs/api", "/ecs/worker", "/aws/lambda/checkout"][seq as usize % 3];
         let stream = format!("ecs/app/{:032x}", seq % 7);

@@ -20,6 +20,10 @@ pub struct BenchArgs {
     compressed_bytes: usize,
     #[arg(long, default_value_t = 100)]
     events_per_record: usize,
+    /// Percent of the generated events that are lines of stack traces written one line an event (Java,
+    /// Python, Go, Node.js, .NET in turn), which the transform joins into one document each.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    trace_lines: u32,
     /// Timed runs of the handler per scenario (after one warm-up run).
     #[arg(long, default_value_t = 10)]
     iterations: usize,
@@ -74,11 +78,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     let event = match &args.input {
         Some(p) => crate::read_event(p)?,
-        None => synth::batch(
+        None => synth::batch_with_traces(
             SourceKind::DirectPut,
             args.compressed_bytes,
             args.events_per_record.max(1),
             1,
+            args.trace_lines,
         ),
     };
     let tmp = std::env::temp_dir().join(format!("logpipe-bench-{}.json", std::process::id()));
@@ -474,8 +479,9 @@ fn time_handler<R: Render>(
     let mbps = |t: Duration| s.bytes_decompressed as f64 / 1e6 / t.as_secs_f64();
     println!("{name}");
     println!(
-        "  {} events, {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested / {} written to S3 records, response {:.2} MB",
+        "  {} events ({} of them joined into others' documents), {:.1} MB decompressed -> {:.1} MB NDJSON, {} ok / {} re-ingested / {} written to S3 records, response {:.2} MB",
         s.events_in,
+        s.events_joined,
         s.bytes_decompressed as f64 / 1e6,
         (s.bytes_out + s.bytes_written) as f64 / 1e6,
         s.ok,

@@ -258,7 +258,10 @@ fn fake_matches(query: &Value, h: &Hit) -> bool {
         .pointer("/terms/event.joined.ids")
         .and_then(Value::as_array)
     {
-        let joined = h.source.pointer("/event/joined/ids").and_then(Value::as_array);
+        let joined = h
+            .source
+            .pointer("/event/joined/ids")
+            .and_then(Value::as_array);
         joined.is_some_and(|j| j.iter().any(|x| ids.contains(x)))
     } else {
         let text = query["match_phrase"]["message"].as_str().unwrap_or("\u{0}");

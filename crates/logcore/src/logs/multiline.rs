@@ -87,12 +87,29 @@ enum How {
     },
 }
 
+/// What a built-in rule's start line and the line after it must have, checked in a few byte comparisons
+/// before any of its patterns runs (a necessary condition, never a sufficient one): most lines are ruled
+/// out here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Configured rules: none.
+    Open,
+    /// JVM, .NET and Node.js: a start naming an exception or error, and a next line that can continue a
+    /// trace of theirs (indented, `Caused by: `, `... N more`, `--->`, …).
+    Exception,
+    /// Python: a start line that ends with `Traceback (most recent call last):`.
+    Python,
+    /// Go: a start line that begins with `panic: `, `fatal error: ` or `goroutine `.
+    Go,
+}
+
 /// One rule: which log groups, how, and its caps.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub name: String,
     groups: Option<GroupGlob>,
     how: How,
+    gate: Gate,
     pub caps: Caps,
 }
 
@@ -103,8 +120,8 @@ pub struct Rules {
     builtin: Vec<Rule>,
     /// Lines that can only continue a trace (for orphans at the start of a run).
     orphan: RegexSet,
-    /// What every built-in start line holds (`Exception`, `Error`, `Traceback`, `panic: `, …): one
-    /// literal search rules most lines out before any rule's own pattern runs.
+    /// What every JVM, .NET and Node.js start line holds (`Exception`, `Error`, …): one literal search
+    /// before their own patterns run.
     maybe_start: Regex,
     pub caps: Caps,
 }
@@ -150,6 +167,7 @@ impl Rules {
             Rule {
                 name: "java-dotnet".into(),
                 groups: None,
+                gate: Gate::Exception,
                 how: How::Trace {
                     start: re(JVM_CLR_HEADER),
                     next: set(JVM_CLR_NEXT),
@@ -161,6 +179,7 @@ impl Rules {
             Rule {
                 name: "python".into(),
                 groups: None,
+                gate: Gate::Python,
                 how: How::Trace {
                     start: re(r"^(?:.*?\s)?Traceback \(most recent call last\):\s*$"),
                     // Frames and source lines are indented; chained tracebacks' sentences and their
@@ -179,6 +198,7 @@ impl Rules {
             Rule {
                 name: "go".into(),
                 groups: None,
+                gate: Gate::Go,
                 how: How::Trace {
                     start: re(r"^(?:panic: |fatal error: |goroutine \d+ \[[^\]]+\]:\s*$)"),
                     next: set(&[
@@ -199,6 +219,7 @@ impl Rules {
             Rule {
                 name: "node".into(),
                 groups: None,
+                gate: Gate::Exception,
                 how: How::Trace {
                     // `TypeError: x is not a function`, `Error [ERR_X]: …`, `Uncaught Error: …`.
                     start: re(
@@ -221,9 +242,7 @@ impl Rules {
                 r"^\s*\.\.\. \d+ (?:more|common frames omitted)\s*$",
                 r"^\t/\S+\.go:\d+",
             ]),
-            maybe_start: re(
-                r"Exception|Error|Throwable|Exit|Traceback|panic: |fatal error: |goroutine ",
-            ),
+            maybe_start: re(r"Exception|Error|Throwable|Exit"),
             caps: Caps::default(),
         }
     }
@@ -306,10 +325,30 @@ impl Rules {
                 return (n, r.caps);
             }
         }
-        if !self.maybe_start.is_match(lines[i]) {
+        // A record of several lines needs a next line that is not JSON; each built-in rule, its gate.
+        let Some(next) = lines.get(i + 1).filter(|l| !is_json(l)) else {
             return (1, self.caps);
-        }
+        };
+        let head = first_line(lines[i]);
+        let go = ["panic: ", "fatal error: ", "goroutine "]
+            .iter()
+            .any(|p| head.starts_with(p));
+        let python = head
+            .trim_end()
+            .ends_with("Traceback (most recent call last):");
+        let mut exception = None;
+        let mut open = |gate: Gate| match gate {
+            Gate::Open => true,
+            Gate::Python => python,
+            Gate::Go => go,
+            Gate::Exception => *exception.get_or_insert_with(|| {
+                continues_exception(next) && self.maybe_start.is_match(head)
+            }),
+        };
         for r in &self.builtin {
+            if !open(r.gate) {
+                continue;
+            }
             let n = r.take(lines, i);
             if n > 1 || (n == 1 && !matches!(r.how, How::Trace { .. })) {
                 return (n, r.caps);
@@ -365,6 +404,29 @@ fn is_level_word(line: &str) -> bool {
     .contains(&word)
 }
 
+/// Whether `line` can continue a JVM, .NET or Node.js trace: every continuation pattern of theirs
+/// (`JVM_CLR_NEXT`, `FRAME`, `NODE_FRAME`) starts with whitespace or one of these words.
+fn continues_exception(line: &str) -> bool {
+    line.starts_with(char::is_whitespace)
+        || [
+            "Caused by: ",
+            "Suppressed: ",
+            "... ",
+            "---",
+            "Exception in thread ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
+}
+
+/// The first line of an event's message.
+fn first_line(message: &str) -> &str {
+    match memchr::memchr(b'\n', message.as_bytes()) {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
 /// A JSON object on one line: never joined.
 fn is_json(line: &str) -> bool {
     let t = line.trim();
@@ -381,7 +443,9 @@ impl Rule {
                 last,
                 chain,
             } => {
-                if !start.is_match(lines[i]) {
+                // An event that holds several lines already (a logger that wrote the header and some
+                // frames at once) starts a record by its first line.
+                if !start.is_match(first_line(lines[i])) {
                     return 0;
                 }
                 let mut n = 1;
@@ -561,6 +625,7 @@ impl Draft {
         Ok(Rule {
             name: name.to_string(),
             groups: Some(self.glob),
+            gate: Gate::Open,
             how: How::Pattern {
                 pattern,
                 negate: self.negate,

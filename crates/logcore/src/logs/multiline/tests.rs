@@ -274,6 +274,24 @@ fn configured_rules_from_the_variable_as_words_or_objects() {
     }
 }
 
+/// A logger that writes the header and its first frames in one event, and the rest one line an event: the
+/// event starts the record by its first line and the frames after it join.
+#[test]
+fn an_event_of_several_lines_starts_a_record_by_its_first() {
+    let lines = [
+        "ERROR order failed: java.lang.IllegalStateException: closed\n\tat a.B.c(B.java:1)",
+        "\tat a.B.d(B.java:2)",
+        "\t... 4 more",
+        "INFO next",
+    ];
+    let got: Vec<(usize, usize)> = Rules::builtin()
+        .group("/g", &lines)
+        .iter()
+        .map(|r| (r.start, r.len))
+        .collect();
+    assert_eq!(got, [(0, 3), (3, 1)]);
+}
+
 #[test]
 fn joins_are_the_records_not_alone() {
     let lines: Vec<&str> = JAVA.lines().collect();
@@ -360,6 +378,26 @@ fn line() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// The gates (byte comparisons before any pattern runs) only save work: with every built-in rule's
+    /// gate open, the records are the same.
+    #[test]
+    fn the_gates_change_no_record(
+        lines in proptest::collection::vec(prop_oneof![
+            4 => line(),
+            1 => line().prop_map(|l| format!("2026-03-01 10:00:00 ERROR x {l}")),
+            1 => (line(), line()).prop_map(|(a, b)| format!("{a}\n{b}")),
+            1 => line().prop_map(|l| format!("{l}  ")),
+        ], 0..40),
+    ) {
+        let gated = Rules::builtin();
+        let mut open = Rules::builtin();
+        for r in &mut open.builtin {
+            r.gate = Gate::Open;
+        }
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        prop_assert_eq!(gated.group("/g", &refs), open.group("/g", &refs));
+    }
+
     /// Every line is in exactly one record, in order; records respect the caps (a line longer than the
     /// byte cap alone excepted); a JSON line is always alone.
     #[test]
