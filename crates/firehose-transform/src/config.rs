@@ -253,6 +253,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.render.0.format, OutputFormat::Raw);
         assert_eq!(c.render.0.json, None);
+        assert!(c.render.1.is_none(), "the raw format joins nothing");
         assert!(
             c.filter.keep("ERROR x") && !c.filter.keep("ERROR health") && !c.filter.keep("INFO")
         );
@@ -283,6 +284,39 @@ mod tests {
     }
 
     #[test]
+    fn multiline_rules_from_the_variables() {
+        let joins = |c: &Config, lines: &[&str]| {
+            c.render
+                .1
+                .as_ref()
+                .map(|r| r.joins("/ecs/legacy", lines).len())
+        };
+        let trace = ["java.lang.Error: x", "\tat a.B.c(B.java:1)"];
+        let c: Config = Config::from_env(env(&[])).unwrap();
+        assert_eq!(joins(&c, &trace), Some(1), "built-in rules by default");
+        let c: Config = Config::from_env(env(&[("MULTILINE", "false")])).unwrap();
+        assert_eq!(joins(&c, &trace), None);
+        let rules = r#"[{"log_group": "/ecs/legacy*", "pattern": "^\\s", "match": "after"}]"#;
+        let c: Config =
+            Config::from_env(env(&[("MULTILINE", "false"), ("MULTILINE_RULES", rules)])).unwrap();
+        assert_eq!(
+            joins(&c, &["a", " b", "c"]),
+            Some(1),
+            "configured rules alone"
+        );
+        assert_eq!(
+            joins(&c, &trace),
+            Some(1),
+            "a frame is indented: the configured rule joins it"
+        );
+        assert_eq!(
+            joins(&c, &["java.lang.Error: x", "Caused by: y"]),
+            Some(0),
+            "no built-in rule"
+        );
+    }
+
+    #[test]
     fn bad_values_are_named() {
         for (k, v, needle) in [
             ("OUTPUT_FORMAT", "xml", "unknown output format"),
@@ -296,6 +330,12 @@ mod tests {
             ("INCLUDE_PATTERN", "(", "unclosed"),
             ("JSON_FIELDS", "maybe", "true or false"),
             ("OVERSIZE_BUCKET", "b", "must be set with OVERSIZE_BUCKET"),
+            ("MULTILINE", "sometimes", "true or false"),
+            (
+                "MULTILINE_RULES",
+                "[{\"pattern\": \"x\"}]",
+                "no \"log_group\"",
+            ),
         ] {
             let e = Config::<Documents>::from_env(env(&[(k, v)])).unwrap_err();
             assert!(e.to_string().contains(needle), "{e}");

@@ -5,7 +5,7 @@ use logcore::logs::cwl::{LogEvent, Payload};
 use logcore::logs::document::{
     write_event, write_joined, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext,
 };
-use logcore::logs::multiline::{parse_rules, Kind, Rules};
+use logcore::logs::multiline::{rules_from_env, Kind, Rules};
 
 use logcore::base::env::{ConfigError, Env};
 
@@ -135,20 +135,9 @@ impl Render for Documents {
                 limits.max_keys = n;
             }
         }
-        let configured = match env.get_raw("MULTILINE_RULES") {
-            Some(text) => parse_rules(&text).map_err(|e| env.err("MULTILINE_RULES", &text, e))?,
-            None => Vec::new(),
-        };
-        // `MULTILINE=false` turns the built-in rules off; configured ones still join. The raw format
-        // writes each line as it came, so joining changes nothing there.
-        let builtin = env.flag("MULTILINE", true)?;
-        d.1 = if d.0.format == OutputFormat::Raw || (!builtin && configured.is_empty()) {
-            None
-        } else if builtin {
-            Some(Rules::with(configured))
-        } else {
-            Some(Rules::with(configured).without_builtin())
-        };
+        // The raw format writes each line as it came, so joining changes nothing there.
+        let rules = rules_from_env(env)?;
+        d.1 = rules.filter(|_| d.0.format == OutputFormat::Document);
         Ok(d)
     }
 }

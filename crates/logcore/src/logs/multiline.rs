@@ -138,7 +138,7 @@ fn set(ps: &[&str]) -> RegexSet {
 /// Throwable, and its message (`java.lang.IllegalStateException: pool exhausted`,
 /// `Exception in thread "main" java.lang.Error`, `System.InvalidOperationException: …`, `Unhandled exception.
 /// System.Exception: …`). The log line's own prefix (a time, a level) may come first.
-const JVM_CLR_HEADER: &str = r#"^(?:.*?\s)?(?:Exception in thread "[^"]*" |Unhandled [eE]xception\.? )?(?:[A-Za-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Exit)(?::.*)?$"#;
+const JVM_CLR_HEADER: &str = r#"^(?:.*?\s)?(?:Exception in thread "[^"]*" |Unhandled [eE]xception\.? )?(?:[A-Za-z_$][\w$]*\.)+(?:[A-Z][\w$]*)?(?:Exception|Error|Throwable|Exit)(?::.*)?$"#;
 
 /// A stack frame: `\tat pkg.Class.method(File.java:12)` (with logback's ` ~[app.jar:1.0]`), .NET's
 /// `   at Ns.Type.Method(String[] args) in /src/Program.cs:line 14`, Node's `    at fn (/app/x.js:1:2)` or
@@ -634,6 +634,27 @@ impl Draft {
             caps: self.caps,
         })
     }
+}
+
+/// The rules a function joins with, from its variables: `MULTILINE` (the built-in rules, default `true`)
+/// and `MULTILINE_RULES` ([`parse_rules`]). `None`: nothing joins (`MULTILINE=false` and no configured
+/// rule). The CloudWatch Logs transform and the Slack notifier read the same two, so a trace is one
+/// document and one alert alike.
+pub fn rules_from_env(
+    env: &crate::base::env::Env<'_>,
+) -> Result<Option<Rules>, crate::base::env::ConfigError> {
+    let configured = match env.get_raw("MULTILINE_RULES") {
+        Some(text) => parse_rules(&text).map_err(|e| env.err("MULTILINE_RULES", &text, e))?,
+        None => Vec::new(),
+    };
+    let builtin = env.flag("MULTILINE", true)?;
+    Ok(if builtin {
+        Some(Rules::with(configured))
+    } else if configured.is_empty() {
+        None
+    } else {
+        Some(Rules::with(configured).without_builtin())
+    })
 }
 
 /// The configured rules of `MULTILINE_RULES`: a JSON array whose elements are each a rule, either in the

@@ -42,6 +42,21 @@ fn a_java_trace_is_one_record() {
     // Kotlin and Scala print the JVM's shape; `Exception in thread` heads an uncaught one.
     let uncaught = "Exception in thread \"main\" kotlin.KotlinNullPointerException\n\tat MainKt.main(Main.kt:3)";
     assert_eq!(groups(&r, uncaught), [(0, 2, Kind::Joined)]);
+    // The base classes themselves: `java.lang.Exception`, `java.lang.Error`, .NET's `System.Exception`.
+    for header in [
+        "java.lang.Exception: boom",
+        "java.lang.Error: x",
+        "java.lang.Throwable",
+    ] {
+        assert_eq!(
+            groups(&r, &format!("{header}\n\tat a.B.c(B.java:1)")),
+            [(0, 2, Kind::Joined)],
+            "{header}"
+        );
+    }
+    let dotnet =
+        "System.Exception: boom\n   at Program.Main(String[] args) in /src/Program.cs:line 5";
+    assert_eq!(groups(&r, dotnet), [(0, 2, Kind::Joined)]);
 }
 
 #[test]
