@@ -34,6 +34,8 @@ pub const ENV_VARS: &[&str] = &[
     "DEADLINE_MARGIN_MS",
     "MAX_OBJECT_BYTES",
     "MAX_DOC_BYTES",
+    "MULTILINE",
+    "MULTILINE_RULES",
     "METRICS_NAMESPACE",
 ];
 
@@ -137,6 +139,9 @@ pub struct Config {
     pub backoff: Backoff,
     pub max_object_bytes: u64,
     pub max_doc_bytes: usize,
+    /// The rules that join a subscription payload's lines of one stack trace into one alert (`MULTILINE`,
+    /// `MULTILINE_RULES`, as the CloudWatch Logs transform reads them; `None`: one alert an event).
+    pub multiline: Option<logcore::logs::multiline::Rules>,
     pub common: Common,
 }
 
@@ -161,6 +166,7 @@ impl Config {
             },
             max_object_bytes: 64 << 30,
             max_doc_bytes: logcore::logs::document::MAX_DOCUMENT_BYTES,
+            multiline: Some(logcore::logs::multiline::Rules::builtin()),
             common: Common::new("slack-notifier", DEADLINE_MARGIN),
         }
     }
@@ -254,6 +260,7 @@ impl Config {
             1024,
             256 << 20,
         )?;
+        c.multiline = logcore::logs::multiline::rules_from_env(&env)?;
         c.common = Common::from_env(&env, "slack-notifier", Some(DEADLINE_MARGIN))?;
         Ok(c)
     }

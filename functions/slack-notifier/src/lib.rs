@@ -49,8 +49,13 @@ logcore::counts! {
     /// Counts of one invocation: its report line (summary and EMF metrics, see `logcore::base::report`).
     #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
     pub struct Summary {
-        /// Log events read (subscription events, or documents/lines of S3 objects).
+        /// Log events read (subscription events, or documents/lines of S3 objects), each decided on; a
+        /// stack trace whose lines came as events of their own counts once, its other lines in
+        /// `events_joined`.
         pub events: u64 => "LogEventsRead",
+        /// Subscription events joined into the one before them (multiline: `MULTILINE`,
+        /// `MULTILINE_RULES`), decided on with it as one alert.
+        pub events_joined: u64 => "LogEventsJoined",
         pub control_messages: u64,
         pub objects: u64,
         pub objects_missing: u64,

@@ -88,7 +88,29 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
             summary.control_messages += 1;
             return Ok(());
         }
-        for e in &p.log_events {
+        // The lines of one stack trace, one an event, are one alert: the first event's time and id, the
+        // lines joined (as the transform makes them one document).
+        let joins = match &self.cfg.multiline {
+            Some(rules) => {
+                let lines: Vec<&str> = p.log_events.iter().map(|e| e.message.as_ref()).collect();
+                rules.joins(&p.log_group, &lines)
+            }
+            None => Vec::new(),
+        };
+        let mut joins = joins.into_iter().peekable();
+        let mut i = 0;
+        while let Some(e) = p.log_events.get(i) {
+            let len = joins.next_if(|j| j.start == i).map_or(1, |j| j.len);
+            let run = &p.log_events[i..i + len];
+            let message = if len == 1 {
+                e.message.to_string()
+            } else {
+                summary.events_joined += (len - 1) as u64;
+                run.iter()
+                    .map(|e| e.message.as_ref())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
             let ev = AlertEvent {
                 log_group: p.log_group.to_string(),
                 log_stream: p.log_stream.to_string(),
@@ -96,9 +118,10 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                 region: None,
                 timestamp_ms: e.timestamp,
                 id: e.id.to_string(),
-                message: e.message.to_string(),
+                message,
             };
             consider(&self.cfg, ev, snapshot, groupers, summary, now_ms);
+            i += len;
         }
         Ok(())
     }

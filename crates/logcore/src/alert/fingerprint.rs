@@ -4,12 +4,16 @@
 use super::common::DEFAULT_DESTINATION;
 
 /// The fingerprint of a message for repeat suppression: the log group and the message with numbers, hex
-/// ids and UUIDs blanked, so `order 1042 failed` and `order 1043 failed` are one message. The first 8 bytes
+/// ids and UUIDs blanked, so `order 1042 failed` and `order 1043 failed` are one message. Only the first line
+/// counts: a stack trace is the same alert whatever its frames, and whether its lines came joined (an S3
+/// document of the transform, a subscription payload the notifier joined) or the header alone (a
+/// subscription filter that lets only the header through). The first 8 bytes
 /// of a SHA-256: stable across builds and toolchains (std's `DefaultHasher` is not), because fingerprints
 /// are keys of the suppression table that every container, and the next release, shares.
 pub fn fingerprint(log_group: &str, message: &str) -> u64 {
     let mut norm = String::with_capacity(message.len().min(1024));
     let mut in_token = false;
+    let message = message.split('\n').next().unwrap_or_default();
     for word in message
         .split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         .take(256)
@@ -70,4 +74,22 @@ fn is_variable(tok: &str) -> bool {
         .bytes()
         .all(|b| b.is_ascii_hexdigit() || b == b'-' || b == b'_');
     digits > 0 && (hexish || digits * 2 >= tok.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trace_is_its_first_line() {
+        let head = "java.lang.IllegalStateException: order 1042 closed";
+        let whole = format!("{head}\n\tat a.B.c(B.java:1)\n\t... 3 more");
+        let other = "java.lang.IllegalStateException: order 7 closed\n\tat x.Y.z(Y.java:9)";
+        assert_eq!(fingerprint("/g", head), fingerprint("/g", &whole));
+        assert_eq!(fingerprint("/g", &whole), fingerprint("/g", other));
+        assert_ne!(
+            fingerprint("/g", head),
+            fingerprint("/g", "java.lang.Error: other")
+        );
+    }
 }

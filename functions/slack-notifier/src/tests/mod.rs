@@ -144,6 +144,68 @@ async fn errors_of_one_log_group_make_one_message() {
         .starts_with("3 errors in /ecs/shop-api: ERROR payment declined"));
 }
 
+/// A stack trace written one line an event is one alert: the message shows the whole trace in its code
+/// block, the other lines are counted as joined, and the header alone (a subscription filter that lets only
+/// it through) is a repeat of it.
+#[tokio::test]
+async fn a_stack_trace_one_line_an_event_is_one_alert() {
+    let slack = FakeSlack::scripted(vec![]);
+    let n = notifier(Arc::clone(&slack));
+    let trace = [
+        "java.lang.IllegalStateException: connection pool exhausted",
+        "\tat com.zaxxer.hikari.pool.HikariPool.getConnection(HikariPool.java:181)",
+        "\tat com.example.orders.Repo.save(Repo.java:42)",
+        "Caused by: java.sql.SQLTransientConnectionException: request timed out after 30000ms.",
+        "\t... 87 common frames omitted",
+    ];
+    let mut lines = vec!["INFO request completed"];
+    lines.extend(trace);
+    lines.push("Traceback (most recent call last):");
+    lines.push("  File \"/app/pay.py\", line 41, in charge");
+    lines.push("httpx.ConnectTimeout: timed out");
+    let (result, s) = n
+        .handle(&awslogs("/ecs/shop-api", &lines), later(), NOW)
+        .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!((s.events, s.events_joined, s.alerts), (3, 6, 2), "{s:?}");
+    let posts = slack.posts();
+    assert_eq!(posts.len(), 1);
+    let m = &posts[0].1;
+    assert_eq!(
+        m["blocks"][0]["text"]["text"],
+        "2 errors in /ecs/shop-api within 5 s"
+    );
+    let first = m["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(
+        first.contains(
+            "```java.lang.IllegalStateException: connection pool exhausted\n\tat com.zaxxer"
+        ),
+        "{first}"
+    );
+    assert!(first.contains("... 87 common frames omitted```"), "{first}");
+    logcore::alert::slack::validate(m).unwrap();
+    // The header alone, as a narrow subscription filter delivers it: the same alert, suppressed.
+    let (result, s) = n
+        .handle(&awslogs("/ecs/shop-api", &[trace[0]]), later(), NOW + 1000)
+        .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!((s.alerts, s.suppressed), (1, 1));
+    // A trace longer than a message shows is cut, with the marker.
+    let long: Vec<String> = std::iter::once("java.lang.Error: deep".to_string())
+        .chain((0..400).map(|i| format!("\tat a.B.c{i}(B.java:{i})")))
+        .collect();
+    let refs: Vec<&str> = long.iter().map(String::as_str).collect();
+    let slack = FakeSlack::scripted(vec![]);
+    let n = notifier(Arc::clone(&slack));
+    let (result, s) = n.handle(&awslogs("/ecs/deep", &refs), later(), NOW).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!((s.events, s.events_joined, s.alerts), (1, 400, 1));
+    let m = &slack.posts()[0].1;
+    let text = m["blocks"][2]["text"]["text"].as_str().unwrap();
+    assert!(text.contains("… truncated:"), "{text}");
+    logcore::alert::slack::validate(m).unwrap();
+}
+
 #[tokio::test]
 async fn repeats_are_suppressed_across_invocations_only_once_delivered() {
     // First delivery fails for good: nothing is remembered, so the retry of the invocation sends it.
