@@ -23,11 +23,15 @@ pub struct Checkpoint {
     /// The decompressed offset the framer reaches after those units: checked on resume, so a checkpoint
     /// that does not describe this object's bytes is never trusted.
     pub offset: u64,
+    /// The lines after it continue a record of text lines that a multiline cap cut (so that a resumed
+    /// delivery joins them as the first would have).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_cap: bool,
 }
 
 impl Checkpoint {
     pub fn to_json(self) -> Vec<u8> {
-        // A struct of two integers always serializes.
+        // A struct of two integers and a flag always serializes.
         serde_json::to_vec(&self).unwrap_or_default()
     }
 
@@ -122,11 +126,25 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    impl Checkpoint {
+        fn with_offset(self, offset: u64) -> Checkpoint {
+            Checkpoint { offset, ..self }
+        }
+    }
+
     fn at(units: u64) -> Checkpoint {
         Checkpoint {
             units,
             offset: units * 10,
+            after_cap: false,
         }
+    }
+
+    #[test]
+    fn checkpoints_written_before_the_flag_still_read() {
+        let c = Checkpoint::parse(br#"{"units":3,"offset":40}"#).unwrap();
+        assert_eq!(c, at(3).with_offset(40));
+        assert_eq!(at(3).to_json(), br#"{"units":3,"offset":30}"#);
     }
 
     #[test]
@@ -186,9 +204,9 @@ mod tests {
 
         /// Any bytes parse to a checkpoint or to an error, never a panic; a checkpoint round-trips.
         #[test]
-        fn parse_never_panics_and_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64), units in any::<u64>(), offset in any::<u64>()) {
+        fn parse_never_panics_and_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64), units in any::<u64>(), offset in any::<u64>(), after_cap in any::<bool>()) {
             let _ = Checkpoint::parse(&bytes);
-            let c = Checkpoint { units, offset };
+            let c = Checkpoint { units, offset, after_cap };
             prop_assert_eq!(Checkpoint::parse(&c.to_json()), Ok(c));
         }
     }

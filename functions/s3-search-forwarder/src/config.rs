@@ -57,6 +57,10 @@ pub struct Config {
     pub redriven_prefix: String,
     /// Dead-letter records are written in objects of about this size.
     pub dead_letter_chunk: usize,
+    /// The rules that join the text lines of a stack trace in a plain-text object into one document
+    /// (`MULTILINE`, `MULTILINE_RULES`, their globs matched against the object's key; `None`: one document
+    /// a line). Documents of the transforms (JSON) are never joined.
+    pub multiline: Option<logcore::logs::multiline::Rules>,
     /// Time kept free before the Lambda deadline to report.
     pub common: Common,
 }
@@ -91,6 +95,8 @@ pub const ENV_VARS: &[&str] = &[
     "DEAD_LETTER_PREFIX",
     "CHECKPOINT_PREFIX",
     "REDRIVEN_PREFIX",
+    "MULTILINE",
+    "MULTILINE_RULES",
     "DEADLINE_MARGIN_MS",
     "METRICS_NAMESPACE",
 ];
@@ -163,6 +169,7 @@ impl Config {
             checkpoint_prefix: "checkpoints/".into(),
             redriven_prefix: "failed-redriven/".into(),
             dead_letter_chunk: 4 << 20,
+            multiline: Some(logcore::logs::multiline::Rules::builtin()),
             common: Common::new("s3-search-forwarder", DEADLINE_MARGIN),
         }
     }
@@ -237,6 +244,7 @@ impl Config {
         if let Some(n) = env.num("MAX_OBJECT_BYTES", 1_024, usize::MAX)? {
             cfg.max_object_bytes = n as u64;
         }
+        cfg.multiline = logcore::logs::multiline::rules_from_env(&env)?;
         cfg.dead_letter_bucket = env.get("DEAD_LETTER_BUCKET");
         if let Some(p) = env.get("DEAD_LETTER_PREFIX") {
             cfg.dead_letter_prefix = p;

@@ -528,6 +528,7 @@ async fn stale_or_broken_checkpoints_cost_nothing_but_409s() {
         checkpoint::Checkpoint {
             units: 10,
             offset: 7,
+            after_cap: false,
         }
         .to_json(),
     );
@@ -885,4 +886,139 @@ async fn a_redrive_with_every_document_indexed_deletes_when_asked() {
 
 fn unreadable_count(dead: &[Value]) -> u64 {
     dead.iter().filter(|d| d.get("action").is_none()).count() as u64
+}
+
+/// A plain-text object of the example traces of every runtime (`examples/stack-traces.log`, its lines
+/// between transform documents `times` over): each trace one document of its first line.
+fn trace_object(times: usize) -> Vec<u8> {
+    let traces = include_str!("../../../examples/stack-traces.log");
+    let mut plain = String::new();
+    for i in 0..times {
+        plain.push_str(&format!(
+            r#"{{"@timestamp":"2026-11-21T09:00:{:02}.000Z","message":"m{i}","event":{{"id":"ev{i}"}},"log":{{"group":"/ecs/api"}}}}"#,
+            i % 60
+        ));
+        plain.push('\n');
+        plain.push_str(traces);
+    }
+    logcore::base::codec::gzip(plain.as_bytes(), 6)
+}
+
+/// Text lines of a stack trace in a plain-text object are one document: the first line's (its id, its
+/// offset), the lines joined, `event.joined.count`; the units still add up (indexed + joined), and with
+/// `MULTILINE=false` every line is a document as before, the first lines under the same ids.
+#[tokio::test]
+async fn a_stack_trace_in_a_plain_text_object_is_one_document() {
+    let store = Arc::new(MemStore::default());
+    store.insert("logs", "app/traces.log.gz", trace_object(1));
+    let search = Arc::new(FakeSearch::default());
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["app/traces.log.gz"])).await;
+    assert!(res.is_ok(), "{res:?}");
+    let f = &s.forwarded;
+    assert_eq!(f.units, f.indexed + f.lines_joined, "{f:?}");
+    let index = search.index.lock().unwrap().clone();
+    let java = index
+        .values()
+        .find(|d| {
+            d["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("2025-11-21T11:00:01.101Z org.springframework")
+        })
+        .expect("the Java trace");
+    assert_eq!(java["event"]["joined"]["count"], 7, "{java}");
+    assert!(java["message"]
+        .as_str()
+        .unwrap()
+        .ends_with("\t... 87 common frames omitted"));
+    let go = index
+        .values()
+        .find(|d| {
+            d["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("panic: runtime error")
+        })
+        .expect("the Go panic");
+    assert_eq!(go["event"]["joined"]["count"], 7, "{go}");
+    assert!(go["message"].as_str().unwrap().ends_with("exit status 2"));
+    // One document a trace: five traces, the rest lines alone.
+    let joined: Vec<&Value> = index
+        .values()
+        .filter(|d| d["event"]["joined"].is_object())
+        .collect();
+    assert_eq!(joined.len(), 5, "{joined:?}");
+    // Without joining: every line a document; the traces' first lines under the same ids.
+    let mut off = cfg();
+    off.multiline = None;
+    let plain = Arc::new(FakeSearch::default());
+    let (res, s) = run(&off, &store, &plain, &s3_event(&["app/traces.log.gz"])).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(
+        (s.forwarded.indexed, s.forwarded.lines_joined),
+        (f.units, 0)
+    );
+    let lines = plain.index.lock().unwrap().clone();
+    for (key, doc) in index
+        .iter()
+        .filter(|(_, d)| d["event"]["joined"].is_object())
+    {
+        let first = doc["message"].as_str().unwrap().split('\n').next().unwrap();
+        assert_eq!(lines[key]["message"], first, "{key:?}");
+    }
+}
+
+/// An object of traces that needs several invocations: a checkpoint never falls inside a trace (the lines
+/// held back are sent by the next delivery), so every document is sent once, and the index is the one a
+/// single delivery makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_resumed_mid_trace_index_what_one_delivery_does() {
+    let store = Arc::new(MemStore::default());
+    store.insert("logs", "app/traces.log.gz", trace_object(12));
+    let whole = Arc::new(FakeSearch::default());
+    let (res, _) = run(&cfg(), &store, &whole, &s3_event(&["app/traces.log.gz"])).await;
+    assert!(res.is_ok(), "{res:?}");
+    let search = Arc::new(FakeSearch {
+        delay: Duration::from_millis(60),
+        ..FakeSearch::default()
+    });
+    let mut c = cfg();
+    c.in_flight = 1;
+    c.bulk_max_actions = 9;
+    c.request_timeout = Duration::from_millis(200);
+    c.common.deadline_margin = Duration::from_millis(60);
+    let sqs = json!({"Records":[{"eventSource":"aws:sqs","messageId":"m1","body": s3_event(&["app/traces.log.gz"]).to_string()}]});
+    let (mut invocations, mut already, mut resumed) = (0, 0, 0);
+    loop {
+        invocations += 1;
+        assert!(invocations <= 40, "the object never finished");
+        let start = tokio::time::Instant::now();
+        let (res, s) = handle(
+            &c,
+            &store,
+            &search,
+            &sqs,
+            Deadline::new(start + Duration::from_millis(450), c.common.deadline_margin),
+        )
+        .await;
+        already += s.forwarded.already_indexed;
+        resumed += s.forwarded.units_resumed;
+        let Response::Sqs {
+            batch_item_failures,
+        } = res.unwrap()
+        else {
+            panic!("an SQS answer")
+        };
+        if batch_item_failures.is_empty() {
+            break;
+        }
+    }
+    assert!(invocations > 2 && resumed > 0, "{invocations} invocations");
+    assert_eq!(already, 0, "a document sent twice");
+    let (a, b) = (
+        whole.index.lock().unwrap().clone(),
+        search.index.lock().unwrap().clone(),
+    );
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a, b);
 }

@@ -49,6 +49,17 @@ pub struct Record {
     pub kind: Kind,
 }
 
+/// Where the lines a stream holds (see [`Rules::settled`]) begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// At the start of the run: continuation lines there are an orphan record.
+    RunStart,
+    /// After a complete record.
+    Fresh,
+    /// In a record a cap cut: continuation lines there are the rest of it.
+    AfterCap,
+}
+
 /// A record's size limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
@@ -239,6 +250,9 @@ impl Rules {
                 FRAME,
                 NODE_FRAME,
                 r"^\s*Caused by: ",
+                r"^\s*Suppressed: ",
+                r"^\s*---> ",
+                r"^\s*--- End of (?:inner exception stack trace|stack trace from previous location)[^-]*---\s*$",
                 r"^\s*\.\.\. \d+ (?:more|common frames omitted)\s*$",
                 r"^\t/\S+\.go:\d+",
             ]),
@@ -266,8 +280,40 @@ impl Rules {
     /// Group the lines of a run of `group`'s events into records.
     pub fn group(&self, group: &str, lines: &[&str]) -> Vec<Record> {
         let mut out = Vec::new();
-        self.scan(group, lines, |r| out.push(r));
+        self.scan(group, lines, true, |r| out.push(r));
         out
+    }
+
+    /// For lines read one at a time (an S3 object streamed in bounded memory, no blank lines): the
+    /// records of `lines`, the lines held so far, that are complete, and where the lines still held stand.
+    /// Every record but the last is complete (a rule looks one line past a record to end it); the last is
+    /// too once `done` (no line follows). Fed a line at a time, the complete records taken off the front
+    /// each time, this gives the records of [`Rules::group`] on all the lines as long as no record
+    /// reaches a cap; past a cap the rest of a trace is grouped afresh, its continuation lines one record
+    /// flagged [`Kind::Capped`].
+    pub fn settled(
+        &self,
+        group: &str,
+        lines: &[&str],
+        from: Held,
+        done: bool,
+    ) -> (Vec<Record>, Held) {
+        let mut out: Vec<Record> = Vec::new();
+        self.scan(group, lines, from != Held::Fresh, |mut r| {
+            if from == Held::AfterCap && r.start == 0 && r.kind == Kind::Orphan {
+                r.kind = Kind::Capped;
+            }
+            out.push(r)
+        });
+        if done {
+            return (out, Held::Fresh);
+        }
+        let next = match out.pop() {
+            Some(last) if last.start == 0 => from,
+            Some(last) if last.kind == Kind::Capped => Held::AfterCap,
+            _ => Held::Fresh,
+        };
+        (out, next)
     }
 
     /// The records of a run that are not one line on its own: joined, capped and orphan records, in
@@ -275,7 +321,7 @@ impl Rules {
     /// run with nothing to join.
     pub fn joins(&self, group: &str, lines: &[&str]) -> Vec<Record> {
         let mut out = Vec::new();
-        self.scan(group, lines, |r| {
+        self.scan(group, lines, true, |r| {
             if r.kind != Kind::Single {
                 out.push(r)
             }
@@ -283,7 +329,7 @@ impl Rules {
         out
     }
 
-    fn scan(&self, group: &str, lines: &[&str], mut emit: impl FnMut(Record)) {
+    fn scan(&self, group: &str, lines: &[&str], at_start: bool, mut emit: impl FnMut(Record)) {
         let configured: Vec<&Rule> = self
             .configured
             .iter()
@@ -291,10 +337,14 @@ impl Rules {
             .collect();
         let mut i = 0;
         // Orphans: continuation lines at the head of the run.
-        let orphans = lines
-            .iter()
-            .take_while(|l| !is_json(l) && self.orphan.is_match(l))
-            .count();
+        let orphans = if at_start {
+            lines
+                .iter()
+                .take_while(|l| !is_json(l) && self.orphan.is_match(l))
+                .count()
+        } else {
+            0
+        };
         if orphans > 0 {
             push_capped(&mut emit, lines, 0, orphans, Kind::Orphan, self.caps);
             i = orphans;

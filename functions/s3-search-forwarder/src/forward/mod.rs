@@ -37,6 +37,9 @@ logcore::counts! {
         /// Units an earlier delivery finished (its checkpoint said so): read past, not sent.
         pub units_resumed: u64 => "UnitsResumed",
         pub blank_lines: u64,
+        /// Text lines joined into the document of the line before them (a stack trace in a plain-text
+        /// object, `MULTILINE`): units = documents indexed, already indexed or dead-lettered + these.
+        pub lines_joined: u64 => "LinesJoined",
         /// Created by this delivery.
         pub indexed: u64 => "DocumentsIndexed",
         /// Answered 409: indexed by an earlier delivery.

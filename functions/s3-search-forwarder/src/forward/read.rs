@@ -4,7 +4,8 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use logcore::logs::framing::{decoder, Framer};
+use logcore::logs::framing::{decoder, Framer, Unit, UnitKind};
+use logcore::logs::multiline::{Held, Kind, Rules};
 use logcore::search::bulk::{Batch, DeadLetter, DocBuilder, Origin, UnitOutcome};
 use tokio::sync::mpsc;
 
@@ -112,7 +113,16 @@ pub(super) fn read_object(
         let gz = gzipper.as_mut().map(|g| g.gzip(&batch.body));
         tx.blocking_send(Msg::Batch(batch, gz, at)).is_ok()
     };
+    // Text lines held until the line after them shows where their record ends (multiline joining).
+    let mut held = HeldLines::new(if resume.units == 0 {
+        Held::RunStart
+    } else if resume.after_cap {
+        Held::AfterCap
+    } else {
+        Held::Fresh
+    });
     loop {
+        let before = (end.forwarded.units, framer.offset());
         let unit = match framer.next_unit() {
             Ok(Some(u)) => u,
             Ok(None) => break,
@@ -132,17 +142,29 @@ pub(super) fn read_object(
             }
         };
         end.forwarded.units += 1;
-        if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
-            dead.add_unit(src, unit.offset, unit.len, &reason, unit.bytes);
-            if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&tx) {
-                break;
+        let line = match (&cfg.multiline, unit.kind) {
+            (Some(_), UnitKind::Text) if !unit.truncated() => std::str::from_utf8(unit.bytes).ok(),
+            _ => None,
+        };
+        if let (Some(rules), Some(line)) = (&cfg.multiline, line) {
+            let (offset, text) = (unit.offset, line.to_string());
+            held.push(before, offset, text, (end.forwarded.units, framer.offset()));
+            held.emit(rules, src, false, &mut builder, &mut batch, &mut end);
+        } else {
+            // Anything but a text line ends what is held.
+            if let Some(rules) = &cfg.multiline {
+                held.emit(rules, src, true, &mut builder, &mut batch, &mut end);
+            }
+            if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
+                dead.add_unit(src, unit.offset, unit.len, &reason, unit.bytes);
+                if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&tx) {
+                    break;
+                }
             }
         }
         if batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions {
-            let at = Checkpoint {
-                units: resume.units + end.forwarded.units,
-                offset: framer.offset(),
-            };
+            // Lines still held are not in the batch: the checkpoint stands before them.
+            let at = held.checkpoint(resume, (end.forwarded.units, framer.offset()));
             if !dead.flush(&tx) || !send_batch(std::mem::replace(&mut batch, new_batch()), at) {
                 break;
             }
@@ -150,14 +172,123 @@ pub(super) fn read_object(
     }
     end.forwarded.blank_lines = framer.blank_lines;
     end.forwarded.bytes_decompressed = framer.offset();
+    if end.error.is_none() {
+        if let Some(rules) = &cfg.multiline {
+            held.emit(rules, src, true, &mut builder, &mut batch, &mut end);
+        }
+    }
     if end.error.is_none() && dead.flush(&tx) && !batch.is_empty() {
         let at = Checkpoint {
             units: resume.units + end.forwarded.units,
             offset: framer.offset(),
+            after_cap: false,
         };
         send_batch(batch, at);
     }
     end
+}
+
+/// Text lines of an object read but not yet made documents: the record they begin may go on with the next
+/// line ([`Rules::settled`]). At most a record's caps of them (500 lines, 1 MB), so memory stays bounded.
+struct HeldLines {
+    lines: Vec<HeldLine>,
+    /// Where the first held line stands: the start of the object's text, after a complete record, or in a
+    /// record a cap cut.
+    from: Held,
+    /// Units handled before the first held line, and the framer's offset then.
+    before: (u64, u64),
+}
+
+struct HeldLine {
+    offset: u64,
+    text: String,
+    /// Units handled once this line was, and the framer's offset then.
+    after: (u64, u64),
+}
+
+impl HeldLines {
+    fn new(from: Held) -> Self {
+        HeldLines {
+            lines: Vec::new(),
+            from,
+            before: (0, 0),
+        }
+    }
+
+    fn push(&mut self, before: (u64, u64), offset: u64, text: String, after: (u64, u64)) {
+        if self.lines.is_empty() {
+            self.before = before;
+        }
+        self.lines.push(HeldLine {
+            offset,
+            text,
+            after,
+        });
+    }
+
+    /// Where a delivery stands with these lines held: before them (units of this delivery counted from
+    /// `resume`), or at `now` when none is held.
+    fn checkpoint(&self, resume: Checkpoint, now: (u64, u64)) -> Checkpoint {
+        let (units, offset) = if self.lines.is_empty() {
+            now
+        } else {
+            self.before
+        };
+        Checkpoint {
+            units: resume.units + units,
+            offset,
+            after_cap: !self.lines.is_empty() && self.from == Held::AfterCap,
+        }
+    }
+
+    /// Make documents of the complete records held (all of them when `done`: no line of the record can
+    /// follow), each record one document of its first line.
+    fn emit(
+        &mut self,
+        rules: &Rules,
+        src: &Origin,
+        done: bool,
+        builder: &mut DocBuilder,
+        batch: &mut Batch,
+        end: &mut ReadEnd,
+    ) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let texts: Vec<&str> = self.lines.iter().map(|l| l.text.as_str()).collect();
+        let (records, next) = rules.settled(&src.key, &texts, self.from, done);
+        let mut taken = 0;
+        let mut joined = String::new();
+        for r in &records {
+            let lines = &self.lines[r.start..r.start + r.len];
+            joined.clear();
+            for (i, l) in lines.iter().enumerate() {
+                if i > 0 {
+                    joined.push('\n');
+                }
+                joined.push_str(&l.text);
+            }
+            let unit = Unit {
+                offset: lines[0].offset,
+                len: joined.len() as u64,
+                bytes: joined.as_bytes(),
+                kind: UnitKind::Text,
+            };
+            if r.kind == Kind::Single {
+                // A line alone: the document it always made.
+                builder.add(&unit, src, batch);
+            } else {
+                builder.add_joined(&unit, src, r.len - 1, r.kind, batch);
+                end.forwarded.lines_joined += (r.len - 1) as u64;
+            }
+            taken += r.len;
+        }
+        if taken > 0 {
+            self.before = self.lines[taken - 1].after;
+            self.lines.drain(..taken);
+        }
+        self.from = next;
+    }
 }
 
 /// Frame past the units the checkpoint `resume` covers. False when reading stops there: the object cannot

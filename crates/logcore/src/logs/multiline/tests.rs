@@ -307,6 +307,52 @@ fn an_event_of_several_lines_starts_a_record_by_its_first() {
     assert_eq!(got, [(0, 3), (3, 1)]);
 }
 
+/// A Java trace longer than the line cap, read a line at a time: the same pieces as the whole run's, the
+/// rest flagged capped.
+#[test]
+fn a_stream_cuts_a_long_trace_as_the_whole_run_does() {
+    let mut r = Rules::builtin();
+    for rule in &mut r.builtin {
+        rule.caps.max_lines = 5;
+    }
+    r.caps.max_lines = 5;
+    let lines: Vec<String> = std::iter::once("java.lang.IllegalStateException: x".to_string())
+        .chain((0..10).map(|i| format!("\tat a.B.c{i}(B.java:{i})")))
+        .chain([
+            "\tSuppressed: java.io.IOException: y".to_string(),
+            "INFO next".to_string(),
+        ])
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let whole = r.group("/g", &refs);
+    assert_eq!(
+        whole.iter().map(|g| (g.len, g.kind)).collect::<Vec<_>>(),
+        [
+            (5, Kind::Joined),
+            (5, Kind::Capped),
+            (2, Kind::Capped),
+            (1, Kind::Single)
+        ]
+    );
+    let (mut got, mut start, mut from) = (Vec::new(), 0, Held::RunStart);
+    for end in 1..=refs.len() + 1 {
+        let (settled, next) = r.settled(
+            "/g",
+            &refs[start..end.min(refs.len())],
+            from,
+            end > refs.len(),
+        );
+        from = next;
+        let taken: usize = settled.iter().map(|g| g.len).sum();
+        got.extend(settled.into_iter().map(|g| Record {
+            start: g.start + start,
+            ..g
+        }));
+        start += taken;
+    }
+    assert_eq!(got, whole);
+}
+
 #[test]
 fn joins_are_the_records_not_alone() {
     let lines: Vec<&str> = JAVA.lines().collect();
@@ -393,6 +439,50 @@ fn line() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// Lines fed one at a time, the complete records taken off the front each time: every line once, in
+    /// order, within the caps, JSON never joined; and, while no record reaches a cap, the records of the
+    /// whole run (no blank lines: the framing reader skips them).
+    #[test]
+    fn settled_records_of_a_stream_are_the_records_of_the_whole(
+        lines in proptest::collection::vec(line().prop_filter("not blank", |l| !l.trim().is_empty()), 0..60),
+        max_lines in 2usize..12,
+    ) {
+        let capped = |max_lines: usize| {
+            let mut r = Rules::with(vec![Rule::parse(r"/cfg pattern=^\s negate match=after").unwrap()]);
+            r.caps.max_lines = max_lines;
+            for rule in r.builtin.iter_mut().chain(r.configured.iter_mut()) {
+                rule.caps.max_lines = max_lines;
+            }
+            r
+        };
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for (r, exact) in [(capped(max_lines), false), (capped(1000), true)] {
+            for group in ["/cfg", "/other"] {
+                let whole = r.group(group, &refs);
+                let (mut got, mut start, mut from) = (Vec::new(), 0, Held::RunStart);
+                for end in 1..=refs.len() + 1 {
+                    let done = end > refs.len();
+                    let held = &refs[start..end.min(refs.len())];
+                    let (settled, next) = r.settled(group, held, from, done);
+                    from = next;
+                    let taken: usize = settled.iter().map(|g| g.len).sum();
+                    got.extend(settled.into_iter().map(|g| Record { start: g.start + start, ..g }));
+                    start += taken;
+                }
+                let mut next = 0;
+                for g in &got {
+                    prop_assert_eq!(g.start, next);
+                    prop_assert!(g.len >= 1 && g.len <= r.caps.max_lines);
+                    next += g.len;
+                }
+                prop_assert_eq!(next, refs.len());
+                if exact {
+                    prop_assert_eq!(got, whole);
+                }
+            }
+        }
+    }
+
     /// The gates (byte comparisons before any pattern runs) only save work: with every built-in rule's
     /// gate open, the records are the same.
     #[test]

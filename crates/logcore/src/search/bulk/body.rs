@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::logs::document::{write_json_namespace, write_json_str, JsonLimits, JsonOutcome};
 use crate::logs::framing::{Unit, UnitKind};
+use crate::logs::multiline::Kind;
 
 use super::index::{date_prefix, IndexTemplate, SeparateGroups};
 use super::Origin;
@@ -242,7 +243,7 @@ impl DocBuilder {
                         }
                     }
                     // Another JSON object: wrap it.
-                    let outcome = self.wrap(unit, src, text, None, batch);
+                    let outcome = self.wrap(unit, src, text, None, None, batch);
                     return match outcome {
                         JsonOutcome::NotJson => {
                             self.stats.text += 1;
@@ -267,7 +268,7 @@ impl DocBuilder {
                 Err(_) => {}
             }
         }
-        let outcome = self.wrap(unit, src, text, parse_error.as_deref(), batch);
+        let outcome = self.wrap(unit, src, text, parse_error.as_deref(), None, batch);
         if outcome == JsonOutcome::NotJson {
             self.stats.text += 1;
             UnitOutcome::Text
@@ -278,12 +279,35 @@ impl DocBuilder {
         }
     }
 
+    /// Append the document of text lines joined into one record (a stack trace in a plain-text object, see
+    /// [`crate::logs::multiline`]): `unit` holds the lines joined with `\n`, from the first line's offset;
+    /// `others` lines were joined to the first, and `kind` says whether the record continues one before it.
+    /// The document is the first line's (its id, `log.offset`), with `message` the whole record and
+    /// `event.joined` = `{"count": others, "continuation": "orphan" | "capped"}`.
+    pub fn add_joined(
+        &mut self,
+        unit: &Unit<'_>,
+        src: &Origin,
+        others: usize,
+        kind: Kind,
+        batch: &mut Batch,
+    ) -> UnitOutcome {
+        let Ok(text) = std::str::from_utf8(unit.bytes) else {
+            // Joined from lines read as UTF-8: the caller never hands over anything else.
+            return self.add(unit, src, batch);
+        };
+        self.wrap(unit, src, text, None, Some((others, kind)), batch);
+        self.stats.text += 1;
+        UnitOutcome::Text
+    }
+
     fn wrap(
         &mut self,
         unit: &Unit<'_>,
         src: &Origin,
         text: &str,
         error: Option<&str>,
+        joined: Option<(usize, Kind)>,
         batch: &mut Batch,
     ) -> JsonOutcome {
         let doc = &mut self.doc_buf;
@@ -292,6 +316,16 @@ impl DocBuilder {
         write_json_str(doc, &src.fallback_timestamp);
         doc.extend_from_slice(b",\"message\":");
         write_json_str(doc, text);
+        if let Some((others, kind)) = joined {
+            doc.extend_from_slice(b",\"event\":{\"joined\":{\"count\":");
+            doc.extend_from_slice(others.to_string().as_bytes());
+            match kind {
+                Kind::Orphan => doc.extend_from_slice(b",\"continuation\":\"orphan\""),
+                Kind::Capped => doc.extend_from_slice(b",\"continuation\":\"capped\""),
+                Kind::Single | Kind::Joined => {}
+            }
+            doc.extend_from_slice(b"}}");
+        }
         doc.extend_from_slice(&src.log_head);
         doc.extend_from_slice(b",\"offset\":");
         doc.extend_from_slice(unit.offset.to_string().as_bytes());
