@@ -110,6 +110,9 @@ pub struct Report {
     pub objects: u64,
     /// `event.id` of every document in the index, repeats kept.
     pub indexed_ids: Ids,
+    /// Event ids joined into another event's document (`event.joined.ids`: the lines of a stack trace
+    /// after its first).
+    pub joined_ids: Ids,
     /// Documents in the index without an `event.id`.
     pub indexed_without_id: u64,
     /// Documents by family (audit when they have `db`) and index family (the index name before its date).
@@ -191,11 +194,18 @@ impl Report {
         let mut p = Vec::new();
         let generated: BTreeSet<&str> = mix.events().map(|(_, e)| e.id.as_str()).collect();
         let excluded = mix.excluded_ids();
-        let indexed: BTreeSet<&str> = self.indexed_ids.iter().map(String::as_str).collect();
-        if indexed.len() != self.indexed_ids.len() {
+        // An event is in the index as its own document or joined into another's.
+        let indexed: BTreeSet<&str> = self
+            .indexed_ids
+            .iter()
+            .chain(self.joined_ids.iter())
+            .map(String::as_str)
+            .collect();
+        if indexed.len() != self.indexed_ids.len() + self.joined_ids.len() {
             p.push(format!(
-                "{} documents in the index for {} events: duplicates",
+                "{} documents and {} joined lines in the index for {} events: duplicates",
                 self.indexed_ids.len(),
+                self.joined_ids.len(),
                 indexed.len()
             ));
         }
@@ -1117,6 +1127,10 @@ async fn collect(
             match doc.pointer("/event/id").and_then(Value::as_str) {
                 Some(id) => report.indexed_ids.0.push(id.to_string()),
                 None => report.indexed_without_id += 1,
+            }
+            let joined = doc.pointer("/event/joined/ids").and_then(Value::as_array);
+            for id in joined.into_iter().flatten().filter_map(Value::as_str) {
+                report.joined_ids.0.push(id.to_string());
             }
         }
     }

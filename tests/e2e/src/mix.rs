@@ -29,7 +29,8 @@ impl Payload {
 /// Everything generated for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Mix {
-    /// Application logs: JSON request logs, plain text, multi-line stack traces, a few events of
+    /// Application logs: JSON request logs, plain text, multi-line stack traces (in one event, and one line
+    /// an event: about 8 % of the lines), a few events of
     /// 200 kB and more (they push a transform's answer over Lambda's 6 MB), and, when asked, documents the
     /// index mapping refuses.
     pub app: Vec<Payload>,
@@ -61,7 +62,10 @@ impl Mix {
         let mut k = 0usize;
         while left > 0 {
             let size = rng.usize(200..=600).min(left);
-            let events = messages.events(size, t);
+            let mut events = messages.events(size, t);
+            // Stack traces one line an event, as stdout without a multiline setting sends them: the
+            // transform joins each into one document.
+            synth::with_trace_lines(&mut events, 8);
             t = events.last().map_or(t, |e| e.timestamp) + 1;
             mix.app.push(Payload {
                 group: APP_GROUPS[k % APP_GROUPS.len()].into(),

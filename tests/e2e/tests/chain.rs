@@ -35,11 +35,12 @@ async fn case(name: &str, mix: &Mix, faults: Faults) -> Option<Report> {
         .await
         .unwrap_or_else(|e| panic!("{name}: the run failed: {e}"));
     eprintln!(
-        "{name}: {} events, {} objects, {} indexed, {} dead letters, {} transform invocations, \
+        "{name}: {} events, {} objects, {} indexed ({} lines joined into them), {} dead letters, {} transform invocations, \
          {} forwarder invocations ({} messages given back), {} Slack posts ({} refused) in {:.1} s",
         report.generated,
         report.objects,
         report.indexed_ids.len(),
+        report.joined_ids.len(),
         report.dead_letter_ids.len(),
         report.transform_invocations,
         report.forwarder_invocations,
@@ -86,6 +87,7 @@ fn reconciles(name: &str, mix: &Mix, report: &Report) {
         .indexed_ids
         .0
         .iter()
+        .chain(&report.joined_ids.0)
         .chain(&report.dead_letter_ids.0)
         .map(String::as_str)
         .collect();
