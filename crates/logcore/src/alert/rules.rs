@@ -9,8 +9,7 @@ use crate::logs::glob::{globs, GroupGlob};
 use crate::logs::level::{level_of, normalise_level};
 
 /// The default `ALERT_PATTERN`: what a line without a recognisable level must contain to be alerted.
-pub const DEFAULT_PATTERN: &str =
-    r"(?i)\berror\b|exception|\bfatal\b|\bpanic|traceback \(most recent call last\)";
+pub const DEFAULT_PATTERN: &str = r"(?i)\berror\b|exception|\bfatal\b|\bpanic|traceback \(most recent call last\)|(?-i:\b[A-Z]\w*Error\b)";
 
 /// What makes an event alert-worthy in a log group.
 #[derive(Debug, Clone)]

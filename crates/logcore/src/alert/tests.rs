@@ -44,6 +44,17 @@ fn default_rules_alert_on_error_levels_and_on_exceptions_without_a_level() {
         Decision::Alert
     );
     assert_eq!(r.decide("/ecs/api", "GET /health 200"), Decision::NoMatch);
+    // An error class name: Node.js's trace header has no level and no other word of the pattern.
+    assert_eq!(
+        r.decide(
+            "/ecs/api",
+            "TypeError: Cannot read properties of undefined (reading 'id')\n    at f (/a.js:1:2)"
+        ),
+        Decision::Alert
+    );
+    for quiet in ["no terror here", "errors=0 warnings=0", "mirror synced"] {
+        assert_eq!(r.decide("/ecs/api", quiet), Decision::NoMatch, "{quiet}");
+    }
     // The canary's reconciliation findings, which the template sends to the notifier: logpipe's own JSON
     // lines at ERROR.
     let finding = r#"{"level":"ERROR","fields":{"message":"reconcile: 4 events missing in /ecs/web 2026-12-07T08:00:00.000Z (source 1502, dropped 0, failed 3, indexed 1498, dead-lettered 0), short at transform; list them: logpipe verify -g '/ecs/web' --from 2026-12-07T08:00:00.000Z --to 2026-12-07T09:00:00.000Z","group":"/ecs/web","missing":4}}"#;
