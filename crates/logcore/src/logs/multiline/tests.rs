@@ -439,6 +439,27 @@ fn line() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    /// Any `MULTILINE_RULES` text is read or refused with a reason, never a panic; rules read join within
+    /// their caps.
+    #[test]
+    fn any_rules_text_reads_or_is_refused(
+        text in prop_oneof![
+            ".{0,120}",
+            r#"\[\{"log_group": ?"[/a-z*]{0,8}", ?"pattern": ?"[\^a-z\\\[\]\(\)+*.]{0,10}"(, ?"negate": ?(true|false))?(, ?"match": ?"(after|before|x)")?(, ?"max_lines": ?[0-9]{1,3})?\}\]"#,
+        ],
+        lines in proptest::collection::vec(line(), 0..20),
+    ) {
+        match parse_rules(&text) {
+            Ok(rules) => {
+                let r = Rules::with(rules);
+                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                let total: usize = r.group("/a", &refs).iter().map(|g| g.len).sum();
+                prop_assert_eq!(total, refs.len());
+            }
+            Err(e) => prop_assert!(!e.is_empty()),
+        }
+    }
+
     /// Lines fed one at a time, the complete records taken off the front each time: every line once, in
     /// order, within the caps, JSON never joined; and, while no record reaches a cap, the records of the
     /// whole run (no blank lines: the framing reader skips them).
