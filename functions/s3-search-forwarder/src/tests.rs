@@ -1022,3 +1022,37 @@ async fn deliveries_resumed_mid_trace_index_what_one_delivery_does() {
     assert_eq!(a.len(), b.len());
     assert_eq!(a, b);
 }
+
+/// Continuation lines that open an object (its trace's head in an earlier file) are one document flagged
+/// `orphan`; the same lines after a JSON line are lines on their own, as a run grouped whole has them.
+#[tokio::test]
+async fn continuation_lines_are_an_orphan_only_where_the_object_begins() {
+    let frames = "\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)\n";
+    let store = Arc::new(MemStore::default());
+    store.insert("logs", "app/head.log", frames.as_bytes().to_vec());
+    store.insert(
+        "logs",
+        "app/after-json.log",
+        format!("{{\"level\":\"info\"}}\n{frames}").into_bytes(),
+    );
+    let search = Arc::new(FakeSearch::default());
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["app/head.log"])).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!((s.forwarded.indexed, s.forwarded.lines_joined), (1, 1));
+    let doc = search
+        .index
+        .lock()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        doc["event"]["joined"],
+        json!({"count": 1, "continuation": "orphan"})
+    );
+    let search = Arc::new(FakeSearch::default());
+    let (res, s) = run(&cfg(), &store, &search, &s3_event(&["app/after-json.log"])).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!((s.forwarded.indexed, s.forwarded.lines_joined), (3, 0));
+}

@@ -253,6 +253,10 @@ impl HeldLines {
         end: &mut ReadEnd,
     ) {
         if self.lines.is_empty() {
+            if done {
+                // A unit that is no held line passed: what follows does not begin the object.
+                self.from = Held::Fresh;
+            }
             return;
         }
         let texts: Vec<&str> = self.lines.iter().map(|l| l.text.as_str()).collect();
@@ -337,4 +341,40 @@ fn is_corrupt(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint taken while lines are held stands before the first of them, with the cap state of the
+    /// record they continue; with none held, where the reading is.
+    #[test]
+    fn a_checkpoint_never_falls_inside_held_lines() {
+        let resume = Checkpoint {
+            units: 100,
+            offset: 5_000,
+            after_cap: false,
+        };
+        let mut held = HeldLines::new(Held::Fresh);
+        assert_eq!(
+            held.checkpoint(resume, (7, 900)),
+            Checkpoint {
+                units: 107,
+                offset: 900,
+                after_cap: false
+            }
+        );
+        held.push((7, 900), 901, "java.lang.Error: x".into(), (8, 920));
+        held.push((8, 920), 921, "\tat a.B.c(B.java:1)".into(), (9, 941));
+        held.from = Held::AfterCap;
+        assert_eq!(
+            held.checkpoint(resume, (9, 941)),
+            Checkpoint {
+                units: 107,
+                offset: 900,
+                after_cap: true
+            }
+        );
+    }
 }
