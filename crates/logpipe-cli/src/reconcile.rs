@@ -147,6 +147,8 @@ pub fn run(args: ReconcileArgs) -> Result<(), String> {
         max_events: args.max_events,
         patterns,
         transform_filter,
+        // The built-in rules, as a stack deployed with `Multiline=builtin` (the default) joins.
+        transform_multiline: Some(logcore::logs::multiline::Rules::builtin()),
         stop: None,
         source: args.source,
         transform_logs: args.transform_logs.clone(),

@@ -69,6 +69,8 @@ pub const ENV_VARS: &[&str] = &[
     "DEAD_LETTER_PREFIX",
     "INCLUDE_PATTERN",
     "EXCLUDE_PATTERN",
+    "MULTILINE",
+    "MULTILINE_RULES",
     "METRICS_NAMESPACE",
 ];
 
@@ -186,6 +188,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
     };
     let dead_letter_prefix = env.get("DEAD_LETTER_PREFIX");
     let transform_filter = MessageFilter::from_env(env)?;
+    let transform_multiline = logcore::logs::multiline::rules_from_env(env)?;
     let groups = list
         .split(',')
         .map(str::trim)
@@ -205,6 +208,7 @@ fn hourly_from_env(env: &Env<'_>) -> Result<Option<Hourly>, ConfigError> {
         filter_name,
         settle_ms: settle.map_or(30 * 60_000, |m| m as i64 * 60_000),
         transform_filter,
+        transform_multiline,
         dead_letter_prefix: dead_letter_prefix.unwrap_or_else(|| "failed/".into()),
         key_prefixes,
         max_events: max_events.map_or(1_000_000, |n| n as u64),

@@ -275,6 +275,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         patterns: Default::default(),
         // The transform above ran without INCLUDE_PATTERN or EXCLUDE_PATTERN: it drops nothing on purpose.
         transform_filter: Some(Default::default()),
+        transform_multiline: Some(logcore::logs::multiline::Rules::builtin()),
         stop: None,
         // moto's Logs Insights has no `stats`.
         source: canary::reconcile::SourceCounter::Filter,
@@ -475,6 +476,7 @@ async fn each_loss_is_reported_with_its_group_hour_count_and_hop() {
         filter_name: Some("logpipe-test-app".into()),
         settle_ms: 30 * MIN,
         transform_filter: Default::default(),
+        transform_multiline: Some(logcore::logs::multiline::Rules::builtin()),
         dead_letter_prefix: "failed/".into(),
         key_prefixes: vec!["logs/".parse().unwrap()],
         max_events: 10_000,

@@ -1348,6 +1348,13 @@ fn filters_keep_or_drop_a_trace_whole() {
     assert_eq!(docs[0]["event"]["joined"]["count"], 7);
     assert_eq!(out.summary.events_out, 8);
     assert_eq!(out.summary.events_excluded as usize, events.len() - 8);
+    // The canary counts Firehose's failed records with the same judgement.
+    let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+    let cfg = env("INCLUDE_PATTERN", "HikariPool");
+    let keeps = cfg
+        .filter
+        .keeps(cfg.render.multiline(), "/ecs/api", &messages);
+    assert_eq!(keeps.iter().filter(|k| **k).count(), 8);
     let out = run(
         &ev,
         &env("EXCLUDE_PATTERN", "business-logic"),
@@ -1360,4 +1367,9 @@ fn filters_keep_or_drop_a_trace_whole() {
     assert_eq!(out.summary.events_excluded, 5);
     let excluded: u64 = out.summary.ledger.rows().map(|r| r.seen.excluded).sum();
     assert_eq!(excluded, 5);
+    let cfg = env("EXCLUDE_PATTERN", "business-logic");
+    let keeps = cfg
+        .filter
+        .keeps(cfg.render.multiline(), "/ecs/api", &messages);
+    assert_eq!(keeps.iter().filter(|k| !**k).count(), 5);
 }

@@ -3,6 +3,7 @@
 use regex::Regex;
 
 use crate::base::env::{ConfigError, Env};
+use crate::logs::multiline::Rules;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {which} pattern {pattern:?}: {source}")]
@@ -63,6 +64,32 @@ impl MessageFilter {
         self.include.as_ref().is_none_or(|r| r.is_match(message))
             && !self.exclude.as_ref().is_some_and(|r| r.is_match(message))
     }
+
+    /// Which of a payload's `messages` (of `group`, in order) the transform keeps: with multiline
+    /// `rules`, the filter judges each record the rules join by its joined message and keeps or drops it
+    /// whole, as the transform does (`crates/firehose-transform`, whose tests hold the two equal).
+    pub fn keeps(&self, rules: Option<&Rules>, group: &str, messages: &[&str]) -> Vec<bool> {
+        if self.is_noop() {
+            return vec![true; messages.len()];
+        }
+        let Some(rules) = rules else {
+            return messages.iter().map(|m| self.keep(m)).collect();
+        };
+        let mut joins = rules.joins(group, messages).into_iter().peekable();
+        let mut out = Vec::with_capacity(messages.len());
+        let mut i = 0;
+        while i < messages.len() {
+            let len = joins.next_if(|j| j.start == i).map_or(1, |j| j.len);
+            let keep = if len == 1 {
+                self.keep(messages[i])
+            } else {
+                self.keep(&messages[i..i + len].join("\n"))
+            };
+            out.extend(std::iter::repeat_n(keep, len));
+            i += len;
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -77,6 +104,28 @@ mod tests {
         assert!(!f.keep("WARN healthcheck slow"));
         let all = MessageFilter::new(None, Some("")).unwrap();
         assert!(all.is_noop() && all.keep("anything"));
+    }
+
+    #[test]
+    fn a_joined_record_is_kept_or_dropped_whole() {
+        let f = MessageFilter::new(None, Some("HikariPool")).unwrap();
+        let lines = [
+            "INFO start",
+            "java.lang.IllegalStateException: x",
+            "\tat com.zaxxer.hikari.pool.HikariPool.get(HikariPool.java:1)",
+            "\tat a.B.c(B.java:2)",
+            "INFO end",
+        ];
+        let rules = Rules::builtin();
+        assert_eq!(
+            f.keeps(Some(&rules), "/g", &lines),
+            [true, false, false, false, true]
+        );
+        assert_eq!(f.keeps(None, "/g", &lines), [true, true, false, true, true]);
+        assert_eq!(
+            MessageFilter::default().keeps(Some(&rules), "/g", &lines),
+            [true; 5]
+        );
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct ReconcileConfig {
     pub patterns: BTreeMap<String, String>,
     /// The transform's include/exclude filter (`None`: not known; what it drops is not counted).
     pub transform_filter: Option<MessageFilter>,
+    /// The transform's multiline rules (`MULTILINE`, `MULTILINE_RULES`): its filter judges a stack trace's
+    /// lines together, and so does the count of Firehose's failed records.
+    pub transform_multiline: Option<logcore::logs::multiline::Rules>,
     /// When to start no new count (the scheduled run's deadline): a count not made by then is a problem
     /// named, never a zero (`None`: no bound).
     pub stop: Option<Instant>,
@@ -355,7 +358,8 @@ async fn count_failed<O: Objects>(cfg: &ReconcileConfig, objects: Option<&O>, le
     };
     let from = hour_of(cfg.from_ms);
     let filter = cfg.transform_filter.as_ref();
-    let count = processing_failed::count(objects, place, from, cfg.to_ms, filter);
+    let rules = cfg.transform_multiline.as_ref();
+    let count = processing_failed::count(objects, place, from, cfg.to_ms, filter, rules);
     let where_ = || format!("s3://{}/{}", place.bucket, place.prefix.as_str());
     let counts = match in_time(cfg.stop, count).await {
         Ok(c) => c,

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use logcore::base::codec::{decode_base64, gunzip_capped};
 use logcore::ledger::{hour_of, HOUR_MS};
 use logcore::logs::cwl::{decompress, MessageType, Payload};
+use logcore::logs::multiline::Rules;
 use logcore::transform::filter::MessageFilter;
 use serde_json::Value;
 
@@ -53,8 +54,16 @@ pub struct FailedCounts {
 
 impl FailedCounts {
     /// Count the records of one error object, `key` naming it in what cannot be read. The events the
-    /// transform's `filter` drops are left out: they were dropped on purpose, not lost by the failure.
-    pub fn add_object(&mut self, key: &str, body: &[u8], filter: Option<&MessageFilter>) {
+    /// transform's `filter` drops are left out: they were dropped on purpose, not lost by the failure. With
+    /// the transform's multiline `rules`, the filter judges a stack trace's lines together, as the
+    /// transform does.
+    pub fn add_object(
+        &mut self,
+        key: &str,
+        body: &[u8],
+        filter: Option<&MessageFilter>,
+        rules: Option<&Rules>,
+    ) {
         let text = if body.starts_with(&[0x1f, 0x8b]) {
             match gunzip_capped(body, MAX_OBJECT) {
                 Ok(t) => t,
@@ -72,7 +81,7 @@ impl FailedCounts {
                 None => break,
                 Some(Ok(record)) => {
                     self.records += 1;
-                    if let Err(e) = self.add_record(&record, filter) {
+                    if let Err(e) = self.add_record(&record, filter, rules) {
                         self.unreadable.push(format!("{key}, record {n}: {e}"));
                     }
                 }
@@ -86,7 +95,12 @@ impl FailedCounts {
         }
     }
 
-    fn add_record(&mut self, record: &Value, filter: Option<&MessageFilter>) -> Result<(), String> {
+    fn add_record(
+        &mut self,
+        record: &Value,
+        filter: Option<&MessageFilter>,
+        rules: Option<&Rules>,
+    ) -> Result<(), String> {
         let raw = record
             .get("rawData")
             .and_then(Value::as_str)
@@ -97,9 +111,17 @@ impl FailedCounts {
         if payload.message_type == MessageType::Control {
             return Ok(());
         }
-        let keep = filter.filter(|f| !f.is_noop());
-        for ev in &payload.log_events {
-            if keep.is_some_and(|f| !f.keep(&ev.message)) {
+        let messages: Vec<&str> = payload
+            .log_events
+            .iter()
+            .map(|e| e.message.as_ref())
+            .collect();
+        let keeps = match filter.filter(|f| !f.is_noop()) {
+            Some(f) => f.keeps(rules, &payload.log_group, &messages),
+            None => vec![true; messages.len()],
+        };
+        for (ev, keep) in payload.log_events.iter().zip(keeps) {
+            if !keep {
                 continue;
             }
             *self
@@ -126,13 +148,14 @@ pub async fn count<O: Objects>(
     from_ms: i64,
     to_ms: i64,
     filter: Option<&MessageFilter>,
+    rules: Option<&Rules>,
 ) -> Result<FailedCounts, CallError> {
     let mut out = FailedCounts::default();
     for prefix in listing_prefixes(place, from_ms, to_ms) {
         for listed in objects.list(&place.bucket, &prefix).await? {
             // Deleted since the listing (a redrive): its records are no longer failed.
             if let Some(body) = objects.read(&place.bucket, &listed.key).await? {
-                out.add_object(&listed.key, &body, filter);
+                out.add_object(&listed.key, &body, filter, rules);
             }
         }
     }

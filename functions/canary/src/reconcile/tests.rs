@@ -181,6 +181,7 @@ fn cfg(groups: &[&str]) -> ReconcileConfig {
         archive: None,
         patterns: BTreeMap::new(),
         transform_filter: None,
+        transform_multiline: Some(logcore::logs::multiline::Rules::builtin()),
         stop: None,
         source: SourceCounter::Filter,
     }

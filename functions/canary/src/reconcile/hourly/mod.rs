@@ -32,6 +32,8 @@ pub struct Hourly {
     pub settle_ms: i64,
     /// The app transform's include/exclude filter (`INCLUDE_PATTERN`, `EXCLUDE_PATTERN`).
     pub transform_filter: MessageFilter,
+    /// The app transform's multiline rules (`MULTILINE`, `MULTILINE_RULES`).
+    pub transform_multiline: Option<logcore::logs::multiline::Rules>,
     /// The forwarder's dead-letter prefix (`DEAD_LETTER_PREFIX`).
     pub dead_letter_prefix: String,
     /// Where the app stream writes every group's objects (`RECONCILE_KEY_PREFIXES`): the dead letters'
@@ -202,6 +204,7 @@ where
         }),
         patterns,
         transform_filter: Some(hourly.transform_filter.clone()),
+        transform_multiline: hourly.transform_multiline.clone(),
         stop: deadline.map(|d| d.stop.checked_sub(RESERVE).unwrap_or(d.stop)),
         source: hourly.source,
     };

@@ -38,6 +38,7 @@ fn hourly() -> Hourly {
         filter_name: Some("logpipe-test-app".into()),
         settle_ms: 30 * MIN,
         transform_filter: MessageFilter::default(),
+        transform_multiline: None,
         dead_letter_prefix: "failed/".into(),
         key_prefixes: vec!["logs/%Y/%m/%d/%H/".parse().unwrap()],
         max_events: 10_000,

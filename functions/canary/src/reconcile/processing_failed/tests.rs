@@ -78,6 +78,7 @@ fn each_failed_records_events_are_counted_by_group_and_their_own_hour() {
         "errors/logs/processing-failed/2026/11/23/f-1.gz",
         &gzip(body.as_bytes()),
         None,
+        None,
     );
     assert_eq!(
         c.rows,
@@ -95,8 +96,32 @@ fn each_failed_records_events_are_counted_by_group_and_their_own_hour() {
     // What the transform's filter drops was dropped on purpose, not lost by the failure.
     let health = MessageFilter::new(None, Some("health")).unwrap();
     let mut c = FailedCounts::default();
-    c.add_object("k", body.as_bytes(), Some(&health));
+    c.add_object("k", body.as_bytes(), Some(&health), None);
     assert_eq!(c.rows.get(&("/ecs/web".to_string(), H)), None);
+}
+
+/// With the transform's multiline rules its filter judges a stack trace whole: a frame that matches the
+/// exclude pattern drops the trace's every line, as the transform drops them, and none is counted failed.
+#[test]
+fn a_failed_records_trace_is_filtered_whole_as_the_transform_does() {
+    let raw = raw_data(
+        "/ecs/api",
+        &[
+            (H, "java.lang.IllegalStateException: closed"),
+            (H, "\tat com.example.Health.check(Health.java:1)"),
+            (H, "\tat a.B.c(B.java:2)"),
+            (H, "ERROR payment declined"),
+        ],
+    );
+    let body = failed_record(&raw);
+    let health = MessageFilter::new(None, Some("Health")).unwrap();
+    let rules = logcore::logs::multiline::Rules::builtin();
+    let mut joined = FailedCounts::default();
+    joined.add_object("k", body.as_bytes(), Some(&health), Some(&rules));
+    assert_eq!(joined.rows.values().sum::<u64>(), 1);
+    let mut alone = FailedCounts::default();
+    alone.add_object("k", body.as_bytes(), Some(&health), None);
+    assert_eq!(alone.rows.values().sum::<u64>(), 3);
 }
 
 #[test]
@@ -106,12 +131,12 @@ fn an_object_that_is_not_records_is_named_once() {
         "{}\n{{\"rawData\": tru",
         failed_record(&raw_data("/ecs/api", &[(H, "x")]))
     );
-    c.add_object("k", body.as_bytes(), None);
+    c.add_object("k", body.as_bytes(), None, None);
     assert_eq!(c.rows.values().sum::<u64>(), 1);
     assert_eq!(c.unreadable.len(), 1);
     assert!(c.unreadable[0].starts_with("k, from record 2: not JSON"));
     let mut c = FailedCounts::default();
-    c.add_object("k", &[0x1f, 0x8b, 0, 1, 2], None);
+    c.add_object("k", &[0x1f, 0x8b, 0, 1, 2], None, None);
     assert_eq!(c.unreadable.len(), 1);
 }
 
@@ -149,7 +174,7 @@ async fn failures_are_listed_by_day_from_the_window_to_two_hours_after_it() {
         elsewhere.into_bytes(),
         0,
     );
-    let c = count(&objects, &place, H, end, None).await.unwrap();
+    let c = count(&objects, &place, H, end, None, None).await.unwrap();
     assert_eq!(
         c.rows,
         BTreeMap::from([(("/ecs/api".to_string(), H + 14 * HOUR_MS), 1)])
@@ -160,7 +185,7 @@ proptest! {
     #[test]
     fn any_object_is_counted_or_named_never_a_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
         let mut c = FailedCounts::default();
-        c.add_object("k", &body, None);
+        c.add_object("k", &body, None, None);
         prop_assert!(c.unreadable.len() as u64 <= c.records + 1);
     }
 
@@ -170,7 +195,7 @@ proptest! {
     ) {
         let evs: Vec<(i64, &str)> = events.iter().map(|(t, m)| (H + t, m.as_str())).collect();
         let mut c = FailedCounts::default();
-        c.add_object("k", failed_record(&raw_data("/ecs/api", &evs)).as_bytes(), None);
+        c.add_object("k", failed_record(&raw_data("/ecs/api", &evs)).as_bytes(), None, None);
         prop_assert!(c.unreadable.is_empty());
         prop_assert_eq!(c.rows.values().sum::<u64>(), evs.len() as u64);
     }
