@@ -121,9 +121,19 @@ impl Trace {
             && self.not_indexed().is_empty()
     }
 
-    /// Events found in CloudWatch Logs that search, when checked and holding some of them, does not hold.
+    /// Events found in CloudWatch Logs that search, when checked and holding some of them, does not hold
+    /// (as a document's own id, or among the lines joined into it: `event.joined.ids`).
     pub fn not_indexed(&self) -> Vec<&str> {
-        let indexed: Vec<&str> = self.search.found().iter().map(|h| h.id.as_str()).collect();
+        let indexed: Vec<&str> = self
+            .search
+            .found()
+            .iter()
+            .flat_map(|h| {
+                let joined = h.source.pointer("/event/joined/ids").and_then(Value::as_array);
+                std::iter::once(h.id.as_str())
+                    .chain(joined.into_iter().flatten().filter_map(Value::as_str))
+            })
+            .collect();
         if indexed.is_empty() {
             return Vec::new();
         }
@@ -503,6 +513,35 @@ mod tests {
         let t = every_hop(&logs, &objects, &finder, &id).await;
         assert_eq!(t.logs.found()[0].stream, "task/1");
         assert!(t.delivered());
+    }
+
+    /// A stack trace's line after its first is in the first's document: found by `event.joined.ids`.
+    #[tokio::test]
+    async fn by_the_id_of_a_line_joined_into_another_document() {
+        let (logs, objects, finder, _) = world(false).await;
+        logs.put("/app/api", "task/1", T0 + 1, "\tat a.B.c(B.java:1)")
+            .await
+            .unwrap();
+        let (first, frame) = {
+            let evs = logs.events.lock().unwrap();
+            (evs[0].event_id.clone(), evs[1].event_id.clone())
+        };
+        let doc = json!({"@timestamp": "2026-11-23T08:00:00.000Z", "message": "payment failed\n\tat a.B.c(B.java:1)",
+            "event": {"id": first, "joined": {"count": 1, "ids": [frame]}}, "log": {"group": "/app/api", "stream": "task/1"}});
+        objects.put(
+            "b",
+            "logs/2026/11/23/08/y.gz",
+            format!("{doc}\n").into_bytes(),
+            T0 + 120_000,
+        );
+        finder.docs.lock().unwrap().push(Hit {
+            index: "logs-app-api-2026.11.23".into(),
+            id: first.clone(),
+            source: doc,
+        });
+        let t = every_hop(&logs, &objects, &finder, &frame).await;
+        assert_eq!(t.search.found().len(), 1, "{}", t.render());
+        assert!(t.delivered(), "{}", t.render());
     }
 
     #[tokio::test]
