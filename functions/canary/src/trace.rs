@@ -129,7 +129,10 @@ impl Trace {
             .found()
             .iter()
             .flat_map(|h| {
-                let joined = h.source.pointer("/event/joined/ids").and_then(Value::as_array);
+                let joined = h
+                    .source
+                    .pointer("/event/joined/ids")
+                    .and_then(Value::as_array);
                 std::iter::once(h.id.as_str())
                     .chain(joined.into_iter().flatten().filter_map(Value::as_str))
             })

@@ -24,6 +24,8 @@
 //! needs on its hot path (most lines are alone). Configured rules come from [`parse_rules`]
 //! (`MULTILINE_RULES`).
 
+use std::sync::OnceLock;
+
 use regex::{Regex, RegexSet};
 
 use super::glob::GroupGlob;
@@ -128,21 +130,87 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 pub struct Rules {
     configured: Vec<Rule>,
-    builtin: Vec<Rule>,
+    /// The built-in rules, compiled the first time a line could need them (`None`: off). A function that
+    /// never meets such a line (the forwarder on the transforms' JSON documents) never compiles them.
+    builtin: Option<OnceLock<Builtin>>,
+    pub caps: Caps,
+}
+
+/// The built-in rules, compiled.
+#[derive(Debug, Clone)]
+struct Builtin {
+    rules: Vec<Rule>,
     /// Lines that can only continue a trace (for orphans at the start of a run).
     orphan: RegexSet,
     /// What every JVM, .NET and Node.js start line holds (`Exception`, `Error`, …): one literal search
     /// before their own patterns run.
     maybe_start: Regex,
-    pub caps: Caps,
+    /// A rule whose gate is open (tests only): lines cannot be ruled out before the patterns run.
+    any_open: bool,
 }
 
 fn re(p: &str) -> Regex {
-    Regex::new(p).expect("a built-in multiline pattern is valid")
+    Regex::new(&ascii_classes(p)).expect("a built-in multiline pattern is valid")
 }
 
 fn set(ps: &[&str]) -> RegexSet {
-    RegexSet::new(ps).expect("built-in multiline patterns are valid")
+    RegexSet::new(ps.iter().map(|p| ascii_classes(p)))
+        .expect("built-in multiline patterns are valid")
+}
+
+/// A built-in pattern with `\w`, `\d`, `\s` and `\S` as their ASCII classes. The Unicode ones make every
+/// pattern an automaton of thousands of states: the built-in rules took 3 ms and 3 MB to compile, at every
+/// cold start of the functions that join. Stack traces name their classes, files and frames in ASCII
+/// whitespace, and the rules stay as strict (a Unicode letter in a class name ends the name, as an
+/// unknown character would).
+fn ascii_classes(p: &str) -> String {
+    const WORD: &str = "0-9A-Za-z_";
+    const SPACE: &str = "\\t\\n\\x0B\\x0C\\r ";
+    let mut out = String::with_capacity(p.len() + 32);
+    let mut in_class = false;
+    let mut chars = p.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                match (e, in_class) {
+                    ('w', true) => out.push_str(WORD),
+                    ('d', true) => out.push_str("0-9"),
+                    ('s', true) => out.push_str(SPACE),
+                    ('w', false) => out.push_str(&format!("[{WORD}]")),
+                    ('d', false) => out.push_str("[0-9]"),
+                    ('s', false) => out.push_str(&format!("[{SPACE}]")),
+                    ('S', false) => out.push_str(&format!("[^{SPACE}]")),
+                    _ => {
+                        out.push(c);
+                        out.push(e);
+                    }
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` or `^]` right after the opening is a literal, not the end.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Java/Kotlin/Scala and .NET exception headers: a qualified class name ending in Exception, Error or
@@ -171,10 +239,9 @@ const JVM_CLR_NEXT: &[&str] = &[
     r"^\s*Exception in thread ",
 ];
 
-impl Rules {
-    /// The built-in rules alone, with default caps.
-    pub fn builtin() -> Rules {
-        let builtin = vec![
+impl Builtin {
+    fn new() -> Builtin {
+        let rules = vec![
             Rule {
                 name: "java-dotnet".into(),
                 groups: None,
@@ -243,9 +310,8 @@ impl Rules {
                 caps: Caps::default(),
             },
         ];
-        Rules {
-            configured: Vec::new(),
-            builtin,
+        Builtin {
+            rules,
             orphan: set(&[
                 FRAME,
                 NODE_FRAME,
@@ -257,7 +323,43 @@ impl Rules {
                 r"^\t/\S+\.go:\d+",
             ]),
             maybe_start: re(r"Exception|Error|Throwable|Exit"),
+            any_open: false,
+        }
+    }
+}
+
+impl Rules {
+    /// The built-in rules alone, with default caps (compiled on first use).
+    pub fn builtin() -> Rules {
+        Rules {
+            configured: Vec::new(),
+            builtin: Some(OnceLock::new()),
             caps: Caps::default(),
+        }
+    }
+
+    /// The built-in rules, compiled now if they were not.
+    fn compiled(&self) -> Option<&Builtin> {
+        self.builtin.as_ref().map(|b| b.get_or_init(Builtin::new))
+    }
+
+    /// The built-in rules to change (tests: caps, gates), compiled now if they were not.
+    #[cfg(test)]
+    fn builtin_mut(&mut self) -> &mut Builtin {
+        let cell = self.builtin.get_or_insert_with(OnceLock::new);
+        cell.get_or_init(Builtin::new);
+        cell.get_mut().expect("compiled above")
+    }
+
+    /// Every rule's caps (tests).
+    #[cfg(test)]
+    fn set_caps(&mut self, caps: Caps) {
+        self.caps = caps;
+        for r in &mut self.builtin_mut().rules {
+            r.caps = caps;
+        }
+        for r in &mut self.configured {
+            r.caps = caps;
         }
     }
 
@@ -272,8 +374,7 @@ impl Rules {
     /// These rules without the built-in ones: only configured rules join, and no line is taken for a
     /// trace's orphan continuation.
     pub fn without_builtin(mut self) -> Rules {
-        self.builtin.clear();
-        self.orphan = RegexSet::empty();
+        self.builtin = None;
         self
     }
 
@@ -337,13 +438,18 @@ impl Rules {
             .collect();
         let mut i = 0;
         // Orphans: continuation lines at the head of the run.
-        let orphans = if at_start {
-            lines
-                .iter()
-                .take_while(|l| !is_json(l) && self.orphan.is_match(l))
-                .count()
-        } else {
-            0
+        // Every orphan pattern starts as a JVM, .NET or Node.js continuation does (a Go frame's file line is
+        // indented): a first line that does not is no orphan, and nothing is compiled for it.
+        let may_orphan = at_start && lines.first().is_some_and(|l| continues_exception(l));
+        let orphans = match self.builtin.as_ref().filter(|_| may_orphan) {
+            Some(_) => {
+                let orphan = self.compiled().map(|b| &b.orphan);
+                lines
+                    .iter()
+                    .take_while(|l| !is_json(l) && orphan.is_some_and(|o| o.is_match(l)))
+                    .count()
+            }
+            None => 0,
         };
         if orphans > 0 {
             push_capped(&mut emit, lines, 0, orphans, Kind::Orphan, self.caps);
@@ -386,16 +492,28 @@ impl Rules {
         let python = head
             .trim_end()
             .ends_with("Traceback (most recent call last):");
+        let exception_next = continues_exception(next);
+        let Some(cell) = &self.builtin else {
+            return (1, self.caps);
+        };
+        // Ruled out in byte comparisons: nothing is compiled for such a line.
+        let cheap = go || python || exception_next;
+        let b = match cell.get() {
+            Some(b) if cheap || b.any_open => b,
+            Some(_) => return (1, self.caps),
+            None if cheap => cell.get_or_init(Builtin::new),
+            None => return (1, self.caps),
+        };
         let mut exception = None;
         let mut open = |gate: Gate| match gate {
             Gate::Open => true,
             Gate::Python => python,
             Gate::Go => go,
-            Gate::Exception => *exception.get_or_insert_with(|| {
-                continues_exception(next) && self.maybe_start.is_match(head)
-            }),
+            Gate::Exception => {
+                *exception.get_or_insert_with(|| exception_next && b.maybe_start.is_match(head))
+            }
         };
-        for r in &self.builtin {
+        for r in &b.rules {
             if !open(r.gate) {
                 continue;
             }

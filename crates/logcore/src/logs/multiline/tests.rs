@@ -170,7 +170,7 @@ Caused by: java.net.SocketTimeoutException: connect timed out
 #[test]
 fn caps_cut_a_record_and_flag_the_rest() {
     let mut r = Rules::builtin();
-    for rule in &mut r.builtin {
+    for rule in &mut r.builtin_mut().rules {
         rule.caps = Caps {
             max_lines: 4,
             max_bytes: 1_000,
@@ -186,7 +186,7 @@ fn caps_cut_a_record_and_flag_the_rest() {
             (11, 1, Kind::Single)
         ]
     );
-    for rule in &mut r.builtin {
+    for rule in &mut r.builtin_mut().rules {
         rule.caps = Caps {
             max_lines: 100,
             max_bytes: 120,
@@ -312,7 +312,7 @@ fn an_event_of_several_lines_starts_a_record_by_its_first() {
 #[test]
 fn a_stream_cuts_a_long_trace_as_the_whole_run_does() {
     let mut r = Rules::builtin();
-    for rule in &mut r.builtin {
+    for rule in &mut r.builtin_mut().rules {
         rule.caps.max_lines = 5;
     }
     r.caps.max_lines = 5;
@@ -351,6 +351,45 @@ fn a_stream_cuts_a_long_trace_as_the_whole_run_does() {
         start += taken;
     }
     assert_eq!(got, whole);
+}
+
+/// The built-in patterns' classes in ASCII: small automata, the same matches on ASCII text.
+#[test]
+fn ascii_classes_keep_every_other_escape_and_class() {
+    assert_eq!(ascii_classes(r"[\w$]"), "[0-9A-Za-z_$]");
+    assert_eq!(ascii_classes(r"\d+"), "[0-9]+");
+    assert_eq!(
+        ascii_classes(r"^\s+at \S"),
+        r"^[\t\n\x0B\x0C\r ]+at [^\t\n\x0B\x0C\r ]"
+    );
+    assert_eq!(ascii_classes(r"\[[^\]]*\] \. \("), r"\[[^\]]*\] \. \(");
+    assert_eq!(ascii_classes(r"[]\s]"), "[]\\t\\n\\x0B\\x0C\\r ]");
+    for p in [r"\w", r"\s", r"\d", r"\S", r"[\w.]", r"[^\s]"] {
+        let ascii = Regex::new(&ascii_classes(p)).unwrap();
+        let unicode = Regex::new(p).unwrap();
+        for text in ["a", "Z", "_", "0", " ", "\t", "\n", ".", "-", "$"] {
+            assert_eq!(
+                ascii.is_match(text),
+                unicode.is_match(text),
+                "{p} on {text:?}"
+            );
+        }
+    }
+}
+
+/// The built-in rules are compiled the first time a line could need them: never for JSON lines or lines
+/// that no next line continues, once for the first that might.
+#[test]
+fn the_builtin_rules_compile_on_first_need() {
+    let r = Rules::builtin();
+    let compiled = |r: &Rules| r.builtin.as_ref().is_some_and(|b| b.get().is_some());
+    r.group(
+        "/g",
+        &["{\"a\":1}", "{\"b\":2}", "INFO a", "INFO b", "GET /x 200"],
+    );
+    assert!(!compiled(&r));
+    r.group("/g", &["java.lang.Error: x", "\tat a.B.c(B.java:1)"]);
+    assert!(compiled(&r));
 }
 
 #[test]
@@ -470,10 +509,7 @@ proptest! {
     ) {
         let capped = |max_lines: usize| {
             let mut r = Rules::with(vec![Rule::parse(r"/cfg pattern=^\s negate match=after").unwrap()]);
-            r.caps.max_lines = max_lines;
-            for rule in r.builtin.iter_mut().chain(r.configured.iter_mut()) {
-                rule.caps.max_lines = max_lines;
-            }
+            r.set_caps(Caps { max_lines, ..Caps::default() });
             r
         };
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -517,11 +553,18 @@ proptest! {
     ) {
         let gated = Rules::builtin();
         let mut open = Rules::builtin();
-        for r in &mut open.builtin {
+        let b = open.builtin_mut();
+        b.any_open = true;
+        for r in &mut b.rules {
             r.gate = Gate::Open;
         }
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         prop_assert_eq!(gated.group("/g", &refs), open.group("/g", &refs));
+        // The orphan gate: every line an orphan pattern takes begins as a continuation does.
+        let orphan = &gated.compiled().unwrap().orphan;
+        for l in &refs {
+            prop_assert!(!orphan.is_match(l) || continues_exception(l), "{:?}", l);
+        }
     }
 
     /// Every line is in exactly one record, in order; records respect the caps (a line longer than the
@@ -533,10 +576,7 @@ proptest! {
         max_bytes in 1usize..200,
     ) {
         let mut r = Rules::with(vec![Rule::parse(r"/cfg pattern=^\s negate match=after").unwrap()]);
-        r.caps = Caps { max_lines, max_bytes };
-        for rule in r.builtin.iter_mut().chain(r.configured.iter_mut()) {
-            rule.caps = r.caps;
-        }
+        r.set_caps(Caps { max_lines, max_bytes });
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         for group in ["/cfg", "/other"] {
             let recs = r.group(group, &refs);
