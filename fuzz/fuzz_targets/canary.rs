@@ -27,8 +27,16 @@ fuzz_target!(|data: &[u8]| {
     archive.add_object("fuzz", data);
     // Firehose's processing-failed records: each counted, or named unreadable.
     let mut failed = FailedCounts::default();
-    failed.add_object("fuzz", data, None);
+    failed.add_object("fuzz", data, None, None);
     assert!(failed.unreadable.len() as u64 <= failed.records + 1);
+    // The same records counted as a transform with a filter and the multiline rules keeps them: never
+    // more events than without the filter.
+    let filter = logcore::transform::filter::MessageFilter::new(None, Some("health"))
+        .expect("a valid pattern");
+    let rules = logcore::logs::multiline::Rules::builtin();
+    let mut filtered = FailedCounts::default();
+    filtered.add_object("fuzz", data, Some(&filter), Some(&rules));
+    assert!(filtered.rows.values().sum::<u64>() <= failed.rows.values().sum::<u64>());
     let _ = parse_hits(200, data);
     let _ = parse_hits(404, data);
     // Every line of a dead-letter object is counted once, attributed or not.
