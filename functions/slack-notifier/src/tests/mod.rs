@@ -5,7 +5,7 @@ use crate::config::SecretSource;
 use logcore::alert::fingerprint;
 use logcore::synth::{self, Event};
 use logpipe_io::lambda::Deadline;
-use logpipe_io::store::DirStore;
+use logpipe_io::store::{DirStore, MemStore};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -65,16 +65,17 @@ fn tempdir() -> std::path::PathBuf {
     d
 }
 
-fn notifier(slack: Arc<FakeSlack>) -> Notifier<DirStore, FakeSlack> {
+/// A notifier whose object store is in memory (the tests that read objects give their own).
+fn notifier(slack: Arc<FakeSlack>) -> Notifier<MemStore, FakeSlack> {
     let cfg = Config::new(SecretSource::Ssm("/test".into()));
-    notifier_with(cfg, slack, DirStore::new(tempdir()))
+    notifier_with(cfg, slack, MemStore::default())
 }
 
-fn notifier_with(
+fn notifier_with<S: logpipe_io::Store>(
     cfg: Config,
     slack: Arc<FakeSlack>,
-    store: DirStore,
-) -> Notifier<DirStore, FakeSlack> {
+    store: S,
+) -> Notifier<S, FakeSlack> {
     Notifier::new(cfg, Arc::new(store), slack)
 }
 
@@ -387,7 +388,7 @@ async fn a_hanging_slack_times_out_and_is_retried() {
     let slack = Arc::new(Hang(Mutex::new(0)));
     let n = Notifier::new(
         Config::new(SecretSource::Ssm("/t".into())),
-        Arc::new(DirStore::new(tempdir())),
+        Arc::new(MemStore::default()),
         Arc::clone(&slack),
     );
     let (r, s) = n
@@ -597,7 +598,7 @@ async fn an_alarm_of_a_rule_posts_with_the_rules_mention_and_its_recovery_withou
     let alarm =
         &logcore::alert::watch::desired(&watches, &["/ecs/checkout-api".into()], &naming).alarms[0];
     let slack = FakeSlack::scripted(vec![]);
-    let n = notifier_with(cfg, Arc::clone(&slack), DirStore::new(tempdir()));
+    let n = notifier_with(cfg, Arc::clone(&slack), MemStore::default());
     let (r, s) = n
         .handle(&alarm_event("ALARM", &alarm.description), later(), NOW)
         .await;

@@ -11,7 +11,7 @@ const RULES: &str = r#"[
 ]"#;
 
 struct Routed {
-    n: Notifier<DirStore, FakeSlack>,
+    n: Notifier<MemStore, FakeSlack>,
     default: Arc<FakeSlack>,
     payments: Arc<FakeSlack>,
     oncall: Arc<FakeSlack>,
@@ -33,7 +33,7 @@ fn routed(payments_script: Vec<Result<Reply, CallError>>) -> Routed {
         FakeSlack::scripted(payments_script),
         FakeSlack::scripted(vec![]),
     );
-    let n = notifier_with(cfg, Arc::clone(&default), DirStore::new(tempdir()))
+    let n = notifier_with(cfg, Arc::clone(&default), MemStore::default())
         .with_destination("payments", Arc::clone(&payments))
         .with_destination("oncall", Arc::clone(&oncall));
     Routed {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::memory::{key, Claim, Entry, LocalTable, Thread};
 
-pub(super) type Shared = Notifier<DirStore, FakeSlack, LocalTable>;
+pub(super) type Shared = Notifier<MemStore, FakeSlack, LocalTable>;
 
 /// A container: its own Slack (answering after `delay`), its own memory, the shared table.
 pub(super) fn container(table: &LocalTable, delay: Duration) -> (Shared, Arc<FakeSlack>) {
@@ -15,7 +15,7 @@ pub(super) fn container(table: &LocalTable, delay: Duration) -> (Shared, Arc<Fak
     let cfg = Config::new(SecretSource::Ssm("/test".into()));
     let n = Notifier::with_memory(
         cfg,
-        Arc::new(DirStore::new(tempdir())),
+        Arc::new(MemStore::default()),
         Arc::clone(&slack),
         table.clone(),
     );
@@ -223,7 +223,7 @@ async fn an_unreachable_table_suppresses_nothing() {
     let cfg = Config::new(SecretSource::Ssm("/test".into()));
     let n = Notifier::with_memory(
         cfg,
-        Arc::new(DirStore::new(tempdir())),
+        Arc::new(MemStore::default()),
         Arc::clone(&slack),
         Unreachable,
     );

@@ -115,7 +115,7 @@ async fn without_a_table_the_container_threads_what_it_posted() {
     let n = notifier_with(
         Config::new(SecretSource::Ssm("/test".into())),
         Arc::clone(&slack),
-        DirStore::new(tempdir()),
+        MemStore::default(),
     );
     n.handle(&alarm_event("ALARM", "Dead letters"), later(), NOW)
         .await
