@@ -90,27 +90,25 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
         }
         // The lines of one stack trace, one an event, are one alert: the first event's time and id, the
         // lines joined (as the transform makes them one document).
-        let joins = match &self.cfg.multiline {
+        let mut records = Vec::new();
+        match &self.cfg.multiline {
             Some(rules) => {
                 let lines: Vec<&str> = p.log_events.iter().map(|e| e.message.as_ref()).collect();
-                rules.joins(&p.log_group, &lines)
+                rules.each(&p.log_group, &lines, |r| {
+                    records.push(r.start..r.start + r.len)
+                });
             }
-            None => Vec::new(),
-        };
-        let mut joins = joins.into_iter().peekable();
-        let mut i = 0;
-        while let Some(e) = p.log_events.get(i) {
-            let len = joins.next_if(|j| j.start == i).map_or(1, |j| j.len);
-            let run = &p.log_events[i..i + len];
-            let message = if len == 1 {
-                e.message.to_string()
-            } else {
-                summary.events_joined += (len - 1) as u64;
-                run.iter()
-                    .map(|e| e.message.as_ref())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
+            None => records.extend((0..p.log_events.len()).map(|i| i..i + 1)),
+        }
+        for run in records {
+            let run = &p.log_events[run];
+            let Some(e) = run.first() else { continue };
+            summary.events_joined += (run.len() - 1) as u64;
+            let message = run
+                .iter()
+                .map(|e| e.message.as_ref())
+                .collect::<Vec<_>>()
+                .join("\n");
             let ev = AlertEvent {
                 log_group: p.log_group.to_string(),
                 log_stream: p.log_stream.to_string(),
@@ -121,7 +119,6 @@ impl<S: Store, K: Slack, M: SharedMemory> Notifier<S, K, M> {
                 message,
             };
             consider(&self.cfg, ev, snapshot, groupers, summary, now_ms);
-            i += len;
         }
         Ok(())
     }

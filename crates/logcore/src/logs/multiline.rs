@@ -381,8 +381,13 @@ impl Rules {
     /// Group the lines of a run of `group`'s events into records.
     pub fn group(&self, group: &str, lines: &[&str]) -> Vec<Record> {
         let mut out = Vec::new();
-        self.scan(group, lines, true, |r| out.push(r));
+        self.each(group, lines, |r| out.push(r));
         out
+    }
+
+    /// Hand each record of a run to `f`, in order, lines alone included, without collecting them.
+    pub fn each(&self, group: &str, lines: &[&str], f: impl FnMut(Record)) {
+        self.scan(group, lines, true, f);
     }
 
     /// For lines read one at a time (an S3 object streamed in bounded memory, no blank lines): the

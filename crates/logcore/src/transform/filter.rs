@@ -75,19 +75,15 @@ impl MessageFilter {
         let Some(rules) = rules else {
             return messages.iter().map(|m| self.keep(m)).collect();
         };
-        let mut joins = rules.joins(group, messages).into_iter().peekable();
         let mut out = Vec::with_capacity(messages.len());
-        let mut i = 0;
-        while i < messages.len() {
-            let len = joins.next_if(|j| j.start == i).map_or(1, |j| j.len);
-            let keep = if len == 1 {
-                self.keep(messages[i])
-            } else {
-                self.keep(&messages[i..i + len].join("\n"))
+        rules.each(group, messages, |r| {
+            let lines = &messages[r.start..r.start + r.len];
+            let keep = match lines {
+                [one] => self.keep(one),
+                _ => self.keep(&lines.join("\n")),
             };
-            out.extend(std::iter::repeat_n(keep, len));
-            i += len;
-        }
+            out.extend(std::iter::repeat_n(keep, r.len));
+        });
         out
     }
 }
