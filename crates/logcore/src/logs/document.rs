@@ -210,15 +210,25 @@ fn write_document(
     out.extend_from_slice(&ctx.tail[..ctx.log_end]);
     // `log.level` (ECS, lower case) from the JSON level field or the line's level word, as the Slack
     // notifier reads it: dashboards chart errors without parsing messages. A joined record's is its first
-    // line's.
-    if let Some(level) = crate::logs::level::ecs_level(&first.message) {
+    // line's. A single event's message is read once for both its level and its `json` fields.
+    let read = match joined {
+        None => crate::logs::message::read(message, cfg.json),
+        Some(_) => crate::logs::message::read(&first.message, None),
+    };
+    if let Some(level) = read.ecs_level() {
         out.extend_from_slice(b",\"level\":\"");
         out.extend_from_slice(level.as_bytes());
         out.push(b'"');
     }
     out.extend_from_slice(&ctx.tail[ctx.log_end..]);
     if let Some(limits) = cfg.json {
-        match write_json_namespace(message, limits, out) {
+        let outcome = match (read.json, json_text(message)) {
+            (Some(checked), Some(text)) if joined.is_none() => {
+                write_checked(text, checked, limits, out)
+            }
+            _ => write_json_namespace(message, limits, out),
+        };
+        match outcome {
             JsonOutcome::NotJson => {}
             JsonOutcome::Written => stats.json_messages += 1,
             JsonOutcome::Truncated => {
@@ -252,11 +262,87 @@ fn write_joined_field(events: &[LogEvent<'_>], kind: Kind, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-/// Write `s` as a JSON string literal.
+/// Write `s` as a JSON string literal, byte for byte as `serde_json` writes it: `\"`, `\\`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`, `\u00xx` (lower-case hex) for the other control characters, everything else as it is.
+///
+/// Every message goes through here once; eight bytes are looked at together until a word holds one to
+/// escape, which is most of a text line and the long runs of a JSON message's values.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str into a Vec cannot fail.
-    serde_json::to_writer(&mut *out, s).expect("write to Vec");
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        // Eight bytes at a time: the first that needs escaping is found from the word's mask.
+        let at = match b.get(i..i + 8) {
+            Some(word) => {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                match escape_mask(u64::from_le_bytes(w)) {
+                    0 => {
+                        i += 8;
+                        continue;
+                    }
+                    mask => i + (mask.trailing_zeros() / 8) as usize,
+                }
+            }
+            None => match b[i..].iter().position(|&c| ESCAPE[usize::from(c)] != 0) {
+                Some(k) => i + k,
+                None => break,
+            },
+        };
+        let c = b[at];
+        out.extend_from_slice(&b[start..at]);
+        match ESCAPE[usize::from(c)] {
+            b'u' => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 15)]);
+            }
+            esc => out.extend_from_slice(&[b'\\', esc]),
+        }
+        i = at + 1;
+        start = i;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
 }
+
+/// The bytes of `w` (little-endian) that are a control character, `"` or `\`: the high bit of each such
+/// byte is set in the mask, and of no byte before the first such one (the zero-byte tests of "Bit
+/// Twiddling Hacks": a borrow only carries into the bytes after one that matched, so the lowest set bit
+/// is exact, and the mask is 0 exactly when no byte matches).
+pub(crate) const fn escape_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below_space | zero_quote | zero_backslash) & HIGH
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// What follows the backslash of each byte's escape (`u`: `\u00xx`), 0 for bytes written as they are.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = b'u';
+        c += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
 
 /// What [`write_json_namespace`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,11 +356,27 @@ pub enum JsonOutcome {
 
 /// Write `,"json":{…}` with the fields of `message` when it is a JSON object, within `limits`.
 pub fn write_json_namespace(message: &str, limits: JsonLimits, out: &mut Vec<u8>) -> JsonOutcome {
-    let text = message.trim_matches(|c: char| c.is_ascii_whitespace());
-    if !(text.starts_with('{') && text.ends_with('}')) {
-        return JsonOutcome::NotJson;
+    match json_text(message) {
+        Some(text) => write_checked(text, check(text, limits), limits, out),
+        None => JsonOutcome::NotJson,
     }
-    match check(text, limits) {
+}
+
+/// The text of `message` that may be a JSON object: without the whitespace around it, starting with `{` and
+/// ending with `}`.
+pub(crate) fn json_text(message: &str) -> Option<&str> {
+    let text = message.trim_matches(|c: char| c.is_ascii_whitespace());
+    (text.starts_with('{') && text.ends_with('}')).then_some(text)
+}
+
+/// [`write_json_namespace`] of `text` (from [`json_text`]), whose [`check`] is `checked`.
+pub(crate) fn write_checked(
+    text: &str,
+    checked: Check,
+    limits: JsonLimits,
+    out: &mut Vec<u8>,
+) -> JsonOutcome {
+    match checked {
         Check::Invalid => JsonOutcome::NotJson,
         Check::Embeddable => {
             out.extend_from_slice(b",\"json\":");
@@ -355,8 +457,8 @@ fn write_capped_value(
 }
 
 /// What the single validating pass over a JSON message found.
-#[derive(Debug, PartialEq, Eq)]
-enum Check {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
     /// Not a JSON object.
     Invalid,
     /// Valid, within the caps, no duplicate keys, on one line: can be embedded as it is.
@@ -365,7 +467,7 @@ enum Check {
     NeedsRewrite,
 }
 
-fn check(text: &str, limits: JsonLimits) -> Check {
+pub(crate) fn check(text: &str, limits: JsonLimits) -> Check {
     let mut state = CheckState {
         limits,
         keys: 0,
@@ -811,6 +913,21 @@ mod tests {
             prop_assert!(s.len() <= 6 * msg.len() + fields, "{} bytes for a {}-byte message", s.len(), msg.len());
             let out: Value = serde_json::from_str(&s).unwrap();
             prop_assert_eq!(out["message"].as_str().unwrap(), msg);
+        }
+
+        /// The word-at-a-time escaper writes exactly what `serde_json` writes (the reference), on strings
+        /// dense in what needs escaping and on any string.
+        #[test]
+        fn json_strings_are_escaped_as_serde_json_escapes_them(
+            dense in "[\\x00-\\x1f\\x7f\"\\\\a-z é😀\u{2028}]{0,80}",
+            any_text in any::<String>(),
+        ) {
+            for text in [&dense, &any_text] {
+                let mut ours = b"x".to_vec();
+                write_json_str(&mut ours, text);
+                let reference = serde_json::to_string(text.as_str()).unwrap();
+                prop_assert_eq!(&ours[1..], reference.as_bytes());
+            }
         }
 
         #[test]

@@ -82,9 +82,8 @@ struct NestedLevel<'a> {
     level: Option<&'a RawValue>,
 }
 
-/// A level field's value: a level word, or a pino/bunyan number.
-fn level_value(v: &RawValue) -> Option<&'static str> {
-    let raw = v.get();
+/// A level field's value (its JSON text): a level word, or a pino/bunyan number.
+pub(crate) fn level_value(raw: &str) -> Option<&'static str> {
     if raw.starts_with('"') {
         let s: std::borrow::Cow<'_, str> = serde_json::from_str(raw).ok()?;
         normalise_level(&s)
@@ -99,7 +98,7 @@ fn level_value(v: &RawValue) -> Option<&'static str> {
 /// write it (`ERROR …`, `[ERROR] …`, `2025-… <request id> ERROR …`).
 pub fn level_of(message: &str) -> Option<&'static str> {
     let t = message.trim_start();
-    if t.starts_with('{') && t.len() <= 256 * 1024 {
+    if t.starts_with('{') && t.len() <= MAX_JSON_LEVEL_LINE {
         // Most JSON lines are read for their level only when they may have a level field: a line with
         // none of the keys' starts (nor an escape that could spell one) has no level, unless it is not JSON
         // after all and its start has a level word.
@@ -128,19 +127,25 @@ pub fn level_of(message: &str) -> Option<&'static str> {
             .into_iter()
             .flatten()
             .next()
-            .or_else(|| {
-                f.log
-                    .and_then(|l| serde_json::from_str::<NestedLevel<'_>>(l.get()).ok())
-                    .and_then(|n| n.level)
-            });
-            return field.and_then(level_value);
+            .or_else(|| f.log.and_then(|l| nested_level(l.get())));
+            return field.and_then(|v| level_value(v.get()));
         }
     }
     level_word(t)
 }
 
+/// The `level` field of a `log` object (the JSON text of the `log` field's value).
+pub(crate) fn nested_level(log: &str) -> Option<&RawValue> {
+    serde_json::from_str::<NestedLevel<'_>>(log)
+        .ok()
+        .and_then(|n| n.level)
+}
+
+/// The longest JSON line whose level is read from its fields; a longer one's is its level word.
+pub(crate) const MAX_JSON_LEVEL_LINE: usize = 256 * 1024;
+
 /// The first level word (upper case) among the first 200 bytes of a text line.
-fn level_word(t: &str) -> Option<&'static str> {
+pub(crate) fn level_word(t: &str) -> Option<&'static str> {
     let mut end = t.len().min(200);
     while !t.is_char_boundary(end) {
         end -= 1;
@@ -153,7 +158,12 @@ fn level_word(t: &str) -> Option<&'static str> {
 
 /// [`level_of`] as ECS's `log.level` spells it: lower case (`error`, `warn`, …).
 pub fn ecs_level(message: &str) -> Option<&'static str> {
-    Some(match level_of(message)? {
+    level_of(message).map(ecs_name)
+}
+
+/// A level as ECS's `log.level` spells it.
+pub(crate) fn ecs_name(level: &'static str) -> &'static str {
+    match level {
         "TRACE" => "trace",
         "DEBUG" => "debug",
         "INFO" => "info",
@@ -164,7 +174,7 @@ pub fn ecs_level(message: &str) -> Option<&'static str> {
         "ALERT" => "alert",
         "EMERGENCY" => "emergency",
         _ => "fatal",
-    })
+    }
 }
 
 #[cfg(test)]

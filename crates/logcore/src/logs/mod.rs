@@ -7,5 +7,6 @@ pub mod document;
 pub mod framing;
 pub mod glob;
 pub mod level;
+pub mod message;
 pub mod multiline;
 pub mod s3event;
