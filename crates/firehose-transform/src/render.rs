@@ -17,6 +17,7 @@ pub trait Render: Send + Sync + Sized {
     /// `logcore::counts!`).
     type Stats: Default
         + Copy
+        + Send
         + std::fmt::Debug
         + PartialEq
         + Eq

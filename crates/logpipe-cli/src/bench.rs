@@ -136,22 +136,37 @@ fn cwl(
     event: &logcore::transform::firehose::TransformEvent,
     args: &BenchArgs,
 ) -> Result<(), String> {
-    let unlimited = Config::<Documents> {
+    let cpus = firehose_transform::config::cpus();
+    let one = Config::<Documents> {
         response_limit: usize::MAX / 4,
+        threads: 1,
         ..Config::default()
     };
+    let all = Config::<Documents> {
+        threads: cpus,
+        ..one.clone()
+    };
     let limited = Config::default();
+    let floor = codec_floor(event, args.iterations)?;
+    let all_name = format!(
+        "transform on {cpus} threads, one a CPU (TRANSFORM_THREADS={cpus}; response unbounded)"
+    );
     for (name, cfg) in [
         (
-            "transform (response unbounded: decode, documents, response encoding)",
-            &unlimited,
+            "transform on one thread (response unbounded: decode, documents, response encoding)",
+            &one,
         ),
+        (all_name.as_str(), &all),
         (
-            "transform with the 6 MB limit (the rest re-ingested to a null sink)",
+            "transform with the 6 MB limit (the rest re-ingested to a null sink; all CPUs)",
             &limited,
         ),
     ] {
-        time_handler(rt, event, cfg, args.iterations, name)?;
+        let median = time_handler(rt, event, cfg, args.iterations, name)?;
+        println!(
+            "  {:.2}x the codec floor",
+            median.as_secs_f64() / floor.as_secs_f64()
+        );
     }
     // What the handler spends on every record before any other work: peeking at its hop count (the
     // order in which records get room in the response).
@@ -172,6 +187,45 @@ fn cwl(
         times[times.len() / 2].as_secs_f64() * 1e6 / event.records.len().max(1) as f64
     );
     Ok(())
+}
+
+/// The codec floor of a batch: what any transform of it must do, with nothing else. Every record's data
+/// base64-decoded and gunzipped (with the decompression cap), and the decompressed bytes base64-encoded into
+/// one buffer as a response would carry them. Returns the median and prints it.
+fn codec_floor(
+    event: &logcore::transform::firehose::TransformEvent,
+    iterations: usize,
+) -> Result<Duration, String> {
+    use logcore::base::codec;
+    let mut times = Vec::new();
+    let mut out = String::new();
+    let mut decompressed = 0usize;
+    for i in 0..=iterations {
+        out.clear();
+        decompressed = 0;
+        let start = Instant::now();
+        for r in &event.records {
+            let gz = codec::decode_base64(r.data.as_bytes())
+                .map_err(|e| format!("record {}: {e}", r.record_id))?;
+            let json = codec::gunzip_capped(&gz, codec::DEFAULT_MAX_DECOMPRESSED)
+                .map_err(|e| format!("record {}: {e}", r.record_id))?;
+            codec::encode_base64_into(&json, &mut out);
+            decompressed += json.len();
+        }
+        std::hint::black_box(out.len());
+        if i > 0 {
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "codec floor (base64-decode and gunzip every record, base64-encode the {:.1} MB decompressed): median {:.1} ms, {:.0} MB/s",
+        decompressed as f64 / 1e6,
+        median.as_secs_f64() * 1e3,
+        decompressed as f64 / 1e6 / median.as_secs_f64()
+    );
+    Ok(median)
 }
 
 /// The CloudWatch Logs transform on the largest events, one record per worst shape.
@@ -450,7 +504,7 @@ fn time_handler<R: Render>(
     cfg: &Config<R>,
     iterations: usize,
     name: &str,
-) -> Result<(), String> {
+) -> Result<Duration, String> {
     let mut times = Vec::new();
     let mut last = None;
     for i in 0..=iterations {
@@ -498,5 +552,5 @@ fn time_handler<R: Render>(
         mbps(times[0]),
         s.events_in as f64 / median.as_secs_f64() / 1e6
     );
-    Ok(())
+    Ok(median)
 }

@@ -39,11 +39,14 @@ impl<S: Default> Answer<S> {
 
     /// `Ok` with `docs`, the documents of `events` events of `group`, when the response has room for them
     /// (and their partition keys); `false`, with nothing answered, when it has not. `joined`: the
-    /// timestamps of those events that are in another event's document.
+    /// timestamps of those events that are in another event's document. `encoded`: the base64 of `docs`
+    /// when it was encoded already (on another thread).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn try_ok(
         &mut self,
         record: &TransformRecord,
         docs: &[u8],
+        encoded: Option<&str>,
         keys: Option<&PartitionKeys>,
         events: u64,
         group: &str,
@@ -52,7 +55,10 @@ impl<S: Default> Answer<S> {
         if !self.budget.try_ok(&record.record_id, docs.len(), keys) {
             return false;
         }
-        self.writer.push_ok(&record.record_id, docs, keys);
+        match encoded {
+            Some(b64) => self.writer.push_ok_encoded(&record.record_id, b64, keys),
+            None => self.writer.push_ok(&record.record_id, docs, keys),
+        }
         self.s.ok += 1;
         self.s.events_out += events;
         self.s.documents_out += events - joined.len() as u64;

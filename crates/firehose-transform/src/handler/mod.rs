@@ -3,6 +3,7 @@
 
 mod answer;
 mod direct;
+mod parallel;
 mod record;
 mod reingest;
 
@@ -18,7 +19,7 @@ use crate::render::Render;
 use crate::sink::{put_all, PutEntry, Reingest};
 use answer::Answer;
 use direct::Direct;
-use record::take_record;
+use record::{prepare, take_record, Spare};
 use reingest::{settle, Pending};
 
 logcore::counts! {
@@ -166,9 +167,20 @@ pub async fn handle<R: Render, S: Reingest, D: Store>(
 ) -> Result<Outcome<R::Stats>, HandlerError> {
     let (inv, mut answer) = start(event, cfg)?;
     let mut work = Work::<R::Stats>::default();
-    for i in answer_order(event) {
-        take_record(&inv, &mut answer, &mut work, i, &event.records[i]);
-    }
+    // Records are decoded and rendered on `cfg.threads` threads, and answered one by one in answer order.
+    let order = answer_order(event);
+    let spare = Spare::new();
+    parallel::in_order(
+        order.len(),
+        cfg.threads,
+        2 * cfg.threads,
+        |k| prepare(&inv, &event.records[order[k]], &spare),
+        |k, prepared| {
+            let i = order[k];
+            let record = &event.records[i];
+            take_record(&inv, &mut answer, &mut work, i, record, prepared, &spare);
+        },
+    );
     answer.s.render = std::mem::take(&mut work.stats);
     let mut written = Vec::new();
     if cfg.oversize.is_some() {

@@ -3,9 +3,11 @@
 //! or planned for re-ingestion or a direct write.
 
 use logcore::base::codec::{base64_len, decode_base64};
+use logcore::base::report::Metrics;
 use logcore::base::time::DateTimeParts;
 use logcore::logs::cwl::{decompress, LogEvent, MessageType, Payload};
 use logcore::transform::firehose::{PartitionKeys, TransformRecord};
+use yoke::Yoke;
 
 use super::answer::Answer;
 use super::direct::plan_direct;
@@ -14,36 +16,108 @@ use super::{Invocation, Work};
 use crate::config::{Config, PartitionKey};
 use crate::render::Render;
 
-/// One record: decoded, rendered, and answered `Ok` with its documents when they fit, `Dropped` when
-/// nothing is left to deliver, `ProcessingFailed` when it cannot be read; or planned for re-ingestion.
+/// A record's share of the work that needs nothing of the other records: decoded, parsed, its documents
+/// rendered. [`take_record`] then answers it in turn.
+pub(super) struct Prepared<S> {
+    /// Base64-decoded (compressed) bytes, and decompressed bytes.
+    bytes_in: u64,
+    bytes_decompressed: u64,
+    outcome: Result<Option<Rendered<S>>, String>,
+}
+
+/// The payload of a record (kept with the bytes it borrows from) and its documents; `None` for a control
+/// message.
+struct Rendered<S> {
+    payload: Yoke<Parsed<'static>, Vec<u8>>,
+    work: Work<S>,
+    /// The base64 of the documents, when encoded on the record's own thread (with several threads, so
+    /// that the thread answering the records in turn only copies it).
+    encoded: Option<String>,
+}
+
+/// A payload parsed from its decompressed bytes, which it borrows from.
+#[derive(yoke::Yokeable)]
+struct Parsed<'a>(Payload<'a>);
+
+/// Decode, parse and render one record (on any thread): the failure says which record and why.
+pub(super) fn prepare<R: Render>(
+    inv: &Invocation<'_, R>,
+    record: &TransformRecord,
+    spare: &Spare<R::Stats>,
+) -> Prepared<R::Stats> {
+    let cfg = inv.cfg;
+    let mut p = Prepared {
+        bytes_in: 0,
+        bytes_decompressed: 0,
+        outcome: Ok(None),
+    };
+    let fail = |e: logcore::base::codec::DecodeError| format!("record {}: {e}", record.record_id);
+    let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
+        p.bytes_in = gz.len() as u64;
+        decompress(&gz, cfg.max_decompressed)
+    }) {
+        Ok(json) => json,
+        Err(e) => {
+            p.outcome = Err(fail(e));
+            return p;
+        }
+    };
+    p.bytes_decompressed = json.len() as u64;
+    let payload: Yoke<Parsed<'static>, Vec<u8>> =
+        match Yoke::try_attach_to_cart(json, |j| Payload::parse(j).map(Parsed)) {
+            Ok(y) => y,
+            Err(e) => {
+                p.outcome = Err(fail(e));
+                return p;
+            }
+        };
+    let parsed = &payload.get().0;
+    if parsed.message_type == MessageType::Control {
+        return p;
+    }
+    let mut work = spare.take();
+    let ctx = cfg.render.context(parsed, inv.region);
+    render(cfg, &ctx, &parsed.log_group, &parsed.log_events, &mut work);
+    // Documents no response could carry are not encoded: they go back or to S3.
+    let encoded = (cfg.threads > 1
+        && !work.docs.is_empty()
+        && base64_len(work.docs.len()) <= inv.alone_budget)
+        .then(|| logcore::base::codec::encode_base64(&work.docs));
+    p.outcome = Ok(Some(Rendered {
+        payload,
+        work,
+        encoded,
+    }));
+    p
+}
+
+/// Answer one prepared record: `Ok` with its documents when they fit, `Dropped` when nothing is left to
+/// deliver, `ProcessingFailed` when it cannot be read; or planned for re-ingestion.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn take_record<R: Render>(
     inv: &Invocation<'_, R>,
     answer: &mut Answer<R::Stats>,
     work: &mut Work<R::Stats>,
     index: usize,
     record: &TransformRecord,
+    prepared: Prepared<R::Stats>,
+    spare: &Spare<R::Stats>,
 ) {
     let cfg = inv.cfg;
-    let s = &mut answer.s;
-    let json = match decode_base64(record.data.as_bytes()).and_then(|gz| {
-        s.bytes_in += gz.len() as u64;
-        decompress(&gz, cfg.max_decompressed)
-    }) {
-        Ok(json) => json,
-        Err(e) => return answer.fail(record, format!("record {}: {e}", record.record_id)),
+    answer.s.bytes_in += prepared.bytes_in;
+    answer.s.bytes_decompressed += prepared.bytes_decompressed;
+    let mut rendered = match prepared.outcome {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            answer.s.control_messages += 1;
+            return answer.drop_record(record);
+        }
+        Err(reason) => return answer.fail(record, reason),
     };
-    s.bytes_decompressed += json.len() as u64;
-    let payload = match Payload::parse(&json) {
-        Ok(p) => p,
-        Err(e) => return answer.fail(record, format!("record {}: {e}", record.record_id)),
-    };
-    if payload.message_type == MessageType::Control {
-        answer.s.control_messages += 1;
-        return answer.drop_record(record);
-    }
+    work.adopt(&mut rendered.work);
+    spare.give(std::mem::take(&mut rendered.work));
+    let payload = &rendered.payload.get().0;
     answer.s.events_in += payload.log_events.len() as u64;
-    let ctx = cfg.render.context(&payload, inv.region);
-    render(cfg, &ctx, &payload.log_group, &payload.log_events, work);
     answer.s.events_excluded += (payload.log_events.len() - work.kept.len()) as u64;
     // Counted once, where CloudWatch Logs delivered them: a re-ingested payload comes back with hops.
     if payload.hops == 0 {
@@ -58,7 +132,7 @@ pub(super) fn take_record<R: Render>(
     }
     let keys = partition_keys(
         &cfg.partition_keys,
-        &payload,
+        payload,
         &payload.log_events[work.kept[0]],
     );
     let kept = work.kept.len() as u64;
@@ -66,6 +140,7 @@ pub(super) fn take_record<R: Render>(
     if answer.try_ok(
         record,
         &work.docs,
+        rendered.encoded.as_deref(),
         keys.as_ref(),
         kept,
         &payload.log_group,
@@ -82,7 +157,7 @@ pub(super) fn take_record<R: Render>(
             payload.log_events[work.kept[work.firsts[at]]].id, cfg.response_limit
         )))
     } else {
-        plan_reingest(inv, work, index, record, &payload)
+        plan_reingest(inv, work, index, record, payload)
     };
     // The kept events of a record answered `ProcessingFailed`, for the ledger.
     let failed = |answer: &mut Answer<R::Stats>, work: &Work<R::Stats>, reason: String| {
@@ -99,7 +174,7 @@ pub(super) fn take_record<R: Render>(
                     work,
                     index,
                     record,
-                    &payload,
+                    payload,
                     keys.as_ref(),
                     reason,
                 ) {
@@ -190,6 +265,52 @@ pub(super) fn render<R: Render>(
             work.kept.push(i);
         }
         i += 1;
+    }
+}
+
+/// Document buffers handed back once a record is answered, for the next records to render into: a record's
+/// documents grow to a few times its payload, and growing fresh buffers for each record costs copies and
+/// page faults.
+pub(super) struct Spare<S>(std::sync::Mutex<Vec<Work<S>>>);
+
+impl<S: Default> Spare<S> {
+    /// At most this many are kept (twice the records that can be under way at once is plenty).
+    const KEEP: usize = 2 * 64 + 2;
+
+    pub(super) fn new() -> Self {
+        Spare(std::sync::Mutex::new(Vec::new()))
+    }
+
+    /// Buffers to render a record into (their counts zero).
+    fn take(&self) -> Work<S> {
+        let mut work = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default();
+        work.stats = S::default();
+        work
+    }
+
+    fn give(&self, work: Work<S>) {
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < Self::KEEP {
+                v.push(work);
+            }
+        }
+    }
+}
+
+impl<S: Metrics> Work<S> {
+    /// Take over the documents of a record rendered elsewhere (`other`'s buffers become the old ones), and
+    /// add what rendering them counted.
+    pub(super) fn adopt(&mut self, other: &mut Work<S>) {
+        std::mem::swap(&mut self.docs, &mut other.docs);
+        std::mem::swap(&mut self.ends, &mut other.ends);
+        std::mem::swap(&mut self.kept, &mut other.kept);
+        std::mem::swap(&mut self.firsts, &mut other.firsts);
+        self.stats.add(&other.stats);
     }
 }
 

@@ -183,6 +183,7 @@ pub(super) fn settle<R: Render>(
         if answer.try_ok(
             record,
             &rest.docs,
+            None,
             rest.keys.as_ref(),
             rejected,
             &p.group,

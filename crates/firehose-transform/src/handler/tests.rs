@@ -878,10 +878,25 @@ proptest! {
         let ev = synth::event(source, records);
         let mut cfg = Config { response_limit: limit, oversize: Some(oversize()), ..Config::default() };
         if exclude { cfg.filter = logcore::transform::filter::MessageFilter::new(None, Some("SKIPME")).unwrap(); }
-        let rng = Mutex::new(fastrand::Rng::with_seed(seed));
-        let sink = FakeSink::with(Box::new(move |_, _| (rng.lock().unwrap().u32(..100) < fail_pct).then(|| "ProvisionedThroughputExceededException: slow".into())));
+        let failing = || {
+            let rng = Mutex::new(fastrand::Rng::with_seed(seed));
+            FakeSink::with(Box::new(move |_, _| (rng.lock().unwrap().u32(..100) < fail_pct).then(|| "ProvisionedThroughputExceededException: slow".into())))
+        };
+        let sink = failing();
         let store = MemStore::default();
+        cfg.threads = 3;
         let out = run_in(&ev, &cfg, &sink, &store);
+        // The records rendered on three threads answer byte for byte as on one (the reference).
+        {
+            let (one_sink, one_store) = (failing(), MemStore::default());
+            let one = run_in(&ev, &Config { threads: 1, ..cfg.clone() }, &one_sink, &one_store);
+            prop_assert_eq!(one.response.as_str(), out.response.as_str());
+            prop_assert_eq!(&one.summary, &out.summary);
+            prop_assert_eq!(&one.failures, &out.failures);
+            prop_assert_eq!(&one.written, &out.written);
+            prop_assert_eq!(one_sink.accepted.lock().unwrap().clone(), sink.accepted.lock().unwrap().clone());
+            prop_assert_eq!(written_docs(&one_store), written_docs(&store));
+        }
         prop_assert!(out.response.len() <= limit);
         let resp = parse(&out);
         prop_assert_eq!(resp.len(), recs.len());

@@ -279,6 +279,21 @@ impl ResponseWriter {
         self.out.extend_from_slice(&suffix);
     }
 
+    /// [`ResponseWriter::push_ok`] of data already base64-encoded (`encoded` is
+    /// [`crate::base::codec::encode_base64`] of the data).
+    pub fn push_ok_encoded(
+        &mut self,
+        record_id: &str,
+        encoded: &str,
+        keys: Option<&PartitionKeys>,
+    ) {
+        self.sep();
+        let (prefix, suffix) = ok_entry_parts(record_id, keys);
+        self.out.extend_from_slice(&prefix);
+        self.out.extend_from_slice(encoded.as_bytes());
+        self.out.extend_from_slice(&suffix);
+    }
+
     pub fn push(&mut self, record_id: &str, result: RecordResult) {
         debug_assert_ne!(
             result,
