@@ -75,7 +75,7 @@ fn forward_one(
         if gzip { "gzip level 1" } else { "uncompressed" }
     );
     let mbytes = raw as f64 / 1e6;
-    let (mut cpu, mut wall, mut gzip_cpu, mut rss) = (Vec::new(), Vec::new(), Vec::new(), 0u64);
+    let (mut cpu, mut gzip_cpu, mut rss) = (Vec::new(), Vec::new(), 0u64);
     for run in 1..=runs.max(1) {
         let stats = forward_child(exe, dir, url, &path, gzip)?;
         let s = &stats.summary;
@@ -97,20 +97,17 @@ fn forward_one(
             stats.cpu_seconds / gz_cpu.max(1e-9)
         );
         cpu.push(stats.cpu_seconds);
-        wall.push(stats.wall_seconds);
         gzip_cpu.push(gz_cpu);
         rss = rss.max(stats.peak_rss_bytes);
     }
     let _ = std::fs::remove_file(&path);
     let (cpu_med, cpu_min, cpu_max) = spread(&mut cpu);
     let (gz_med, _, _) = spread(&mut gzip_cpu);
-    let (wall_med, _, _) = spread(&mut wall);
     println!(
-        "  median {:.0} MB/s per core (decompressed MB per CPU second; {:.0}–{:.0} over the runs), {:.0} MB/s of wall time (every core the process used), peak RSS {:.1} MB at most; gzip -dc median {:.0} MB/s, forwarder/gzip CPU time {:.2}x",
+        "  median {:.0} MB/s per core (decompressed MB per CPU second; {:.0}–{:.0} over the runs), peak RSS {:.1} MB at most; gzip -dc median {:.0} MB/s, forwarder/gzip CPU time {:.2}x",
         mbytes / cpu_med,
         mbytes / cpu_max,
         mbytes / cpu_min,
-        mbytes / wall_med.max(1e-9),
         rss as f64 / 1048576.0,
         mbytes / gz_med.max(1e-9),
         cpu_med / gz_med.max(1e-9)

@@ -42,9 +42,6 @@ pub struct Config {
     pub in_flight: usize,
     pub gzip: bool,
     pub gzip_level: u32,
-    /// Compress request bodies (with `gzip`) on a thread of their own while the object is read on: by
-    /// default when the function has more than one CPU.
-    pub compress_apart: bool,
     pub request_timeout: Duration,
     pub backoff: Backoff,
     /// Longest unit (document or line) indexed; longer ones are dead-lettered with their start.
@@ -159,7 +156,6 @@ impl Config {
             in_flight: 3,
             gzip: true,
             gzip_level: 1,
-            compress_apart: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
             request_timeout: Duration::from_secs(30),
             backoff: Backoff {
                 base: Duration::from_millis(200),

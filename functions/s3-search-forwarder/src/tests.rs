@@ -246,59 +246,6 @@ async fn every_line_indexed_or_dead_lettered_under_faults() {
     }
 }
 
-/// Request bodies compressed on a thread of their own index what compressing them on the reading thread
-/// does (the reference), with the same dead letters and counts, under faults that split and retry batches,
-/// and with an object cut short.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compressing_apart_changes_nothing() {
-    for (faults, cut) in [
-        (vec![], false),
-        (vec![Fault::Status(429); 3], false),
-        (vec![Fault::ItemStorm; 2], false),
-        // Cut short in its last gzip member: the rest is dead-lettered as unreadable.
-        (vec![], true),
-    ] {
-        let mut seen = Vec::new();
-        for apart in [false, true] {
-            let store = Arc::new(MemStore::default());
-            let (obj, _) = object();
-            // Many batches: the object five times over, in one gzip member each.
-            let mut big = Vec::new();
-            for _ in 0..5 {
-                big.extend_from_slice(&obj);
-            }
-            if cut {
-                big.truncate(big.len() - 300);
-            }
-            store.insert("logs", "app/x.gz", big);
-            let search = Arc::new(FakeSearch::with_faults(faults.clone()));
-            let c = Config {
-                compress_apart: apart,
-                ..cfg()
-            };
-            let (res, s) = run(&c, &store, &search, &s3_event(&["app/x.gz"])).await;
-            assert!(res.is_ok(), "{res:?}");
-            let mut docs: Vec<String> = search.docs().iter().map(Value::to_string).collect();
-            docs.sort();
-            let mut dead: Vec<String> = dead_letters(&store, "failed/")
-                .iter()
-                .map(Value::to_string)
-                .collect();
-            dead.sort();
-            seen.push((docs, dead, s.forwarded));
-        }
-        assert!(!seen[0].0.is_empty());
-        assert_eq!(seen[0], seen[1], "faults {faults:?}, cut {cut}");
-        if cut {
-            assert!(
-                seen[0].1.iter().any(|d| d.contains("unreadable")),
-                "{:?}",
-                seen[0].1
-            );
-        }
-    }
-}
-
 #[tokio::test]
 async fn documents_as_indexed() {
     let store = Arc::new(MemStore::default());

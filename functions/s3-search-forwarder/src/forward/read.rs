@@ -61,70 +61,13 @@ impl DeadBuf {
     }
 
     /// Hand the records over (if any); false once the receiver is gone.
-    fn flush(&mut self, out: &mut Out<'_>) -> bool {
+    fn flush(&mut self, tx: &mpsc::Sender<Msg>) -> bool {
         if self.count == 0 {
             return true;
         }
         let msg = Msg::Dead(std::mem::take(&mut self.lines), self.first, self.count);
         self.count = 0;
-        out.send(msg)
-    }
-}
-
-/// Where the reading side hands batches and dead letters, in the order it hands them: to the sending side
-/// with each batch compressed here (`Direct`), or through a thread that compresses the batches while this
-/// one reads on (`Apart`).
-enum Out<'a> {
-    Direct {
-        tx: &'a mpsc::Sender<Msg>,
-        gzipper: Option<logcore::base::codec::Gzipper>,
-    },
-    Apart {
-        to: std::sync::mpsc::SyncSender<Msg>,
-        tx: &'a mpsc::Sender<Msg>,
-    },
-}
-
-impl Out<'_> {
-    /// False once the sending side is gone.
-    fn send(&mut self, msg: Msg) -> bool {
-        match self {
-            Out::Direct { tx, gzipper } => {
-                let msg = match (msg, gzipper) {
-                    (Msg::Batch(batch, None, at), Some(g)) => {
-                        let gz = g.gzip(&batch.body);
-                        Msg::Batch(batch, Some(gz), at)
-                    }
-                    (msg, _) => msg,
-                };
-                tx.blocking_send(msg).is_ok()
-            }
-            Out::Apart { to, .. } => to.send(msg).is_ok(),
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        match self {
-            Out::Direct { tx, .. } | Out::Apart { tx, .. } => tx.is_closed(),
-        }
-    }
-}
-
-/// The compressing thread of [`Out::Apart`]: each batch gzipped, everything passed on in order.
-fn compress_apart(level: u32, from: std::sync::mpsc::Receiver<Msg>, tx: &mpsc::Sender<Msg>) {
-    let mut gzipper = logcore::base::codec::Gzipper::new(level);
-    for msg in from {
-        let msg = match msg {
-            Msg::Batch(batch, None, at) => {
-                let gz = gzipper.gzip(&batch.body);
-                Msg::Batch(batch, Some(gz), at)
-            }
-            other => other,
-        };
-        if tx.blocking_send(msg).is_err() {
-            // The sending side is gone: dropping `from` stops the reader at its next hand-over.
-            return;
-        }
+        tx.blocking_send(msg).is_ok()
     }
 }
 
@@ -140,47 +83,17 @@ pub(super) fn read_object(
     pool: &Pool,
     resume: Checkpoint,
 ) -> ReadEnd {
+    let mut end = ReadEnd::default();
     let bridge = tokio_util::io::SyncIoBridge::new(body);
     let dec = match decoder(bridge, cfg.max_object_bytes) {
         Ok((_, d)) => d,
         Err(e) => {
-            return ReadEnd {
-                error: Some(format!("reading the object: {e}")),
-                ..ReadEnd::default()
-            }
+            end.error = Some(format!("reading the object: {e}"));
+            return end;
         }
     };
-    if !(cfg.gzip && cfg.compress_apart) {
-        let gzipper = cfg
-            .gzip
-            .then(|| logcore::base::codec::Gzipper::new(cfg.gzip_level));
-        let out = Out::Direct { tx: &tx, gzipper };
-        return read_into(cfg, src, dec, out, pool, resume);
-    }
-    // Reading the object (decompressing, framing, building documents) and compressing the request bodies
-    // each take a core; one batch at a time is handed from one to the other. (A third thread decompressing
-    // apart did not make forwarding faster on two cores, and held more memory.)
-    std::thread::scope(|scope| {
-        let (to, from) = std::sync::mpsc::sync_channel(0);
-        let tx = &tx;
-        scope.spawn(move || compress_apart(cfg.gzip_level, from, tx));
-        read_into(cfg, src, dec, Out::Apart { to, tx }, pool, resume)
-    })
-}
-
-/// [`read_object`] of the decompressed text `dec`, handing what it makes to `out` (dropped at the end, which
-/// ends a compressing thread).
-fn read_into(
-    cfg: &Config,
-    src: &Origin,
-    dec: impl io::BufRead,
-    mut out: Out<'_>,
-    pool: &Pool,
-    resume: Checkpoint,
-) -> ReadEnd {
-    let mut end = ReadEnd::default();
     let mut framer = Framer::new(dec, cfg.max_doc_bytes);
-    if !skip_resumed(&mut framer, resume, &out, &mut end) {
+    if !skip_resumed(&mut framer, resume, &tx, &mut end) {
         return end;
     }
     let mut builder = DocBuilder::new(cfg.index_for(&src.key).clone(), cfg.json);
@@ -193,6 +106,13 @@ fn read_into(
     };
     let mut batch = new_batch();
     let mut dead = DeadBuf::default();
+    let mut gzipper = cfg
+        .gzip
+        .then(|| logcore::base::codec::Gzipper::new(cfg.gzip_level));
+    let mut send_batch = |batch: Batch, at: Checkpoint| -> bool {
+        let gz = gzipper.as_mut().map(|g| g.gzip(&batch.body));
+        tx.blocking_send(Msg::Batch(batch, gz, at)).is_ok()
+    };
     // Text lines held until the line after them shows where their record ends (multiline joining).
     let mut held = HeldLines::new(if resume.units == 0 {
         Held::RunStart
@@ -237,7 +157,7 @@ fn read_into(
             }
             if let UnitOutcome::DeadLetter(reason) = builder.add(&unit, src, &mut batch) {
                 dead.add_unit(src, unit.offset, unit.len, &reason, unit.bytes);
-                if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&mut out) {
+                if dead.lines.len() >= cfg.dead_letter_chunk && !dead.flush(&tx) {
                     break;
                 }
             }
@@ -245,8 +165,7 @@ fn read_into(
         if batch.body.len() >= cfg.bulk_max_bytes || batch.len() >= cfg.bulk_max_actions {
             // Lines still held are not in the batch: the checkpoint stands before them.
             let at = held.checkpoint(resume, (end.forwarded.units, framer.offset()));
-            let full = std::mem::replace(&mut batch, new_batch());
-            if !dead.flush(&mut out) || !out.send(Msg::Batch(full, None, at)) {
+            if !dead.flush(&tx) || !send_batch(std::mem::replace(&mut batch, new_batch()), at) {
                 break;
             }
         }
@@ -258,13 +177,13 @@ fn read_into(
             held.emit(rules, src, true, &mut builder, &mut batch, &mut end);
         }
     }
-    if end.error.is_none() && dead.flush(&mut out) && !batch.is_empty() {
+    if end.error.is_none() && dead.flush(&tx) && !batch.is_empty() {
         let at = Checkpoint {
             units: resume.units + end.forwarded.units,
             offset: framer.offset(),
             after_cap: false,
         };
-        out.send(Msg::Batch(batch, None, at));
+        send_batch(batch, at);
     }
     end
 }
@@ -381,7 +300,7 @@ impl HeldLines {
 fn skip_resumed<R: io::BufRead>(
     framer: &mut Framer<R>,
     resume: Checkpoint,
-    out: &Out<'_>,
+    tx: &mpsc::Sender<Msg>,
     end: &mut ReadEnd,
 ) -> bool {
     while end.forwarded.units_resumed < resume.units {
@@ -397,7 +316,7 @@ fn skip_resumed<R: io::BufRead>(
                 return false;
             }
         }
-        if end.forwarded.units_resumed.is_multiple_of(4096) && out.is_closed() {
+        if end.forwarded.units_resumed.is_multiple_of(4096) && tx.is_closed() {
             return false;
         }
     }
