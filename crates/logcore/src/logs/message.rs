@@ -42,8 +42,9 @@ const MAX_DEPTH: usize = 100;
 pub fn read(message: &str, limits: Option<JsonLimits>) -> Read {
     let b = message.as_bytes();
     match b.first() {
-        // A text line that starts with something other than whitespace: its level word, and no JSON.
-        Some(&c) if c != b'{' && c.is_ascii() && !c.is_ascii_whitespace() => {
+        // A text line that starts with something other than whitespace (as `str::trim_start` sees it, which
+        // `level_of` uses: a vertical tab is whitespace there): its level word, and no JSON.
+        Some(&c) if c != b'{' && c.is_ascii() && !char::from(c).is_whitespace() => {
             return Read {
                 level: level_word(message),
                 json: limits.map(|_| Check::Invalid),
