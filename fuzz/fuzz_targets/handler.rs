@@ -125,4 +125,12 @@ fuzz_target!(|input: &[u8]| {
     }
     assert_eq!(seen, want, "every record answered exactly once");
     assert_eq!(parsed.records.len(), ev.records.len());
+    // Records rendered on three threads answer byte for byte as on one.
+    let (one_cfg, many_cfg) = (Config { threads: 1, ..cfg.clone() }, Config { threads: 3, ..cfg.clone() });
+    let run = |c: &Config| {
+        let store = logpipe_io::store::MemStore::default();
+        let out = rt.block_on(handle(&ev, c, &Sink { reject: mode >> 2 }, &store, deadline)).expect("answered before");
+        (out.response.as_str().to_string(), out.summary, out.failures, store.keys(""))
+    };
+    assert_eq!(run(&one_cfg), run(&many_cfg));
 });
