@@ -197,13 +197,11 @@ fn codec_floor(
     iterations: usize,
 ) -> Result<Duration, String> {
     use logcore::base::codec;
-    let mut times = Vec::new();
     let mut out = String::new();
     let mut decompressed = 0usize;
-    for i in 0..=iterations {
+    let median = median_time(iterations, || {
         out.clear();
         decompressed = 0;
-        let start = Instant::now();
         for r in &event.records {
             let gz = codec::decode_base64(r.data.as_bytes())
                 .map_err(|e| format!("record {}: {e}", r.record_id))?;
@@ -213,12 +211,8 @@ fn codec_floor(
             decompressed += json.len();
         }
         std::hint::black_box(out.len());
-        if i > 0 {
-            times.push(start.elapsed());
-        }
-    }
-    times.sort();
-    let median = times[times.len() / 2];
+        Ok(())
+    })?;
     println!(
         "codec floor (base64-decode and gunzip every record, base64-encode the {:.1} MB decompressed): median {:.1} ms, {:.0} MB/s",
         decompressed as f64 / 1e6,
@@ -268,9 +262,7 @@ fn audit(
         .collect();
     let bytes: usize = lines.iter().map(String::len).sum();
     let prefix = logcore::audit::pgaudit::LinePrefix::default();
-    let mut times = Vec::new();
-    for i in 0..=args.iterations.min(5) {
-        let start = Instant::now();
+    let median = median_time(args.iterations.min(5), || {
         let mut ok = 0usize;
         for l in &lines {
             ok += match kind {
@@ -279,12 +271,8 @@ fn audit(
             } as usize;
         }
         std::hint::black_box(ok);
-        if i > 0 {
-            times.push(start.elapsed());
-        }
-    }
-    times.sort();
-    let median = times[times.len() / 2];
+        Ok(())
+    })?;
     println!(
         "audit parser alone ({kind:?}): {} lines, {:.1} MB",
         lines.len(),
@@ -340,19 +328,7 @@ fn canary_scan(iterations: usize) -> Result<(), String> {
         .map(|i| canary::new_id(1_795_420_800_000 + i).into_bytes())
         .collect();
     let needles: Vec<&[u8]> = ids.iter().map(Vec::as_slice).collect();
-    let median = |f: &dyn Fn() -> Result<(), String>| -> Result<Duration, String> {
-        let mut times = Vec::new();
-        for i in 0..=iterations.max(1) {
-            let start = Instant::now();
-            f()?;
-            if i > 0 {
-                times.push(start.elapsed());
-            }
-        }
-        times.sort();
-        Ok(times[times.len() / 2])
-    };
-    let scan = median(&|| {
+    let scan = median_time(iterations, || {
         let found = canary::scan::scan(&object, &needles, u64::MAX).map_err(|e| e.to_string())?;
         if found.iter().any(|&f| f) {
             return Err("a heartbeat id was found in generated documents".into());
@@ -360,7 +336,7 @@ fn canary_scan(iterations: usize) -> Result<(), String> {
         Ok(())
     })?;
     // Decompression into the same 64 KiB buffer the scan reads into, the text thrown away.
-    let inflate = median(&|| {
+    let inflate = median_time(iterations, || {
         let mut d = flate2::read::MultiGzDecoder::new(object.as_slice());
         let mut buf = vec![0u8; 64 << 10];
         let mut total = 0usize;
@@ -390,6 +366,20 @@ fn canary_scan(iterations: usize) -> Result<(), String> {
         scan.as_secs_f64() / inflate.as_secs_f64()
     );
     Ok(())
+}
+
+/// `f` run once to warm up, then `runs` times (at least once), each timed: the median.
+fn median_time(runs: usize, mut f: impl FnMut() -> Result<(), String>) -> Result<Duration, String> {
+    let mut times = Vec::new();
+    for i in 0..=runs.max(1) {
+        let start = Instant::now();
+        f()?;
+        if i > 0 {
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
 }
 
 fn rss(exe: &Path, tmp: &Path) -> Result<(), String> {
