@@ -222,13 +222,7 @@ fn write_document(
     }
     out.extend_from_slice(&ctx.tail[ctx.log_end..]);
     if let Some(limits) = cfg.json {
-        let outcome = match (read.json, json_text(message)) {
-            (Some(checked), Some(text)) if joined.is_none() => {
-                write_checked(text, checked, limits, out)
-            }
-            _ => write_json_namespace(message, limits, out),
-        };
-        match outcome {
+        match read.write_json(message, limits, out) {
             JsonOutcome::NotJson => {}
             JsonOutcome::Written => stats.json_messages += 1,
             JsonOutcome::Truncated => {

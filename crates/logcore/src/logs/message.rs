@@ -9,7 +9,9 @@
 //! invalid JSON) the two parses decide, so the result is always theirs (the differential tests below hold it
 //! to that on generated messages).
 
-use crate::logs::document::{check, json_text, Check, JsonLimits};
+use crate::logs::document::{
+    check, json_text, write_checked, write_json_namespace, Check, JsonLimits, JsonOutcome,
+};
 use crate::logs::level::{
     ecs_name, level_of, level_value, level_word, nested_level, MAX_JSON_LEVEL_LINE,
 };
@@ -28,6 +30,16 @@ impl Read {
     /// The level as ECS's `log.level` spells it ([`crate::logs::level::ecs_level`]).
     pub fn ecs_level(&self) -> Option<&'static str> {
         self.level.map(ecs_name)
+    }
+
+    /// [`write_json_namespace`] of `message` (the message read), from what the read found when it was
+    /// given `limits`.
+    pub fn write_json(&self, message: &str, limits: JsonLimits, out: &mut Vec<u8>) -> JsonOutcome {
+        match (self.json, json_text(message)) {
+            (Some(checked), Some(text)) => write_checked(text, checked, limits, out),
+            (Some(_), None) => JsonOutcome::NotJson,
+            (None, _) => write_json_namespace(message, limits, out),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::logs::document::{write_json_namespace, write_json_str, JsonLimits, JsonOutcome};
+use crate::logs::document::{write_json_str, JsonLimits, JsonOutcome};
 use crate::logs::framing::{Unit, UnitKind};
 use crate::logs::multiline::Kind;
 
@@ -329,14 +329,17 @@ impl DocBuilder {
         doc.extend_from_slice(&src.log_head);
         doc.extend_from_slice(b",\"offset\":");
         doc.extend_from_slice(unit.offset.to_string().as_bytes());
-        if let Some(level) = crate::logs::level::ecs_level(text) {
+        // The line is read once for its level and, when it is a JSON object, its `json` fields.
+        let json = error.is_none() && unit.kind == UnitKind::Json;
+        let read = crate::logs::message::read(text, json.then_some(self.json));
+        if let Some(level) = read.ecs_level() {
             doc.extend_from_slice(b",\"level\":\"");
             doc.extend_from_slice(level.as_bytes());
             doc.push(b'"');
         }
         doc.push(b'}');
-        let outcome = if error.is_none() && unit.kind == UnitKind::Json {
-            write_json_namespace(text, self.json, doc)
+        let outcome = if json {
+            read.write_json(text, self.json, doc)
         } else {
             JsonOutcome::NotJson
         };
