@@ -269,14 +269,12 @@ impl ResponseWriter {
     }
 
     pub fn push_ok(&mut self, record_id: &str, data: &[u8], keys: Option<&PartitionKeys>) {
-        self.sep();
-        let (prefix, suffix) = ok_entry_parts(record_id, keys);
-        self.out.extend_from_slice(&prefix);
-        // Encode straight into the buffer: base64 output is ASCII.
-        let start = self.out.len();
-        crate::base::codec::encode_base64_append(data, &mut self.out);
-        debug_assert_eq!(self.out.len() - start, base64_len(data.len()));
-        self.out.extend_from_slice(&suffix);
+        self.push_ok_with(record_id, keys, |out| {
+            // Encode straight into the buffer: base64 output is ASCII.
+            let start = out.len();
+            crate::base::codec::encode_base64_append(data, out);
+            debug_assert_eq!(out.len() - start, base64_len(data.len()));
+        });
     }
 
     /// [`ResponseWriter::push_ok`] of data already base64-encoded (`encoded` is
@@ -287,10 +285,22 @@ impl ResponseWriter {
         encoded: &str,
         keys: Option<&PartitionKeys>,
     ) {
+        self.push_ok_with(record_id, keys, |out| {
+            out.extend_from_slice(encoded.as_bytes())
+        });
+    }
+
+    /// An `Ok` entry whose base64 data `data` writes.
+    fn push_ok_with(
+        &mut self,
+        record_id: &str,
+        keys: Option<&PartitionKeys>,
+        data: impl FnOnce(&mut Vec<u8>),
+    ) {
         self.sep();
         let (prefix, suffix) = ok_entry_parts(record_id, keys);
         self.out.extend_from_slice(&prefix);
-        self.out.extend_from_slice(encoded.as_bytes());
+        data(&mut self.out);
         self.out.extend_from_slice(&suffix);
     }
 
