@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
             hops: 0,
         };
         let ctx = AuditContext::new(&payload, cfg, Some("eu-west-1"));
-        let ev = LogEvent { id: "1".into(), timestamp: 1_700_000_000_000, message: text.into() };
+        let ev = LogEvent { id: "1".into(), timestamp: 1_700_000_000_000, message: text.into(), literal: None };
         let mut out = Vec::new();
         let mut stats = AuditStats::default();
         write_audit_event(cfg, &ctx, &ev, &mut out, &mut stats);

@@ -1,18 +1,29 @@
 //! The CloudWatch Logs record decoder on arbitrary bytes: base64 → gzip (capped) or an uncompressed envelope
 //! → payload JSON → documents.
 //! Every stage must return a value or a `DecodeError`, never panic, and never exceed the cap; a hop count the
-//! peek finds is the full parse's.
+//! peek finds is the full parse's; the transform's one-pass payload reader gives what `serde_json` gives.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use logcore::base::codec::{decode_base64, gunzip_capped, gzip};
-use logcore::logs::cwl::{decompress, peek_hops, Payload};
+use logcore::logs::cwl::{decompress, peek_hops, Payload, PayloadText};
 use logcore::logs::document::{write_event, DocStats, DocumentConfig, JsonLimits, OutputFormat, PayloadContext};
 
 const CAP: usize = 1 << 20;
 
 fn documents(json: &[u8]) {
-    let Ok(payload) = Payload::parse(json) else { return };
+    let parsed = Payload::parse(json);
+    // The transform's one-pass reader gives what serde_json gives, and the same documents (it lends them
+    // the messages' literals to copy).
+    let text = PayloadText::new(json.to_vec());
+    match &text {
+        Ok(t) => assert_eq!(t.payload(), parsed),
+        Err(e) => assert_eq!(Err(e.clone()), parsed),
+    }
+    let Ok(payload) = parsed else { return };
+    if let Some(read) = text.ok().as_ref().and_then(|t| t.payload().ok()) {
+        assert_eq!(rendered(&read), rendered(&payload));
+    }
     for format in [OutputFormat::Document, OutputFormat::Raw] {
         let cfg = DocumentConfig {
             format,
@@ -35,6 +46,18 @@ fn documents(json: &[u8]) {
         }
         assert!(std::str::from_utf8(&out).is_ok(), "documents are not UTF-8");
     }
+}
+
+/// The default documents of every event of `payload`.
+fn rendered(payload: &Payload<'_>) -> Vec<u8> {
+    let cfg = DocumentConfig { json: Some(JsonLimits::default()), ..DocumentConfig::default() };
+    let ctx = PayloadContext::new(payload, None);
+    let mut out = Vec::new();
+    let mut stats = DocStats::default();
+    for ev in &payload.log_events {
+        write_event(&cfg, &ctx, ev, &mut out, &mut stats);
+    }
+    out
 }
 
 fuzz_target!(|data: &[u8]| {

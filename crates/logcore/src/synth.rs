@@ -116,6 +116,7 @@ pub fn data_payload<'a>(
                 id: Cow::Borrowed(&e.id),
                 timestamp: e.timestamp,
                 message: Cow::Borrowed(&e.message),
+                literal: None,
             })
             .collect(),
         hops: 0,
@@ -134,6 +135,7 @@ pub fn control_payload() -> Payload<'static> {
             id: Cow::Borrowed(""),
             timestamp: 1_763_700_000_000,
             message: Cow::Borrowed("CWL CONTROL MESSAGE: Checking health of destination Firehose."),
+            literal: None,
         }],
         hops: 0,
     }

@@ -452,6 +452,7 @@ fn documents_of_every_shape() -> BTreeMap<&'static str, Vec<Json>> {
         id: format!("{i:056}").into(),
         timestamp: 1_763_719_200_000 + i as i64,
         message: message.to_string().into(),
+        literal: None,
     };
     let lines = |out: &[u8]| -> Vec<Json> {
         out.split(|&b| b == b'\n')

@@ -5,7 +5,7 @@
 use logcore::base::codec::{base64_len, decode_base64};
 use logcore::base::report::Metrics;
 use logcore::base::time::DateTimeParts;
-use logcore::logs::cwl::{decompress, LogEvent, MessageType, Payload};
+use logcore::logs::cwl::{decompress, LogEvent, MessageType, Payload, PayloadText};
 use logcore::transform::firehose::{PartitionKeys, TransformRecord};
 use yoke::Yoke;
 
@@ -28,14 +28,14 @@ pub(super) struct Prepared<S> {
 /// The payload of a record (kept with the bytes it borrows from) and its documents; `None` for a control
 /// message.
 struct Rendered<S> {
-    payload: Yoke<Parsed<'static>, Vec<u8>>,
+    payload: Yoke<Parsed<'static>, Box<PayloadText>>,
     work: Work<S>,
     /// The base64 of the documents, when encoded on the record's own thread (with several threads, so
     /// that the thread answering the records in turn only copies it).
     encoded: Option<String>,
 }
 
-/// A payload parsed from its decompressed bytes, which it borrows from.
+/// A payload parsed from its decompressed text, which it borrows from.
 #[derive(yoke::Yokeable)]
 struct Parsed<'a>(Payload<'a>);
 
@@ -63,14 +63,15 @@ pub(super) fn prepare<R: Render>(
         }
     };
     p.bytes_decompressed = json.len() as u64;
-    let payload: Yoke<Parsed<'static>, Vec<u8>> =
-        match Yoke::try_attach_to_cart(json, |j| Payload::parse(j).map(Parsed)) {
-            Ok(y) => y,
-            Err(e) => {
-                p.outcome = Err(fail(e));
-                return p;
-            }
-        };
+    let payload: Yoke<Parsed<'static>, Box<PayloadText>> = match PayloadText::new(json)
+        .and_then(|text| Yoke::try_attach_to_cart(Box::new(text), |t| t.payload().map(Parsed)))
+    {
+        Ok(y) => y,
+        Err(e) => {
+            p.outcome = Err(fail(e));
+            return p;
+        }
+    };
     let parsed = &payload.get().0;
     if parsed.message_type == MessageType::Control {
         return p;

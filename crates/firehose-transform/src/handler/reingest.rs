@@ -278,6 +278,7 @@ fn reborrow<'a>(ev: &'a LogEvent<'_>) -> LogEvent<'a> {
         id: Cow::Borrowed(&ev.id),
         timestamp: ev.timestamp,
         message: Cow::Borrowed(&ev.message),
+        literal: ev.literal,
     }
 }
 

@@ -169,6 +169,7 @@ pub fn write_audit_event(
                 id: Cow::Borrowed(&ev.id),
                 timestamp: ev.timestamp,
                 message: Cow::Owned(original),
+                literal: None,
             };
             return write_audit_event(cfg, ctx, &inner, out, stats);
         }

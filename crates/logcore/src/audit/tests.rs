@@ -24,6 +24,7 @@ fn doc_with(cfg: &AuditConfig, group: &str, line: &str) -> (Value, AuditStats) {
         id: "37250000000000000000000000000000000000000000000000000001".into(),
         timestamp: 1_763_719_200_999,
         message: line.into(),
+        literal: None,
     };
     let mut out = Vec::new();
     let mut stats = AuditStats::default();
@@ -308,6 +309,7 @@ fn generated_lines_all_parse_and_no_secret_survives() {
                 id: e.id.as_str().into(),
                 timestamp: e.timestamp,
                 message: e.message.as_str().into(),
+                literal: None,
             };
             write_audit_event(&cfg, &ctx, &ev, &mut out, &mut stats);
         }
@@ -349,6 +351,7 @@ fn megabyte_statements_stay_within_the_document_bound() {
                 id: "1".into(),
                 timestamp: 1_763_719_200_999,
                 message: line.as_str().into(),
+                literal: None,
             };
             let mut out = Vec::new();
             write_audit_event(&cfg, &ctx, &ev, &mut out, &mut AuditStats::default());

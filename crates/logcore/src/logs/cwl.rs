@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::codec::{self, DecodeError};
 
+mod envelope;
+
 /// The longest message CloudWatch Logs accepts in one event: a `PutLogEvents` batch is at most 1,048,576
 /// bytes, counted as the UTF-8 of its messages plus 26 bytes per event, and one event at most 1 MB
 /// (it was 256 KB until April 2025). Subscription payloads carry such events whole.
@@ -25,7 +27,7 @@ pub enum MessageType {
 }
 
 /// One log event. `id` arrives as a string from AWS; some emulators send a number, which is accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Eq, Deserialize, Serialize)]
 pub struct LogEvent<'a> {
     #[serde(borrow, deserialize_with = "string_or_number")]
     pub id: Cow<'a, str>,
@@ -33,6 +35,17 @@ pub struct LogEvent<'a> {
     pub timestamp: i64,
     #[serde(borrow)]
     pub message: Cow<'a, str>,
+    /// The message as a JSON string literal (quotes included) as the payload spelled it, when that is
+    /// byte for byte what [`crate::logs::document::write_json_str`] writes for `message`: documents copy
+    /// it rather than escape the message again. Only [`PayloadText`] finds it; not part of equality.
+    #[serde(skip)]
+    pub literal: Option<&'a str>,
+}
+
+impl PartialEq for LogEvent<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.timestamp == other.timestamp && self.message == other.message
+    }
 }
 
 /// A decoded subscription payload. Borrows from the decompressed bytes where no JSON escape forces a copy.
@@ -67,6 +80,10 @@ impl Payload<'_> {
         let text = std::str::from_utf8(json).map_err(|e| DecodeError::Utf8 {
             offset: e.valid_up_to(),
         })?;
+        Payload::parse_str(text)
+    }
+
+    fn parse_str(text: &str) -> Result<Payload<'_>, DecodeError> {
         serde_json::from_str(text).map_err(|e| match unknown_type(&e) {
             Some(t) => DecodeError::UnknownMessageType(t),
             None => DecodeError::Json(e.to_string()),
@@ -98,12 +115,56 @@ impl Payload<'_> {
     }
 }
 
+/// A payload's decompressed JSON, kept with the strings its escapes decode to so that its [`Payload`]
+/// borrows every string (what [`Payload::parse`] gives each string with an escape a `String` of its own
+/// for). The payload is the one [`Payload::parse`] gives.
+#[derive(Debug)]
+pub struct PayloadText {
+    json: String,
+    decoded: String,
+    layout: Option<envelope::Layout>,
+}
+
+impl PayloadText {
+    /// Read the decompressed JSON of a payload (as UTF-8 first, the one error given here).
+    pub fn new(json: Vec<u8>) -> Result<PayloadText, DecodeError> {
+        let json = String::from_utf8(json).map_err(|e| DecodeError::Utf8 {
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        let mut decoded = String::new();
+        let layout = envelope::index(&json, &mut decoded);
+        Ok(PayloadText {
+            json,
+            decoded,
+            layout,
+        })
+    }
+
+    /// The payload, or why it is not one.
+    pub fn payload(&self) -> Result<Payload<'_>, DecodeError> {
+        match &self.layout {
+            Some(layout) => Ok(layout.payload(&self.json, &self.decoded)),
+            None => Payload::parse_str(&self.json),
+        }
+    }
+
+    /// Bytes of JSON.
+    pub fn len(&self) -> usize {
+        self.json.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.json.is_empty()
+    }
+}
+
 impl LogEvent<'_> {
     fn reborrow(&self) -> LogEvent<'_> {
         LogEvent {
             id: Cow::Borrowed(&self.id),
             timestamp: self.timestamp,
             message: Cow::Borrowed(&self.message),
+            literal: self.literal,
         }
     }
 }
@@ -353,7 +414,7 @@ mod tests {
                 message_type: MessageType::Data,
                 owner: "123456789012".into(), log_group: group.into(), log_stream: "s".into(),
                 subscription_filters: vec!["f".into()],
-                log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into() }).collect(),
+                log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into(), literal: None }).collect(),
                 hops,
             };
             let gz = p.encode_gzip(1);
@@ -373,7 +434,7 @@ mod tests {
                 message_type: MessageType::Data,
                 owner: owner.into(), log_group: group.into(), log_stream: stream.into(),
                 subscription_filters: vec!["f".into()],
-                log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into() }).collect(),
+                log_events: events.into_iter().map(|(id, timestamp, message)| LogEvent { id: id.into(), timestamp, message: message.into(), literal: None }).collect(),
                 hops,
             };
             let gz = p.encode_gzip(1);

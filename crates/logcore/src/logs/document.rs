@@ -200,7 +200,11 @@ fn write_document(
     out.extend_from_slice(b"{\"@timestamp\":\"");
     DateTimeParts::from_millis(first.timestamp).write_rfc3339(out);
     out.extend_from_slice(b"\",\"message\":");
-    write_json_str(out, message);
+    // A single event's message as the payload spelled it, when that is what escaping it gives.
+    match (joined, first.literal) {
+        (None, Some(literal)) => out.extend_from_slice(literal.as_bytes()),
+        _ => write_json_str(out, message),
+    }
     out.extend_from_slice(b",\"event\":{\"id\":");
     write_json_str(out, &first.id);
     if let Some((events, kind)) = joined {
@@ -609,6 +613,7 @@ mod tests {
                     id: format!("{i}").into(),
                     timestamp: 1_763_600_000_123,
                     message: (*m).into(),
+                    literal: None,
                 })
                 .collect(),
             hops: 0,

@@ -188,6 +188,7 @@ mod tests {
                     id: i.to_string().into(),
                     timestamp: i as i64,
                     message: m.into(),
+                    literal: None,
                 })
                 .collect(),
             hops: 1,
