@@ -87,6 +87,14 @@ pub fn gunzip_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
             input.iter().take(4).copied().collect(),
         ));
     }
+    match gunzip_whole(input, cap) {
+        Some(out) => Ok(out),
+        None => gunzip_stream(input, cap),
+    }
+}
+
+/// [`gunzip_capped`] by the streaming decoder: any gzip data, each member's checksum and size checked.
+fn gunzip_stream(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
     // CloudWatch Logs compresses at a ratio of roughly 10:1; start there and let the Vec grow.
     let mut out = Vec::with_capacity(input.len().saturating_mul(8).min(cap).min(16 << 20));
     // Read one byte past the cap so that "exactly at the cap" and "over the cap" are told apart.
@@ -99,6 +107,36 @@ pub fn gunzip_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
         return Err(DecodeError::TooLarge { cap });
     }
     Ok(out)
+}
+
+/// One gzip member as CloudWatch Logs and logpipe write it (a plain 10-byte header, nothing after the
+/// trailer), inflated in one call into a buffer of the size its trailer states, and checked against the
+/// trailer's CRC-32 and size: no reader, no chunks, no window kept between them, no output zeroed first.
+/// `None` for anything else (header fields, several members, a size over the cap, corrupt data), which the
+/// streaming decoder then reads and judges.
+fn gunzip_whole(input: &[u8], cap: usize) -> Option<Vec<u8>> {
+    const HEADER: usize = 10;
+    const FTEXT: u8 = 1;
+    if input.len() < HEADER + 8 || input[2] != 8 || input[3] & !FTEXT != 0 {
+        return None;
+    }
+    let (deflate, trailer) = input[HEADER..].split_at(input.len() - HEADER - 8);
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let (crc, size) = (word(&trailer[..4]), word(&trailer[4..]));
+    let size = usize::try_from(size).ok().filter(|&n| n <= cap)?;
+    // One byte more than stated: a stream that would write past its stated size is not finished in it.
+    let mut out = Vec::with_capacity(size + 1);
+    let mut d = flate2::Decompress::new(false);
+    let status = d
+        .decompress_vec(deflate, &mut out, flate2::FlushDecompress::Finish)
+        .ok()?;
+    let mut check = flate2::Crc::new();
+    check.update(&out);
+    (status == flate2::Status::StreamEnd
+        && d.total_in() == deflate.len() as u64
+        && out.len() == size
+        && check.sum() == crc)
+        .then_some(out)
 }
 
 /// Compress with gzip at the given level (0–9).
@@ -262,6 +300,48 @@ mod tests {
         #[test]
         fn gunzip_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = gunzip_capped(&data, 4096);
+        }
+
+        /// The one-call path reads what gzip writes, and on anything else (damaged, two members, header
+        /// fields, a lying trailer, over the cap) the answer is the streaming decoder's.
+        #[test]
+        fn whole_member_gunzip_is_the_streaming_one(
+            data in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..3000),
+                "[a-z \n]{0,3000}".prop_map(String::into_bytes),
+            ],
+            level in 0u32..=9,
+            damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            shape in 0u8..6,
+            cap_less in 0usize..3,
+        ) {
+            let mut z = gzip(&data, level);
+            prop_assert_eq!(gunzip_whole(&z, data.len()), Some(data.clone()));
+            match shape {
+                // Two members; trailing bytes; a name in the header; a trailer that lies about the size.
+                0 => z.extend_from_slice(&gzip(b"second", 1)),
+                1 => z.push(0),
+                2 => {
+                    let mut e = flate2::GzBuilder::new().filename("x.log").write(Vec::new(), Compression::fast());
+                    e.write_all(&data).unwrap();
+                    z = e.finish().unwrap();
+                }
+                3 => {
+                    let n = z.len();
+                    z[n - 4] ^= 1;
+                }
+                _ => {}
+            }
+            for (at, byte) in damage {
+                let i = at.index(z.len());
+                z[i] = byte;
+            }
+            let cap = data.len().saturating_sub(cap_less);
+            let streamed = gunzip_stream(&z, cap);
+            if let Some(out) = gunzip_whole(&z, cap) {
+                prop_assert_eq!(Ok(out), streamed.clone());
+            }
+            prop_assert_eq!(gunzip_capped(&z, cap), streamed);
         }
     }
 }
