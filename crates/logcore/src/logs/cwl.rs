@@ -131,13 +131,22 @@ impl PayloadText {
         let json = String::from_utf8(json).map_err(|e| DecodeError::Utf8 {
             offset: e.utf8_error().valid_up_to(),
         })?;
-        let mut decoded = String::new();
+        let mut decoded = Vec::new();
         let layout = envelope::index(&json, &mut decoded);
-        Ok(PayloadText {
-            json,
-            decoded,
-            layout,
-        })
+        // Decoded from UTF-8 text with escapes that stand for characters, it is UTF-8 (checked all the
+        // same: serde_json reads the payload if it were not).
+        match String::from_utf8(decoded) {
+            Ok(decoded) => Ok(PayloadText {
+                json,
+                decoded,
+                layout,
+            }),
+            Err(_) => Ok(PayloadText {
+                json,
+                decoded: String::new(),
+                layout: None,
+            }),
+        }
     }
 
     /// The payload, or why it is not one.

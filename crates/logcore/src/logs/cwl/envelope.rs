@@ -85,7 +85,7 @@ impl Layout {
 
 /// Read the envelope in `json`, writing the strings with escapes, decoded, to `decoded` (cleared first).
 /// `None`: the payload is not one this reader covers (or not valid), and `serde_json` decides.
-pub fn index(json: &str, decoded: &mut String) -> Option<Layout> {
+pub fn index(json: &str, decoded: &mut Vec<u8>) -> Option<Layout> {
     decoded.clear();
     // Spans are u32 (the decoded strings are never longer than the JSON): a payload is at most a few MB,
     // the decompression cap.
@@ -93,7 +93,6 @@ pub fn index(json: &str, decoded: &mut String) -> Option<Layout> {
         return None;
     }
     let mut r = Reader {
-        s: json,
         b: json.as_bytes(),
         i: 0,
         out: decoded,
@@ -105,10 +104,9 @@ pub fn index(json: &str, decoded: &mut String) -> Option<Layout> {
 }
 
 struct Reader<'j, 'o> {
-    s: &'j str,
     b: &'j [u8],
     i: usize,
-    out: &'o mut String,
+    out: &'o mut Vec<u8>,
     /// Whether the last string read is spelled as `serde_json` writes it.
     canonical: bool,
 }
@@ -157,15 +155,13 @@ impl Reader<'_, '_> {
     fn key(&mut self) -> Option<&[u8]> {
         self.eat(b'"')?;
         let start = self.i;
-        let len = self.b[start..]
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if self.b[start + len] != b'"' {
+        let end = self.special(start)?;
+        if self.b[end] != b'"' {
             return None;
         }
-        self.i = start + len + 1;
+        self.i = end + 1;
         self.eat(b':')?;
-        Some(&self.b[start..start + len])
+        Some(&self.b[start..end])
     }
 
     /// `{ members }` or `[ elements ]`: `item` reads one member or element; an empty one is fine.
@@ -212,8 +208,8 @@ impl Reader<'_, '_> {
                 1 => {
                     let t = r.string()?;
                     layout.message_type = match r.text(t) {
-                        "DATA_MESSAGE" => MessageType::Data,
-                        "CONTROL_MESSAGE" => MessageType::Control,
+                        b"DATA_MESSAGE" => MessageType::Data,
+                        b"CONTROL_MESSAGE" => MessageType::Control,
                         _ => return None,
                     };
                 }
@@ -301,8 +297,12 @@ impl Reader<'_, '_> {
         i64::try_from(if negative { -n } else { n }).ok()
     }
 
-    fn text(&self, s: Span) -> &str {
-        let t = if s.decoded { self.out.as_str() } else { self.s };
+    fn text(&self, s: Span) -> &[u8] {
+        let t = if s.decoded {
+            self.out.as_slice()
+        } else {
+            self.b
+        };
         t.get(s.start as usize..s.end as usize).unwrap_or_default()
     }
 
@@ -323,28 +323,19 @@ impl Reader<'_, '_> {
             });
         }
         let from = self.out.len();
-        let mut i = start;
+        let b = self.b;
+        let out = &mut *self.out;
+        out.extend_from_slice(&b[start..end]);
         let mut at = end;
         loop {
-            // At the next special byte: a chunk before it to copy, then an escape or the end.
-            self.out.push_str(self.s.get(i..at)?);
-            match self.b[at] {
+            // At a special byte: the end, or an escape to decode.
+            match b[at] {
                 b'"' => break,
                 b'\\' => {
-                    let c = match *self.b.get(at + 1)? {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => {
-                            self.canonical = false;
-                            '/'
-                        }
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hex = self.b.get(at + 2..at + 6)?;
+                    let e = *b.get(at + 1)?;
+                    match UNESCAPE[usize::from(e)] {
+                        0 if e == b'u' => {
+                            let hex = b.get(at + 2..at + 6)?;
                             let code = hex.iter().try_fold(0u32, |n, &h| {
                                 Some(n * 16 + char::from(h).to_digit(16)?)
                             })?;
@@ -354,20 +345,42 @@ impl Reader<'_, '_> {
                             let lower = hex.iter().all(|h| !h.is_ascii_uppercase());
                             self.canonical &= code < 0x20 && !short && lower;
                             // Surrogates (a pair, or one alone) are left to serde_json.
-                            i = at + 6;
-                            at = self.special(i)?;
-                            self.out.push(char::from_u32(code)?);
-                            continue;
+                            let c = char::from_u32(code)?;
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                            at += 6;
                         }
-                        _ => return None,
-                    };
-                    self.out.push(c);
-                    i = at + 2;
-                    at = self.special(i)?;
+                        0 => return None,
+                        c => {
+                            self.canonical &= e != b'/';
+                            out.push(c);
+                            at += 2;
+                        }
+                    }
                 }
                 // A control character: invalid JSON.
                 _ => return None,
             }
+            // The text up to the next special byte, copied a word at a time (the bytes of the last word
+            // from the special one on are taken back): most chunks between escapes are short.
+            let mut i = at;
+            at = loop {
+                let Some(word) = b.get(i..i + 8) else {
+                    let k = b[i..].iter().position(|&c| is_special(c))?;
+                    out.extend_from_slice(&b[i..i + k]);
+                    break i + k;
+                };
+                out.extend_from_slice(word);
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                match escape_mask(u64::from_le_bytes(w)) {
+                    0 => i += 8,
+                    mask => {
+                        let k = (mask.trailing_zeros() / 8) as usize;
+                        out.truncate(out.len() - 8 + k);
+                        break i + k;
+                    }
+                }
+            };
         }
         self.i = at + 1;
         Some(Span {
@@ -389,10 +402,29 @@ impl Reader<'_, '_> {
         }
         self.b[i..]
             .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .position(|&c| is_special(c))
             .map(|k| i + k)
     }
 }
+
+/// A byte that ends a run of a JSON string's text: `"`, `\` or a control character.
+fn is_special(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+/// What each short escape (the byte after `\`) stands for; 0: not a short escape.
+static UNESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 8;
+    t[b'f' as usize] = 12;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
 
 #[cfg(test)]
 mod tests {
