@@ -82,11 +82,6 @@ pub const fn base64_len(n: usize) -> usize {
 
 /// Decompress gzip data (one or several concatenated members), refusing to produce more than `cap` bytes.
 pub fn gunzip_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
-    if input.len() < 2 || input[0] != 0x1f || input[1] != 0x8b {
-        return Err(DecodeError::NotGzip(
-            input.iter().take(4).copied().collect(),
-        ));
-    }
     match gunzip_whole(input, cap) {
         Some(out) => Ok(out),
         None => gunzip_stream(input, cap),
@@ -95,6 +90,11 @@ pub fn gunzip_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
 
 /// [`gunzip_capped`] by the streaming decoder: any gzip data, each member's checksum and size checked.
 fn gunzip_stream(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
+    if input.len() < 2 || input[0] != 0x1f || input[1] != 0x8b {
+        return Err(DecodeError::NotGzip(
+            input.iter().take(4).copied().collect(),
+        ));
+    }
     // CloudWatch Logs compresses at a ratio of roughly 10:1; start there and let the Vec grow.
     let mut out = Vec::with_capacity(input.len().saturating_mul(8).min(cap).min(16 << 20));
     // Read one byte past the cap so that "exactly at the cap" and "over the cap" are told apart.
@@ -117,7 +117,7 @@ fn gunzip_stream(input: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
 fn gunzip_whole(input: &[u8], cap: usize) -> Option<Vec<u8>> {
     const HEADER: usize = 10;
     const FTEXT: u8 = 1;
-    if input.len() < HEADER + 8 || input[2] != 8 || input[3] & !FTEXT != 0 {
+    if input.len() < HEADER + 8 || input[..3] != [0x1f, 0x8b, 8] || input[3] & !FTEXT != 0 {
         return None;
     }
     let (deflate, trailer) = input[HEADER..].split_at(input.len() - HEADER - 8);
@@ -126,14 +126,21 @@ fn gunzip_whole(input: &[u8], cap: usize) -> Option<Vec<u8>> {
     let size = usize::try_from(size).ok().filter(|&n| n <= cap)?;
     // One byte more than stated: a stream that would write past its stated size is not finished in it.
     let mut out = Vec::with_capacity(size + 1);
-    let mut d = flate2::Decompress::new(false);
-    let status = d
-        .decompress_vec(deflate, &mut out, flate2::FlushDecompress::Finish)
-        .ok()?;
+    // The inflate state (and its window) of the thread's last member, reset: allocating and zeroing
+    // them for every record showed in profiles.
+    thread_local! {
+        static INFLATE: std::cell::RefCell<Option<flate2::Decompress>> = const { std::cell::RefCell::new(None) };
+    }
+    let (status, consumed) = INFLATE.with_borrow_mut(|d| {
+        let d = d.get_or_insert_with(|| flate2::Decompress::new(false));
+        d.reset(false);
+        let status = d.decompress_vec(deflate, &mut out, flate2::FlushDecompress::Finish);
+        (status, d.total_in())
+    });
     let mut check = flate2::Crc::new();
     check.update(&out);
-    (status == flate2::Status::StreamEnd
-        && d.total_in() == deflate.len() as u64
+    (status.ok()? == flate2::Status::StreamEnd
+        && consumed == deflate.len() as u64
         && out.len() == size
         && check.sum() == crc)
         .then_some(out)

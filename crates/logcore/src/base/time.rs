@@ -81,6 +81,55 @@ impl DateTimeParts {
     }
 }
 
+/// [`DateTimeParts::write_rfc3339`] for one timestamp after another, the date part kept from the last one:
+/// the events of a payload are mostly of one day, and the calendar date is most of the work.
+#[derive(Debug)]
+pub struct Rfc3339Writer {
+    /// The day (since the epoch) and its `YYYY-MM-DDT`.
+    last: std::cell::Cell<(i64, [u8; 11])>,
+}
+
+impl Default for Rfc3339Writer {
+    fn default() -> Self {
+        Rfc3339Writer {
+            last: std::cell::Cell::new((i64::MIN, [0; 11])),
+        }
+    }
+}
+
+impl Rfc3339Writer {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` of `millis`, clamped like [`DateTimeParts::from_millis`].
+    pub fn write(&self, millis: i64, out: &mut Vec<u8>) {
+        let millis = millis.clamp(MIN_MILLIS, MAX_MILLIS);
+        let day = millis.div_euclid(86_400_000);
+        let (last, mut date) = self.last.get();
+        if last != day {
+            let mut full = Vec::with_capacity(24);
+            DateTimeParts::from_millis(millis).write_rfc3339(&mut full);
+            date.copy_from_slice(&full[..11]);
+            self.last.set((day, date));
+        }
+        let ms = millis.rem_euclid(86_400_000) as u32;
+        let (h, m, s, f) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+        out.extend_from_slice(&date);
+        out.extend_from_slice(&[
+            digit(h / 10),
+            digit(h % 10),
+            b':',
+            digit(m / 10),
+            digit(m % 10),
+            b':',
+            digit(s / 10),
+            digit(s % 10),
+            b'.',
+            digit(f / 100),
+            digit(f / 10 % 10),
+            digit(f % 10),
+            b'Z',
+        ]);
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for a microsecond timestamp (27 bytes), clamped like
 /// [`DateTimeParts::from_millis`].
 pub fn write_rfc3339_micros(micros: i64, out: &mut Vec<u8>) {
@@ -219,6 +268,24 @@ mod tests {
     }
 
     proptest! {
+        /// Timestamps one after another (near each other, or anywhere, beyond the range too) are written
+        /// as each alone is.
+        #[test]
+        fn the_writer_keeping_the_date_writes_each_time_alone(
+            start in any::<i64>(),
+            steps in proptest::collection::vec(prop_oneof![-90_000_000i64..90_000_000, any::<i64>()], 0..30),
+        ) {
+            let w = Rfc3339Writer::default();
+            let mut t = start;
+            for step in std::iter::once(0).chain(steps) {
+                t = t.wrapping_add(step);
+                let (mut kept, mut alone) = (Vec::new(), Vec::new());
+                w.write(t, &mut kept);
+                DateTimeParts::from_millis(t).write_rfc3339(&mut alone);
+                prop_assert_eq!(kept, alone, "{}", t);
+            }
+        }
+
         #[test]
         fn civil_round_trip(s in MIN_MILLIS / 1000..=MAX_MILLIS / 1000) {
             let p = DateTimeParts::from_millis(s * 1000);

@@ -18,7 +18,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::base::time::DateTimeParts;
+use crate::base::time::Rfc3339Writer;
 use crate::logs::cwl::{LogEvent, Payload};
 use crate::logs::multiline::Kind;
 
@@ -86,6 +86,8 @@ pub struct DocumentConfig {
 pub struct PayloadContext {
     /// `,"log":{…},"cloud":{…},"subscription_filters":[…]`
     tail: Vec<u8>,
+    /// `@timestamp`s, the date of the last one kept.
+    times: Rfc3339Writer,
     /// Where the `log` object of `tail` closes (each event's `log.level` goes in before).
     log_end: usize,
 }
@@ -100,7 +102,11 @@ impl PayloadContext {
         let log_end = tail.len();
         tail.push(b'}');
         write_cloud_and_filters(&mut tail, payload, region);
-        PayloadContext { tail, log_end }
+        PayloadContext {
+            tail,
+            log_end,
+            times: Rfc3339Writer::default(),
+        }
     }
 }
 
@@ -198,7 +204,7 @@ fn write_document(
     stats: &mut DocStats,
 ) {
     out.extend_from_slice(b"{\"@timestamp\":\"");
-    DateTimeParts::from_millis(first.timestamp).write_rfc3339(out);
+    ctx.times.write(first.timestamp, out);
     out.extend_from_slice(b"\",\"message\":");
     // A single event's message as the payload spelled it, when that is what escaping it gives.
     match (joined, first.literal) {

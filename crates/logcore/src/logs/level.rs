@@ -150,10 +150,29 @@ pub(crate) fn level_word(t: &str) -> Option<&'static str> {
     while !t.is_char_boundary(end) {
         end -= 1;
     }
-    t[..end]
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
-        .find_map(normalise_upper)
+    // Words are runs of ASCII letters: every byte of a non-ASCII character is a separator, as the
+    // character is.
+    let b = &t.as_bytes()[..end];
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut upper = true;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_alphabetic()) {
+            upper &= c.is_ascii_uppercase();
+            i += 1;
+        }
+        // The longest level word has 11 letters (INFORMATION), the shortest 3.
+        if upper && (3..=11).contains(&(i - start)) {
+            if let Some(level) = t.get(start..i).and_then(normalise_upper) {
+                return Some(level);
+            }
+        }
+    }
+    None
 }
 
 /// [`level_of`] as ECS's `log.level` spells it: lower case (`error`, `warn`, …).

@@ -129,3 +129,30 @@ proptest! {
         prop_assert_eq!(level_of(&text), reference, "{}", text);
     }
 }
+
+proptest! {
+    /// The level word found byte by byte is the one the split into words by character finds (the
+    /// reference: words of ASCII letters between any other characters, upper case, 3 letters or more).
+    #[test]
+    fn level_word_is_the_split_into_words(
+        parts in proptest::collection::vec(prop_oneof![
+            prop::sample::select(vec!["ERROR", "WARN", "INFORMATION", "INFORMATIONS", "Err", "DBG", "PANIC", "EMERG", "xERROR", "ERR", "SEVEREX"]).prop_map(str::to_string),
+            "[A-Za-z]{0,6}",
+            "[ \\[\\]:0-9.\\-]{0,3}",
+            "\\PC{0,2}",
+            Just("é".to_string()),
+            Just("ÉRROR".to_string()),
+        ], 0..40),
+    ) {
+        let t = parts.concat();
+        let mut end = t.len().min(200);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        let reference = t[..end]
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_uppercase()))
+            .find_map(normalise_upper);
+        prop_assert_eq!(level_word(&t), reference, "{:?}", t);
+    }
+}
