@@ -156,15 +156,6 @@ impl PayloadText {
             None => Payload::parse_str(&self.json),
         }
     }
-
-    /// Bytes of JSON.
-    pub fn len(&self) -> usize {
-        self.json.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.json.is_empty()
-    }
 }
 
 impl LogEvent<'_> {

@@ -277,25 +277,7 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
-    while i < b.len() {
-        // Eight bytes at a time: the first that needs escaping is found from the word's mask.
-        let at = match b.get(i..i + 8) {
-            Some(word) => {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                match escape_mask(u64::from_le_bytes(w)) {
-                    0 => {
-                        i += 8;
-                        continue;
-                    }
-                    mask => i + (mask.trailing_zeros() / 8) as usize,
-                }
-            }
-            None => match b[i..].iter().position(|&c| ESCAPE[usize::from(c)] != 0) {
-                Some(k) => i + k,
-                None => break,
-            },
-        };
+    while let Some(at) = next_special(b, i) {
         let c = b[at];
         out.extend_from_slice(&b[start..at]);
         match ESCAPE[usize::from(c)] {
@@ -311,6 +293,24 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
+}
+
+/// The first byte from `from` on that a JSON string cannot hold as it is (a control character, `"` or `\`),
+/// eight bytes at a time; `None` when there is none. What the writer escapes and the readers stop at.
+#[inline]
+pub(crate) fn next_special(b: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(word) = b.get(from..from + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        match escape_mask(u64::from_le_bytes(w)) {
+            0 => from += 8,
+            mask => return Some(from + (mask.trailing_zeros() / 8) as usize),
+        }
+    }
+    let tail = b.get(from..)?;
+    tail.iter()
+        .position(|&c| ESCAPE[usize::from(c)] != 0)
+        .map(|k| from + k)
 }
 
 /// The bytes of `w` (little-endian) that are a control character, `"` or `\`: the high bit of each such

@@ -219,19 +219,9 @@ impl Scan<'_> {
         let start = self.i;
         let mut escaped = false;
         loop {
-            // Eight bytes at a time to the first quote, backslash or control character.
-            while let Some(word) = self.b.get(self.i..self.i + 8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                match crate::logs::document::escape_mask(u64::from_le_bytes(w)) {
-                    0 => self.i += 8,
-                    mask => {
-                        self.i += (mask.trailing_zeros() / 8) as usize;
-                        break;
-                    }
-                }
-            }
-            let c = self.peek()?;
+            // The first quote, backslash or control character.
+            self.i = crate::logs::document::next_special(self.b, self.i)?;
+            let c = self.b[self.i];
             self.i += 1;
             match c {
                 b'"' => return Some((start, self.i - 1, escaped)),
@@ -246,8 +236,8 @@ impl Scan<'_> {
                     self.i += 1;
                     escaped = true;
                 }
-                0..=0x1f => return None,
-                _ => {}
+                // A control character.
+                _ => return None,
             }
         }
     }
@@ -261,16 +251,21 @@ impl Scan<'_> {
         }
         loop {
             self.value(depth + 1)?;
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b']')? {
+                return Some(());
             }
         }
+    }
+
+    /// After whitespace, `,` (true: another member or element follows) or `close` (false).
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c != b',' && c != close {
+            return None;
+        }
+        self.i += 1;
+        Some(c == b',')
     }
 
     /// The opening bracket of an object or array at `depth` (the message object is 1).
@@ -337,14 +332,8 @@ impl Scan<'_> {
                 }
                 self.fields[f] = Some((vs, self.i));
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
         }
     }

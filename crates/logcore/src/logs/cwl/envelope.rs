@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 
 use super::{LogEvent, MessageType, Payload};
-use crate::logs::document::escape_mask;
+use crate::logs::document::{escape_mask, next_special};
 
 /// Where a string of the payload is: in the JSON (no escapes) or in the decoded strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ impl Reader<'_, '_> {
     fn key(&mut self) -> Option<&[u8]> {
         self.eat(b'"')?;
         let start = self.i;
-        let end = self.special(start)?;
+        let end = next_special(self.b, start)?;
         if self.b[end] != b'"' {
             return None;
         }
@@ -183,6 +183,16 @@ impl Reader<'_, '_> {
                 return Some(());
             }
         }
+    }
+
+    /// `[ elements ]`, each read by `element`.
+    fn array<T>(&mut self, mut element: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let mut v = Vec::new();
+        self.items(b'[', b']', |r| {
+            v.push(element(r)?);
+            Some(())
+        })?;
+        Some(v)
     }
 
     fn envelope(&mut self) -> Option<Layout> {
@@ -216,22 +226,8 @@ impl Reader<'_, '_> {
                 2 => layout.owner = Some(r.string()?),
                 3 => layout.log_group = Some(r.string()?),
                 4 => layout.log_stream = Some(r.string()?),
-                5 => {
-                    let mut filters = Vec::new();
-                    r.items(b'[', b']', |r| {
-                        filters.push(r.string()?);
-                        Some(())
-                    })?;
-                    layout.subscription_filters = filters;
-                }
-                _ => {
-                    let mut events = Vec::new();
-                    r.items(b'[', b']', |r| {
-                        events.push(r.event()?);
-                        Some(())
-                    })?;
-                    layout.log_events = events;
-                }
+                5 => layout.subscription_filters = r.array(Self::string)?,
+                _ => layout.log_events = r.array(Self::event)?,
             }
             Some(())
         })?;
@@ -313,7 +309,7 @@ impl Reader<'_, '_> {
         self.eat(b'"')?;
         self.canonical = true;
         let start = self.i;
-        let end = self.special(start)?;
+        let end = next_special(self.b, start)?;
         if self.b[end] == b'"' {
             self.i = end + 1;
             return Some(Span {
@@ -365,9 +361,9 @@ impl Reader<'_, '_> {
             let mut i = at;
             at = loop {
                 let Some(word) = b.get(i..i + 8) else {
-                    let k = b[i..].iter().position(|&c| is_special(c))?;
-                    out.extend_from_slice(&b[i..i + k]);
-                    break i + k;
+                    let k = next_special(b, i)?;
+                    out.extend_from_slice(&b[i..k]);
+                    break k;
                 };
                 out.extend_from_slice(word);
                 let mut w = [0u8; 8];
@@ -389,27 +385,6 @@ impl Reader<'_, '_> {
             decoded: true,
         })
     }
-
-    /// The first `"`, `\` or control character from `i`, eight bytes at a time; `None` at the end.
-    fn special(&self, mut i: usize) -> Option<usize> {
-        while let Some(word) = self.b.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            match escape_mask(u64::from_le_bytes(w)) {
-                0 => i += 8,
-                mask => return Some(i + (mask.trailing_zeros() / 8) as usize),
-            }
-        }
-        self.b[i..]
-            .iter()
-            .position(|&c| is_special(c))
-            .map(|k| i + k)
-    }
-}
-
-/// A byte that ends a run of a JSON string's text: `"`, `\` or a control character.
-fn is_special(c: u8) -> bool {
-    c == b'"' || c == b'\\' || c < 0x20
 }
 
 /// What each short escape (the byte after `\`) stands for; 0: not a short escape.
